@@ -1,0 +1,247 @@
+//! The Jepsen-style history of `threats.md` §1: every demand's invoke and completion, every
+//! message sent, received, dropped or logged, every item issued, every presentation with the
+//! verifier's decision, every admin action and fault. Who learned what is *derived* from
+//! message contents ([`History::learned`]), never annotated by a role.
+
+use crate::Micros;
+use crate::ids::{DemandId, MsgId, Party, TenantId};
+use crate::message::Envelope;
+use crate::secret::ItemId;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// The closed failure taxonomy of `workload.md` §9: every failed demand has exactly one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    Timeout,
+    HttpError,
+    StaleRead,
+    ExpiredToken,
+    LockedOut,
+    NoToken,
+    Rejected,
+}
+
+impl Cause {
+    pub const ALL: [Cause; 7] = [
+        Cause::Timeout,
+        Cause::HttpError,
+        Cause::StaleRead,
+        Cause::ExpiredToken,
+        Cause::LockedOut,
+        Cause::NoToken,
+        Cause::Rejected,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Cause::Timeout => "timeout",
+            Cause::HttpError => "http_error",
+            Cause::StaleRead => "stale_read",
+            Cause::ExpiredToken => "expired_token",
+            Cause::LockedOut => "locked_out",
+            Cause::NoToken => "no_token",
+            Cause::Rejected => "rejected",
+        }
+    }
+}
+
+/// How a demand ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    Fail(Cause),
+    /// Still open at the hard stop, or its process crashed: indeterminate.
+    Unknown,
+}
+
+/// Kinds of items the platform issues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemKind {
+    AccessToken,
+    RefreshToken,
+    ClientSecret,
+    SharedSecret,
+    TriggerUrl,
+    AuthCode,
+    Fit,
+}
+
+/// A partner-internal or platform-internal step with a fixed cost (not a hop).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocalStep {
+    Mint,
+    StoreWrite,
+    StoreRead,
+}
+
+/// Why a message never arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// Injected loss of a request on its link.
+    LostRequest,
+    /// Injected loss of a response on its link.
+    LostResponse,
+    /// The requester had already given up (HTTP connection closed).
+    RequesterGone,
+    /// A partition between the two groups.
+    Partition,
+    /// The receiving role was down.
+    Crashed,
+}
+
+/// Admin and lifecycle actions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminKind {
+    Install,
+    Uninstall,
+    Consent,
+    Revoke,
+}
+
+/// One history event.
+#[derive(Clone, Debug, Serialize)]
+pub enum Event {
+    /// A demand begins: P.app needs a token for `tenant`.
+    Invoke { demand: DemandId, tenant: TenantId },
+    /// A demand ends. `cold`: no valid T at invoke. `token_latency`: from the cache miss to T
+    /// in hand (0 on a hit); `None` if no T was obtained.
+    Complete {
+        demand: DemandId,
+        tenant: TenantId,
+        outcome: Outcome,
+        cold: bool,
+        token_latency: Option<Micros>,
+    },
+    /// P starts attempt `attempt` of an acquisition whose first message is `request`.
+    AttemptStart { tenant: TenantId, acquisition: u64, attempt: u32, request: Option<MsgId> },
+    /// The attempt ended: `ok` or the cause it failed with.
+    AttemptEnd { acquisition: u64, attempt: u32, ok: bool, cause: Option<Cause> },
+    Send { env: Arc<Envelope> },
+    Receive { who: Party, env: Arc<Envelope> },
+    Drop { msg: MsgId, reason: DropReason },
+    /// A role wrote a message (or its secret-bearing fields) to a log.
+    Log { who: Party, env: Arc<Envelope> },
+    /// The platform issued an item for a tenant, to a principal.
+    Issue { item: ItemId, kind: ItemKind, tenant: TenantId, to: Party, exp: Option<Micros> },
+    /// A fixed-cost local step on the causal chain of `cause`.
+    Local { who: Party, step: LocalStep, start: Micros, end: Micros, cause: Option<MsgId> },
+    /// P committed a token for a tenant to its store.
+    StoreCommit { tenant: TenantId, item: ItemId, cause: Option<MsgId> },
+    /// P's read after a trigger 2xx found no valid token: a read-your-writes violation.
+    StaleRead { tenant: TenantId, cause: Option<MsgId> },
+    /// Someone presented an item to a verifier, acting for `tenant`.
+    Present { who: Party, item: ItemId, tenant: TenantId, req: MsgId },
+    Accept { req: MsgId, tenant: TenantId, acting_as: &'static str },
+    Reject { req: MsgId, reason: &'static str },
+    Admin { kind: AdminKind, tenant: TenantId },
+    Fault { kind: &'static str, detail: String },
+    Detect { kind: &'static str, tenant: TenantId },
+}
+
+/// An event at a time.
+#[derive(Clone, Debug, Serialize)]
+pub struct Record {
+    pub t: Micros,
+    pub event: Event,
+}
+
+/// The history of one run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct History {
+    pub records: Vec<Record>,
+}
+
+impl History {
+    pub fn push(&mut self, t: Micros, event: Event) {
+        self.records.push(Record { t, event });
+    }
+
+    /// `Learn(q, x)`: every (principal, item) pair derived from receipts and logs.
+    pub fn learned(&self) -> BTreeSet<(Party, ItemId)> {
+        let mut out = BTreeSet::new();
+        for r in &self.records {
+            if let Event::Receive { who, env } | Event::Log { who, env } = &r.event {
+                for (item, _) in env.items() {
+                    out.insert((*who, item));
+                }
+            }
+        }
+        out
+    }
+
+    /// Every message sent, by id.
+    pub fn messages(&self) -> BTreeMap<crate::ids::MsgId, (Micros, Arc<Envelope>)> {
+        let mut out = BTreeMap::new();
+        for r in &self.records {
+            if let Event::Send { env } = &r.event {
+                out.insert(env.id, (r.t, env.clone()));
+            }
+        }
+        out
+    }
+
+    /// The causal chain rooted at `root`: every message whose `cause` chain leads to `root`,
+    /// with its send and receive times, and the local steps caused by any of them.
+    pub fn causal_chain(&self, root: MsgId) -> CausalChain {
+        let mut members: BTreeSet<MsgId> = BTreeSet::from([root]);
+        let mut hops = Vec::new();
+        let mut sent: BTreeMap<MsgId, Micros> = BTreeMap::new();
+        // Messages are sent after their cause, so one forward pass finds the whole tree.
+        for r in &self.records {
+            match &r.event {
+                Event::Send { env } => {
+                    if env.id == root || env.cause.is_some_and(|c| members.contains(&c)) {
+                        members.insert(env.id);
+                        sent.insert(env.id, r.t);
+                    }
+                }
+                Event::Receive { env, .. } => {
+                    if let Some(s) = sent.get(&env.id) {
+                        hops.push(ChainHop { msg: env.id, summary: env.summary(), sent: *s, received: r.t });
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut local = Vec::new();
+        for r in &self.records {
+            if let Event::Local { who, step, start, end, cause: Some(c) } = &r.event
+                && members.contains(c)
+            {
+                local.push((*who, *step, *start, *end));
+            }
+        }
+        CausalChain { hops, local }
+    }
+}
+
+/// One delivered message on a causal chain.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChainHop {
+    pub msg: MsgId,
+    pub summary: String,
+    pub sent: Micros,
+    pub received: Micros,
+}
+
+/// A demand's causal chain: delivered messages and local steps.
+#[derive(Clone, Debug, Serialize)]
+pub struct CausalChain {
+    pub hops: Vec<ChainHop>,
+    pub local: Vec<(Party, LocalStep, Micros, Micros)>,
+}
+
+impl CausalChain {
+    /// Σ (receive − send) over the delivered messages plus Σ local step durations.
+    pub fn total(&self) -> Micros {
+        self.hops.iter().map(|h| h.received - h.sent).sum::<Micros>()
+            + self.local.iter().map(|(_, _, s, e)| e - s).sum::<Micros>()
+    }
+}

@@ -1,0 +1,291 @@
+//! `trigger`: RFC-34's synchronous auth trigger (`mechanisms.md` §1).
+//!
+//! P.app `GET authTriggerUrl` → F mints T and calls P.auth with the FIT and T → P.auth
+//! verifies the FIT and commits T → 2xx to F → F answers P.app 2xx with an empty body →
+//! P.app reads T back from its store. Four hops plus t_m + t_w + t_r; correctness needs
+//! read-your-writes between the commit and the read (P12).
+
+use super::common::{accept_token_delivery, deliver_token, detect, failed, lifecycle};
+use super::{Mechanism, Profile};
+use crate::Micros;
+use crate::history::{Cause, ItemKind};
+use crate::ids::{Party, PartnerEndpoint, TenantId};
+use crate::message::{Envelope, Fields, Request, Response, Value};
+use crate::params::{Basis, Kind, ParamSpec, Params, Rotation, spec};
+use crate::roles::partner::{AttemptResult, Inbound, OutRequest, PartnerCx, PartnerSide};
+use crate::roles::platform::{Handling, PlatformCx, PlatformSide};
+use crate::roles::store::Row;
+use crate::secret::Secret;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub struct Trigger;
+
+impl Mechanism for Trigger {
+    fn id(&self) -> &'static str {
+        "trigger"
+    }
+    fn description(&self) -> &'static str {
+        "RFC-34 synchronous auth trigger: P calls a secret per-installation URL, F pushes T to P.auth, P reads it back"
+    }
+    fn hops_on_miss(&self) -> u32 {
+        4
+    }
+    fn switches(&self) -> Vec<ParamSpec> {
+        use Basis::*;
+        vec![
+            spec("read_from", Kind::Choice(&["primary", "replica"]), "primary", Inference, "where P.app reads T back"),
+            spec("write_path", Kind::Choice(&["direct", "queued"]), "direct", Fact, "queued: P.auth acks before the write commits"),
+            spec("queue_delay", Kind::Duration, "100ms", Inference, "delay before a queued write starts"),
+            spec("token_return", Kind::Choice(&["out_of_band", "in_band"]), "out_of_band", Fact, "in_band: F relays T in its 2xx"),
+            spec("url_rotation", Kind::Rotation, "never", Fact, "never, or periodic(ρ): F issues a new URL every ρ"),
+            spec("url_auth", Kind::Choice(&["none", "required"]), "none", Fact, "required: the trigger call must carry a per-installation key"),
+            spec("correlate", Kind::Switch, "off", Inference, "P.auth flags deliveries P.app did not request"),
+            spec("store_key", Kind::Choice(&["fit", "body"]), "fit", Mutant, "body: P.auth keys T by a tenant id in the body (mutant)"),
+            spec("platform_timeout", Kind::Duration, "5s", Unverified, "F's timeout on the nested call to P.auth"),
+            spec("platform_retries", Kind::Int, "0", Unverified, "F's retries of the nested call"),
+            spec("platform_backoff", Kind::Duration, "1s", Unverified, "F's backoff base between nested retries"),
+        ]
+    }
+    fn profiles(&self) -> Vec<Profile> {
+        vec![Profile {
+            name: "sample",
+            description: "the RFC's Java getToken sample: no exp check, no lock, no timeout, no retry",
+            sets: &[("check_exp", "off"), ("single_flight", "off"), ("timeout", "none"), ("retries", "0")],
+        }]
+    }
+    fn build(&self, params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
+        (
+            Box::new(TriggerPartner { requested: BTreeMap::new(), in_band: params.choice("token_return") == "in_band", url_auth: params.choice("url_auth") == "required" }),
+            Box::new(TriggerPlatform {
+                urls: BTreeMap::new(),
+                url_keys: BTreeMap::new(),
+                current: BTreeMap::new(),
+                nested: BTreeMap::new(),
+                next_tag: 1,
+                rotation: params.rotation("url_rotation"),
+                url_auth: params.choice("url_auth") == "required",
+                in_band: params.choice("token_return") == "in_band",
+                timeout: params.dur_req("platform_timeout"),
+                retries: params.int("platform_retries") as u32,
+                backoff: params.dur_req("platform_backoff"),
+            }),
+        )
+    }
+}
+
+struct TriggerPartner {
+    /// Triggers P.app has in flight per tenant (for `correlate`).
+    requested: BTreeMap<TenantId, u32>,
+    in_band: bool,
+    url_auth: bool,
+}
+
+impl PartnerSide for TriggerPartner {
+    fn start_attempt(&mut self, _cx: &mut PartnerCx<'_>, tenant: TenantId, row: &Row) -> Result<OutRequest, Cause> {
+        let Some(Value::Secret(url)) = row.items.get("trigger_url") else { return Err(Cause::Rejected) };
+        *self.requested.entry(tenant).or_default() += 1;
+        let mut headers = Fields::new();
+        if self.url_auth
+            && let Some(key) = row.items.get("trigger_key")
+        {
+            headers.0.push(("authorization", key.clone()));
+        }
+        Ok(OutRequest {
+            to: Party::FORGE,
+            // No body and no auth header in the RFC; the URL itself is the capability.
+            req: Request { method: "GET", route: "GET /trigger", tenant: None, headers, body: Fields::new().with("url", Value::Secret(url.clone())) },
+        })
+    }
+
+    fn on_attempt_response(&mut self, _cx: &mut PartnerCx<'_>, _tenant: TenantId, resp: &Response) -> AttemptResult {
+        if !resp.is_success() {
+            return failed(resp);
+        }
+        if self.in_band
+            && let (Some(jwt), Some(exp)) = (resp.body.jwt("access_token"), resp.body.int("expires_at"))
+        {
+            return AttemptResult::Token { jwt: jwt.clone(), exp, persist: None };
+        }
+        AttemptResult::ReadBack
+    }
+
+    fn on_inbound(&mut self, cx: &mut PartnerCx<'_>, _env: &Envelope, req: &Request) -> Inbound {
+        match req.route {
+            "POST /auth" => {
+                let (mut inbound, tenant) = accept_token_delivery(cx, req, false);
+                if let Some(t) = tenant {
+                    let open = self.requested.entry(t).or_default();
+                    if *open == 0 {
+                        if cx.params.bool("correlate") {
+                            detect(cx, "unsolicited_delivery", t);
+                        }
+                    } else {
+                        *open -= 1;
+                    }
+                    if cx.params.choice("write_path") == "queued"
+                        && let Inbound::Reply { update, .. } = &mut inbound
+                    {
+                        // Ack now; the write sits in a queue and commits later.
+                        if let Some(update) = update.take() {
+                            let write_at = cx.now + cx.params.dur_req("queue_delay");
+                            return Inbound::AckThenWrite { tenant: t, update, response: Response { status: 204, body: Fields::new() }, write_at };
+                        }
+                    }
+                }
+                inbound
+            }
+            "POST /lifecycle" => lifecycle(cx, req, &["trigger_url", "trigger_key"], true),
+            _ => Inbound::Reply { tenant: None, update: None, response: Response::error(404, "no_such_route") },
+        }
+    }
+
+    fn reset_volatile(&mut self) {
+        self.requested.clear();
+    }
+}
+
+/// A trigger call F is serving: the P.app request it answers and the nested attempt.
+struct Nested {
+    inbound: Arc<Envelope>,
+    tenant: TenantId,
+    attempt: u32,
+    token: Option<(crate::secret::Jwt, Micros)>,
+}
+
+struct TriggerPlatform {
+    /// Live URL capabilities → tenant.
+    urls: BTreeMap<Secret, TenantId>,
+    url_keys: BTreeMap<TenantId, Secret>,
+    current: BTreeMap<TenantId, Secret>,
+    nested: BTreeMap<u64, Nested>,
+    next_tag: u64,
+    rotation: Rotation,
+    url_auth: bool,
+    in_band: bool,
+    timeout: Micros,
+    retries: u32,
+    backoff: Micros,
+}
+
+/// Timer tags above this are URL rotations (tenant in the low bits).
+const ROTATE: u64 = 1 << 40;
+/// Timer tags above this are nested-call retries.
+const RETRY: u64 = 1 << 41;
+
+impl TriggerPlatform {
+    fn issue_url(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) -> Secret {
+        let url = cx.issue_secret(ItemKind::TriggerUrl, "url", tenant, Party::Partner(PartnerEndpoint::Lifecycle), None);
+        if let Some(old) = self.current.insert(tenant, url.clone()) {
+            self.urls.remove(&old);
+        }
+        self.urls.insert(url.clone(), tenant);
+        url
+    }
+
+    fn call_auth(&mut self, cx: &mut PlatformCx<'_>, tag: u64) {
+        let n = &self.nested[&tag];
+        let (tenant, cause) = (n.tenant, n.inbound.id);
+        let (_, jwt, exp) = deliver_token(cx, tenant, Party::Partner(PartnerEndpoint::Auth), "POST /auth", Some(cause), Some(self.timeout), tag);
+        if let Some(n) = self.nested.get_mut(&tag) {
+            n.token = Some((jwt, exp));
+        }
+    }
+}
+
+impl PlatformSide for TriggerPlatform {
+    fn on_install(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
+        let url = self.issue_url(cx, tenant);
+        let mut extra = Fields::new().with("trigger_url", Value::Secret(url));
+        if self.url_auth {
+            let key = cx.issue_secret(ItemKind::ClientSecret, "urlkey", tenant, Party::Partner(PartnerEndpoint::Lifecycle), None);
+            self.url_keys.insert(tenant, key.clone());
+            extra.0.push(("trigger_key", Value::Secret(key)));
+        }
+        cx.send_lifecycle(tenant, "installed", extra);
+        if let Rotation::Periodic(rho) = self.rotation {
+            let at = cx.now.max(0) + rho;
+            cx.set_timer(at, ROTATE | u64::from(tenant.0));
+        }
+    }
+
+    fn on_uninstall(&mut self, _cx: &mut PlatformCx<'_>, tenant: TenantId) {
+        // The URL dies with the installation (inference).
+        if let Some(url) = self.current.remove(&tenant) {
+            self.urls.remove(&url);
+        }
+        self.url_keys.remove(&tenant);
+    }
+
+    fn on_request(&mut self, cx: &mut PlatformCx<'_>, env: &Arc<Envelope>, req: &Request) -> Handling {
+        if req.route != "GET /trigger" {
+            return Handling::Reply { response: Response::error(404, "no_such_route"), after: 0 };
+        }
+        let Some(tenant) = req.body.secret("url").and_then(|u| self.urls.get(u)).copied() else {
+            return Handling::Reply { response: Response::error(404, "unknown_trigger_url"), after: 0 };
+        };
+        if self.url_auth {
+            let presented = req.headers.secret("authorization");
+            if presented.is_none() || presented != self.url_keys.get(&tenant) {
+                return Handling::Reply { response: Response::error(401, "trigger_auth_required"), after: 0 };
+            }
+        }
+        if !cx.may_issue(tenant) {
+            return Handling::Reply { response: Response::error(403, "not_installed"), after: 0 };
+        }
+        let tag = self.next_tag;
+        self.next_tag += 1;
+        self.nested.insert(tag, Nested { inbound: env.clone(), tenant, attempt: 0, token: None });
+        self.call_auth(cx, tag);
+        Handling::Later
+    }
+
+    fn on_call_response(&mut self, cx: &mut PlatformCx<'_>, tag: u64, resp: Option<&Response>) {
+        if tag == 0 {
+            return; // lifecycle acks
+        }
+        let Some(n) = self.nested.get_mut(&tag) else { return };
+        if resp.is_some_and(|r| r.is_success()) {
+            let n = self.nested.remove(&tag).expect("present");
+            let body = match (self.in_band, n.token) {
+                (true, Some((jwt, exp))) => Fields::new().with("access_token", Value::Jwt(jwt)).with("expires_at", Value::Int(exp)),
+                _ => Fields::new(),
+            };
+            // Out of band: an empty 2xx; T travels only F → P.auth.
+            cx.reply(&n.inbound, Response { status: if body.0.is_empty() { 204 } else { 200 }, body }, cx.now);
+            return;
+        }
+        if n.attempt < self.retries && cx.may_issue(n.tenant) {
+            n.attempt += 1;
+            let wait = self.backoff.saturating_mul(1 << (n.attempt - 1).min(20));
+            cx.set_timer(cx.now + wait, RETRY | tag);
+        } else {
+            let n = self.nested.remove(&tag).expect("present");
+            let status = if resp.is_none() { 504 } else { 502 };
+            cx.reply(&n.inbound, Response::error(status, "auth_endpoint_failed"), cx.now);
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut PlatformCx<'_>, tag: u64) {
+        if tag & RETRY != 0 {
+            let tag = tag & !RETRY;
+            if self.nested.contains_key(&tag) {
+                self.call_auth(cx, tag);
+            }
+        } else if tag & ROTATE != 0 {
+            let tenant = TenantId((tag & 0xffff_ffff) as u32);
+            if !cx.installed(tenant) {
+                return;
+            }
+            let url = self.issue_url(cx, tenant);
+            cx.send_lifecycle(tenant, "url_rotated", Fields::new().with("trigger_url", Value::Secret(url)));
+            if let Rotation::Periodic(rho) = self.rotation {
+                cx.set_timer(cx.now + rho, tag);
+            }
+        }
+    }
+
+    fn reset_volatile(&mut self) {
+        self.nested.clear();
+    }
+}

@@ -1,0 +1,275 @@
+//! `upm-oauth`: OAuth authorized at install time through the UPM (`mechanisms.md` §4), the
+//! partners' proposal. Setup runs the authorization-code flow with PKCE and `state` through
+//! the admin's browser and a consent; afterwards it works as `refresh`.
+
+use super::common::{judge_token_response, lifecycle, token_response};
+use super::refresh::{RefreshPartner, RtAuthority, rotation_specs};
+use super::{Mechanism, Profile};
+use crate::history::{Cause, Event, ItemKind};
+use crate::ids::{APP_ID, Party, PartnerEndpoint, TenantId};
+use crate::message::{Envelope, Fields, Request, Response, Value};
+use crate::params::{Basis, Kind, ParamSpec, Params, spec};
+use crate::roles::admin::{consent_form, redirect};
+use crate::roles::partner::{AttemptResult, Inbound, OutRequest, PartnerCx, PartnerSide};
+use crate::roles::platform::{Handling, PlatformCx, PlatformSide};
+use crate::roles::store::Row;
+use crate::secret::Secret;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub struct UpmOAuth;
+
+/// The redirect URI registered for the app (exact-match allow-list).
+pub const REDIRECT_URI: &str = "https://partner.example/oauth/callback";
+
+fn challenge_of(verifier: &Secret) -> String {
+    Sha256::digest(verifier.expose().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Mechanism for UpmOAuth {
+    fn id(&self) -> &'static str {
+        "upm-oauth"
+    }
+    fn description(&self) -> &'static str {
+        "authorization code + PKCE at install through the UPM (admin consents), then the refresh grant"
+    }
+    fn hops_on_miss(&self) -> u32 {
+        2
+    }
+    fn switches(&self) -> Vec<ParamSpec> {
+        use Basis::*;
+        let mut v = vec![
+            spec("pkce", Kind::Switch, "on", Fact, "PKCE on the code exchange"),
+            spec("state", Kind::Switch, "on", Fact, "state binds the callback to the flow P started"),
+            spec("redirect_match", Kind::Choice(&["exact", "prefix"]), "exact", Fact, "how the AS matches redirect_uri"),
+            spec("code_reuse", Kind::Choice(&["rejected", "allowed"]), "rejected", Mutant, "allowed: a code works twice (mutant)"),
+        ];
+        v.extend(rotation_specs("30s"));
+        v
+    }
+    fn profiles(&self) -> Vec<Profile> {
+        Vec::new()
+    }
+    fn build(&self, params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
+        (
+            Box::new(UpmPartner { inner: RefreshPartner, flows: BTreeMap::new(), calls: BTreeMap::new(), next: 1 }),
+            Box::new(UpmPlatform { authority: RtAuthority::new(params), client_secret: None, codes: BTreeMap::new() }),
+        )
+    }
+}
+
+struct Flow {
+    tenant: TenantId,
+    verifier: Secret,
+}
+
+struct UpmPartner {
+    inner: RefreshPartner,
+    /// Flows P started, by `state`.
+    flows: BTreeMap<Secret, Flow>,
+    calls: BTreeMap<u64, TenantId>,
+    next: u64,
+}
+
+impl PartnerSide for UpmPartner {
+    fn start_attempt(&mut self, cx: &mut PartnerCx<'_>, tenant: TenantId, row: &Row) -> Result<OutRequest, Cause> {
+        self.inner.start_attempt(cx, tenant, row)
+    }
+    fn on_attempt_response(&mut self, cx: &mut PartnerCx<'_>, tenant: TenantId, resp: &Response) -> AttemptResult {
+        self.inner.on_attempt_response(cx, tenant, resp)
+    }
+    fn on_inbound(&mut self, cx: &mut PartnerCx<'_>, _env: &Envelope, req: &Request) -> Inbound {
+        let reply = |r| Inbound::Reply { tenant: None, update: None, response: r };
+        match req.route {
+            "POST /lifecycle" => lifecycle(cx, req, &["client_secret"], true),
+            "GET /oauth/start" => {
+                let Some(tenant) = req.tenant else { return reply(Response::error(400, "no_tenant")) };
+                let state = Secret::generate(cx.rng, "state");
+                let verifier = Secret::generate(cx.rng, "pkce");
+                let challenge = challenge_of(&verifier);
+                self.flows.insert(state.clone(), Flow { tenant, verifier });
+                let fields = Fields::new()
+                    .with("client_id", Value::Str(APP_ID.into()))
+                    .with("redirect_uri", Value::Str(REDIRECT_URI.into()))
+                    .with("scope", Value::Str("read offline_access".into()))
+                    .with("state", Value::Secret(state))
+                    .with("code_challenge", Value::Str(challenge));
+                reply(redirect(Party::AS, "GET /authorize", fields))
+            }
+            "GET /oauth/callback" => {
+                let use_state = cx.params.bool("state");
+                let flow = match req.body.secret("state") {
+                    Some(s) if use_state => self.flows.remove(s),
+                    _ if !use_state => req.tenant.map(|t| Flow { tenant: t, verifier: Secret::generate(cx.rng, "pkce") }),
+                    _ => None,
+                };
+                let (Some(flow), Some(code)) = (flow, req.body.secret("code")) else {
+                    return reply(Response::error(400, "invalid_state"));
+                };
+                let Some(Value::Secret(client_secret)) = cx.row(flow.tenant).items.get("client_secret").cloned() else {
+                    return reply(Response::error(500, "no_client_secret"));
+                };
+                let mut body = Fields::new()
+                    .with("grant_type", Value::Str("authorization_code".into()))
+                    .with("code", Value::Secret(code.clone()))
+                    .with("redirect_uri", Value::Str(REDIRECT_URI.into()))
+                    .with("client_id", Value::Str(APP_ID.into()))
+                    .with("client_secret", Value::Secret(client_secret));
+                if cx.params.bool("pkce") {
+                    body.0.push(("code_verifier", Value::Secret(flow.verifier)));
+                }
+                let tag = self.next;
+                self.next += 1;
+                self.calls.insert(tag, flow.tenant);
+                Inbound::Call {
+                    call: OutRequest { to: Party::AS, req: Request { method: "POST", route: "POST /oauth/token", tenant: Some(flow.tenant), headers: Fields::new(), body } },
+                    tag,
+                }
+            }
+            _ => reply(Response::error(404, "no_such_route")),
+        }
+    }
+    fn on_call_response(&mut self, _cx: &mut PartnerCx<'_>, tag: u64, resp: Option<&Response>) -> Inbound {
+        let tenant = self.calls.remove(&tag);
+        let (Some(tenant), Some(resp)) = (tenant, resp) else {
+            return Inbound::Reply { tenant: None, update: None, response: Response::error(502, "code_exchange_failed") };
+        };
+        match judge_token_response(resp, "refresh_token") {
+            // Steady state needs only the RT; T is dropped with the caches at t=0.
+            AttemptResult::Token { persist: Some(update), .. } => {
+                Inbound::Reply { tenant: Some(tenant), update: Some(update), response: Response::ok(Fields::new()) }
+            }
+            _ => Inbound::Reply { tenant: None, update: None, response: Response::error(502, "code_exchange_failed") },
+        }
+    }
+    fn reset_volatile(&mut self) {
+        self.flows.clear();
+        self.calls.clear();
+    }
+}
+
+struct CodeState {
+    tenant: TenantId,
+    redirect_uri: String,
+    challenge: Option<String>,
+    used: bool,
+}
+
+struct UpmPlatform {
+    authority: RtAuthority,
+    /// The app's client secret (one per app, all tenants).
+    client_secret: Option<Secret>,
+    codes: BTreeMap<Secret, CodeState>,
+}
+
+impl UpmPlatform {
+    fn redirect_ok(cx: &PlatformCx<'_>, uri: &str) -> bool {
+        match cx.params.choice("redirect_match") {
+            "prefix" => uri.starts_with("https://partner.example/"),
+            _ => uri == REDIRECT_URI,
+        }
+    }
+    fn client_ok(&self, req: &Request) -> bool {
+        req.body.str("client_id") == Some(APP_ID) && req.body.secret("client_secret").is_some() && req.body.secret("client_secret") == self.client_secret.as_ref()
+    }
+}
+
+impl PlatformSide for UpmPlatform {
+    fn on_install(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
+        let secret = match &self.client_secret {
+            Some(s) => s.clone(),
+            None => {
+                let s = cx.issue_secret(ItemKind::ClientSecret, "client", tenant, Party::Partner(PartnerEndpoint::Lifecycle), None);
+                self.client_secret = Some(s.clone());
+                s
+            }
+        };
+        cx.send_lifecycle(tenant, "installed", Fields::new().with("client_secret", Value::Secret(secret)));
+    }
+    fn install_response(&mut self, _cx: &mut PlatformCx<'_>, tenant: TenantId) -> Response {
+        // The UPM sends the admin on to authorize the app's offline access.
+        redirect(Party::Partner(PartnerEndpoint::OAuth), "GET /oauth/start", Fields::new().with("tenant", Value::Tenant(tenant)))
+    }
+    fn on_uninstall(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
+        self.authority.revoke_tenant(cx, tenant);
+    }
+    fn on_revoke(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
+        // The revocation button: offline access ends without an uninstall.
+        self.authority.revoke_tenant(cx, tenant);
+    }
+    fn on_request(&mut self, cx: &mut PlatformCx<'_>, env: &Arc<Envelope>, req: &Request) -> Handling {
+        let reply = |r| Handling::Reply { response: r, after: 0 };
+        match req.route {
+            "GET /authorize" => {
+                let Some(tenant) = req.tenant else { return reply(Response::error(400, "no_tenant")) };
+                let uri = req.body.str("redirect_uri").unwrap_or("");
+                if req.body.str("client_id") != Some(APP_ID) || !Self::redirect_ok(cx, uri) {
+                    return reply(Response::error(400, "invalid_request"));
+                }
+                if !cx.installed(tenant) {
+                    return reply(Response::error(403, "not_installed"));
+                }
+                let mut fields = Fields::new();
+                for k in ["state", "code_challenge", "redirect_uri"] {
+                    if let Some(v) = req.body.get(k) {
+                        fields.0.push((k, v.clone()));
+                    }
+                }
+                reply(consent_form("POST /authorize/consent", fields))
+            }
+            "POST /authorize/consent" => {
+                let Some(tenant) = req.tenant else { return reply(Response::error(400, "no_tenant")) };
+                if req.body.str("approve") != Some("yes") || !cx.installed(tenant) {
+                    return reply(Response::error(403, "access_denied"));
+                }
+                if let Some(i) = cx.registry.installs.get_mut(&tenant) {
+                    i.consented = true;
+                }
+                cx.record(Event::Admin { kind: crate::history::AdminKind::Consent, tenant });
+                let code = cx.issue_secret(ItemKind::AuthCode, "code", tenant, Party::Partner(PartnerEndpoint::OAuth), Some(cx.now + 60 * crate::SEC));
+                let redirect_uri = req.body.str("redirect_uri").unwrap_or(REDIRECT_URI).to_string();
+                let challenge = req.body.str("code_challenge").map(str::to_string);
+                self.codes.insert(code.clone(), CodeState { tenant, redirect_uri, challenge, used: false });
+                let mut fields = Fields::new().with("code", Value::Secret(code));
+                if let Some(s) = req.body.get("state") {
+                    fields.0.push(("state", s.clone()));
+                }
+                reply(redirect(Party::Partner(PartnerEndpoint::OAuth), "GET /oauth/callback", fields))
+            }
+            "POST /oauth/token" => {
+                if !self.client_ok(req) {
+                    return reply(Response::error(401, "invalid_client"));
+                }
+                match req.body.str("grant_type") {
+                    Some("refresh_token") => self.authority.redeem(cx, env, req),
+                    Some("authorization_code") => {
+                        let reuse_ok = cx.params.choice("code_reuse") == "allowed";
+                        let pkce = cx.params.bool("pkce");
+                        let Some(code) = req.body.secret("code") else { return reply(Response::error(400, "invalid_request")) };
+                        let Some(c) = self.codes.get_mut(code) else { return reply(Response::error(400, "invalid_grant")) };
+                        let verifier_ok = match (&c.challenge, req.body.secret("code_verifier")) {
+                            (Some(ch), Some(v)) => *ch == challenge_of(v),
+                            (None, _) => !pkce,
+                            (Some(_), None) => !pkce,
+                        };
+                        if (c.used && !reuse_ok) || req.body.str("redirect_uri") != Some(c.redirect_uri.as_str()) || !verifier_ok {
+                            return reply(Response::error(400, "invalid_grant"));
+                        }
+                        c.used = true;
+                        let tenant = c.tenant;
+                        if !cx.may_issue(tenant) {
+                            return reply(Response::error(403, "not_installed"));
+                        }
+                        let end = cx.mint_step(Party::AS, env.id);
+                        let (jwt, exp) = cx.mint_access(tenant, env.from, end);
+                        let rt = self.authority.new_family(cx, tenant, env.from);
+                        Handling::Reply { response: token_response(jwt, exp, Some(rt)), after: end - cx.now }
+                    }
+                    _ => reply(Response::error(400, "unsupported_grant_type")),
+                }
+            }
+            _ => reply(Response::error(404, "no_such_route")),
+        }
+    }
+}

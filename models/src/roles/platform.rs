@@ -1,0 +1,418 @@
+//! The platform: identity service (authorization server and token issuer), Forge (trigger
+//! URLs, scheduled pushes, lifecycle events), the installation registry, the UPM console and
+//! the product API. F, the AS and the API are one platform and share keys and registry.
+//! Mechanism-specific endpoints live in a [`PlatformSide`].
+
+use super::resource::{ApiDecision, InstallView, verify_bearer};
+use super::{AdminAction, Effects, Input, Outgoing, Role};
+use crate::Micros;
+use crate::history::{AdminKind, Event, ItemKind, LocalStep};
+use crate::ids::{APP_ID, IdGen, MsgId, Party, PartnerEndpoint, PlatformEndpoint, RoleKind, TenantId, TimerId};
+use crate::message::{Body, Envelope, Fields, Request, Response, Value};
+use crate::params::Params;
+use crate::secret::{Jwt, Secret};
+use crate::token::{API_AUDIENCE, AccessClaims, FIT_ISSUER, FitClaims, PLATFORM_ISSUER, PlatformKeys, to_numeric_date};
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// One installation in the registry.
+#[derive(Clone, Debug, Default)]
+pub struct Installation {
+    pub installed: bool,
+    pub consented: bool,
+    pub grant_revoked: bool,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    pub installs: BTreeMap<TenantId, Installation>,
+}
+
+impl InstallView for Registry {
+    fn live(&self, tenant: TenantId) -> bool {
+        self.installs.get(&tenant).is_some_and(|i| i.installed && !i.grant_revoked)
+    }
+}
+
+/// How a platform endpoint handles a request.
+pub enum Handling {
+    /// Answer after `after` (a mint or other fixed-cost step).
+    Reply { response: Response, after: Micros },
+    /// The answer comes later through [`PlatformCx::reply`] (a nested call is running).
+    Later,
+}
+
+/// The mechanism-specific part of the platform.
+pub trait PlatformSide: Send {
+    /// An installation was registered: provision what the mechanism needs (setup).
+    fn on_install(&mut self, _cx: &mut PlatformCx<'_>, _tenant: TenantId) {}
+    /// The UPM's answer to the admin's browser after an install.
+    fn install_response(&mut self, _cx: &mut PlatformCx<'_>, _tenant: TenantId) -> Response {
+        Response::ok(Fields::new())
+    }
+    fn on_uninstall(&mut self, _cx: &mut PlatformCx<'_>, _tenant: TenantId) {}
+    fn on_revoke(&mut self, _cx: &mut PlatformCx<'_>, _tenant: TenantId) {}
+    /// t=0: provisioning is over (push starts its schedules).
+    fn on_start(&mut self, _cx: &mut PlatformCx<'_>, _tenants: &[TenantId]) {}
+    /// A request to a route of this mechanism.
+    fn on_request(&mut self, cx: &mut PlatformCx<'_>, env: &Arc<Envelope>, req: &Request) -> Handling;
+    /// The response to a call made with [`PlatformCx::call`] (`None`: timed out or lost).
+    fn on_call_response(&mut self, _cx: &mut PlatformCx<'_>, _tag: u64, _resp: Option<&Response>) {}
+    fn on_timer(&mut self, _cx: &mut PlatformCx<'_>, _tag: u64) {}
+    /// A deploy reset the schedules (push only).
+    fn on_deploy_reset(&mut self, _cx: &mut PlatformCx<'_>) {}
+    /// Checks an API credential this mechanism owns (Connect JWTs); `None`: a bearer T.
+    fn verify_api(&self, _cx: &PlatformCx<'_>, _req: &Request) -> Option<ApiDecision> {
+        None
+    }
+    fn reset_volatile(&mut self) {}
+}
+
+enum Timer {
+    CallTimeout { req: MsgId },
+    Mechanism { tag: u64 },
+}
+
+/// What a [`PlatformSide`] may use.
+pub struct PlatformCx<'a> {
+    pub now: Micros,
+    pub rng: &'a mut ChaCha8Rng,
+    pub params: &'a Params,
+    pub keys: &'a PlatformKeys,
+    pub registry: &'a mut Registry,
+    ids: &'a mut IdGen,
+    calls: &'a mut BTreeMap<MsgId, u64>,
+    timers: &'a mut BTreeMap<TimerId, Timer>,
+    out: &'a mut Effects,
+}
+
+impl PlatformCx<'_> {
+    pub fn record(&mut self, event: Event) {
+        self.out.record(self.now, event);
+    }
+    pub fn installed(&self, tenant: TenantId) -> bool {
+        self.registry.installs.get(&tenant).is_some_and(|i| i.installed)
+    }
+    /// May the platform issue for this tenant now? With `recheck_install=off` (a mutant) it
+    /// does not look.
+    pub fn may_issue(&self, tenant: TenantId) -> bool {
+        if !self.params.bool("recheck_install") {
+            return true;
+        }
+        self.registry.live(tenant)
+    }
+    /// `mint_time`: the cost of minting at F or the AS.
+    pub fn mint_time(&self) -> Micros {
+        self.params.dur_req("mint_time")
+    }
+    /// Records a mint step on the causal chain of `cause`.
+    pub fn mint_step(&mut self, who: Party, cause: MsgId) -> Micros {
+        let end = self.now + self.mint_time();
+        self.record(Event::Local { who, step: LocalStep::Mint, start: self.now, end, cause: Some(cause) });
+        end
+    }
+    fn jti(&mut self) -> String {
+        format!("{:016x}", self.rng.random::<u64>())
+    }
+    /// Mints an access token T for `tenant`, issued to `to`, valid for `ttl` from `at`.
+    pub fn mint_access(&mut self, tenant: TenantId, to: Party, at: Micros) -> (Jwt, Micros) {
+        let ttl = self.params.dur_req("ttl");
+        let aud = if self.params.choice("token_aud") == "wrong" { "other-api" } else { API_AUDIENCE };
+        let claims = AccessClaims {
+            iss: PLATFORM_ISSUER.into(),
+            aud: aud.into(),
+            inst: tenant.0,
+            app: APP_ID.into(),
+            scope: "app-system".into(),
+            iat: to_numeric_date(at),
+            exp: to_numeric_date(at + ttl),
+            jti: self.jti(),
+        };
+        let jwt = self.keys.mint_access(&claims);
+        // The exact expiry the API will enforce (NumericDates are whole seconds).
+        let exp = crate::token::from_numeric_date(claims.exp);
+        self.record(Event::Issue { item: jwt.id(), kind: ItemKind::AccessToken, tenant, to, exp: Some(exp) });
+        (jwt, exp)
+    }
+    /// Signs a FIT for a call to the partner about `tenant`.
+    pub fn sign_fit(&mut self, tenant: TenantId) -> Jwt {
+        let now = self.now;
+        let claims = FitClaims {
+            iss: FIT_ISSUER.into(),
+            aud: APP_ID.into(),
+            installation_id: tenant.0,
+            api_base_url: format!("https://site-{}.example/api", tenant.0),
+            iat: to_numeric_date(now),
+            exp: to_numeric_date(now + self.params.dur_req("fit_ttl")),
+            jti: self.jti(),
+        };
+        self.keys.sign_fit(&claims)
+    }
+    /// Generates and records a long-lived secret issued to `to`.
+    pub fn issue_secret(&mut self, kind: ItemKind, tag: &str, tenant: TenantId, to: Party, exp: Option<Micros>) -> Secret {
+        let s = Secret::generate(self.rng, tag);
+        self.record(Event::Issue { item: s.id(), kind, tenant, to, exp });
+        s
+    }
+    /// Sends a request; its answer (or `None` after `timeout`) reaches `on_call_response(tag)`.
+    pub fn call(&mut self, from: Party, to: Party, req: Request, cause: Option<MsgId>, depart: Micros, timeout: Option<Micros>, tag: u64) -> MsgId {
+        let id = self.ids.msg();
+        self.out.send.push(Outgoing { depart, env: Envelope { id, from, to, cause, body: Body::Request(req) } });
+        self.calls.insert(id, tag);
+        if let Some(t) = timeout {
+            let tid = self.ids.timer();
+            self.timers.insert(tid, Timer::CallTimeout { req: id });
+            self.out.timers.push((depart + t, tid));
+        }
+        id
+    }
+    /// A lifecycle event F → P.lifecycle, authenticated by a FIT (setup; answer ignored).
+    pub fn send_lifecycle(&mut self, tenant: TenantId, event: &'static str, extra: Fields) {
+        let fit = self.sign_fit(tenant);
+        let mut body = Fields::new().with("event", Value::Str(event.into())).with("installationId", Value::Tenant(tenant));
+        body.0.extend(extra.0);
+        let req = Request {
+            method: "POST",
+            route: "POST /lifecycle",
+            tenant: Some(tenant),
+            headers: Fields::new().with("authorization", Value::Jwt(fit)),
+            body,
+        };
+        let now = self.now;
+        self.call(Party::FORGE, Party::Partner(PartnerEndpoint::Lifecycle), req, None, now, None, 0);
+    }
+    /// Answers `inbound` at `depart`.
+    pub fn reply(&mut self, inbound: &Envelope, response: Response, depart: Micros) {
+        let id = self.ids.msg();
+        self.out.send.push(Outgoing {
+            depart,
+            env: Envelope { id, from: inbound.to, to: inbound.from, cause: Some(inbound.id), body: Body::Response(response) },
+        });
+    }
+    /// Abandons an outstanding call (the connection is closed; a late answer is dropped).
+    pub fn cancel(&mut self, req: MsgId) {
+        self.calls.remove(&req);
+        self.out.cancel.push(req);
+    }
+    pub fn set_timer(&mut self, at: Micros, tag: u64) {
+        let id = self.ids.timer();
+        self.timers.insert(id, Timer::Mechanism { tag });
+        self.out.timers.push((at, id));
+    }
+}
+
+/// The platform role.
+pub struct Platform {
+    side: Box<dyn PlatformSide>,
+    params: Params,
+    pub keys: PlatformKeys,
+    pub registry: Registry,
+    rng: ChaCha8Rng,
+    ids: IdGen,
+    calls: BTreeMap<MsgId, u64>,
+    timers: BTreeMap<TimerId, Timer>,
+}
+
+impl Platform {
+    pub fn new(side: Box<dyn PlatformSide>, params: Params, keys: PlatformKeys, rng: ChaCha8Rng) -> Platform {
+        Platform {
+            side,
+            params,
+            keys,
+            registry: Registry::default(),
+            rng,
+            ids: IdGen::new(RoleKind::Platform),
+            calls: BTreeMap::new(),
+            timers: BTreeMap::new(),
+        }
+    }
+
+    fn with_side<T>(&mut self, now: Micros, out: &mut Effects, f: impl FnOnce(&mut dyn PlatformSide, &mut PlatformCx<'_>) -> T) -> T {
+        let mut cx = PlatformCx {
+            now,
+            rng: &mut self.rng,
+            params: &self.params,
+            keys: &self.keys,
+            registry: &mut self.registry,
+            ids: &mut self.ids,
+            calls: &mut self.calls,
+            timers: &mut self.timers,
+            out,
+        };
+        f(self.side.as_mut(), &mut cx)
+    }
+
+    fn reply(&mut self, inbound: &Envelope, response: Response, depart: Micros, out: &mut Effects) {
+        let id = self.ids.msg();
+        out.send.push(Outgoing {
+            depart,
+            env: Envelope { id, from: inbound.to, to: inbound.from, cause: Some(inbound.id), body: Body::Response(response) },
+        });
+    }
+
+    fn admin(&mut self, now: Micros, action: AdminAction, out: &mut Effects) -> Response {
+        let tenant = action.tenant();
+        match action {
+            AdminAction::Install(_) => {
+                let i = self.registry.installs.entry(tenant).or_default();
+                i.installed = true;
+                i.grant_revoked = false;
+                out.record(now, Event::Admin { kind: AdminKind::Install, tenant });
+                self.with_side(now, out, |side, cx| {
+                    side.on_install(cx, tenant);
+                    side.install_response(cx, tenant)
+                })
+            }
+            AdminAction::Uninstall(_) => {
+                if let Some(i) = self.registry.installs.get_mut(&tenant) {
+                    i.installed = false;
+                }
+                out.record(now, Event::Admin { kind: AdminKind::Uninstall, tenant });
+                self.with_side(now, out, |side, cx| {
+                    side.on_uninstall(cx, tenant);
+                    cx.send_lifecycle(tenant, "uninstalled", Fields::new());
+                });
+                Response::ok(Fields::new())
+            }
+            AdminAction::Revoke(_) => {
+                if self.params.choice("revocation") == "enforced"
+                    && let Some(i) = self.registry.installs.get_mut(&tenant)
+                {
+                    i.grant_revoked = true;
+                }
+                out.record(now, Event::Admin { kind: AdminKind::Revoke, tenant });
+                self.with_side(now, out, |side, cx| side.on_revoke(cx, tenant));
+                Response::ok(Fields::new())
+            }
+        }
+    }
+
+    fn on_api(&mut self, now: Micros, env: &Envelope, req: &Request, out: &mut Effects) {
+        let decision = {
+            let cx = PlatformCx {
+                now,
+                rng: &mut self.rng,
+                params: &self.params,
+                keys: &self.keys,
+                registry: &mut self.registry,
+                ids: &mut self.ids,
+                calls: &mut self.calls,
+                timers: &mut self.timers,
+                out,
+            };
+            match self.side.verify_api(&cx, req) {
+                Some(d) => d,
+                None => verify_bearer(
+                    &self.keys,
+                    &self.registry,
+                    self.params.bool("api_checks_installation"),
+                    0,
+                    req,
+                    now,
+                ),
+            }
+        };
+        if let (Some(tenant), Some(v)) = (req.tenant, req.headers.get("authorization")) {
+            let item = match v {
+                Value::Jwt(j) => Some(j.id()),
+                Value::Secret(s) => Some(s.id()),
+                _ => None,
+            };
+            if let Some(item) = item {
+                out.record(now, Event::Present { who: env.from, item, tenant, req: env.id });
+            }
+        }
+        let response = match decision {
+            Ok((tenant, acting_as)) => {
+                out.record(now, Event::Accept { req: env.id, tenant, acting_as });
+                Response::ok(Fields::new())
+            }
+            Err(reason) => {
+                out.record(now, Event::Reject { req: env.id, reason });
+                Response::error(401, reason)
+            }
+        };
+        self.reply(env, response, now, out);
+    }
+
+    fn on_message(&mut self, now: Micros, env: Envelope, out: &mut Effects) {
+        let env = Arc::new(env);
+        match &env.body {
+            Body::Request(req) => match env.to {
+                Party::Platform(PlatformEndpoint::ProductApi) => self.on_api(now, &env, req, out),
+                Party::Platform(PlatformEndpoint::Upm) => {
+                    let Some(t) = req.body.tenant("tenant") else {
+                        self.reply(&env, Response::error(400, "missing_tenant"), now, out);
+                        return;
+                    };
+                    let action = match req.route {
+                        "POST /upm/install" => AdminAction::Install(t.0),
+                        "POST /upm/uninstall" => AdminAction::Uninstall(t.0),
+                        "POST /upm/revoke" => AdminAction::Revoke(t.0),
+                        _ => {
+                            self.reply(&env, Response::error(404, "no_such_route"), now, out);
+                            return;
+                        }
+                    };
+                    let response = self.admin(now, action, out);
+                    self.reply(&env, response, now, out);
+                }
+                _ => match self.with_side(now, out, |side, cx| side.on_request(cx, &env, req)) {
+                    Handling::Reply { response, after } => self.reply(&env, response, now + after, out),
+                    Handling::Later => {}
+                },
+            },
+            Body::Response(resp) => {
+                let Some(cause) = env.cause else { return };
+                if let Some(tag) = self.calls.remove(&cause) {
+                    self.with_side(now, out, |side, cx| side.on_call_response(cx, tag, Some(resp)));
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, now: Micros, id: TimerId, out: &mut Effects) {
+        match self.timers.remove(&id) {
+            Some(Timer::CallTimeout { req }) => {
+                if let Some(tag) = self.calls.remove(&req) {
+                    out.cancel.push(req);
+                    self.with_side(now, out, |side, cx| side.on_call_response(cx, tag, None));
+                }
+            }
+            Some(Timer::Mechanism { tag }) => self.with_side(now, out, |side, cx| side.on_timer(cx, tag)),
+            None => {}
+        }
+    }
+
+    /// A deploy resets scheduled triggers (nemesis).
+    pub fn deploy_reset(&mut self, now: Micros, out: &mut Effects) {
+        self.with_side(now, out, |side, cx| side.on_deploy_reset(cx));
+    }
+}
+
+impl Role for Platform {
+    fn kind(&self) -> RoleKind {
+        RoleKind::Platform
+    }
+
+    fn handle(&mut self, now: Micros, input: Input, out: &mut Effects) {
+        match input {
+            Input::Message(env) => self.on_message(now, env, out),
+            Input::Timer(id) => self.on_timer(now, id, out),
+            Input::Start => {
+                let tenants: Vec<TenantId> =
+                    self.registry.installs.iter().filter(|(_, i)| i.installed).map(|(t, _)| *t).collect();
+                self.with_side(now, out, |side, cx| side.on_start(cx, &tenants));
+            }
+            Input::Restart { lost_volatile } => {
+                if lost_volatile {
+                    self.calls.clear();
+                    self.side.reset_volatile();
+                }
+            }
+            Input::Demand { .. } | Input::Admin(_) => {}
+        }
+    }
+}

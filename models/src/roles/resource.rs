@@ -1,0 +1,57 @@
+//! The product API: where tenant isolation is enforced. It checks the signature of T, `exp`
+//! against `now` (with the configured leeway), the audience, the binding of T to the tenant
+//! whose resources are addressed, and, with `api_checks_installation=on`, that the
+//! installation is still live and its grant not revoked.
+
+use crate::Micros;
+use crate::ids::TenantId;
+use crate::message::{Request, Value};
+use crate::token::{API_AUDIENCE, JwtError, PLATFORM_ISSUER, PlatformKeys, check_exp};
+
+/// The verifier's decision: the tenant and principal served, or a reason.
+pub type ApiDecision = Result<(TenantId, &'static str), &'static str>;
+
+/// What the API knows of installations.
+pub trait InstallView {
+    fn live(&self, tenant: TenantId) -> bool;
+}
+
+pub fn jwt_reason(e: JwtError) -> &'static str {
+    match e {
+        JwtError::Malformed => "malformed",
+        JwtError::BadSignature => "bad_signature",
+        JwtError::Expired => "expired",
+        JwtError::WrongAudience => "wrong_audience",
+        JwtError::WrongIssuer => "wrong_issuer",
+    }
+}
+
+/// Checks a bearer access token presented for `req.tenant`.
+pub fn verify_bearer(
+    keys: &PlatformKeys,
+    installs: &dyn InstallView,
+    checks_installation: bool,
+    leeway: Micros,
+    req: &Request,
+    now: Micros,
+) -> ApiDecision {
+    let tenant = req.tenant.ok_or("no_tenant")?;
+    let Some(Value::Jwt(token)) = req.headers.get("authorization") else {
+        return Err("no_bearer_token");
+    };
+    let claims = keys.verify_access(token).map_err(jwt_reason)?;
+    if claims.iss != PLATFORM_ISSUER {
+        return Err("wrong_issuer");
+    }
+    if claims.aud != API_AUDIENCE {
+        return Err("wrong_audience");
+    }
+    check_exp(claims.exp, now, leeway).map_err(jwt_reason)?;
+    if TenantId(claims.inst) != tenant {
+        return Err("wrong_tenant");
+    }
+    if checks_installation && !installs.live(tenant) {
+        return Err("not_installed");
+    }
+    Ok((tenant, "app"))
+}

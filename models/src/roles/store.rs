@@ -1,0 +1,209 @@
+//! P.store: the partner's internal token store. A primary that commits writes after a fixed
+//! cost t_w, read replicas that see a commit only after a lag, and an optional read-through
+//! cache with a TTL. Both hazards of the thread ("ensure any read mechanisms are up to date
+//! (i.e. replicas caught up, caches are flushed)") are therefore real, not drawn from a formula.
+//! Not a link: its costs and failure probabilities are its own (`workload.md` §8).
+
+use crate::Micros;
+use crate::ids::TenantId;
+use crate::message::Value;
+use crate::params::Lag;
+use crate::secret::Jwt;
+use rand::RngExt;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A cached access token and its expiry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CachedToken {
+    pub jwt: Jwt,
+    pub exp: Micros,
+}
+
+/// One tenant's row: the cached token and the long-lived items (URL, RT, secrets).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Row {
+    pub token: Option<CachedToken>,
+    pub items: BTreeMap<&'static str, Value>,
+}
+
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    pub write_cost: Micros,
+    pub read_cost: Micros,
+    pub write_fail: f64,
+    pub read_fail: f64,
+    pub replica_lag: Lag,
+    /// A read-through cache in front of the store (none by default).
+    pub cache_ttl: Option<Micros>,
+}
+
+/// A store operation failed (probability q_w or q_r).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreFailure;
+
+/// How many versions per row are kept for lagging replicas.
+const KEPT_VERSIONS: usize = 16;
+
+pub struct Store {
+    pub cfg: StoreConfig,
+    rows: BTreeMap<TenantId, Vec<(Micros, Arc<Row>)>>,
+    cache: BTreeMap<TenantId, (Micros, Arc<Row>)>,
+    lag_spikes: Vec<(Micros, Micros, Micros)>,
+    empty: Arc<Row>,
+}
+
+impl Store {
+    pub fn new(cfg: StoreConfig) -> Store {
+        Store {
+            cfg,
+            rows: BTreeMap::new(),
+            cache: BTreeMap::new(),
+            lag_spikes: Vec::new(),
+            empty: Arc::new(Row::default()),
+        }
+    }
+
+    /// Adds `extra` lag to replica reads whose snapshot falls in [from, until).
+    pub fn add_lag_spike(&mut self, from: Micros, until: Micros, extra: Micros) {
+        self.lag_spikes.push((from, until, extra));
+    }
+
+    /// The primary's newest version, including writes still committing (for read-modify-write).
+    pub fn latest(&self, tenant: TenantId) -> Arc<Row> {
+        self.rows.get(&tenant).and_then(|v| v.last()).map(|(_, r)| r.clone()).unwrap_or_else(|| self.empty.clone())
+    }
+
+    fn visible(&self, tenant: TenantId, cutoff: impl Fn(Micros) -> bool) -> Arc<Row> {
+        self.rows
+            .get(&tenant)
+            .and_then(|v| v.iter().rev().find(|(commit, _)| cutoff(*commit)))
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| self.empty.clone())
+    }
+
+    /// A read with its snapshot at `snapshot` (the caller charges `read_cost` after it).
+    pub fn read<R: rand::Rng + ?Sized>(
+        &mut self,
+        tenant: TenantId,
+        snapshot: Micros,
+        from_replica: bool,
+        rng: &mut R,
+    ) -> Result<Arc<Row>, StoreFailure> {
+        if self.cfg.read_fail > 0.0 && rng.random::<f64>() < self.cfg.read_fail {
+            return Err(StoreFailure);
+        }
+        if let Some(ttl) = self.cfg.cache_ttl
+            && let Some((filled, row)) = self.cache.get(&tenant)
+            && snapshot < filled + ttl
+        {
+            return Ok(row.clone());
+        }
+        let row = if from_replica {
+            let lag = self.draw_lag(snapshot, rng);
+            self.visible(tenant, |commit| commit + lag <= snapshot)
+        } else {
+            self.visible(tenant, |commit| commit <= snapshot)
+        };
+        if self.cfg.cache_ttl.is_some() {
+            self.cache.insert(tenant, (snapshot, row.clone()));
+        }
+        Ok(row)
+    }
+
+    fn draw_lag<R: rand::Rng + ?Sized>(&self, snapshot: Micros, rng: &mut R) -> Micros {
+        let base = match self.cfg.replica_lag {
+            Lag::Fixed(l) => l,
+            Lag::Uniform(0) => 0,
+            Lag::Uniform(max) => rng.random_range(0..=max),
+        };
+        let spike: Micros =
+            self.lag_spikes.iter().filter(|(f, u, _)| (*f..*u).contains(&snapshot)).map(|(_, _, e)| e).sum();
+        base + spike
+    }
+
+    /// A write starting at `start`: applies `update` to the newest version and commits it at
+    /// `start + write_cost`. Returns the commit time.
+    pub fn write<R: rand::Rng + ?Sized>(
+        &mut self,
+        tenant: TenantId,
+        start: Micros,
+        rng: &mut R,
+        update: impl FnOnce(&mut Row),
+    ) -> Result<Micros, StoreFailure> {
+        if self.cfg.write_fail > 0.0 && rng.random::<f64>() < self.cfg.write_fail {
+            return Err(StoreFailure);
+        }
+        let mut row = (*self.latest(tenant)).clone();
+        update(&mut row);
+        let commit = start + self.cfg.write_cost;
+        let versions = self.rows.entry(tenant).or_default();
+        versions.push((commit, Arc::new(row)));
+        if versions.len() > KEPT_VERSIONS {
+            versions.remove(0);
+        }
+        Ok(commit)
+    }
+
+    /// Drops every cached token (caches are empty at t=0; a crash without persistence).
+    pub fn clear_tokens(&mut self, at: Micros) {
+        let tenants: Vec<TenantId> = self.rows.keys().copied().collect();
+        for t in tenants {
+            let mut row = (*self.latest(t)).clone();
+            if row.token.take().is_some() {
+                self.rows.entry(t).or_default().push((at, Arc::new(row)));
+            }
+        }
+        self.cache.clear();
+    }
+
+    /// Every tenant with a row.
+    pub fn tenants(&self) -> impl Iterator<Item = TenantId> + '_ {
+        self.rows.keys().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MS;
+    use rand::SeedableRng;
+
+    fn store(lag: Lag, cache_ttl: Option<Micros>) -> Store {
+        Store::new(StoreConfig {
+            write_cost: 5 * MS,
+            read_cost: 2 * MS,
+            write_fail: 0.0,
+            read_fail: 0.0,
+            replica_lag: lag,
+            cache_ttl,
+        })
+    }
+
+    fn tok(exp: Micros) -> CachedToken {
+        CachedToken { jwt: Jwt::new("eyJx".into()), exp }
+    }
+
+    #[test]
+    fn replica_sees_a_commit_only_after_the_lag() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let mut s = store(Lag::Fixed(100 * MS), None);
+        let t = TenantId(1);
+        let commit = s.write(t, 0, &mut rng, |r| r.token = Some(tok(1))).unwrap();
+        assert_eq!(commit, 5 * MS);
+        assert!(s.read(t, commit, false, &mut rng).unwrap().token.is_some());
+        assert!(s.read(t, commit + 99 * MS, true, &mut rng).unwrap().token.is_none());
+        assert!(s.read(t, commit + 100 * MS, true, &mut rng).unwrap().token.is_some());
+    }
+
+    #[test]
+    fn a_read_through_cache_serves_a_stale_miss() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let mut s = store(Lag::Fixed(0), Some(1000 * MS));
+        let t = TenantId(1);
+        assert!(s.read(t, 0, false, &mut rng).unwrap().token.is_none());
+        s.write(t, 10 * MS, &mut rng, |r| r.token = Some(tok(1))).unwrap();
+        assert!(s.read(t, 500 * MS, false, &mut rng).unwrap().token.is_none(), "cached miss");
+        assert!(s.read(t, 1000 * MS, false, &mut rng).unwrap().token.is_some());
+    }
+}

@@ -1,0 +1,124 @@
+//! Secret newtypes. Values never reach a log, a history dump or a report: `Debug`,
+//! `Display` and `Serialize` print a fingerprint only. Every opaque secret starts with
+//! `tlsec_` and every JWT with `eyJ`, so a scanner over any output finds a leak.
+
+use rand::RngExt;
+use serde::{Serialize, Serializer};
+use std::fmt;
+use std::sync::Arc;
+
+/// The prefix of every opaque secret the models generate.
+pub const SECRET_PREFIX: &str = "tlsec_";
+
+/// A 64-bit FNV-1a hash: stable across runs, platforms and Rust releases.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The identity of a secret item in the history: a fingerprint of its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ItemId(pub u64);
+
+impl fmt::Display for ItemId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{:08x}", self.0 >> 32)
+    }
+}
+
+/// An opaque secret (URL capability, refresh token, client secret, `sharedSecret`, code,
+/// PKCE verifier, state).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Secret(Arc<str>);
+
+impl Secret {
+    /// A fresh 128-bit secret from the role's RNG, with a kind tag for readability.
+    pub fn generate<R: rand::Rng + ?Sized>(rng: &mut R, kind: &str) -> Secret {
+        let a: u64 = rng.random();
+        let b: u64 = rng.random();
+        Secret(format!("{SECRET_PREFIX}{kind}_{a:016x}{b:016x}").into())
+    }
+    /// Wraps a value received on the wire. It must carry the prefix.
+    pub fn from_wire(v: &str) -> Option<Secret> {
+        v.starts_with(SECRET_PREFIX).then(|| Secret(v.into()))
+    }
+    /// The value itself: only for putting it on the wire or comparing it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn id(&self) -> ItemId {
+        ItemId(fnv1a(self.0.as_bytes()))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = self.0.split('_').nth(1).unwrap_or("?");
+        write!(f, "secret:{kind}{}", self.id())
+    }
+}
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A compact JWT (access token, FIT, Connect JWT). Printed as a fingerprint only.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Jwt(Arc<str>);
+
+impl Jwt {
+    pub fn new(compact: String) -> Jwt {
+        Jwt(compact.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn id(&self) -> ItemId {
+        ItemId(fnv1a(self.0.as_bytes()))
+    }
+}
+
+impl fmt::Debug for Jwt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "jwt{}", self.id())
+    }
+}
+impl fmt::Display for Jwt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+impl Serialize for Jwt {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn secrets_print_only_fingerprints() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let s = Secret::generate(&mut rng, "rt");
+        assert!(s.expose().starts_with("tlsec_rt_"));
+        for shown in [format!("{s}"), format!("{s:?}"), serde_json::to_string(&s).unwrap()] {
+            assert!(!shown.contains(SECRET_PREFIX), "{shown}");
+            assert!(shown.contains("rt#"), "{shown}");
+        }
+        let j = Jwt::new("eyJhbGciOiJIUzI1NiJ9.e30.sig".into());
+        assert!(!format!("{j:?}").contains("eyJ"));
+    }
+}

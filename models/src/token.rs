@@ -1,0 +1,297 @@
+//! Real JWTs, made and checked with `jsonwebtoken`, with `exp` checked against the model's
+//! `now` (the library's wall-clock check is switched off).
+//!
+//! - Access tokens T: HS256, minted by the platform; the verifier (the product API) is part of
+//!   the platform and legitimately holds the key.
+//! - The Forge Invocation Token (FIT): EdDSA; the partner holds only the public key, so a
+//!   breach of the partner cannot forge FITs (`crates.md`).
+//! - Connect JWTs: HS256 with the per-installation `sharedSecret`, with `qsh`.
+
+use crate::ids::{APP_ID, TenantId};
+use crate::secret::{Jwt, Secret};
+use crate::{Micros, SEC};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Model time 0 as a Unix time, so `iat`/`exp` are ordinary NumericDates.
+pub const EPOCH_S: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+pub const PLATFORM_ISSUER: &str = "tokenlab-platform";
+pub const API_AUDIENCE: &str = "product-api";
+pub const FIT_ISSUER: &str = "forge";
+
+/// Model time to NumericDate (seconds, floored).
+pub fn to_numeric_date(t: Micros) -> i64 {
+    EPOCH_S + t.div_euclid(SEC)
+}
+/// NumericDate to model time.
+pub fn from_numeric_date(s: i64) -> Micros {
+    (s - EPOCH_S) * SEC
+}
+
+/// Claims of an access token T.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The installation (tenant) this token is bound to.
+    pub inst: u32,
+    pub app: String,
+    pub scope: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+/// Claims of a Forge Invocation Token.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FitClaims {
+    pub iss: String,
+    pub aud: String,
+    #[serde(rename = "installationId")]
+    pub installation_id: u32,
+    #[serde(rename = "apiBaseUrl")]
+    pub api_base_url: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+/// Claims of a Connect JWT.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ConnectClaims {
+    pub iss: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub qsh: String,
+}
+
+/// Why a JWT was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum JwtError {
+    #[error("malformed token")]
+    Malformed,
+    #[error("bad signature")]
+    BadSignature,
+    #[error("expired")]
+    Expired,
+    #[error("wrong audience")]
+    WrongAudience,
+    #[error("wrong issuer")]
+    WrongIssuer,
+}
+
+fn validation(alg: Algorithm) -> Validation {
+    let mut v = Validation::new(alg);
+    v.validate_exp = false; // checked against the model's `now`, never the wall clock
+    v.validate_nbf = false;
+    v.validate_aud = false; // checked by hand, with a reason of its own
+    v.required_spec_claims.clear();
+    v.leeway = 0;
+    v
+}
+
+fn map_err(e: jsonwebtoken::errors::Error) -> JwtError {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match e.kind() {
+        K::InvalidSignature | K::InvalidAlgorithm | K::InvalidKeyFormat | K::InvalidEddsaKey => {
+            JwtError::BadSignature
+        }
+        _ => JwtError::Malformed,
+    }
+}
+
+/// `exp` against `now`: the token is valid while now < exp (+ leeway).
+pub fn check_exp(exp_s: i64, now: Micros, leeway: Micros) -> Result<(), JwtError> {
+    if now >= from_numeric_date(exp_s) + leeway { Err(JwtError::Expired) } else { Ok(()) }
+}
+
+/// The platform's keys. F, the AS and the product API are one platform and share them.
+pub struct PlatformKeys {
+    access_enc: EncodingKey,
+    access_dec: DecodingKey,
+    fit_enc: EncodingKey,
+    fit_public: [u8; 32],
+    hs256: Validation,
+}
+
+impl PlatformKeys {
+    pub fn generate<R: rand::Rng + ?Sized>(rng: &mut R) -> PlatformKeys {
+        let mut hmac = [0u8; 32];
+        rng.fill_bytes(&mut hmac);
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let fit_public = signing.verifying_key().to_bytes();
+        PlatformKeys {
+            access_enc: EncodingKey::from_secret(&hmac).expect("32-byte HMAC key"),
+            access_dec: DecodingKey::from_secret(&hmac).expect("32-byte HMAC key"),
+            fit_enc: EncodingKey::from_ed_der(&ed25519_pkcs8_der(&seed)),
+            fit_public,
+            hs256: validation(Algorithm::HS256),
+        }
+    }
+
+    /// The published key set (JWKS) of FIT verification: the public key only.
+    pub fn fit_public_key(&self) -> FitVerifier {
+        FitVerifier { key: DecodingKey::from_ed_der(&self.fit_public), v: validation(Algorithm::EdDSA) }
+    }
+
+    pub fn mint_access(&self, claims: &AccessClaims) -> Jwt {
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.access_enc)
+            .expect("HS256 encoding of plain claims cannot fail");
+        Jwt::new(token)
+    }
+
+    /// Signature only; `exp`, audience and tenant are the caller's checks.
+    pub fn verify_access(&self, token: &Jwt) -> Result<AccessClaims, JwtError> {
+        jsonwebtoken::decode::<AccessClaims>(token.expose(), &self.access_dec, &self.hs256)
+            .map(|d| d.claims)
+            .map_err(map_err)
+    }
+
+    pub fn sign_fit(&self, claims: &FitClaims) -> Jwt {
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), claims, &self.fit_enc)
+            .expect("EdDSA signing with a valid key cannot fail");
+        Jwt::new(token)
+    }
+}
+
+/// A PKCS#8 v1 wrapper around a raw Ed25519 seed (RFC 8410), which is what
+/// `EncodingKey::from_ed_der` expects.
+fn ed25519_pkcs8_der(seed: &[u8; 32]) -> Vec<u8> {
+    let mut der = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    der.extend_from_slice(seed);
+    der
+}
+
+/// What the partner holds to check FITs: the platform's public key.
+pub struct FitVerifier {
+    key: DecodingKey,
+    v: Validation,
+}
+
+impl FitVerifier {
+    /// Signature, issuer, audience (= the app) and `exp` against `now`.
+    pub fn verify(&self, fit: &Jwt, now: Micros) -> Result<FitClaims, JwtError> {
+        let c = jsonwebtoken::decode::<FitClaims>(fit.expose(), &self.key, &self.v)
+            .map_err(map_err)?
+            .claims;
+        if c.iss != FIT_ISSUER {
+            return Err(JwtError::WrongIssuer);
+        }
+        if c.aud != APP_ID {
+            return Err(JwtError::WrongAudience);
+        }
+        check_exp(c.exp, now, 0)?;
+        Ok(c)
+    }
+}
+
+/// `qsh` of a Connect request: SHA-256 of `METHOD&path&sorted-query`.
+pub fn connect_qsh(method: &str, path: &str, query: &[(&str, &str)]) -> String {
+    let mut q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    q.sort();
+    let canonical = format!("{}&{}&{}", method.to_ascii_uppercase(), path, q.join("&"));
+    let digest = Sha256::digest(canonical.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn sign_connect(shared_secret: &Secret, claims: &ConnectClaims) -> Jwt {
+    let key = EncodingKey::from_secret(shared_secret.expose().as_bytes()).expect("HMAC key");
+    Jwt::new(
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key)
+            .expect("HS256 encoding cannot fail"),
+    )
+}
+
+/// The unverified `iss` of a Connect JWT (the clientKey that selects the secret to verify with).
+pub fn connect_issuer(jwt: &Jwt) -> Result<String, JwtError> {
+    // Only to pick the key; the signature is verified right after with that key.
+    jsonwebtoken::dangerous::insecure_decode_claims::<ConnectClaims>(jwt.expose()).map(|c| c.iss).map_err(map_err)
+}
+
+pub fn verify_connect(shared_secret: &Secret, jwt: &Jwt) -> Result<ConnectClaims, JwtError> {
+    let key = DecodingKey::from_secret(shared_secret.expose().as_bytes()).expect("HMAC key");
+    jsonwebtoken::decode::<ConnectClaims>(jwt.expose(), &key, &validation(Algorithm::HS256))
+        .map(|d| d.claims)
+        .map_err(map_err)
+}
+
+/// Connect's clientKey of a tenant (public).
+pub fn client_key(tenant: TenantId) -> String {
+    format!("clientkey-{}", tenant.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn keys() -> PlatformKeys {
+        PlatformKeys::generate(&mut rand_chacha::ChaCha8Rng::seed_from_u64(1))
+    }
+
+    fn claims(exp_s: i64) -> AccessClaims {
+        AccessClaims {
+            iss: PLATFORM_ISSUER.into(),
+            aud: API_AUDIENCE.into(),
+            inst: 3,
+            app: APP_ID.into(),
+            scope: "app-system".into(),
+            iat: EPOCH_S,
+            exp: exp_s,
+            jti: "j1".into(),
+        }
+    }
+
+    #[test]
+    fn access_tokens_round_trip_and_expire_on_model_time() {
+        let k = keys();
+        let t = k.mint_access(&claims(EPOCH_S + 10));
+        assert!(t.expose().starts_with("eyJ"));
+        let c = k.verify_access(&t).unwrap();
+        assert_eq!(c.inst, 3);
+        assert!(check_exp(c.exp, 9 * SEC, 0).is_ok());
+        assert_eq!(check_exp(c.exp, 10 * SEC, 0), Err(JwtError::Expired));
+        let other = PlatformKeys::generate(&mut rand_chacha::ChaCha8Rng::seed_from_u64(2));
+        assert_eq!(other.verify_access(&t), Err(JwtError::BadSignature));
+    }
+
+    #[test]
+    fn fit_is_eddsa_and_verifies_with_the_public_key_only() {
+        let k = keys();
+        let fit = k.sign_fit(&FitClaims {
+            iss: FIT_ISSUER.into(),
+            aud: APP_ID.into(),
+            installation_id: 4,
+            api_base_url: "https://api".into(),
+            iat: EPOCH_S,
+            exp: EPOCH_S + 60,
+            jti: "f".into(),
+        });
+        let header = jsonwebtoken::decode_header(fit.expose()).unwrap();
+        assert_eq!(header.alg, Algorithm::EdDSA);
+        assert_eq!(k.fit_public_key().verify(&fit, 0).unwrap().installation_id, 4);
+        let other = PlatformKeys::generate(&mut rand_chacha::ChaCha8Rng::seed_from_u64(9));
+        assert_eq!(other.fit_public_key().verify(&fit, 0), Err(JwtError::BadSignature));
+        assert_eq!(k.fit_public_key().verify(&fit, 61 * SEC), Err(JwtError::Expired));
+    }
+
+    #[test]
+    fn connect_jwt_binds_the_request() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let s = Secret::generate(&mut rng, "shared");
+        let qsh = connect_qsh("get", "/rest/api/resource", &[("b", "2"), ("a", "1")]);
+        assert_eq!(qsh, connect_qsh("GET", "/rest/api/resource", &[("a", "1"), ("b", "2")]));
+        let j = sign_connect(&s, &ConnectClaims { iss: "ck".into(), iat: 0, exp: 1, qsh });
+        assert_eq!(connect_issuer(&j).unwrap(), "ck");
+        assert!(verify_connect(&s, &j).is_ok());
+        let s2 = Secret::generate(&mut rng, "shared");
+        assert_eq!(verify_connect(&s2, &j), Err(JwtError::BadSignature));
+    }
+}
