@@ -148,8 +148,8 @@ mod tests {
 
     #[test]
     fn bad_references_are_clear() {
-        assert!(resolve("nope", &[]).unwrap_err().to_string().contains("unknown mechanism 'nope'"));
-        assert!(resolve("trigger:nope", &[]).unwrap_err().to_string().contains("known: sample"));
-        assert!(resolve("push", &["read_from=replica".into()]).unwrap_err().to_string().contains("unknown switch 'read_from'"));
+        assert!(resolve("nope", &[]).err().unwrap().to_string().contains("unknown mechanism 'nope'"));
+        assert!(resolve("trigger:nope", &[]).err().unwrap().to_string().contains("known: sample"));
+        assert!(resolve("push", &["read_from=replica".into()]).err().unwrap().to_string().contains("unknown switch 'read_from'"));
     }
 }

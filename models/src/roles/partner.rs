@@ -426,7 +426,8 @@ impl Partner {
                     }
                     // No rotation: use T at once; caching it is write-behind.
                     None => {
-                        let _ = self.write_row(now, tenant, Some(env.id), out, move |row| row.token = Some(token));
+                        // Off the critical path: recorded without a cause so it is not on the chain.
+                        let _ = self.write_row(now, tenant, None, out, move |row| row.token = Some(token));
                         self.token_in_hand(now, acq, cred, out);
                     }
                 }
