@@ -10,7 +10,11 @@ use tokenlab_models::mechanisms::{registry, resolve};
 use tokenlab_models::sim::{Scenario, Summary, run_resolved};
 
 #[derive(Parser)]
-#[command(name = "tokenlab", version, about = "Security analysis and comparison harness for Forge RFC-34 token delivery")]
+#[command(
+    name = "tokenlab",
+    version,
+    about = "Security analysis and comparison harness for Forge RFC-34 token delivery"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -95,9 +99,17 @@ fn check_prob(name: &str, p: Option<f64>) -> Result<()> {
 }
 
 /// Builds the scenario and resolves the mechanism; every user error is one line.
-fn scenario(mechanism: &str, sets: &[String], c: &CommonArgs) -> Result<(Scenario, tokenlab_models::sim::RunResult)> {
+fn scenario(
+    mechanism: &str,
+    sets: &[String],
+    c: &CommonArgs,
+) -> Result<(Scenario, tokenlab_models::sim::RunResult)> {
     let Some(p) = preset(&c.preset) else {
-        bail!("unknown preset '{}'; known: {}", c.preset, PRESET_NAMES.join(", "));
+        bail!(
+            "unknown preset '{}'; known: {}",
+            c.preset,
+            PRESET_NAMES.join(", ")
+        );
     };
     check_prob("loss", c.loss)?;
     check_prob("error-rate", c.error_rate)?;
@@ -108,9 +120,15 @@ fn scenario(mechanism: &str, sets: &[String], c: &CommonArgs) -> Result<(Scenari
         bail!("--duration-s must be in (0, 2592000], got {}", c.duration_s);
     }
     if !(c.demands_per_tenant_hour >= 0.0 && c.demands_per_tenant_hour <= 36_000.0) {
-        bail!("--demands-per-tenant-hour must be in [0, 36000], got {}", c.demands_per_tenant_hour);
+        bail!(
+            "--demands-per-tenant-hour must be in [0, 36000], got {}",
+            c.demands_per_tenant_hour
+        );
     }
-    for (name, v) in [("latency-ms", c.latency_ms), ("replica-lag-ms", c.replica_lag_ms)] {
+    for (name, v) in [
+        ("latency-ms", c.latency_ms),
+        ("replica-lag-ms", c.replica_lag_ms),
+    ] {
         if let Some(v) = v
             && !(0.0..=600_000.0).contains(&v)
         {
@@ -127,7 +145,10 @@ fn scenario(mechanism: &str, sets: &[String], c: &CommonArgs) -> Result<(Scenari
     if let Some(r) = c.platform_retries {
         let (m, _, params) = resolve(mechanism, &[])?;
         if !params.has("platform_retries") {
-            bail!("--platform-retries: {} has no platform retries (only trigger and push do)", m.id());
+            bail!(
+                "--platform-retries: {} has no platform retries (only trigger and push do)",
+                m.id()
+            );
         }
         sets.push(format!("platform_retries={r}"));
     }
@@ -170,7 +191,12 @@ fn table_row(s: &Summary) -> String {
         Some(p) => format!("{}:{p}", s.mechanism),
         None => s.mechanism.clone(),
     };
-    let fails: Vec<String> = s.failed.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k}={n}")).collect();
+    let fails: Vec<String> = s
+        .failed
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k}={n}"))
+        .collect();
     format!(
         "{:<16} {:>7} {:>8.4} {:>9} {:>9} {:>8.4} {:>9} {:>9} {:>6} {:>7.2} {:>8.2} {:>8.2}  {}",
         name,
@@ -185,7 +211,11 @@ fn table_row(s: &Summary) -> String {
         s.messages_per_demand,
         s.platform_requests_per_tenant_hour,
         s.platform_mints_per_tenant_hour,
-        if fails.is_empty() { "-".into() } else { fails.join(" ") },
+        if fails.is_empty() {
+            "-".into()
+        } else {
+            fails.join(" ")
+        },
     )
 }
 
@@ -199,13 +229,22 @@ fn print_summary(s: &Summary) {
         s.seed_hex, s.preset, s.tenants, s.duration_s, s.demands_per_tenant_hour, s.hops_on_miss
     );
     if let Some(p50) = s.cold.time_to_first_token_s.p50 {
-        println!("time to first token: p50 {p50:.1} s, max {:.1} s", s.cold.time_to_first_token_s.max.unwrap_or(0.0));
+        println!(
+            "time to first token: p50 {p50:.1} s, max {:.1} s",
+            s.cold.time_to_first_token_s.max.unwrap_or(0.0)
+        );
     }
-    println!("unknown {} · stale reads {} · detections {}", s.unknown, s.stale_reads, s.detections);
+    println!(
+        "unknown {} · stale reads {} · detections {}",
+        s.unknown, s.stale_reads, s.detections
+    );
     if !s.switches.is_empty() {
         println!("switches: {}", s.switches.join(", "));
     }
-    println!("unverified defaults in force: {}", s.unverified_parameters.join(", "));
+    println!(
+        "unverified defaults in force: {}",
+        s.unverified_parameters.join(", ")
+    );
     println!("latencies in ms (simulated, virtual time); cold = each tenant's first demand");
 }
 
@@ -228,12 +267,20 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
                 for m in registry() {
-                    let profiles: Vec<String> = m.profiles().iter().map(|p| format!("{}:{}", m.id(), p.name)).collect();
+                    let profiles: Vec<String> = m
+                        .profiles()
+                        .iter()
+                        .map(|p| format!("{}:{}", m.id(), p.name))
+                        .collect();
                     println!("{:<14} {}", m.id(), m.description());
                     if !profiles.is_empty() {
                         println!("{:<14} profiles: {}", "", profiles.join(", "));
                     }
-                    let sw: Vec<String> = m.switches().iter().map(|s| format!("{}={}", s.key, s.default)).collect();
+                    let sw: Vec<String> = m
+                        .switches()
+                        .iter()
+                        .map(|s| format!("{}={}", s.key, s.default))
+                        .collect();
                     println!("{:<14} switches: {}", "", sw.join(" "));
                 }
             }
@@ -272,7 +319,9 @@ fn run(cli: Cli) -> Result<()> {
                     "seed {:#x} · preset {} · {} tenants · {} s · {} demands/tenant-hour; latencies in ms of virtual time",
                     c.seed, c.preset, c.tenants, c.duration_s, c.demands_per_tenant_hour
                 );
-                println!("push has no on-demand path: a miss fails fast (no_token) until its first delivery (analytic U4).");
+                println!(
+                    "push has no on-demand path: a miss fails fast (no_token) until its first delivery (analytic U4)."
+                );
             }
         }
     }

@@ -109,7 +109,10 @@ pub enum AdminKind {
 #[derive(Clone, Debug, Serialize)]
 pub enum Event {
     /// A demand begins: P.app needs a token for `tenant`.
-    Invoke { demand: DemandId, tenant: TenantId },
+    Invoke {
+        demand: DemandId,
+        tenant: TenantId,
+    },
     /// A demand ends. `cold`: no valid T at invoke. `token_latency`: from the cache miss to T
     /// in hand (0 on a hit); `None` if no T was obtained.
     Complete {
@@ -120,29 +123,90 @@ pub enum Event {
         token_latency: Option<Micros>,
     },
     /// P starts attempt `attempt` of an acquisition whose first message is `request`.
-    AttemptStart { tenant: TenantId, acquisition: u64, attempt: u32, request: Option<MsgId> },
+    AttemptStart {
+        tenant: TenantId,
+        acquisition: u64,
+        attempt: u32,
+        request: Option<MsgId>,
+    },
     /// The attempt ended: `ok` or the cause it failed with.
-    AttemptEnd { acquisition: u64, attempt: u32, ok: bool, cause: Option<Cause> },
-    Send { env: Arc<Envelope> },
-    Receive { who: Party, env: Arc<Envelope> },
-    Drop { msg: MsgId, reason: DropReason },
+    AttemptEnd {
+        acquisition: u64,
+        attempt: u32,
+        ok: bool,
+        cause: Option<Cause>,
+    },
+    Send {
+        env: Arc<Envelope>,
+    },
+    Receive {
+        who: Party,
+        env: Arc<Envelope>,
+    },
+    Drop {
+        msg: MsgId,
+        reason: DropReason,
+    },
     /// A role wrote a message (or its secret-bearing fields) to a log.
-    Log { who: Party, env: Arc<Envelope> },
+    Log {
+        who: Party,
+        env: Arc<Envelope>,
+    },
     /// The platform issued an item for a tenant, to a principal.
-    Issue { item: ItemId, kind: ItemKind, tenant: TenantId, to: Party, exp: Option<Micros> },
+    Issue {
+        item: ItemId,
+        kind: ItemKind,
+        tenant: TenantId,
+        to: Party,
+        exp: Option<Micros>,
+    },
     /// A fixed-cost local step on the causal chain of `cause`.
-    Local { who: Party, step: LocalStep, start: Micros, end: Micros, cause: Option<MsgId> },
+    Local {
+        who: Party,
+        step: LocalStep,
+        start: Micros,
+        end: Micros,
+        cause: Option<MsgId>,
+    },
     /// P committed a token for a tenant to its store.
-    StoreCommit { tenant: TenantId, item: ItemId, cause: Option<MsgId> },
+    StoreCommit {
+        tenant: TenantId,
+        item: ItemId,
+        cause: Option<MsgId>,
+    },
     /// P's read after a trigger 2xx found no valid token: a read-your-writes violation.
-    StaleRead { tenant: TenantId, cause: Option<MsgId> },
+    StaleRead {
+        tenant: TenantId,
+        cause: Option<MsgId>,
+    },
     /// Someone presented an item to a verifier, acting for `tenant`.
-    Present { who: Party, item: ItemId, tenant: TenantId, req: MsgId },
-    Accept { req: MsgId, tenant: TenantId, acting_as: &'static str },
-    Reject { req: MsgId, reason: &'static str },
-    Admin { kind: AdminKind, tenant: TenantId },
-    Fault { kind: &'static str, detail: String },
-    Detect { kind: &'static str, tenant: TenantId },
+    Present {
+        who: Party,
+        item: ItemId,
+        tenant: TenantId,
+        req: MsgId,
+    },
+    Accept {
+        req: MsgId,
+        tenant: TenantId,
+        acting_as: &'static str,
+    },
+    Reject {
+        req: MsgId,
+        reason: &'static str,
+    },
+    Admin {
+        kind: AdminKind,
+        tenant: TenantId,
+    },
+    Fault {
+        kind: &'static str,
+        detail: String,
+    },
+    Detect {
+        kind: &'static str,
+        tenant: TenantId,
+    },
 }
 
 /// An event at a time.
@@ -196,15 +260,20 @@ impl History {
         // Messages are sent after their cause, so one forward pass finds the whole tree.
         for r in &self.records {
             match &r.event {
-                Event::Send { env } => {
-                    if env.id == root || env.cause.is_some_and(|c| members.contains(&c)) {
-                        members.insert(env.id);
-                        sent.insert(env.id, r.t);
-                    }
+                Event::Send { env }
+                    if env.id == root || env.cause.is_some_and(|c| members.contains(&c)) =>
+                {
+                    members.insert(env.id);
+                    sent.insert(env.id, r.t);
                 }
                 Event::Receive { env, .. } => {
                     if let Some(s) = sent.get(&env.id) {
-                        hops.push(ChainHop { msg: env.id, summary: env.summary(), sent: *s, received: r.t });
+                        hops.push(ChainHop {
+                            msg: env.id,
+                            summary: env.summary(),
+                            sent: *s,
+                            received: r.t,
+                        });
                     }
                 }
                 _ => {}
@@ -212,7 +281,13 @@ impl History {
         }
         let mut local = Vec::new();
         for r in &self.records {
-            if let Event::Local { who, step, start, end, cause: Some(c) } = &r.event
+            if let Event::Local {
+                who,
+                step,
+                start,
+                end,
+                cause: Some(c),
+            } = &r.event
                 && members.contains(c)
             {
                 local.push((*who, *step, *start, *end));
@@ -241,7 +316,10 @@ pub struct CausalChain {
 impl CausalChain {
     /// Σ (receive − send) over the delivered messages plus Σ local step durations.
     pub fn total(&self) -> Micros {
-        self.hops.iter().map(|h| h.received - h.sent).sum::<Micros>()
+        self.hops
+            .iter()
+            .map(|h| h.received - h.sent)
+            .sum::<Micros>()
             + self.local.iter().map(|(_, _, s, e)| e - s).sum::<Micros>()
     }
 }

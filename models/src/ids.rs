@@ -178,11 +178,17 @@ pub struct IdGen {
 
 impl IdGen {
     pub fn new(role: RoleKind) -> Self {
-        IdGen { namespace: role.namespace() << 48, next: 0 }
+        IdGen {
+            namespace: role.namespace() << 48,
+            next: 0,
+        }
     }
     /// Ids of messages the simulated network itself creates (edge error responses).
     pub fn new_sim() -> Self {
-        IdGen { namespace: 0, next: 0 }
+        IdGen {
+            namespace: 0,
+            next: 0,
+        }
     }
     pub fn msg(&mut self) -> MsgId {
         self.next += 1;

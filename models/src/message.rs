@@ -80,7 +80,9 @@ impl Fields {
 
 impl fmt::Debug for Fields {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.0.iter().map(|(k, v)| (k, v))).finish()
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (k, v)))
+            .finish()
     }
 }
 
@@ -107,7 +109,10 @@ impl Response {
         Response { status: 200, body }
     }
     pub fn error(status: u16, code: &'static str) -> Response {
-        Response { status, body: Fields::new().with("error", Value::Str(code.into())) }
+        Response {
+            status,
+            body: Fields::new().with("error", Value::Str(code.into())),
+        }
     }
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
@@ -158,11 +163,14 @@ impl Envelope {
             Body::Request(r) => vec![&r.headers, &r.body],
             Body::Response(r) => vec![&r.body],
         };
-        fields.into_iter().flat_map(|f| f.0.iter()).filter_map(|(name, v)| match v {
-            Value::Secret(s) => Some((s.id(), *name)),
-            Value::Jwt(j) => Some((j.id(), *name)),
-            _ => None,
-        })
+        fields
+            .into_iter()
+            .flat_map(|f| f.0.iter())
+            .filter_map(|(name, v)| match v {
+                Value::Secret(s) => Some((s.id(), *name)),
+                Value::Jwt(j) => Some((j.id(), *name)),
+                _ => None,
+            })
     }
 
     /// One line for traces: `F → P.auth POST /auth` or `P.auth → F 200`.

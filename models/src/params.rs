@@ -84,16 +84,30 @@ pub const fn spec(
     basis: Basis,
     doc: &'static str,
 ) -> ParamSpec {
-    ParamSpec { key, kind, default, basis, doc }
+    ParamSpec {
+        key,
+        kind,
+        default,
+        basis,
+        doc,
+    }
 }
 
 /// A bad `KEY=VALUE`.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum ParamError {
     #[error("unknown switch '{key}' for {mechanism}; valid: {valid}")]
-    UnknownKey { key: String, mechanism: String, valid: String },
+    UnknownKey {
+        key: String,
+        mechanism: String,
+        valid: String,
+    },
     #[error("bad value '{value}' for '{key}': expected {expected}")]
-    BadValue { key: String, value: String, expected: String },
+    BadValue {
+        key: String,
+        value: String,
+        expected: String,
+    },
     #[error("expected KEY=VALUE, got '{0}'")]
     NotKeyValue(String),
 }
@@ -150,9 +164,11 @@ impl Kind {
                 _ => return None,
             }),
             Kind::Duration => ParamValue::Duration(Some(parse_duration(v)?)),
-            Kind::DurationOrNone => {
-                ParamValue::Duration(if v == "none" { None } else { Some(parse_duration(v)?) })
-            }
+            Kind::DurationOrNone => ParamValue::Duration(if v == "none" {
+                None
+            } else {
+                Some(parse_duration(v)?)
+            }),
             Kind::Int => ParamValue::Int(v.parse::<u32>().ok()?.into()),
             Kind::Prob => {
                 let p: f64 = v.parse().ok()?;
@@ -229,7 +245,9 @@ impl Params {
 
     /// Parses and applies `KEY=VALUE`.
     pub fn set_kv(&mut self, kv: &str, mechanism: &str) -> Result<(), ParamError> {
-        let (k, v) = kv.split_once('=').ok_or_else(|| ParamError::NotKeyValue(kv.into()))?;
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| ParamError::NotKeyValue(kv.into()))?;
         self.set(k.trim(), v.trim(), mechanism)
     }
 
@@ -240,7 +258,9 @@ impl Params {
         self.values.get(key)
     }
     fn must(&self, key: &str) -> &ParamValue {
-        self.values.get(key).unwrap_or_else(|| panic!("parameter '{key}' is not declared"))
+        self.values
+            .get(key)
+            .unwrap_or_else(|| panic!("parameter '{key}' is not declared"))
     }
     pub fn bool(&self, key: &str) -> bool {
         match self.must(key) {
@@ -257,7 +277,8 @@ impl Params {
     }
     /// A duration that cannot be `none`.
     pub fn dur_req(&self, key: &str) -> Micros {
-        self.dur(key).unwrap_or_else(|| panic!("'{key}' may not be none"))
+        self.dur(key)
+            .unwrap_or_else(|| panic!("'{key}' may not be none"))
     }
     pub fn int(&self, key: &str) -> i64 {
         match self.must(key) {
@@ -279,7 +300,11 @@ impl Params {
     }
     /// A choice, or `default` where the mechanism does not declare the key.
     pub fn choice_or(&self, key: &str, default: &'static str) -> &'static str {
-        if self.has(key) { self.choice(key) } else { default }
+        if self.has(key) {
+            self.choice(key)
+        } else {
+            default
+        }
     }
     pub fn lag(&self, key: &str) -> Lag {
         match self.must(key) {
@@ -295,7 +320,11 @@ impl Params {
     }
     /// Every value whose spec marks its default as unverified.
     pub fn unverified(&self) -> Vec<&'static str> {
-        self.specs.values().filter(|s| s.basis == Basis::Unverified).map(|s| s.key).collect()
+        self.specs
+            .values()
+            .filter(|s| s.basis == Basis::Unverified)
+            .map(|s| s.key)
+            .collect()
     }
     pub fn specs(&self) -> impl Iterator<Item = &ParamSpec> {
         self.specs.values()

@@ -114,7 +114,11 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         let s = Secret::generate(&mut rng, "rt");
         assert!(s.expose().starts_with("tlsec_rt_"));
-        for shown in [format!("{s}"), format!("{s:?}"), serde_json::to_string(&s).unwrap()] {
+        for shown in [
+            format!("{s}"),
+            format!("{s:?}"),
+            serde_json::to_string(&s).unwrap(),
+        ] {
             assert!(!shown.contains(SECRET_PREFIX), "{shown}");
             assert!(shown.contains("rt#"), "{shown}");
         }

@@ -104,7 +104,11 @@ fn map_err(e: jsonwebtoken::errors::Error) -> JwtError {
 
 /// `exp` against `now`: the token is valid while now < exp (+ leeway).
 pub fn check_exp(exp_s: i64, now: Micros, leeway: Micros) -> Result<(), JwtError> {
-    if now >= from_numeric_date(exp_s) + leeway { Err(JwtError::Expired) } else { Ok(()) }
+    if now >= from_numeric_date(exp_s) + leeway {
+        Err(JwtError::Expired)
+    } else {
+        Ok(())
+    }
 }
 
 /// The platform's keys. F, the AS and the product API are one platform and share them.
@@ -135,7 +139,10 @@ impl PlatformKeys {
 
     /// The published key set (JWKS) of FIT verification: the public key only.
     pub fn fit_public_key(&self) -> FitVerifier {
-        FitVerifier { key: DecodingKey::from_ed_der(&self.fit_public), v: validation(Algorithm::EdDSA) }
+        FitVerifier {
+            key: DecodingKey::from_ed_der(&self.fit_public),
+            v: validation(Algorithm::EdDSA),
+        }
     }
 
     pub fn mint_access(&self, claims: &AccessClaims) -> Jwt {
@@ -212,7 +219,9 @@ pub fn sign_connect(shared_secret: &Secret, claims: &ConnectClaims) -> Jwt {
 /// The unverified `iss` of a Connect JWT (the clientKey that selects the secret to verify with).
 pub fn connect_issuer(jwt: &Jwt) -> Result<String, JwtError> {
     // Only to pick the key; the signature is verified right after with that key.
-    jsonwebtoken::dangerous::insecure_decode_claims::<ConnectClaims>(jwt.expose()).map(|c| c.iss).map_err(map_err)
+    jsonwebtoken::dangerous::insecure_decode_claims::<ConnectClaims>(jwt.expose())
+        .map(|c| c.iss)
+        .map_err(map_err)
 }
 
 pub fn verify_connect(shared_secret: &Secret, jwt: &Jwt) -> Result<ConnectClaims, JwtError> {
@@ -276,10 +285,19 @@ mod tests {
         });
         let header = jsonwebtoken::decode_header(fit.expose()).unwrap();
         assert_eq!(header.alg, Algorithm::EdDSA);
-        assert_eq!(k.fit_public_key().verify(&fit, 0).unwrap().installation_id, 4);
+        assert_eq!(
+            k.fit_public_key().verify(&fit, 0).unwrap().installation_id,
+            4
+        );
         let other = PlatformKeys::generate(&mut rand_chacha::ChaCha8Rng::seed_from_u64(9));
-        assert_eq!(other.fit_public_key().verify(&fit, 0), Err(JwtError::BadSignature));
-        assert_eq!(k.fit_public_key().verify(&fit, 61 * SEC), Err(JwtError::Expired));
+        assert_eq!(
+            other.fit_public_key().verify(&fit, 0),
+            Err(JwtError::BadSignature)
+        );
+        assert_eq!(
+            k.fit_public_key().verify(&fit, 61 * SEC),
+            Err(JwtError::Expired)
+        );
     }
 
     #[test]
@@ -287,8 +305,19 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         let s = Secret::generate(&mut rng, "shared");
         let qsh = connect_qsh("get", "/rest/api/resource", &[("b", "2"), ("a", "1")]);
-        assert_eq!(qsh, connect_qsh("GET", "/rest/api/resource", &[("a", "1"), ("b", "2")]));
-        let j = sign_connect(&s, &ConnectClaims { iss: "ck".into(), iat: 0, exp: 1, qsh });
+        assert_eq!(
+            qsh,
+            connect_qsh("GET", "/rest/api/resource", &[("a", "1"), ("b", "2")])
+        );
+        let j = sign_connect(
+            &s,
+            &ConnectClaims {
+                iss: "ck".into(),
+                iat: 0,
+                exp: 1,
+                qsh,
+            },
+        );
         assert_eq!(connect_issuer(&j).unwrap(), "ck");
         assert!(verify_connect(&s, &j).is_ok());
         let s2 = Secret::generate(&mut rng, "shared");

@@ -39,7 +39,13 @@ fn within_99(successes: u64, n: u64, p: f64) -> bool {
 fn first_attempts(h: &History) -> BTreeMap<TenantId, MsgId> {
     let mut out = BTreeMap::new();
     for r in &h.records {
-        if let Event::AttemptStart { tenant, attempt: 0, request: Some(req), .. } = &r.event {
+        if let Event::AttemptStart {
+            tenant,
+            attempt: 0,
+            request: Some(req),
+            ..
+        } = &r.event
+        {
             out.entry(*tenant).or_insert(*req);
         }
     }
@@ -62,8 +68,18 @@ fn every_mechanism_reaches_an_accepted_api_call_for_every_tenant() {
                 _ => None,
             })
             .collect();
-        assert_eq!(accepted.len(), 20, "{}: tenants with an Accept: {accepted:?}", m.id());
-        let rejects = r.history.records.iter().filter(|x| matches!(x.event, Event::Reject { .. })).count();
+        assert_eq!(
+            accepted.len(),
+            20,
+            "{}: tenants with an Accept: {accepted:?}",
+            m.id()
+        );
+        let rejects = r
+            .history
+            .records
+            .iter()
+            .filter(|x| matches!(x.event, Event::Reject { .. }))
+            .count();
         assert_eq!(rejects, 0, "{}: no faults, no attacker, no rejects", m.id());
         if m.id() != "push" {
             assert_eq!(r.summary.success_rate, 1.0, "{}", m.id());
@@ -106,13 +122,27 @@ fn cold_latency_equals_the_critical_path_and_the_causal_chain_exactly() {
             let firsts = first_attempts(&r.history);
             let mut cold = 0;
             for rec in &r.history.records {
-                if let Event::Complete { tenant, cold: true, token_latency: Some(lat), outcome: Outcome::Ok, .. } = rec.event {
+                if let Event::Complete {
+                    tenant,
+                    cold: true,
+                    token_latency: Some(lat),
+                    outcome: Outcome::Ok,
+                    ..
+                } = rec.event
+                {
                     cold += 1;
                     assert_eq!(lat, expected, "{m} d={d_ms}ms: cold token latency");
                     if let Some(req) = firsts.get(&tenant) {
                         let chain = r.history.causal_chain(*req);
                         assert_eq!(chain.total(), lat, "{m}: causal chain {chain:#?}");
-                        assert_eq!(chain.hops.len() as u32, registry().iter().find(|x| x.id() == m).unwrap().hops_on_miss());
+                        assert_eq!(
+                            chain.hops.len() as u32,
+                            registry()
+                                .iter()
+                                .find(|x| x.id() == m)
+                                .unwrap()
+                                .hops_on_miss()
+                        );
                     }
                 }
             }
@@ -150,10 +180,15 @@ fn loss_run(m: &str, p: f64, hop_of: impl Fn(Party, bool) -> usize) -> LossRun {
     let mut stored: BTreeSet<TenantId> = BTreeSet::new();
     for rec in &h.records {
         match &rec.event {
-            Event::Drop { msg, reason: DropReason::LostRequest | DropReason::LostResponse } => {
+            Event::Drop {
+                msg,
+                reason: DropReason::LostRequest | DropReason::LostResponse,
+            } => {
                 if let Some(t) = roots.get(&root_of(*msg)) {
                     let env = &msgs[msg].1;
-                    first_loss.entry(*t).or_insert(hop_of(env.from, env.is_request()));
+                    first_loss
+                        .entry(*t)
+                        .or_insert(hop_of(env.from, env.is_request()));
                 }
             }
             Event::StoreCommit { cause: Some(c), .. } => {
@@ -164,7 +199,12 @@ fn loss_run(m: &str, p: f64, hop_of: impl Fn(Party, bool) -> usize) -> LossRun {
             _ => {}
         }
     }
-    let mut out = LossRun { n: 0, acquired: 0, first_loss_at_hop: BTreeMap::new(), stored_but_failed: 0 };
+    let mut out = LossRun {
+        n: 0,
+        acquired: 0,
+        first_loss_at_hop: BTreeMap::new(),
+        stored_but_failed: 0,
+    };
     for (tenant, (token_latency, outcome)) in first_demands(h) {
         if firsts.contains_key(&tenant) {
             out.n += 1;
@@ -194,36 +234,72 @@ fn cold_success_and_failure_location_match_independent_loss() {
         _ => 4,
     });
     assert!(t.n > 3500, "n = {}", t.n);
-    assert!(within_99(t.acquired, t.n, 0.9f64.powi(4)), "trigger acquired {}/{}", t.acquired, t.n);
+    assert!(
+        within_99(t.acquired, t.n, 0.9f64.powi(4)),
+        "trigger acquired {}/{}",
+        t.acquired,
+        t.n
+    );
     for k in 1..=4 {
         let got = t.first_loss_at_hop.get(&k).copied().unwrap_or(0);
-        assert!(within_99(got, t.n, p * (1.0 - p).powi(k as i32 - 1)), "trigger hop {k}: {got}/{}", t.n);
+        assert!(
+            within_99(got, t.n, p * (1.0 - p).powi(k as i32 - 1)),
+            "trigger hop {k}: {got}/{}",
+            t.n
+        );
     }
     // Stored but failed: the ack or the response was lost after the commit.
     let want = (1.0 - p).powi(2) * (1.0 - (1.0 - p).powi(2));
-    assert!(within_99(t.stored_but_failed, t.n, want), "stored-but-failed {}/{}", t.stored_but_failed, t.n);
+    assert!(
+        within_99(t.stored_but_failed, t.n, want),
+        "stored-but-failed {}/{}",
+        t.stored_but_failed,
+        t.n
+    );
 
     // refresh: hop 1 P.app→AS, 2 AS→P.app.
     let r = loss_run("refresh", p, |_, req| if req { 1 } else { 2 });
-    assert!(within_99(r.acquired, r.n, 0.9f64.powi(2)), "refresh acquired {}/{}", r.acquired, r.n);
+    assert!(
+        within_99(r.acquired, r.n, 0.9f64.powi(2)),
+        "refresh acquired {}/{}",
+        r.acquired,
+        r.n
+    );
     for k in 1..=2 {
         let got = r.first_loss_at_hop.get(&k).copied().unwrap_or(0);
-        assert!(within_99(got, r.n, p * (1.0 - p).powi(k as i32 - 1)), "refresh hop {k}: {got}/{}", r.n);
+        assert!(
+            within_99(got, r.n, p * (1.0 - p).powi(k as i32 - 1)),
+            "refresh hop {k}: {got}/{}",
+            r.n
+        );
     }
 }
 
 /// Each tenant's first demand (the smallest demand id): its token latency and outcome.
 fn first_demands(h: &History) -> BTreeMap<TenantId, (Option<Micros>, Outcome)> {
-    let mut firsts: BTreeMap<TenantId, (tokenlab_models::ids::DemandId, Option<Micros>, Outcome)> = BTreeMap::new();
+    let mut firsts: BTreeMap<TenantId, (tokenlab_models::ids::DemandId, Option<Micros>, Outcome)> =
+        BTreeMap::new();
     for rec in &h.records {
-        if let Event::Complete { demand, tenant, token_latency, outcome, .. } = rec.event {
-            let e = firsts.entry(tenant).or_insert((demand, token_latency, outcome));
+        if let Event::Complete {
+            demand,
+            tenant,
+            token_latency,
+            outcome,
+            ..
+        } = rec.event
+        {
+            let e = firsts
+                .entry(tenant)
+                .or_insert((demand, token_latency, outcome));
             if demand < e.0 {
                 *e = (demand, token_latency, outcome);
             }
         }
     }
-    firsts.into_iter().map(|(t, (_, l, o))| (t, (l, o))).collect()
+    firsts
+        .into_iter()
+        .map(|(t, (_, l, o))| (t, (l, o)))
+        .collect()
 }
 
 fn first_demand_causes(r: &RunResult) -> Vec<Option<Cause>> {
@@ -240,21 +316,43 @@ fn first_demand_causes(r: &RunResult) -> Vec<Option<Cause>> {
 fn a_trigger_read_is_stale_exactly_when_the_fixed_lag_exceeds_two_d() {
     for d_ms in [10.0, 40.0] {
         let two_d = 2.0 * d_ms;
-        for (lag_ms, stale) in [(two_d - 1.0, false), (two_d, false), (two_d + 1.0, true), (3.0 * two_d, true)] {
+        for (lag_ms, stale) in [
+            (two_d - 1.0, false),
+            (two_d, false),
+            (two_d + 1.0, true),
+            (3.0 * two_d, true),
+        ] {
             let lag = format!("replica_lag=fixed({lag_ms}ms)");
-            let mut s = scenario("trigger", &["read_from=replica", &lag, "retries=0"], d_ms, 0.0);
+            let mut s = scenario(
+                "trigger",
+                &["read_from=replica", &lag, "retries=0"],
+                d_ms,
+                0.0,
+            );
             s.tenants = 20;
             s.duration_s = 300.0;
             let r = go(&s);
             let causes = first_demand_causes(&r);
             assert_eq!(causes.len(), 20);
-            let stale_count = causes.iter().filter(|c| **c == Some(Cause::StaleRead)).count();
-            assert_eq!(stale_count, if stale { 20 } else { 0 }, "d={d_ms} lag={lag_ms}");
+            let stale_count = causes
+                .iter()
+                .filter(|c| **c == Some(Cause::StaleRead))
+                .count();
+            assert_eq!(
+                stale_count,
+                if stale { 20 } else { 0 },
+                "d={d_ms} lag={lag_ms}"
+            );
         }
     }
     // The fixes: reading the primary, or relaying T in band.
     for fix in ["read_from=primary", "token_return=in_band"] {
-        let mut s = scenario("trigger", &[fix, "replica_lag=fixed(500ms)", "retries=0"], 40.0, 0.0);
+        let mut s = scenario(
+            "trigger",
+            &[fix, "replica_lag=fixed(500ms)", "retries=0"],
+            40.0,
+            0.0,
+        );
         s.tenants = 20;
         s.duration_s = 300.0;
         assert_eq!(go(&s).summary.stale_reads, 0, "{fix}");
@@ -264,14 +362,26 @@ fn a_trigger_read_is_stale_exactly_when_the_fixed_lag_exceeds_two_d() {
 #[test]
 fn uniform_replica_lag_gives_the_predicted_stale_rate() {
     // S3: lag ~ U(0, 500 ms), Δ = 2d = 80 ms → P(stale) = 0.84.
-    let mut s = scenario("trigger", &["read_from=replica", "replica_lag=uniform(500ms)", "retries=0"], 40.0, 0.0);
+    let mut s = scenario(
+        "trigger",
+        &[
+            "read_from=replica",
+            "replica_lag=uniform(500ms)",
+            "retries=0",
+        ],
+        40.0,
+        0.0,
+    );
     s.tenants = 3000;
     s.duration_s = 60.0;
     s.demands_per_tenant_hour = 600.0;
     let r = go(&s);
     let causes = first_demand_causes(&r);
     let n = causes.len() as u64;
-    let stale = causes.iter().filter(|c| **c == Some(Cause::StaleRead)).count() as u64;
+    let stale = causes
+        .iter()
+        .filter(|c| **c == Some(Cause::StaleRead))
+        .count() as u64;
     assert!(n > 2500);
     assert!(within_99(stale, n, 0.84), "stale {stale}/{n}");
 }
@@ -283,7 +393,11 @@ fn push_has_no_on_demand_path_and_rotation_lockout_is_real() {
     s.tenants = 200;
     let r = go(&s);
     assert!(r.summary.failed["no_token"] > 0);
-    assert!((r.summary.success_rate - 0.75).abs() < 0.03, "{}", r.summary.success_rate);
+    assert!(
+        (r.summary.success_rate - 0.75).abs() < 0.03,
+        "{}",
+        r.summary.success_rate
+    );
     assert_eq!(r.summary.messages_per_demand, 0.0);
 
     // refresh:3lo under response loss locks tenants out (K1); the grace window prevents it (K2).
@@ -293,6 +407,13 @@ fn push_has_no_on_demand_path_and_rotation_lockout_is_real() {
         s.duration_s = 3600.0;
         go(&s).summary.failed["locked_out"]
     };
-    assert!(run_lockouts("refresh:3lo") > 0, "3lo must lock some tenants out");
-    assert_eq!(run_lockouts("refresh"), 0, "a 30 s grace window absorbs retried refreshes");
+    assert!(
+        run_lockouts("refresh:3lo") > 0,
+        "3lo must lock some tenants out"
+    );
+    assert_eq!(
+        run_lockouts("refresh"),
+        0,
+        "a 30 s grace window absorbs retried refreshes"
+    );
 }

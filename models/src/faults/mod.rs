@@ -15,11 +15,22 @@ use std::collections::BTreeMap;
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum LatencyDist {
-    Fixed { ms: f64 },
-    Uniform { min_ms: f64, max_ms: f64 },
+    Fixed {
+        ms: f64,
+    },
+    Uniform {
+        min_ms: f64,
+        max_ms: f64,
+    },
     /// `base_ms` + U(0, `jitter_ms`), and with probability `tail_prob` an extra Pareto
     /// delay with scale `tail_ms` and shape `tail_alpha` (a heavy tail).
-    HeavyTail { base_ms: f64, jitter_ms: f64, tail_prob: f64, tail_ms: f64, tail_alpha: f64 },
+    HeavyTail {
+        base_ms: f64,
+        jitter_ms: f64,
+        tail_prob: f64,
+        tail_ms: f64,
+        tail_alpha: f64,
+    },
 }
 
 impl LatencyDist {
@@ -29,7 +40,13 @@ impl LatencyDist {
             LatencyDist::Uniform { min_ms, max_ms } => {
                 min_ms + (max_ms - min_ms) * rng.random::<f64>()
             }
-            LatencyDist::HeavyTail { base_ms, jitter_ms, tail_prob, tail_ms, tail_alpha } => {
+            LatencyDist::HeavyTail {
+                base_ms,
+                jitter_ms,
+                tail_prob,
+                tail_ms,
+                tail_alpha,
+            } => {
                 let mut d = base_ms + jitter_ms * rng.random::<f64>();
                 if rng.random::<f64>() < tail_prob {
                     // Pareto(x_m = tail_ms, alpha) by inversion; u in (0, 1].
@@ -69,7 +86,13 @@ impl LinkProfile {
     }
     /// The same link with no loss and no errors: provisioning runs on these.
     pub fn fault_free(&self) -> LinkProfile {
-        LinkProfile { loss_request: 0.0, loss_response: 0.0, http_5xx: 0.0, http_429: 0.0, ..*self }
+        LinkProfile {
+            loss_request: 0.0,
+            loss_response: 0.0,
+            http_5xx: 0.0,
+            http_429: 0.0,
+            ..*self
+        }
     }
 }
 
@@ -83,7 +106,10 @@ pub struct NetworkProfile {
 
 impl NetworkProfile {
     pub fn uniform(link: LinkProfile) -> NetworkProfile {
-        NetworkProfile { default: link, links: BTreeMap::new() }
+        NetworkProfile {
+            default: link,
+            links: BTreeMap::new(),
+        }
     }
     pub fn link(&self, from: Group, to: Group) -> &LinkProfile {
         self.links.get(&(from, to)).unwrap_or(&self.default)
@@ -107,11 +133,25 @@ impl NetworkProfile {
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Nemesis {
     /// Every message between the two groups is dropped during [from, until).
-    Partition { a: Group, b: Group, from_s: f64, until_s: f64 },
+    Partition {
+        a: Group,
+        b: Group,
+        from_s: f64,
+        until_s: f64,
+    },
     /// The role is down during [from, until); with `lose_volatile` its in-memory state is lost.
-    Crash { role: CrashRole, from_s: f64, until_s: f64, lose_volatile: bool },
+    Crash {
+        role: CrashRole,
+        from_s: f64,
+        until_s: f64,
+        lose_volatile: bool,
+    },
     /// Replica lag is raised by `extra_ms` during [from, until).
-    ReplicaLagSpike { extra_ms: f64, from_s: f64, until_s: f64 },
+    ReplicaLagSpike {
+        extra_ms: f64,
+        from_s: f64,
+        until_s: f64,
+    },
     /// A deploy resets every push schedule at `at_s`; the first push follows ~5 min later.
     DeployReset { at_s: f64 },
 }
@@ -145,8 +185,14 @@ pub struct Preset {
     pub nemesis: Vec<Nemesis>,
 }
 
-pub const PRESET_NAMES: [&str; 6] =
-    ["lan", "same-region", "cross-region", "lossy", "flaky-partner", "platform-brownout"];
+pub const PRESET_NAMES: [&str; 6] = [
+    "lan",
+    "same-region",
+    "cross-region",
+    "lossy",
+    "flaky-partner",
+    "platform-brownout",
+];
 
 /// The presets of `workload.md` §8 (their values are our inference).
 pub fn preset(name: &str) -> Option<Preset> {
@@ -159,8 +205,14 @@ pub fn preset(name: &str) -> Option<Preset> {
         tail_alpha: 1.5,
     };
     let (description, network) = match name {
-        "lan" => ("every inter-party RTT 1 ms, fixed; no faults", NetworkProfile::uniform(LinkProfile::fixed_rtt_ms(1.0))),
-        "same-region" => ("every inter-party RTT 80 ms, fixed; no faults", NetworkProfile::uniform(same)),
+        "lan" => (
+            "every inter-party RTT 1 ms, fixed; no faults",
+            NetworkProfile::uniform(LinkProfile::fixed_rtt_ms(1.0)),
+        ),
+        "same-region" => (
+            "every inter-party RTT 80 ms, fixed; no faults",
+            NetworkProfile::uniform(same),
+        ),
         "cross-region" => {
             // EU partner, US platform: every partner↔platform link 200 ms RTT (analytic.md L1,
             // "AS also remote"); the browser legs stay at 80 ms.
@@ -197,7 +249,10 @@ pub fn preset(name: &str) -> Option<Preset> {
                 http_429: 0.0,
             };
             n.links.insert((Group::Forge, Group::Partner), flaky);
-            ("partner endpoints flaky: 5% 5xx, 2% loss, 5% slow tail on F→P", n)
+            (
+                "partner endpoints flaky: 5% 5xx, 2% loss, 5% slow tail on F→P",
+                n,
+            )
         }
         "platform-brownout" => {
             // Requests to F and the AS: 10% 5xx, 5% 429, heavy tail.
@@ -217,10 +272,17 @@ pub fn preset(name: &str) -> Option<Preset> {
             };
             n.links.insert((Group::Partner, Group::Forge), brown);
             n.links.insert((Group::Partner, Group::AuthServer), brown);
-            ("platform brownout: 10% 5xx, 5% 429, slow tail on P→F and P→AS", n)
+            (
+                "platform brownout: 10% 5xx, 5% 429, slow tail on P→F and P→AS",
+                n,
+            )
         }
         _ => return None,
     };
-    Some(Preset { name: PRESET_NAMES.iter().find(|n| **n == name)?, description, network, nemesis: Vec::new() })
+    Some(Preset {
+        name: PRESET_NAMES.iter().find(|n| **n == name)?,
+        description,
+        network,
+        nemesis: Vec::new(),
+    })
 }
-

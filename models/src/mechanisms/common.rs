@@ -12,49 +12,117 @@ use crate::roles::store::CachedToken;
 /// P.auth / P.recv: verify the FIT, key T by the FIT's `installationId` (or, with the mutant
 /// `store_key=body`, by a tenant id in the body), keep the token with the larger `exp`
 /// (or the last write, with the bug variant `keep=last_write`), answer 204 once committed.
-pub fn accept_token_delivery(cx: &mut PartnerCx<'_>, req: &Request, keep_last_write: bool) -> (Inbound, Option<TenantId>) {
+pub fn accept_token_delivery(
+    cx: &mut PartnerCx<'_>,
+    req: &Request,
+    keep_last_write: bool,
+) -> (Inbound, Option<TenantId>) {
     let fit = req.headers.jwt("authorization");
     let claims = match cx.check_fit(fit) {
         Ok(c) => c,
-        Err(_) => return (Inbound::Reply { tenant: None, update: None, response: Response::error(401, "invalid_fit") }, None),
+        Err(_) => {
+            return (
+                Inbound::Reply {
+                    tenant: None,
+                    update: None,
+                    response: Response::error(401, "invalid_fit"),
+                },
+                None,
+            );
+        }
     };
     let by_body = cx.params.choice_or("store_key", "fit") == "body";
     let tenant = match (&claims, by_body) {
         (Some(c), false) => TenantId(c.installation_id),
         _ => match req.body.tenant("tenant") {
             Some(t) => t,
-            None => return (Inbound::Reply { tenant: None, update: None, response: Response::error(400, "no_tenant") }, None),
+            None => {
+                return (
+                    Inbound::Reply {
+                        tenant: None,
+                        update: None,
+                        response: Response::error(400, "no_tenant"),
+                    },
+                    None,
+                );
+            }
         },
     };
-    let (Some(jwt), Some(exp)) = (req.headers.jwt("x-forge-oauth-system"), req.body.int("expires_at")) else {
-        return (Inbound::Reply { tenant: None, update: None, response: Response::error(400, "no_token") }, None);
+    let (Some(jwt), Some(exp)) = (
+        req.headers.jwt("x-forge-oauth-system"),
+        req.body.int("expires_at"),
+    ) else {
+        return (
+            Inbound::Reply {
+                tenant: None,
+                update: None,
+                response: Response::error(400, "no_token"),
+            },
+            None,
+        );
     };
-    let token = CachedToken { jwt: jwt.clone(), exp };
+    let token = CachedToken {
+        jwt: jwt.clone(),
+        exp,
+    };
     let update = Box::new(move |row: &mut crate::roles::store::Row| {
         let newer = row.token.as_ref().is_none_or(|old| old.exp <= token.exp);
         if keep_last_write || newer {
             row.token = Some(token);
         }
     });
-    (Inbound::Reply { tenant: Some(tenant), update: Some(update), response: Response { status: 204, body: Fields::new() } }, Some(tenant))
+    (
+        Inbound::Reply {
+            tenant: Some(tenant),
+            update: Some(update),
+            response: Response {
+                status: 204,
+                body: Fields::new(),
+            },
+        },
+        Some(tenant),
+    )
 }
 
 /// P.lifecycle: `installed` stores the listed secret fields in the tenant's row;
 /// `uninstalled` forgets the tenant. With `require_fit` the event must carry a valid FIT.
-pub fn lifecycle(cx: &mut PartnerCx<'_>, req: &Request, keep: &'static [&'static str], require_fit: bool) -> Inbound {
+pub fn lifecycle(
+    cx: &mut PartnerCx<'_>,
+    req: &Request,
+    keep: &'static [&'static str],
+    require_fit: bool,
+) -> Inbound {
     let tenant = if require_fit {
         match cx.check_fit(req.headers.jwt("authorization")) {
             Ok(Some(c)) => TenantId(c.installation_id),
             Ok(None) => match req.body.tenant("installationId") {
                 Some(t) => t,
-                None => return Inbound::Reply { tenant: None, update: None, response: Response::error(400, "no_tenant") },
+                None => {
+                    return Inbound::Reply {
+                        tenant: None,
+                        update: None,
+                        response: Response::error(400, "no_tenant"),
+                    };
+                }
             },
-            Err(_) => return Inbound::Reply { tenant: None, update: None, response: Response::error(401, "invalid_fit") },
+            Err(_) => {
+                return Inbound::Reply {
+                    tenant: None,
+                    update: None,
+                    response: Response::error(401, "invalid_fit"),
+                };
+            }
         }
     } else {
         match req.body.tenant("installationId") {
             Some(t) => t,
-            None => return Inbound::Reply { tenant: None, update: None, response: Response::error(400, "no_tenant") },
+            None => {
+                return Inbound::Reply {
+                    tenant: None,
+                    update: None,
+                    response: Response::error(400, "no_tenant"),
+                };
+            }
         }
     };
     let event = req.body.str("event").unwrap_or("").to_string();
@@ -72,12 +140,25 @@ pub fn lifecycle(cx: &mut PartnerCx<'_>, req: &Request, keep: &'static [&'static
             }
         }),
     };
-    Inbound::Reply { tenant: Some(tenant), update: Some(update), response: Response { status: 204, body: Fields::new() } }
+    Inbound::Reply {
+        tenant: Some(tenant),
+        update: Some(update),
+        response: Response {
+            status: 204,
+            body: Fields::new(),
+        },
+    }
 }
 
 /// An AS token response: `{access_token, expires_at[, refresh_token]}`.
-pub fn token_response(jwt: crate::secret::Jwt, exp: Micros, refresh: Option<crate::secret::Secret>) -> Response {
-    let mut body = Fields::new().with("access_token", Value::Jwt(jwt)).with("expires_at", Value::Int(exp));
+pub fn token_response(
+    jwt: crate::secret::Jwt,
+    exp: Micros,
+    refresh: Option<crate::secret::Secret>,
+) -> Response {
+    let mut body = Fields::new()
+        .with("access_token", Value::Jwt(jwt))
+        .with("expires_at", Value::Int(exp));
     if let Some(rt) = refresh {
         body.0.push(("refresh_token", Value::Secret(rt)));
     }
@@ -87,9 +168,18 @@ pub fn token_response(jwt: crate::secret::Jwt, exp: Micros, refresh: Option<crat
 /// Maps a non-2xx answer of F or the AS onto the taxonomy, and whether retrying can help.
 pub fn failed(resp: &Response) -> AttemptResult {
     match (resp.status, resp.error_code()) {
-        (s, _) if s >= 500 || s == 429 => AttemptResult::Failed { cause: Cause::HttpError, retry: true },
-        (_, Some("invalid_grant" | "invalid_client")) => AttemptResult::Failed { cause: Cause::LockedOut, retry: false },
-        _ => AttemptResult::Failed { cause: Cause::Rejected, retry: false },
+        (s, _) if s >= 500 || s == 429 => AttemptResult::Failed {
+            cause: Cause::HttpError,
+            retry: true,
+        },
+        (_, Some("invalid_grant" | "invalid_client")) => AttemptResult::Failed {
+            cause: Cause::LockedOut,
+            retry: false,
+        },
+        _ => AttemptResult::Failed {
+            cause: Cause::Rejected,
+            retry: false,
+        },
     }
 }
 
@@ -98,15 +188,23 @@ pub fn judge_token_response(resp: &Response, rt_field: &'static str) -> AttemptR
     if !resp.is_success() {
         return failed(resp);
     }
-    let (Some(jwt), Some(exp)) = (resp.body.jwt("access_token"), resp.body.int("expires_at")) else {
-        return AttemptResult::Failed { cause: Cause::HttpError, retry: true };
+    let (Some(jwt), Some(exp)) = (resp.body.jwt("access_token"), resp.body.int("expires_at"))
+    else {
+        return AttemptResult::Failed {
+            cause: Cause::HttpError,
+            retry: true,
+        };
     };
     let persist = resp.body.secret("refresh_token").cloned().map(|rt| {
         Box::new(move |row: &mut crate::roles::store::Row| {
             row.items.insert(rt_field, Value::Secret(rt));
         }) as crate::roles::partner::RowUpdate
     });
-    AttemptResult::Token { jwt: jwt.clone(), exp, persist }
+    AttemptResult::Token {
+        jwt: jwt.clone(),
+        exp,
+        persist,
+    }
 }
 
 /// F delivers a freshly minted T to a partner endpoint with a FIT (trigger step 3, push).
@@ -131,10 +229,18 @@ pub fn deliver_token(
         method: "POST",
         route,
         tenant: Some(tenant),
-        headers: Fields::new().with("authorization", Value::Jwt(fit)).with("x-forge-oauth-system", Value::Jwt(jwt.clone())),
-        body: Fields::new().with("expires_at", Value::Int(exp)).with("tenant", Value::Tenant(tenant)),
+        headers: Fields::new()
+            .with("authorization", Value::Jwt(fit))
+            .with("x-forge-oauth-system", Value::Jwt(jwt.clone())),
+        body: Fields::new()
+            .with("expires_at", Value::Int(exp))
+            .with("tenant", Value::Tenant(tenant)),
     };
-    (cx.call(Party::FORGE, to, req, cause, depart, timeout, tag), jwt, exp)
+    (
+        cx.call(Party::FORGE, to, req, cause, depart, timeout, tag),
+        jwt,
+        exp,
+    )
 }
 
 /// Records that an endpoint noticed something suspicious.
@@ -146,7 +252,13 @@ pub fn detect(cx: &mut PartnerCx<'_>, kind: &'static str, tenant: TenantId) {
 pub fn as_request(tenant: TenantId, body: Fields) -> crate::roles::partner::OutRequest {
     crate::roles::partner::OutRequest {
         to: Party::AS,
-        req: Request { method: "POST", route: "POST /oauth/token", tenant: Some(tenant), headers: Fields::new(), body },
+        req: Request {
+            method: "POST",
+            route: "POST /oauth/token",
+            tenant: Some(tenant),
+            headers: Fields::new(),
+            body,
+        },
     }
 }
 

@@ -2,19 +2,24 @@
 //! POSTs `installed` with the secret at setup; P then signs every API request locally with an
 //! HS256 JWT carrying `qsh`. No hops on a miss: cold equals warm.
 
-use super::common::lifecycle;
 use super::Mechanism;
+use super::common::lifecycle;
+use crate::Micros;
 use crate::history::{Cause, ItemKind};
-use crate::ids::{Party, PartnerEndpoint, TenantId};
+use crate::ids::{PartnerEndpoint, Party, TenantId};
 use crate::message::{Envelope, Fields, Request, Response, Value};
 use crate::params::{Basis, Kind, ParamSpec, Params, spec};
-use crate::roles::partner::{AttemptResult, Credential, Inbound, OutRequest, PartnerCx, PartnerSide};
+use crate::roles::partner::{
+    AttemptResult, Credential, Inbound, OutRequest, PartnerCx, PartnerSide,
+};
 use crate::roles::platform::{Handling, PlatformCx, PlatformSide};
 use crate::roles::resource::{ApiDecision, jwt_reason};
 use crate::roles::store::Row;
 use crate::secret::Secret;
-use crate::token::{ConnectClaims, check_exp, client_key, connect_issuer, connect_qsh, sign_connect, to_numeric_date, verify_connect};
-use crate::Micros;
+use crate::token::{
+    ConnectClaims, check_exp, client_key, connect_issuer, connect_qsh, sign_connect,
+    to_numeric_date, verify_connect,
+};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -33,13 +38,38 @@ impl Mechanism for ConnectJwt {
     fn switches(&self) -> Vec<ParamSpec> {
         use Basis::*;
         vec![
-            spec("signed_install", Kind::Switch, "on", Fact, "the installed hook is signed (off: pre-2021 unsigned install)"),
-            spec("qsh", Kind::Switch, "on", Mutant, "the API checks the query-string hash (off: mutant)"),
-            spec("jwt_exp", Kind::Duration, "180s", Unverified, "lifetime of a Connect JWT"),
+            spec(
+                "signed_install",
+                Kind::Switch,
+                "on",
+                Fact,
+                "the installed hook is signed (off: pre-2021 unsigned install)",
+            ),
+            spec(
+                "qsh",
+                Kind::Switch,
+                "on",
+                Mutant,
+                "the API checks the query-string hash (off: mutant)",
+            ),
+            spec(
+                "jwt_exp",
+                Kind::Duration,
+                "180s",
+                Unverified,
+                "lifetime of a Connect JWT",
+            ),
         ]
     }
     fn build(&self, params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
-        (Box::new(ConnectPartner { jwt_exp: params.dur_req("jwt_exp") }), Box::new(ConnectPlatform { secrets: BTreeMap::new() }))
+        (
+            Box::new(ConnectPartner {
+                jwt_exp: params.dur_req("jwt_exp"),
+            }),
+            Box::new(ConnectPlatform {
+                secrets: BTreeMap::new(),
+            }),
+        )
     }
 }
 
@@ -48,12 +78,22 @@ struct ConnectPartner {
 }
 
 fn request_qsh(req: &Request) -> String {
-    let path = req.route.split_once(' ').map(|(_, p)| p).unwrap_or(req.route);
+    let path = req
+        .route
+        .split_once(' ')
+        .map(|(_, p)| p)
+        .unwrap_or(req.route);
     connect_qsh(req.method, path, &[])
 }
 
 impl PartnerSide for ConnectPartner {
-    fn credential(&self, row: &Row, _now: Micros, _check_exp: bool, _margin: Micros) -> Option<Credential> {
+    fn credential(
+        &self,
+        row: &Row,
+        _now: Micros,
+        _check_exp: bool,
+        _margin: Micros,
+    ) -> Option<Credential> {
         match row.items.get("shared_secret") {
             Some(Value::Secret(s)) => Some(Credential::SigningKey { secret: s.clone() }),
             _ => None,
@@ -74,12 +114,25 @@ impl PartnerSide for ConnectPartner {
             Credential::Bearer { jwt, .. } => Value::Jwt(jwt.clone()),
         }
     }
-    fn start_attempt(&mut self, _cx: &mut PartnerCx<'_>, _tenant: TenantId, _row: &Row) -> Result<OutRequest, Cause> {
+    fn start_attempt(
+        &mut self,
+        _cx: &mut PartnerCx<'_>,
+        _tenant: TenantId,
+        _row: &Row,
+    ) -> Result<OutRequest, Cause> {
         // No sharedSecret means the installed hook never arrived: nothing to ask for.
         Err(Cause::Rejected)
     }
-    fn on_attempt_response(&mut self, _cx: &mut PartnerCx<'_>, _tenant: TenantId, _resp: &Response) -> AttemptResult {
-        AttemptResult::Failed { cause: Cause::Rejected, retry: false }
+    fn on_attempt_response(
+        &mut self,
+        _cx: &mut PartnerCx<'_>,
+        _tenant: TenantId,
+        _resp: &Response,
+    ) -> AttemptResult {
+        AttemptResult::Failed {
+            cause: Cause::Rejected,
+            retry: false,
+        }
     }
     fn on_inbound(&mut self, cx: &mut PartnerCx<'_>, _env: &Envelope, req: &Request) -> Inbound {
         match req.route {
@@ -87,7 +140,11 @@ impl PartnerSide for ConnectPartner {
                 let signed = cx.params.bool("signed_install");
                 lifecycle(cx, req, &["shared_secret"], signed)
             }
-            _ => Inbound::Reply { tenant: None, update: None, response: Response::error(404, "no_such_route") },
+            _ => Inbound::Reply {
+                tenant: None,
+                update: None,
+                response: Response::error(404, "no_such_route"),
+            },
         }
     }
 }
@@ -99,12 +156,20 @@ struct ConnectPlatform {
 
 impl PlatformSide for ConnectPlatform {
     fn on_install(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
-        let s = cx.issue_secret(ItemKind::SharedSecret, "shared", tenant, Party::Partner(PartnerEndpoint::Lifecycle), None);
+        let s = cx.issue_secret(
+            ItemKind::SharedSecret,
+            "shared",
+            tenant,
+            Party::Partner(PartnerEndpoint::Lifecycle),
+            None,
+        );
         self.secrets.insert(client_key(tenant), (tenant, s.clone()));
         cx.send_lifecycle(
             tenant,
             "installed",
-            Fields::new().with("shared_secret", Value::Secret(s)).with("clientKey", Value::Str(client_key(tenant))),
+            Fields::new()
+                .with("shared_secret", Value::Secret(s))
+                .with("clientKey", Value::Str(client_key(tenant))),
         );
     }
     fn on_uninstall(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
@@ -113,11 +178,21 @@ impl PlatformSide for ConnectPlatform {
             self.secrets.remove(&client_key(tenant));
         }
     }
-    fn on_request(&mut self, _cx: &mut PlatformCx<'_>, _env: &Arc<Envelope>, _req: &Request) -> Handling {
-        Handling::Reply { response: Response::error(404, "no_such_route"), after: 0 }
+    fn on_request(
+        &mut self,
+        _cx: &mut PlatformCx<'_>,
+        _env: &Arc<Envelope>,
+        _req: &Request,
+    ) -> Handling {
+        Handling::Reply {
+            response: Response::error(404, "no_such_route"),
+            after: 0,
+        }
     }
     fn verify_api(&self, cx: &PlatformCx<'_>, req: &Request) -> Option<ApiDecision> {
-        let Some(Value::Jwt(jwt)) = req.headers.get("authorization") else { return Some(Err("no_token")) };
+        let Some(Value::Jwt(jwt)) = req.headers.get("authorization") else {
+            return Some(Err("no_token"));
+        };
         Some((|| {
             let tenant = req.tenant.ok_or("no_tenant")?;
             let iss = connect_issuer(jwt).map_err(jwt_reason)?;

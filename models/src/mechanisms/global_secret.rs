@@ -1,10 +1,10 @@
 //! `global-secret`: one client secret for all tenants (`mechanisms.md` §5), the baseline a
 //! partner called "very common". P → AS `client_credentials` (id, secret, tenant) → T.
 
-use super::common::{as_request, judge_token_response, lifecycle, token_response};
 use super::Mechanism;
+use super::common::{as_request, judge_token_response, lifecycle, token_response};
 use crate::history::{Cause, ItemKind};
-use crate::ids::{APP_ID, Party, PartnerEndpoint, TenantId};
+use crate::ids::{APP_ID, PartnerEndpoint, Party, TenantId};
 use crate::message::{Envelope, Fields, Request, Response, Value};
 use crate::params::{Basis, Kind, ParamSpec, Params, spec};
 use crate::roles::partner::{AttemptResult, Inbound, OutRequest, PartnerCx, PartnerSide};
@@ -27,10 +27,22 @@ impl Mechanism for GlobalSecret {
         2
     }
     fn switches(&self) -> Vec<ParamSpec> {
-        vec![spec("tenant_block", Kind::Switch, "off", Basis::Inference, "an AS-side per-tenant block (revoke one tenant without rotating)")]
+        vec![spec(
+            "tenant_block",
+            Kind::Switch,
+            "off",
+            Basis::Inference,
+            "an AS-side per-tenant block (revoke one tenant without rotating)",
+        )]
     }
     fn build(&self, _params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
-        (Box::new(ClientCredentialsPartner), Box::new(GlobalPlatform { secret: None, blocked: BTreeSet::new() }))
+        (
+            Box::new(ClientCredentialsPartner),
+            Box::new(GlobalPlatform {
+                secret: None,
+                blocked: BTreeSet::new(),
+            }),
+        )
     }
 }
 
@@ -38,8 +50,15 @@ impl Mechanism for GlobalSecret {
 pub struct ClientCredentialsPartner;
 
 impl PartnerSide for ClientCredentialsPartner {
-    fn start_attempt(&mut self, _cx: &mut PartnerCx<'_>, tenant: TenantId, row: &Row) -> Result<OutRequest, Cause> {
-        let Some(Value::Secret(secret)) = row.items.get("client_secret") else { return Err(Cause::Rejected) };
+    fn start_attempt(
+        &mut self,
+        _cx: &mut PartnerCx<'_>,
+        tenant: TenantId,
+        row: &Row,
+    ) -> Result<OutRequest, Cause> {
+        let Some(Value::Secret(secret)) = row.items.get("client_secret") else {
+            return Err(Cause::Rejected);
+        };
         let client_id = match row.items.get("client_id") {
             Some(Value::Str(id)) => id.clone(),
             _ => APP_ID.to_string(),
@@ -53,13 +72,22 @@ impl PartnerSide for ClientCredentialsPartner {
                 .with("tenant", Value::Tenant(tenant)),
         ))
     }
-    fn on_attempt_response(&mut self, _cx: &mut PartnerCx<'_>, _tenant: TenantId, resp: &Response) -> AttemptResult {
+    fn on_attempt_response(
+        &mut self,
+        _cx: &mut PartnerCx<'_>,
+        _tenant: TenantId,
+        resp: &Response,
+    ) -> AttemptResult {
         judge_token_response(resp, "client_secret")
     }
     fn on_inbound(&mut self, cx: &mut PartnerCx<'_>, _env: &Envelope, req: &Request) -> Inbound {
         match req.route {
             "POST /lifecycle" => lifecycle(cx, req, &["client_secret", "client_id"], true),
-            _ => Inbound::Reply { tenant: None, update: None, response: Response::error(404, "no_such_route") },
+            _ => Inbound::Reply {
+                tenant: None,
+                update: None,
+                response: Response::error(404, "no_such_route"),
+            },
         }
     }
 }
@@ -75,33 +103,61 @@ impl PlatformSide for GlobalPlatform {
         let secret = match &self.secret {
             Some(s) => s.clone(),
             None => {
-                let s = cx.issue_secret(ItemKind::ClientSecret, "client", tenant, Party::Partner(PartnerEndpoint::Lifecycle), None);
+                let s = cx.issue_secret(
+                    ItemKind::ClientSecret,
+                    "client",
+                    tenant,
+                    Party::Partner(PartnerEndpoint::Lifecycle),
+                    None,
+                );
                 self.secret = Some(s.clone());
                 s
             }
         };
         self.blocked.remove(&tenant);
-        cx.send_lifecycle(tenant, "installed", Fields::new().with("client_secret", Value::Secret(secret)));
+        cx.send_lifecycle(
+            tenant,
+            "installed",
+            Fields::new().with("client_secret", Value::Secret(secret)),
+        );
     }
     fn on_revoke(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
         if cx.params.bool("tenant_block") && cx.params.choice("revocation") == "enforced" {
             self.blocked.insert(tenant);
         }
     }
-    fn on_request(&mut self, cx: &mut PlatformCx<'_>, env: &Arc<Envelope>, req: &Request) -> Handling {
-        let reply = |r| Handling::Reply { response: r, after: 0 };
-        if req.route != "POST /oauth/token" || req.body.str("grant_type") != Some("client_credentials") {
+    fn on_request(
+        &mut self,
+        cx: &mut PlatformCx<'_>,
+        env: &Arc<Envelope>,
+        req: &Request,
+    ) -> Handling {
+        let reply = |r| Handling::Reply {
+            response: r,
+            after: 0,
+        };
+        if req.route != "POST /oauth/token"
+            || req.body.str("grant_type") != Some("client_credentials")
+        {
             return reply(Response::error(400, "unsupported_grant_type"));
         }
-        if req.body.str("client_id") != Some(APP_ID) || req.body.secret("client_secret").is_none() || req.body.secret("client_secret") != self.secret.as_ref() {
+        if req.body.str("client_id") != Some(APP_ID)
+            || req.body.secret("client_secret").is_none()
+            || req.body.secret("client_secret") != self.secret.as_ref()
+        {
             return reply(Response::error(401, "invalid_client"));
         }
-        let Some(tenant) = req.body.tenant("tenant") else { return reply(Response::error(400, "invalid_request")) };
+        let Some(tenant) = req.body.tenant("tenant") else {
+            return reply(Response::error(400, "invalid_request"));
+        };
         if !cx.may_issue(tenant) || self.blocked.contains(&tenant) {
             return reply(Response::error(403, "not_installed"));
         }
         let end = cx.mint_step(Party::AS, env.id);
         let (jwt, exp) = cx.mint_access(tenant, env.from, end);
-        Handling::Reply { response: token_response(jwt, exp, None), after: end - cx.now }
+        Handling::Reply {
+            response: token_response(jwt, exp, None),
+            after: end - cx.now,
+        }
     }
 }

@@ -61,48 +61,213 @@ pub fn find(id: &str) -> Option<&'static dyn Mechanism> {
 pub fn shared_specs() -> Vec<ParamSpec> {
     use Basis::*;
     vec![
-        spec("check_exp", Kind::Switch, "on", Inference, "a cached T counts only while now < exp − expiry_margin"),
-        spec("single_flight", Kind::Switch, "on", Inference, "one acquisition per tenant in flight; others wait for it"),
-        spec("timeout", Kind::DurationOrNone, "10s", Inference, "per attempt, on every partner-initiated call"),
-        spec("retries", Kind::Int, "2", Inference, "partner retries (full-jitter backoff)"),
-        spec("backoff_base", Kind::Duration, "200ms", Inference, "backoff U(0, min(cap, base·2ⁿ))"),
-        spec("backoff_cap", Kind::Duration, "5s", Inference, "backoff cap"),
-        spec("reread_before_retry", Kind::Switch, "on", Inference, "re-read the cache before each retry"),
-        spec("deadline", Kind::DurationOrNone, "40s", Inference, "P abandons a demand after this"),
-        spec("encrypt_at_rest", Kind::Switch, "on", Inference, "long-lived items and T encrypted at P"),
-        spec("fit_check", Kind::Switch, "on", Mutant, "P.auth / P.recv verify the FIT before storing T (off: mutant)"),
-        spec("jwks_fail", Kind::Choice(&["closed", "open"]), "closed", Mutant, "what P does when the JWKS is unreachable (open: mutant)"),
-        spec("api_checks_installation", Kind::Switch, "off", Inference, "the API rejects T of an uninstalled app or revoked grant"),
-        spec("recheck_install", Kind::Switch, "on", Mutant, "F and the AS check the installation at every mint (off: mutant)"),
-        spec("revocation", Kind::Choice(&["enforced", "ignored"]), "enforced", Mutant, "ignored: a mutant AS/F"),
-        spec("token_aud", Kind::Choice(&["right", "wrong"]), "right", Mutant, "wrong: T minted for another audience (mutant)"),
-        spec("ttl", Kind::Duration, "4h", Fact, "access token lifetime, equal for every mechanism"),
-        spec("mint_time", Kind::Duration, "50ms", Inference, "mint time at F or the AS"),
-        spec("expiry_margin", Kind::Duration, "60s", Inference, "P treats T as expired this long before exp"),
-        spec("fit_ttl", Kind::Duration, "60s", Inference, "lifetime of a FIT"),
-        spec("db_write", Kind::Duration, "5ms", Inference, "P.store write cost t_w"),
-        spec("db_read", Kind::Duration, "2ms", Inference, "P.store read cost t_r"),
-        spec("q_w", Kind::Prob, "0", Inference, "P.store write failure probability"),
-        spec("q_r", Kind::Prob, "0", Inference, "P.store read failure probability"),
-        spec("replica_lag", Kind::Lag, "0", Inference, "replica lag: 0, fixed(ℓ) or uniform(ℓmax)"),
-        spec("cache_ttl", Kind::DurationOrNone, "none", Inference, "read-through cache in front of P.store"),
-        spec("consent_delay", Kind::Duration, "2s", Inference, "the admin's time to consent"),
+        spec(
+            "check_exp",
+            Kind::Switch,
+            "on",
+            Inference,
+            "a cached T counts only while now < exp − expiry_margin",
+        ),
+        spec(
+            "single_flight",
+            Kind::Switch,
+            "on",
+            Inference,
+            "one acquisition per tenant in flight; others wait for it",
+        ),
+        spec(
+            "timeout",
+            Kind::DurationOrNone,
+            "10s",
+            Inference,
+            "per attempt, on every partner-initiated call",
+        ),
+        spec(
+            "retries",
+            Kind::Int,
+            "2",
+            Inference,
+            "partner retries (full-jitter backoff)",
+        ),
+        spec(
+            "backoff_base",
+            Kind::Duration,
+            "200ms",
+            Inference,
+            "backoff U(0, min(cap, base·2ⁿ))",
+        ),
+        spec(
+            "backoff_cap",
+            Kind::Duration,
+            "5s",
+            Inference,
+            "backoff cap",
+        ),
+        spec(
+            "reread_before_retry",
+            Kind::Switch,
+            "on",
+            Inference,
+            "re-read the cache before each retry",
+        ),
+        spec(
+            "deadline",
+            Kind::DurationOrNone,
+            "40s",
+            Inference,
+            "P abandons a demand after this",
+        ),
+        spec(
+            "encrypt_at_rest",
+            Kind::Switch,
+            "on",
+            Inference,
+            "long-lived items and T encrypted at P",
+        ),
+        spec(
+            "fit_check",
+            Kind::Switch,
+            "on",
+            Mutant,
+            "P.auth / P.recv verify the FIT before storing T (off: mutant)",
+        ),
+        spec(
+            "jwks_fail",
+            Kind::Choice(&["closed", "open"]),
+            "closed",
+            Mutant,
+            "what P does when the JWKS is unreachable (open: mutant)",
+        ),
+        spec(
+            "api_checks_installation",
+            Kind::Switch,
+            "off",
+            Inference,
+            "the API rejects T of an uninstalled app or revoked grant",
+        ),
+        spec(
+            "recheck_install",
+            Kind::Switch,
+            "on",
+            Mutant,
+            "F and the AS check the installation at every mint (off: mutant)",
+        ),
+        spec(
+            "revocation",
+            Kind::Choice(&["enforced", "ignored"]),
+            "enforced",
+            Mutant,
+            "ignored: a mutant AS/F",
+        ),
+        spec(
+            "token_aud",
+            Kind::Choice(&["right", "wrong"]),
+            "right",
+            Mutant,
+            "wrong: T minted for another audience (mutant)",
+        ),
+        spec(
+            "ttl",
+            Kind::Duration,
+            "4h",
+            Fact,
+            "access token lifetime, equal for every mechanism",
+        ),
+        spec(
+            "mint_time",
+            Kind::Duration,
+            "50ms",
+            Inference,
+            "mint time at F or the AS",
+        ),
+        spec(
+            "expiry_margin",
+            Kind::Duration,
+            "60s",
+            Inference,
+            "P treats T as expired this long before exp",
+        ),
+        spec(
+            "fit_ttl",
+            Kind::Duration,
+            "60s",
+            Inference,
+            "lifetime of a FIT",
+        ),
+        spec(
+            "db_write",
+            Kind::Duration,
+            "5ms",
+            Inference,
+            "P.store write cost t_w",
+        ),
+        spec(
+            "db_read",
+            Kind::Duration,
+            "2ms",
+            Inference,
+            "P.store read cost t_r",
+        ),
+        spec(
+            "q_w",
+            Kind::Prob,
+            "0",
+            Inference,
+            "P.store write failure probability",
+        ),
+        spec(
+            "q_r",
+            Kind::Prob,
+            "0",
+            Inference,
+            "P.store read failure probability",
+        ),
+        spec(
+            "replica_lag",
+            Kind::Lag,
+            "0",
+            Inference,
+            "replica lag: 0, fixed(ℓ) or uniform(ℓmax)",
+        ),
+        spec(
+            "cache_ttl",
+            Kind::DurationOrNone,
+            "none",
+            Inference,
+            "read-through cache in front of P.store",
+        ),
+        spec(
+            "consent_delay",
+            Kind::Duration,
+            "2s",
+            Inference,
+            "the admin's time to consent",
+        ),
     ]
 }
 
 /// Why a mechanism reference could not be resolved.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum ResolveError {
-    #[error("unknown mechanism '{0}'; known: trigger, push, refresh, upm-oauth, global-secret, tenant-secret, connect-jwt")]
+    #[error(
+        "unknown mechanism '{0}'; known: trigger, push, refresh, upm-oauth, global-secret, tenant-secret, connect-jwt"
+    )]
     UnknownMechanism(String),
     #[error("unknown profile '{profile}' for {mechanism}; known: {known}")]
-    UnknownProfile { mechanism: String, profile: String, known: String },
+    UnknownProfile {
+        mechanism: String,
+        profile: String,
+        known: String,
+    },
     #[error(transparent)]
     Param(#[from] ParamError),
 }
 
 /// `ID[:PROFILE]` plus `--set` overrides, resolved to a mechanism and its parameters.
-pub fn resolve(reference: &str, sets: &[String]) -> Result<(&'static dyn Mechanism, Option<&'static str>, Params), ResolveError> {
+pub fn resolve(
+    reference: &str,
+    sets: &[String],
+) -> Result<(&'static dyn Mechanism, Option<&'static str>, Params), ResolveError> {
     let (id, profile) = match reference.split_once(':') {
         Some((i, p)) => (i, Some(p)),
         None => (reference, None),
@@ -115,10 +280,16 @@ pub fn resolve(reference: &str, sets: &[String]) -> Result<(&'static dyn Mechani
         None => None,
         Some(p) => {
             let profiles = m.profiles();
-            let found = profiles.iter().find(|x| x.name == p).ok_or_else(|| ResolveError::UnknownProfile {
-                mechanism: id.into(),
-                profile: p.into(),
-                known: profiles.iter().map(|x| x.name).collect::<Vec<_>>().join(", "),
+            let found = profiles.iter().find(|x| x.name == p).ok_or_else(|| {
+                ResolveError::UnknownProfile {
+                    mechanism: id.into(),
+                    profile: p.into(),
+                    known: profiles
+                        .iter()
+                        .map(|x| x.name)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }
             })?;
             for (k, v) in found.sets {
                 params.set(k, v, id)?;
@@ -148,8 +319,26 @@ mod tests {
 
     #[test]
     fn bad_references_are_clear() {
-        assert!(resolve("nope", &[]).err().unwrap().to_string().contains("unknown mechanism 'nope'"));
-        assert!(resolve("trigger:nope", &[]).err().unwrap().to_string().contains("known: sample"));
-        assert!(resolve("push", &["read_from=replica".into()]).err().unwrap().to_string().contains("unknown switch 'read_from'"));
+        assert!(
+            resolve("nope", &[])
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("unknown mechanism 'nope'")
+        );
+        assert!(
+            resolve("trigger:nope", &[])
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("known: sample")
+        );
+        assert!(
+            resolve("push", &["read_from=replica".into()])
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("unknown switch 'read_from'")
+        );
     }
 }

@@ -6,7 +6,7 @@
 use super::common::{accept_token_delivery, deliver_token, lifecycle};
 use super::{Mechanism, Profile};
 use crate::history::Cause;
-use crate::ids::{Party, PartnerEndpoint, TenantId};
+use crate::ids::{PartnerEndpoint, Party, TenantId};
 use crate::message::{Envelope, Request, Response};
 use crate::params::{Basis, Kind, ParamSpec, Params, spec};
 use crate::roles::partner::{AttemptResult, Inbound, OutRequest, PartnerCx, PartnerSide};
@@ -32,27 +32,89 @@ impl Mechanism for Push {
     fn switches(&self) -> Vec<ParamSpec> {
         use Basis::*;
         vec![
-            spec("interval", Kind::Duration, "1h", Fact, "push interval (5m, 1h, 1d, 1w)"),
-            spec("platform_retries", Kind::Int, "4", Fact, "F's retries of a failed delivery"),
-            spec("platform_timeout", Kind::Duration, "5s", Fact, "F's per-delivery timeout"),
-            spec("platform_backoff", Kind::Duration, "1s", Unverified, "F's exponential backoff base"),
-            spec("dup_prob", Kind::Prob, "0.001", Unverified, "probability a delivery is duplicated"),
-            spec("deploy_first_push", Kind::Duration, "5m", Fact, "first push after a deploy reset"),
-            spec("persist_cache", Kind::Switch, "on", Inference, "off: P loses its tokens when it restarts"),
-            spec("keep", Kind::Choice(&["max_exp", "last_write"]), "max_exp", Mutant, "last_write: a late retry overwrites a newer T (bug variant)"),
-            spec("store_key", Kind::Choice(&["fit", "body"]), "fit", Mutant, "body: P.recv keys T by a tenant id in the body (mutant)"),
+            spec(
+                "interval",
+                Kind::Duration,
+                "1h",
+                Fact,
+                "push interval (5m, 1h, 1d, 1w)",
+            ),
+            spec(
+                "platform_retries",
+                Kind::Int,
+                "4",
+                Fact,
+                "F's retries of a failed delivery",
+            ),
+            spec(
+                "platform_timeout",
+                Kind::Duration,
+                "5s",
+                Fact,
+                "F's per-delivery timeout",
+            ),
+            spec(
+                "platform_backoff",
+                Kind::Duration,
+                "1s",
+                Unverified,
+                "F's exponential backoff base",
+            ),
+            spec(
+                "dup_prob",
+                Kind::Prob,
+                "0.001",
+                Unverified,
+                "probability a delivery is duplicated",
+            ),
+            spec(
+                "deploy_first_push",
+                Kind::Duration,
+                "5m",
+                Fact,
+                "first push after a deploy reset",
+            ),
+            spec(
+                "persist_cache",
+                Kind::Switch,
+                "on",
+                Inference,
+                "off: P loses its tokens when it restarts",
+            ),
+            spec(
+                "keep",
+                Kind::Choice(&["max_exp", "last_write"]),
+                "max_exp",
+                Mutant,
+                "last_write: a late retry overwrites a newer T (bug variant)",
+            ),
+            spec(
+                "store_key",
+                Kind::Choice(&["fit", "body"]),
+                "fit",
+                Mutant,
+                "body: P.recv keys T by a tenant id in the body (mutant)",
+            ),
         ]
     }
     fn profiles(&self) -> Vec<Profile> {
         vec![Profile {
             name: "shipped",
             description: "what the platform shipped in preview: interval 1h, TTL 4h, 4 retries, 5 s timeout",
-            sets: &[("interval", "1h"), ("ttl", "4h"), ("platform_retries", "4"), ("platform_timeout", "5s")],
+            sets: &[
+                ("interval", "1h"),
+                ("ttl", "4h"),
+                ("platform_retries", "4"),
+                ("platform_timeout", "5s"),
+            ],
         }]
     }
     fn build(&self, params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
         (
-            Box::new(PushPartner { keep_last_write: params.choice("keep") == "last_write", persist: params.bool("persist_cache") }),
+            Box::new(PushPartner {
+                keep_last_write: params.choice("keep") == "last_write",
+                persist: params.bool("persist_cache"),
+            }),
             Box::new(PushPlatform {
                 interval: params.dur_req("interval"),
                 retries: params.int("platform_retries") as u32,
@@ -75,18 +137,35 @@ struct PushPartner {
 }
 
 impl PartnerSide for PushPartner {
-    fn start_attempt(&mut self, _cx: &mut PartnerCx<'_>, _tenant: TenantId, _row: &Row) -> Result<OutRequest, Cause> {
+    fn start_attempt(
+        &mut self,
+        _cx: &mut PartnerCx<'_>,
+        _tenant: TenantId,
+        _row: &Row,
+    ) -> Result<OutRequest, Cause> {
         // "there's not endpoint currently available to refresh access token" [eco-1107].
         Err(Cause::NoToken)
     }
-    fn on_attempt_response(&mut self, _cx: &mut PartnerCx<'_>, _tenant: TenantId, _resp: &Response) -> AttemptResult {
-        AttemptResult::Failed { cause: Cause::NoToken, retry: false }
+    fn on_attempt_response(
+        &mut self,
+        _cx: &mut PartnerCx<'_>,
+        _tenant: TenantId,
+        _resp: &Response,
+    ) -> AttemptResult {
+        AttemptResult::Failed {
+            cause: Cause::NoToken,
+            retry: false,
+        }
     }
     fn on_inbound(&mut self, cx: &mut PartnerCx<'_>, _env: &Envelope, req: &Request) -> Inbound {
         match req.route {
             "POST /push" => accept_token_delivery(cx, req, self.keep_last_write).0,
             "POST /lifecycle" => lifecycle(cx, req, &[], true),
-            _ => Inbound::Reply { tenant: None, update: None, response: Response::error(404, "no_such_route") },
+            _ => Inbound::Reply {
+                tenant: None,
+                update: None,
+                response: Response::error(404, "no_such_route"),
+            },
         }
     }
     fn persists_tokens(&self) -> bool {
@@ -124,7 +203,10 @@ impl PushPlatform {
     }
 
     fn schedule(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId, at: Micros) {
-        let tag = self.tag(Tag::Slot { tenant, generation: self.generation });
+        let tag = self.tag(Tag::Slot {
+            tenant,
+            generation: self.generation,
+        });
         cx.set_timer(at, tag);
     }
 
@@ -133,10 +215,22 @@ impl PushPlatform {
         if !cx.may_issue(tenant) {
             return;
         }
-        let copies = if cx.rng.random::<f64>() < self.dup_prob { 2 } else { 1 };
+        let copies = if cx.rng.random::<f64>() < self.dup_prob {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             let tag = self.tag(Tag::Attempt { tenant, attempt });
-            deliver_token(cx, tenant, Party::Partner(PartnerEndpoint::Recv), "POST /push", None, Some(self.timeout), tag);
+            deliver_token(
+                cx,
+                tenant,
+                Party::Partner(PartnerEndpoint::Recv),
+                "POST /push",
+                None,
+                Some(self.timeout),
+                tag,
+            );
         }
     }
 }
@@ -159,17 +253,25 @@ impl PlatformSide for PushPlatform {
         }
     }
 
-    fn on_request(&mut self, _cx: &mut PlatformCx<'_>, _env: &Arc<Envelope>, _req: &Request) -> Handling {
-        Handling::Reply { response: Response::error(404, "no_such_route"), after: 0 }
+    fn on_request(
+        &mut self,
+        _cx: &mut PlatformCx<'_>,
+        _env: &Arc<Envelope>,
+        _req: &Request,
+    ) -> Handling {
+        Handling::Reply {
+            response: Response::error(404, "no_such_route"),
+            after: 0,
+        }
     }
 
     fn on_timer(&mut self, cx: &mut PlatformCx<'_>, tag: u64) {
         match self.tags.remove(&tag) {
-            Some(Tag::Slot { tenant, generation }) if generation == self.generation => {
-                if cx.installed(tenant) {
-                    self.deliver(cx, tenant, 0);
-                    self.schedule(cx, tenant, cx.now + self.interval);
-                }
+            Some(Tag::Slot { tenant, generation })
+                if generation == self.generation && cx.installed(tenant) =>
+            {
+                self.deliver(cx, tenant, 0);
+                self.schedule(cx, tenant, cx.now + self.interval);
             }
             Some(Tag::Attempt { tenant, attempt }) => self.deliver(cx, tenant, attempt),
             _ => {}
@@ -177,18 +279,29 @@ impl PlatformSide for PushPlatform {
     }
 
     fn on_call_response(&mut self, cx: &mut PlatformCx<'_>, tag: u64, resp: Option<&Response>) {
-        let Some(Tag::Attempt { tenant, attempt }) = self.tags.remove(&tag) else { return };
+        let Some(Tag::Attempt { tenant, attempt }) = self.tags.remove(&tag) else {
+            return;
+        };
         let ok = resp.is_some_and(|r| r.is_success());
         if !ok && attempt < self.retries {
             let wait = self.backoff.saturating_mul(1 << attempt.min(20));
-            let retry = self.tag(Tag::Attempt { tenant, attempt: attempt + 1 });
+            let retry = self.tag(Tag::Attempt {
+                tenant,
+                attempt: attempt + 1,
+            });
             cx.set_timer(cx.now + wait, retry);
         }
     }
 
     fn on_deploy_reset(&mut self, cx: &mut PlatformCx<'_>) {
         self.generation += 1;
-        let tenants: Vec<TenantId> = cx.registry.installs.iter().filter(|(_, i)| i.installed).map(|(t, _)| *t).collect();
+        let tenants: Vec<TenantId> = cx
+            .registry
+            .installs
+            .iter()
+            .filter(|(_, i)| i.installed)
+            .map(|(t, _)| *t)
+            .collect();
         for t in tenants {
             self.schedule(cx, t, cx.now + self.deploy_first);
         }

@@ -7,7 +7,7 @@
 use super::common::{as_request, judge_token_response, lifecycle, token_response};
 use super::{Mechanism, Profile};
 use crate::history::{Cause, Event, ItemKind};
-use crate::ids::{Party, PartnerEndpoint, TenantId};
+use crate::ids::{PartnerEndpoint, Party, TenantId};
 use crate::message::{Envelope, Fields, Request, Response, Value};
 use crate::params::{Basis, Kind, ParamSpec, Params, spec};
 use crate::roles::partner::{AttemptResult, Inbound, OutRequest, PartnerCx, PartnerSide};
@@ -24,10 +24,34 @@ pub struct Refresh;
 pub fn rotation_specs(grace_default: &'static str) -> Vec<ParamSpec> {
     use Basis::*;
     vec![
-        spec("rotation", Kind::Switch, "on", Fact, "a new RT replaces the old one at every refresh"),
-        spec("reuse_detection", Kind::Switch, "on", Fact, "a superseded RT outside the grace window revokes the family"),
-        spec("grace_window", Kind::Duration, grace_default, Fact, "a superseded RT still works this long (FAPI)"),
-        spec("rt_max_life", Kind::Duration, "365d", Unverified, "absolute RT lifetime (3LO value)"),
+        spec(
+            "rotation",
+            Kind::Switch,
+            "on",
+            Fact,
+            "a new RT replaces the old one at every refresh",
+        ),
+        spec(
+            "reuse_detection",
+            Kind::Switch,
+            "on",
+            Fact,
+            "a superseded RT outside the grace window revokes the family",
+        ),
+        spec(
+            "grace_window",
+            Kind::Duration,
+            grace_default,
+            Fact,
+            "a superseded RT still works this long (FAPI)",
+        ),
+        spec(
+            "rt_max_life",
+            Kind::Duration,
+            "365d",
+            Unverified,
+            "absolute RT lifetime (3LO value)",
+        ),
     ]
 }
 
@@ -48,11 +72,20 @@ impl Mechanism for Refresh {
         vec![Profile {
             name: "3lo",
             description: "Atlassian 3LO style: rotation with reuse detection and no grace window",
-            sets: &[("rotation", "on"), ("reuse_detection", "on"), ("grace_window", "0")],
+            sets: &[
+                ("rotation", "on"),
+                ("reuse_detection", "on"),
+                ("grace_window", "0"),
+            ],
         }]
     }
     fn build(&self, params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
-        (Box::new(RefreshPartner), Box::new(RefreshPlatform { authority: RtAuthority::new(params) }))
+        (
+            Box::new(RefreshPartner),
+            Box::new(RefreshPlatform {
+                authority: RtAuthority::new(params),
+            }),
+        )
     }
 }
 
@@ -60,7 +93,9 @@ impl Mechanism for Refresh {
 pub struct RefreshPartner;
 
 pub fn refresh_request(tenant: TenantId, row: &Row) -> Result<OutRequest, Cause> {
-    let Some(Value::Secret(rt)) = row.items.get("refresh_token") else { return Err(Cause::Rejected) };
+    let Some(Value::Secret(rt)) = row.items.get("refresh_token") else {
+        return Err(Cause::Rejected);
+    };
     let mut body = Fields::new()
         .with("grant_type", Value::Str("refresh_token".into()))
         .with("refresh_token", Value::Secret(rt.clone()))
@@ -72,16 +107,30 @@ pub fn refresh_request(tenant: TenantId, row: &Row) -> Result<OutRequest, Cause>
 }
 
 impl PartnerSide for RefreshPartner {
-    fn start_attempt(&mut self, _cx: &mut PartnerCx<'_>, tenant: TenantId, row: &Row) -> Result<OutRequest, Cause> {
+    fn start_attempt(
+        &mut self,
+        _cx: &mut PartnerCx<'_>,
+        tenant: TenantId,
+        row: &Row,
+    ) -> Result<OutRequest, Cause> {
         refresh_request(tenant, row)
     }
-    fn on_attempt_response(&mut self, _cx: &mut PartnerCx<'_>, _tenant: TenantId, resp: &Response) -> AttemptResult {
+    fn on_attempt_response(
+        &mut self,
+        _cx: &mut PartnerCx<'_>,
+        _tenant: TenantId,
+        resp: &Response,
+    ) -> AttemptResult {
         judge_token_response(resp, "refresh_token")
     }
     fn on_inbound(&mut self, cx: &mut PartnerCx<'_>, _env: &Envelope, req: &Request) -> Inbound {
         match req.route {
             "POST /lifecycle" => lifecycle(cx, req, &["refresh_token"], true),
-            _ => Inbound::Reply { tenant: None, update: None, response: Response::error(404, "no_such_route") },
+            _ => Inbound::Reply {
+                tenant: None,
+                update: None,
+                response: Response::error(404, "no_such_route"),
+            },
         }
     }
 }
@@ -131,9 +180,29 @@ impl RtAuthority {
     /// A new RT family for a tenant; returns its first RT.
     pub fn new_family(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId, to: Party) -> Secret {
         let family = self.families.len() as u64 + 1;
-        let rt = cx.issue_secret(ItemKind::RefreshToken, "rt", tenant, to, Some(cx.now + self.max_life));
-        self.rts.insert(rt.clone(), RtState { tenant, family, status: RtStatus::Current, issued_at: cx.now });
-        self.families.insert(family, Family { current: rt.clone(), revoked: false });
+        let rt = cx.issue_secret(
+            ItemKind::RefreshToken,
+            "rt",
+            tenant,
+            to,
+            Some(cx.now + self.max_life),
+        );
+        self.rts.insert(
+            rt.clone(),
+            RtState {
+                tenant,
+                family,
+                status: RtStatus::Current,
+                issued_at: cx.now,
+            },
+        );
+        self.families.insert(
+            family,
+            Family {
+                current: rt.clone(),
+                revoked: false,
+            },
+        );
         self.by_tenant.entry(tenant).or_default().push(family);
         rt
     }
@@ -152,9 +221,16 @@ impl RtAuthority {
 
     /// The refresh grant. Answers after the mint time.
     pub fn redeem(&mut self, cx: &mut PlatformCx<'_>, env: &Envelope, req: &Request) -> Handling {
-        let reject = |code| Handling::Reply { response: Response::error(400, code), after: 0 };
-        let Some(rt) = req.body.secret("refresh_token") else { return reject("invalid_request") };
-        let Some(state) = self.rts.get(rt) else { return reject("invalid_grant") };
+        let reject = |code| Handling::Reply {
+            response: Response::error(400, code),
+            after: 0,
+        };
+        let Some(rt) = req.body.secret("refresh_token") else {
+            return reject("invalid_request");
+        };
+        let Some(state) = self.rts.get(rt) else {
+            return reject("invalid_grant");
+        };
         let (tenant, family) = (state.tenant, state.family);
         // The RT is bound to its installation: presented for another tenant, it is refused.
         if req.tenant.is_some_and(|t| t != tenant) {
@@ -168,12 +244,18 @@ impl RtAuthority {
         {
             if self.reuse_detection {
                 self.families.get_mut(&family).expect("family").revoked = true;
-                cx.record(Event::Detect { kind: "refresh_token_reuse", tenant });
+                cx.record(Event::Detect {
+                    kind: "refresh_token_reuse",
+                    tenant,
+                });
             }
             return reject("invalid_grant");
         }
         if !cx.may_issue(tenant) {
-            return Handling::Reply { response: Response::error(403, "not_installed"), after: 0 };
+            return Handling::Reply {
+                response: Response::error(403, "not_installed"),
+                after: 0,
+            };
         }
         let end = cx.mint_step(Party::AS, env.id);
         let (jwt, exp) = cx.mint_access(tenant, env.from, end);
@@ -183,16 +265,33 @@ impl RtAuthority {
             // A retry inside the grace window gets the family's current RT again.
             Some(self.families[&family].current.clone())
         } else {
-            let new_rt = cx.issue_secret(ItemKind::RefreshToken, "rt", tenant, env.from, Some(end + self.max_life));
+            let new_rt = cx.issue_secret(
+                ItemKind::RefreshToken,
+                "rt",
+                tenant,
+                env.from,
+                Some(end + self.max_life),
+            );
             if let Some(s) = self.rts.get_mut(rt) {
                 s.status = RtStatus::Superseded { at: cx.now };
             }
             let issued_at = self.rts[rt].issued_at;
-            self.rts.insert(new_rt.clone(), RtState { tenant, family, status: RtStatus::Current, issued_at });
+            self.rts.insert(
+                new_rt.clone(),
+                RtState {
+                    tenant,
+                    family,
+                    status: RtStatus::Current,
+                    issued_at,
+                },
+            );
             self.families.get_mut(&family).expect("family").current = new_rt.clone();
             Some(new_rt)
         };
-        Handling::Reply { response: token_response(jwt, exp, next), after: end - cx.now }
+        Handling::Reply {
+            response: token_response(jwt, exp, next),
+            after: end - cx.now,
+        }
     }
 }
 
@@ -203,8 +302,14 @@ struct RefreshPlatform {
 impl PlatformSide for RefreshPlatform {
     fn on_install(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
         // Provisioning channel is hypothetical (workload.md §8): a FIT-authenticated event.
-        let rt = self.authority.new_family(cx, tenant, Party::Partner(PartnerEndpoint::Lifecycle));
-        cx.send_lifecycle(tenant, "installed", Fields::new().with("refresh_token", Value::Secret(rt)));
+        let rt = self
+            .authority
+            .new_family(cx, tenant, Party::Partner(PartnerEndpoint::Lifecycle));
+        cx.send_lifecycle(
+            tenant,
+            "installed",
+            Fields::new().with("refresh_token", Value::Secret(rt)),
+        );
     }
     fn on_uninstall(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
         self.authority.revoke_tenant(cx, tenant);
@@ -212,11 +317,22 @@ impl PlatformSide for RefreshPlatform {
     fn on_revoke(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
         self.authority.revoke_tenant(cx, tenant);
     }
-    fn on_request(&mut self, cx: &mut PlatformCx<'_>, env: &Arc<Envelope>, req: &Request) -> Handling {
+    fn on_request(
+        &mut self,
+        cx: &mut PlatformCx<'_>,
+        env: &Arc<Envelope>,
+        req: &Request,
+    ) -> Handling {
         match (req.route, req.body.str("grant_type")) {
             ("POST /oauth/token", Some("refresh_token")) => self.authority.redeem(cx, env, req),
-            ("POST /oauth/token", _) => Handling::Reply { response: Response::error(400, "unsupported_grant_type"), after: 0 },
-            _ => Handling::Reply { response: Response::error(404, "no_such_route"), after: 0 },
+            ("POST /oauth/token", _) => Handling::Reply {
+                response: Response::error(400, "unsupported_grant_type"),
+                after: 0,
+            },
+            _ => Handling::Reply {
+                response: Response::error(404, "no_such_route"),
+                after: 0,
+            },
         }
     }
 }

@@ -1,18 +1,18 @@
 //! `tenant-secret`: client credentials per (app, clientKey) (`mechanisms.md` §6), marc's
 //! suggestion: "separate OAuth client credentials for each combination of app and clientKey".
 
+use super::Mechanism;
 use super::common::{lifecycle, token_response};
 use super::global_secret::ClientCredentialsPartner;
-use super::Mechanism;
+use crate::Micros;
 use crate::history::{Cause, ItemKind};
-use crate::ids::{APP_ID, Party, PartnerEndpoint, TenantId};
+use crate::ids::{APP_ID, PartnerEndpoint, Party, TenantId};
 use crate::message::{Envelope, Fields, Request, Response, Value};
 use crate::params::{Basis, Kind, ParamSpec, Params, Rotation, spec};
 use crate::roles::partner::{AttemptResult, Inbound, OutRequest, PartnerCx, PartnerSide};
 use crate::roles::platform::{Handling, PlatformCx, PlatformSide};
 use crate::roles::store::Row;
 use crate::secret::Secret;
-use crate::Micros;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -30,8 +30,20 @@ impl Mechanism for TenantSecret {
     }
     fn switches(&self) -> Vec<ParamSpec> {
         vec![
-            spec("rotation", Kind::Rotation, "off", Basis::Inference, "off, or periodic(ρ): the AS issues a new secret every ρ"),
-            spec("rotation_overlap", Kind::Duration, "1h", Basis::Inference, "how long the previous secret still works"),
+            spec(
+                "rotation",
+                Kind::Rotation,
+                "off",
+                Basis::Inference,
+                "off, or periodic(ρ): the AS issues a new secret every ρ",
+            ),
+            spec(
+                "rotation_overlap",
+                Kind::Duration,
+                "1h",
+                Basis::Inference,
+                "how long the previous secret still works",
+            ),
         ]
     }
     fn build(&self, params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
@@ -49,16 +61,30 @@ impl Mechanism for TenantSecret {
 struct TenantPartner(ClientCredentialsPartner);
 
 impl PartnerSide for TenantPartner {
-    fn start_attempt(&mut self, cx: &mut PartnerCx<'_>, tenant: TenantId, row: &Row) -> Result<OutRequest, Cause> {
+    fn start_attempt(
+        &mut self,
+        cx: &mut PartnerCx<'_>,
+        tenant: TenantId,
+        row: &Row,
+    ) -> Result<OutRequest, Cause> {
         self.0.start_attempt(cx, tenant, row)
     }
-    fn on_attempt_response(&mut self, cx: &mut PartnerCx<'_>, tenant: TenantId, resp: &Response) -> AttemptResult {
+    fn on_attempt_response(
+        &mut self,
+        cx: &mut PartnerCx<'_>,
+        tenant: TenantId,
+        resp: &Response,
+    ) -> AttemptResult {
         self.0.on_attempt_response(cx, tenant, resp)
     }
     fn on_inbound(&mut self, cx: &mut PartnerCx<'_>, _env: &Envelope, req: &Request) -> Inbound {
         match req.route {
             "POST /lifecycle" => lifecycle(cx, req, &["client_secret", "client_id"], true),
-            _ => Inbound::Reply { tenant: None, update: None, response: Response::error(404, "no_such_route") },
+            _ => Inbound::Reply {
+                tenant: None,
+                update: None,
+                response: Response::error(404, "no_such_route"),
+            },
         }
     }
 }
@@ -83,13 +109,32 @@ struct TenantPlatform {
 
 impl TenantPlatform {
     fn issue(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId, event: &'static str) {
-        let s = cx.issue_secret(ItemKind::ClientSecret, "client", tenant, Party::Partner(PartnerEndpoint::Lifecycle), None);
-        let previous = self.secrets.remove(&tenant).filter(|p| !p.revoked).map(|p| (p.current, cx.now + self.overlap));
-        self.secrets.insert(tenant, Secrets { current: s.clone(), previous, revoked: false });
+        let s = cx.issue_secret(
+            ItemKind::ClientSecret,
+            "client",
+            tenant,
+            Party::Partner(PartnerEndpoint::Lifecycle),
+            None,
+        );
+        let previous = self
+            .secrets
+            .remove(&tenant)
+            .filter(|p| !p.revoked)
+            .map(|p| (p.current, cx.now + self.overlap));
+        self.secrets.insert(
+            tenant,
+            Secrets {
+                current: s.clone(),
+                previous,
+                revoked: false,
+            },
+        );
         cx.send_lifecycle(
             tenant,
             event,
-            Fields::new().with("client_secret", Value::Secret(s)).with("client_id", Value::Str(client_id(tenant))),
+            Fields::new()
+                .with("client_secret", Value::Secret(s))
+                .with("client_id", Value::Str(client_id(tenant))),
         );
     }
 }
@@ -120,17 +165,36 @@ impl PlatformSide for TenantPlatform {
             s.revoked = true;
         }
     }
-    fn on_request(&mut self, cx: &mut PlatformCx<'_>, env: &Arc<Envelope>, req: &Request) -> Handling {
-        let reply = |r| Handling::Reply { response: r, after: 0 };
-        if req.route != "POST /oauth/token" || req.body.str("grant_type") != Some("client_credentials") {
+    fn on_request(
+        &mut self,
+        cx: &mut PlatformCx<'_>,
+        env: &Arc<Envelope>,
+        req: &Request,
+    ) -> Handling {
+        let reply = |r| Handling::Reply {
+            response: r,
+            after: 0,
+        };
+        if req.route != "POST /oauth/token"
+            || req.body.str("grant_type") != Some("client_credentials")
+        {
             return reply(Response::error(400, "unsupported_grant_type"));
         }
         // The client id names the installation; the secret must be that installation's.
-        let tenant = self.secrets.keys().copied().find(|t| req.body.str("client_id") == Some(client_id(*t).as_str()));
-        let Some(tenant) = tenant else { return reply(Response::error(401, "invalid_client")) };
+        let tenant = self
+            .secrets
+            .keys()
+            .copied()
+            .find(|t| req.body.str("client_id") == Some(client_id(*t).as_str()));
+        let Some(tenant) = tenant else {
+            return reply(Response::error(401, "invalid_client"));
+        };
         let s = &self.secrets[&tenant];
         let presented = req.body.secret("client_secret");
-        let valid = presented == Some(&s.current) || s.previous.as_ref().is_some_and(|(p, until)| presented == Some(p) && cx.now < *until);
+        let valid = presented == Some(&s.current)
+            || s.previous
+                .as_ref()
+                .is_some_and(|(p, until)| presented == Some(p) && cx.now < *until);
         if !valid || s.revoked {
             return reply(Response::error(401, "invalid_client"));
         }
@@ -142,6 +206,9 @@ impl PlatformSide for TenantPlatform {
         }
         let end = cx.mint_step(Party::AS, env.id);
         let (jwt, exp) = cx.mint_access(tenant, env.from, end);
-        Handling::Reply { response: token_response(jwt, exp, None), after: end - cx.now }
+        Handling::Reply {
+            response: token_response(jwt, exp, None),
+            after: end - cx.now,
+        }
     }
 }

@@ -9,7 +9,7 @@ use super::common::{accept_token_delivery, deliver_token, detect, failed, lifecy
 use super::{Mechanism, Profile};
 use crate::Micros;
 use crate::history::{Cause, ItemKind};
-use crate::ids::{Party, PartnerEndpoint, TenantId};
+use crate::ids::{PartnerEndpoint, Party, TenantId};
 use crate::message::{Envelope, Fields, Request, Response, Value};
 use crate::params::{Basis, Kind, ParamSpec, Params, Rotation, spec};
 use crate::roles::partner::{AttemptResult, Inbound, OutRequest, PartnerCx, PartnerSide};
@@ -34,29 +34,104 @@ impl Mechanism for Trigger {
     fn switches(&self) -> Vec<ParamSpec> {
         use Basis::*;
         vec![
-            spec("read_from", Kind::Choice(&["primary", "replica"]), "primary", Inference, "where P.app reads T back"),
-            spec("write_path", Kind::Choice(&["direct", "queued"]), "direct", Fact, "queued: P.auth acks before the write commits"),
-            spec("queue_delay", Kind::Duration, "100ms", Inference, "delay before a queued write starts"),
-            spec("token_return", Kind::Choice(&["out_of_band", "in_band"]), "out_of_band", Fact, "in_band: F relays T in its 2xx"),
-            spec("url_rotation", Kind::Rotation, "never", Fact, "never, or periodic(ρ): F issues a new URL every ρ"),
-            spec("url_auth", Kind::Choice(&["none", "required"]), "none", Fact, "required: the trigger call must carry a per-installation key"),
-            spec("correlate", Kind::Switch, "off", Inference, "P.auth flags deliveries P.app did not request"),
-            spec("store_key", Kind::Choice(&["fit", "body"]), "fit", Mutant, "body: P.auth keys T by a tenant id in the body (mutant)"),
-            spec("platform_timeout", Kind::Duration, "5s", Unverified, "F's timeout on the nested call to P.auth"),
-            spec("platform_retries", Kind::Int, "0", Unverified, "F's retries of the nested call"),
-            spec("platform_backoff", Kind::Duration, "1s", Unverified, "F's backoff base between nested retries"),
+            spec(
+                "read_from",
+                Kind::Choice(&["primary", "replica"]),
+                "primary",
+                Inference,
+                "where P.app reads T back",
+            ),
+            spec(
+                "write_path",
+                Kind::Choice(&["direct", "queued"]),
+                "direct",
+                Fact,
+                "queued: P.auth acks before the write commits",
+            ),
+            spec(
+                "queue_delay",
+                Kind::Duration,
+                "100ms",
+                Inference,
+                "delay before a queued write starts",
+            ),
+            spec(
+                "token_return",
+                Kind::Choice(&["out_of_band", "in_band"]),
+                "out_of_band",
+                Fact,
+                "in_band: F relays T in its 2xx",
+            ),
+            spec(
+                "url_rotation",
+                Kind::Rotation,
+                "never",
+                Fact,
+                "never, or periodic(ρ): F issues a new URL every ρ",
+            ),
+            spec(
+                "url_auth",
+                Kind::Choice(&["none", "required"]),
+                "none",
+                Fact,
+                "required: the trigger call must carry a per-installation key",
+            ),
+            spec(
+                "correlate",
+                Kind::Switch,
+                "off",
+                Inference,
+                "P.auth flags deliveries P.app did not request",
+            ),
+            spec(
+                "store_key",
+                Kind::Choice(&["fit", "body"]),
+                "fit",
+                Mutant,
+                "body: P.auth keys T by a tenant id in the body (mutant)",
+            ),
+            spec(
+                "platform_timeout",
+                Kind::Duration,
+                "5s",
+                Unverified,
+                "F's timeout on the nested call to P.auth",
+            ),
+            spec(
+                "platform_retries",
+                Kind::Int,
+                "0",
+                Unverified,
+                "F's retries of the nested call",
+            ),
+            spec(
+                "platform_backoff",
+                Kind::Duration,
+                "1s",
+                Unverified,
+                "F's backoff base between nested retries",
+            ),
         ]
     }
     fn profiles(&self) -> Vec<Profile> {
         vec![Profile {
             name: "sample",
             description: "the RFC's Java getToken sample: no exp check, no lock, no timeout, no retry",
-            sets: &[("check_exp", "off"), ("single_flight", "off"), ("timeout", "none"), ("retries", "0")],
+            sets: &[
+                ("check_exp", "off"),
+                ("single_flight", "off"),
+                ("timeout", "none"),
+                ("retries", "0"),
+            ],
         }]
     }
     fn build(&self, params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
         (
-            Box::new(TriggerPartner { requested: BTreeMap::new(), in_band: params.choice("token_return") == "in_band", url_auth: params.choice("url_auth") == "required" }),
+            Box::new(TriggerPartner {
+                requested: BTreeMap::new(),
+                in_band: params.choice("token_return") == "in_band",
+                url_auth: params.choice("url_auth") == "required",
+            }),
             Box::new(TriggerPlatform {
                 urls: BTreeMap::new(),
                 url_keys: BTreeMap::new(),
@@ -82,8 +157,15 @@ struct TriggerPartner {
 }
 
 impl PartnerSide for TriggerPartner {
-    fn start_attempt(&mut self, _cx: &mut PartnerCx<'_>, tenant: TenantId, row: &Row) -> Result<OutRequest, Cause> {
-        let Some(Value::Secret(url)) = row.items.get("trigger_url") else { return Err(Cause::Rejected) };
+    fn start_attempt(
+        &mut self,
+        _cx: &mut PartnerCx<'_>,
+        tenant: TenantId,
+        row: &Row,
+    ) -> Result<OutRequest, Cause> {
+        let Some(Value::Secret(url)) = row.items.get("trigger_url") else {
+            return Err(Cause::Rejected);
+        };
         *self.requested.entry(tenant).or_default() += 1;
         let mut headers = Fields::new();
         if self.url_auth
@@ -94,18 +176,34 @@ impl PartnerSide for TriggerPartner {
         Ok(OutRequest {
             to: Party::FORGE,
             // No body and no auth header in the RFC; the URL itself is the capability.
-            req: Request { method: "GET", route: "GET /trigger", tenant: None, headers, body: Fields::new().with("url", Value::Secret(url.clone())) },
+            req: Request {
+                method: "GET",
+                route: "GET /trigger",
+                tenant: None,
+                headers,
+                body: Fields::new().with("url", Value::Secret(url.clone())),
+            },
         })
     }
 
-    fn on_attempt_response(&mut self, _cx: &mut PartnerCx<'_>, _tenant: TenantId, resp: &Response) -> AttemptResult {
+    fn on_attempt_response(
+        &mut self,
+        _cx: &mut PartnerCx<'_>,
+        _tenant: TenantId,
+        resp: &Response,
+    ) -> AttemptResult {
         if !resp.is_success() {
             return failed(resp);
         }
         if self.in_band
-            && let (Some(jwt), Some(exp)) = (resp.body.jwt("access_token"), resp.body.int("expires_at"))
+            && let (Some(jwt), Some(exp)) =
+                (resp.body.jwt("access_token"), resp.body.int("expires_at"))
         {
-            return AttemptResult::Token { jwt: jwt.clone(), exp, persist: None };
+            return AttemptResult::Token {
+                jwt: jwt.clone(),
+                exp,
+                persist: None,
+            };
         }
         AttemptResult::ReadBack
     }
@@ -129,14 +227,26 @@ impl PartnerSide for TriggerPartner {
                         // Ack now; the write sits in a queue and commits later.
                         if let Some(update) = update.take() {
                             let write_at = cx.now + cx.params.dur_req("queue_delay");
-                            return Inbound::AckThenWrite { tenant: t, update, response: Response { status: 204, body: Fields::new() }, write_at };
+                            return Inbound::AckThenWrite {
+                                tenant: t,
+                                update,
+                                response: Response {
+                                    status: 204,
+                                    body: Fields::new(),
+                                },
+                                write_at,
+                            };
                         }
                     }
                 }
                 inbound
             }
             "POST /lifecycle" => lifecycle(cx, req, &["trigger_url", "trigger_key"], true),
-            _ => Inbound::Reply { tenant: None, update: None, response: Response::error(404, "no_such_route") },
+            _ => Inbound::Reply {
+                tenant: None,
+                update: None,
+                response: Response::error(404, "no_such_route"),
+            },
         }
     }
 
@@ -175,7 +285,13 @@ const RETRY: u64 = 1 << 41;
 
 impl TriggerPlatform {
     fn issue_url(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) -> Secret {
-        let url = cx.issue_secret(ItemKind::TriggerUrl, "url", tenant, Party::Partner(PartnerEndpoint::Lifecycle), None);
+        let url = cx.issue_secret(
+            ItemKind::TriggerUrl,
+            "url",
+            tenant,
+            Party::Partner(PartnerEndpoint::Lifecycle),
+            None,
+        );
         if let Some(old) = self.current.insert(tenant, url.clone()) {
             self.urls.remove(&old);
         }
@@ -186,7 +302,15 @@ impl TriggerPlatform {
     fn call_auth(&mut self, cx: &mut PlatformCx<'_>, tag: u64) {
         let n = &self.nested[&tag];
         let (tenant, cause) = (n.tenant, n.inbound.id);
-        let (_, jwt, exp) = deliver_token(cx, tenant, Party::Partner(PartnerEndpoint::Auth), "POST /auth", Some(cause), Some(self.timeout), tag);
+        let (_, jwt, exp) = deliver_token(
+            cx,
+            tenant,
+            Party::Partner(PartnerEndpoint::Auth),
+            "POST /auth",
+            Some(cause),
+            Some(self.timeout),
+            tag,
+        );
         if let Some(n) = self.nested.get_mut(&tag) {
             n.token = Some((jwt, exp));
         }
@@ -198,7 +322,13 @@ impl PlatformSide for TriggerPlatform {
         let url = self.issue_url(cx, tenant);
         let mut extra = Fields::new().with("trigger_url", Value::Secret(url));
         if self.url_auth {
-            let key = cx.issue_secret(ItemKind::ClientSecret, "urlkey", tenant, Party::Partner(PartnerEndpoint::Lifecycle), None);
+            let key = cx.issue_secret(
+                ItemKind::ClientSecret,
+                "urlkey",
+                tenant,
+                Party::Partner(PartnerEndpoint::Lifecycle),
+                None,
+            );
             self.url_keys.insert(tenant, key.clone());
             extra.0.push(("trigger_key", Value::Secret(key)));
         }
@@ -217,25 +347,55 @@ impl PlatformSide for TriggerPlatform {
         self.url_keys.remove(&tenant);
     }
 
-    fn on_request(&mut self, cx: &mut PlatformCx<'_>, env: &Arc<Envelope>, req: &Request) -> Handling {
+    fn on_request(
+        &mut self,
+        cx: &mut PlatformCx<'_>,
+        env: &Arc<Envelope>,
+        req: &Request,
+    ) -> Handling {
         if req.route != "GET /trigger" {
-            return Handling::Reply { response: Response::error(404, "no_such_route"), after: 0 };
+            return Handling::Reply {
+                response: Response::error(404, "no_such_route"),
+                after: 0,
+            };
         }
-        let Some(tenant) = req.body.secret("url").and_then(|u| self.urls.get(u)).copied() else {
-            return Handling::Reply { response: Response::error(404, "unknown_trigger_url"), after: 0 };
+        let Some(tenant) = req
+            .body
+            .secret("url")
+            .and_then(|u| self.urls.get(u))
+            .copied()
+        else {
+            return Handling::Reply {
+                response: Response::error(404, "unknown_trigger_url"),
+                after: 0,
+            };
         };
         if self.url_auth {
             let presented = req.headers.secret("authorization");
             if presented.is_none() || presented != self.url_keys.get(&tenant) {
-                return Handling::Reply { response: Response::error(401, "trigger_auth_required"), after: 0 };
+                return Handling::Reply {
+                    response: Response::error(401, "trigger_auth_required"),
+                    after: 0,
+                };
             }
         }
         if !cx.may_issue(tenant) {
-            return Handling::Reply { response: Response::error(403, "not_installed"), after: 0 };
+            return Handling::Reply {
+                response: Response::error(403, "not_installed"),
+                after: 0,
+            };
         }
         let tag = self.next_tag;
         self.next_tag += 1;
-        self.nested.insert(tag, Nested { inbound: env.clone(), tenant, attempt: 0, token: None });
+        self.nested.insert(
+            tag,
+            Nested {
+                inbound: env.clone(),
+                tenant,
+                attempt: 0,
+                token: None,
+            },
+        );
         self.call_auth(cx, tag);
         Handling::Later
     }
@@ -244,15 +404,26 @@ impl PlatformSide for TriggerPlatform {
         if tag == 0 {
             return; // lifecycle acks
         }
-        let Some(n) = self.nested.get_mut(&tag) else { return };
+        let Some(n) = self.nested.get_mut(&tag) else {
+            return;
+        };
         if resp.is_some_and(|r| r.is_success()) {
             let n = self.nested.remove(&tag).expect("present");
             let body = match (self.in_band, n.token) {
-                (true, Some((jwt, exp))) => Fields::new().with("access_token", Value::Jwt(jwt)).with("expires_at", Value::Int(exp)),
+                (true, Some((jwt, exp))) => Fields::new()
+                    .with("access_token", Value::Jwt(jwt))
+                    .with("expires_at", Value::Int(exp)),
                 _ => Fields::new(),
             };
             // Out of band: an empty 2xx; T travels only F → P.auth.
-            cx.reply(&n.inbound, Response { status: if body.0.is_empty() { 204 } else { 200 }, body }, cx.now);
+            cx.reply(
+                &n.inbound,
+                Response {
+                    status: if body.0.is_empty() { 204 } else { 200 },
+                    body,
+                },
+                cx.now,
+            );
             return;
         }
         if n.attempt < self.retries && cx.may_issue(n.tenant) {
@@ -262,7 +433,11 @@ impl PlatformSide for TriggerPlatform {
         } else {
             let n = self.nested.remove(&tag).expect("present");
             let status = if resp.is_none() { 504 } else { 502 };
-            cx.reply(&n.inbound, Response::error(status, "auth_endpoint_failed"), cx.now);
+            cx.reply(
+                &n.inbound,
+                Response::error(status, "auth_endpoint_failed"),
+                cx.now,
+            );
         }
     }
 
@@ -278,7 +453,11 @@ impl PlatformSide for TriggerPlatform {
                 return;
             }
             let url = self.issue_url(cx, tenant);
-            cx.send_lifecycle(tenant, "url_rotated", Fields::new().with("trigger_url", Value::Secret(url)));
+            cx.send_lifecycle(
+                tenant,
+                "url_rotated",
+                Fields::new().with("trigger_url", Value::Secret(url)),
+            );
             if let Rotation::Periodic(rho) = self.rotation {
                 cx.set_timer(cx.now + rho, tag);
             }

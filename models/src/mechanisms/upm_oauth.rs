@@ -6,7 +6,7 @@ use super::common::{judge_token_response, lifecycle, token_response};
 use super::refresh::{RefreshPartner, RtAuthority, rotation_specs};
 use super::{Mechanism, Profile};
 use crate::history::{Cause, Event, ItemKind};
-use crate::ids::{APP_ID, Party, PartnerEndpoint, TenantId};
+use crate::ids::{APP_ID, PartnerEndpoint, Party, TenantId};
 use crate::message::{Envelope, Fields, Request, Response, Value};
 use crate::params::{Basis, Kind, ParamSpec, Params, spec};
 use crate::roles::admin::{consent_form, redirect};
@@ -24,7 +24,10 @@ pub struct UpmOAuth;
 pub const REDIRECT_URI: &str = "https://partner.example/oauth/callback";
 
 fn challenge_of(verifier: &Secret) -> String {
-    Sha256::digest(verifier.expose().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(verifier.expose().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl Mechanism for UpmOAuth {
@@ -40,10 +43,34 @@ impl Mechanism for UpmOAuth {
     fn switches(&self) -> Vec<ParamSpec> {
         use Basis::*;
         let mut v = vec![
-            spec("pkce", Kind::Switch, "on", Fact, "PKCE on the code exchange"),
-            spec("state", Kind::Switch, "on", Fact, "state binds the callback to the flow P started"),
-            spec("redirect_match", Kind::Choice(&["exact", "prefix"]), "exact", Fact, "how the AS matches redirect_uri"),
-            spec("code_reuse", Kind::Choice(&["rejected", "allowed"]), "rejected", Mutant, "allowed: a code works twice (mutant)"),
+            spec(
+                "pkce",
+                Kind::Switch,
+                "on",
+                Fact,
+                "PKCE on the code exchange",
+            ),
+            spec(
+                "state",
+                Kind::Switch,
+                "on",
+                Fact,
+                "state binds the callback to the flow P started",
+            ),
+            spec(
+                "redirect_match",
+                Kind::Choice(&["exact", "prefix"]),
+                "exact",
+                Fact,
+                "how the AS matches redirect_uri",
+            ),
+            spec(
+                "code_reuse",
+                Kind::Choice(&["rejected", "allowed"]),
+                "rejected",
+                Mutant,
+                "allowed: a code works twice (mutant)",
+            ),
         ];
         v.extend(rotation_specs("30s"));
         v
@@ -53,8 +80,17 @@ impl Mechanism for UpmOAuth {
     }
     fn build(&self, params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
         (
-            Box::new(UpmPartner { inner: RefreshPartner, flows: BTreeMap::new(), calls: BTreeMap::new(), next: 1 }),
-            Box::new(UpmPlatform { authority: RtAuthority::new(params), client_secret: None, codes: BTreeMap::new() }),
+            Box::new(UpmPartner {
+                inner: RefreshPartner,
+                flows: BTreeMap::new(),
+                calls: BTreeMap::new(),
+                next: 1,
+            }),
+            Box::new(UpmPlatform {
+                authority: RtAuthority::new(params),
+                client_secret: None,
+                codes: BTreeMap::new(),
+            }),
         )
     }
 }
@@ -73,18 +109,34 @@ struct UpmPartner {
 }
 
 impl PartnerSide for UpmPartner {
-    fn start_attempt(&mut self, cx: &mut PartnerCx<'_>, tenant: TenantId, row: &Row) -> Result<OutRequest, Cause> {
+    fn start_attempt(
+        &mut self,
+        cx: &mut PartnerCx<'_>,
+        tenant: TenantId,
+        row: &Row,
+    ) -> Result<OutRequest, Cause> {
         self.inner.start_attempt(cx, tenant, row)
     }
-    fn on_attempt_response(&mut self, cx: &mut PartnerCx<'_>, tenant: TenantId, resp: &Response) -> AttemptResult {
+    fn on_attempt_response(
+        &mut self,
+        cx: &mut PartnerCx<'_>,
+        tenant: TenantId,
+        resp: &Response,
+    ) -> AttemptResult {
         self.inner.on_attempt_response(cx, tenant, resp)
     }
     fn on_inbound(&mut self, cx: &mut PartnerCx<'_>, _env: &Envelope, req: &Request) -> Inbound {
-        let reply = |r| Inbound::Reply { tenant: None, update: None, response: r };
+        let reply = |r| Inbound::Reply {
+            tenant: None,
+            update: None,
+            response: r,
+        };
         match req.route {
             "POST /lifecycle" => lifecycle(cx, req, &["client_secret"], true),
             "GET /oauth/start" => {
-                let Some(tenant) = req.tenant else { return reply(Response::error(400, "no_tenant")) };
+                let Some(tenant) = req.tenant else {
+                    return reply(Response::error(400, "no_tenant"));
+                };
                 let state = Secret::generate(cx.rng, "state");
                 let verifier = Secret::generate(cx.rng, "pkce");
                 let challenge = challenge_of(&verifier);
@@ -101,13 +153,18 @@ impl PartnerSide for UpmPartner {
                 let use_state = cx.params.bool("state");
                 let flow = match req.body.secret("state") {
                     Some(s) if use_state => self.flows.remove(s),
-                    _ if !use_state => req.tenant.map(|t| Flow { tenant: t, verifier: Secret::generate(cx.rng, "pkce") }),
+                    _ if !use_state => req.tenant.map(|t| Flow {
+                        tenant: t,
+                        verifier: Secret::generate(cx.rng, "pkce"),
+                    }),
                     _ => None,
                 };
                 let (Some(flow), Some(code)) = (flow, req.body.secret("code")) else {
                     return reply(Response::error(400, "invalid_state"));
                 };
-                let Some(Value::Secret(client_secret)) = cx.row(flow.tenant).items.get("client_secret").cloned() else {
+                let Some(Value::Secret(client_secret)) =
+                    cx.row(flow.tenant).items.get("client_secret").cloned()
+                else {
                     return reply(Response::error(500, "no_client_secret"));
                 };
                 let mut body = Fields::new()
@@ -123,24 +180,51 @@ impl PartnerSide for UpmPartner {
                 self.next += 1;
                 self.calls.insert(tag, flow.tenant);
                 Inbound::Call {
-                    call: OutRequest { to: Party::AS, req: Request { method: "POST", route: "POST /oauth/token", tenant: Some(flow.tenant), headers: Fields::new(), body } },
+                    call: OutRequest {
+                        to: Party::AS,
+                        req: Request {
+                            method: "POST",
+                            route: "POST /oauth/token",
+                            tenant: Some(flow.tenant),
+                            headers: Fields::new(),
+                            body,
+                        },
+                    },
                     tag,
                 }
             }
             _ => reply(Response::error(404, "no_such_route")),
         }
     }
-    fn on_call_response(&mut self, _cx: &mut PartnerCx<'_>, tag: u64, resp: Option<&Response>) -> Inbound {
+    fn on_call_response(
+        &mut self,
+        _cx: &mut PartnerCx<'_>,
+        tag: u64,
+        resp: Option<&Response>,
+    ) -> Inbound {
         let tenant = self.calls.remove(&tag);
         let (Some(tenant), Some(resp)) = (tenant, resp) else {
-            return Inbound::Reply { tenant: None, update: None, response: Response::error(502, "code_exchange_failed") };
+            return Inbound::Reply {
+                tenant: None,
+                update: None,
+                response: Response::error(502, "code_exchange_failed"),
+            };
         };
         match judge_token_response(resp, "refresh_token") {
             // Steady state needs only the RT; T is dropped with the caches at t=0.
-            AttemptResult::Token { persist: Some(update), .. } => {
-                Inbound::Reply { tenant: Some(tenant), update: Some(update), response: Response::ok(Fields::new()) }
-            }
-            _ => Inbound::Reply { tenant: None, update: None, response: Response::error(502, "code_exchange_failed") },
+            AttemptResult::Token {
+                persist: Some(update),
+                ..
+            } => Inbound::Reply {
+                tenant: Some(tenant),
+                update: Some(update),
+                response: Response::ok(Fields::new()),
+            },
+            _ => Inbound::Reply {
+                tenant: None,
+                update: None,
+                response: Response::error(502, "code_exchange_failed"),
+            },
         }
     }
     fn reset_volatile(&mut self) {
@@ -171,7 +255,9 @@ impl UpmPlatform {
         }
     }
     fn client_ok(&self, req: &Request) -> bool {
-        req.body.str("client_id") == Some(APP_ID) && req.body.secret("client_secret").is_some() && req.body.secret("client_secret") == self.client_secret.as_ref()
+        req.body.str("client_id") == Some(APP_ID)
+            && req.body.secret("client_secret").is_some()
+            && req.body.secret("client_secret") == self.client_secret.as_ref()
     }
 }
 
@@ -180,16 +266,30 @@ impl PlatformSide for UpmPlatform {
         let secret = match &self.client_secret {
             Some(s) => s.clone(),
             None => {
-                let s = cx.issue_secret(ItemKind::ClientSecret, "client", tenant, Party::Partner(PartnerEndpoint::Lifecycle), None);
+                let s = cx.issue_secret(
+                    ItemKind::ClientSecret,
+                    "client",
+                    tenant,
+                    Party::Partner(PartnerEndpoint::Lifecycle),
+                    None,
+                );
                 self.client_secret = Some(s.clone());
                 s
             }
         };
-        cx.send_lifecycle(tenant, "installed", Fields::new().with("client_secret", Value::Secret(secret)));
+        cx.send_lifecycle(
+            tenant,
+            "installed",
+            Fields::new().with("client_secret", Value::Secret(secret)),
+        );
     }
     fn install_response(&mut self, _cx: &mut PlatformCx<'_>, tenant: TenantId) -> Response {
         // The UPM sends the admin on to authorize the app's offline access.
-        redirect(Party::Partner(PartnerEndpoint::OAuth), "GET /oauth/start", Fields::new().with("tenant", Value::Tenant(tenant)))
+        redirect(
+            Party::Partner(PartnerEndpoint::OAuth),
+            "GET /oauth/start",
+            Fields::new().with("tenant", Value::Tenant(tenant)),
+        )
     }
     fn on_uninstall(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
         self.authority.revoke_tenant(cx, tenant);
@@ -198,11 +298,21 @@ impl PlatformSide for UpmPlatform {
         // The revocation button: offline access ends without an uninstall.
         self.authority.revoke_tenant(cx, tenant);
     }
-    fn on_request(&mut self, cx: &mut PlatformCx<'_>, env: &Arc<Envelope>, req: &Request) -> Handling {
-        let reply = |r| Handling::Reply { response: r, after: 0 };
+    fn on_request(
+        &mut self,
+        cx: &mut PlatformCx<'_>,
+        env: &Arc<Envelope>,
+        req: &Request,
+    ) -> Handling {
+        let reply = |r| Handling::Reply {
+            response: r,
+            after: 0,
+        };
         match req.route {
             "GET /authorize" => {
-                let Some(tenant) = req.tenant else { return reply(Response::error(400, "no_tenant")) };
+                let Some(tenant) = req.tenant else {
+                    return reply(Response::error(400, "no_tenant"));
+                };
                 let uri = req.body.str("redirect_uri").unwrap_or("");
                 if req.body.str("client_id") != Some(APP_ID) || !Self::redirect_ok(cx, uri) {
                     return reply(Response::error(400, "invalid_request"));
@@ -219,23 +329,50 @@ impl PlatformSide for UpmPlatform {
                 reply(consent_form("POST /authorize/consent", fields))
             }
             "POST /authorize/consent" => {
-                let Some(tenant) = req.tenant else { return reply(Response::error(400, "no_tenant")) };
+                let Some(tenant) = req.tenant else {
+                    return reply(Response::error(400, "no_tenant"));
+                };
                 if req.body.str("approve") != Some("yes") || !cx.installed(tenant) {
                     return reply(Response::error(403, "access_denied"));
                 }
                 if let Some(i) = cx.registry.installs.get_mut(&tenant) {
                     i.consented = true;
                 }
-                cx.record(Event::Admin { kind: crate::history::AdminKind::Consent, tenant });
-                let code = cx.issue_secret(ItemKind::AuthCode, "code", tenant, Party::Partner(PartnerEndpoint::OAuth), Some(cx.now + 60 * crate::SEC));
-                let redirect_uri = req.body.str("redirect_uri").unwrap_or(REDIRECT_URI).to_string();
+                cx.record(Event::Admin {
+                    kind: crate::history::AdminKind::Consent,
+                    tenant,
+                });
+                let code = cx.issue_secret(
+                    ItemKind::AuthCode,
+                    "code",
+                    tenant,
+                    Party::Partner(PartnerEndpoint::OAuth),
+                    Some(cx.now + 60 * crate::SEC),
+                );
+                let redirect_uri = req
+                    .body
+                    .str("redirect_uri")
+                    .unwrap_or(REDIRECT_URI)
+                    .to_string();
                 let challenge = req.body.str("code_challenge").map(str::to_string);
-                self.codes.insert(code.clone(), CodeState { tenant, redirect_uri, challenge, used: false });
+                self.codes.insert(
+                    code.clone(),
+                    CodeState {
+                        tenant,
+                        redirect_uri,
+                        challenge,
+                        used: false,
+                    },
+                );
                 let mut fields = Fields::new().with("code", Value::Secret(code));
                 if let Some(s) = req.body.get("state") {
                     fields.0.push(("state", s.clone()));
                 }
-                reply(redirect(Party::Partner(PartnerEndpoint::OAuth), "GET /oauth/callback", fields))
+                reply(redirect(
+                    Party::Partner(PartnerEndpoint::OAuth),
+                    "GET /oauth/callback",
+                    fields,
+                ))
             }
             "POST /oauth/token" => {
                 if !self.client_ok(req) {
@@ -246,14 +383,21 @@ impl PlatformSide for UpmPlatform {
                     Some("authorization_code") => {
                         let reuse_ok = cx.params.choice("code_reuse") == "allowed";
                         let pkce = cx.params.bool("pkce");
-                        let Some(code) = req.body.secret("code") else { return reply(Response::error(400, "invalid_request")) };
-                        let Some(c) = self.codes.get_mut(code) else { return reply(Response::error(400, "invalid_grant")) };
+                        let Some(code) = req.body.secret("code") else {
+                            return reply(Response::error(400, "invalid_request"));
+                        };
+                        let Some(c) = self.codes.get_mut(code) else {
+                            return reply(Response::error(400, "invalid_grant"));
+                        };
                         let verifier_ok = match (&c.challenge, req.body.secret("code_verifier")) {
                             (Some(ch), Some(v)) => *ch == challenge_of(v),
                             (None, _) => !pkce,
                             (Some(_), None) => !pkce,
                         };
-                        if (c.used && !reuse_ok) || req.body.str("redirect_uri") != Some(c.redirect_uri.as_str()) || !verifier_ok {
+                        if (c.used && !reuse_ok)
+                            || req.body.str("redirect_uri") != Some(c.redirect_uri.as_str())
+                            || !verifier_ok
+                        {
                             return reply(Response::error(400, "invalid_grant"));
                         }
                         c.used = true;
@@ -264,7 +408,10 @@ impl PlatformSide for UpmPlatform {
                         let end = cx.mint_step(Party::AS, env.id);
                         let (jwt, exp) = cx.mint_access(tenant, env.from, end);
                         let rt = self.authority.new_family(cx, tenant, env.from);
-                        Handling::Reply { response: token_response(jwt, exp, Some(rt)), after: end - cx.now }
+                        Handling::Reply {
+                            response: token_response(jwt, exp, Some(rt)),
+                            after: end - cx.now,
+                        }
                     }
                     _ => reply(Response::error(400, "unsupported_grant_type")),
                 }

@@ -3,7 +3,7 @@
 
 use super::{AdminAction, Effects, Input, Outgoing, Role};
 use crate::Micros;
-use crate::ids::{IdGen, MsgId, Party, PartnerEndpoint, PlatformEndpoint, RoleKind, TimerId};
+use crate::ids::{IdGen, MsgId, PartnerEndpoint, Party, PlatformEndpoint, RoleKind, TimerId};
 use crate::message::{Body, Envelope, Fields, Request, Response, Value};
 use std::collections::BTreeMap;
 
@@ -14,7 +14,9 @@ pub fn redirect(to: Party, route: &'static str, fields: Fields) -> Response {
         Party::Platform(PlatformEndpoint::AuthServer) => "AS",
         _ => "UPM",
     };
-    let mut body = Fields::new().with("location_to", Value::Str(target.into())).with("location_route", Value::Str(route.into()));
+    let mut body = Fields::new()
+        .with("location_to", Value::Str(target.into()))
+        .with("location_route", Value::Str(route.into()));
     body.0.extend(fields.0);
     Response { status: 302, body }
 }
@@ -28,7 +30,14 @@ pub fn consent_form(route: &'static str, fields: Fields) -> Response {
 
 fn route_of(s: &str) -> Option<&'static str> {
     // Routes the browser may be sent to (static vocabulary, so nothing is leaked to 'static).
-    ["GET /oauth/start", "GET /authorize", "POST /authorize/consent", "GET /oauth/callback"].into_iter().find(|r| *r == s)
+    [
+        "GET /oauth/start",
+        "GET /authorize",
+        "POST /authorize/consent",
+        "GET /oauth/callback",
+    ]
+    .into_iter()
+    .find(|r| *r == s)
 }
 
 pub struct Admin {
@@ -41,18 +50,52 @@ pub struct Admin {
 
 impl Admin {
     pub fn new(consent_delay: Micros) -> Admin {
-        Admin { ids: IdGen::new(RoleKind::Admin), consent_delay, open: BTreeMap::new(), consents: BTreeMap::new() }
+        Admin {
+            ids: IdGen::new(RoleKind::Admin),
+            consent_delay,
+            open: BTreeMap::new(),
+            consents: BTreeMap::new(),
+        }
     }
 
-    fn send(&mut self, now: Micros, to: Party, route: &'static str, tenant: u32, body: Fields, out: &mut Effects) {
+    fn send(
+        &mut self,
+        now: Micros,
+        to: Party,
+        route: &'static str,
+        tenant: u32,
+        body: Fields,
+        out: &mut Effects,
+    ) {
         let id = self.ids.msg();
-        let req = Request { method: if route.starts_with("POST") { "POST" } else { "GET" }, route, tenant: Some(crate::ids::TenantId(tenant)), headers: Fields::new(), body };
-        out.send.push(Outgoing { depart: now, env: Envelope { id, from: Party::Browser, to, cause: None, body: Body::Request(req) } });
+        let req = Request {
+            method: if route.starts_with("POST") {
+                "POST"
+            } else {
+                "GET"
+            },
+            route,
+            tenant: Some(crate::ids::TenantId(tenant)),
+            headers: Fields::new(),
+            body,
+        };
+        out.send.push(Outgoing {
+            depart: now,
+            env: Envelope {
+                id,
+                from: Party::Browser,
+                to,
+                cause: None,
+                body: Body::Request(req),
+            },
+        });
         self.open.insert(id, tenant);
     }
 
     fn on_response(&mut self, now: Micros, env: Envelope, out: &mut Effects) {
-        let Some(tenant) = env.cause.and_then(|c| self.open.remove(&c)) else { return };
+        let Some(tenant) = env.cause.and_then(|c| self.open.remove(&c)) else {
+            return;
+        };
         let Some(resp) = env.response() else { return };
         let mut rest = Fields::new();
         for (k, v) in &resp.body.0 {
@@ -71,7 +114,14 @@ impl Admin {
             }
         } else if let Some(route) = resp.body.str("consent_form").and_then(route_of) {
             let id = self.ids.timer();
-            self.consents.insert(id, (tenant, route, rest.with("approve", Value::Str("yes".into()))));
+            self.consents.insert(
+                id,
+                (
+                    tenant,
+                    route,
+                    rest.with("approve", Value::Str("yes".into())),
+                ),
+            );
             out.timers.push((now + self.consent_delay, id));
         }
     }
@@ -92,7 +142,14 @@ impl Role for Admin {
                 };
                 let t = action.tenant();
                 let body = Fields::new().with("tenant", Value::Tenant(t));
-                self.send(now, Party::Platform(PlatformEndpoint::Upm), route, t.0, body, out);
+                self.send(
+                    now,
+                    Party::Platform(PlatformEndpoint::Upm),
+                    route,
+                    t.0,
+                    body,
+                    out,
+                );
             }
             Input::Message(env) => self.on_response(now, env, out),
             Input::Timer(id) => {

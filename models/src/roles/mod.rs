@@ -32,7 +32,9 @@ pub enum AdminAction {
 impl AdminAction {
     pub fn tenant(self) -> TenantId {
         match self {
-            AdminAction::Install(t) | AdminAction::Uninstall(t) | AdminAction::Revoke(t) => TenantId(t),
+            AdminAction::Install(t) | AdminAction::Uninstall(t) | AdminAction::Revoke(t) => {
+                TenantId(t)
+            }
         }
     }
 }
@@ -43,11 +45,16 @@ pub enum Input {
     Message(Envelope),
     Timer(TimerId),
     /// P.app needs a token for `tenant` (partner only).
-    Demand { demand: DemandId, tenant: TenantId },
+    Demand {
+        demand: DemandId,
+        tenant: TenantId,
+    },
     /// An admin action (admin only).
     Admin(AdminAction),
     /// The role restarts after a crash; `lost_volatile`: its in-memory state is gone.
-    Restart { lost_volatile: bool },
+    Restart {
+        lost_volatile: bool,
+    },
     /// Provisioning is over: t=0 (caches are emptied, schedules start).
     Start,
 }

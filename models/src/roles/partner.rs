@@ -43,20 +43,36 @@ pub type RowUpdate = Box<dyn FnOnce(&mut Row) + Send>;
 /// How an acquisition attempt's response was judged.
 pub enum AttemptResult {
     /// T in hand. `persist`, if any, is committed before T is used (rotated RT).
-    Token { jwt: Jwt, exp: Micros, persist: Option<RowUpdate> },
+    Token {
+        jwt: Jwt,
+        exp: Micros,
+        persist: Option<RowUpdate>,
+    },
     /// The platform answered 2xx and T is in the store: read it back (trigger).
     ReadBack,
-    Failed { cause: Cause, retry: bool },
+    Failed {
+        cause: Cause,
+        retry: bool,
+    },
 }
 
 /// How a partner endpoint answers an inbound request.
 pub enum Inbound {
     /// Optionally write `update` to `tenant`'s row (cost t_w; a failed write answers 500),
     /// then send `response` when the write commits.
-    Reply { tenant: Option<TenantId>, update: Option<RowUpdate>, response: Response },
+    Reply {
+        tenant: Option<TenantId>,
+        update: Option<RowUpdate>,
+        response: Response,
+    },
     /// Acknowledge at once and commit `update` later, starting at `write_at` (a queued write:
     /// the ack no longer means "ready to be read").
-    AckThenWrite { tenant: TenantId, update: RowUpdate, response: Response, write_at: Micros },
+    AckThenWrite {
+        tenant: TenantId,
+        update: RowUpdate,
+        response: Response,
+        write_at: Micros,
+    },
     /// Make a nested call first; its response goes to [`PartnerSide::on_call_response`]
     /// with `tag`, which then decides the reply.
     Call { call: OutRequest, tag: u64 },
@@ -66,9 +82,18 @@ pub enum Inbound {
 pub trait PartnerSide: Send {
     /// A usable credential in a stored row. Default: the cached T, valid while
     /// `now < exp − margin` when `check_exp` is on.
-    fn credential(&self, row: &Row, now: Micros, check_exp: bool, margin: Micros) -> Option<Credential> {
+    fn credential(
+        &self,
+        row: &Row,
+        now: Micros,
+        check_exp: bool,
+        margin: Micros,
+    ) -> Option<Credential> {
         let t = row.token.as_ref()?;
-        (!check_exp || now < t.exp - margin).then(|| Credential::Bearer { jwt: t.jwt.clone(), exp: t.exp })
+        (!check_exp || now < t.exp - margin).then(|| Credential::Bearer {
+            jwt: t.jwt.clone(),
+            exp: t.exp,
+        })
     }
     /// The `authorization` value of an API call. Default: the bearer T.
     fn authorize(&self, _cx: &mut PartnerCx<'_>, cred: &Credential, _req: &Request) -> Value {
@@ -78,14 +103,33 @@ pub trait PartnerSide: Send {
         }
     }
     /// Starts one acquisition attempt for `tenant`, or says why there is no on-demand path.
-    fn start_attempt(&mut self, cx: &mut PartnerCx<'_>, tenant: TenantId, row: &Row) -> Result<OutRequest, Cause>;
+    fn start_attempt(
+        &mut self,
+        cx: &mut PartnerCx<'_>,
+        tenant: TenantId,
+        row: &Row,
+    ) -> Result<OutRequest, Cause>;
     /// Judges the response to an attempt.
-    fn on_attempt_response(&mut self, cx: &mut PartnerCx<'_>, tenant: TenantId, resp: &Response) -> AttemptResult;
+    fn on_attempt_response(
+        &mut self,
+        cx: &mut PartnerCx<'_>,
+        tenant: TenantId,
+        resp: &Response,
+    ) -> AttemptResult;
     /// An inbound request at a partner endpoint.
     fn on_inbound(&mut self, cx: &mut PartnerCx<'_>, env: &Envelope, req: &Request) -> Inbound;
     /// The response to a nested call made by [`Inbound::Call`] (`None`: it timed out).
-    fn on_call_response(&mut self, _cx: &mut PartnerCx<'_>, _tag: u64, _resp: Option<&Response>) -> Inbound {
-        Inbound::Reply { tenant: None, update: None, response: Response::error(500, "unexpected_call") }
+    fn on_call_response(
+        &mut self,
+        _cx: &mut PartnerCx<'_>,
+        _tag: u64,
+        _resp: Option<&Response>,
+    ) -> Inbound {
+        Inbound::Reply {
+            tenant: None,
+            update: None,
+            response: Response::error(500, "unexpected_call"),
+        }
     }
     /// The process restarted and lost its memory.
     fn reset_volatile(&mut self) {}
@@ -122,10 +166,17 @@ impl PartnerCx<'_> {
             return Ok(None);
         }
         if !self.jwks_reachable {
-            return if self.params.choice("jwks_fail") == "open" { Ok(None) } else { Err(FitRefusal::JwksUnreachable) };
+            return if self.params.choice("jwks_fail") == "open" {
+                Ok(None)
+            } else {
+                Err(FitRefusal::JwksUnreachable)
+            };
         }
         let fit = fit.ok_or(FitRefusal::Missing)?;
-        self.fit.verify(fit, self.now).map(Some).map_err(FitRefusal::Invalid)
+        self.fit
+            .verify(fit, self.now)
+            .map(Some)
+            .map_err(FitRefusal::Invalid)
     }
     /// The newest version of a tenant's row at the primary.
     pub fn row(&self, tenant: TenantId) -> Arc<Row> {
@@ -157,7 +208,11 @@ impl RetryPolicy {
             backoff_base: p.dur_req("backoff_base"),
             backoff_cap: p.dur_req("backoff_cap"),
             // No per-attempt timeout means nothing bounds the demand either (trigger:sample).
-            deadline: if p.dur("timeout").is_none() { None } else { p.dur("deadline") },
+            deadline: if p.dur("timeout").is_none() {
+                None
+            } else {
+                p.dur("deadline")
+            },
             reread: p.bool("reread_before_retry"),
             single_flight: p.bool("single_flight"),
             check_exp: p.bool("check_exp"),
@@ -193,15 +248,42 @@ enum Pending {
 }
 
 enum Timer {
-    LookupDone { demand: DemandId, cred: Option<Credential> },
-    AttemptTimeout { acq: u64, attempt: u32 },
-    Deadline { acq: u64 },
-    BackoffDone { acq: u64 },
-    RereadDone { acq: u64, cred: Option<Credential> },
-    ReadBackDone { acq: u64, attempt: u32, cred: Option<Credential>, cause: Option<MsgId> },
-    PersistDone { acq: u64, attempt: u32, cred: Option<Credential> },
-    ApiTimeout { demand: DemandId, req: MsgId },
-    CallTimeout { req: MsgId },
+    LookupDone {
+        demand: DemandId,
+        cred: Option<Credential>,
+    },
+    AttemptTimeout {
+        acq: u64,
+        attempt: u32,
+    },
+    Deadline {
+        acq: u64,
+    },
+    BackoffDone {
+        acq: u64,
+    },
+    RereadDone {
+        acq: u64,
+        cred: Option<Credential>,
+    },
+    ReadBackDone {
+        acq: u64,
+        attempt: u32,
+        cred: Option<Credential>,
+        cause: Option<MsgId>,
+    },
+    PersistDone {
+        acq: u64,
+        attempt: u32,
+        cred: Option<Credential>,
+    },
+    ApiTimeout {
+        demand: DemandId,
+        req: MsgId,
+    },
+    CallTimeout {
+        req: MsgId,
+    },
 }
 
 /// The partner role.
@@ -224,7 +306,13 @@ pub struct Partner {
 }
 
 impl Partner {
-    pub fn new(side: Box<dyn PartnerSide>, params: Params, store: Store, fit: FitVerifier, rng: ChaCha8Rng) -> Partner {
+    pub fn new(
+        side: Box<dyn PartnerSide>,
+        params: Params,
+        store: Store,
+        fit: FitVerifier,
+        rng: ChaCha8Rng,
+    ) -> Partner {
         Partner {
             side,
             policy: RetryPolicy::from(&params),
@@ -255,14 +343,35 @@ impl Partner {
         out.timers.push((at, id));
     }
 
-    fn send(&mut self, out: &mut Effects, depart: Micros, from: Party, r: OutRequest, cause: Option<MsgId>) -> MsgId {
+    fn send(
+        &mut self,
+        out: &mut Effects,
+        depart: Micros,
+        from: Party,
+        r: OutRequest,
+        cause: Option<MsgId>,
+    ) -> MsgId {
         let id = self.ids.msg();
-        out.send.push(Outgoing { depart, env: Envelope { id, from, to: r.to, cause, body: Body::Request(r.req) } });
+        out.send.push(Outgoing {
+            depart,
+            env: Envelope {
+                id,
+                from,
+                to: r.to,
+                cause,
+                body: Body::Request(r.req),
+            },
+        });
         id
     }
 
     /// Runs `f` with a context over this role's state (split borrows).
-    fn with_side<T>(&mut self, now: Micros, out: &mut Effects, f: impl FnOnce(&mut dyn PartnerSide, &mut PartnerCx<'_>) -> T) -> T {
+    fn with_side<T>(
+        &mut self,
+        now: Micros,
+        out: &mut Effects,
+        f: impl FnOnce(&mut dyn PartnerSide, &mut PartnerCx<'_>) -> T,
+    ) -> T {
         let mut cx = PartnerCx {
             now,
             rng: &mut self.rng,
@@ -275,22 +384,42 @@ impl Partner {
         f(self.side.as_mut(), &mut cx)
     }
 
-    fn read_credential(&mut self, now: Micros, tenant: TenantId, out: &mut Effects, cause: Option<MsgId>) -> Option<Credential> {
-        let row = self.store.read(tenant, now, self.read_from_replica, &mut self.rng);
-        out.record(now, Event::Local {
-            who: Party::APP,
-            step: LocalStep::StoreRead,
-            start: now,
-            end: now + self.store.cfg.read_cost,
-            cause,
-        });
+    fn read_credential(
+        &mut self,
+        now: Micros,
+        tenant: TenantId,
+        out: &mut Effects,
+        cause: Option<MsgId>,
+    ) -> Option<Credential> {
+        let row = self
+            .store
+            .read(tenant, now, self.read_from_replica, &mut self.rng);
+        out.record(
+            now,
+            Event::Local {
+                who: Party::APP,
+                step: LocalStep::StoreRead,
+                start: now,
+                end: now + self.store.cfg.read_cost,
+                cause,
+            },
+        );
         let row = row.ok()?;
-        self.side.credential(&row, now, self.policy.check_exp, self.policy.expiry_margin)
+        self.side
+            .credential(&row, now, self.policy.check_exp, self.policy.expiry_margin)
     }
 
     fn on_demand(&mut self, now: Micros, demand: DemandId, tenant: TenantId, out: &mut Effects) {
         out.record(now, Event::Invoke { demand, tenant });
-        self.demands.insert(demand, Demand { tenant, cold: false, miss_at: None, token_latency: None });
+        self.demands.insert(
+            demand,
+            Demand {
+                tenant,
+                cold: false,
+                miss_at: None,
+                token_latency: None,
+            },
+        );
         let cred = self.read_credential(now, tenant, out, None);
         let at = now + self.store.cfg.read_cost;
         self.timer(out, at, Timer::LookupDone { demand, cred });
@@ -298,18 +427,29 @@ impl Partner {
 
     fn complete(&mut self, now: Micros, demand: DemandId, outcome: Outcome, out: &mut Effects) {
         if let Some(d) = self.demands.remove(&demand) {
-            out.record(now, Event::Complete {
-                demand,
-                tenant: d.tenant,
-                outcome,
-                cold: d.cold,
-                token_latency: d.token_latency,
-            });
+            out.record(
+                now,
+                Event::Complete {
+                    demand,
+                    tenant: d.tenant,
+                    outcome,
+                    cold: d.cold,
+                    token_latency: d.token_latency,
+                },
+            );
         }
     }
 
-    fn on_lookup(&mut self, now: Micros, demand: DemandId, cred: Option<Credential>, out: &mut Effects) {
-        let Some(d) = self.demands.get_mut(&demand) else { return };
+    fn on_lookup(
+        &mut self,
+        now: Micros,
+        demand: DemandId,
+        cred: Option<Credential>,
+        out: &mut Effects,
+    ) {
+        let Some(d) = self.demands.get_mut(&demand) else {
+            return;
+        };
         let tenant = d.tenant;
         if let Some(cred) = cred {
             d.token_latency = Some(0);
@@ -321,12 +461,24 @@ impl Partner {
         if self.policy.single_flight
             && let Some(acq) = self.inflight.get(&tenant)
         {
-            self.acqs.get_mut(acq).expect("inflight acquisition exists").waiters.push(demand);
+            self.acqs
+                .get_mut(acq)
+                .expect("inflight acquisition exists")
+                .waiters
+                .push(demand);
             return;
         }
         self.next_acq += 1;
         let acq = self.next_acq;
-        self.acqs.insert(acq, Acquisition { tenant, waiters: vec![demand], attempt: 0, state: AttemptState::Busy });
+        self.acqs.insert(
+            acq,
+            Acquisition {
+                tenant,
+                waiters: vec![demand],
+                attempt: 0,
+                state: AttemptState::Busy,
+            },
+        );
         if self.policy.single_flight {
             self.inflight.insert(tenant, acq);
         }
@@ -345,7 +497,15 @@ impl Partner {
         match self.with_side(now, out, |side, cx| side.start_attempt(cx, tenant, &row)) {
             Ok(r) => {
                 let req = self.send(out, now, Party::APP, r, None);
-                out.record(now, Event::AttemptStart { tenant, acquisition: acq, attempt, request: Some(req) });
+                out.record(
+                    now,
+                    Event::AttemptStart {
+                        tenant,
+                        acquisition: acq,
+                        attempt,
+                        request: Some(req),
+                    },
+                );
                 self.pending.insert(req, Pending::Attempt { acq, attempt });
                 self.acqs.get_mut(&acq).expect("live").state = AttemptState::Waiting { req };
                 if let Some(t) = self.policy.attempt_timeout {
@@ -353,18 +513,47 @@ impl Partner {
                 }
             }
             Err(cause) => {
-                out.record(now, Event::AttemptStart { tenant, acquisition: acq, attempt, request: None });
+                out.record(
+                    now,
+                    Event::AttemptStart {
+                        tenant,
+                        acquisition: acq,
+                        attempt,
+                        request: None,
+                    },
+                );
                 self.attempt_failed(now, acq, cause, false, out);
             }
         }
     }
 
-    fn attempt_failed(&mut self, now: Micros, acq: u64, cause: Cause, retry: bool, out: &mut Effects) {
-        let Some(a) = self.acqs.get_mut(&acq) else { return };
-        out.record(now, Event::AttemptEnd { acquisition: acq, attempt: a.attempt, ok: false, cause: Some(cause) });
+    fn attempt_failed(
+        &mut self,
+        now: Micros,
+        acq: u64,
+        cause: Cause,
+        retry: bool,
+        out: &mut Effects,
+    ) {
+        let Some(a) = self.acqs.get_mut(&acq) else {
+            return;
+        };
+        out.record(
+            now,
+            Event::AttemptEnd {
+                acquisition: acq,
+                attempt: a.attempt,
+                ok: false,
+                cause: Some(cause),
+            },
+        );
         if retry && a.attempt < self.policy.retries {
             a.state = AttemptState::Backoff;
-            let ceiling = self.policy.backoff_cap.min(self.policy.backoff_base.saturating_mul(1 << a.attempt.min(30)));
+            let ceiling = self.policy.backoff_cap.min(
+                self.policy
+                    .backoff_base
+                    .saturating_mul(1 << a.attempt.min(30)),
+            );
             let wait = self.rng.random_range(0..=ceiling);
             self.timer(out, now + wait, Timer::BackoffDone { acq });
         } else {
@@ -372,8 +561,16 @@ impl Partner {
         }
     }
 
-    fn finish_acquisition(&mut self, now: Micros, acq: u64, result: Result<Credential, Cause>, out: &mut Effects) {
-        let Some(a) = self.acqs.remove(&acq) else { return };
+    fn finish_acquisition(
+        &mut self,
+        now: Micros,
+        acq: u64,
+        result: Result<Credential, Cause>,
+        out: &mut Effects,
+    ) {
+        let Some(a) = self.acqs.remove(&acq) else {
+            return;
+        };
         if self.inflight.get(&a.tenant) == Some(&acq) {
             self.inflight.remove(&a.tenant);
         }
@@ -396,22 +593,44 @@ impl Partner {
 
     fn token_in_hand(&mut self, now: Micros, acq: u64, cred: Credential, out: &mut Effects) {
         if let Some(a) = self.acqs.get(&acq) {
-            out.record(now, Event::AttemptEnd { acquisition: acq, attempt: a.attempt, ok: true, cause: None });
+            out.record(
+                now,
+                Event::AttemptEnd {
+                    acquisition: acq,
+                    attempt: a.attempt,
+                    ok: true,
+                    cause: None,
+                },
+            );
         }
         self.finish_acquisition(now, acq, Ok(cred), out);
     }
 
-    fn on_attempt_response(&mut self, now: Micros, env: &Envelope, acq: u64, attempt: u32, out: &mut Effects) {
-        let Some(a) = self.acqs.get_mut(&acq) else { return };
+    fn on_attempt_response(
+        &mut self,
+        now: Micros,
+        env: &Envelope,
+        acq: u64,
+        attempt: u32,
+        out: &mut Effects,
+    ) {
+        let Some(a) = self.acqs.get_mut(&acq) else {
+            return;
+        };
         if a.attempt != attempt {
             return;
         }
         a.state = AttemptState::Busy;
         let tenant = a.tenant;
         let resp = env.response().expect("a response");
-        match self.with_side(now, out, |side, cx| side.on_attempt_response(cx, tenant, resp)) {
+        match self.with_side(now, out, |side, cx| {
+            side.on_attempt_response(cx, tenant, resp)
+        }) {
             AttemptResult::Token { jwt, exp, persist } => {
-                let cred = Credential::Bearer { jwt: jwt.clone(), exp };
+                let cred = Credential::Bearer {
+                    jwt: jwt.clone(),
+                    exp,
+                };
                 let token = CachedToken { jwt, exp };
                 match persist {
                     // Rotation: persist the new RT (and T) before using T.
@@ -427,7 +646,8 @@ impl Partner {
                     // No rotation: use T at once; caching it is write-behind.
                     None => {
                         // Off the critical path: recorded without a cause so it is not on the chain.
-                        let _ = self.write_row(now, tenant, None, out, move |row| row.token = Some(token));
+                        let _ = self
+                            .write_row(now, tenant, None, out, move |row| row.token = Some(token));
                         self.token_in_hand(now, acq, cred, out);
                     }
                 }
@@ -435,9 +655,20 @@ impl Partner {
             AttemptResult::ReadBack => {
                 let cred = self.read_credential(now, tenant, out, Some(env.id));
                 let at = now + self.store.cfg.read_cost;
-                self.timer(out, at, Timer::ReadBackDone { acq, attempt, cred, cause: Some(env.id) });
+                self.timer(
+                    out,
+                    at,
+                    Timer::ReadBackDone {
+                        acq,
+                        attempt,
+                        cred,
+                        cause: Some(env.id),
+                    },
+                );
             }
-            AttemptResult::Failed { cause, retry } => self.attempt_failed(now, acq, cause, retry, out),
+            AttemptResult::Failed { cause, retry } => {
+                self.attempt_failed(now, acq, cause, retry, out)
+            }
         }
     }
 
@@ -453,20 +684,38 @@ impl Partner {
         let before = self.store.latest(tenant).token.as_ref().map(|t| t.jwt.id());
         let res = self.store.write(tenant, now, &mut self.rng, update);
         let end = now + self.store.cfg.write_cost;
-        out.record(now, Event::Local { who: Party::APP, step: LocalStep::StoreWrite, start: now, end, cause });
+        out.record(
+            now,
+            Event::Local {
+                who: Party::APP,
+                step: LocalStep::StoreWrite,
+                start: now,
+                end,
+                cause,
+            },
+        );
         if res.is_ok() {
             let after = self.store.latest(tenant).token.as_ref().map(|t| t.jwt.id());
             if let Some(item) = after
                 && after != before
             {
-                out.record(end, Event::StoreCommit { tenant, item, cause });
+                out.record(
+                    end,
+                    Event::StoreCommit {
+                        tenant,
+                        item,
+                        cause,
+                    },
+                );
             }
         }
         res
     }
 
     fn api_call(&mut self, now: Micros, demand: DemandId, cred: Credential, out: &mut Effects) {
-        let Some(tenant) = self.demands.get(&demand).map(|d| d.tenant) else { return };
+        let Some(tenant) = self.demands.get(&demand).map(|d| d.tenant) else {
+            return;
+        };
         let mut req = Request {
             method: "GET",
             route: "GET /rest/api/resource",
@@ -476,14 +725,29 @@ impl Partner {
         };
         let auth = self.with_side(now, out, |side, cx| side.authorize(cx, &cred, &req));
         req.headers.0.push(("authorization", auth));
-        let id = self.send(out, now, Party::APP, OutRequest { to: Party::API, req }, None);
+        let id = self.send(
+            out,
+            now,
+            Party::APP,
+            OutRequest {
+                to: Party::API,
+                req,
+            },
+            None,
+        );
         self.pending.insert(id, Pending::Api { demand });
         if let Some(t) = self.policy.attempt_timeout {
             self.timer(out, now + t, Timer::ApiTimeout { demand, req: id });
         }
     }
 
-    fn on_api_response(&mut self, now: Micros, demand: DemandId, resp: &Response, out: &mut Effects) {
+    fn on_api_response(
+        &mut self,
+        now: Micros,
+        demand: DemandId,
+        resp: &Response,
+        out: &mut Effects,
+    ) {
         let outcome = if resp.is_success() {
             Outcome::Ok
         } else if resp.status == 401 && resp.error_code() == Some("expired") {
@@ -503,28 +767,60 @@ impl Partner {
         self.apply_inbound(now, env, decision, out);
     }
 
-    fn apply_inbound(&mut self, now: Micros, inbound: Arc<Envelope>, decision: Inbound, out: &mut Effects) {
+    fn apply_inbound(
+        &mut self,
+        now: Micros,
+        inbound: Arc<Envelope>,
+        decision: Inbound,
+        out: &mut Effects,
+    ) {
         match decision {
-            Inbound::Reply { tenant, update, response } => {
+            Inbound::Reply {
+                tenant,
+                update,
+                response,
+            } => {
                 let (depart, response) = match (tenant, update) {
-                    (Some(t), Some(update)) => match self.write_row(now, t, Some(inbound.id), out, update) {
-                        Ok(commit) => (commit, response),
-                        Err(StoreFailure) => (now + self.store.cfg.write_cost, Response::error(500, "store_write_failed")),
-                    },
+                    (Some(t), Some(update)) => {
+                        match self.write_row(now, t, Some(inbound.id), out, update) {
+                            Ok(commit) => (commit, response),
+                            Err(StoreFailure) => (
+                                now + self.store.cfg.write_cost,
+                                Response::error(500, "store_write_failed"),
+                            ),
+                        }
+                    }
                     _ => (now, response),
                 };
                 let id = self.ids.msg();
                 out.send.push(Outgoing {
                     depart,
-                    env: Envelope { id, from: inbound.to, to: inbound.from, cause: Some(inbound.id), body: Body::Response(response) },
+                    env: Envelope {
+                        id,
+                        from: inbound.to,
+                        to: inbound.from,
+                        cause: Some(inbound.id),
+                        body: Body::Response(response),
+                    },
                 });
             }
-            Inbound::AckThenWrite { tenant, update, response, write_at } => {
+            Inbound::AckThenWrite {
+                tenant,
+                update,
+                response,
+                write_at,
+            } => {
                 let _ = self.write_row(write_at, tenant, Some(inbound.id), out, update);
                 let id = self.ids.msg();
                 out.send.push(Outgoing {
                     depart: now,
-                    env: Envelope { id, from: inbound.to, to: inbound.from, cause: Some(inbound.id), body: Body::Response(response) },
+                    env: Envelope {
+                        id,
+                        from: inbound.to,
+                        to: inbound.from,
+                        cause: Some(inbound.id),
+                        body: Body::Response(response),
+                    },
                 });
             }
             Inbound::Call { call, tag } => {
@@ -538,7 +834,9 @@ impl Partner {
     }
 
     fn on_timer(&mut self, now: Micros, id: TimerId, out: &mut Effects) {
-        let Some(t) = self.timers.remove(&id) else { return };
+        let Some(t) = self.timers.remove(&id) else {
+            return;
+        };
         match t {
             Timer::LookupDone { demand, cred } => self.on_lookup(now, demand, cred, out),
             Timer::AttemptTimeout { acq, attempt } => {
@@ -554,12 +852,22 @@ impl Partner {
             }
             Timer::Deadline { acq } => {
                 if let Some(a) = self.acqs.get(&acq) {
-                    out.record(now, Event::AttemptEnd { acquisition: acq, attempt: a.attempt, ok: false, cause: Some(Cause::Timeout) });
+                    out.record(
+                        now,
+                        Event::AttemptEnd {
+                            acquisition: acq,
+                            attempt: a.attempt,
+                            ok: false,
+                            cause: Some(Cause::Timeout),
+                        },
+                    );
                     self.finish_acquisition(now, acq, Err(Cause::Timeout), out);
                 }
             }
             Timer::BackoffDone { acq } => {
-                let Some(a) = self.acqs.get_mut(&acq) else { return };
+                let Some(a) = self.acqs.get_mut(&acq) else {
+                    return;
+                };
                 a.state = AttemptState::Busy;
                 let tenant = a.tenant;
                 if self.policy.reread {
@@ -572,7 +880,9 @@ impl Partner {
                 }
             }
             Timer::RereadDone { acq, cred } => {
-                let Some(a) = self.acqs.get_mut(&acq) else { return };
+                let Some(a) = self.acqs.get_mut(&acq) else {
+                    return;
+                };
                 match cred {
                     Some(c) => self.finish_acquisition(now, acq, Ok(c), out),
                     None => {
@@ -581,7 +891,12 @@ impl Partner {
                     }
                 }
             }
-            Timer::ReadBackDone { acq, attempt, cred, cause } => {
+            Timer::ReadBackDone {
+                acq,
+                attempt,
+                cred,
+                cause,
+            } => {
                 if self.acqs.get(&acq).is_none_or(|a| a.attempt != attempt) {
                     return;
                 }
@@ -613,7 +928,8 @@ impl Partner {
             Timer::CallTimeout { req } => {
                 if let Some(Pending::Call { inbound, tag }) = self.pending.remove(&req) {
                     out.cancel.push(req);
-                    let decision = self.with_side(now, out, |side, cx| side.on_call_response(cx, tag, None));
+                    let decision =
+                        self.with_side(now, out, |side, cx| side.on_call_response(cx, tag, None));
                     self.apply_inbound(now, inbound, decision, out);
                 }
             }
@@ -626,10 +942,14 @@ impl Partner {
             Body::Response(resp) => {
                 let Some(cause) = env.cause else { return };
                 match self.pending.remove(&cause) {
-                    Some(Pending::Attempt { acq, attempt }) => self.on_attempt_response(now, &env, acq, attempt, out),
+                    Some(Pending::Attempt { acq, attempt }) => {
+                        self.on_attempt_response(now, &env, acq, attempt, out)
+                    }
                     Some(Pending::Api { demand }) => self.on_api_response(now, demand, resp, out),
                     Some(Pending::Call { inbound, tag }) => {
-                        let decision = self.with_side(now, out, |side, cx| side.on_call_response(cx, tag, Some(resp)));
+                        let decision = self.with_side(now, out, |side, cx| {
+                            side.on_call_response(cx, tag, Some(resp))
+                        });
                         self.apply_inbound(now, inbound, decision, out);
                     }
                     None => {}

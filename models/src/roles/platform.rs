@@ -7,11 +7,16 @@ use super::resource::{ApiDecision, InstallView, verify_bearer};
 use super::{AdminAction, Effects, Input, Outgoing, Role};
 use crate::Micros;
 use crate::history::{AdminKind, Event, ItemKind, LocalStep};
-use crate::ids::{APP_ID, IdGen, MsgId, Party, PartnerEndpoint, PlatformEndpoint, RoleKind, TenantId, TimerId};
+use crate::ids::{
+    APP_ID, IdGen, MsgId, PartnerEndpoint, Party, PlatformEndpoint, RoleKind, TenantId, TimerId,
+};
 use crate::message::{Body, Envelope, Fields, Request, Response, Value};
 use crate::params::Params;
 use crate::secret::{Jwt, Secret};
-use crate::token::{API_AUDIENCE, AccessClaims, FIT_ISSUER, FitClaims, PLATFORM_ISSUER, PlatformKeys, to_numeric_date};
+use crate::token::{
+    API_AUDIENCE, AccessClaims, FIT_ISSUER, FitClaims, PLATFORM_ISSUER, PlatformKeys,
+    to_numeric_date,
+};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
@@ -32,7 +37,9 @@ pub struct Registry {
 
 impl InstallView for Registry {
     fn live(&self, tenant: TenantId) -> bool {
-        self.installs.get(&tenant).is_some_and(|i| i.installed && !i.grant_revoked)
+        self.installs
+            .get(&tenant)
+            .is_some_and(|i| i.installed && !i.grant_revoked)
     }
 }
 
@@ -57,7 +64,12 @@ pub trait PlatformSide: Send {
     /// t=0: provisioning is over (push starts its schedules).
     fn on_start(&mut self, _cx: &mut PlatformCx<'_>, _tenants: &[TenantId]) {}
     /// A request to a route of this mechanism.
-    fn on_request(&mut self, cx: &mut PlatformCx<'_>, env: &Arc<Envelope>, req: &Request) -> Handling;
+    fn on_request(
+        &mut self,
+        cx: &mut PlatformCx<'_>,
+        env: &Arc<Envelope>,
+        req: &Request,
+    ) -> Handling;
     /// The response to a call made with [`PlatformCx::call`] (`None`: timed out or lost).
     fn on_call_response(&mut self, _cx: &mut PlatformCx<'_>, _tag: u64, _resp: Option<&Response>) {}
     fn on_timer(&mut self, _cx: &mut PlatformCx<'_>, _tag: u64) {}
@@ -93,7 +105,10 @@ impl PlatformCx<'_> {
         self.out.record(self.now, event);
     }
     pub fn installed(&self, tenant: TenantId) -> bool {
-        self.registry.installs.get(&tenant).is_some_and(|i| i.installed)
+        self.registry
+            .installs
+            .get(&tenant)
+            .is_some_and(|i| i.installed)
     }
     /// May the platform issue for this tenant now? With `recheck_install=off` (a mutant) it
     /// does not look.
@@ -110,7 +125,13 @@ impl PlatformCx<'_> {
     /// Records a mint step on the causal chain of `cause`.
     pub fn mint_step(&mut self, who: Party, cause: MsgId) -> Micros {
         let end = self.now + self.mint_time();
-        self.record(Event::Local { who, step: LocalStep::Mint, start: self.now, end, cause: Some(cause) });
+        self.record(Event::Local {
+            who,
+            step: LocalStep::Mint,
+            start: self.now,
+            end,
+            cause: Some(cause),
+        });
         end
     }
     fn jti(&mut self) -> String {
@@ -119,7 +140,11 @@ impl PlatformCx<'_> {
     /// Mints an access token T for `tenant`, issued to `to`, valid for `ttl` from `at`.
     pub fn mint_access(&mut self, tenant: TenantId, to: Party, at: Micros) -> (Jwt, Micros) {
         let ttl = self.params.dur_req("ttl");
-        let aud = if self.params.choice("token_aud") == "wrong" { "other-api" } else { API_AUDIENCE };
+        let aud = if self.params.choice("token_aud") == "wrong" {
+            "other-api"
+        } else {
+            API_AUDIENCE
+        };
         let claims = AccessClaims {
             iss: PLATFORM_ISSUER.into(),
             aud: aud.into(),
@@ -133,7 +158,13 @@ impl PlatformCx<'_> {
         let jwt = self.keys.mint_access(&claims);
         // The exact expiry the API will enforce (NumericDates are whole seconds).
         let exp = crate::token::from_numeric_date(claims.exp);
-        self.record(Event::Issue { item: jwt.id(), kind: ItemKind::AccessToken, tenant, to, exp: Some(exp) });
+        self.record(Event::Issue {
+            item: jwt.id(),
+            kind: ItemKind::AccessToken,
+            tenant,
+            to,
+            exp: Some(exp),
+        });
         (jwt, exp)
     }
     /// Signs a FIT for a call to the partner about `tenant`.
@@ -151,15 +182,47 @@ impl PlatformCx<'_> {
         self.keys.sign_fit(&claims)
     }
     /// Generates and records a long-lived secret issued to `to`.
-    pub fn issue_secret(&mut self, kind: ItemKind, tag: &str, tenant: TenantId, to: Party, exp: Option<Micros>) -> Secret {
+    pub fn issue_secret(
+        &mut self,
+        kind: ItemKind,
+        tag: &str,
+        tenant: TenantId,
+        to: Party,
+        exp: Option<Micros>,
+    ) -> Secret {
         let s = Secret::generate(self.rng, tag);
-        self.record(Event::Issue { item: s.id(), kind, tenant, to, exp });
+        self.record(Event::Issue {
+            item: s.id(),
+            kind,
+            tenant,
+            to,
+            exp,
+        });
         s
     }
     /// Sends a request; its answer (or `None` after `timeout`) reaches `on_call_response(tag)`.
-    pub fn call(&mut self, from: Party, to: Party, req: Request, cause: Option<MsgId>, depart: Micros, timeout: Option<Micros>, tag: u64) -> MsgId {
+    #[allow(clippy::too_many_arguments)]
+    pub fn call(
+        &mut self,
+        from: Party,
+        to: Party,
+        req: Request,
+        cause: Option<MsgId>,
+        depart: Micros,
+        timeout: Option<Micros>,
+        tag: u64,
+    ) -> MsgId {
         let id = self.ids.msg();
-        self.out.send.push(Outgoing { depart, env: Envelope { id, from, to, cause, body: Body::Request(req) } });
+        self.out.send.push(Outgoing {
+            depart,
+            env: Envelope {
+                id,
+                from,
+                to,
+                cause,
+                body: Body::Request(req),
+            },
+        });
         self.calls.insert(id, tag);
         if let Some(t) = timeout {
             let tid = self.ids.timer();
@@ -171,7 +234,9 @@ impl PlatformCx<'_> {
     /// A lifecycle event F → P.lifecycle, authenticated by a FIT (setup; answer ignored).
     pub fn send_lifecycle(&mut self, tenant: TenantId, event: &'static str, extra: Fields) {
         let fit = self.sign_fit(tenant);
-        let mut body = Fields::new().with("event", Value::Str(event.into())).with("installationId", Value::Tenant(tenant));
+        let mut body = Fields::new()
+            .with("event", Value::Str(event.into()))
+            .with("installationId", Value::Tenant(tenant));
         body.0.extend(extra.0);
         let req = Request {
             method: "POST",
@@ -181,14 +246,28 @@ impl PlatformCx<'_> {
             body,
         };
         let now = self.now;
-        self.call(Party::FORGE, Party::Partner(PartnerEndpoint::Lifecycle), req, None, now, None, 0);
+        self.call(
+            Party::FORGE,
+            Party::Partner(PartnerEndpoint::Lifecycle),
+            req,
+            None,
+            now,
+            None,
+            0,
+        );
     }
     /// Answers `inbound` at `depart`.
     pub fn reply(&mut self, inbound: &Envelope, response: Response, depart: Micros) {
         let id = self.ids.msg();
         self.out.send.push(Outgoing {
             depart,
-            env: Envelope { id, from: inbound.to, to: inbound.from, cause: Some(inbound.id), body: Body::Response(response) },
+            env: Envelope {
+                id,
+                from: inbound.to,
+                to: inbound.from,
+                cause: Some(inbound.id),
+                body: Body::Response(response),
+            },
         });
     }
     /// Abandons an outstanding call (the connection is closed; a late answer is dropped).
@@ -216,7 +295,12 @@ pub struct Platform {
 }
 
 impl Platform {
-    pub fn new(side: Box<dyn PlatformSide>, params: Params, keys: PlatformKeys, rng: ChaCha8Rng) -> Platform {
+    pub fn new(
+        side: Box<dyn PlatformSide>,
+        params: Params,
+        keys: PlatformKeys,
+        rng: ChaCha8Rng,
+    ) -> Platform {
         Platform {
             side,
             params,
@@ -229,7 +313,12 @@ impl Platform {
         }
     }
 
-    fn with_side<T>(&mut self, now: Micros, out: &mut Effects, f: impl FnOnce(&mut dyn PlatformSide, &mut PlatformCx<'_>) -> T) -> T {
+    fn with_side<T>(
+        &mut self,
+        now: Micros,
+        out: &mut Effects,
+        f: impl FnOnce(&mut dyn PlatformSide, &mut PlatformCx<'_>) -> T,
+    ) -> T {
         let mut cx = PlatformCx {
             now,
             rng: &mut self.rng,
@@ -248,7 +337,13 @@ impl Platform {
         let id = self.ids.msg();
         out.send.push(Outgoing {
             depart,
-            env: Envelope { id, from: inbound.to, to: inbound.from, cause: Some(inbound.id), body: Body::Response(response) },
+            env: Envelope {
+                id,
+                from: inbound.to,
+                to: inbound.from,
+                cause: Some(inbound.id),
+                body: Body::Response(response),
+            },
         });
     }
 
@@ -259,7 +354,13 @@ impl Platform {
                 let i = self.registry.installs.entry(tenant).or_default();
                 i.installed = true;
                 i.grant_revoked = false;
-                out.record(now, Event::Admin { kind: AdminKind::Install, tenant });
+                out.record(
+                    now,
+                    Event::Admin {
+                        kind: AdminKind::Install,
+                        tenant,
+                    },
+                );
                 self.with_side(now, out, |side, cx| {
                     side.on_install(cx, tenant);
                     side.install_response(cx, tenant)
@@ -269,7 +370,13 @@ impl Platform {
                 if let Some(i) = self.registry.installs.get_mut(&tenant) {
                     i.installed = false;
                 }
-                out.record(now, Event::Admin { kind: AdminKind::Uninstall, tenant });
+                out.record(
+                    now,
+                    Event::Admin {
+                        kind: AdminKind::Uninstall,
+                        tenant,
+                    },
+                );
                 self.with_side(now, out, |side, cx| {
                     side.on_uninstall(cx, tenant);
                     cx.send_lifecycle(tenant, "uninstalled", Fields::new());
@@ -282,7 +389,13 @@ impl Platform {
                 {
                     i.grant_revoked = true;
                 }
-                out.record(now, Event::Admin { kind: AdminKind::Revoke, tenant });
+                out.record(
+                    now,
+                    Event::Admin {
+                        kind: AdminKind::Revoke,
+                        tenant,
+                    },
+                );
                 self.with_side(now, out, |side, cx| side.on_revoke(cx, tenant));
                 Response::ok(Fields::new())
             }
@@ -321,16 +434,37 @@ impl Platform {
                 _ => None,
             };
             if let Some(item) = item {
-                out.record(now, Event::Present { who: env.from, item, tenant, req: env.id });
+                out.record(
+                    now,
+                    Event::Present {
+                        who: env.from,
+                        item,
+                        tenant,
+                        req: env.id,
+                    },
+                );
             }
         }
         let response = match decision {
             Ok((tenant, acting_as)) => {
-                out.record(now, Event::Accept { req: env.id, tenant, acting_as });
+                out.record(
+                    now,
+                    Event::Accept {
+                        req: env.id,
+                        tenant,
+                        acting_as,
+                    },
+                );
                 Response::ok(Fields::new())
             }
             Err(reason) => {
-                out.record(now, Event::Reject { req: env.id, reason });
+                out.record(
+                    now,
+                    Event::Reject {
+                        req: env.id,
+                        reason,
+                    },
+                );
                 Response::error(401, reason)
             }
         };
@@ -360,14 +494,18 @@ impl Platform {
                     self.reply(&env, response, now, out);
                 }
                 _ => match self.with_side(now, out, |side, cx| side.on_request(cx, &env, req)) {
-                    Handling::Reply { response, after } => self.reply(&env, response, now + after, out),
+                    Handling::Reply { response, after } => {
+                        self.reply(&env, response, now + after, out)
+                    }
                     Handling::Later => {}
                 },
             },
             Body::Response(resp) => {
                 let Some(cause) = env.cause else { return };
                 if let Some(tag) = self.calls.remove(&cause) {
-                    self.with_side(now, out, |side, cx| side.on_call_response(cx, tag, Some(resp)));
+                    self.with_side(now, out, |side, cx| {
+                        side.on_call_response(cx, tag, Some(resp))
+                    });
                 }
             }
         }
@@ -381,7 +519,9 @@ impl Platform {
                     self.with_side(now, out, |side, cx| side.on_call_response(cx, tag, None));
                 }
             }
-            Some(Timer::Mechanism { tag }) => self.with_side(now, out, |side, cx| side.on_timer(cx, tag)),
+            Some(Timer::Mechanism { tag }) => {
+                self.with_side(now, out, |side, cx| side.on_timer(cx, tag))
+            }
             None => {}
         }
     }
@@ -402,8 +542,13 @@ impl Role for Platform {
             Input::Message(env) => self.on_message(now, env, out),
             Input::Timer(id) => self.on_timer(now, id, out),
             Input::Start => {
-                let tenants: Vec<TenantId> =
-                    self.registry.installs.iter().filter(|(_, i)| i.installed).map(|(t, _)| *t).collect();
+                let tenants: Vec<TenantId> = self
+                    .registry
+                    .installs
+                    .iter()
+                    .filter(|(_, i)| i.installed)
+                    .map(|(t, _)| *t)
+                    .collect();
                 self.with_side(now, out, |side, cx| side.on_start(cx, &tenants));
             }
             Input::Restart { lost_volatile } => {

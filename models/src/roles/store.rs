@@ -71,7 +71,11 @@ impl Store {
 
     /// The primary's newest version, including writes still committing (for read-modify-write).
     pub fn latest(&self, tenant: TenantId) -> Arc<Row> {
-        self.rows.get(&tenant).and_then(|v| v.last()).map(|(_, r)| r.clone()).unwrap_or_else(|| self.empty.clone())
+        self.rows
+            .get(&tenant)
+            .and_then(|v| v.last())
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| self.empty.clone())
     }
 
     fn visible(&self, tenant: TenantId, cutoff: impl Fn(Micros) -> bool) -> Arc<Row> {
@@ -117,8 +121,12 @@ impl Store {
             Lag::Uniform(0) => 0,
             Lag::Uniform(max) => rng.random_range(0..=max),
         };
-        let spike: Micros =
-            self.lag_spikes.iter().filter(|(f, u, _)| (*f..*u).contains(&snapshot)).map(|(_, _, e)| e).sum();
+        let spike: Micros = self
+            .lag_spikes
+            .iter()
+            .filter(|(f, u, _)| (*f..*u).contains(&snapshot))
+            .map(|(_, _, e)| e)
+            .sum();
         base + spike
     }
 
@@ -181,7 +189,10 @@ mod tests {
     }
 
     fn tok(exp: Micros) -> CachedToken {
-        CachedToken { jwt: Jwt::new("eyJx".into()), exp }
+        CachedToken {
+            jwt: Jwt::new("eyJx".into()),
+            exp,
+        }
     }
 
     #[test]
@@ -192,8 +203,18 @@ mod tests {
         let commit = s.write(t, 0, &mut rng, |r| r.token = Some(tok(1))).unwrap();
         assert_eq!(commit, 5 * MS);
         assert!(s.read(t, commit, false, &mut rng).unwrap().token.is_some());
-        assert!(s.read(t, commit + 99 * MS, true, &mut rng).unwrap().token.is_none());
-        assert!(s.read(t, commit + 100 * MS, true, &mut rng).unwrap().token.is_some());
+        assert!(
+            s.read(t, commit + 99 * MS, true, &mut rng)
+                .unwrap()
+                .token
+                .is_none()
+        );
+        assert!(
+            s.read(t, commit + 100 * MS, true, &mut rng)
+                .unwrap()
+                .token
+                .is_some()
+        );
     }
 
     #[test]
@@ -202,8 +223,20 @@ mod tests {
         let mut s = store(Lag::Fixed(0), Some(1000 * MS));
         let t = TenantId(1);
         assert!(s.read(t, 0, false, &mut rng).unwrap().token.is_none());
-        s.write(t, 10 * MS, &mut rng, |r| r.token = Some(tok(1))).unwrap();
-        assert!(s.read(t, 500 * MS, false, &mut rng).unwrap().token.is_none(), "cached miss");
-        assert!(s.read(t, 1000 * MS, false, &mut rng).unwrap().token.is_some());
+        s.write(t, 10 * MS, &mut rng, |r| r.token = Some(tok(1)))
+            .unwrap();
+        assert!(
+            s.read(t, 500 * MS, false, &mut rng)
+                .unwrap()
+                .token
+                .is_none(),
+            "cached miss"
+        );
+        assert!(
+            s.read(t, 1000 * MS, false, &mut rng)
+                .unwrap()
+                .token
+                .is_some()
+        );
     }
 }

@@ -133,7 +133,11 @@ struct World {
 impl World {
     fn push(&mut self, at: Micros, ev: Ev) {
         self.seq += 1;
-        self.queue.push(Queued { at, seq: self.seq, ev });
+        self.queue.push(Queued {
+            at,
+            seq: self.seq,
+            ev,
+        });
     }
 
     fn is_down(&self, role: RoleKind, at: Micros) -> bool {
@@ -141,7 +145,9 @@ impl World {
     }
 
     fn partitioned(&self, a: Group, b: Group, at: Micros) -> bool {
-        self.partitions.iter().any(|(x, y, f, u)| ((*x, *y) == (a, b) || (*x, *y) == (b, a)) && (*f..*u).contains(&at))
+        self.partitions.iter().any(|(x, y, f, u)| {
+            ((*x, *y) == (a, b) || (*x, *y) == (b, a)) && (*f..*u).contains(&at)
+        })
     }
 
     fn handle(&mut self, role: RoleKind, input: Input) {
@@ -175,19 +181,38 @@ impl World {
     fn transmit(&mut self, depart: Micros, env: Envelope) {
         let (from, to) = (env.from.group(), env.to.group());
         let provisioning = depart < 0;
-        let link = if provisioning { self.network.link(from, to).fault_free() } else { *self.network.link(from, to) };
+        let link = if provisioning {
+            self.network.link(from, to).fault_free()
+        } else {
+            *self.network.link(from, to)
+        };
         let env = Arc::new(env);
         self.history.push(depart, Event::Send { env: env.clone() });
         if !provisioning && self.partitioned(from, to, depart) {
-            self.history.push(depart, Event::Drop { msg: env.id, reason: DropReason::Partition });
+            self.history.push(
+                depart,
+                Event::Drop {
+                    msg: env.id,
+                    reason: DropReason::Partition,
+                },
+            );
             return;
         }
-        let rng = self.link_rngs.get_mut(&(from, to)).expect("a stream per link");
+        let rng = self
+            .link_rngs
+            .get_mut(&(from, to))
+            .expect("a stream per link");
         let delay = link.latency.sample(rng);
         let arrive = depart + delay;
         if env.is_request() {
             if rng.random::<f64>() < link.loss_request {
-                self.history.push(depart, Event::Drop { msg: env.id, reason: DropReason::LostRequest });
+                self.history.push(
+                    depart,
+                    Event::Drop {
+                        msg: env.id,
+                        reason: DropReason::LostRequest,
+                    },
+                );
                 return;
             }
             let edge = rng.random::<f64>();
@@ -200,15 +225,37 @@ impl World {
             };
             if let Some(status) = status {
                 // The receiver's edge answers; the request never reaches the role.
-                self.history.push(arrive, Event::Fault { kind: "http_error", detail: format!("{status} for {}", env.id) });
+                self.history.push(
+                    arrive,
+                    Event::Fault {
+                        kind: "http_error",
+                        detail: format!("{status} for {}", env.id),
+                    },
+                );
                 let id = self.ids.msg();
-                let code = if status == 429 { "rate_limited" } else { "unavailable" };
-                let err = Envelope { id, from: env.to, to: env.from, cause: Some(env.id), body: Body::Response(Response::error(status, code)) };
+                let code = if status == 429 {
+                    "rate_limited"
+                } else {
+                    "unavailable"
+                };
+                let err = Envelope {
+                    id,
+                    from: env.to,
+                    to: env.from,
+                    cause: Some(env.id),
+                    body: Body::Response(Response::error(status, code)),
+                };
                 self.transmit(arrive, err);
                 return;
             }
         } else if rng.random::<f64>() < link.loss_response {
-            self.history.push(depart, Event::Drop { msg: env.id, reason: DropReason::LostResponse });
+            self.history.push(
+                depart,
+                Event::Drop {
+                    msg: env.id,
+                    reason: DropReason::LostResponse,
+                },
+            );
             return;
         }
         self.push(arrive, Ev::Deliver(Arc::unwrap_or_clone(env)));
@@ -217,18 +264,36 @@ impl World {
     fn deliver(&mut self, env: Envelope) {
         let role = env.to.role();
         if self.is_down(role, self.now) {
-            self.history.push(self.now, Event::Drop { msg: env.id, reason: DropReason::Crashed });
+            self.history.push(
+                self.now,
+                Event::Drop {
+                    msg: env.id,
+                    reason: DropReason::Crashed,
+                },
+            );
             return;
         }
         if !env.is_request()
             && let Some(c) = env.cause
             && self.cancelled.contains(&c)
         {
-            self.history.push(self.now, Event::Drop { msg: env.id, reason: DropReason::RequesterGone });
+            self.history.push(
+                self.now,
+                Event::Drop {
+                    msg: env.id,
+                    reason: DropReason::RequesterGone,
+                },
+            );
             return;
         }
         let env = Arc::new(env);
-        self.history.push(self.now, Event::Receive { who: env.to, env: env.clone() });
+        self.history.push(
+            self.now,
+            Event::Receive {
+                who: env.to,
+                env: env.clone(),
+            },
+        );
         self.handle(role, Input::Message(Arc::unwrap_or_clone(env)));
     }
 }
@@ -240,7 +305,12 @@ pub fn run(s: &Scenario) -> Result<RunResult, ResolveError> {
 }
 
 /// Runs with already resolved parameters.
-pub fn run_resolved(s: &Scenario, mechanism: &'static dyn Mechanism, profile: Option<&'static str>, params: Params) -> RunResult {
+pub fn run_resolved(
+    s: &Scenario,
+    mechanism: &'static dyn Mechanism,
+    profile: Option<&'static str>,
+    params: Params,
+) -> RunResult {
     let mut master = ChaCha8Rng::seed_from_u64(s.seed);
     // Fork in a fixed order: adding a stream at the end never shifts the others.
     let keys = PlatformKeys::generate(&mut master.fork());
@@ -284,7 +354,10 @@ pub fn run_resolved(s: &Scenario, mechanism: &'static dyn Mechanism, profile: Op
 
     // Provisioning: every tenant is installed before t=0, 10 ms apart, on fault-free links.
     for i in 0..s.tenants {
-        world.push(SETUP_START + i64::from(i) * 10_000, Ev::Admin(AdminAction::Install(i)));
+        world.push(
+            SETUP_START + i64::from(i) * 10_000,
+            Ev::Admin(AdminAction::Install(i)),
+        );
     }
     world.push(0, Ev::Start);
     let duration = secs(s.duration_s);
@@ -312,19 +385,47 @@ pub fn run_resolved(s: &Scenario, mechanism: &'static dyn Mechanism, profile: Op
     }
     for n in &s.nemesis {
         match *n {
-            Nemesis::Partition { a, b, from_s, until_s } => world.partitions.push((a, b, secs(from_s), secs(until_s))),
-            Nemesis::Crash { role, from_s, lose_volatile, until_s } => {
-                world.push(secs(from_s), Ev::CrashStart { role: role.role(), lose_volatile });
+            Nemesis::Partition {
+                a,
+                b,
+                from_s,
+                until_s,
+            } => world.partitions.push((a, b, secs(from_s), secs(until_s))),
+            Nemesis::Crash {
+                role,
+                from_s,
+                lose_volatile,
+                until_s,
+            } => {
+                world.push(
+                    secs(from_s),
+                    Ev::CrashStart {
+                        role: role.role(),
+                        lose_volatile,
+                    },
+                );
                 world.push(secs(until_s), Ev::CrashEnd { role: role.role() });
             }
-            Nemesis::ReplicaLagSpike { extra_ms, from_s, until_s } => {
-                world.partner.store.add_lag_spike(secs(from_s), secs(until_s), (extra_ms * 1000.0) as Micros)
-            }
+            Nemesis::ReplicaLagSpike {
+                extra_ms,
+                from_s,
+                until_s,
+            } => world.partner.store.add_lag_spike(
+                secs(from_s),
+                secs(until_s),
+                (extra_ms * 1000.0) as Micros,
+            ),
             Nemesis::DeployReset { at_s } => world.push(secs(at_s), Ev::DeployReset),
         }
     }
     for n in &s.nemesis {
-        world.history.push(0, Event::Fault { kind: "nemesis", detail: format!("{n:?}") });
+        world.history.push(
+            0,
+            Event::Fault {
+                kind: "nemesis",
+                detail: format!("{n:?}"),
+            },
+        );
     }
 
     let hard_stop = duration + DRAIN;
@@ -355,16 +456,44 @@ pub fn run_resolved(s: &Scenario, mechanism: &'static dyn Mechanism, profile: Op
                 world.handle(RoleKind::Partner, Input::Start);
                 world.handle(RoleKind::Platform, Input::Start);
             }
-            Ev::CrashStart { role, lose_volatile } => {
-                world.history.push(q.at, Event::Fault { kind: "crash", detail: format!("{role:?}") });
+            Ev::CrashStart {
+                role,
+                lose_volatile,
+            } => {
+                world.history.push(
+                    q.at,
+                    Event::Fault {
+                        kind: "crash",
+                        detail: format!("{role:?}"),
+                    },
+                );
                 // The memory is lost when the process dies, not when it comes back.
-                world.handle(role, Input::Restart { lost_volatile: lose_volatile });
-                let until = world.queue.iter().filter_map(|x| match x.ev { Ev::CrashEnd { role: r } if r == role => Some(x.at), _ => None }).min().unwrap_or(hard_stop);
+                world.handle(
+                    role,
+                    Input::Restart {
+                        lost_volatile: lose_volatile,
+                    },
+                );
+                let until = world
+                    .queue
+                    .iter()
+                    .filter_map(|x| match x.ev {
+                        Ev::CrashEnd { role: r } if r == role => Some(x.at),
+                        _ => None,
+                    })
+                    .min()
+                    .unwrap_or(hard_stop);
                 world.down.insert(role, until);
             }
             Ev::CrashEnd { role } => {
                 world.down.remove(&role);
-                world.history.push(q.at, Event::Fault { kind: "restart", detail: format!("{role:?}") });
+                world.history.push(
+                    q.at,
+                    Event::Fault {
+                        kind: "restart",
+                        detail: format!("{role:?}"),
+                    },
+                );
             }
             Ev::DeployReset => {
                 let mut out = std::mem::take(&mut world.effects);
@@ -381,6 +510,17 @@ pub fn run_resolved(s: &Scenario, mechanism: &'static dyn Mechanism, profile: Op
     world.history.records.append(&mut out.history);
     // Effects may be recorded ahead of their time (a reply departing after a mint): order them.
     world.history.records.sort_by_key(|r| r.t);
-    let summary = summary::summarize(s, mechanism, profile, &params, &world.history, world.skipped_partner_down);
-    RunResult { history: world.history, summary, params }
+    let summary = summary::summarize(
+        s,
+        mechanism,
+        profile,
+        &params,
+        &world.history,
+        world.skipped_partner_down,
+    );
+    RunResult {
+        history: world.history,
+        summary,
+        params,
+    }
 }

@@ -26,10 +26,17 @@ fn percentiles(values: &[Micros]) -> Option<Percentiles> {
     }
     let mut h = Histogram::<u64>::new(3).expect("3 significant digits is valid");
     for v in values {
-        h.record((*v).max(0) as u64).expect("auto-resizing histogram");
+        h.record((*v).max(0) as u64)
+            .expect("auto-resizing histogram");
     }
     let q = |x: f64| as_ms(h.value_at_quantile(x) as Micros);
-    Some(Percentiles { p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: as_ms(h.max() as Micros) })
+    Some(Percentiles {
+        p50: q(0.5),
+        p90: q(0.9),
+        p99: q(0.99),
+        p999: q(0.999),
+        max: as_ms(h.max() as Micros),
+    })
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -84,7 +91,10 @@ pub struct Summary {
 }
 
 fn is_platform(p: Party) -> bool {
-    matches!(p, Party::Platform(PlatformEndpoint::Forge | PlatformEndpoint::AuthServer))
+    matches!(
+        p,
+        Party::Platform(PlatformEndpoint::Forge | PlatformEndpoint::AuthServer)
+    )
 }
 
 pub fn summarize(
@@ -95,17 +105,22 @@ pub fn summarize(
     h: &History,
     skipped_partner_down: u64,
 ) -> Summary {
-    let mut failed: BTreeMap<String, u64> = Cause::ALL.iter().map(|c| (c.name().to_string(), 0)).collect();
+    let mut failed: BTreeMap<String, u64> = Cause::ALL
+        .iter()
+        .map(|c| (c.name().to_string(), 0))
+        .collect();
     let (mut demands, mut succeeded, mut unknown) = (0u64, 0u64, 0u64);
     let mut latencies = Vec::new();
     let mut invoked: BTreeMap<crate::ids::DemandId, Micros> = BTreeMap::new();
-    let mut first: BTreeMap<TenantId, (crate::ids::DemandId, Option<Micros>, bool)> = BTreeMap::new();
+    let mut first: BTreeMap<TenantId, (crate::ids::DemandId, Option<Micros>, bool)> =
+        BTreeMap::new();
     let mut first_token: BTreeMap<TenantId, Micros> = BTreeMap::new();
     let mut cause_of: BTreeMap<MsgId, MsgId> = BTreeMap::new();
     let mut attempt_of: BTreeMap<MsgId, (u64, u32)> = BTreeMap::new();
     let mut attempt_end: BTreeMap<(u64, u32), (Micros, bool)> = BTreeMap::new();
     let mut commits: Vec<(Micros, Option<MsgId>)> = Vec::new();
-    let (mut stale_reads, mut detections, mut platform_requests, mut mints) = (0u64, 0u64, 0u64, 0u64);
+    let (mut stale_reads, mut detections, mut platform_requests, mut mints) =
+        (0u64, 0u64, 0u64, 0u64);
     let mut sends: Vec<(Micros, MsgId)> = Vec::new();
 
     for r in &h.records {
@@ -113,7 +128,13 @@ pub fn summarize(
             Event::Invoke { demand, .. } => {
                 invoked.insert(*demand, r.t);
             }
-            Event::Complete { demand, tenant, outcome, token_latency, .. } => {
+            Event::Complete {
+                demand,
+                tenant,
+                outcome,
+                token_latency,
+                ..
+            } => {
                 demands += 1;
                 match outcome {
                     Outcome::Ok => succeeded += 1,
@@ -125,7 +146,11 @@ pub fn summarize(
                 {
                     latencies.push(r.t - t0);
                 }
-                let e = first.entry(*tenant).or_insert((*demand, *token_latency, *outcome == Outcome::Unknown));
+                let e = first.entry(*tenant).or_insert((
+                    *demand,
+                    *token_latency,
+                    *outcome == Outcome::Unknown,
+                ));
                 if *demand < e.0 {
                     *e = (*demand, *token_latency, *outcome == Outcome::Unknown);
                 }
@@ -133,11 +158,23 @@ pub fn summarize(
                     first_token.entry(*tenant).or_insert(r.t);
                 }
             }
-            Event::AttemptStart { acquisition, attempt, request: Some(req), .. } => {
+            Event::AttemptStart {
+                acquisition,
+                attempt,
+                request: Some(req),
+                ..
+            } => {
                 attempt_of.insert(*req, (*acquisition, *attempt));
             }
-            Event::AttemptEnd { acquisition, attempt, ok, .. } => {
-                attempt_end.entry((*acquisition, *attempt)).or_insert((r.t, *ok));
+            Event::AttemptEnd {
+                acquisition,
+                attempt,
+                ok,
+                ..
+            } => {
+                attempt_end
+                    .entry((*acquisition, *attempt))
+                    .or_insert((r.t, *ok));
             }
             Event::Send { env } => {
                 if let Some(c) = env.cause {
@@ -159,7 +196,10 @@ pub fn summarize(
             }
             Event::StaleRead { .. } => stale_reads += 1,
             Event::Detect { .. } => detections += 1,
-            Event::Issue { kind: ItemKind::AccessToken, .. } if r.t >= 0 => mints += 1,
+            Event::Issue {
+                kind: ItemKind::AccessToken,
+                ..
+            } if r.t >= 0 => mints += 1,
             _ => {}
         }
     }
@@ -173,13 +213,23 @@ pub fn summarize(
     let orphan_mints = commits
         .iter()
         .filter(|(t, cause)| {
-            cause.map(root).and_then(|r| attempt_of.get(&r)).and_then(|a| attempt_end.get(a)).is_some_and(|(end, ok)| !ok && end < t)
+            cause
+                .map(root)
+                .and_then(|r| attempt_of.get(&r))
+                .and_then(|a| attempt_end.get(a))
+                .is_some_and(|(end, ok)| !ok && end < t)
         })
         .count() as u64;
-    let acquisition_messages = sends.iter().filter(|(_, id)| attempt_of.contains_key(&root(*id))).count() as u64;
+    let acquisition_messages = sends
+        .iter()
+        .filter(|(_, id)| attempt_of.contains_key(&root(*id)))
+        .count() as u64;
 
     let cold_demands = first.len() as u64;
-    let cold_unknown_without = first.values().filter(|(_, tl, unk)| *unk && tl.is_none()).count() as u64;
+    let cold_unknown_without = first
+        .values()
+        .filter(|(_, tl, unk)| *unk && tl.is_none())
+        .count() as u64;
     let acquired: Vec<Micros> = first.values().filter_map(|(_, tl, _)| *tl).collect();
     let mut ttft: Vec<Micros> = first_token.values().copied().collect();
     ttft.sort_unstable();
@@ -195,7 +245,11 @@ pub fn summarize(
         duration_s: s.duration_s,
         demands_per_tenant_hour: s.demands_per_tenant_hour,
         switches: params.non_defaults(),
-        unverified_parameters: params.unverified().into_iter().map(str::to_string).collect(),
+        unverified_parameters: params
+            .unverified()
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
         hops_on_miss: mechanism.hops_on_miss(),
         demands,
         succeeded,
@@ -218,8 +272,16 @@ pub fn summarize(
         stale_reads,
         detections,
         messages_per_demand: rate(acquisition_messages, demands),
-        platform_requests_per_tenant_hour: if tenant_hours > 0.0 { platform_requests as f64 / tenant_hours } else { 0.0 },
-        platform_mints_per_tenant_hour: if tenant_hours > 0.0 { mints as f64 / tenant_hours } else { 0.0 },
+        platform_requests_per_tenant_hour: if tenant_hours > 0.0 {
+            platform_requests as f64 / tenant_hours
+        } else {
+            0.0
+        },
+        platform_mints_per_tenant_hour: if tenant_hours > 0.0 {
+            mints as f64 / tenant_hours
+        } else {
+            0.0
+        },
         skipped_partner_down,
     }
 }
