@@ -33,7 +33,7 @@ pub enum Kind {
     Choice(&'static [&'static str]),
     /// `0`, `fixed(80ms)` or `uniform(500ms)`.
     Lag,
-    /// `never` / `off`, `periodic(1d)`, `per_use`.
+    /// `never` / `off`, `periodic(1d)` (trigger's `per_use` is not modelled yet).
     Rotation,
 }
 
@@ -64,7 +64,6 @@ pub enum Lag {
 pub enum Rotation {
     Never,
     Periodic(Micros),
-    PerUse,
 }
 
 /// One declared parameter.
@@ -151,7 +150,7 @@ impl Kind {
             Kind::Prob => "a probability between 0 and 1".into(),
             Kind::Choice(c) => format!("one of {}", c.join(", ")),
             Kind::Lag => "0, fixed(DURATION) or uniform(DURATION)".into(),
-            Kind::Rotation => "never, off, periodic(DURATION) or per_use".into(),
+            Kind::Rotation => "never, off or periodic(DURATION)".into(),
         }
     }
 
@@ -189,7 +188,6 @@ impl Kind {
             }),
             Kind::Rotation => ParamValue::Rotation(match v {
                 "never" | "off" => Rotation::Never,
-                "per_use" => Rotation::PerUse,
                 _ => {
                     let d = parse_duration(inner(v, "periodic")?)?;
                     if d <= 0 {
@@ -377,7 +375,6 @@ impl fmt::Display for ShowValue<'_> {
                 write!(f, ")")
             }
             ParamValue::Rotation(Rotation::Never) => write!(f, "never"),
-            ParamValue::Rotation(Rotation::PerUse) => write!(f, "per_use"),
             ParamValue::Rotation(Rotation::Periodic(d)) => {
                 write!(f, "periodic(")?;
                 show_dur(f, *d)?;
