@@ -9,6 +9,8 @@ use tokenlab_models::faults::{LatencyDist, PRESET_NAMES, preset};
 use tokenlab_models::mechanisms::{registry, resolve};
 use tokenlab_models::sim::{Scenario, Summary, run_resolved};
 
+mod report;
+
 #[derive(Parser)]
 #[command(
     name = "tokenlab",
@@ -31,6 +33,8 @@ enum Command {
     Simulate(SimArgs),
     /// Run every mechanism (default profiles and the "as published" ones) side by side.
     Compare(CommonArgs),
+    /// Run every experiment and write the RFC evidence report (markdown, HTML, data, figures).
+    Report(report::ReportArgs),
 }
 
 #[derive(Args, Clone)]
@@ -81,7 +85,7 @@ struct SimArgs {
     common: CommonArgs,
 }
 
-fn parse_seed(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_seed(s: &str) -> Result<u64, String> {
     let r = match s.strip_prefix("0x") {
         Some(h) => u64::from_str_radix(h, 16),
         None => s.parse(),
@@ -293,6 +297,7 @@ fn run(cli: Cli) -> Result<()> {
                 print_summary(&r.summary);
             }
         }
+        Command::Report(a) => report::run(&a)?,
         Command::Compare(c) => {
             let mut refs: Vec<String> = Vec::new();
             for m in registry() {

@@ -1,0 +1,245 @@
+//! Figures drawn with plotters into SVG strings. Text is laid out with the embedded DejaVu Sans
+//! (registered once through `ab_glyph`), so no system font is needed to build or draw.
+
+use anyhow::{Result, anyhow};
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use std::sync::Once;
+
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+fn register_font() {
+    REGISTER.call_once(|| {
+        // The font is compiled in; failing to parse it is a build defect, not user input.
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
+            .map_err(|_| ())
+            .expect("the embedded DejaVu Sans parses");
+    });
+}
+
+/// One line of a chart.
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+    /// Analytic predictions are dashed.
+    pub dashed: bool,
+    /// Index into the palette, so a mechanism keeps its colour across figures.
+    pub color: usize,
+}
+
+/// Colour of palette entry `i` (colour-blind friendly, from the Okabe–Ito set).
+pub fn color(i: usize) -> RGBColor {
+    const P: [RGBColor; 8] = [
+        RGBColor(0, 114, 178),
+        RGBColor(213, 94, 0),
+        RGBColor(0, 158, 115),
+        RGBColor(204, 121, 167),
+        RGBColor(230, 159, 0),
+        RGBColor(86, 180, 233),
+        RGBColor(0, 0, 0),
+        RGBColor(120, 120, 120),
+    ];
+    P[i % P.len()]
+}
+
+pub struct Chart<'a> {
+    pub title: &'a str,
+    pub x_label: &'a str,
+    pub y_label: &'a str,
+    pub x: (f64, f64),
+    pub y: (f64, f64),
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("drawing a figure: {e:?}")
+}
+
+/// A line chart with markers on measured series and dashed analytic series.
+pub fn line_chart(c: &Chart, series: &[Series]) -> Result<String> {
+    register_font();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 460)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(c.title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(c.x.0..c.x.1, c.y.0..c.y.1)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(c.x_label)
+            .y_desc(c.y_label)
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 15))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(err)?;
+        for s in series {
+            let col = color(s.color);
+            if s.dashed {
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        s.points.iter().copied(),
+                        6,
+                        4,
+                        col.stroke_width(2),
+                    ))
+                    .map_err(err)?
+                    .label(s.name.clone())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(1))
+                    });
+            } else {
+                chart
+                    .draw_series(LineSeries::new(
+                        s.points.iter().copied(),
+                        col.stroke_width(2),
+                    ))
+                    .map_err(err)?
+                    .label(s.name.clone())
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(3))
+                    });
+                if s.points.len() <= 40 {
+                    chart
+                        .draw_series(s.points.iter().map(|p| Circle::new(*p, 3, col.filled())))
+                        .map_err(err)?;
+                }
+            }
+        }
+        chart
+            .configure_series_labels()
+            .label_font(("sans-serif", 13))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+/// A horizontal bar chart: one bar per label, value on the x axis.
+pub fn bar_chart(title: &str, x_label: &str, bars: &[(String, f64)]) -> Result<String> {
+    register_font();
+    let mut svg = String::new();
+    {
+        let h = 90 + 30 * bars.len() as u32;
+        let root = SVGBackend::with_string(&mut svg, (760, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let max = bars.iter().map(|b| b.1).fold(0.0f64, f64::max).max(1e-9) * 1.1;
+        let n = bars.len().max(1);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(200)
+            .build_cartesian_2d(0.0..max, 0..n)
+            .map_err(err)?;
+        let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .x_desc(x_label)
+            .y_labels(n)
+            .y_label_formatter(&|i| labels.get(*i).cloned().unwrap_or_default())
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 15))
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
+                Rectangle::new([(0.0, i), (*v, i + 1)], color(i).mix(0.8).filled())
+            }))
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+/// One delivered message of a sequence diagram.
+pub struct Arrow {
+    pub from: String,
+    pub to: String,
+    pub label: String,
+    pub sent_ms: f64,
+    pub received_ms: f64,
+}
+
+/// A sequence diagram of one cold path: lanes for the parties in order of appearance, arrows
+/// at their simulated send and receive times (time runs down).
+pub fn sequence(title: &str, arrows: &[Arrow]) -> Result<String> {
+    register_font();
+    let mut lanes: Vec<String> = Vec::new();
+    for a in arrows {
+        for p in [&a.from, &a.to] {
+            if !lanes.contains(p) {
+                lanes.push(p.clone());
+            }
+        }
+    }
+    let t_end = arrows.iter().map(|a| a.received_ms).fold(1.0f64, f64::max);
+    let (w, h) = (760i32, 120 + 34 * arrows.len() as i32);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (w as u32, h as u32)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let font = ("sans-serif", 13).into_font();
+        root.draw(&Text::new(
+            title.to_string(),
+            (12, 10),
+            ("sans-serif", 18).into_font(),
+        ))
+        .map_err(err)?;
+        let lane_x = |i: usize| 80 + i as i32 * ((w - 160) / (lanes.len().max(2) as i32 - 1));
+        let (top, bottom) = (70, h - 20);
+        let y_of = |t: f64| top + ((t / t_end) * f64::from(bottom - top - 10)) as i32;
+        for (i, l) in lanes.iter().enumerate() {
+            let x = lane_x(i);
+            root.draw(&Text::new(
+                l.clone(),
+                (x, 45),
+                TextStyle::from(font.clone()).pos(Pos::new(HPos::Center, VPos::Center)),
+            ))
+            .map_err(err)?;
+            root.draw(&PathElement::new(
+                vec![(x, top - 10), (x, bottom)],
+                RGBColor(170, 170, 170).stroke_width(1),
+            ))
+            .map_err(err)?;
+        }
+        for (k, a) in arrows.iter().enumerate() {
+            let fi = lanes.iter().position(|l| *l == a.from).unwrap_or(0);
+            let ti = lanes.iter().position(|l| *l == a.to).unwrap_or(0);
+            let (x0, x1) = (lane_x(fi), lane_x(ti));
+            let (y0, y1) = (y_of(a.sent_ms), y_of(a.received_ms));
+            let col = color(k % 6);
+            root.draw(&PathElement::new(
+                vec![(x0, y0), (x1, y1)],
+                col.stroke_width(2),
+            ))
+            .map_err(err)?;
+            let dir = if x1 >= x0 { -1 } else { 1 };
+            root.draw(&PathElement::new(
+                vec![(x1 + 8 * dir, y1 - 5), (x1, y1), (x1 + 8 * dir, y1 + 5)],
+                col.stroke_width(2),
+            ))
+            .map_err(err)?;
+            let label = format!("{} ({:.0}→{:.0} ms)", a.label, a.sent_ms, a.received_ms);
+            root.draw(&Text::new(
+                label,
+                ((x0 + x1) / 2, (y0 + y1) / 2 - 8),
+                TextStyle::from(font.clone()).pos(Pos::new(HPos::Center, VPos::Bottom)),
+            ))
+            .map_err(err)?;
+        }
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}

@@ -1,0 +1,282 @@
+//! `tokenlab report`: runs the sweep of `experiments`, judges each hypothesis of
+//! `hypotheses.md` by a stated rule over its data, draws the figures and writes
+//! `rfc34-evidence.md`, `rfc34-evidence.html` and `data/*.json`. The simulated sections are a
+//! pure function of (seed, quick) and the point results, so a sharded run merged later renders
+//! byte-identically to an unsharded one.
+
+pub mod analysis;
+pub mod experiments;
+pub mod figures;
+pub mod render;
+pub mod stats;
+
+use anyhow::{Context, Result, bail};
+use experiments::{Config, Metrics, PointSpec, points, run_point};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Options of `tokenlab report`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ReportArgs {
+    /// Smaller samples (for CI: under a minute); intervals are wider and say so.
+    #[arg(long)]
+    pub quick: bool,
+    /// Seed of every run (decimal or 0x-hex).
+    #[arg(long, default_value = "1", value_parser = crate::parse_seed)]
+    pub seed: u64,
+    /// Output directory.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    /// Run only slice I of N of the sweep points (0-based) and write it to OUT/shards/.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<(usize, usize)>,
+    /// Render from shard files found in these directories instead of running.
+    #[arg(long, num_args = 1.., value_name = "DIR")]
+    pub merge: Vec<PathBuf>,
+    /// Run only the points of one experiment and print their metrics as JSON.
+    #[arg(long, value_name = "EXPERIMENT")]
+    pub only: Option<String>,
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let err = || format!("'{s}' is not a shard: expected I/N with 0 ≤ I < N, e.g. 0/4");
+    let (i, n) = s.split_once('/').ok_or_else(err)?;
+    let (i, n): (usize, usize) = (i.parse().map_err(|_| err())?, n.parse().map_err(|_| err())?);
+    if n == 0 || i >= n {
+        return Err(err());
+    }
+    Ok((i, n))
+}
+
+/// One point's result, tagged with its place in the sweep.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PointResult {
+    pub index: usize,
+    pub key: String,
+    pub experiment: String,
+    pub metrics: Metrics,
+}
+
+/// A shard file: which slice of which sweep, and its results.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShardFile {
+    pub config: Config,
+    pub points: usize,
+    pub shard: (usize, usize),
+    pub results: Vec<PointResult>,
+}
+
+/// Every point with its metrics, in sweep order.
+pub struct Results {
+    pub config: Config,
+    pub points: Vec<(PointSpec, Metrics)>,
+}
+
+impl Results {
+    pub fn get(&self, experiment: &str, key: &str) -> Option<&Metrics> {
+        self.points
+            .iter()
+            .find(|(p, _)| p.experiment == experiment && p.key == key)
+            .map(|(_, m)| m)
+    }
+    pub fn spec(&self, experiment: &str, key: &str) -> Option<&PointSpec> {
+        self.points
+            .iter()
+            .find(|(p, _)| p.experiment == experiment && p.key == key)
+            .map(|(p, _)| p)
+    }
+}
+
+/// Runs `indices` of the sweep in parallel (each run single-threaded and seeded) with a
+/// progress bar on stderr.
+fn run_points(cfg: &Config, specs: &[PointSpec], indices: &[usize]) -> Result<Vec<PointResult>> {
+    let bar = ProgressBar::new(indices.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} sweep points ({eta} left) {msg}",
+        )
+        .expect("static template"),
+    );
+    let out: Result<Vec<PointResult>, String> = indices
+        .par_iter()
+        .map(|&i| {
+            let spec = &specs[i];
+            let m = run_point(spec, cfg.seed)?;
+            bar.inc(1);
+            Ok(PointResult {
+                index: i,
+                key: spec.key.clone(),
+                experiment: spec.experiment.clone(),
+                metrics: m,
+            })
+        })
+        .collect();
+    bar.finish_and_clear();
+    out.map_err(|e| anyhow::anyhow!("a sweep point failed: {e}"))
+}
+
+fn write(path: &Path, contents: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))
+}
+
+fn assemble(cfg: Config, specs: Vec<PointSpec>, mut results: Vec<PointResult>) -> Result<Results> {
+    results.sort_by_key(|r| r.index);
+    results.dedup_by_key(|r| r.index);
+    if results.len() != specs.len() {
+        let have: std::collections::BTreeSet<usize> = results.iter().map(|r| r.index).collect();
+        let missing: Vec<String> = (0..specs.len())
+            .filter(|i| !have.contains(i))
+            .take(5)
+            .map(|i| format!("{i} ({})", specs[i].key))
+            .collect();
+        bail!(
+            "the shards cover {} of {} sweep points; missing e.g. {}",
+            results.len(),
+            specs.len(),
+            missing.join(", ")
+        );
+    }
+    let mut points = Vec::with_capacity(specs.len());
+    for (spec, r) in specs.into_iter().zip(results) {
+        if spec.key != r.key {
+            bail!(
+                "shard result {} is '{}' but the sweep expects '{}': shards from another version?",
+                r.index,
+                r.key,
+                spec.key
+            );
+        }
+        points.push((spec, r.metrics));
+    }
+    Ok(Results {
+        config: cfg,
+        points,
+    })
+}
+
+fn read_shards(dirs: &[PathBuf]) -> Result<(Config, Vec<PointResult>)> {
+    let mut files = Vec::new();
+    for d in dirs {
+        for sub in [d.clone(), d.join("shards")] {
+            let Ok(rd) = std::fs::read_dir(&sub) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("shard-") && n.ends_with(".json"))
+                {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        bail!(
+            "no shard-*.json files in {}",
+            dirs.iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let mut cfg: Option<Config> = None;
+    let mut all = Vec::new();
+    for f in files {
+        let text =
+            std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
+        let s: ShardFile = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a tokenlab shard file", f.display()))?;
+        match cfg {
+            None => cfg = Some(s.config),
+            Some(c) if c != s.config => bail!(
+                "{} was run with {:?}, the other shards with {:?}",
+                f.display(),
+                s.config,
+                c
+            ),
+            _ => {}
+        }
+        all.extend(s.results);
+    }
+    Ok((cfg.expect("at least one file"), all))
+}
+
+pub fn run(a: &ReportArgs) -> Result<()> {
+    // Wall time is only printed to stderr, never written into the report.
+    #[allow(clippy::disallowed_methods)]
+    let started = std::time::Instant::now();
+    if !a.merge.is_empty() {
+        let (cfg, results) = read_shards(&a.merge)?;
+        let specs = points(&cfg);
+        let res = assemble(cfg, specs, results)?;
+        render::write_report(&a.out, &res)?;
+        eprintln!(
+            "merged {} sweep points into {} in {:.1} s",
+            res.points.len(),
+            a.out.display(),
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
+    let cfg = Config {
+        seed: a.seed,
+        quick: a.quick,
+    };
+    let specs = points(&cfg);
+    if let Some(only) = &a.only {
+        let idx: Vec<usize> = (0..specs.len())
+            .filter(|i| &specs[*i].experiment == only)
+            .collect();
+        if idx.is_empty() {
+            let mut names: Vec<&str> = specs.iter().map(|s| s.experiment.as_str()).collect();
+            names.dedup();
+            bail!(
+                "--only: no experiment '{only}'; known: {}",
+                names.join(", ")
+            );
+        }
+        let r = run_points(&cfg, &specs, &idx)?;
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    if let Some((i, n)) = a.shard {
+        let idx: Vec<usize> = (0..specs.len()).filter(|k| k % n == i).collect();
+        let results = run_points(&cfg, &specs, &idx)?;
+        let file = ShardFile {
+            config: cfg,
+            points: specs.len(),
+            shard: (i, n),
+            results,
+        };
+        let path = a.out.join("shards").join(format!("shard-{i}-of-{n}.json"));
+        write(&path, serde_json::to_string(&file)?.as_bytes())?;
+        eprintln!(
+            "shard {i}/{n}: {} of {} points written to {} in {:.1} s",
+            file.results.len(),
+            specs.len(),
+            path.display(),
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
+    let idx: Vec<usize> = (0..specs.len()).collect();
+    let results = run_points(&cfg, &specs, &idx)?;
+    let res = assemble(cfg, specs, results)?;
+    render::write_report(&a.out, &res)?;
+    eprintln!(
+        "report: {} sweep points, written to {} in {:.1} s wall time ({} threads)",
+        res.points.len(),
+        a.out.display(),
+        started.elapsed().as_secs_f64(),
+        rayon::current_num_threads()
+    );
+    Ok(())
+}
