@@ -18,15 +18,24 @@ use tokenlab_models::{Micros, SEC};
 pub struct Config {
     pub seed: u64,
     pub quick: bool,
+    /// A miniature sweep for the pipeline's own tests: same points, a handful of tenants.
+    #[serde(default)]
+    pub tiny: bool,
 }
 
 impl Config {
     /// Tenants for the rate experiments: each contributes one cold demand.
     fn cold_tenants(&self) -> u32 {
-        if self.quick { 400 } else { 4000 }
+        self.small(4000, 400)
     }
     fn small(&self, full: u32, quick: u32) -> u32 {
-        if self.quick { quick } else { full }
+        if self.tiny {
+            quick.min(20)
+        } else if self.quick {
+            quick
+        } else {
+            full
+        }
     }
 }
 

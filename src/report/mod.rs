@@ -23,6 +23,9 @@ pub struct ReportArgs {
     /// Smaller samples (for CI: under a minute); intervals are wider and say so.
     #[arg(long)]
     pub quick: bool,
+    /// A miniature sweep (a handful of tenants per point) for testing the pipeline itself.
+    #[arg(long, hide = true)]
+    pub tiny: bool,
     /// Seed of every run (decimal or 0x-hex).
     #[arg(long, default_value = "1", value_parser = crate::parse_seed)]
     pub seed: u64,
@@ -229,6 +232,7 @@ pub fn run(a: &ReportArgs) -> Result<()> {
     let cfg = Config {
         seed: a.seed,
         quick: a.quick,
+        tiny: a.tiny,
     };
     let specs = points(&cfg);
     if let Some(only) = &a.only {

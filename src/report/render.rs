@@ -652,6 +652,17 @@ fn verdict_badge(v: &Verdict) -> &'static str {
     }
 }
 
+/// The flag that reproduces the sample size of `cfg`.
+pub fn scale_flag(cfg: &super::experiments::Config) -> &'static str {
+    if cfg.tiny {
+        " --tiny"
+    } else if cfg.quick {
+        " --quick"
+    } else {
+        ""
+    }
+}
+
 pub fn write_report(dir: &Path, r: &Results) -> Result<()> {
     let figs = figures(r)?;
     let secs = sections(r);
@@ -674,7 +685,7 @@ pub fn write_report(dir: &Path, r: &Results) -> Result<()> {
         .map(|f| (f.name.clone(), f.svg.clone()))
         .collect();
 
-    let q = if r.config.quick { " --quick" } else { "" };
+    let q = scale_flag(&r.config);
     let cmd = format!("cargo run --release -- report --seed {}{q}", r.config.seed);
     let mut unverified: Vec<String> = r
         .points
