@@ -543,16 +543,18 @@ fn measure(spec: &PointSpec, r: &RunResult) -> Metrics {
                     cause_of.insert(env.id, c);
                 }
             }
-            Event::Receive { who, env } => {
-                if *who == Party::Partner(PartnerEndpoint::Auth) && env.is_request() && rec.t >= 0 {
-                    auth_deliveries += 1;
-                    let mut m = env.id;
-                    while let Some(c) = cause_of.get(&m) {
-                        m = *c;
-                    }
-                    if let Some(a) = root_acq.get(&m) {
-                        *auth_per_root.entry(*a).or_insert(0) += 1;
-                    }
+            Event::Receive { who, env }
+                if *who == Party::Partner(PartnerEndpoint::Auth)
+                    && env.is_request()
+                    && rec.t >= 0 =>
+            {
+                auth_deliveries += 1;
+                let mut m = env.id;
+                while let Some(c) = cause_of.get(&m) {
+                    m = *c;
+                }
+                if let Some(a) = root_acq.get(&m) {
+                    *auth_per_root.entry(*a).or_insert(0) += 1;
                 }
             }
             Event::Issue {

@@ -50,6 +50,8 @@ pub struct Chart<'a> {
     pub y_label: &'a str,
     pub x: (f64, f64),
     pub y: (f64, f64),
+    /// Where the legend sits: the corner the data leaves free.
+    pub legend: SeriesLabelPosition,
 }
 
 fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
@@ -117,7 +119,7 @@ pub fn line_chart(c: &Chart, series: &[Series]) -> Result<String> {
             .label_font(("sans-serif", 13))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
+            .position(c.legend.clone())
             .draw()
             .map_err(err)?;
         root.present().map_err(err)?;

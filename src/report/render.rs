@@ -11,6 +11,7 @@ use super::experiments::{
 use super::figures::{Arrow, Chart, Series, bar_chart, line_chart, sequence};
 use super::stats::wilson;
 use anyhow::{Context, Result};
+use plotters::chart::SeriesLabelPosition;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -71,7 +72,7 @@ fn figures(r: &Results) -> Result<Vec<Figure>> {
                 name: rf.clone(),
                 points: pts,
                 dashed: false,
-                color: ref_color(&rf) + if rf.contains(':') { 0 } else { 0 },
+                color: ref_color(&rf),
             });
         }
         out.push(Figure {
@@ -83,6 +84,7 @@ fn figures(r: &Results) -> Result<Vec<Figure>> {
                     y_label: "fraction of cold demands",
                     x: (0.0, xmax * 1.05),
                     y: (0.0, 1.02),
+                    legend: SeriesLabelPosition::LowerRight,
                 },
                 &series,
             )?,
@@ -153,6 +155,7 @@ fn figures(r: &Results) -> Result<Vec<Figure>> {
                     y_label: "cold token success rate",
                     x: (0.0, 20.5),
                     y: (0.3, 1.01),
+                    legend: SeriesLabelPosition::LowerLeft,
                 },
                 &series,
             )?,
@@ -187,6 +190,7 @@ fn figures(r: &Results) -> Result<Vec<Figure>> {
                     y_label: "p99 latency (ms, simulated)",
                     x: (0.0, 20.5),
                     y: (0.0, ymax * 1.1),
+                    legend: SeriesLabelPosition::UpperLeft,
                 },
                 &series,
             )?,
@@ -216,6 +220,7 @@ fn figures(r: &Results) -> Result<Vec<Figure>> {
                     y_label: "share of cold demands with a stale read",
                     x: (0.0, 1020.0),
                     y: (0.0, 1.0),
+                    legend: SeriesLabelPosition::LowerRight,
                 },
                 &[
                     Series {
@@ -288,6 +293,7 @@ fn figures(r: &Results) -> Result<Vec<Figure>> {
                     y_label: "minutes without a valid token per tenant",
                     x: (0.0, 5.2),
                     y: (0.0, ymax * 1.15),
+                    legend: SeriesLabelPosition::UpperLeft,
                 },
                 &series,
             )?,
@@ -338,6 +344,7 @@ fn figures(r: &Results) -> Result<Vec<Figure>> {
                     y_label: "lockouts per refresh",
                     x: (0.0, 20.5),
                     y: (0.0, 0.25),
+                    legend: SeriesLabelPosition::UpperLeft,
                 },
                 &series,
             )?,
@@ -471,8 +478,14 @@ fn scorecard(r: &Results) -> Vec<ScoreRow> {
     all_refs()
         .iter()
         .map(|m| {
-            let lat = r.get("latency", &format!("{m}@same-region"));
-            let cross = r.get("latency", &format!("{m}@cross-region"));
+            // push has no on-demand path: no cold latency to report.
+            let on_demand = !m.starts_with("push");
+            let lat = r
+                .get("latency", &format!("{m}@same-region"))
+                .filter(|_| on_demand);
+            let cross = r
+                .get("latency", &format!("{m}@cross-region"))
+                .filter(|_| on_demand);
             let succ = |p: f64| {
                 r.get("loss", &format!("{m}/p={p}/retries=default"))
                     .map(|x| wilson(x.cold_ok, x.cold_n).est)
@@ -553,6 +566,21 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// Escapes text for HTML and turns markdown `code` spans into <code>.
+fn esc_text(s: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in esc(s).split('`').enumerate() {
+        if i % 2 == 1 {
+            out.push_str("<code>");
+            out.push_str(part);
+            out.push_str("</code>");
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
 fn md_cell(s: &str) -> String {
     s.replace('|', "\\|")
 }
@@ -602,7 +630,7 @@ fn html_block(
 ) {
     match b {
         Block::Text { text } => {
-            let _ = writeln!(out, "<p>{}</p>", esc(text));
+            let _ = writeln!(out, "<p>{}</p>", esc_text(text));
         }
         Block::Table { headers, rows } => {
             out.push_str("<table><thead><tr>");
@@ -613,7 +641,7 @@ fn html_block(
             for r in rows {
                 out.push_str("<tr>");
                 for c in r {
-                    let _ = write!(out, "<td>{}</td>", esc(c));
+                    let _ = write!(out, "<td>{}</td>", esc_text(c));
                 }
                 out.push_str("</tr>\n");
             }
@@ -789,17 +817,21 @@ pub fn write_report(dir: &Path, r: &Results) -> Result<()> {
             esc(&s.id),
             esc(&s.title)
         );
-        let _ = writeln!(html, "<p><b>Claim.</b> {}</p>", esc(&s.claim));
-        let _ = writeln!(html, "<p><b>Experiment.</b> {}</p>", esc(&s.experiment));
+        let _ = writeln!(html, "<p><b>Claim.</b> {}</p>", esc_text(&s.claim));
+        let _ = writeln!(
+            html,
+            "<p><b>Experiment.</b> {}</p>",
+            esc_text(&s.experiment)
+        );
         for b in &s.blocks {
             html_block(b, &mut html, &fig_map, &traces_svg);
         }
-        let _ = writeln!(html, "<p><b>Rule.</b> {}</p>", esc(&s.rule));
+        let _ = writeln!(html, "<p><b>Rule.</b> {}</p>", esc_text(&s.rule));
         let _ = writeln!(
             html,
             "<p><b>Verdict:</b> <span class=\"v {}\">{}</span></p>",
             verdict_badge(&s.verdict),
-            esc(&s.verdict.label())
+            esc_text(&s.verdict.label())
         );
         for c in &s.reproduce {
             let _ = writeln!(html, "<p>Reproduce: <code>{}</code></p>", esc(c));
