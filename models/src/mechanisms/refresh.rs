@@ -66,7 +66,15 @@ impl Mechanism for Refresh {
         2
     }
     fn switches(&self) -> Vec<ParamSpec> {
-        rotation_specs("30s")
+        let mut v = rotation_specs("30s");
+        v.push(spec(
+            "sender_constraint",
+            Kind::Choice(&["none", "mtls", "dpop"]),
+            "none",
+            Basis::Fact,
+            "RT and T usable only with P's key (RFC 8705 mTLS, RFC 9449 DPoP)",
+        ));
+        v
     }
     fn profiles(&self) -> Vec<Profile> {
         vec![Profile {

@@ -38,6 +38,13 @@ impl Mechanism for TenantSecret {
                 "off, or periodic(ρ): the AS issues a new secret every ρ",
             ),
             spec(
+                "sender_constraint",
+                Kind::Choice(&["none", "mtls"]),
+                "none",
+                Basis::Fact,
+                "mtls: the secret and T work only over P's client certificate (RFC 8705)",
+            ),
+            spec(
                 "rotation_overlap",
                 Kind::Duration,
                 "1h",
