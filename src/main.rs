@@ -2,6 +2,8 @@
 //! deterministic simulator, `compare` runs all seven side by side (the main job until the
 //! evidence report lands). Bad input gets one clear line and exit code 2.
 
+mod cli_security;
+
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
@@ -31,6 +33,8 @@ enum Command {
     Simulate(SimArgs),
     /// Run every mechanism (default profiles and the "as published" ones) side by side.
     Compare(CommonArgs),
+    /// Run the security suites and print the matrix against expectations.md (exit 1 on a mismatch).
+    Check(cli_security::CheckArgs),
 }
 
 #[derive(Args, Clone)]
@@ -81,7 +85,7 @@ struct SimArgs {
     common: CommonArgs,
 }
 
-fn parse_seed(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_seed(s: &str) -> Result<u64, String> {
     let r = match s.strip_prefix("0x") {
         Some(h) => u64::from_str_radix(h, 16),
         None => s.parse(),
@@ -250,6 +254,11 @@ fn print_summary(s: &Summary) {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Check(a) => {
+            if !cli_security::check(a)? {
+                std::process::exit(1);
+            }
+        }
         Command::Mechanisms { json } => {
             let list: Vec<serde_json::Value> = registry()
                 .iter()

@@ -3,8 +3,14 @@
 //! returns a verdict with `reached`: how often the property's antecedent actually fired, so
 //! a pass is never vacuous.
 //!
-//! This crate starts with P12 (read-your-writes) and P11 (executability); the attacker-driven
-//! properties P1–P10 follow with the attacker role.
+//! Map: [`facts`] indexes a history; [`checkers`] holds P1–P9; P11 and P12 are below; the
+//! suites that run every row of `expectations.md` (with P10 over faulted runs) are in [`suite`].
+
+pub mod checkers;
+pub mod facts;
+pub mod suite;
+
+pub use checkers::*;
 
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -12,11 +18,49 @@ use tokenlab_models::Micros;
 use tokenlab_models::history::{Event, History};
 use tokenlab_models::ids::{MsgId, Party, TenantId};
 
+/// A checker's verdict, in the vocabulary of `expectations.md`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum VerdictKind {
+    #[serde(rename = "holds")]
+    Holds,
+    #[serde(rename = "violated")]
+    Violated,
+    /// The antecedent cannot arise in this design.
+    #[serde(rename = "n/a")]
+    NotApplicable,
+    /// The design accepts the behaviour; reported, not failed.
+    #[serde(rename = "by-design")]
+    ByDesign,
+}
+
+impl VerdictKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            VerdictKind::Holds => "holds",
+            VerdictKind::Violated => "violated",
+            VerdictKind::NotApplicable => "n/a",
+            VerdictKind::ByDesign => "by-design",
+        }
+    }
+    pub fn parse(s: &str) -> Option<VerdictKind> {
+        [
+            VerdictKind::Holds,
+            VerdictKind::Violated,
+            VerdictKind::NotApplicable,
+            VerdictKind::ByDesign,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
+    }
+}
+
 /// The outcome of one checker over one history.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Verdict {
     pub property: &'static str,
+    /// `kind != Violated`.
     pub holds: bool,
+    pub kind: VerdictKind,
     /// How many times the antecedent fired (0 means the result says nothing).
     pub reached: u64,
     /// The first violation, as a readable line.
@@ -60,11 +104,31 @@ pub fn read_your_writes(h: &History) -> Verdict {
             _ => {}
         }
     }
+    if trigger_requests.is_empty() {
+        return Verdict::not_applicable("P12", 0);
+    }
     Verdict {
         property: "P12",
         holds: violations == 0,
+        kind: if violations == 0 {
+            VerdictKind::Holds
+        } else {
+            VerdictKind::Violated
+        },
         reached,
         counterexample,
+    }
+}
+
+impl Verdict {
+    pub fn not_applicable(property: &'static str, reached: u64) -> Verdict {
+        Verdict {
+            property,
+            holds: true,
+            kind: VerdictKind::NotApplicable,
+            reached,
+            counterexample: None,
+        }
     }
 }
 
@@ -92,9 +156,13 @@ fn describe(t: Micros, tenant: TenantId, response: MsgId, h: &History) -> String
 pub fn executability(h: &History, tenants: u32) -> Verdict {
     let mut accepted = BTreeSet::new();
     let mut demanded = BTreeSet::new();
+    let mut api_requests = BTreeSet::new();
     for r in &h.records {
         match &r.event {
-            Event::Accept { tenant, .. } => {
+            Event::Send { env } if env.to == Party::API => {
+                api_requests.insert(env.id);
+            }
+            Event::Accept { tenant, req, .. } if api_requests.contains(req) => {
                 accepted.insert(*tenant);
             }
             Event::Invoke { tenant, .. } => {
@@ -109,6 +177,11 @@ pub fn executability(h: &History, tenants: u32) -> Verdict {
     Verdict {
         property: "P11",
         holds: missing.is_empty(),
+        kind: if missing.is_empty() {
+            VerdictKind::Holds
+        } else {
+            VerdictKind::Violated
+        },
         reached: demanded.len() as u64,
         counterexample: (!missing.is_empty())
             .then(|| format!("tenants never accepted: {missing:?}")),
