@@ -304,6 +304,8 @@ pub fn exposure_windows(h: &History, b: &ExposureBounds) -> Vec<ExposureWindow> 
                         .filter(|p| {
                             matches!(p.who, Party::Partner(_))
                                 && p.t > e.t
+                                && f.issued.get(&p.item).map(|i| i.kind)
+                                    == Some(ItemKind::RefreshToken)
                                 && f.root_of(p.item) == root
                         })
                         .map(|p| p.t)

@@ -62,8 +62,9 @@ pub struct Facts<'h> {
     pub exposures: Vec<Exposure>,
     /// Items carried by messages the attacker sent (what it supplied: forged or stolen).
     pub attacker_supplied: BTreeSet<ItemId>,
-    /// Items the attacker learned (receipts and exposures), with when it first held them.
-    pub attacker_knows: BTreeMap<ItemId, Micros>,
+    /// Items the attacker learned (receipts and exposures), with when it first held them and
+    /// whether only as its own tenant's material (A4), which entitles it to that tenant alone.
+    pub attacker_knows: BTreeMap<ItemId, (Micros, bool)>,
     /// The tenant the attacker administers (A4), if any.
     pub owned: Option<TenantId>,
     pub admin: Vec<(Micros, AdminKind, TenantId)>,
@@ -111,7 +112,7 @@ impl<'h> Facts<'h> {
                 }
                 Event::Receive { who, env } if *who == Party::Attacker => {
                     for (i, _) in env.items() {
-                        f.attacker_knows.entry(i).or_insert(r.t);
+                        f.attacker_knows.entry(i).or_insert((r.t, false));
                     }
                 }
                 Event::Present {
@@ -166,7 +167,9 @@ impl<'h> Facts<'h> {
                         f.owned = *target;
                     }
                     for i in items {
-                        f.attacker_knows.entry(*i).or_insert(r.t);
+                        f.attacker_knows
+                            .entry(*i)
+                            .or_insert((r.t, *capability == "A4"));
                     }
                     f.exposures.push(Exposure {
                         t: r.t,
@@ -249,17 +252,21 @@ impl<'h> Facts<'h> {
         self.issued.get(&x).map(|i| i.tenant)
     }
 
-    /// `threats.md` §1 entitlement: P always acts for its tenants; an attacker only for the
-    /// tenant it owns or one it held an item for, issued for exactly that tenant, before `t`.
+    /// `threats.md` §1 entitlement: P always acts for its tenants; an attacker for the tenant
+    /// it owns, and for a tenant it held an item for, issued for or bound to exactly that
+    /// tenant, before `t`. A stolen item counts ("theft is judged by P4 and B, not by P1"),
+    /// so a stolen app-wide item reaches every tenant (blast radius B1); an app-wide item
+    /// known only as the attacker's own tenant's material (A4) entitles to nothing more.
     pub fn entitled(&self, who: Party, tenant: TenantId, t: Micros) -> bool {
         match who {
             Party::Partner(_) | Party::Platform(_) | Party::Browser => true,
             Party::Attacker => {
                 self.owned == Some(tenant)
-                    || self.attacker_knows.iter().any(|(x, known)| {
+                    || self.attacker_knows.iter().any(|(x, (known, own))| {
                         *known < t
                             && self.issued.get(x).is_some_and(|i| i.kind != ItemKind::Fit)
-                            && self.bound_tenant(*x) == Some(tenant)
+                            && (self.bound_tenant(*x) == Some(tenant)
+                                || (!own && self.app_wide.contains(x)))
                     })
             }
         }

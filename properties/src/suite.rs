@@ -176,16 +176,18 @@ fn plan(steps: Vec<AttackStep>, duration_s: f64) -> AttackPlan {
 /// `expectations.md`'s "attacker/fault that must reach it" column).
 pub fn runs_for(mechanism: &str, sets: &[String], property: &str) -> Vec<RunSpec> {
     let root = root_field(mechanism);
+    // Push holds a token only after its first delivery (within one interval): steal later.
+    let warm = if mechanism == "push" { 3600.0 } else { 0.0 };
     let long = sets.iter().any(|s| s.contains("periodic(1d)"));
     let mut sets = sets.to_vec();
     match property {
         "P1" => {
-            let d = 1800.0;
+            let d = 1800.0 + warm;
             let mut steps = vec![
                 step(BEFORE_SETUP, Capability::Own { tenant: OWN }),
                 step(300.0, Capability::Forge),
-                steal(600.0, root, VICTIM),
-                steal(900.0, "token", VICTIM),
+                steal(600.0 + warm, root, VICTIM),
+                steal(900.0 + warm, "token", VICTIM),
             ];
             if mechanism == "upm-oauth" {
                 steps.push(step(700.0, Capability::Redirect { victim: VICTIM }));
@@ -196,7 +198,7 @@ pub fn runs_for(mechanism: &str, sets: &[String], property: &str) -> Vec<RunSpec
             }]
         }
         "P2" => {
-            let d = 1800.0;
+            let d = 1800.0 + warm;
             let mut steps = vec![
                 step(0.0, Capability::ReadLogs),
                 step(
@@ -220,10 +222,10 @@ pub fn runs_for(mechanism: &str, sets: &[String], property: &str) -> Vec<RunSpec
                         b: Group::Forge,
                     },
                 ),
-                step(1200.0, Capability::Breach { continuing: false }),
+                step(1200.0 + warm, Capability::Breach { continuing: false }),
             ];
             // A stolen URL on its own (the in-band backdoor needs nothing else).
-            let url_only = vec![steal(600.0, root, VICTIM)];
+            let url_only = vec![steal(600.0 + warm, root, VICTIM)];
             if mechanism != "trigger" {
                 steps.extend(url_only.clone());
             }
@@ -273,9 +275,9 @@ pub fn runs_for(mechanism: &str, sets: &[String], property: &str) -> Vec<RunSpec
         "P4" => {
             let d = if long { 30.0 * 3600.0 } else { 10.0 * 3600.0 };
             let steps = vec![
-                steal(600.0, root, VICTIM),
-                step(1200.0, Capability::Breach { continuing: false }),
-                steal(1500.0, "token", VICTIM),
+                steal(600.0 + warm, root, VICTIM),
+                step(1200.0 + warm, Capability::Breach { continuing: false }),
+                steal(1500.0 + warm, "token", VICTIM),
             ];
             vec![RunSpec {
                 scenario: base(mechanism, &sets, d, 6.0),
@@ -283,17 +285,17 @@ pub fn runs_for(mechanism: &str, sets: &[String], property: &str) -> Vec<RunSpec
             }]
         }
         "P5" => {
-            let d = 3600.0;
+            let d = 3600.0 + warm;
             let mut s = base(mechanism, &sets, d, 30.0);
-            s.admin = vec![(900.0, AdminAction::Uninstall(2))];
+            s.admin = vec![(900.0 + warm, AdminAction::Uninstall(2))];
             if !matches!(mechanism, "push" | "connect-jwt") {
-                s.admin.push((900.0, AdminAction::Revoke(1)));
+                s.admin.push((900.0 + warm, AdminAction::Revoke(1)));
             }
             let steps = vec![
-                steal(300.0, root, VICTIM),
-                steal(300.0, root, TenantId(2)),
-                steal(400.0, "token", VICTIM),
-                steal(400.0, "token", TenantId(2)),
+                steal(300.0 + warm, root, VICTIM),
+                steal(300.0 + warm, root, TenantId(2)),
+                steal(400.0 + warm, "token", VICTIM),
+                steal(400.0 + warm, "token", TenantId(2)),
             ];
             vec![RunSpec {
                 scenario: s,
@@ -332,11 +334,11 @@ pub fn runs_for(mechanism: &str, sets: &[String], property: &str) -> Vec<RunSpec
             }]
         }
         "P7" => {
-            let d = 1200.0;
+            let d = 1200.0 + warm;
             let mut steps = vec![
                 step(300.0, Capability::Forge),
-                steal(300.0, root, VICTIM),
-                steal(400.0, "token", VICTIM),
+                steal(300.0 + warm, root, VICTIM),
+                steal(400.0 + warm, "token", VICTIM),
             ];
             if mechanism == "upm-oauth" {
                 steps.push(step(300.0, Capability::Redirect { victim: VICTIM }));
@@ -386,8 +388,8 @@ pub fn runs_for(mechanism: &str, sets: &[String], property: &str) -> Vec<RunSpec
             });
             let steps = vec![
                 step(300.0, Capability::Forge),
-                steal(600.0, root, VICTIM),
-                steal(700.0, "token", VICTIM),
+                steal(600.0 + warm, root, VICTIM),
+                steal(700.0 + warm, "token", VICTIM),
             ];
             let mut p = plan(steps, d);
             p.jwks_outages = vec![(at(300.0), at(900.0))];
