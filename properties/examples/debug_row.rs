@@ -18,7 +18,9 @@ fn main() {
         }
     }
     for r in &h.records {
-        if let tokenlab_models::history::Event::Detect { .. } | tokenlab_models::history::Event::Attack { .. } = &r.event {
+        if let tokenlab_models::history::Event::Detect { .. }
+        | tokenlab_models::history::Event::Attack { .. } = &r.event
+        {
             println!("t={:.3} {:?}", r.t as f64 / 1e6, r.event);
         }
     }

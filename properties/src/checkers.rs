@@ -322,7 +322,7 @@ pub fn exposure_windows(h: &History, b: &ExposureBounds) -> Vec<ExposureWindow> 
                 .filter(|(p, d, _)| {
                     p.who == Party::Attacker
                         && matches!(d, Decision::Accept { .. })
-                        && f.derived_from(p.item, *x)
+                        && f.attacker_derived(p.item, *x)
                 })
                 .map(|(_, _, t)| t)
                 .collect();

@@ -59,6 +59,8 @@ pub struct Facts<'h> {
     pub app_wide: BTreeSet<ItemId>,
     /// Item → the item presented to obtain it (a rotated RT, a T minted for a URL call).
     pub root: BTreeMap<ItemId, ItemId>,
+    /// Who presented the item another one was obtained with.
+    pub obtained_by: BTreeMap<ItemId, Party>,
     pub exposures: Vec<Exposure>,
     /// Items carried by messages the attacker sent (what it supplied: forged or stolen).
     pub attacker_supplied: BTreeSet<ItemId>,
@@ -82,6 +84,7 @@ impl<'h> Facts<'h> {
             issued: BTreeMap::new(),
             app_wide: BTreeSet::new(),
             root: BTreeMap::new(),
+            obtained_by: BTreeMap::new(),
             exposures: Vec::new(),
             attacker_supplied: BTreeSet::new(),
             attacker_knows: BTreeMap::new(),
@@ -204,17 +207,37 @@ impl<'h> Facts<'h> {
         let mut presented = None;
         while let Some(c) = cur {
             if let Some(p) = self.presents.get(&c) {
-                presented = Some(p.item);
+                presented = Some((p.item, p.who));
                 break;
             }
             cur = self.msgs.get(&c).and_then(|(_, e)| e.cause);
         }
-        let Some(x) = presented else { return };
+        let Some((x, who)) = presented else { return };
         for (y, _) in env.items() {
             if y != x && self.issued.get(&y).is_some_and(|i| i.kind != ItemKind::Fit) {
                 self.root.entry(y).or_insert(x);
+                self.obtained_by.entry(y).or_insert(who);
             }
         }
+    }
+
+    /// Whether the attacker obtained `y` from `x` itself (through its own presentations
+    /// only): the gains a theft of `x` bought.
+    pub fn attacker_derived(&self, y: ItemId, x: ItemId) -> bool {
+        let mut cur = y;
+        for _ in 0..10_000 {
+            if cur == x {
+                return true;
+            }
+            if self.obtained_by.get(&cur) != Some(&Party::Attacker) {
+                return false;
+            }
+            match self.root.get(&cur) {
+                Some(p) if *p != cur => cur = *p,
+                _ => return false,
+            }
+        }
+        false
     }
 
     /// The long-lived item at the start of `x`'s derivation chain (`threats.md` `root(x)`).

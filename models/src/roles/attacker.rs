@@ -120,8 +120,15 @@ const REGISTERED_REDIRECT: &str = "https://partner.example/oauth/callback";
 
 #[derive(Clone, Copy, Debug)]
 enum Act {
-    Use { loot: usize, tenant: TenantId },
+    Use {
+        loot: usize,
+        tenant: TenantId,
+    },
     Forge,
+    /// No answer to a use (lost on the way): probe again next round.
+    Unanswered {
+        req: MsgId,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -442,7 +449,8 @@ impl Attacker {
             }
             _ => return,
         };
-        self.send(out, now, to, req, Pending::Use { loot: idx, tenant });
+        let id = self.send(out, now, to, req, Pending::Use { loot: idx, tenant });
+        self.timer(out, now + 10 * SEC, Act::Unanswered { req: id });
     }
 
     fn forged_jwt(&mut self, kind: &str) -> Jwt {
@@ -696,6 +704,14 @@ impl Role for Attacker {
                     let next = now + self.plan.probe_every;
                     if next < self.plan.until {
                         self.timer(out, next, Act::Forge);
+                    }
+                }
+                Some(Act::Unanswered { req }) => {
+                    if let Some(Pending::Use { loot, tenant }) = self.pending.remove(&req) {
+                        let next = now + self.plan.probe_every;
+                        if next < self.plan.until {
+                            self.timer(out, next, Act::Use { loot, tenant });
+                        }
                     }
                 }
                 None => {}
