@@ -10,6 +10,12 @@ fn main() {
     if let Ok(s) = std::env::var("SEED") {
         spec.scenario.seed = u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
     }
+    if let Ok(t) = std::env::var("TENANTS") {
+        spec.scenario.tenants = t.parse().unwrap();
+    }
+    if let Ok(d) = std::env::var("DURATION") {
+        spec.scenario.duration_s = d.parse().unwrap();
+    }
     let (h, _) = execute(&spec).unwrap();
     let f = Facts::new(&h);
     for p in f.presents.values() {
