@@ -2,8 +2,11 @@
 //! stolen credential buys, and the replay of a saved counterexample. The work is done by
 //! `tokenlab-properties`; this module parses flags and prints.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
+use tokenlab_properties::attack::{
+    AttackRequest, Credential, attack, credentials, parse_from, parse_mode,
+};
 use tokenlab_properties::suite::{MatrixRow, expectations, run_row};
 
 #[derive(Args)]
@@ -112,4 +115,99 @@ pub fn check(a: CheckArgs) -> Result<bool> {
         }
     }
     Ok(bad.is_empty())
+}
+#[derive(Args)]
+pub struct AttackArgs {
+    /// ID[:PROFILE].
+    #[arg(long)]
+    pub mechanism: String,
+    #[arg(long = "set")]
+    pub sets: Vec<String>,
+    /// List the credentials this mechanism leaves to steal.
+    #[arg(long)]
+    pub list_credentials: bool,
+    /// The credential to steal (see --list-credentials).
+    #[arg(long)]
+    pub steal: Option<String>,
+    /// Where it is stolen from: store, log or network.
+    #[arg(long, default_value = "store")]
+    pub from: String,
+    /// snapshot (one read at --at-s) or continuing (every later write too).
+    #[arg(long, default_value = "snapshot")]
+    pub mode: String,
+    /// `store`: the whole-store breach (A2/A8) instead of one credential.
+    #[arg(long)]
+    pub breach: Option<String>,
+    #[arg(long, default_value_t = 600.0)]
+    pub at_s: f64,
+    /// Revoke the victim's credential (or uninstall where there is no revocation) at this time.
+    #[arg(long)]
+    pub revoke_at_s: Option<f64>,
+    #[arg(long, env = "TOKENLAB_SEED", default_value = "1", value_parser = crate::parse_seed)]
+    pub seed: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn attack_cmd(a: AttackArgs) -> Result<()> {
+    let creds: Vec<Credential> = credentials(&a.mechanism, &a.sets)?;
+    if a.list_credentials {
+        if a.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({ "credentials": creds }))?
+            );
+        } else {
+            for c in &creds {
+                println!(
+                    "{:<16} {:<14} {:<10} {}",
+                    c.id, c.kind, c.lifetime_class, c.tenant_scope
+                );
+            }
+        }
+        return Ok(());
+    }
+    let breach = match a.breach.as_deref() {
+        None => false,
+        Some("store") => true,
+        Some(other) => bail!("--breach must be 'store', got '{other}'"),
+    };
+    let credential = match (&a.steal, breach) {
+        (Some(c), _) => {
+            if !creds.iter().any(|x| x.id == *c) {
+                bail!(
+                    "--steal: {} has no credential '{c}'; known: {}",
+                    a.mechanism,
+                    creds
+                        .iter()
+                        .map(|x| x.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            Some(c.clone())
+        }
+        (None, true) => None,
+        (None, false) => bail!("give --steal CREDENTIAL, --breach store or --list-credentials"),
+    };
+    if !(0.0..=30.0 * 86_400.0).contains(&a.at_s) {
+        bail!("--at-s must be in [0, 2592000], got {}", a.at_s);
+    }
+    let req = AttackRequest {
+        mechanism: a.mechanism.clone(),
+        sets: a.sets.clone(),
+        credential,
+        from: parse_from(&a.from)?,
+        mode: parse_mode(&a.mode)?,
+        at_s: a.at_s,
+        revoke_at_s: a.revoke_at_s,
+        seed: a.seed,
+    };
+    let r = attack(&req).context("running the attack")?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    }
+    Ok(())
 }

@@ -35,6 +35,8 @@ enum Command {
     Compare(CommonArgs),
     /// Run the security suites and print the matrix against expectations.md (exit 1 on a mismatch).
     Check(cli_security::CheckArgs),
+    /// What one stolen credential (or the whole store) buys an attacker, with the counterfactual.
+    Attack(cli_security::AttackArgs),
 }
 
 #[derive(Args, Clone)]
@@ -254,6 +256,7 @@ fn print_summary(s: &Summary) {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Attack(a) => cli_security::attack_cmd(a)?,
         Command::Check(a) => {
             if !cli_security::check(a)? {
                 std::process::exit(1);

@@ -44,6 +44,12 @@ pub enum Capability {
         tenant: TenantId,
         from: &'static str,
     },
+    /// A2 restricted to one item of one tenant, `continuing`: the attacker re-reads it after
+    /// every write (a persistent foothold on that row).
+    StealContinuing {
+        field: &'static str,
+        tenant: TenantId,
+    },
     /// A6: lure the victim's admin into an authorization with the attacker's `redirect_uri`.
     Redirect { victim: TenantId },
     /// A6: inject a code of the attacker's own tenant into the victim's callback (needs A4).
@@ -64,6 +70,7 @@ impl Capability {
             Capability::ReadLogs => "A3",
             Capability::Own { .. } => "A4",
             Capability::Steal { .. } => "A5",
+            Capability::StealContinuing { .. } => "A2",
             Capability::Redirect { .. } | Capability::InjectCode { .. } => "A6",
             Capability::Replay => "A7",
             Capability::Spam { .. } => "A9",
@@ -617,7 +624,8 @@ impl Attacker {
             Capability::Tap { .. }
             | Capability::Breach { .. }
             | Capability::ReadLogs
-            | Capability::Steal { .. } => {}
+            | Capability::Steal { .. }
+            | Capability::StealContinuing { .. } => {}
         }
     }
 

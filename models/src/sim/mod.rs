@@ -108,6 +108,10 @@ struct Watch {
     logs: bool,
     owned: Option<TenantId>,
     owned_msgs: BTreeSet<MsgId>,
+    /// Continuing reads of one row's field.
+    stealing: Vec<(&'static str, TenantId)>,
+    /// Items continuing reads already exposed.
+    seen_items: BTreeSet<crate::secret::ItemId>,
     seen_rows: BTreeMap<TenantId, Arc<Row>>,
     observed: std::collections::VecDeque<Arc<Envelope>>,
 }
@@ -229,6 +233,9 @@ impl World {
             if role == RoleKind::Partner && self.watch.continuing {
                 self.breach_continuing();
             }
+            if role == RoleKind::Partner && !self.watch.stealing.is_empty() {
+                self.steal_continuing();
+            }
             self.feed_observations();
         }
     }
@@ -261,7 +268,29 @@ impl World {
             loot.extend(row_loot(t, &row));
             self.watch.seen_rows.insert(t, row);
         }
+        loot.retain(|l| {
+            loot_items(std::slice::from_ref(l))
+                .into_iter()
+                .all(|i| self.watch.seen_items.insert(i))
+        });
         self.expose("A2", "continuing", None, loot);
+    }
+
+    /// Continuing A2 on one row's field: whatever P wrote there since the last look.
+    fn steal_continuing(&mut self) {
+        for (field, tenant) in self.watch.stealing.clone() {
+            let row = self.partner.store.latest(tenant);
+            let mut loot: Vec<Loot> = row_loot(tenant, &row)
+                .into_iter()
+                .filter(|l| l.field == field)
+                .collect();
+            loot.retain(|l| {
+                loot_items(std::slice::from_ref(l))
+                    .into_iter()
+                    .all(|i| self.watch.seen_items.insert(i))
+            });
+            self.expose("A2", "continuing", Some(tenant), loot);
+        }
     }
 
     /// Records what a capability exposed and gives it to the attacker.
@@ -387,6 +416,10 @@ impl World {
                 self.platform.registry.attacker_owned = Some(*tenant);
                 let row = self.partner.store.latest(*tenant);
                 self.expose("A4", "own", Some(*tenant), row_loot(*tenant, &row));
+            }
+            Capability::StealContinuing { field, tenant } => {
+                self.watch.stealing.push((field, *tenant));
+                self.steal_continuing();
             }
             Capability::Steal {
                 field,
