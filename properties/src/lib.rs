@@ -134,6 +134,22 @@ impl Verdict {
 }
 
 fn describe(t: Micros, tenant: TenantId, response: MsgId, h: &History) -> String {
+    let msgs = h.messages();
+    let request = msgs.get(&response).and_then(|(_, e)| e.cause);
+    let mut lines: Vec<(Micros, String)> = Vec::new();
+    if let Some(root) = request {
+        for hop in h.causal_chain(root).hops {
+            lines.push((
+                hop.sent,
+                format!(
+                    "t={:.3}s → t={:.3}s {}",
+                    hop.sent as f64 / 1e6,
+                    hop.received as f64 / 1e6,
+                    hop.summary
+                ),
+            ));
+        }
+    }
     let commit = h
         .records
         .iter()
@@ -143,13 +159,25 @@ fn describe(t: Micros, tenant: TenantId, response: MsgId, h: &History) -> String
             _ => None,
         })
         .next_back();
-    format!(
-        "t={:.3}s {tenant}: trigger answered 2xx ({response}) after the token was committed at {}, but P.app's read found no valid token",
-        t as f64 / 1e6,
-        commit
-            .map(|c| format!("t={:.3}s", c as f64 / 1e6))
-            .unwrap_or_else(|| "an unknown time".into())
-    )
+    if let Some(c) = commit {
+        lines.push((
+            c,
+            format!(
+                "t={:.3}s P.auth's write of T for {tenant} commits at the primary",
+                c as f64 / 1e6
+            ),
+        ));
+    }
+    lines.sort_by_key(|(at, _)| *at);
+    let mut out: Vec<String> = lines.into_iter().map(|(_, l)| l).collect();
+    out.push(format!(
+        "t={:.3}s P.app reads T for {tenant} back: no valid token (stale read)",
+        t as f64 / 1e6
+    ));
+    out.push(format!(
+        "violation: the trigger answered 2xx ({response}) but P.app's subsequent read did not see the committed T"
+    ));
+    facts::numbered(out)
 }
 
 /// P11 Executability: with no faults and no attacker, every installed tenant reaches an
@@ -184,7 +212,23 @@ pub fn executability(h: &History, tenants: u32) -> Verdict {
             VerdictKind::Violated
         },
         reached: demanded.len() as u64,
-        counterexample: (!missing.is_empty())
-            .then(|| format!("tenants never accepted: {missing:?}")),
+        counterexample: (!missing.is_empty()).then(|| {
+            // The first product-API request of the first tenant that never got through.
+            let f = facts::Facts::new(h);
+            let first = TenantId(missing[0]);
+            let mut lines: Vec<String> = f
+                .msgs
+                .iter()
+                .filter(|(_, (_, e))| {
+                    e.to == Party::API && e.request().is_some_and(|r| r.tenant == Some(first))
+                })
+                .take(3)
+                .map(|(id, _)| f.line(*id))
+                .collect();
+            lines.push(format!(
+                "violation: tenants {missing:?} never reached an Accept at the product API"
+            ));
+            facts::numbered(lines)
+        }),
     }
 }

@@ -46,6 +46,13 @@ pub fn rotation_specs(grace_default: &'static str) -> Vec<ParamSpec> {
             "a superseded RT still works this long (FAPI)",
         ),
         spec(
+            "as_binding",
+            Kind::Switch,
+            "on",
+            Mutant,
+            "the AS refuses an RT presented for another installation (off: mutant, it mints for the tenant asked)",
+        ),
+        spec(
             "rt_max_life",
             Kind::Duration,
             "365d",
@@ -239,11 +246,14 @@ impl RtAuthority {
         let Some(state) = self.rts.get(rt) else {
             return reject("invalid_grant");
         };
-        let (tenant, family) = (state.tenant, state.family);
+        let (bound, family) = (state.tenant, state.family);
         // The RT is bound to its installation: presented for another tenant, it is refused.
-        if req.tenant.is_some_and(|t| t != tenant) {
-            return reject("invalid_grant");
-        }
+        // The mutant `as_binding=off` trusts the tenant the request names instead.
+        let tenant = match req.tenant {
+            Some(t) if t != bound && !cx.params.bool("as_binding") => t,
+            Some(t) if t != bound => return reject("invalid_grant"),
+            _ => bound,
+        };
         if self.families[&family].revoked || cx.now >= state.issued_at + self.max_life {
             return reject("invalid_grant");
         }

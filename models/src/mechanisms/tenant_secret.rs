@@ -45,6 +45,13 @@ impl Mechanism for TenantSecret {
                 "mtls: the secret and T work only over P's client certificate (RFC 8705)",
             ),
             spec(
+                "as_binding",
+                Kind::Switch,
+                "on",
+                Basis::Mutant,
+                "the AS refuses a secret presented for another installation (off: mutant)",
+            ),
+            spec(
                 "rotation_overlap",
                 Kind::Duration,
                 "1h",
@@ -205,9 +212,11 @@ impl PlatformSide for TenantPlatform {
         if !valid || s.revoked {
             return reply(Response::error(401, "invalid_client"));
         }
-        if req.body.tenant("tenant").is_some_and(|t| t != tenant) {
-            return reply(Response::error(403, "wrong_tenant"));
-        }
+        let tenant = match req.body.tenant("tenant") {
+            Some(t) if t != tenant && !cx.params.bool("as_binding") => t,
+            Some(t) if t != tenant => return reply(Response::error(403, "wrong_tenant")),
+            _ => tenant,
+        };
         if !cx.may_issue(tenant) {
             return reply(Response::error(403, "not_installed"));
         }
