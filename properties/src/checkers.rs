@@ -322,7 +322,10 @@ pub fn exposure_windows(h: &History, b: &ExposureBounds) -> Vec<ExposureWindow> 
                 .filter(|(p, d, _)| {
                     p.who == Party::Attacker
                         && matches!(d, Decision::Accept { .. })
-                        && f.attacker_derived(p.item, *x)
+                        && (f.attacker_derived(p.item, *x)
+                            // A request the attacker signed itself with a stolen key.
+                            || (kind == Some(ItemKind::SharedSecret)
+                                && !f.issued.contains_key(&p.item)))
                 })
                 .map(|(_, _, t)| t)
                 .collect();

@@ -282,7 +282,7 @@ impl World {
             let row = self.partner.store.latest(tenant);
             let mut loot: Vec<Loot> = row_loot(tenant, &row)
                 .into_iter()
-                .filter(|l| l.field == field)
+                .filter(|l| l.field == field || l.field == "client_id")
                 .collect();
             loot.retain(|l| {
                 loot_items(std::slice::from_ref(l))
@@ -427,9 +427,10 @@ impl World {
                 from,
             } => {
                 let row = self.partner.store.latest(*tenant);
+                // The row's public companions (its client id) come with the stolen item.
                 let loot: Vec<Loot> = row_loot(*tenant, &row)
                     .into_iter()
-                    .filter(|l| l.field == *field)
+                    .filter(|l| l.field == *field || l.field == "client_id")
                     .collect();
                 self.expose("A5", from, Some(*tenant), loot);
             }
