@@ -2,6 +2,8 @@
 //! deterministic simulator, `compare` runs all seven side by side (the main job until the
 //! evidence report lands). Bad input gets one clear line and exit code 2.
 
+mod cli_security;
+
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
@@ -35,6 +37,10 @@ enum Command {
     Compare(CommonArgs),
     /// Run every experiment and write the RFC evidence report (markdown, HTML, data, figures).
     Report(report::ReportArgs),
+    /// Run the security suites and print the matrix against expectations.md (exit 1 on a mismatch).
+    Check(cli_security::CheckArgs),
+    /// What one stolen credential (or the whole store) buys an attacker, with the counterfactual.
+    Attack(cli_security::AttackArgs),
 }
 
 #[derive(Args, Clone)]
@@ -254,6 +260,12 @@ fn print_summary(s: &Summary) {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Attack(a) => cli_security::attack_cmd(a)?,
+        Command::Check(a) => {
+            if !cli_security::check(a)? {
+                std::process::exit(1);
+            }
+        }
         Command::Mechanisms { json } => {
             let list: Vec<serde_json::Value> = registry()
                 .iter()

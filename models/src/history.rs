@@ -207,6 +207,26 @@ pub enum Event {
         kind: &'static str,
         tenant: TenantId,
     },
+    /// An attacker capability exposed `items` (threats.md §1 `Attack(Ak, target, mode)`):
+    /// a tapped hop (A1), a store read (A2), a log read (A3), its own tenant's material (A4),
+    /// a theft (A5). Knowledge that follows from it is still derived by the checkers.
+    Attack {
+        capability: &'static str,
+        mode: &'static str,
+        target: Option<TenantId>,
+        items: Vec<ItemId>,
+    },
+    /// P committed a long-lived item (URL, RT, secret) to a tenant's row.
+    StoreItem {
+        tenant: TenantId,
+        field: &'static str,
+        item: ItemId,
+        cause: Option<MsgId>,
+    },
+    /// The platform declined to mint for a tenant that is not (or no longer) installed.
+    IssueDenied {
+        tenant: TenantId,
+    },
 }
 
 /// An event at a time.
@@ -231,10 +251,19 @@ impl History {
     pub fn learned(&self) -> BTreeSet<(Party, ItemId)> {
         let mut out = BTreeSet::new();
         for r in &self.records {
-            if let Event::Receive { who, env } | Event::Log { who, env } = &r.event {
-                for (item, _) in env.items() {
-                    out.insert((*who, item));
+            match &r.event {
+                Event::Receive { who, env } | Event::Log { who, env } => {
+                    for (item, _) in env.items() {
+                        out.insert((*who, item));
+                    }
                 }
+                // An A2 read receives the store's contents; a tap or a theft, what it exposed.
+                Event::Attack { items, .. } => {
+                    for item in items {
+                        out.insert((Party::Attacker, *item));
+                    }
+                }
+                _ => {}
             }
         }
         out

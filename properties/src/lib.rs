@@ -3,8 +3,15 @@
 //! returns a verdict with `reached`: how often the property's antecedent actually fired, so
 //! a pass is never vacuous.
 //!
-//! This crate starts with P12 (read-your-writes) and P11 (executability); the attacker-driven
-//! properties P1–P10 follow with the attacker role.
+//! Map: [`facts`] indexes a history; [`checkers`] holds P1–P9; P11 and P12 are below; the
+//! suites that run every row of `expectations.md` (with P10 over faulted runs) are in [`suite`].
+
+pub mod attack;
+pub mod checkers;
+pub mod facts;
+pub mod suite;
+
+pub use checkers::*;
 
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -12,11 +19,49 @@ use tokenlab_models::Micros;
 use tokenlab_models::history::{Event, History};
 use tokenlab_models::ids::{MsgId, Party, TenantId};
 
+/// A checker's verdict, in the vocabulary of `expectations.md`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum VerdictKind {
+    #[serde(rename = "holds")]
+    Holds,
+    #[serde(rename = "violated")]
+    Violated,
+    /// The antecedent cannot arise in this design.
+    #[serde(rename = "n/a")]
+    NotApplicable,
+    /// The design accepts the behaviour; reported, not failed.
+    #[serde(rename = "by-design")]
+    ByDesign,
+}
+
+impl VerdictKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            VerdictKind::Holds => "holds",
+            VerdictKind::Violated => "violated",
+            VerdictKind::NotApplicable => "n/a",
+            VerdictKind::ByDesign => "by-design",
+        }
+    }
+    pub fn parse(s: &str) -> Option<VerdictKind> {
+        [
+            VerdictKind::Holds,
+            VerdictKind::Violated,
+            VerdictKind::NotApplicable,
+            VerdictKind::ByDesign,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
+    }
+}
+
 /// The outcome of one checker over one history.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Verdict {
     pub property: &'static str,
+    /// `kind != Violated`.
     pub holds: bool,
+    pub kind: VerdictKind,
     /// How many times the antecedent fired (0 means the result says nothing).
     pub reached: u64,
     /// The first violation, as a readable line.
@@ -60,15 +105,51 @@ pub fn read_your_writes(h: &History) -> Verdict {
             _ => {}
         }
     }
+    if trigger_requests.is_empty() {
+        return Verdict::not_applicable("P12", 0);
+    }
     Verdict {
         property: "P12",
         holds: violations == 0,
+        kind: if violations == 0 {
+            VerdictKind::Holds
+        } else {
+            VerdictKind::Violated
+        },
         reached,
         counterexample,
     }
 }
 
+impl Verdict {
+    pub fn not_applicable(property: &'static str, reached: u64) -> Verdict {
+        Verdict {
+            property,
+            holds: true,
+            kind: VerdictKind::NotApplicable,
+            reached,
+            counterexample: None,
+        }
+    }
+}
+
 fn describe(t: Micros, tenant: TenantId, response: MsgId, h: &History) -> String {
+    let msgs = h.messages();
+    let request = msgs.get(&response).and_then(|(_, e)| e.cause);
+    let mut lines: Vec<(Micros, String)> = Vec::new();
+    if let Some(root) = request {
+        for hop in h.causal_chain(root).hops {
+            lines.push((
+                hop.sent,
+                format!(
+                    "t={:.3}s → t={:.3}s {}",
+                    hop.sent as f64 / 1e6,
+                    hop.received as f64 / 1e6,
+                    hop.summary
+                ),
+            ));
+        }
+    }
     let commit = h
         .records
         .iter()
@@ -78,13 +159,25 @@ fn describe(t: Micros, tenant: TenantId, response: MsgId, h: &History) -> String
             _ => None,
         })
         .next_back();
-    format!(
-        "t={:.3}s {tenant}: trigger answered 2xx ({response}) after the token was committed at {}, but P.app's read found no valid token",
-        t as f64 / 1e6,
-        commit
-            .map(|c| format!("t={:.3}s", c as f64 / 1e6))
-            .unwrap_or_else(|| "an unknown time".into())
-    )
+    if let Some(c) = commit {
+        lines.push((
+            c,
+            format!(
+                "t={:.3}s P.auth's write of T for {tenant} commits at the primary",
+                c as f64 / 1e6
+            ),
+        ));
+    }
+    lines.sort_by_key(|(at, _)| *at);
+    let mut out: Vec<String> = lines.into_iter().map(|(_, l)| l).collect();
+    out.push(format!(
+        "t={:.3}s P.app reads T for {tenant} back: no valid token (stale read)",
+        t as f64 / 1e6
+    ));
+    out.push(format!(
+        "violation: the trigger answered 2xx ({response}) but P.app's subsequent read did not see the committed T"
+    ));
+    facts::numbered(out)
 }
 
 /// P11 Executability: with no faults and no attacker, every installed tenant reaches an
@@ -92,9 +185,13 @@ fn describe(t: Micros, tenant: TenantId, response: MsgId, h: &History) -> String
 pub fn executability(h: &History, tenants: u32) -> Verdict {
     let mut accepted = BTreeSet::new();
     let mut demanded = BTreeSet::new();
+    let mut api_requests = BTreeSet::new();
     for r in &h.records {
         match &r.event {
-            Event::Accept { tenant, .. } => {
+            Event::Send { env } if env.to == Party::API => {
+                api_requests.insert(env.id);
+            }
+            Event::Accept { tenant, req, .. } if api_requests.contains(req) => {
                 accepted.insert(*tenant);
             }
             Event::Invoke { tenant, .. } => {
@@ -109,8 +206,29 @@ pub fn executability(h: &History, tenants: u32) -> Verdict {
     Verdict {
         property: "P11",
         holds: missing.is_empty(),
+        kind: if missing.is_empty() {
+            VerdictKind::Holds
+        } else {
+            VerdictKind::Violated
+        },
         reached: demanded.len() as u64,
-        counterexample: (!missing.is_empty())
-            .then(|| format!("tenants never accepted: {missing:?}")),
+        counterexample: (!missing.is_empty()).then(|| {
+            // The first product-API request of the first tenant that never got through.
+            let f = facts::Facts::new(h);
+            let first = TenantId(missing[0]);
+            let mut lines: Vec<String> = f
+                .msgs
+                .iter()
+                .filter(|(_, (_, e))| {
+                    e.to == Party::API && e.request().is_some_and(|r| r.tenant == Some(first))
+                })
+                .take(3)
+                .map(|(id, _)| f.line(*id))
+                .collect();
+            lines.push(format!(
+                "violation: tenants {missing:?} never reached an Accept at the product API"
+            ));
+            facts::numbered(lines)
+        }),
     }
 }

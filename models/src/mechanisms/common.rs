@@ -65,10 +65,15 @@ pub fn accept_token_delivery(
         jwt: jwt.clone(),
         exp,
     };
+    // The API site travels with T (the FIT's `apiBaseUrl`); P calls it for this row's demands.
+    let site = claims.as_ref().map(|c| TenantId(c.installation_id));
     let update = Box::new(move |row: &mut crate::roles::store::Row| {
         let newer = row.token.as_ref().is_none_or(|old| old.exp <= token.exp);
         if keep_last_write || newer {
             row.token = Some(token);
+            if let Some(site) = site {
+                row.items.insert("api_site", Value::Tenant(site));
+            }
         }
     });
     (

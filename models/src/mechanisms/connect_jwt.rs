@@ -53,6 +53,13 @@ impl Mechanism for ConnectJwt {
                 "the API checks the query-string hash (off: mutant)",
             ),
             spec(
+                "secret_scope",
+                Kind::Choice(&["per_install", "per_app"]),
+                "per_install",
+                Fact,
+                "per_app: one sharedSecret for every installation (2019–2021)",
+            ),
+            spec(
                 "jwt_exp",
                 Kind::Duration,
                 "180s",
@@ -68,6 +75,8 @@ impl Mechanism for ConnectJwt {
             }),
             Box::new(ConnectPlatform {
                 secrets: BTreeMap::new(),
+                app_secret: None,
+                per_app: params.choice("secret_scope") == "per_app",
             }),
         )
     }
@@ -152,17 +161,29 @@ impl PartnerSide for ConnectPartner {
 struct ConnectPlatform {
     /// clientKey → (tenant, sharedSecret); removed at uninstall.
     secrets: BTreeMap<String, (TenantId, Secret)>,
+    /// With `secret_scope=per_app`, the one secret every installation shares.
+    app_secret: Option<Secret>,
+    per_app: bool,
 }
 
 impl PlatformSide for ConnectPlatform {
     fn on_install(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
-        let s = cx.issue_secret(
-            ItemKind::SharedSecret,
-            "shared",
-            tenant,
-            Party::Partner(PartnerEndpoint::Lifecycle),
-            None,
-        );
+        let s = match (&self.app_secret, self.per_app) {
+            (Some(s), true) => s.clone(),
+            _ => {
+                let s = cx.issue_secret(
+                    ItemKind::SharedSecret,
+                    "shared",
+                    tenant,
+                    Party::Partner(PartnerEndpoint::Lifecycle),
+                    None,
+                );
+                if self.per_app {
+                    self.app_secret = Some(s.clone());
+                }
+                s
+            }
+        };
         self.secrets.insert(client_key(tenant), (tenant, s.clone()));
         cx.send_lifecycle(
             tenant,

@@ -27,13 +27,22 @@ impl Mechanism for GlobalSecret {
         2
     }
     fn switches(&self) -> Vec<ParamSpec> {
-        vec![spec(
-            "tenant_block",
-            Kind::Switch,
-            "off",
-            Basis::Inference,
-            "an AS-side per-tenant block (revoke one tenant without rotating)",
-        )]
+        vec![
+            spec(
+                "tenant_block",
+                Kind::Switch,
+                "off",
+                Basis::Inference,
+                "an AS-side per-tenant block (revoke one tenant without rotating)",
+            ),
+            spec(
+                "sender_constraint",
+                Kind::Choice(&["none", "mtls"]),
+                "none",
+                Basis::Fact,
+                "mtls: the secret and T work only over P's client certificate (RFC 8705)",
+            ),
+        ]
     }
     fn build(&self, _params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
         (
@@ -98,6 +107,10 @@ struct GlobalPlatform {
 }
 
 impl PlatformSide for GlobalPlatform {
+    fn revokes_grant(&self) -> bool {
+        // One secret for every tenant: no per-tenant grant to withdraw (tenant_block is the way).
+        false
+    }
     fn on_install(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
         // The app's secret exists once; every install event carries the same one.
         let secret = match &self.secret {

@@ -237,6 +237,27 @@ pub fn shared_specs() -> Vec<ParamSpec> {
             "read-through cache in front of P.store",
         ),
         spec(
+            "exp_leeway",
+            Kind::Choice(&["fixed(0s)", "track_skew"]),
+            "fixed(0s)",
+            Mutant,
+            "track_skew: the API widens its exp leeway by the clock skew it observes (fail-open mutant)",
+        ),
+        spec(
+            "clock_skew",
+            Kind::Duration,
+            "0",
+            Inference,
+            "how far P's clock runs behind the platform's (a fault)",
+        ),
+        spec(
+            "log_token",
+            Kind::Choice(&["none", "url", "request_log"]),
+            "none",
+            Mutant,
+            "url: T also in the API query string; request_log: P's endpoints log inbound headers (mutants)",
+        ),
+        spec(
             "consent_delay",
             Kind::Duration,
             "2s",

@@ -46,6 +46,13 @@ pub fn rotation_specs(grace_default: &'static str) -> Vec<ParamSpec> {
             "a superseded RT still works this long (FAPI)",
         ),
         spec(
+            "as_binding",
+            Kind::Switch,
+            "on",
+            Mutant,
+            "the AS refuses an RT presented for another installation (off: mutant, it mints for the tenant asked)",
+        ),
+        spec(
             "rt_max_life",
             Kind::Duration,
             "365d",
@@ -66,7 +73,15 @@ impl Mechanism for Refresh {
         2
     }
     fn switches(&self) -> Vec<ParamSpec> {
-        rotation_specs("30s")
+        let mut v = rotation_specs("30s");
+        v.push(spec(
+            "sender_constraint",
+            Kind::Choice(&["none", "mtls", "dpop"]),
+            "none",
+            Basis::Fact,
+            "RT and T usable only with P's key (RFC 8705 mTLS, RFC 9449 DPoP)",
+        ));
+        v
     }
     fn profiles(&self) -> Vec<Profile> {
         vec![Profile {
@@ -231,11 +246,14 @@ impl RtAuthority {
         let Some(state) = self.rts.get(rt) else {
             return reject("invalid_grant");
         };
-        let (tenant, family) = (state.tenant, state.family);
+        let (bound, family) = (state.tenant, state.family);
         // The RT is bound to its installation: presented for another tenant, it is refused.
-        if req.tenant.is_some_and(|t| t != tenant) {
-            return reject("invalid_grant");
-        }
+        // The mutant `as_binding=off` trusts the tenant the request names instead.
+        let tenant = match req.tenant {
+            Some(t) if t != bound && !cx.params.bool("as_binding") => t,
+            Some(t) if t != bound => return reject("invalid_grant"),
+            _ => bound,
+        };
         if self.families[&family].revoked || cx.now >= state.issued_at + self.max_life {
             return reject("invalid_grant");
         }

@@ -38,6 +38,20 @@ impl Mechanism for TenantSecret {
                 "off, or periodic(ρ): the AS issues a new secret every ρ",
             ),
             spec(
+                "sender_constraint",
+                Kind::Choice(&["none", "mtls"]),
+                "none",
+                Basis::Fact,
+                "mtls: the secret and T work only over P's client certificate (RFC 8705)",
+            ),
+            spec(
+                "as_binding",
+                Kind::Switch,
+                "on",
+                Basis::Mutant,
+                "the AS refuses a secret presented for another installation (off: mutant)",
+            ),
+            spec(
                 "rotation_overlap",
                 Kind::Duration,
                 "1h",
@@ -198,9 +212,11 @@ impl PlatformSide for TenantPlatform {
         if !valid || s.revoked {
             return reply(Response::error(401, "invalid_client"));
         }
-        if req.body.tenant("tenant").is_some_and(|t| t != tenant) {
-            return reply(Response::error(403, "wrong_tenant"));
-        }
+        let tenant = match req.body.tenant("tenant") {
+            Some(t) if t != tenant && !cx.params.bool("as_binding") => t,
+            Some(t) if t != tenant => return reply(Response::error(403, "wrong_tenant")),
+            _ => tenant,
+        };
         if !cx.may_issue(tenant) {
             return reply(Response::error(403, "not_installed"));
         }

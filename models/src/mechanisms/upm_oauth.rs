@@ -332,7 +332,11 @@ impl PlatformSide for UpmPlatform {
                 let Some(tenant) = req.tenant else {
                     return reply(Response::error(400, "no_tenant"));
                 };
-                if req.body.str("approve") != Some("yes") || !cx.installed(tenant) {
+                // Only the tenant's admin can consent: the real admin's browser, or an
+                // attacker for the tenant it genuinely owns (A4).
+                let admin = env.from == Party::Browser
+                    || (env.from == Party::Attacker && cx.registry.attacker_owned == Some(tenant));
+                if req.body.str("approve") != Some("yes") || !cx.installed(tenant) || !admin {
                     return reply(Response::error(403, "access_denied"));
                 }
                 if let Some(i) = cx.registry.installs.get_mut(&tenant) {
@@ -355,6 +359,7 @@ impl PlatformSide for UpmPlatform {
                     .unwrap_or(REDIRECT_URI)
                     .to_string();
                 let challenge = req.body.str("code_challenge").map(str::to_string);
+                let code_key = code.clone();
                 self.codes.insert(
                     code.clone(),
                     CodeState {
@@ -368,11 +373,17 @@ impl PlatformSide for UpmPlatform {
                 if let Some(s) = req.body.get("state") {
                     fields.0.push(("state", s.clone()));
                 }
-                reply(redirect(
-                    Party::Partner(PartnerEndpoint::OAuth),
-                    "GET /oauth/callback",
-                    fields,
-                ))
+                // The browser goes wherever redirect_uri says: the registered callback, or (after
+                // a loose match) somewhere else.
+                if self.codes[&code_key].redirect_uri == REDIRECT_URI {
+                    reply(redirect(
+                        Party::Partner(PartnerEndpoint::OAuth),
+                        "GET /oauth/callback",
+                        fields,
+                    ))
+                } else {
+                    reply(redirect(Party::Attacker, "GET /callback", fields))
+                }
             }
             "POST /oauth/token" => {
                 if !self.client_ok(req) {

@@ -12,6 +12,7 @@ pub fn redirect(to: Party, route: &'static str, fields: Fields) -> Response {
     let target = match to {
         Party::Partner(PartnerEndpoint::OAuth) => "P.oauth",
         Party::Platform(PlatformEndpoint::AuthServer) => "AS",
+        Party::Attacker => "attacker",
         _ => "UPM",
     };
     let mut body = Fields::new()
@@ -35,6 +36,7 @@ fn route_of(s: &str) -> Option<&'static str> {
         "GET /authorize",
         "POST /authorize/consent",
         "GET /oauth/callback",
+        "GET /callback",
     ]
     .into_iter()
     .find(|r| *r == s)
@@ -58,6 +60,7 @@ impl Admin {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn send(
         &mut self,
         now: Micros,
@@ -65,6 +68,7 @@ impl Admin {
         route: &'static str,
         tenant: u32,
         body: Fields,
+        cause: Option<MsgId>,
         out: &mut Effects,
     ) {
         let id = self.ids.msg();
@@ -85,7 +89,7 @@ impl Admin {
                 id,
                 from: Party::Browser,
                 to,
-                cause: None,
+                cause,
                 body: Body::Request(req),
             },
         });
@@ -107,10 +111,11 @@ impl Admin {
             let to = match resp.body.str("location_to") {
                 Some("P.oauth") => Party::Partner(PartnerEndpoint::OAuth),
                 Some("AS") => Party::AS,
+                Some("attacker") => Party::Attacker,
                 _ => return,
             };
             if let Some(route) = resp.body.str("location_route").and_then(route_of) {
-                self.send(now, to, route, tenant, rest, out);
+                self.send(now, to, route, tenant, rest, Some(env.id), out);
             }
         } else if let Some(route) = resp.body.str("consent_form").and_then(route_of) {
             let id = self.ids.timer();
@@ -148,13 +153,33 @@ impl Role for Admin {
                     route,
                     t.0,
                     body,
+                    None,
                     out,
                 );
+            }
+            // A6: the admin follows a link the attacker planted (phishing, CSRF), starting an
+            // authorization at the AS with the attacker's parameters.
+            Input::Message(env)
+                if env.from == Party::Attacker
+                    && env.request().is_some_and(|r| r.route == "GET /lure") =>
+            {
+                let req = env.request().expect("a request");
+                if let Some(t) = req.tenant {
+                    self.send(
+                        now,
+                        Party::AS,
+                        "GET /authorize",
+                        t.0,
+                        req.body.clone(),
+                        Some(env.id),
+                        out,
+                    );
+                }
             }
             Input::Message(env) => self.on_response(now, env, out),
             Input::Timer(id) => {
                 if let Some((tenant, route, fields)) = self.consents.remove(&id) {
-                    self.send(now, Party::AS, route, tenant, fields, out);
+                    self.send(now, Party::AS, route, tenant, fields, None, out);
                 }
             }
             _ => {}

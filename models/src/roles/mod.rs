@@ -9,6 +9,7 @@
 //! [`platform::PlatformSide`].
 
 pub mod admin;
+pub mod attacker;
 pub mod partner;
 pub mod platform;
 pub mod resource;

@@ -495,7 +495,11 @@ impl Partner {
         };
         let row = self.store.latest(tenant);
         match self.with_side(now, out, |side, cx| side.start_attempt(cx, tenant, &row)) {
-            Ok(r) => {
+            Ok(mut r) => {
+                r.req
+                    .headers
+                    .0
+                    .push(("x-acting-for", Value::Tenant(tenant)));
                 let req = self.send(out, now, Party::APP, r, None);
                 out.record(
                     now,
@@ -682,6 +686,7 @@ impl Partner {
         update: impl FnOnce(&mut Row),
     ) -> Result<Micros, StoreFailure> {
         let before = self.store.latest(tenant).token.as_ref().map(|t| t.jwt.id());
+        let items_before = self.store.latest(tenant).items.clone();
         let res = self.store.write(tenant, now, &mut self.rng, update);
         let end = now + self.store.cfg.write_cost;
         out.record(
@@ -695,6 +700,25 @@ impl Partner {
             },
         );
         if res.is_ok() {
+            let row = self.store.latest(tenant);
+            for (field, v) in &row.items {
+                let item = match v {
+                    Value::Secret(s) => s.id(),
+                    Value::Jwt(j) => j.id(),
+                    _ => continue,
+                };
+                if items_before.get(field) != Some(v) {
+                    out.record(
+                        end,
+                        Event::StoreItem {
+                            tenant,
+                            field,
+                            item,
+                            cause,
+                        },
+                    );
+                }
+            }
             let after = self.store.latest(tenant).token.as_ref().map(|t| t.jwt.id());
             if let Some(item) = after
                 && after != before
@@ -716,15 +740,31 @@ impl Partner {
         let Some(tenant) = self.demands.get(&demand).map(|d| d.tenant) else {
             return;
         };
+        // The site comes with the token (the FIT's `apiBaseUrl`); P acts for the demand's tenant.
+        let site = match self.store.latest(tenant).items.get("api_site") {
+            Some(Value::Tenant(t)) => *t,
+            _ => tenant,
+        };
+        let skew = self.params.dur("clock_skew").unwrap_or(0);
         let mut req = Request {
             method: "GET",
             route: "GET /rest/api/resource",
-            tenant: Some(tenant),
-            headers: Fields::new(),
+            tenant: Some(site),
+            headers: Fields::new()
+                .with("x-acting-for", Value::Tenant(tenant))
+                .with("date", Value::Int(now - skew)),
             body: Fields::new(),
         };
         let auth = self.with_side(now, out, |side, cx| side.authorize(cx, &cred, &req));
+        if self.params.choice_or("log_token", "none") == "url" {
+            // The mutant: T travels in the query string too, where access logs keep it.
+            req.body.0.push(("access_token", auth.clone()));
+        }
         req.headers.0.push(("authorization", auth));
+        if self.params.choice_or("sender_constraint", "none") == "dpop" {
+            let proof = Secret::generate(&mut self.rng, "dpop");
+            req.headers.0.push(("dpop", Value::Secret(proof)));
+        }
         let id = self.send(
             out,
             now,
@@ -763,6 +803,16 @@ impl Partner {
     fn on_inbound(&mut self, now: Micros, env: Envelope, out: &mut Effects) {
         let env = Arc::new(env);
         let req = env.request().expect("a request");
+        if self.params.choice_or("log_token", "none") == "request_log" {
+            // The mutant: the endpoint's request log keeps every header, T included.
+            out.record(
+                now,
+                Event::Log {
+                    who: env.to,
+                    env: env.clone(),
+                },
+            );
+        }
         let decision = self.with_side(now, out, |side, cx| side.on_inbound(cx, &env, req));
         self.apply_inbound(now, env, decision, out);
     }

@@ -12,14 +12,14 @@ use crate::ids::{
 };
 use crate::message::{Body, Envelope, Fields, Request, Response, Value};
 use crate::params::Params;
-use crate::secret::{Jwt, Secret};
+use crate::secret::{ItemId, Jwt, Secret};
 use crate::token::{
     API_AUDIENCE, AccessClaims, FIT_ISSUER, FitClaims, PLATFORM_ISSUER, PlatformKeys,
     to_numeric_date,
 };
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// One installation in the registry.
@@ -33,6 +33,9 @@ pub struct Installation {
 #[derive(Default)]
 pub struct Registry {
     pub installs: BTreeMap<TenantId, Installation>,
+    /// The tenant an attacker genuinely administers (A4), if any: its admin actions for
+    /// that tenant are as valid as the real admin's.
+    pub attacker_owned: Option<TenantId>,
 }
 
 impl InstallView for Registry {
@@ -79,6 +82,11 @@ pub trait PlatformSide: Send {
     fn verify_api(&self, _cx: &PlatformCx<'_>, _req: &Request) -> Option<ApiDecision> {
         None
     }
+    /// Whether an admin `Revoke` withdraws the tenant's grant at the registry. An app-wide
+    /// credential (global-secret) has no per-tenant grant: only its own `tenant_block` can.
+    fn revokes_grant(&self) -> bool {
+        true
+    }
     fn reset_volatile(&mut self) {}
 }
 
@@ -112,11 +120,15 @@ impl PlatformCx<'_> {
     }
     /// May the platform issue for this tenant now? With `recheck_install=off` (a mutant) it
     /// does not look.
-    pub fn may_issue(&self, tenant: TenantId) -> bool {
+    pub fn may_issue(&mut self, tenant: TenantId) -> bool {
         if !self.params.bool("recheck_install") {
             return true;
         }
-        self.registry.live(tenant)
+        let live = self.registry.live(tenant);
+        if !live {
+            self.record(Event::IssueDenied { tenant });
+        }
+        live
     }
     /// `mint_time`: the cost of minting at F or the AS.
     pub fn mint_time(&self) -> Micros {
@@ -179,7 +191,16 @@ impl PlatformCx<'_> {
             exp: to_numeric_date(now + self.params.dur_req("fit_ttl")),
             jti: self.jti(),
         };
-        self.keys.sign_fit(&claims)
+        let fit = self.keys.sign_fit(&claims);
+        // Recorded so a checker can tell a genuine FIT for tenant i from a replayed or forged one.
+        self.record(Event::Issue {
+            item: fit.id(),
+            kind: ItemKind::Fit,
+            tenant,
+            to: Party::Partner(PartnerEndpoint::App),
+            exp: Some(now + self.params.dur_req("fit_ttl")),
+        });
+        fit
     }
     /// Generates and records a long-lived secret issued to `to`.
     pub fn issue_secret(
@@ -292,6 +313,61 @@ pub struct Platform {
     ids: IdGen,
     calls: BTreeMap<MsgId, u64>,
     timers: BTreeMap<TimerId, Timer>,
+    /// DPoP proofs already accepted (`jti` single use, RFC 9449).
+    seen_proofs: BTreeSet<Secret>,
+    /// The largest clock skew observed from the partner (`exp_leeway=track_skew` widens by it).
+    observed_skew: Micros,
+}
+
+/// Request fields that carry a credential presented to F or the AS, in order of precedence.
+const PRESENTED_FIELDS: [&str; 5] = [
+    "url",
+    "refresh_token",
+    "code",
+    "client_secret",
+    "authorization",
+];
+
+/// The credential a request presents, if any (the item a verifier decides on).
+pub fn presented_item(req: &Request) -> Option<ItemId> {
+    PRESENTED_FIELDS
+        .iter()
+        .find_map(|k| match req.body.get(k).or_else(|| req.headers.get(k)) {
+            Some(Value::Secret(s)) => Some(s.id()),
+            Some(Value::Jwt(j)) => Some(j.id()),
+            _ => None,
+        })
+}
+
+/// The tenant a presenter acts for: its declared `x-acting-for` (P: the demand it serves; an
+/// attacker: its target), else the tenant the request addresses.
+pub fn acting_tenant(req: &Request) -> Option<TenantId> {
+    req.headers
+        .tenant("x-acting-for")
+        .or(req.tenant)
+        .or_else(|| req.body.tenant("tenant"))
+}
+
+/// Error codes as static reasons for the history.
+fn reason_of(resp: &Response) -> &'static str {
+    const KNOWN: [&str; 14] = [
+        "invalid_grant",
+        "invalid_client",
+        "not_installed",
+        "unknown_trigger_url",
+        "trigger_auth_required",
+        "invalid_request",
+        "unsupported_grant_type",
+        "wrong_tenant",
+        "access_denied",
+        "no_such_route",
+        "sender_constraint",
+        "no_tenant",
+        "unavailable",
+        "rate_limited",
+    ];
+    let code = resp.error_code().unwrap_or("");
+    KNOWN.into_iter().find(|k| *k == code).unwrap_or("rejected")
 }
 
 impl Platform {
@@ -310,7 +386,15 @@ impl Platform {
             ids: IdGen::new(RoleKind::Platform),
             calls: BTreeMap::new(),
             timers: BTreeMap::new(),
+            seen_proofs: BTreeSet::new(),
+            observed_skew: 0,
         }
+    }
+
+    /// With `sender_constraint=mtls|dpop` a credential and the T minted from it work only
+    /// over P's own key; the model's proof of possession is that P itself sent the request.
+    fn sender_constrained(&self) -> bool {
+        self.params.choice_or("sender_constraint", "none") != "none"
     }
 
     fn with_side<T>(
@@ -385,6 +469,7 @@ impl Platform {
             }
             AdminAction::Revoke(_) => {
                 if self.params.choice("revocation") == "enforced"
+                    && self.side.revokes_grant()
                     && let Some(i) = self.registry.installs.get_mut(&tenant)
                 {
                     i.grant_revoked = true;
@@ -402,7 +487,29 @@ impl Platform {
         }
     }
 
-    fn on_api(&mut self, now: Micros, env: &Envelope, req: &Request, out: &mut Effects) {
+    fn on_api(&mut self, now: Micros, env: &Arc<Envelope>, req: &Request, out: &mut Effects) {
+        let track_skew = self.params.choice_or("exp_leeway", "fixed(0s)") == "track_skew";
+        if let Some(date) = req.headers.int("date")
+            && env.from.role() == RoleKind::Partner
+        {
+            self.observed_skew = self.observed_skew.max((now - date).abs());
+        }
+        let leeway = if track_skew { self.observed_skew } else { 0 };
+        // Access logs record the request line: a credential in the query lands there.
+        if req
+            .body
+            .0
+            .iter()
+            .any(|(_, v)| matches!(v, Value::Secret(_) | Value::Jwt(_)))
+        {
+            out.record(
+                now,
+                Event::Log {
+                    who: Party::API,
+                    env: env.clone(),
+                },
+            );
+        }
         let decision = {
             let cx = PlatformCx {
                 now,
@@ -421,13 +528,28 @@ impl Platform {
                     &self.keys,
                     &self.registry,
                     self.params.bool("api_checks_installation"),
-                    0,
+                    leeway,
                     req,
                     now,
                 ),
             }
         };
-        if let (Some(tenant), Some(v)) = (req.tenant, req.headers.get("authorization")) {
+        let decision = decision.and_then(|ok| {
+            if !self.sender_constrained() {
+                return Ok(ok);
+            }
+            if env.from.role() != RoleKind::Partner {
+                return Err("sender_constraint");
+            }
+            if self.params.choice_or("sender_constraint", "none") == "dpop" {
+                let proof = req.headers.secret("dpop").ok_or("dpop_missing")?;
+                if !self.seen_proofs.insert(proof.clone()) {
+                    return Err("dpop_replay");
+                }
+            }
+            Ok(ok)
+        });
+        if let (Some(tenant), Some(v)) = (acting_tenant(req), req.headers.get("authorization")) {
             let item = match v {
                 Value::Jwt(j) => Some(j.id()),
                 Value::Secret(s) => Some(s.id()),
@@ -476,6 +598,11 @@ impl Platform {
         match &env.body {
             Body::Request(req) => match env.to {
                 Party::Platform(PlatformEndpoint::ProductApi) => self.on_api(now, &env, req, out),
+                Party::Platform(PlatformEndpoint::Forge | PlatformEndpoint::AuthServer)
+                    if presented_item(req).is_some() =>
+                {
+                    self.on_presentation(now, &env, req, out)
+                }
                 Party::Platform(PlatformEndpoint::Upm) => {
                     let Some(t) = req.body.tenant("tenant") else {
                         self.reply(&env, Response::error(400, "missing_tenant"), now, out);
@@ -506,6 +633,85 @@ impl Platform {
                     self.with_side(now, out, |side, cx| {
                         side.on_call_response(cx, tag, Some(resp))
                     });
+                }
+            }
+        }
+    }
+
+    /// A credential presented to F or the AS: the mechanism decides; the platform records
+    /// the presentation and the decision (`threats.md` §1 `Present`, `Accept`, `Reject`).
+    fn on_presentation(
+        &mut self,
+        now: Micros,
+        env: &Arc<Envelope>,
+        req: &Request,
+        out: &mut Effects,
+    ) {
+        let item = presented_item(req).expect("checked by the caller");
+        let acting = acting_tenant(req);
+        if let Some(tenant) = acting {
+            out.record(
+                now,
+                Event::Present {
+                    who: env.from,
+                    item,
+                    tenant,
+                    req: env.id,
+                },
+            );
+        }
+        if env.to == Party::AS && self.sender_constrained() && env.from.role() != RoleKind::Partner
+        {
+            out.record(
+                now,
+                Event::Reject {
+                    req: env.id,
+                    reason: "sender_constraint",
+                },
+            );
+            self.reply(env, Response::error(401, "sender_constraint"), now, out);
+            return;
+        }
+        let mark = out.send.len();
+        match self.with_side(now, out, |side, cx| side.on_request(cx, env, req)) {
+            Handling::Reply { response, after } => {
+                let event = if response.is_success() {
+                    let minted = response
+                        .body
+                        .jwt("access_token")
+                        .and_then(|t| self.keys.verify_access(t).ok())
+                        .map(|c| TenantId(c.inst));
+                    minted.or(acting).map(|tenant| Event::Accept {
+                        req: env.id,
+                        tenant,
+                        acting_as: "app",
+                    })
+                } else {
+                    Some(Event::Reject {
+                        req: env.id,
+                        reason: reason_of(&response),
+                    })
+                };
+                if let Some(e) = event {
+                    out.record(now, e);
+                }
+                self.reply(env, response, now + after, out)
+            }
+            Handling::Later => {
+                // F accepted the credential and started minting for the tenant it names.
+                let tenant = out.send[mark..]
+                    .iter()
+                    .find_map(|o| o.env.request().and_then(|r| r.tenant))
+                    .or(acting);
+                if let Some(tenant) = tenant {
+                    out.record(
+                        now,
+                        Event::Accept {
+                            req: env.id,
+                            tenant,
+                            acting_as: "app",
+                        },
+                    );
                 }
             }
         }

@@ -10,11 +10,13 @@ use crate::faults::{Nemesis, NetworkProfile, secs};
 use crate::history::{DropReason, Event, History};
 use crate::ids::{DemandId, Group, IdGen, MsgId, RoleKind, TenantId, TimerId};
 use crate::mechanisms::{Mechanism, ResolveError, resolve};
-use crate::message::{Body, Envelope, Response};
+use crate::message::{Body, Envelope, Response, Value};
 use crate::params::Params;
 use crate::roles::admin::Admin;
+use crate::roles::attacker::{AttackPlan, Attacker, Capability, Loot};
 use crate::roles::partner::Partner;
 use crate::roles::platform::Platform;
+use crate::roles::store::Row;
 use crate::roles::store::{Store, StoreConfig};
 use crate::roles::{AdminAction, Effects, Input, Outgoing, Role};
 use crate::token::PlatformKeys;
@@ -84,9 +86,68 @@ enum Ev {
     Demand(DemandId, TenantId),
     Admin(AdminAction),
     Start,
-    CrashStart { role: RoleKind, lose_volatile: bool },
-    CrashEnd { role: RoleKind },
+    CrashStart {
+        role: RoleKind,
+        lose_volatile: bool,
+    },
+    CrashEnd {
+        role: RoleKind,
+    },
     DeployReset,
+    /// The attacker's plan switches capability `i` on.
+    AttackStep(usize),
+    /// The JWKS becomes unreachable (false) or reachable again (true) at P.
+    Jwks(bool),
+}
+
+/// What the driver exposes to the attacker: the capabilities that read other parties' state.
+#[derive(Default)]
+struct Watch {
+    taps: Vec<(Group, Group)>,
+    continuing: bool,
+    logs: bool,
+    owned: Option<TenantId>,
+    owned_msgs: BTreeSet<MsgId>,
+    /// Continuing reads of one row's field.
+    stealing: Vec<(&'static str, TenantId)>,
+    /// Items continuing reads already exposed.
+    seen_items: BTreeSet<crate::secret::ItemId>,
+    seen_rows: BTreeMap<TenantId, Arc<Row>>,
+    observed: std::collections::VecDeque<Arc<Envelope>>,
+}
+
+/// Every usable value in a row of P's store, as the attacker sees it after a read.
+fn row_loot(tenant: TenantId, row: &Row) -> Vec<Loot> {
+    let mut out = Vec::new();
+    if let Some(t) = &row.token {
+        out.push(Loot {
+            field: "token",
+            tenant: Some(tenant),
+            value: Value::Jwt(t.jwt.clone()),
+        });
+    }
+    for (field, v) in &row.items {
+        if matches!(v, Value::Secret(_) | Value::Jwt(_))
+            || (*field == "client_id" && matches!(v, Value::Str(_)))
+        {
+            out.push(Loot {
+                field,
+                tenant: Some(tenant),
+                value: v.clone(),
+            });
+        }
+    }
+    out
+}
+
+fn loot_items(loot: &[Loot]) -> Vec<crate::secret::ItemId> {
+    loot.iter()
+        .filter_map(|l| match &l.value {
+            Value::Secret(s) => Some(s.id()),
+            Value::Jwt(j) => Some(j.id()),
+            _ => None,
+        })
+        .collect()
 }
 
 struct Queued {
@@ -128,6 +189,8 @@ struct World {
     history: History,
     effects: Effects,
     skipped_partner_down: u64,
+    attacker: Option<Attacker>,
+    watch: Watch,
 }
 
 impl World {
@@ -157,14 +220,262 @@ impl World {
             RoleKind::Partner => self.partner.handle(now, input, &mut out),
             RoleKind::Platform => self.platform.handle(now, input, &mut out),
             RoleKind::Admin => self.admin.handle(now, input, &mut out),
-            RoleKind::Attacker => {}
+            RoleKind::Attacker => {
+                if let Some(a) = self.attacker.as_mut() {
+                    a.handle(now, input, &mut out);
+                }
+            }
         }
         self.apply(role, &mut out);
         out.clear();
         self.effects = out;
+        if self.attacker.is_some() {
+            if role == RoleKind::Partner && self.watch.continuing {
+                self.breach_continuing();
+            }
+            if role == RoleKind::Partner && !self.watch.stealing.is_empty() {
+                self.steal_continuing();
+            }
+            self.feed_observations();
+        }
+    }
+
+    /// Hands what the attacker observed to it, until nothing new is observed.
+    fn feed_observations(&mut self) {
+        while let Some(env) = self.watch.observed.pop_front() {
+            let mut out = Effects::default();
+            if let Some(a) = self.attacker.as_mut() {
+                a.observe(self.now, &env, &mut out);
+            }
+            self.apply(RoleKind::Attacker, &mut out);
+        }
+    }
+
+    /// Continuing A2: every row P wrote since the last look.
+    fn breach_continuing(&mut self) {
+        let tenants: Vec<TenantId> = self.partner.store.tenants().collect();
+        let mut loot = Vec::new();
+        for t in tenants {
+            let row = self.partner.store.latest(t);
+            if self
+                .watch
+                .seen_rows
+                .get(&t)
+                .is_some_and(|seen| Arc::ptr_eq(seen, &row))
+            {
+                continue;
+            }
+            loot.extend(row_loot(t, &row));
+            self.watch.seen_rows.insert(t, row);
+        }
+        loot.retain(|l| {
+            loot_items(std::slice::from_ref(l))
+                .into_iter()
+                .all(|i| self.watch.seen_items.insert(i))
+        });
+        self.expose("A2", "continuing", None, loot);
+    }
+
+    /// Continuing A2 on one row's field: whatever P wrote there since the last look.
+    fn steal_continuing(&mut self) {
+        for (field, tenant) in self.watch.stealing.clone() {
+            let row = self.partner.store.latest(tenant);
+            let mut loot: Vec<Loot> = row_loot(tenant, &row)
+                .into_iter()
+                .filter(|l| l.field == field || l.field == "client_id")
+                .collect();
+            loot.retain(|l| {
+                loot_items(std::slice::from_ref(l))
+                    .into_iter()
+                    .all(|i| self.watch.seen_items.insert(i))
+            });
+            self.expose("A2", "continuing", Some(tenant), loot);
+        }
+    }
+
+    /// Records what a capability exposed and gives it to the attacker.
+    fn expose(
+        &mut self,
+        capability: &'static str,
+        mode: &'static str,
+        target: Option<TenantId>,
+        loot: Vec<Loot>,
+    ) {
+        let items = loot_items(&loot);
+        if items.is_empty() {
+            return;
+        }
+        self.history.push(
+            self.now,
+            Event::Attack {
+                capability,
+                mode,
+                target,
+                items,
+            },
+        );
+        let mut out = Effects::default();
+        if let Some(a) = self.attacker.as_mut() {
+            a.acquire(self.now, loot, &mut out);
+        }
+        self.apply(RoleKind::Attacker, &mut out);
+    }
+
+    /// A1 and A4: does the attacker see this message?
+    fn watch_message(&mut self, env: &Arc<Envelope>) {
+        if env.from == crate::ids::Party::Attacker || env.to == crate::ids::Party::Attacker {
+            return;
+        }
+        let (from, to) = (env.from.group(), env.to.group());
+        let tapped = self
+            .watch
+            .taps
+            .iter()
+            .any(|(a, b)| (*a, *b) == (from, to) || (*a, *b) == (to, from));
+        let owned = self.watch.owned.is_some_and(|a| {
+            let about_a = env.request().is_some_and(|r| {
+                r.tenant == Some(a)
+                    || r.headers.tenant("x-acting-for") == Some(a)
+                    || r.body.tenant("tenant") == Some(a)
+                    || r.body.tenant("installationId") == Some(a)
+            }) || env
+                .cause
+                .is_some_and(|c| self.watch.owned_msgs.contains(&c));
+            let touches_p = matches!(env.from, crate::ids::Party::Partner(_))
+                || matches!(env.to, crate::ids::Party::Partner(_))
+                || env.from == crate::ids::Party::Browser
+                || env.to == crate::ids::Party::Browser;
+            about_a && touches_p
+        });
+        if owned {
+            self.watch.owned_msgs.insert(env.id);
+        }
+        if !(tapped || owned) {
+            return;
+        }
+        let items: Vec<crate::secret::ItemId> = env.items().map(|(i, _)| i).collect();
+        if !items.is_empty() {
+            self.history.push(
+                self.now,
+                Event::Attack {
+                    capability: if tapped { "A1" } else { "A4" },
+                    mode: if tapped { "tap" } else { "own" },
+                    target: if tapped { None } else { self.watch.owned },
+                    items,
+                },
+            );
+        }
+        self.watch.observed.push_back(env.clone());
+    }
+
+    /// Switches step `i` of the attacker's plan on.
+    fn attack_step(&mut self, i: usize) {
+        let Some(step) = self
+            .attacker
+            .as_ref()
+            .and_then(|a| a.plan().steps.get(i))
+            .map(|s| s.capability.clone())
+        else {
+            return;
+        };
+        match &step {
+            Capability::Tap { a, b } => self.watch.taps.push((*a, *b)),
+            Capability::Breach { continuing } => {
+                let tenants: Vec<TenantId> = self.partner.store.tenants().collect();
+                let mut loot = Vec::new();
+                for t in tenants {
+                    let row = self.partner.store.latest(t);
+                    loot.extend(row_loot(t, &row));
+                    self.watch.seen_rows.insert(t, row);
+                }
+                self.watch.continuing = *continuing;
+                let mode = if *continuing {
+                    "continuing"
+                } else {
+                    "snapshot"
+                };
+                self.expose("A2", mode, None, loot);
+            }
+            Capability::ReadLogs => {
+                self.watch.logs = true;
+                let past: Vec<Arc<Envelope>> = self
+                    .history
+                    .records
+                    .iter()
+                    .filter_map(|r| match &r.event {
+                        Event::Log { env, .. } => Some(env.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                for env in past {
+                    self.log_exposed(&env);
+                }
+            }
+            Capability::Own { tenant } => {
+                self.watch.owned = Some(*tenant);
+                self.platform.registry.attacker_owned = Some(*tenant);
+                let row = self.partner.store.latest(*tenant);
+                self.expose("A4", "own", Some(*tenant), row_loot(*tenant, &row));
+            }
+            Capability::StealContinuing { field, tenant } => {
+                self.watch.stealing.push((field, *tenant));
+                self.steal_continuing();
+            }
+            Capability::Steal {
+                field,
+                tenant,
+                from,
+            } => {
+                let row = self.partner.store.latest(*tenant);
+                // The row's public companions (its client id) come with the stolen item.
+                let loot: Vec<Loot> = row_loot(*tenant, &row)
+                    .into_iter()
+                    .filter(|l| l.field == *field || l.field == "client_id")
+                    .collect();
+                self.expose("A5", from, Some(*tenant), loot);
+            }
+            _ => {}
+        }
+        let mut out = Effects::default();
+        if let Some(a) = self.attacker.as_mut() {
+            a.start_step(self.now, &step, &mut out);
+        }
+        self.apply(RoleKind::Attacker, &mut out);
+        self.feed_observations();
+    }
+
+    /// A3: a log entry the attacker reads.
+    fn log_exposed(&mut self, env: &Arc<Envelope>) {
+        let items: Vec<crate::secret::ItemId> = env.items().map(|(i, _)| i).collect();
+        if items.is_empty() {
+            return;
+        }
+        self.history.push(
+            self.now,
+            Event::Attack {
+                capability: "A3",
+                mode: "log",
+                target: None,
+                items,
+            },
+        );
+        self.watch.observed.push_back(env.clone());
     }
 
     fn apply(&mut self, role: RoleKind, out: &mut Effects) {
+        if self.watch.logs {
+            let logged: Vec<Arc<Envelope>> = out
+                .history
+                .iter()
+                .filter_map(|r| match &r.event {
+                    Event::Log { env, .. } => Some(env.clone()),
+                    _ => None,
+                })
+                .collect();
+            for env in logged {
+                self.log_exposed(&env);
+            }
+        }
         self.history.records.append(&mut out.history);
         for id in out.cancel.drain(..) {
             self.cancelled.insert(id);
@@ -188,6 +499,9 @@ impl World {
         };
         let env = Arc::new(env);
         self.history.push(depart, Event::Send { env: env.clone() });
+        if self.attacker.is_some() {
+            self.watch_message(&env);
+        }
         if !provisioning && self.partitioned(from, to, depart) {
             self.history.push(
                 depart,
@@ -311,6 +625,25 @@ pub fn run_resolved(
     profile: Option<&'static str>,
     params: Params,
 ) -> RunResult {
+    run_with(s, mechanism, profile, params, None)
+}
+
+/// Builds and runs a scenario with an attacker following `plan` (`threats.md` §2).
+pub fn run_attacked(s: &Scenario, plan: &AttackPlan) -> Result<RunResult, ResolveError> {
+    let (mechanism, profile, params) = resolve(&s.mechanism, &s.sets)?;
+    Ok(run_with(s, mechanism, profile, params, Some(plan)))
+}
+
+/// Runs with resolved parameters and an optional attacker. The attacker's RNG stream is
+/// forked last, so a run with an attacker shares every other stream with the run without it
+/// (the counterfactual of `threats.md` §2).
+pub fn run_with(
+    s: &Scenario,
+    mechanism: &'static dyn Mechanism,
+    profile: Option<&'static str>,
+    params: Params,
+    plan: Option<&AttackPlan>,
+) -> RunResult {
     let mut master = ChaCha8Rng::seed_from_u64(s.seed);
     // Fork in a fixed order: adding a stream at the end never shifts the others.
     let keys = PlatformKeys::generate(&mut master.fork());
@@ -324,6 +657,7 @@ pub fn run_resolved(
             link_rngs.insert((a, b), net_master.fork());
         }
     }
+    let attacker_rng = master.fork();
     let (partner_side, platform_side) = mechanism.build(&params);
     let store = Store::new(StoreConfig {
         write_cost: params.dur_req("db_write"),
@@ -350,7 +684,18 @@ pub fn run_resolved(
         history: History::default(),
         effects: Effects::default(),
         skipped_partner_down: 0,
+        attacker: plan.map(|p| Attacker::new(p.clone(), s.tenants, attacker_rng)),
+        watch: Watch::default(),
     };
+    if let Some(p) = plan {
+        for (i, step) in p.steps.iter().enumerate() {
+            world.push(step.at, Ev::AttackStep(i));
+        }
+        for (from, until) in &p.jwks_outages {
+            world.push(*from, Ev::Jwks(false));
+            world.push(*until, Ev::Jwks(true));
+        }
+    }
 
     // Provisioning: every tenant is installed before t=0, 10 ms apart, on fault-free links.
     for i in 0..s.tenants {
@@ -492,6 +837,21 @@ pub fn run_resolved(
                     Event::Fault {
                         kind: "restart",
                         detail: format!("{role:?}"),
+                    },
+                );
+            }
+            Ev::AttackStep(i) => world.attack_step(i),
+            Ev::Jwks(reachable) => {
+                world.partner.set_jwks_reachable(reachable);
+                world.history.push(
+                    q.at,
+                    Event::Fault {
+                        kind: if reachable {
+                            "jwks_restored"
+                        } else {
+                            "jwks_unreachable"
+                        },
+                        detail: String::new(),
                     },
                 );
             }

@@ -1,0 +1,765 @@
+//! The attacker of `threats.md` §2. It acts only through the protocol's own messages: what it
+//! gains is whatever the platform, the AS, the partner's endpoints and the product API accept.
+//! There is no table of outcomes here.
+//!
+//! Knowledge comes in two ways. Capabilities that read somebody else's state (a tapped hop
+//! A1, the partner's store A2, logs A3, its own tenant's material A4, a theft A5) are applied
+//! by the driver, which hands the exposed values to [`Attacker::acquire`] / [`Attacker::observe`]
+//! and records an `Attack` event. Everything else is protocol traffic the attacker sends:
+//! using loot (A5, A9), forging deliveries (A10), replaying captures (A7), redirect tricks (A6).
+//!
+//! Policy behind every metric (`threats.md` §2): the attacker knows every tenant id; after it
+//! gains an item it tries every tenant once, then probes every `probe_every` (60 s) until
+//! rejected or the run ends.
+
+use super::{Effects, Input, Outgoing, Role};
+use crate::ids::{
+    APP_ID, Group, IdGen, MsgId, PartnerEndpoint, Party, RoleKind, TenantId, TimerId,
+};
+use crate::message::{Body, Envelope, Fields, Request, Response, Value};
+use crate::secret::{Jwt, Secret};
+use crate::token::{ConnectClaims, client_key, connect_qsh, sign_connect, to_numeric_date};
+use crate::{Micros, SEC};
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One capability of `threats.md` §2, switched on at a time.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "capability")]
+pub enum Capability {
+    /// A1: observe every message on the hops between two groups (both directions).
+    Tap { a: Group, b: Group },
+    /// A2: read P's store: once (`snapshot`) or every later write too (`continuing`).
+    Breach { continuing: bool },
+    /// A3: read every log written from now on.
+    ReadLogs,
+    /// A4: a genuine installation the attacker administers; it sees everything issued for,
+    /// bound to or used by P for that tenant.
+    Own { tenant: TenantId },
+    /// A5: one stolen item of one victim tenant (`field` of its row; `token` = the cached T).
+    Steal {
+        field: &'static str,
+        tenant: TenantId,
+        from: &'static str,
+    },
+    /// A2 restricted to one item of one tenant, `continuing`: the attacker re-reads it after
+    /// every write (a persistent foothold on that row).
+    StealContinuing {
+        field: &'static str,
+        tenant: TenantId,
+    },
+    /// A6: lure the victim's admin into an authorization with the attacker's `redirect_uri`.
+    Redirect { victim: TenantId },
+    /// A6: inject a code of the attacker's own tenant into the victim's callback (needs A4).
+    InjectCode { victim: TenantId },
+    /// A7: replay captured requests (what A1 observed), and Connect JWTs on another route.
+    Replay,
+    /// A9: call a stolen trigger URL `count` times.
+    Spam { count: u32 },
+    /// A10: POST forged token deliveries and install hooks to P's endpoints.
+    Forge,
+}
+
+impl Capability {
+    pub fn id(&self) -> &'static str {
+        match self {
+            Capability::Tap { .. } => "A1",
+            Capability::Breach { .. } => "A2",
+            Capability::ReadLogs => "A3",
+            Capability::Own { .. } => "A4",
+            Capability::Steal { .. } => "A5",
+            Capability::StealContinuing { .. } => "A2",
+            Capability::Redirect { .. } | Capability::InjectCode { .. } => "A6",
+            Capability::Replay => "A7",
+            Capability::Spam { .. } => "A9",
+            Capability::Forge => "A10",
+        }
+    }
+}
+
+/// A capability switched on at `at`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AttackStep {
+    pub at: Micros,
+    pub capability: Capability,
+}
+
+/// What the attacker does in one run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AttackPlan {
+    pub steps: Vec<AttackStep>,
+    /// Use what it learns (off: a passive observer, for confinement runs).
+    pub use_loot: bool,
+    /// Probe interval after an Accept (the 60 s resolution of every metric).
+    pub probe_every: Micros,
+    /// Stop probing after this time (the horizon).
+    pub until: Micros,
+    /// JWKS outages at P (a fault the P10 runs combine with A10): `[from, until)`.
+    pub jwks_outages: Vec<(Micros, Micros)>,
+}
+
+impl AttackPlan {
+    pub fn new(steps: Vec<AttackStep>, until: Micros) -> AttackPlan {
+        AttackPlan {
+            steps,
+            use_loot: true,
+            probe_every: 60 * SEC,
+            until,
+            jwks_outages: Vec::new(),
+        }
+    }
+}
+
+/// One value the attacker holds, with where it came from.
+#[derive(Clone, Debug)]
+pub struct Loot {
+    pub field: &'static str,
+    /// The tenant it belongs to, as far as the attacker can tell.
+    pub tenant: Option<TenantId>,
+    pub value: Value,
+}
+
+/// The redirect URI an attacker registers under a loose match.
+pub const ATTACKER_REDIRECT: &str = "https://partner.example/evil/callback";
+const REGISTERED_REDIRECT: &str = "https://partner.example/oauth/callback";
+
+#[derive(Clone, Copy, Debug)]
+enum Act {
+    Use {
+        loot: usize,
+        tenant: TenantId,
+    },
+    Forge,
+    /// No answer to a use (lost on the way): probe again next round.
+    Unanswered {
+        req: MsgId,
+    },
+}
+
+#[derive(Clone, Debug)]
+enum Pending {
+    /// A use of loot: its answer decides whether the pair is probed again.
+    Use {
+        loot: usize,
+        tenant: TenantId,
+    },
+    /// Presenting a T obtained from a mint (one shot).
+    Present,
+    /// Code injection: the authorize page, then the consent that yields the code.
+    Authorize {
+        own: TenantId,
+        victim: TenantId,
+    },
+    Consent {
+        victim: TenantId,
+    },
+    Other,
+}
+
+/// The attacker role.
+pub struct Attacker {
+    plan: AttackPlan,
+    tenants: u32,
+    rng: ChaCha8Rng,
+    ids: IdGen,
+    loot: Vec<Loot>,
+    known: BTreeSet<String>,
+    owned: Option<TenantId>,
+    forging: bool,
+    replaying: bool,
+    captured: BTreeSet<MsgId>,
+    replays: u32,
+    timers: BTreeMap<TimerId, Act>,
+    pending: BTreeMap<MsgId, Pending>,
+}
+
+/// How many captured product-API requests A7 replays (AS requests are always replayed).
+const REPLAY_LIMIT: u32 = 8;
+
+fn value_key(v: &Value) -> Option<String> {
+    match v {
+        Value::Secret(s) => Some(s.expose().to_string()),
+        Value::Jwt(j) => Some(j.expose().to_string()),
+        Value::Str(s) => Some(format!("str:{s}")),
+        _ => None,
+    }
+}
+
+impl Attacker {
+    pub fn new(plan: AttackPlan, tenants: u32, rng: ChaCha8Rng) -> Attacker {
+        Attacker {
+            plan,
+            tenants,
+            rng,
+            ids: IdGen::new(RoleKind::Attacker),
+            loot: Vec::new(),
+            known: BTreeSet::new(),
+            owned: None,
+            forging: false,
+            replaying: false,
+            captured: BTreeSet::new(),
+            replays: 0,
+            timers: BTreeMap::new(),
+            pending: BTreeMap::new(),
+        }
+    }
+
+    pub fn plan(&self) -> &AttackPlan {
+        &self.plan
+    }
+
+    /// Everything the attacker holds (for reports; values are printed as fingerprints).
+    pub fn loot(&self) -> &[Loot] {
+        &self.loot
+    }
+
+    fn timer(&mut self, out: &mut Effects, at: Micros, act: Act) {
+        let id = self.ids.timer();
+        self.timers.insert(id, act);
+        out.timers.push((at, id));
+    }
+
+    fn send(
+        &mut self,
+        out: &mut Effects,
+        now: Micros,
+        to: Party,
+        req: Request,
+        pending: Pending,
+    ) -> MsgId {
+        let id = self.ids.msg();
+        out.send.push(Outgoing {
+            depart: now,
+            env: Envelope {
+                id,
+                from: Party::Attacker,
+                to,
+                cause: None,
+                body: Body::Request(req),
+            },
+        });
+        self.pending.insert(id, pending);
+        id
+    }
+
+    fn tenant_ids(&self) -> Vec<TenantId> {
+        (0..self.tenants).map(TenantId).collect()
+    }
+
+    /// Values exposed to the attacker (A2, A4, A5 reads). New usable items are tried on every
+    /// tenant at once.
+    pub fn acquire(&mut self, now: Micros, items: Vec<Loot>, out: &mut Effects) {
+        for l in items {
+            let Some(key) = value_key(&l.value) else {
+                continue;
+            };
+            if !self.known.insert(key) {
+                continue;
+            }
+            self.loot.push(l);
+            let idx = self.loot.len() - 1;
+            self.start_using(now, idx, out);
+        }
+    }
+
+    fn start_using(&mut self, now: Micros, idx: usize, out: &mut Effects) {
+        if !self.plan.use_loot || now >= self.plan.until {
+            return;
+        }
+        let l = &self.loot[idx];
+        let targets: Vec<TenantId> = match l.field {
+            // A URL names its installation: there is nothing to try for another tenant.
+            "trigger_url" => l.tenant.into_iter().collect(),
+            "token"
+            | "x-forge-oauth-system"
+            | "access_token"
+            | "refresh_token"
+            | "client_secret"
+            | "shared_secret"
+            | "code" => self.tenant_ids(),
+            _ => Vec::new(),
+        };
+        for (k, t) in targets.into_iter().enumerate() {
+            // Spread the first round by 1 ms per tenant so answers stay distinguishable.
+            self.timer(
+                out,
+                now + k as Micros * crate::MS,
+                Act::Use {
+                    loot: idx,
+                    tenant: t,
+                },
+            );
+        }
+    }
+
+    /// A message the attacker saw (A1 tap, A3 log, A4 own tenant's traffic).
+    pub fn observe(&mut self, now: Micros, env: &Envelope, out: &mut Effects) {
+        let (fields, tenant): (Vec<&Fields>, Option<TenantId>) = match &env.body {
+            Body::Request(r) => (
+                vec![&r.headers, &r.body],
+                r.tenant
+                    .or_else(|| r.body.tenant("tenant"))
+                    .or_else(|| r.body.tenant("installationId")),
+            ),
+            Body::Response(r) => (vec![&r.body], None),
+        };
+        let mut items = Vec::new();
+        for f in fields {
+            for (name, v) in &f.0 {
+                let field = match *name {
+                    // A FIT on a request to P: kept for forging, not "used".
+                    "authorization" if matches!(env.to, Party::Partner(_)) => "fit",
+                    "authorization" => "access_token",
+                    n => n,
+                };
+                if matches!(v, Value::Secret(_) | Value::Jwt(_))
+                    || (field == "client_id" && matches!(v, Value::Str(_)))
+                {
+                    items.push(Loot {
+                        field,
+                        tenant,
+                        value: v.clone(),
+                    });
+                }
+            }
+        }
+        let had_fit = items.iter().any(|l| l.field == "fit");
+        self.acquire(now, items, out);
+        if self.replaying && env.from.role() == RoleKind::Partner {
+            self.replay(now, env, out);
+        }
+        if self.forging && had_fit {
+            self.forge(now, out);
+        }
+    }
+
+    fn held(&self, field: &str, tenant: Option<TenantId>) -> Option<&Value> {
+        self.loot
+            .iter()
+            .rev()
+            .find(|l| l.field == field && (tenant.is_none() || l.tenant == tenant))
+            .map(|l| &l.value)
+    }
+
+    fn api_request(tenant: TenantId, route: &'static str, auth: Value, now: Micros) -> Request {
+        Request {
+            method: "GET",
+            route,
+            tenant: Some(tenant),
+            headers: Fields::new()
+                .with("x-acting-for", Value::Tenant(tenant))
+                .with("date", Value::Int(now))
+                .with("authorization", auth),
+            body: Fields::new(),
+        }
+    }
+
+    /// One use of loot for one tenant, through the verifier that decides on it.
+    fn use_loot(&mut self, now: Micros, idx: usize, tenant: TenantId, out: &mut Effects) {
+        let l = self.loot[idx].clone();
+        let acting = Fields::new().with("x-acting-for", Value::Tenant(tenant));
+        let (to, req) = match (l.field, &l.value) {
+            ("token" | "x-forge-oauth-system" | "access_token", Value::Jwt(_)) => (
+                Party::API,
+                Self::api_request(tenant, "GET /rest/api/resource", l.value.clone(), now),
+            ),
+            ("refresh_token", Value::Secret(_)) => {
+                let mut body = Fields::new()
+                    .with("grant_type", Value::Str("refresh_token".into()))
+                    .with("refresh_token", l.value.clone())
+                    .with("client_id", Value::Str(APP_ID.into()));
+                if let Some(cs) = self.held("client_secret", None) {
+                    body.0.push(("client_secret", cs.clone()));
+                }
+                (
+                    Party::AS,
+                    Request {
+                        method: "POST",
+                        route: "POST /oauth/token",
+                        tenant: Some(tenant),
+                        headers: acting,
+                        body,
+                    },
+                )
+            }
+            ("client_secret", Value::Secret(_)) => {
+                let client_id = self
+                    .held("client_id", l.tenant)
+                    .cloned()
+                    .unwrap_or(Value::Str(APP_ID.into()));
+                (
+                    Party::AS,
+                    Request {
+                        method: "POST",
+                        route: "POST /oauth/token",
+                        tenant: Some(tenant),
+                        headers: acting,
+                        body: Fields::new()
+                            .with("grant_type", Value::Str("client_credentials".into()))
+                            .with("client_id", client_id)
+                            .with("client_secret", l.value.clone())
+                            .with("tenant", Value::Tenant(tenant)),
+                    },
+                )
+            }
+            ("trigger_url", Value::Secret(_)) => {
+                let mut headers = acting;
+                if let Some(key) = self.held("trigger_key", l.tenant) {
+                    headers.0.push(("authorization", key.clone()));
+                }
+                (
+                    Party::FORGE,
+                    Request {
+                        method: "GET",
+                        route: "GET /trigger",
+                        tenant: None,
+                        headers,
+                        body: Fields::new().with("url", l.value.clone()),
+                    },
+                )
+            }
+            ("shared_secret", Value::Secret(s)) => {
+                // Sign a Connect JWT naming the target tenant as issuer.
+                let claims = ConnectClaims {
+                    iss: client_key(tenant),
+                    iat: to_numeric_date(now),
+                    exp: to_numeric_date(now + 180 * SEC),
+                    qsh: connect_qsh("GET", "/rest/api/resource", &[]),
+                };
+                let jwt = sign_connect(s, &claims);
+                (
+                    Party::API,
+                    Self::api_request(tenant, "GET /rest/api/resource", Value::Jwt(jwt), now),
+                )
+            }
+            ("code", Value::Secret(_)) => {
+                let mut body = Fields::new()
+                    .with("grant_type", Value::Str("authorization_code".into()))
+                    .with("code", l.value.clone())
+                    .with("redirect_uri", Value::Str(REGISTERED_REDIRECT.into()))
+                    .with("client_id", Value::Str(APP_ID.into()));
+                if let Some(cs) = self.held("client_secret", None) {
+                    body.0.push(("client_secret", cs.clone()));
+                }
+                (
+                    Party::AS,
+                    Request {
+                        method: "POST",
+                        route: "POST /oauth/token",
+                        tenant: Some(tenant),
+                        headers: acting,
+                        body,
+                    },
+                )
+            }
+            _ => return,
+        };
+        let id = self.send(out, now, to, req, Pending::Use { loot: idx, tenant });
+        self.timer(out, now + 10 * SEC, Act::Unanswered { req: id });
+    }
+
+    fn forged_jwt(&mut self, kind: &str) -> Jwt {
+        // Looks like a JWT, is signed by nobody the platform knows.
+        Jwt::new(format!(
+            "eyJhbGciOiJFZERTQSJ9.{kind}.{:016x}",
+            self.rng.random::<u64>()
+        ))
+    }
+
+    /// A10: forged deliveries to P.auth and P.recv and forged install hooks, for every tenant
+    /// the attacker does not own. With A4 it replays its own tenant's latest FIT and T.
+    fn forge(&mut self, now: Micros, out: &mut Effects) {
+        let own_fit = self.held("fit", self.owned).cloned();
+        let own_token = self
+            .held("x-forge-oauth-system", self.owned)
+            .or_else(|| self.held("token", self.owned))
+            .cloned();
+        for victim in self.tenant_ids() {
+            if Some(victim) == self.owned {
+                continue;
+            }
+            let fit = match &own_fit {
+                Some(f) => f.clone(),
+                None => Value::Jwt(self.forged_jwt("fit")),
+            };
+            let token = match &own_token {
+                Some(t) => t.clone(),
+                None => Value::Jwt(self.forged_jwt("token")),
+            };
+            for (endpoint, route) in [
+                (PartnerEndpoint::Auth, "POST /auth"),
+                (PartnerEndpoint::Recv, "POST /push"),
+            ] {
+                let req = Request {
+                    method: "POST",
+                    route,
+                    tenant: Some(victim),
+                    headers: Fields::new()
+                        .with("authorization", fit.clone())
+                        .with("x-forge-oauth-system", token.clone()),
+                    body: Fields::new()
+                        .with("expires_at", Value::Int(now + 4 * 3600 * SEC))
+                        .with("tenant", Value::Tenant(victim)),
+                };
+                self.send(out, now, Party::Partner(endpoint), req, Pending::Other);
+            }
+            let mut body = Fields::new()
+                .with("event", Value::Str("installed".into()))
+                .with("installationId", Value::Tenant(victim));
+            for (field, tag) in [
+                ("shared_secret", "shared"),
+                ("refresh_token", "rt"),
+                ("client_secret", "client"),
+                ("trigger_url", "url"),
+            ] {
+                body.0
+                    .push((field, Value::Secret(Secret::generate(&mut self.rng, tag))));
+            }
+            let req = Request {
+                method: "POST",
+                route: "POST /lifecycle",
+                tenant: Some(victim),
+                headers: Fields::new().with("authorization", fit),
+                body,
+            };
+            self.send(
+                out,
+                now,
+                Party::Partner(PartnerEndpoint::Lifecycle),
+                req,
+                Pending::Other,
+            );
+        }
+    }
+
+    /// A7: send a captured request again as the attacker; a Connect JWT also on another route.
+    fn replay(&mut self, now: Micros, env: &Envelope, out: &mut Effects) {
+        let Some(req) = env.request() else { return };
+        let to_api = env.to == Party::API;
+        let to_as = env.to == Party::AS;
+        if !(to_api || to_as) || !self.captured.insert(env.id) {
+            return;
+        }
+        if to_api {
+            if self.replays >= REPLAY_LIMIT {
+                return;
+            }
+            self.replays += 1;
+        }
+        let at = now + SEC;
+        let mut copy = req.clone();
+        copy.headers.0.retain(|(k, _)| *k != "date");
+        copy.headers.0.push(("date", Value::Int(at)));
+        self.send(out, at, env.to, copy.clone(), Pending::Other);
+        if to_api {
+            // The same signed request on another route: only `qsh` stops it.
+            copy.route = "GET /rest/api/other";
+            self.send(out, at, env.to, copy, Pending::Other);
+        }
+    }
+
+    fn on_step(&mut self, now: Micros, step: &Capability, out: &mut Effects) {
+        match step {
+            Capability::Own { tenant } => self.owned = Some(*tenant),
+            Capability::Forge => {
+                self.forging = true;
+                self.timer(out, now, Act::Forge);
+            }
+            Capability::Replay => self.replaying = true,
+            Capability::Spam { count } => {
+                let urls: Vec<usize> = (0..self.loot.len())
+                    .filter(|i| self.loot[*i].field == "trigger_url")
+                    .collect();
+                for idx in urls {
+                    let tenant = self.loot[idx].tenant.unwrap_or(TenantId(0));
+                    for k in 0..*count {
+                        self.timer(
+                            out,
+                            now + k as Micros * 10 * crate::MS,
+                            Act::Use { loot: idx, tenant },
+                        );
+                    }
+                }
+            }
+            Capability::Redirect { victim } => {
+                let state = Secret::generate(&mut self.rng, "state");
+                let req = Request {
+                    method: "GET",
+                    route: "GET /lure",
+                    tenant: Some(*victim),
+                    headers: Fields::new(),
+                    body: Fields::new()
+                        .with("client_id", Value::Str(APP_ID.into()))
+                        .with("redirect_uri", Value::Str(ATTACKER_REDIRECT.into()))
+                        .with("scope", Value::Str("read offline_access".into()))
+                        .with("state", Value::Secret(state)),
+                };
+                self.send(out, now, Party::Browser, req, Pending::Other);
+            }
+            Capability::InjectCode { victim } => {
+                let own = self.owned.unwrap_or(TenantId(0));
+                let req = Request {
+                    method: "GET",
+                    route: "GET /authorize",
+                    tenant: Some(own),
+                    headers: Fields::new(),
+                    body: Fields::new()
+                        .with("client_id", Value::Str(APP_ID.into()))
+                        .with("redirect_uri", Value::Str(REGISTERED_REDIRECT.into())),
+                };
+                self.send(
+                    out,
+                    now,
+                    Party::AS,
+                    req,
+                    Pending::Authorize {
+                        own,
+                        victim: *victim,
+                    },
+                );
+            }
+            // Applied by the driver (they read state the attacker has no protocol access to).
+            Capability::Tap { .. }
+            | Capability::Breach { .. }
+            | Capability::ReadLogs
+            | Capability::Steal { .. }
+            | Capability::StealContinuing { .. } => {}
+        }
+    }
+
+    /// The driver switches a capability on.
+    pub fn start_step(&mut self, now: Micros, step: &Capability, out: &mut Effects) {
+        self.on_step(now, step, out);
+    }
+
+    fn on_response(&mut self, now: Micros, cause: MsgId, resp: &Response, out: &mut Effects) {
+        let Some(p) = self.pending.remove(&cause) else {
+            return;
+        };
+        match p {
+            Pending::Use { loot, tenant } => {
+                let accepted = resp.is_success();
+                if let Some(Value::Secret(rt)) = resp.body.get("refresh_token") {
+                    // Rotation: keep using the successor.
+                    self.loot[loot].value = Value::Secret(rt.clone());
+                    self.known.insert(rt.expose().to_string());
+                }
+                if let Some(Value::Jwt(t)) = resp.body.get("access_token") {
+                    let req = Self::api_request(
+                        tenant,
+                        "GET /rest/api/resource",
+                        Value::Jwt(t.clone()),
+                        now,
+                    );
+                    self.send(out, now, Party::API, req, Pending::Present);
+                }
+                let next = now + self.plan.probe_every;
+                if accepted && next < self.plan.until {
+                    self.timer(out, next, Act::Use { loot, tenant });
+                }
+            }
+            Pending::Authorize { own, victim } => {
+                if resp.is_success() {
+                    let req = Request {
+                        method: "POST",
+                        route: "POST /authorize/consent",
+                        tenant: Some(own),
+                        headers: Fields::new(),
+                        body: Fields::new()
+                            .with("approve", Value::Str("yes".into()))
+                            .with("redirect_uri", Value::Str(REGISTERED_REDIRECT.into())),
+                    };
+                    self.send(out, now, Party::AS, req, Pending::Consent { victim });
+                }
+            }
+            Pending::Consent { victim } => {
+                // The attacker keeps its own code and plants it in the victim's callback (CSRF).
+                if let Some(code) = resp.body.get("code").cloned() {
+                    let req = Request {
+                        method: "GET",
+                        route: "GET /oauth/callback",
+                        tenant: Some(victim),
+                        headers: Fields::new(),
+                        body: Fields::new().with("code", code),
+                    };
+                    self.send(
+                        out,
+                        now,
+                        Party::Partner(PartnerEndpoint::OAuth),
+                        req,
+                        Pending::Other,
+                    );
+                }
+            }
+            Pending::Present | Pending::Other => {}
+        }
+    }
+}
+
+impl Role for Attacker {
+    fn kind(&self) -> RoleKind {
+        RoleKind::Attacker
+    }
+
+    fn handle(&mut self, now: Micros, input: Input, out: &mut Effects) {
+        match input {
+            Input::Timer(id) => match self.timers.remove(&id) {
+                Some(Act::Use { loot, tenant }) => self.use_loot(now, loot, tenant, out),
+                Some(Act::Forge) => {
+                    self.forge(now, out);
+                    let next = now + self.plan.probe_every;
+                    if next < self.plan.until {
+                        self.timer(out, next, Act::Forge);
+                    }
+                }
+                Some(Act::Unanswered { req }) => {
+                    if let Some(Pending::Use { loot, tenant }) = self.pending.remove(&req) {
+                        let next = now + self.plan.probe_every;
+                        if next < self.plan.until {
+                            self.timer(out, next, Act::Use { loot, tenant });
+                        }
+                    }
+                }
+                None => {}
+            },
+            Input::Message(env) => match &env.body {
+                Body::Response(resp) => {
+                    if let Some(c) = env.cause {
+                        self.on_response(now, c, resp, out);
+                    }
+                }
+                // Something delivered to the attacker's own endpoint (a code after a loose
+                // redirect): it learns what it carries.
+                Body::Request(req) => {
+                    let tenant = req.tenant;
+                    let items: Vec<Loot> = req
+                        .body
+                        .0
+                        .iter()
+                        .filter(|(_, v)| matches!(v, Value::Secret(_) | Value::Jwt(_)))
+                        .map(|(k, v)| Loot {
+                            field: k,
+                            tenant,
+                            value: v.clone(),
+                        })
+                        .collect();
+                    self.acquire(now, items, out);
+                    let id = self.ids.msg();
+                    out.send.push(Outgoing {
+                        depart: now,
+                        env: Envelope {
+                            id,
+                            from: Party::Attacker,
+                            to: env.from,
+                            cause: Some(env.id),
+                            body: Body::Response(Response::ok(Fields::new())),
+                        },
+                    });
+                }
+            },
+            Input::Demand { .. } | Input::Admin(_) | Input::Restart { .. } | Input::Start => {}
+        }
+    }
+}

@@ -1,0 +1,728 @@
+//! P1–P10 of `threats.md` §3 as predicates over one history (P11 and P12 are in the crate
+//! root). Each returns a [`Verdict`] whose `reached` counts the attacker-originated (or, for
+//! P10 and P12, fault-exposed) presentations that got a decision from the verifier the
+//! property names, and whose counterexample is a numbered trace.
+
+use crate::facts::{Decision, Facts, numbered, short};
+use crate::{Verdict, VerdictKind};
+use std::collections::{BTreeMap, BTreeSet};
+use tokenlab_models::Micros;
+use tokenlab_models::history::{AdminKind, Event, History, ItemKind};
+use tokenlab_models::ids::{PartnerEndpoint, Party, PlatformEndpoint, TenantId};
+use tokenlab_models::message::Value;
+use tokenlab_models::secret::ItemId;
+
+fn verdict(
+    property: &'static str,
+    violations: Vec<String>,
+    reached: u64,
+    otherwise: VerdictKind,
+) -> Verdict {
+    let kind = if violations.is_empty() {
+        otherwise
+    } else {
+        VerdictKind::Violated
+    };
+    Verdict {
+        property,
+        holds: kind != VerdictKind::Violated,
+        kind,
+        reached,
+        counterexample: violations.into_iter().next(),
+    }
+}
+
+fn is_verifier(p: Party) -> bool {
+    matches!(p, Party::Platform(_))
+}
+
+/// P1 Tenant isolation.
+pub fn tenant_isolation(h: &History) -> Verdict {
+    let f = Facts::new(h);
+    let mut violations = Vec::new();
+    let mut reached = 0;
+    for (p, d, _) in f.decided() {
+        if f.attacker_originated(p) {
+            reached += 1;
+        }
+        let Decision::Accept { tenant: served } = d else {
+            continue;
+        };
+        let bound = f.bound_tenant(p.item);
+        let wrong_binding = bound.is_some_and(|i| i != p.tenant);
+        let unentitled = !f.entitled(p.who, p.tenant, p.t);
+        if wrong_binding || unentitled {
+            let mut lines = f.provenance(p.item);
+            lines.push(f.line(p.req));
+            lines.push(if wrong_binding {
+                format!(
+                    "violation: {} is bound to {}, accepted for {} (served {served})",
+                    short(p.item),
+                    bound.expect("checked"),
+                    p.tenant
+                )
+            } else {
+                format!(
+                    "violation: {} is not entitled to {} and was accepted",
+                    p.who, p.tenant
+                )
+            });
+            violations.push(numbered(lines));
+        }
+    }
+    verdict("P1", violations, reached, VerdictKind::Holds)
+}
+
+/// P2 Confinement: every learner of a secret item is its issuer, a verifier, P, the principal
+/// it was issued to (the browser for a code), or was handed it by an attack. Logs are never
+/// allowed holders.
+pub fn confinement(h: &History) -> Verdict {
+    let f = Facts::new(h);
+    let mut exposed: BTreeSet<ItemId> = BTreeSet::new();
+    let mut violations = Vec::new();
+    let mut reached = 0;
+    for r in &h.records {
+        let (who, env, logged) = match &r.event {
+            Event::Attack { items, .. } => {
+                // Each exposure is a learn the checker judged (allowed: it has a cause).
+                reached += items
+                    .iter()
+                    .filter(|x| f.issued.get(x).is_some_and(|i| i.kind != ItemKind::Fit))
+                    .count() as u64;
+                exposed.extend(items.iter().copied());
+                continue;
+            }
+            Event::Receive { who, env } => (*who, env, false),
+            Event::Log { who, env } => (*who, env, true),
+            _ => continue,
+        };
+        for (x, field) in env.items() {
+            let Some(i) = f.issued.get(&x) else { continue };
+            if i.kind == ItemKind::Fit {
+                continue;
+            }
+            if who == Party::Attacker || logged {
+                reached += 1;
+            }
+            let allowed = !logged
+                && (matches!(who, Party::Platform(_) | Party::Partner(_))
+                    || (who == Party::Browser && i.kind == ItemKind::AuthCode)
+                    || who == i.to
+                    || (who == Party::Attacker && exposed.contains(&x)));
+            if !allowed {
+                let holder = if logged {
+                    format!("the log of {who}")
+                } else {
+                    who.to_string()
+                };
+                let mut lines = f.provenance(x);
+                lines.push(f.line(env.id));
+                lines.push(format!(
+                    "violation: {holder} learned {} ({:?} of {}, field {field}) with no exposure behind it",
+                    short(x),
+                    i.kind,
+                    i.tenant
+                ));
+                violations.push(numbered(lines));
+            }
+        }
+    }
+    verdict("P2", violations, reached, VerdictKind::Holds)
+}
+
+/// Installation state per tenant over time, from the admin events.
+struct Installs {
+    events: Vec<(Micros, AdminKind, TenantId)>,
+    consent_tracked: BTreeSet<TenantId>,
+}
+
+impl Installs {
+    fn new(f: &Facts<'_>) -> Installs {
+        let consent_tracked = f
+            .admin
+            .iter()
+            .filter(|(_, k, _)| *k == AdminKind::Consent)
+            .map(|(_, _, t)| *t)
+            .collect();
+        Installs {
+            events: f.admin.clone(),
+            consent_tracked,
+        }
+    }
+    /// (installed, grant live, consented) at `t`.
+    fn state(&self, tenant: TenantId, t: Micros) -> (bool, bool, bool) {
+        let (mut installed, mut grant, mut consented) = (false, true, false);
+        for (at, k, x) in &self.events {
+            if *at > t || *x != tenant {
+                continue;
+            }
+            match k {
+                AdminKind::Install => {
+                    installed = true;
+                    grant = true;
+                }
+                AdminKind::Uninstall => installed = false,
+                AdminKind::Consent => consented = true,
+                AdminKind::Revoke => {
+                    // A grant exists only where consent was given (upm-oauth).
+                    if self.consent_tracked.contains(&tenant) {
+                        grant = false;
+                    }
+                }
+            }
+        }
+        (installed, grant, consented)
+    }
+    fn ended_before(&self, tenant: TenantId, t: Micros) -> bool {
+        let (installed, grant, _) = self.state(tenant, t);
+        !installed || !grant
+    }
+}
+
+/// P3 Authorized issuance, and P accepts only installations the platform issued.
+pub fn authorized_issuance(h: &History) -> Verdict {
+    let f = Facts::new(h);
+    let installs = Installs::new(&f);
+    let mut violations = Vec::new();
+    let mut reached = 0;
+    for r in &h.records {
+        match &r.event {
+            Event::IssueDenied { .. } => reached += 1,
+            Event::Issue {
+                item, kind, tenant, ..
+            } if *kind != ItemKind::Fit => {
+                let (installed, grant, consented) = installs.state(*tenant, r.t);
+                let needs_consent = installs.consent_tracked.contains(tenant)
+                    && matches!(kind, ItemKind::AccessToken | ItemKind::RefreshToken);
+                let ever_installed = f
+                    .admin
+                    .iter()
+                    .any(|(t, k, x)| x == tenant && *k == AdminKind::Install && *t <= r.t);
+                if ever_installed && (!installed || !grant) {
+                    reached += 1;
+                }
+                if !installed || !grant || (needs_consent && !consented) {
+                    let mut lines: Vec<String> = f
+                        .admin
+                        .iter()
+                        .filter(|(t, _, x)| x == tenant && *t <= r.t)
+                        .map(|(t, k, x)| format!("t={:.3}s admin {k:?} {x}", *t as f64 / 1e6))
+                        .collect();
+                    lines.push(format!(
+                        "t={:.3}s platform issued {} ({kind:?}) for {tenant}",
+                        r.t as f64 / 1e6,
+                        short(*item)
+                    ));
+                    lines.push(format!(
+                        "violation: issued for {tenant} while installed={installed}, grant={grant}, consent={consented}"
+                    ));
+                    violations.push(numbered(lines));
+                }
+            }
+            _ => {}
+        }
+    }
+    // Decisions on presentations for tenants whose installation had ended.
+    for (p, _, t) in f.decided() {
+        if f.attacker_originated(p) && installs.ended_before(p.tenant, t) {
+            reached += 1;
+        }
+    }
+    // P accepts an installation only if the platform issued it.
+    for (id, (_, env)) in &f.msgs {
+        let Some(req) = env.request() else { continue };
+        if env.from != Party::Attacker || req.route != "POST /lifecycle" {
+            continue;
+        }
+        reached += 1;
+        if f.answers
+            .get(id)
+            .and_then(|(_, a)| a.response())
+            .is_some_and(|r| r.is_success())
+        {
+            violations.push(numbered(vec![
+                f.line(*id),
+                format!(
+                    "violation: P accepted an `{}` hook for {} that the platform never sent",
+                    req.body.str("event").unwrap_or("?"),
+                    req.tenant.map(|t| t.to_string()).unwrap_or_default()
+                ),
+            ]));
+        }
+    }
+    verdict("P3", violations, reached, VerdictKind::Holds)
+}
+
+/// The declared exposure bounds B(x) of `threats.md` §3 P4 for one mechanism and profile.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct ExposureBounds {
+    /// B(T) = TTL.
+    pub ttl: Micros,
+    /// B(URL): `None` = unbounded (`url_rotation=never`).
+    pub url: Option<Micros>,
+    /// B(client secret): `None` = unbounded (no rotation).
+    pub secret: Option<Micros>,
+    /// B(sharedSecret): `None` until reinstall.
+    pub shared: Option<Micros>,
+    /// RT: next legitimate refresh + grace + TTL; an idle victim: `rt_max_life`.
+    pub grace: Micros,
+    pub rt_max_life: Micros,
+}
+
+/// One theft and how long its gains lasted, against the declared bound.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ExposureWindow {
+    pub stolen_at: Micros,
+    pub capability: &'static str,
+    pub kind: Option<ItemKind>,
+    /// Absolute deadline (theft + B); `None`: unbounded.
+    pub deadline: Option<Micros>,
+    pub accepted: u64,
+    pub last_accept: Option<Micros>,
+}
+
+/// Every theft (A5, or an A2 snapshot) with the attacker's Accepts rooted in it.
+pub fn exposure_windows(h: &History, b: &ExposureBounds) -> Vec<ExposureWindow> {
+    let f = Facts::new(h);
+    let mut out = Vec::new();
+    for e in &f.exposures {
+        if !(e.capability == "A5" || (e.capability == "A2" && e.mode == "snapshot")) {
+            continue;
+        }
+        for x in &e.items {
+            let kind = f.issued.get(x).map(|i| i.kind);
+            let root = f.root_of(*x);
+            let deadline = match kind {
+                Some(ItemKind::AccessToken) | None => Some(e.t + b.ttl),
+                Some(ItemKind::TriggerUrl) => b.url.map(|u| e.t + u),
+                Some(ItemKind::ClientSecret) => b.secret.map(|u| e.t + u),
+                Some(ItemKind::SharedSecret) => b.shared.map(|u| e.t + u),
+                Some(ItemKind::RefreshToken) => {
+                    let next_refresh = f
+                        .presents
+                        .values()
+                        .filter(|p| {
+                            matches!(p.who, Party::Partner(_))
+                                && p.t > e.t
+                                && f.issued.get(&p.item).map(|i| i.kind)
+                                    == Some(ItemKind::RefreshToken)
+                                && f.root_of(p.item) == root
+                        })
+                        .map(|p| p.t)
+                        .min();
+                    Some(match next_refresh {
+                        Some(tr) => tr + b.grace + b.ttl,
+                        None => e.t + b.rt_max_life,
+                    })
+                }
+                Some(_) => Some(e.t + b.ttl),
+            };
+            let accepts: Vec<Micros> = f
+                .decided()
+                .filter(|(p, d, _)| {
+                    p.who == Party::Attacker
+                        && matches!(d, Decision::Accept { .. })
+                        && (f.attacker_derived(p.item, *x)
+                            // A request the attacker signed itself with a stolen key.
+                            || (kind == Some(ItemKind::SharedSecret)
+                                && !f.issued.contains_key(&p.item)))
+                })
+                .map(|(_, _, t)| t)
+                .collect();
+            out.push(ExposureWindow {
+                stolen_at: e.t,
+                capability: e.capability,
+                kind,
+                deadline,
+                accepted: accepts.len() as u64,
+                last_accept: accepts.iter().copied().max(),
+            });
+        }
+    }
+    out
+}
+
+/// P4 Bounded exposure.
+pub fn bounded_exposure(h: &History, b: &ExposureBounds) -> Verdict {
+    let f = Facts::new(h);
+    let windows = exposure_windows(h, b);
+    let reached = f
+        .decided()
+        .filter(|(p, _, _)| p.who == Party::Attacker)
+        .count() as u64;
+    let mut violations = Vec::new();
+    let mut unbounded = false;
+    for w in &windows {
+        match (w.deadline, w.last_accept) {
+            (None, _) => unbounded = true,
+            (Some(d), Some(last)) if last > d => violations.push(numbered(vec![
+                format!(
+                    "t={:.3}s {} stole a {:?}",
+                    w.stolen_at as f64 / 1e6,
+                    w.capability,
+                    w.kind
+                ),
+                format!("declared bound ends at t={:.3}s", d as f64 / 1e6),
+                format!(
+                    "violation: the attacker's last Accept rooted in it was at t={:.3}s ({} Accepts)",
+                    last as f64 / 1e6,
+                    w.accepted
+                ),
+            ])),
+            _ => {}
+        }
+    }
+    let otherwise = if unbounded {
+        VerdictKind::ByDesign
+    } else {
+        VerdictKind::Holds
+    };
+    verdict("P4", violations, reached, otherwise)
+}
+
+/// P5 Revocation: after `Uninstall(i)` or `Revoke(i)` at t, no new issuance for i, and no
+/// API Accept for i of an outstanding T after t + `outstanding_r` (TTL with
+/// `api_checks_installation=off`, 0 with `on`).
+pub fn revocation(h: &History, outstanding_r: Micros) -> Verdict {
+    let f = Facts::new(h);
+    let ends: Vec<(Micros, AdminKind, TenantId)> = f
+        .admin
+        .iter()
+        .filter(|(t, k, _)| *t >= 0 && matches!(k, AdminKind::Uninstall | AdminKind::Revoke))
+        .copied()
+        .collect();
+    let mut violations = Vec::new();
+    let mut reached = 0;
+    for (p, d, t) in f.decided() {
+        let Some((end, kind, _)) = ends
+            .iter()
+            .filter(|(e, _, x)| *x == p.tenant && *e <= t)
+            .min_by_key(|(e, _, _)| *e)
+        else {
+            continue;
+        };
+        if f.attacker_originated(p) {
+            reached += 1;
+        }
+        let Decision::Accept { .. } = d else { continue };
+        let at_api = f.verifier(p.req) == Some(Party::API);
+        let issued_at = f.issued.get(&p.item).map(|i| i.t);
+        let outstanding = at_api && issued_at.is_some_and(|i| i < *end);
+        let late = if outstanding {
+            t > end + outstanding_r
+        } else {
+            true
+        };
+        if late {
+            let mut lines = vec![format!(
+                "t={:.3}s admin {kind:?} {}",
+                *end as f64 / 1e6,
+                p.tenant
+            )];
+            lines.extend(f.provenance(p.item));
+            lines.push(f.line(p.req));
+            lines.push(format!(
+                "violation: {} accepted for {} {:.3}s after the {kind:?}",
+                if outstanding {
+                    "an outstanding T"
+                } else {
+                    "a new issuance"
+                },
+                p.tenant,
+                (t - end) as f64 / 1e6
+            ));
+            violations.push(numbered(lines));
+        }
+    }
+    verdict("P5", violations, reached, VerdictKind::Holds)
+}
+
+/// P6 Replay: one-time items (a code, a DPoP proof, a Connect JWT across requests) are never
+/// accepted twice. Bearer replay is by design where the design has no one-time item.
+pub fn replay(h: &History) -> Verdict {
+    let f = Facts::new(h);
+    let mut violations = Vec::new();
+    let mut reached = 0;
+    let mut one_time_seen = false;
+    let mut bearer_replayed = false;
+    // Accepted uses per one-time item: (route, request).
+    let mut uses: BTreeMap<ItemId, Vec<(&'static str, tokenlab_models::ids::MsgId)>> =
+        BTreeMap::new();
+    let mut first_presenter: BTreeMap<ItemId, Party> = BTreeMap::new();
+    for (p, d, _) in f.decided() {
+        let Some((_, env)) = f.msgs.get(&p.req) else {
+            continue;
+        };
+        let req = env.request().expect("presentations are requests");
+        let issued = f.issued.get(&p.item);
+        let code = issued.is_some_and(|i| i.kind == ItemKind::AuthCode);
+        // A JWT the platform never issued is signed per request by P (Connect).
+        let per_request =
+            issued.is_none() && matches!(req.headers.get("authorization"), Some(Value::Jwt(_)));
+        let proof = req.headers.secret("dpop").map(|s| s.id());
+        if code || per_request || proof.is_some() {
+            one_time_seen = true;
+        }
+        let replayed = p.who == Party::Attacker
+            && first_presenter
+                .get(&p.item)
+                .is_some_and(|w| *w != Party::Attacker);
+        first_presenter.entry(p.item).or_insert(p.who);
+        if replayed {
+            reached += 1;
+        }
+        if !matches!(d, Decision::Accept { .. }) {
+            continue;
+        }
+        if replayed && !code && !per_request && proof.is_none() {
+            bearer_replayed = true;
+        }
+        for (item, kind) in [
+            (Some(p.item).filter(|_| code), "code"),
+            (Some(p.item).filter(|_| per_request), "jwt"),
+            (proof, "dpop"),
+        ] {
+            let Some(item) = item else { continue };
+            let list = uses.entry(item).or_default();
+            let twice = match kind {
+                // A Connect JWT may be reused for the same request until exp (by design).
+                "jwt" => list.iter().any(|(route, _)| *route != req.route),
+                _ => !list.is_empty(),
+            };
+            if twice {
+                let first = list[0].1;
+                violations.push(numbered(vec![
+                    f.line(first),
+                    f.line(p.req),
+                    format!("violation: one-time {kind} {} accepted twice", short(item)),
+                ]));
+            }
+            list.push((req.route, p.req));
+        }
+    }
+    let otherwise = if !one_time_seen && bearer_replayed {
+        VerdictKind::ByDesign
+    } else {
+        VerdictKind::Holds
+    };
+    verdict("P6", violations, reached, otherwise)
+}
+
+/// P7 Delivery integrity: tokens and codes reach only registered endpoints. T returned to the
+/// caller of an authenticated AS request is not a delivery.
+pub fn delivery_integrity(h: &History) -> Verdict {
+    let f = Facts::new(h);
+    let deliveries = f.msgs.values().any(|(_, e)| {
+        e.from == Party::FORGE
+            && e.is_request()
+            && e.items().any(|(x, _)| {
+                f.issued
+                    .get(&x)
+                    .is_some_and(|i| i.kind == ItemKind::AccessToken)
+            })
+    });
+    let codes = f.issued.values().any(|i| i.kind == ItemKind::AuthCode);
+    let mut violations = Vec::new();
+    let mut reached = 0;
+    for r in &h.records {
+        let Event::Receive { who, env } = &r.event else {
+            continue;
+        };
+        if *who == Party::Attacker {
+            let as_answer = env.from == Party::AS && !env.is_request();
+            for (x, field) in env.items() {
+                let Some(i) = f.issued.get(&x) else { continue };
+                if matches!(i.kind, ItemKind::AccessToken | ItemKind::AuthCode) && !as_answer {
+                    let mut lines = f.provenance(x);
+                    lines.push(format!(
+                        "t={:.3}s {} (field {field})",
+                        r.t as f64 / 1e6,
+                        env.summary()
+                    ));
+                    lines.push(format!(
+                        "violation: {:?} for {} delivered to the attacker, not to a registered endpoint",
+                        i.kind, i.tenant
+                    ));
+                    violations.push(numbered(lines));
+                }
+            }
+        }
+    }
+    for (id, (_, env)) in &f.msgs {
+        if env.is_request()
+            && is_verifier(env.to)
+            && f.attacker_rooted(*id)
+            && f.answers.contains_key(id)
+        {
+            reached += 1;
+        }
+    }
+    if !(deliveries || codes) {
+        return Verdict::not_applicable("P7", reached);
+    }
+    verdict("P7", violations, reached, VerdictKind::Holds)
+}
+
+/// P8 Injection resistance: P stores T or a long-lived item for i only if it came with a FIT
+/// the platform issued for i, or from P's own call for a credential or grant of i.
+pub fn injection_resistance(h: &History) -> Verdict {
+    let f = Facts::new(h);
+    let mut violations = Vec::new();
+    let mut reached = 0;
+    for (id, (_, env)) in &f.msgs {
+        if env.from == Party::Attacker
+            && matches!(env.to, Party::Partner(_))
+            && f.answers.contains_key(id)
+        {
+            reached += 1;
+        }
+    }
+    for r in &h.records {
+        let (tenant, item, cause) = match &r.event {
+            Event::StoreCommit {
+                tenant,
+                item,
+                cause,
+            } => (*tenant, *item, *cause),
+            Event::StoreItem {
+                tenant,
+                item,
+                cause,
+                ..
+            } => (*tenant, *item, *cause),
+            _ => continue,
+        };
+        let item_ok =
+            f.app_wide.contains(&item) || f.issued.get(&item).is_some_and(|i| i.tenant == tenant);
+        let legit = match cause.and_then(|c| f.msgs.get(&c)) {
+            // Write-behind of T from P's own AS call.
+            None => item_ok,
+            Some((_, env)) => match env.request() {
+                Some(req) => {
+                    let fit_ok = req
+                        .headers
+                        .jwt("authorization")
+                        .and_then(|j| f.issued.get(&j.id()))
+                        .is_some_and(|i| i.kind == ItemKind::Fit && i.tenant == tenant);
+                    let via_flow = env.to == Party::Partner(PartnerEndpoint::OAuth);
+                    (fit_ok || via_flow) && (item_ok || !f.issued.contains_key(&item) && fit_ok)
+                }
+                // An answer to P's own request.
+                None => {
+                    let own = env
+                        .cause
+                        .and_then(|c| f.msgs.get(&c))
+                        .is_some_and(|(_, q)| matches!(q.from, Party::Partner(_)));
+                    own && item_ok
+                }
+            },
+        };
+        if !legit {
+            let mut lines = f.provenance(item);
+            if let Some(c) = cause {
+                lines.push(f.line(c));
+            }
+            lines.push(format!(
+                "t={:.3}s P committed {} for {tenant}",
+                r.t as f64 / 1e6,
+                short(item)
+            ));
+            lines.push(format!(
+                "violation: {} was stored for {tenant} without a FIT for {tenant} or P's own call for it",
+                short(item)
+            ));
+            violations.push(numbered(lines));
+        }
+    }
+    verdict("P8", violations, reached, VerdictKind::Holds)
+}
+
+/// P9 Credential binding and reuse detection: an RT or secret is accepted only for the tenant
+/// it is bound to (and an app-wide one only from P); a superseded RT presented after the grace
+/// window must be detected.
+pub fn credential_binding(h: &History, grace: Micros) -> Verdict {
+    let f = Facts::new(h);
+    let credentials = f.issued.values().any(|i| {
+        matches!(
+            i.kind,
+            ItemKind::RefreshToken | ItemKind::ClientSecret | ItemKind::SharedSecret
+        )
+    });
+    let mut violations = Vec::new();
+    let mut reached = 0;
+    // When each RT was superseded (a different RT came back for it).
+    let mut superseded: BTreeMap<ItemId, Micros> = BTreeMap::new();
+    for (req, p) in &f.presents {
+        let Some((t, ans)) = f.answers.get(req) else {
+            continue;
+        };
+        if f.issued.get(&p.item).map(|i| i.kind) != Some(ItemKind::RefreshToken) {
+            continue;
+        }
+        if let Some(rt) = ans.response().and_then(|r| r.body.secret("refresh_token"))
+            && rt.id() != p.item
+        {
+            superseded.entry(p.item).or_insert(*t);
+        }
+    }
+    let detects: Vec<(Micros, TenantId)> = h
+        .records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Detect { tenant, .. } => Some((r.t, *tenant)),
+            _ => None,
+        })
+        .collect();
+    for (p, d, t) in f.decided() {
+        let kind = f.issued.get(&p.item).map(|i| i.kind);
+        let credential = matches!(kind, Some(ItemKind::RefreshToken | ItemKind::ClientSecret))
+            || (kind.is_none() && p.who == Party::Attacker);
+        if !credential {
+            continue;
+        }
+        if f.attacker_originated(p) {
+            reached += 1;
+        }
+        if matches!(d, Decision::Accept { .. }) {
+            let bound = f.bound_tenant(p.item);
+            if bound.is_some_and(|i| i != p.tenant) || !f.entitled(p.who, p.tenant, p.t) {
+                let mut lines = f.provenance(p.item);
+                lines.push(f.line(p.req));
+                lines.push(format!(
+                    "violation: a credential not bound to {} was accepted for it",
+                    p.tenant
+                ));
+                violations.push(numbered(lines));
+            }
+        }
+        if let Some(s) = superseded.get(&p.item)
+            && p.t > s + grace
+        {
+            reached += 1;
+            let tenant = f.issued[&p.item].tenant;
+            if !detects
+                .iter()
+                .any(|(dt, dtn)| *dtn == tenant && *dt >= *s && *dt <= t)
+            {
+                let mut lines = f.provenance(p.item);
+                lines.push(format!(
+                    "t={:.3}s {} superseded by rotation",
+                    *s as f64 / 1e6,
+                    short(p.item)
+                ));
+                lines.push(f.line(p.req));
+                lines.push("violation: a superseded RT outside the grace window was presented and nothing detected it".into());
+                violations.push(numbered(lines));
+            }
+        }
+    }
+    if !credentials {
+        return Verdict::not_applicable("P9", reached);
+    }
+    verdict("P9", violations, reached, VerdictKind::Holds)
+}
+
+/// Whether a party is the product API (for the P11 checker).
+pub fn is_api(p: Option<Party>) -> bool {
+    p == Some(Party::Platform(PlatformEndpoint::ProductApi))
+}

@@ -1,0 +1,417 @@
+//! An index over one history: messages and their answers, presentations and decisions,
+//! issued items and their roots, attacker exposures. Everything here is derived from the
+//! recorded events alone, so the checkers built on it judge any driver's history.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use tokenlab_models::Micros;
+use tokenlab_models::history::{AdminKind, Event, History, ItemKind};
+use tokenlab_models::ids::{MsgId, Party, TenantId};
+use tokenlab_models::message::{Envelope, Value};
+use tokenlab_models::secret::ItemId;
+
+/// `Present(q, x, i′, req)`.
+#[derive(Clone, Debug)]
+pub struct Presentation {
+    pub t: Micros,
+    pub who: Party,
+    pub item: ItemId,
+    pub tenant: TenantId,
+    pub req: MsgId,
+}
+
+/// The verifier's decision on a presentation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    Accept { tenant: TenantId },
+    Reject { reason: &'static str },
+}
+
+/// `Issue(x, kind, i, to, exp)` and when.
+#[derive(Clone, Debug)]
+pub struct Issued {
+    pub t: Micros,
+    pub kind: ItemKind,
+    pub tenant: TenantId,
+    pub to: Party,
+    pub exp: Option<Micros>,
+}
+
+/// `Attack(Ak, target, mode)` with what it exposed.
+#[derive(Clone, Debug)]
+pub struct Exposure {
+    pub t: Micros,
+    pub capability: &'static str,
+    pub mode: &'static str,
+    pub target: Option<TenantId>,
+    pub items: Vec<ItemId>,
+}
+
+pub struct Facts<'h> {
+    pub h: &'h History,
+    pub msgs: BTreeMap<MsgId, (Micros, Arc<Envelope>)>,
+    /// Request id → the first answer sent to it.
+    pub answers: BTreeMap<MsgId, (Micros, Arc<Envelope>)>,
+    pub presents: BTreeMap<MsgId, Presentation>,
+    pub decisions: BTreeMap<MsgId, (Micros, Decision)>,
+    pub issued: BTreeMap<ItemId, Issued>,
+    /// Items delivered to P for more than one tenant: bound to the app, not to a tenant.
+    pub app_wide: BTreeSet<ItemId>,
+    /// Item → the item presented to obtain it (a rotated RT, a T minted for a URL call).
+    pub root: BTreeMap<ItemId, ItemId>,
+    /// Who presented the item another one was obtained with.
+    pub obtained_by: BTreeMap<ItemId, Party>,
+    pub exposures: Vec<Exposure>,
+    /// Items carried by messages the attacker sent (what it supplied: forged or stolen).
+    pub attacker_supplied: BTreeSet<ItemId>,
+    /// Items the attacker learned (receipts and exposures), with when it first held them and
+    /// whether only as its own tenant's material (A4), which entitles it to that tenant alone.
+    pub attacker_knows: BTreeMap<ItemId, (Micros, bool)>,
+    /// The tenant the attacker administers (A4), if any.
+    pub owned: Option<TenantId>,
+    pub admin: Vec<(Micros, AdminKind, TenantId)>,
+    pub faulted: bool,
+}
+
+impl<'h> Facts<'h> {
+    pub fn new(h: &'h History) -> Facts<'h> {
+        let mut f = Facts {
+            h,
+            msgs: BTreeMap::new(),
+            answers: BTreeMap::new(),
+            presents: BTreeMap::new(),
+            decisions: BTreeMap::new(),
+            issued: BTreeMap::new(),
+            app_wide: BTreeSet::new(),
+            root: BTreeMap::new(),
+            obtained_by: BTreeMap::new(),
+            exposures: Vec::new(),
+            attacker_supplied: BTreeSet::new(),
+            attacker_knows: BTreeMap::new(),
+            owned: None,
+            admin: Vec::new(),
+            faulted: false,
+        };
+        let mut delivered_for: BTreeMap<ItemId, BTreeSet<TenantId>> = BTreeMap::new();
+        for r in &h.records {
+            match &r.event {
+                Event::Send { env } => {
+                    f.msgs.insert(env.id, (r.t, env.clone()));
+                    if let (Some(c), false) = (env.cause, env.is_request()) {
+                        f.answers.entry(c).or_insert((r.t, env.clone()));
+                    }
+                    if env.from == Party::Attacker {
+                        f.attacker_supplied.extend(env.items().map(|(i, _)| i));
+                    }
+                    if let (Party::Platform(_), Some(req)) = (env.from, env.request())
+                        && matches!(env.to, Party::Partner(_))
+                        && let Some(t) = req.tenant
+                    {
+                        for (item, _) in env.items() {
+                            delivered_for.entry(item).or_default().insert(t);
+                        }
+                    }
+                    f.derive_roots(env);
+                }
+                Event::Receive { who, env } if *who == Party::Attacker => {
+                    for (i, _) in env.items() {
+                        f.attacker_knows.entry(i).or_insert((r.t, false));
+                    }
+                }
+                Event::Present {
+                    who,
+                    item,
+                    tenant,
+                    req,
+                } => {
+                    f.presents.insert(
+                        *req,
+                        Presentation {
+                            t: r.t,
+                            who: *who,
+                            item: *item,
+                            tenant: *tenant,
+                            req: *req,
+                        },
+                    );
+                }
+                Event::Accept { req, tenant, .. } => {
+                    f.decisions
+                        .entry(*req)
+                        .or_insert((r.t, Decision::Accept { tenant: *tenant }));
+                }
+                Event::Reject { req, reason } => {
+                    f.decisions
+                        .entry(*req)
+                        .or_insert((r.t, Decision::Reject { reason }));
+                }
+                Event::Issue {
+                    item,
+                    kind,
+                    tenant,
+                    to,
+                    exp,
+                } => {
+                    f.issued.entry(*item).or_insert(Issued {
+                        t: r.t,
+                        kind: *kind,
+                        tenant: *tenant,
+                        to: *to,
+                        exp: *exp,
+                    });
+                }
+                Event::Attack {
+                    capability,
+                    mode,
+                    target,
+                    items,
+                } => {
+                    if *capability == "A4" {
+                        f.owned = *target;
+                    }
+                    for i in items {
+                        f.attacker_knows
+                            .entry(*i)
+                            .or_insert((r.t, *capability == "A4"));
+                    }
+                    f.exposures.push(Exposure {
+                        t: r.t,
+                        capability,
+                        mode,
+                        target: *target,
+                        items: items.clone(),
+                    });
+                }
+                Event::Admin { kind, tenant } => f.admin.push((r.t, *kind, *tenant)),
+                Event::Fault { .. } => f.faulted = true,
+                _ => {}
+            }
+        }
+        f.app_wide = delivered_for
+            .into_iter()
+            .filter(|(i, ts)| {
+                ts.len() > 1 && f.issued.get(i).is_some_and(|x| x.kind != ItemKind::Fit)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        f
+    }
+
+    /// Items a platform message carries that were obtained with a presented item inherit
+    /// that item's root (a T minted for an RT, a rotated RT, a T delivered for a URL call).
+    fn derive_roots(&mut self, env: &Arc<Envelope>) {
+        if !matches!(env.from, Party::Platform(_)) {
+            return;
+        }
+        let mut cur = env.cause;
+        let mut presented = None;
+        while let Some(c) = cur {
+            if let Some(p) = self.presents.get(&c) {
+                presented = Some((p.item, p.who));
+                break;
+            }
+            cur = self.msgs.get(&c).and_then(|(_, e)| e.cause);
+        }
+        let Some((x, who)) = presented else { return };
+        for (y, _) in env.items() {
+            if y != x && self.issued.get(&y).is_some_and(|i| i.kind != ItemKind::Fit) {
+                self.root.entry(y).or_insert(x);
+                self.obtained_by.entry(y).or_insert(who);
+            }
+        }
+    }
+
+    /// Whether the attacker obtained `y` from `x` itself (through its own presentations
+    /// only): the gains a theft of `x` bought.
+    pub fn attacker_derived(&self, y: ItemId, x: ItemId) -> bool {
+        let mut cur = y;
+        for _ in 0..10_000 {
+            if cur == x {
+                return true;
+            }
+            if self.obtained_by.get(&cur) != Some(&Party::Attacker) {
+                return false;
+            }
+            match self.root.get(&cur) {
+                Some(p) if *p != cur => cur = *p,
+                _ => return false,
+            }
+        }
+        false
+    }
+
+    /// The long-lived item at the start of `x`'s derivation chain (`threats.md` `root(x)`).
+    pub fn root_of(&self, x: ItemId) -> ItemId {
+        let mut cur = x;
+        for _ in 0..10_000 {
+            match self.root.get(&cur) {
+                Some(p) if *p != cur => cur = *p,
+                _ => break,
+            }
+        }
+        cur
+    }
+
+    /// Whether `y` is `x` or was obtained, directly or through rotations, with `x`.
+    pub fn derived_from(&self, y: ItemId, x: ItemId) -> bool {
+        let mut cur = y;
+        for _ in 0..10_000 {
+            if cur == x {
+                return true;
+            }
+            match self.root.get(&cur) {
+                Some(p) if *p != cur => cur = *p,
+                _ => return false,
+            }
+        }
+        false
+    }
+
+    /// The tenant an item is bound to, if exactly one.
+    pub fn bound_tenant(&self, x: ItemId) -> Option<TenantId> {
+        if self.app_wide.contains(&x) || self.app_wide.contains(&self.root_of(x)) {
+            return None;
+        }
+        self.issued.get(&x).map(|i| i.tenant)
+    }
+
+    /// `threats.md` §1 entitlement: P always acts for its tenants; an attacker for the tenant
+    /// it owns, and for a tenant it held an item for, issued for or bound to exactly that
+    /// tenant, before `t`. A stolen item counts ("theft is judged by P4 and B, not by P1"),
+    /// so a stolen app-wide item reaches every tenant (blast radius B1); an app-wide item
+    /// known only as the attacker's own tenant's material (A4) entitles to nothing more.
+    pub fn entitled(&self, who: Party, tenant: TenantId, t: Micros) -> bool {
+        match who {
+            Party::Partner(_) | Party::Platform(_) | Party::Browser => true,
+            Party::Attacker => {
+                self.owned == Some(tenant)
+                    || self.attacker_knows.iter().any(|(x, (known, own))| {
+                        *known < t
+                            && self.issued.get(x).is_some_and(|i| i.kind != ItemKind::Fit)
+                            && (self.bound_tenant(*x) == Some(tenant)
+                                || (!own && self.app_wide.contains(x)))
+                    })
+            }
+        }
+    }
+
+    /// Whether a presentation was made by the attacker or with an item it supplied.
+    pub fn attacker_originated(&self, p: &Presentation) -> bool {
+        p.who == Party::Attacker || self.attacker_supplied.contains(&p.item)
+    }
+
+    /// Whether the first message of `req`'s causal chain was sent by the attacker.
+    pub fn attacker_rooted(&self, req: MsgId) -> bool {
+        let mut cur = Some(req);
+        let mut last = None;
+        while let Some(c) = cur {
+            let Some((_, e)) = self.msgs.get(&c) else {
+                break;
+            };
+            last = Some(e.from);
+            cur = e.cause;
+        }
+        last == Some(Party::Attacker)
+    }
+
+    /// The destination of a request.
+    pub fn verifier(&self, req: MsgId) -> Option<Party> {
+        self.msgs.get(&req).map(|(_, e)| e.to)
+    }
+
+    /// Decided presentations, in time order.
+    pub fn decided(&self) -> impl Iterator<Item = (&Presentation, &Decision, Micros)> {
+        self.presents
+            .values()
+            .filter_map(|p| self.decisions.get(&p.req).map(|(t, d)| (p, d, *t)))
+    }
+
+    /// One numbered-trace line for a request: time, from → to, route, presented item, outcome.
+    pub fn line(&self, req: MsgId) -> String {
+        let Some((t, env)) = self.msgs.get(&req) else {
+            return format!("{req} (not in history)");
+        };
+        let mut s = format!("t={:.3}s {}", *t as f64 / 1e6, env.summary());
+        if let Some(p) = self.presents.get(&req) {
+            s.push_str(&format!(" presenting {} for {}", short(p.item), p.tenant));
+        }
+        if let Some(r) = env.request() {
+            let items: Vec<String> = r
+                .headers
+                .0
+                .iter()
+                .chain(r.body.0.iter())
+                .filter(|(_, v)| matches!(v, Value::Secret(_) | Value::Jwt(_)))
+                .map(|(k, v)| format!("{k}={v:?}"))
+                .collect();
+            if !items.is_empty() && !self.presents.contains_key(&req) {
+                s.push_str(&format!(" [{}]", items.join(", ")));
+            }
+        }
+        match (self.answers.get(&req), self.decisions.get(&req)) {
+            (_, Some((_, Decision::Accept { tenant }))) => {
+                s.push_str(&format!(" → ACCEPT for {tenant}"))
+            }
+            (_, Some((_, Decision::Reject { reason }))) => {
+                s.push_str(&format!(" → reject ({reason})"))
+            }
+            (Some((_, a)), None) => {
+                if let Some(resp) = a.response() {
+                    s.push_str(&format!(" → {}", resp.status));
+                }
+            }
+            (None, None) => s.push_str(" → no answer"),
+        }
+        s
+    }
+
+    /// How an item came to be: its issue and the exposures that handed it to the attacker.
+    pub fn provenance(&self, x: ItemId) -> Vec<String> {
+        let mut out = Vec::new();
+        let root = self.root_of(x);
+        for y in [root, x] {
+            if let Some(i) = self.issued.get(&y) {
+                let line = format!(
+                    "t={:.3}s platform issued {} ({:?}) for {} to {}",
+                    i.t as f64 / 1e6,
+                    short(y),
+                    i.kind,
+                    i.tenant,
+                    i.to
+                );
+                if !out.contains(&line) {
+                    out.push(line);
+                }
+            }
+        }
+        for e in &self.exposures {
+            if e.items.contains(&x) || e.items.contains(&root) {
+                out.push(format!(
+                    "t={:.3}s attack {} ({}) exposed {}{}",
+                    e.t as f64 / 1e6,
+                    e.capability,
+                    e.mode,
+                    short(if e.items.contains(&x) { x } else { root }),
+                    e.target.map(|t| format!(" of {t}")).unwrap_or_default()
+                ));
+                break;
+            }
+        }
+        out
+    }
+}
+
+/// An item's fingerprint.
+pub fn short(x: ItemId) -> String {
+    format!("{x}")
+}
+
+/// Numbers trace lines.
+pub fn numbered(lines: Vec<String>) -> String {
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| format!("{}. {l}", i + 1))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
