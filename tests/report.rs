@@ -91,13 +91,11 @@ fn same_seed_same_bytes_and_merged_shards_match_an_unsharded_run() {
         );
     }
     assert_eq!(fa.len(), fm.len());
-    // Another seed gives other numbers.
-    let c = scratch("c");
-    let (code, _, _) = tokenlab(&["report", "--tiny", "--seed", "8", "--out", s(&c)]);
-    assert_eq!(code, 0);
-    let pa = std::fs::read(a.join("data/points.json")).expect("points");
-    let pc = std::fs::read(c.join("data/points.json")).expect("points");
-    assert_ne!(pa, pc);
+    // Another seed gives other numbers (one lossy experiment suffices).
+    let (c7, out7, _) = tokenlab(&["report", "--tiny", "--seed", "7", "--only", "loss"]);
+    let (c8, out8, _) = tokenlab(&["report", "--tiny", "--seed", "8", "--only", "loss"]);
+    assert_eq!((c7, c8), (0, 0));
+    assert_ne!(out7, out8);
 
     // A missing shard is named, not papered over.
     let partial = scratch("partial");
@@ -110,7 +108,7 @@ fn same_seed_same_bytes_and_merged_shards_match_an_unsharded_run() {
     let (code, _, err) = tokenlab(&["report", "--merge", s(&partial), "--out", s(&m)]);
     assert_eq!(code, 2);
     assert!(err.contains("missing"), "{err}");
-    for d in [a, b, c, sh, m, partial] {
+    for d in [a, b, sh, m, partial] {
         let _ = std::fs::remove_dir_all(d);
     }
 }

@@ -306,27 +306,32 @@ fn h1(c: &Ctx) -> Section {
 }
 
 /// H2 rule over (p, trigger interval, refresh interval) without retries, and the same with
-/// retries: supported when trigger is below refresh at every p ≥ 0.05 without retries; if
-/// retries close the gap the verdict says so.
+/// retries, at p ≥ 10% (where the predicted gap exceeds the quick-mode interval widths):
+/// supported when trigger is measurably below refresh with and without retries; depends on
+/// retries when only the no-retry gap is measurable; refuted when trigger is at least as good;
+/// not evaluated when the intervals overlap at this n.
 pub fn h2_rule(
     no_retry: &[(f64, Interval, Interval)],
     with_retry: &[(f64, Interval, Interval)],
 ) -> Verdict {
+    let considered: Vec<&(f64, Interval, Interval)> =
+        no_retry.iter().filter(|(p, _, _)| *p >= 0.1).collect();
+    if considered.is_empty() {
+        return Verdict::NotEvaluated("no loss points at p ≥ 10%".into());
+    }
     let sep = |v: &[(f64, Interval, Interval)]| {
-        v.iter()
-            .filter(|(p, _, _)| *p >= 0.05)
-            .all(|(_, t, r)| t.below(r))
+        let c: Vec<_> = v.iter().filter(|(p, _, _)| *p >= 0.1).collect();
+        !c.is_empty() && c.iter().all(|(_, t, r)| t.below(r))
     };
-    let considered = no_retry.iter().any(|(p, _, _)| *p >= 0.05);
-    if !considered {
-        return Verdict::NotEvaluated("no loss points at p ≥ 0.05".into());
+    if considered.iter().any(|(_, t, r)| t.est >= r.est) {
+        return Verdict::Refuted;
     }
     match (sep(no_retry), sep(with_retry)) {
         (true, true) => Verdict::Supported,
         (true, false) => Verdict::DependsOn(
             "retries: without them trigger fails measurably more often; with the default retries the intervals overlap".into(),
         ),
-        (false, _) => Verdict::Refuted,
+        (false, _) => Verdict::NotEvaluated("the intervals overlap at this n: raise n".into()),
     }
 }
 
@@ -448,7 +453,7 @@ fn h2(c: &Ctx) -> Section {
                 rows: fails,
             },
         ],
-        rule: "Supported if, without retries, trigger's Wilson interval lies below refresh's at every p ≥ 5%, and still does with the default retries; 'depends on retries' if the retries close the gap; refuted if trigger is not measurably worse even without retries.".into(),
+        rule: "At every p ≥ 10%: supported if trigger's Wilson interval lies below refresh's without retries and with the default retries; depends on retries if only the no-retry gap is measurable; refuted if trigger's estimate is at least refresh's; not evaluated if the intervals overlap at this n.".into(),
         verdict: h2_rule(&nrp, &wrp),
         reproduce: vec![
             c.repro("loss", "trigger/p=0.05/retries=0"),
@@ -1273,7 +1278,7 @@ fn h8_h27(c: &Ctx, id: &str) -> Section {
 }
 
 /// Every section, in the order of `hypotheses.md`, plus the analytic cross-check sections.
-pub fn sections(r: &Results) -> Vec<Section> {
+pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec<Section> {
     let c = Ctx {
         r,
         seed: r.config.seed,
@@ -1395,6 +1400,16 @@ pub fn sections(r: &Results) -> Vec<Section> {
         h_lockout(&c),
         load_section(&c),
     ];
+    if let Some(d) = sec {
+        let mut extra = Vec::new();
+        for s in super::security::sections(d, r.config.seed) {
+            match v.iter_mut().find(|x| x.id == s.id) {
+                Some(slot) => *slot = s,
+                None => extra.push(s),
+            }
+        }
+        v.extend(extra);
+    }
     for s in &mut v {
         s.reproduce.retain(|x| !x.is_empty());
     }
@@ -1416,11 +1431,14 @@ mod tests {
         let close = iv(0.995, 0.99, 1.0);
         let no = vec![(0.05, t, r), (0.1, t, r)];
         assert_eq!(h2_rule(&no, &no), Verdict::Supported);
-        let with = vec![(0.05, close, close)];
+        let with = vec![(0.1, close, close)];
         assert!(matches!(h2_rule(&no, &with), Verdict::DependsOn(_)));
         // Flip the input: trigger no longer worse without retries.
-        let flipped = vec![(0.05, r, t)];
+        let flipped = vec![(0.1, r, t)];
         assert_eq!(h2_rule(&flipped, &flipped), Verdict::Refuted);
+        // Overlapping intervals are not evidence either way.
+        let wide = vec![(0.1, iv(0.81, 0.75, 0.87), iv(0.83, 0.78, 0.88))];
+        assert!(matches!(h2_rule(&wide, &wide), Verdict::NotEvaluated(_)));
         assert!(matches!(h2_rule(&[], &[]), Verdict::NotEvaluated(_)));
     }
 

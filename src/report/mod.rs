@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod experiments;
 pub mod figures;
 pub mod render;
+pub mod security;
 pub mod stats;
 
 use anyhow::{Context, Result, bail};

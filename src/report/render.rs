@@ -470,11 +470,64 @@ struct ScoreRow {
     messages_per_demand: Option<f64>,
     platform_requests_per_tenant_hour: Option<f64>,
     mints_per_idle_tenant_hour: Option<f64>,
-    security: &'static str,
+    root_credential: Option<String>,
+    blast_radius: Option<u64>,
+    exposure_window_h: Option<f64>,
+    exposure_unbounded: Option<bool>,
+    revocation_latency_h: Option<f64>,
+    revocation_latency_api_check_h: Option<f64>,
+    long_lived_secrets_per_installation: Option<f64>,
+    invariants_held: (usize, usize),
     conformance: &'static str,
 }
 
-fn scorecard(r: &Results) -> Vec<ScoreRow> {
+fn security_figures(d: &super::security::SecurityData) -> Result<Vec<Figure>> {
+    let label = |a: &tokenlab_properties::attack::AttackResult| {
+        format!("{}: {}", a.mechanism, a.credential)
+    };
+    let bars: Vec<(String, f64)> = d
+        .attacks
+        .iter()
+        .filter(|a| a.sets.is_empty())
+        .map(|a| (label(a), a.tenants_compromised as f64))
+        .collect();
+    let w: Vec<(String, f64)> = d
+        .attacks
+        .iter()
+        .filter(|a| a.sets.is_empty())
+        .map(|a| {
+            let mark = if a.exposure_unbounded {
+                " (unbounded)"
+            } else {
+                ""
+            };
+            (
+                format!("{}{mark}", label(a)),
+                a.exposure_window_s.unwrap_or(0.0) / 3600.0,
+            )
+        })
+        .collect();
+    Ok(vec![
+        Figure {
+            name: "blast-radius".into(),
+            svg: bar_chart(
+                "Blast radius: tenants reached per stolen credential",
+                "tenants whose product API accepted the attacker",
+                &bars,
+            )?,
+        },
+        Figure {
+            name: "exposure-window".into(),
+            svg: bar_chart(
+                "Exposure window per stolen credential",
+                "hours from theft to the last accepted use (run horizon bounds it)",
+                &w,
+            )?,
+        },
+    ])
+}
+
+fn scorecard(r: &Results, sec: &super::security::SecurityData) -> Vec<ScoreRow> {
     all_refs()
         .iter()
         .map(|m| {
@@ -492,6 +545,12 @@ fn scorecard(r: &Results) -> Vec<ScoreRow> {
             };
             let load = r.get("load", &format!("{m}/rate=60"));
             let idle = r.get("load", &format!("{m}/rate=0"));
+            let base = m.split(':').next().unwrap_or(m);
+            let root = if m.contains(':') {
+                None
+            } else {
+                sec.root(base)
+            };
             ScoreRow {
                 mechanism: m.clone(),
                 cold_p50_ms: lat
@@ -509,7 +568,23 @@ fn scorecard(r: &Results) -> Vec<ScoreRow> {
                 platform_requests_per_tenant_hour: load
                     .map(|x| x.platform_requests_per_tenant_hour),
                 mints_per_idle_tenant_hour: idle.map(|x| x.platform_mints_per_tenant_hour),
-                security: "pending (issue 3)",
+                root_credential: root.map(|a| a.credential.clone()),
+                blast_radius: root.map(|a| a.tenants_compromised),
+                exposure_window_h: root.and_then(|a| a.exposure_window_s).map(|s| s / 3600.0),
+                exposure_unbounded: root.map(|a| a.exposure_unbounded),
+                revocation_latency_h: root
+                    .and_then(|a| a.revocation_latency_s)
+                    .map(|s| s / 3600.0),
+                revocation_latency_api_check_h: root
+                    .and_then(|a| a.revocation_latency_api_checks_on_s)
+                    .map(|s| s / 3600.0),
+                long_lived_secrets_per_installation: root
+                    .and(sec.long_lived_per_installation(base)),
+                invariants_held: if root.is_some() {
+                    sec.invariants_held(base)
+                } else {
+                    (0, 0)
+                },
                 conformance: "pending (issue 4)",
             }
         })
@@ -530,7 +605,9 @@ fn scorecard_table(rows: &[ScoreRow]) -> Block {
             "acq. messages per demand".into(),
             "platform requests / tenant-h".into(),
             "mints per idle tenant-h".into(),
-            "blast radius, exposure, revocation, secrets at P, invariants".into(),
+            "root credential: B / W h / R h (api check off, on)".into(),
+            "items > 1 day at P per installation".into(),
+            "invariants held (default profile)".into(),
             "stock OAuth client, partner must implement".into(),
         ],
         rows: rows
@@ -552,7 +629,27 @@ fn scorecard_table(rows: &[ScoreRow]) -> Block {
                     opt(s.messages_per_demand, 2),
                     opt(s.platform_requests_per_tenant_hour, 2),
                     opt(s.mints_per_idle_tenant_hour, 2),
-                    s.security.into(),
+                    match &s.root_credential {
+                        Some(c) => format!(
+                            "{c}: {} / {}{} / {}, {}",
+                            s.blast_radius.map_or("—".into(), |b| b.to_string()),
+                            opt(s.exposure_window_h, 1),
+                            if s.exposure_unbounded == Some(true) {
+                                " (unbounded)"
+                            } else {
+                                ""
+                            },
+                            opt(s.revocation_latency_h, 1),
+                            opt(s.revocation_latency_api_check_h, 1)
+                        ),
+                        None => "—".into(),
+                    },
+                    opt(s.long_lived_secrets_per_installation, 0),
+                    if s.invariants_held.1 == 0 {
+                        "—".into()
+                    } else {
+                        format!("{} of {}", s.invariants_held.0, s.invariants_held.1)
+                    },
                     s.conformance.into(),
                 ]
             })
@@ -692,9 +789,22 @@ pub fn scale_flag(cfg: &super::experiments::Config) -> &'static str {
 }
 
 pub fn write_report(dir: &Path, r: &Results) -> Result<()> {
-    let figs = figures(r)?;
-    let secs = sections(r);
-    let score = scorecard(r);
+    // The matrix and the attack table are seeded and deterministic: a merged run recomputes
+    // them from the same seed and gets the same bytes.
+    let cases = if r.config.quick || r.config.tiny {
+        1
+    } else {
+        3
+    };
+    let sec = super::security::compute(
+        r.config.seed,
+        cases,
+        r.config.tiny.then_some(&["trigger", "tenant-secret"][..]),
+    );
+    let mut figs = figures(r)?;
+    figs.extend(security_figures(&sec)?);
+    let secs = sections(r, Some(&sec));
+    let score = scorecard(r, &sec);
     let mut traces = BTreeMap::new();
     let mut traces_svg = BTreeMap::new();
     for m in registry() {
@@ -891,6 +1001,10 @@ pub fn write_report(dir: &Path, r: &Results) -> Result<()> {
     write(
         "data/hypotheses.json",
         serde_json::to_string_pretty(&secs)?.as_bytes(),
+    )?;
+    write(
+        "data/security.json",
+        serde_json::to_string_pretty(&sec)?.as_bytes(),
     )?;
     write(
         "data/scorecard.json",
