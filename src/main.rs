@@ -187,6 +187,7 @@ fn scenario(
         network,
         nemesis: p.nemesis,
         admin: Vec::new(),
+        provision_at_s: None,
     };
     let result = run_resolved(&s, m, profile, params);
     Ok((s, result))

@@ -72,6 +72,9 @@ pub struct PointSpec {
     pub keep_cold_latencies: bool,
     /// Start of the window for the token-gap metric (seconds).
     pub gap_from_s: Option<f64>,
+    /// Install the tenants during the run, under its faults (seconds).
+    #[serde(default)]
+    pub provision_at_s: Option<f64>,
 }
 
 impl PointSpec {
@@ -89,6 +92,7 @@ impl PointSpec {
             nemesis: Vec::new(),
             keep_cold_latencies: false,
             gap_from_s: None,
+            provision_at_s: None,
         }
     }
 
@@ -118,9 +122,9 @@ impl PointSpec {
                 }
             }
         }
-        if !self.nemesis.is_empty() {
+        if !self.nemesis.is_empty() || self.provision_at_s.is_some() {
             return format!(
-                "cargo run --release -- report --only {} (nemesis schedules have no simulate flag)",
+                "cargo run --release -- report --only {} (nemesis schedules and in-run installs have no simulate flag)",
                 self.experiment
             );
         }
@@ -163,6 +167,7 @@ impl PointSpec {
             network,
             nemesis,
             admin: Vec::new(),
+            provision_at_s: self.provision_at_s,
         })
     }
 }
@@ -201,6 +206,7 @@ pub const OUTAGE_H: [f64; 4] = [0.0, 2.0, 3.5, 5.0];
 pub const OUTAGE_AT_H: f64 = 3.0;
 pub const LOAD_RATES: [f64; 3] = [0.0, 1.0, 60.0];
 pub const HERD_RATE: f64 = 36_000.0;
+pub const PROVISION_LOSS: [f64; 3] = [0.0, 0.05, 0.2];
 
 /// The whole sweep, in a fixed order.
 pub fn points(cfg: &Config) -> Vec<PointSpec> {
@@ -393,6 +399,17 @@ pub fn points(cfg: &Config) -> Vec<PointSpec> {
         s.duration_s = 6.0 * 3600.0;
         s.demands_per_tenant_hour = 6.0;
         v.push(s);
+    }
+    // Provisioning under faults: every tenant installed during the run on lossy links.
+    for m in ON_DEMAND.iter().chain(std::iter::once(&"push")) {
+        for p in PROVISION_LOSS {
+            let mut s = PointSpec::new("provision", format!("{m}/p={p}"), m, cfg.small(1000, 200));
+            s.provision_at_s = Some(0.0);
+            s.duration_s = if *m == "push" { 7200.0 } else { 600.0 };
+            s.demands_per_tenant_hour = 60.0;
+            s.net.push(NetMod::Loss(p));
+            v.push(s);
+        }
     }
     v
 }

@@ -51,6 +51,9 @@ pub struct Scenario {
     pub nemesis: Vec<Nemesis>,
     /// Admin actions during the run, at seconds.
     pub admin: Vec<(f64, AdminAction)>,
+    /// Install the tenants from this time (s) on, under the run's faults, instead of in the
+    /// fault-free provisioning phase before t = 0.
+    pub provision_at_s: Option<f64>,
 }
 
 impl Scenario {
@@ -68,6 +71,7 @@ impl Scenario {
             network: p.network,
             nemesis: p.nemesis,
             admin: Vec::new(),
+            provision_at_s: None,
         })
     }
 }
@@ -697,10 +701,12 @@ pub fn run_with(
         }
     }
 
-    // Provisioning: every tenant is installed before t=0, 10 ms apart, on fault-free links.
+    // Provisioning: every tenant is installed before t=0, 10 ms apart, on fault-free links
+    // (or, with `provision_at_s`, during the run and under its faults).
+    let install_from = s.provision_at_s.map_or(SETUP_START, secs);
     for i in 0..s.tenants {
         world.push(
-            SETUP_START + i64::from(i) * 10_000,
+            install_from + i64::from(i) * 10_000,
             Ev::Admin(AdminAction::Install(i)),
         );
     }
