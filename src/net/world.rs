@@ -37,7 +37,7 @@ use tokenlab_models::faults::{Nemesis, NetworkProfile, secs};
 use tokenlab_models::history::{DropReason, Event, History, Outcome};
 use tokenlab_models::ids::{DemandId, Group, IdGen, MsgId, Party, RoleKind, TenantId, TimerId};
 use tokenlab_models::mechanisms::{Mechanism, ResolveError, resolve};
-use tokenlab_models::message::Envelope;
+use tokenlab_models::message::{Envelope, Value};
 use tokenlab_models::params::Params;
 use tokenlab_models::roles::admin::Admin;
 use tokenlab_models::roles::partner::Partner;
@@ -977,6 +977,14 @@ impl LoopbackWorld {
     /// Runs `f` on the partner role (e.g. to read what provisioning delivered).
     pub fn with_partner<T>(&self, f: impl FnOnce(&Partner) -> T) -> T {
         f(&lock(&self.shared.roles).partner)
+    }
+
+    /// What provisioning delivered to the partner for `tenant` and the partner keeps in its
+    /// store (refresh token, client secret, trigger URL, shared secret…): the credentials a
+    /// partner would configure its own client with. Values are secrets: never log them.
+    pub fn partner_credentials(&self, tenant: TenantId) -> Vec<(&'static str, Value)> {
+        let row = lock(&self.shared.roles).partner.store.latest(tenant);
+        row.items.iter().map(|(k, v)| (*k, v.clone())).collect()
     }
 
     /// The history so far, ordered by time, in the simulator's format.
