@@ -2,6 +2,8 @@
 //! deterministic simulator, `compare` runs all seven side by side (the main job until the
 //! evidence report lands). Bad input gets one clear line and exit code 2.
 
+mod cli_net;
+
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
@@ -31,6 +33,10 @@ enum Command {
     Simulate(SimArgs),
     /// Run every mechanism (default profiles and the "as published" ones) side by side.
     Compare(CommonArgs),
+    /// Serve one mechanism's world on loopback (127.0.0.1) until Ctrl-C.
+    Serve(cli_net::ServeArgs),
+    /// Simulator vs loopback at injected one-way delays of 0 and 5 ms, per mechanism.
+    Calibrate(cli_net::CalibrateArgs),
 }
 
 #[derive(Args, Clone)]
@@ -250,6 +256,8 @@ fn print_summary(s: &Summary) {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Serve(a) => cli_net::serve(a)?,
+        Command::Calibrate(a) => cli_net::calibrate_cmd(a)?,
         Command::Mechanisms { json } => {
             let list: Vec<serde_json::Value> = registry()
                 .iter()

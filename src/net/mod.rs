@@ -4,12 +4,14 @@
 //!
 //! Map: [`wire`] is the one Envelope ⇄ HTTP mapping; [`world`] runs a mechanism's world
 //! (servers, client, clock, scheduler, fault enactment, history); [`client`] is the HTTP client;
-//! [`burden`] counts what each mechanism makes the partner implement beyond a stock client.
+//! [`calibrate`] compares it with the simulator; [`burden`] counts what each mechanism makes the partner implement beyond a stock client.
 
 pub mod burden;
+pub mod calibrate;
 pub mod client;
 pub mod wire;
 pub mod world;
 
 pub use burden::{Burden, BurdenCounts, partner_burden, partner_burden_async};
+pub use calibrate::{Calibration, CalibrationRow, calibrate};
 pub use world::{DemandResult, LoopbackWorld, NetConfig, StartError};
