@@ -79,6 +79,11 @@ pub fn serve(a: ServeArgs) -> Result<()> {
         nemesis: p.nemesis,
     };
     runtime()?.block_on(async {
+        // Listen for Ctrl-C before saying "serving", so an early interrupt is never missed.
+        #[cfg(unix)]
+        let mut interrupt =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                .context("listening for Ctrl-C")?;
         let world = LoopbackWorld::start(&cfg).await?;
         // One demand on the last tenant shows the on-demand path; tenant 0 stays untouched
         // so its printed credentials are current.
@@ -130,6 +135,9 @@ pub fn serve(a: ServeArgs) -> Result<()> {
         println!("serving until Ctrl-C");
         use std::io::Write;
         let _ = std::io::stdout().flush();
+        #[cfg(unix)]
+        interrupt.recv().await;
+        #[cfg(not(unix))]
         tokio::signal::ctrl_c()
             .await
             .context("waiting for Ctrl-C")?;
