@@ -77,6 +77,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
         seed: a.seed,
         network: p.network,
         nemesis: p.nemesis,
+        external: BTreeMap::new(),
     };
     runtime()?.block_on(async {
         // Listen for Ctrl-C before saying "serving", so an early interrupt is never missed.

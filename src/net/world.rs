@@ -61,6 +61,9 @@ pub struct NetConfig {
     pub seed: u64,
     pub network: NetworkProfile,
     pub nemesis: Vec<Nemesis>,
+    /// Parties served by something outside the world (a wiremock server standing in for a
+    /// partner endpoint in contract tests): requests to them go to this loopback address.
+    pub external: BTreeMap<Party, SocketAddr>,
 }
 
 impl NetConfig {
@@ -75,6 +78,7 @@ impl NetConfig {
                 2.0 * one_way_ms,
             )),
             nemesis: Vec::new(),
+            external: BTreeMap::new(),
         }
     }
     /// On a named preset (its link profiles and nemesis schedule).
@@ -792,6 +796,15 @@ impl LoopbackWorld {
         for p in wire::PARTIES {
             if p == Party::Browser {
                 continue; // the admin's browser only ever receives answers
+            }
+            if let Some(addr) = cfg.external.get(&p) {
+                if !addr.ip().is_loopback() {
+                    return Err(StartError::Bind(std::io::Error::other(format!(
+                        "{p} must be on loopback, not {addr}"
+                    ))));
+                }
+                addrs.insert(p, *addr);
+                continue;
             }
             let l = bind_loopback().await?;
             addrs.insert(p, l.local_addr()?);
