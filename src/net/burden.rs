@@ -152,7 +152,10 @@ fn failures_of(h: &History, out: &mut BTreeSet<String>) {
             } => {
                 out.insert(format!("demand failed: {}", c.name()));
             }
-            Event::Receive { who, env } if matches!(who, Party::Partner(_)) => {
+            Event::Receive {
+                who: Party::Partner(_),
+                env,
+            } => {
                 if let Some(resp) = env.response()
                     && resp.status >= 400
                 {

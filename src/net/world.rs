@@ -554,18 +554,24 @@ impl Shared {
     }
 }
 
+/// The driver owns real time (the models never read it): the one place the wall clock enters.
+#[allow(clippy::disallowed_methods)]
+fn monotonic_now() -> Instant {
+    Instant::now()
+}
+
 /// Sleeps for `d` with µs precision: tokio's timer has 1 ms granularity, which would add up
 /// to a millisecond per hop, so the last stretch yields until the deadline.
 pub async fn precise_sleep(d: Duration) {
     if d.is_zero() {
         return;
     }
-    let deadline = Instant::now() + d;
+    let deadline = monotonic_now() + d;
     const SPIN: Duration = Duration::from_micros(1_500);
     if d > SPIN {
         tokio::time::sleep(d - SPIN).await;
     }
-    while Instant::now() < deadline {
+    while monotonic_now() < deadline {
         tokio::task::yield_now().await;
     }
 }
@@ -848,7 +854,7 @@ impl LoopbackWorld {
         }
         let shared = Arc::new(Shared {
             clock: Clock {
-                origin: Instant::now(),
+                origin: monotonic_now(),
                 offset: AtomicI64::new(SETUP_START),
             },
             roles: Mutex::new(roles),
