@@ -227,6 +227,16 @@ pub async fn calibrate(samples: u32) -> Result<Calibration, StartError> {
     })
 }
 
+/// [`calibrate`] on its own runtime, for callers outside one (the report). Takes ~10 s.
+pub fn calibration(samples: u32) -> Result<Calibration, StartError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(StartError::Bind)?
+        .block_on(calibrate(samples))
+}
+
 /// The calibration as a text table.
 pub fn table(c: &Calibration) -> String {
     let mut s = String::new();

@@ -13,5 +13,5 @@ pub mod wire;
 pub mod world;
 
 pub use burden::{Burden, BurdenCounts, partner_burden, partner_burden_async};
-pub use calibrate::{Calibration, CalibrationRow, calibrate};
+pub use calibrate::{Calibration, CalibrationRow, calibrate, calibration};
 pub use world::{DemandResult, LoopbackWorld, NetConfig, StartError};
