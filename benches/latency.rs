@@ -51,25 +51,23 @@ fn world(rt: &tokio::runtime::Runtime, id: &str, one_way_ms: f64) -> Arc<Loopbac
 }
 
 #[allow(clippy::disallowed_methods)] // benches time real work on the wall clock
-fn timed(w: Arc<LoopbackWorld>, iters: u64, cold: bool) -> impl Future<Output = Duration> {
-    async move {
-        tokio::spawn(async move {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                if cold {
-                    w.clear_token_cache();
-                }
-                let start = Instant::now();
-                let r = w.demand(TenantId(0)).await;
-                total += start.elapsed();
-                assert_eq!(r.outcome, Outcome::Ok);
-                assert_eq!(r.cold, cold);
+async fn timed(w: Arc<LoopbackWorld>, iters: u64, cold: bool) -> Duration {
+    tokio::spawn(async move {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            if cold {
+                w.clear_token_cache();
             }
-            total
-        })
-        .await
-        .expect("the bench task runs")
-    }
+            let start = Instant::now();
+            let r = w.demand(TenantId(0)).await;
+            total += start.elapsed();
+            assert_eq!(r.outcome, Outcome::Ok);
+            assert_eq!(r.cold, cold);
+        }
+        total
+    })
+    .await
+    .expect("the bench task runs")
 }
 
 fn bench(c: &mut Criterion) {
