@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokenlab::net::{LoopbackWorld, NetConfig};
 use tokenlab_models::faults::{LinkProfile, Nemesis};
 use tokenlab_models::history::{Cause, DropReason, Event, History, Outcome};
-use tokenlab_models::ids::{Group, TenantId};
+use tokenlab_models::ids::{Group, Party, TenantId};
 use tokenlab_models::{MS, Micros};
 use tokenlab_properties::{executability, read_your_writes};
 
@@ -88,22 +88,86 @@ fn p11_negative_control_tokens_for_the_wrong_audience_are_refused_on_loopback() 
 }
 
 #[test]
-fn an_edge_5xx_is_answered_by_the_http_edge_and_retried_by_the_partner() {
-    runtime().block_on(async {
-        let mut cfg = config("refresh", 1, &["retries=2", "backoff_base=1ms", "backoff_cap=2ms"]);
-        let mut broken = LinkProfile::fixed_rtt_ms(0.0);
-        broken.http_5xx = 1.0;
-        cfg.network.links.insert((Group::Partner, Group::AuthServer), broken);
-        let world = LoopbackWorld::start(&cfg).await.unwrap();
-        let r = world.demand(TenantId(0)).await;
-        assert_eq!(r.outcome, Outcome::Fail(Cause::HttpError), "{r:?}");
-        let h = world.finish();
-        // Three attempts, each answered 503 by the AS's edge over HTTP.
-        let faults = count(&h, |e| matches!(e, Event::Fault { kind: "http_error", .. }));
-        let got_503 = count(&h, |e| {
-            matches!(e, Event::Receive { env, .. } if env.response().is_some_and(|r| r.status == 503))
+fn an_edge_5xx_or_429_is_answered_by_the_http_edge_and_retried_by_the_partner() {
+    for status in [503u16, 429] {
+        runtime().block_on(async {
+            let mut cfg = config(
+                "refresh",
+                1,
+                &["retries=2", "backoff_base=1ms", "backoff_cap=2ms"],
+            );
+            let mut broken = LinkProfile::fixed_rtt_ms(0.0);
+            if status == 503 {
+                broken.http_5xx = 1.0;
+            } else {
+                broken.http_429 = 1.0;
+            }
+            cfg.network
+                .links
+                .insert((Group::Partner, Group::AuthServer), broken);
+            let world = LoopbackWorld::start(&cfg).await.unwrap();
+            let r = world.demand(TenantId(0)).await;
+            assert_eq!(r.outcome, Outcome::Fail(Cause::HttpError), "{r:?}");
+            let h = world.finish();
+            // Three attempts, each answered by the AS's edge over HTTP; the role never saw them.
+            let faults = count(&h, |e| {
+                matches!(
+                    e,
+                    Event::Fault {
+                        kind: "http_error",
+                        ..
+                    }
+                )
+            });
+            let answered = count(&h, |e| {
+                matches!(e, Event::Receive { env, .. } if env.response().is_some_and(|r| r.status == status))
+            });
+            let reached_as = count(&h, |e| {
+                matches!(e, Event::Receive { who, env } if *who == Party::AS && env.request().is_some_and(|q| q.route == "POST /oauth/token"))
+            });
+            assert_eq!((faults, answered, reached_as), (3, 3, 0), "{status}");
         });
-        assert_eq!((faults, got_503), (3, 3));
+    }
+}
+
+#[test]
+fn a_crashed_partner_drops_what_arrives_and_comes_back() {
+    runtime().block_on(async {
+        let mut cfg = config("refresh", 1, &["timeout=100ms", "retries=0"]);
+        // The platform is down for 0.3 s from t=0: the AS drops the refresh.
+        cfg.nemesis.push(Nemesis::Crash {
+            role: tokenlab_models::faults::CrashRole::Platform,
+            from_s: 0.0,
+            until_s: 0.3,
+            lose_volatile: false,
+        });
+        let world = LoopbackWorld::start(&cfg).await.unwrap();
+        let during = world.demand(TenantId(0)).await;
+        assert_eq!(during.outcome, Outcome::Fail(Cause::Timeout), "{during:?}");
+        while world.now() < 300 * MS {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let after = world.demand(TenantId(0)).await;
+        assert_eq!(after.outcome, Outcome::Ok, "{after:?}");
+        let h = world.finish();
+        assert!(
+            count(&h, |e| matches!(
+                e,
+                Event::Drop {
+                    reason: DropReason::Crashed,
+                    ..
+                }
+            )) >= 1
+        );
+        assert!(
+            count(&h, |e| matches!(
+                e,
+                Event::Fault {
+                    kind: "restart",
+                    ..
+                }
+            )) == 1
+        );
     });
 }
 

@@ -61,6 +61,8 @@ pub enum WireError {
     BadName(String),
     #[error("the Basic credentials are not valid base64 'id:secret'")]
     BadBasic,
+    #[error("method {0} is not served (GET, POST, PUT, DELETE are)")]
+    BadMethod(String),
 }
 
 /// Route and field names are `&'static str` in the models. Names read off the wire are
@@ -261,7 +263,7 @@ pub fn decode_request(parts: &http::request::Parts, body: &[u8]) -> Result<Reque
         "POST" => "POST",
         "PUT" => "PUT",
         "DELETE" => "DELETE",
-        other => return Err(WireError::BadName(other.into())),
+        other => return Err(WireError::BadMethod(other.chars().take(16).collect())),
     };
     let route = intern(&format!("{method} {}", parts.uri.path()))?;
     let mut headers = Fields::new();

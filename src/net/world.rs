@@ -133,7 +133,7 @@ impl Clock {
 enum Scheduled {
     Timer(RoleKind, TimerId),
     Transmit(Envelope),
-    CrashStart(RoleKind, bool),
+    CrashStart(RoleKind, bool, Micros),
     CrashEnd(RoleKind),
     DeployReset,
 }
@@ -519,14 +519,19 @@ impl Shared {
                     let mut st = lock(&self.state);
                     self.transmit(&mut st, q.at, env);
                 }
-                Scheduled::CrashStart(role, lost_volatile) => {
-                    lock(&self.state).history.push(
-                        now,
-                        Event::Fault {
-                            kind: "crash",
-                            detail: format!("{role:?}"),
-                        },
-                    );
+                Scheduled::CrashStart(role, lost_volatile, until) => {
+                    {
+                        let mut st = lock(&self.state);
+                        st.history.push(
+                            now,
+                            Event::Fault {
+                                kind: "crash",
+                                detail: format!("{role:?}"),
+                            },
+                        );
+                        st.down.insert(role, until);
+                    }
+                    // The memory is lost when the process dies, not when it comes back.
                     self.handle_locked(&mut roles, role, Input::Restart { lost_volatile });
                 }
                 Scheduled::CrashEnd(role) => {
@@ -560,19 +565,22 @@ fn monotonic_now() -> Instant {
     Instant::now()
 }
 
-/// Sleeps for `d` with µs precision: tokio's timer has 1 ms granularity, which would add up
-/// to a millisecond per hop, so the last stretch yields until the deadline.
+/// Sleeps for `d` with sub-millisecond precision. tokio's timer has 1 ms granularity, which
+/// would add up to a millisecond per hop, so the last stretch (at most 2 ms) is an OS sleep
+/// on the blocking pool: precise to the kernel's timer slack, and it burns no CPU on a
+/// shared machine the way a spin would. Cancelling it leaves at most 2 ms of a pool thread.
 pub async fn precise_sleep(d: Duration) {
     if d.is_zero() {
         return;
     }
     let deadline = monotonic_now() + d;
-    const SPIN: Duration = Duration::from_micros(1_500);
-    if d > SPIN {
-        tokio::time::sleep(d - SPIN).await;
+    const FINE: Duration = Duration::from_millis(2);
+    if d > FINE {
+        tokio::time::sleep(d - FINE).await;
     }
-    while monotonic_now() < deadline {
-        tokio::task::yield_now().await;
+    let rest = deadline.saturating_duration_since(monotonic_now());
+    if !rest.is_zero() {
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
     }
 }
 
@@ -834,7 +842,7 @@ impl LoopbackWorld {
                 } => {
                     scheduled.push((
                         secs(from_s),
-                        Scheduled::CrashStart(role.role(), lose_volatile),
+                        Scheduled::CrashStart(role.role(), lose_volatile, secs(until_s)),
                     ));
                     scheduled.push((secs(until_s), Scheduled::CrashEnd(role.role())));
                 }
@@ -939,6 +947,8 @@ impl LoopbackWorld {
         s.clock.jump_to(0);
         s.handle(RoleKind::Partner, Input::Start);
         s.handle(RoleKind::Platform, Input::Start);
+        // Whatever the nemesis schedules at t=0 is in force before the first demand.
+        s.fire_due();
     }
 
     /// Virtual now (µs; 0 = `Start`).
@@ -952,7 +962,27 @@ impl LoopbackWorld {
         let s = &self.shared;
         let demand = DemandId(s.next_demand.fetch_add(1, AtomicOrdering::SeqCst) + 1);
         let (tx, rx) = oneshot::channel();
-        lock(&s.state).demand_waiters.insert(demand, tx);
+        {
+            let mut st = lock(&s.state);
+            if st
+                .down
+                .get(&RoleKind::Partner)
+                .is_some_and(|until| s.clock.now() < *until)
+            {
+                // As in the simulator: a crashed partner has no P.app to need a token.
+                drop(tx);
+            } else {
+                st.demand_waiters.insert(demand, tx);
+            }
+        }
+        if !lock(&s.state).demand_waiters.contains_key(&demand) {
+            return DemandResult {
+                demand,
+                outcome: Outcome::Unknown,
+                cold: false,
+                token_latency: None,
+            };
+        }
         s.handle(RoleKind::Partner, Input::Demand { demand, tenant });
         rx.await.unwrap_or(DemandResult {
             demand,
