@@ -270,6 +270,45 @@ fn serve_works_for_every_mechanism() {
         if m != "push" {
             assert!(banner.contains("Ok, token latency"), "{m}: {banner}");
         }
+        // Where a client may ask for a token, curl-style requests with the printed
+        // credentials get one (trigger delivers it to P.auth and answers 2xx).
+        let form = match m {
+            "tenant-secret" | "global-secret" => Some(format!(
+                "grant_type=client_credentials&client_id={}&client_secret={}&tenant=0",
+                if m == "tenant-secret" {
+                    s.credential("client_id")
+                } else {
+                    "app-tokenlab-partner".to_string()
+                },
+                s.credential("client_secret")
+            )),
+            "upm-oauth" => Some(format!(
+                "grant_type=refresh_token&client_id=app-tokenlab-partner&client_secret={}&refresh_token={}",
+                s.credential("client_secret"),
+                s.credential("refresh_token")
+            )),
+            _ => None,
+        };
+        if let Some(form) = form {
+            let (status, body) = post(
+                &s.endpoint("AS"),
+                "/oauth/token",
+                "application/x-www-form-urlencoded",
+                "",
+                &form,
+            );
+            assert_eq!(status, 200, "{m}: {body}");
+            assert!(body.contains("\"access_token\":\"eyJ"), "{m}: {body}");
+        }
+        if m == "trigger" {
+            let f = s.endpoint("F");
+            let raw = format!(
+                "GET /trigger?url={} HTTP/1.1\r\nhost: {f}\r\nconnection: close\r\n\r\n",
+                s.credential("trigger_url")
+            );
+            let (status, body) = http(&f, raw.as_bytes());
+            assert!((200..300).contains(&status), "{body}");
+        }
         s.interrupt();
     }
 }

@@ -50,6 +50,11 @@ fn every_mechanism_serves_a_cold_and_a_warm_demand_on_loopback() {
                 "{}: the second demand is served from the cache",
                 m.id()
             );
+            // Loopback only: every listener is on 127.0.0.1.
+            for (_, url) in world.endpoints() {
+                assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+            }
+            assert!(world.jwks_url.starts_with("http://127.0.0.1:"));
             let h = world.finish();
             // Real bytes crossed real sockets: every received message was sent first.
             let sent = h
@@ -69,4 +74,19 @@ fn every_mechanism_serves_a_cold_and_a_warm_demand_on_loopback() {
             );
         }
     });
+}
+
+#[test]
+fn a_stand_in_party_off_loopback_is_refused() {
+    let rt = runtime();
+    let mut cfg = NetConfig::new("trigger", 1, 0.0);
+    cfg.external.insert(
+        tokenlab_models::ids::Party::Partner(tokenlab_models::ids::PartnerEndpoint::Auth),
+        "10.0.0.1:80".parse().unwrap(),
+    );
+    let err = rt
+        .block_on(LoopbackWorld::start(&cfg))
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("must be on loopback"), "{err}");
 }

@@ -755,6 +755,12 @@ impl LoopbackWorld {
     /// delivers `Start` at t=0. Must run inside a multi-threaded tokio runtime.
     pub async fn start(cfg: &NetConfig) -> Result<LoopbackWorld, StartError> {
         let (mechanism, _profile, params) = resolve(&cfg.mechanism, &cfg.sets)?;
+        // Nothing leaves 127.0.0.1, stand-ins included.
+        if let Some((p, addr)) = cfg.external.iter().find(|(_, a)| !a.ip().is_loopback()) {
+            return Err(StartError::Bind(std::io::Error::other(format!(
+                "{p} must be on loopback, not {addr}"
+            ))));
+        }
         // The simulator's fork order, so the roles draw from the same streams.
         let mut master = ChaCha8Rng::seed_from_u64(cfg.seed);
         let keys = PlatformKeys::generate(&mut master.fork());
@@ -812,11 +818,6 @@ impl LoopbackWorld {
                 continue; // the admin's browser only ever receives answers
             }
             if let Some(addr) = cfg.external.get(&p) {
-                if !addr.ip().is_loopback() {
-                    return Err(StartError::Bind(std::io::Error::other(format!(
-                        "{p} must be on loopback, not {addr}"
-                    ))));
-                }
                 addrs.insert(p, *addr);
                 continue;
             }
