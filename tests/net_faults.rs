@@ -288,3 +288,33 @@ fn injected_latency_is_a_floor_on_the_token_latency() {
         assert!(latency >= 10 * MS, "{latency} µs");
     });
 }
+
+#[test]
+fn a_named_preset_is_enacted_on_loopback_and_the_checkers_still_judge_it() {
+    // `lossy`: 80 ms RTT with jitter and a heavy tail, 1% loss each way. Few demands: this is
+    // about the preset reaching the sockets, not about rates.
+    runtime().block_on(async {
+        let cfg = NetConfig::on_preset("trigger", 3, "lossy").expect("a known preset");
+        let world = LoopbackWorld::start(&cfg).await.unwrap();
+        let outcomes = demand_each(&world, 3).await;
+        let h = world.finish();
+        // The preset's latency is on every hop: each cold trigger acquisition crossed four
+        // links of at least 35 ms one way.
+        let cold: Vec<_> = h
+            .records
+            .iter()
+            .filter_map(|r| match r.event {
+                Event::Complete {
+                    cold: true,
+                    token_latency: Some(l),
+                    ..
+                } => Some(l),
+                _ => None,
+            })
+            .collect();
+        assert!(!cold.is_empty(), "{outcomes:?}");
+        assert!(cold.iter().all(|l| *l >= 4 * 35 * MS), "{cold:?}");
+        let v = read_your_writes(&h);
+        assert!(v.holds, "{v:?}");
+    });
+}
