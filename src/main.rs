@@ -3,6 +3,7 @@
 //! evidence report lands). Bad input gets one clear line and exit code 2.
 
 mod cli_security;
+mod cli_net;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -41,6 +42,10 @@ enum Command {
     Check(cli_security::CheckArgs),
     /// What one stolen credential (or the whole store) buys an attacker, with the counterfactual.
     Attack(cli_security::AttackArgs),
+    /// Serve one mechanism's world on loopback (127.0.0.1) until Ctrl-C.
+    Serve(cli_net::ServeArgs),
+    /// Simulator vs loopback at injected one-way delays of 0 and 5 ms, per mechanism.
+    Calibrate(cli_net::CalibrateArgs),
 }
 
 #[derive(Args, Clone)]
@@ -267,6 +272,8 @@ fn run(cli: Cli) -> Result<()> {
                 std::process::exit(1);
             }
         }
+        Command::Serve(a) => cli_net::serve(a)?,
+        Command::Calibrate(a) => cli_net::calibrate_cmd(a)?,
         Command::Mechanisms { json } => {
             let list: Vec<serde_json::Value> = registry()
                 .iter()

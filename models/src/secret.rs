@@ -46,6 +46,11 @@ impl Secret {
     pub fn from_wire(v: &str) -> Option<Secret> {
         v.starts_with(SECRET_PREFIX).then(|| Secret(v.into()))
     }
+    /// Wraps a secret chosen by a party outside the models (a stock OAuth client's PKCE
+    /// verifier), which need not carry the prefix. Only the real-network driver uses it.
+    pub fn from_foreign(v: &str) -> Secret {
+        Secret(v.into())
+    }
     /// The value itself: only for putting it on the wire or comparing it.
     pub fn expose(&self) -> &str {
         &self.0

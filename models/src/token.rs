@@ -145,6 +145,11 @@ impl PlatformKeys {
         }
     }
 
+    /// The raw Ed25519 public key of FIT verification, for publishing it as a JWK set.
+    pub fn fit_public_bytes(&self) -> [u8; 32] {
+        self.fit_public
+    }
+
     pub fn mint_access(&self, claims: &AccessClaims) -> Jwt {
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.access_enc)
             .expect("HS256 encoding of plain claims cannot fail");
@@ -183,6 +188,14 @@ pub struct FitVerifier {
 }
 
 impl FitVerifier {
+    /// A verifier over a key obtained elsewhere (the real-network driver fetches the
+    /// platform's published JWK set and builds the key from it).
+    pub fn from_decoding_key(key: DecodingKey) -> FitVerifier {
+        FitVerifier {
+            key,
+            v: validation(Algorithm::EdDSA),
+        }
+    }
     /// Signature, issuer, audience (= the app) and `exp` against `now`.
     pub fn verify(&self, fit: &Jwt, now: Micros) -> Result<FitClaims, JwtError> {
         let c = jsonwebtoken::decode::<FitClaims>(fit.expose(), &self.key, &self.v)

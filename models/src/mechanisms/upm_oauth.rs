@@ -23,11 +23,11 @@ pub struct UpmOAuth;
 /// The redirect URI registered for the app (exact-match allow-list).
 pub const REDIRECT_URI: &str = "https://partner.example/oauth/callback";
 
+/// RFC 7636 `S256`: BASE64URL(SHA-256(verifier)) without padding, as standard clients send it.
 fn challenge_of(verifier: &Secret) -> String {
-    Sha256::digest(verifier.expose().as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(Sha256::digest(verifier.expose().as_bytes()))
 }
 
 impl Mechanism for UpmOAuth {

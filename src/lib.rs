@@ -1,0 +1,2 @@
+//! tokenlab library: the real-network driver.
+pub mod net;
