@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod experiments;
+pub mod loopback;
 pub mod figures;
 pub mod render;
 pub mod security;
@@ -39,6 +40,9 @@ pub struct ReportArgs {
     /// Render from shard files found in these directories instead of running.
     #[arg(long, num_args = 1.., value_name = "DIR")]
     pub merge: Vec<PathBuf>,
+    /// Skip the loopback (real-network) section.
+    #[arg(long)]
+    pub no_loopback: bool,
     /// Run only the points of one experiment and print their metrics as JSON.
     #[arg(long, value_name = "EXPERIMENT")]
     pub only: Option<String>,
@@ -213,6 +217,16 @@ fn read_shards(dirs: &[PathBuf]) -> Result<(Config, Vec<PointResult>)> {
     Ok((cfg.expect("at least one file"), all))
 }
 
+/// The loopback measurements, unless skipped (`--no-loopback`, or `--tiny`, which tests the
+/// pipeline and must not depend on wall-clock timing).
+fn loopback_data(a: &ReportArgs, cfg: &Config) -> Result<loopback::LoopbackData, String> {
+    if a.no_loopback || cfg.tiny {
+        return Err("skipped (--no-loopback or --tiny)".into());
+    }
+    eprintln!("loopback: calibration and stock-client runs on 127.0.0.1 (about 20 s)…");
+    loopback::compute(if cfg.quick { 7 } else { 15 })
+}
+
 pub fn run(a: &ReportArgs) -> Result<()> {
     // Wall time is only printed to stderr, never written into the report.
     #[allow(clippy::disallowed_methods)]
@@ -221,7 +235,7 @@ pub fn run(a: &ReportArgs) -> Result<()> {
         let (cfg, results) = read_shards(&a.merge)?;
         let specs = points(&cfg);
         let res = assemble(cfg, specs, results)?;
-        render::write_report(&a.out, &res)?;
+        render::write_report(&a.out, &res, loopback_data(a, &cfg))?;
         eprintln!(
             "merged {} sweep points into {} in {:.1} s",
             res.points.len(),
@@ -275,7 +289,7 @@ pub fn run(a: &ReportArgs) -> Result<()> {
     let idx: Vec<usize> = (0..specs.len()).collect();
     let results = run_points(&cfg, &specs, &idx)?;
     let res = assemble(cfg, specs, results)?;
-    render::write_report(&a.out, &res)?;
+    render::write_report(&a.out, &res, loopback_data(a, &cfg))?;
     eprintln!(
         "report: {} sweep points, written to {} in {:.1} s wall time ({} threads)",
         res.points.len(),

@@ -4,7 +4,7 @@
 //! bytes.
 
 use super::Results;
-use super::analysis::{Block, DELIVERY_S, EXPIRY_MARGIN_S, Verdict, hops, s1, sections, u3};
+use super::analysis::{Block, DELIVERY_S, Section, EXPIRY_MARGIN_S, Verdict, hops, s1, sections, u3};
 use super::experiments::{
     LAG_GRID_MS, LOSS_GRID, ON_DEMAND, OUTAGE_H, PUSH_GRID, RESPONSE_LOSS_GRID, all_refs,
 };
@@ -478,7 +478,6 @@ struct ScoreRow {
     revocation_latency_api_check_h: Option<f64>,
     long_lived_secrets_per_installation: Option<f64>,
     invariants_held: (usize, usize),
-    conformance: &'static str,
 }
 
 fn security_figures(d: &super::security::SecurityData) -> Result<Vec<Figure>> {
@@ -585,7 +584,6 @@ fn scorecard(r: &Results, sec: &super::security::SecurityData) -> Vec<ScoreRow> 
                 } else {
                     (0, 0)
                 },
-                conformance: "pending (issue 4)",
             }
         })
         .collect()
@@ -608,7 +606,6 @@ fn scorecard_table(rows: &[ScoreRow]) -> Block {
             "root credential: B / W h / R h (api check off, on)".into(),
             "items > 1 day at P per installation".into(),
             "invariants held (default profile)".into(),
-            "stock OAuth client, partner must implement".into(),
         ],
         rows: rows
             .iter()
@@ -650,7 +647,6 @@ fn scorecard_table(rows: &[ScoreRow]) -> Block {
                     } else {
                         format!("{} of {}", s.invariants_held.0, s.invariants_held.1)
                     },
-                    s.conformance.into(),
                 ]
             })
             .collect(),
@@ -768,12 +764,63 @@ fn strip_xml(svg: &str) -> &str {
     }
 }
 
+fn md_section(s: &Section, md: &mut String, traces: &BTreeMap<String, Vec<Arrow>>, h: &str) {
+    let _ = writeln!(md, "{h} {} {}\n", s.id, s.title);
+    let _ = writeln!(md, "**Claim.** {}\n", s.claim);
+    let _ = writeln!(md, "**Experiment.** {}\n", s.experiment);
+    for b in &s.blocks {
+        md_block(b, md, traces);
+    }
+    let _ = writeln!(md, "**Rule.** {}\n", s.rule);
+    let _ = writeln!(md, "**Verdict: {}.**\n", s.verdict.label());
+    for c in &s.reproduce {
+        let _ = writeln!(md, "Reproduce: `{c}`\n");
+    }
+}
+
+fn html_section(
+    s: &Section,
+    html: &mut String,
+    figs: &BTreeMap<String, String>,
+    traces_svg: &BTreeMap<String, String>,
+    h: &str,
+) {
+    // Loopback copies of a hypothesis get their own anchor.
+    let anchor = if h == "h2" {
+        s.id.clone()
+    } else {
+        format!("loopback-{}", s.id)
+    };
+    let _ = writeln!(
+        html,
+        "<{h} id=\"{}\">{} {}</{h}>",
+        esc(&anchor),
+        esc(&s.id),
+        esc(&s.title)
+    );
+    let _ = writeln!(html, "<p><b>Claim.</b> {}</p>", esc_text(&s.claim));
+    let _ = writeln!(html, "<p><b>Experiment.</b> {}</p>", esc_text(&s.experiment));
+    for b in &s.blocks {
+        html_block(b, html, figs, traces_svg);
+    }
+    let _ = writeln!(html, "<p><b>Rule.</b> {}</p>", esc_text(&s.rule));
+    let _ = writeln!(
+        html,
+        "<p><b>Verdict:</b> <span class=\"v {}\">{}</span></p>",
+        verdict_badge(&s.verdict),
+        esc_text(&s.verdict.label())
+    );
+    for c in &s.reproduce {
+        let _ = writeln!(html, "<p>Reproduce: <code>{}</code></p>", esc(c));
+    }
+}
+
 fn verdict_badge(v: &Verdict) -> &'static str {
     match v {
         Verdict::Supported => "supported",
         Verdict::Refuted => "refuted",
         Verdict::DependsOn(_) => "depends",
-        Verdict::NotEvaluated(_) => "open",
+        Verdict::NotEvaluated(_) | Verdict::OnLoopback => "open",
     }
 }
 
@@ -788,7 +835,11 @@ pub fn scale_flag(cfg: &super::experiments::Config) -> &'static str {
     }
 }
 
-pub fn write_report(dir: &Path, r: &Results) -> Result<()> {
+pub fn write_report(
+    dir: &Path,
+    r: &Results,
+    loopback: Result<super::loopback::LoopbackData, String>,
+) -> Result<()> {
     // The matrix and the attack table are seeded and deterministic: a merged run recomputes
     // them from the same seed and gets the same bytes.
     let cases = if r.config.quick || r.config.tiny {
@@ -877,9 +928,13 @@ pub fn write_report(dir: &Path, r: &Results) -> Result<()> {
             mechanism: m.id().into(),
         });
     }
-    let loopback = vec![Block::Text {
-        text: "Loopback (real network) measurements: pending (issue 4). This section will hold the calibration of the simulator against the same role code over real HTTP on 127.0.0.1, kept apart from the simulated sections above because wall-clock numbers are not reproducible byte for byte.".into(),
-    }];
+    let loop_intro = Block::Text {
+        text: "Everything in this section runs the same role state machines as axum services on 127.0.0.1 with a hyper client, real EdDSA invocation tokens and HS256 access tokens, in wall-clock time. These numbers vary from run to run and machine to machine; `scripts/check-reproducible.sh` compares everything outside this section.".into(),
+    };
+    let (loop_sections, loop_note) = match &loopback {
+        Ok(d) => (super::loopback::sections(d), None),
+        Err(why) => (Vec::new(), Some(why.clone())),
+    };
 
     // Markdown.
     let mut md = String::from("# RFC-34 evidence report\n\n");
@@ -887,17 +942,7 @@ pub fn write_report(dir: &Path, r: &Results) -> Result<()> {
         md_block(b, &mut md, &traces);
     }
     for s in &secs {
-        let _ = writeln!(md, "## {} {}\n", s.id, s.title);
-        let _ = writeln!(md, "**Claim.** {}\n", s.claim);
-        let _ = writeln!(md, "**Experiment.** {}\n", s.experiment);
-        for b in &s.blocks {
-            md_block(b, &mut md, &traces);
-        }
-        let _ = writeln!(md, "**Rule.** {}\n", s.rule);
-        let _ = writeln!(md, "**Verdict: {}.**\n", s.verdict.label());
-        for c in &s.reproduce {
-            let _ = writeln!(md, "Reproduce: `{c}`\n");
-        }
+        md_section(s, &mut md, &traces, "##");
     }
     md.push_str("## Cold paths as sequence diagrams\n\n");
     for b in &seq_blocks {
@@ -908,9 +953,17 @@ pub fn write_report(dir: &Path, r: &Results) -> Result<()> {
         md_block(b, &mut md, &traces);
     }
     md.push_str("## Loopback measurements\n\n");
-    for b in &loopback {
-        md_block(b, &mut md, &traces);
+    md.push_str(super::loopback::BEGIN);
+    md.push_str("\n\n");
+    md_block(&loop_intro, &mut md, &traces);
+    if let Some(why) = &loop_note {
+        let _ = writeln!(md, "Not run: {why}.\n");
     }
+    for s in &loop_sections {
+        md_section(s, &mut md, &traces, "###");
+    }
+    md.push_str(super::loopback::END);
+    md.push('\n');
 
     // HTML.
     let mut html = String::from(
@@ -956,9 +1009,17 @@ pub fn write_report(dir: &Path, r: &Results) -> Result<()> {
         html_block(b, &mut html, &fig_map, &traces_svg);
     }
     html.push_str("<h2>Loopback measurements</h2>\n");
-    for b in &loopback {
-        html_block(b, &mut html, &fig_map, &traces_svg);
+    html.push_str(super::loopback::BEGIN);
+    html.push('\n');
+    html_block(&loop_intro, &mut html, &fig_map, &traces_svg);
+    if let Some(why) = &loop_note {
+        let _ = writeln!(html, "<p>Not run: {}.</p>", esc_text(why));
     }
+    for s in &loop_sections {
+        html_section(s, &mut html, &fig_map, &traces_svg, "h3");
+    }
+    html.push_str(super::loopback::END);
+    html.push('\n');
     html.push_str("</body></html>\n");
     method.clear();
 
@@ -1002,6 +1063,15 @@ pub fn write_report(dir: &Path, r: &Results) -> Result<()> {
         "data/hypotheses.json",
         serde_json::to_string_pretty(&secs)?.as_bytes(),
     )?;
+    match &loopback {
+        Ok(d) => write(
+            "data/loopback.json",
+            serde_json::to_string_pretty(d)?.as_bytes(),
+        )?,
+        Err(_) => {
+            let _ = std::fs::remove_file(dir.join("data/loopback.json"));
+        }
+    }
     write(
         "data/security.json",
         serde_json::to_string_pretty(&sec)?.as_bytes(),
