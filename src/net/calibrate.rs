@@ -77,7 +77,7 @@ pub struct Calibration {
     pub note: &'static str,
 }
 
-const NOTE: &str = "loopback: the roles of the simulator as axum services on 127.0.0.1, hyper-util client, real EdDSA FITs and HS256 tokens, injected delay as a µs-precision sleep per message; modelled mint and store costs set to 0 on both sides, so the loopback intercept is the real overhead";
+const NOTE: &str = "loopback: the roles of the simulator as axum services on 127.0.0.1, hyper-util client, real EdDSA FITs and HS256 tokens, injected delay as a timer sleep per message finished by an OS sleep (its overshoot, a few tenths of a ms per hop on a loaded machine, shows in the loopback slope); modelled mint and store costs set to 0 on both sides, so the loopback intercept is the real overhead";
 
 fn sets_for(id: &str) -> Vec<String> {
     let mut s: Vec<String> = CALIBRATION_SETS.iter().map(|x| x.to_string()).collect();
