@@ -141,8 +141,8 @@ pub fn bar_chart(title: &str, x_label: &str, bars: &[(String, f64)]) -> Result<S
             .caption(title, ("sans-serif", 20))
             .margin(12)
             .x_label_area_size(40)
-            .y_label_area_size(200)
-            .build_cartesian_2d(0.0..max, 0..n)
+            .y_label_area_size(260)
+            .build_cartesian_2d(0.0..max, (0..n).into_segmented())
             .map_err(err)?;
         let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
         chart
@@ -150,14 +150,22 @@ pub fn bar_chart(title: &str, x_label: &str, bars: &[(String, f64)]) -> Result<S
             .disable_y_mesh()
             .x_desc(x_label)
             .y_labels(n)
-            .y_label_formatter(&|i| labels.get(*i).cloned().unwrap_or_default())
+            .y_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+                _ => String::new(),
+            })
             .label_style(("sans-serif", 13))
             .axis_desc_style(("sans-serif", 15))
             .draw()
             .map_err(err)?;
         chart
             .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
-                Rectangle::new([(0.0, i), (*v, i + 1)], color(i).mix(0.8).filled())
+                let mut r = Rectangle::new(
+                    [(0.0, SegmentValue::Exact(i)), (*v, SegmentValue::Exact(i + 1))],
+                    color(i).mix(0.8).filled(),
+                );
+                r.set_margin(4, 4, 0, 0);
+                r
             }))
             .map_err(err)?;
         root.present().map_err(err)?;
