@@ -606,9 +606,12 @@ async fn run_scheduler(shared: Arc<Shared>) {
 
 /// Who a request from outside the driver (curl, a stock OAuth client) is taken to come from:
 /// the partner's backend when it calls the platform, the platform when it calls the partner.
-fn default_sender(to: Party) -> Party {
+/// Who an outside client without an `x-tokenlab-from` header stands for: the platform calling
+/// the partner, a human's browser at the authorization pages, the partner's app elsewhere.
+fn default_sender(to: Party, route: &str) -> Party {
     match to {
         Party::Partner(_) => Party::FORGE,
+        _ if route.contains(" /authorize") => Party::Browser,
         _ => Party::APP,
     }
 }
@@ -667,7 +670,7 @@ async fn serve_party(
         st.awaiting_reply.insert(id, tx);
         let env = Envelope {
             id,
-            from: prov.from.unwrap_or(default_sender(party)),
+            from: prov.from.unwrap_or(default_sender(party, request.route)),
             to: party,
             cause: prov.cause,
             body: tokenlab_models::message::Body::Request(request),
