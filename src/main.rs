@@ -37,6 +37,8 @@ enum Command {
     Check(cli_security::CheckArgs),
     /// What one stolen credential (or the whole store) buys an attacker, with the counterfactual.
     Attack(cli_security::AttackArgs),
+    /// Re-run a saved counterexample (generated case JSON) and show its verdicts (exit 1 if violated).
+    Replay(cli_security::ReplayArgs),
 }
 
 #[derive(Args, Clone)]
@@ -257,6 +259,11 @@ fn print_summary(s: &Summary) {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Attack(a) => cli_security::attack_cmd(a)?,
+        Command::Replay(a) => {
+            if !cli_security::replay(a)? {
+                std::process::exit(1);
+            }
+        }
         Command::Check(a) => {
             if !cli_security::check(a)? {
                 std::process::exit(1);
