@@ -292,7 +292,12 @@ pub fn replay(a: ReplayArgs) -> Result<bool> {
         .with_context(|| format!("reading {}", a.file.display()))?;
     let case: tokenlab_properties::generated::Case = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a tokenlab case (JSON)", a.file.display()))?;
-    if case.tenants == 0 || case.tenants > 10_000 || !(case.duration_s > 0.0) {
+    if case.tenants == 0
+        || case.tenants > 10_000
+        || case.duration_s.is_nan()
+        || case.duration_s <= 0.0
+        || case.duration_s > 30.0 * 86_400.0
+    {
         bail!(
             "{}: tenants must be 1..10000 and duration_s > 0",
             a.file.display()
