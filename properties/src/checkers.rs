@@ -354,7 +354,10 @@ pub fn bounded_exposure(h: &History, b: &ExposureBounds) -> Verdict {
     let mut unbounded = false;
     for w in &windows {
         match (w.deadline, w.last_accept) {
-            (None, _) => unbounded = true,
+            // Unbounded by declaration: reported (by-design) once it bought the attacker
+            // anything; a stolen item that buys nothing on its own (upm's client secret) is not.
+            (None, _) if w.accepted > 0 => unbounded = true,
+            (None, _) => {}
             (Some(d), Some(last)) if last > d => violations.push(numbered(vec![
                 format!(
                     "t={:.3}s {} stole a {:?}",
