@@ -274,13 +274,17 @@ pub fn attack(req: &AttackRequest) -> anyhow::Result<AttackResult> {
     let capability = match (&req.credential, req.mode) {
         (None, Mode::Snapshot) => Capability::Breach { continuing: false },
         (None, Mode::Continuing) => Capability::Breach { continuing: true },
-        (Some(c), Mode::Snapshot) => Capability::Steal {
-            field: static_field(c),
-            tenant: VICTIM,
-            from: match req.from {
-                From::Store => "store",
-                From::Log => "log",
-                From::Network => "network",
+        (Some(c), Mode::Snapshot) => match req.from {
+            From::Store => Capability::Steal {
+                field: static_field(c),
+                tenant: VICTIM,
+                from: "store",
+            },
+            // The first instance that crosses a hop, or lands in a log, after --at-s.
+            From::Network | From::Log => Capability::StealInTransit {
+                field: static_field(c),
+                tenant: VICTIM,
+                from_log: req.from == From::Log,
             },
         },
         (Some(c), Mode::Continuing) => Capability::StealContinuing {

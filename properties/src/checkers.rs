@@ -286,7 +286,11 @@ pub fn exposure_windows(h: &History, b: &ExposureBounds) -> Vec<ExposureWindow> 
     let f = Facts::new(h);
     let mut out = Vec::new();
     for e in &f.exposures {
-        if !(e.capability == "A5" || (e.capability == "A2" && e.mode == "snapshot")) {
+        // A theft: A5, an A2 snapshot, or one item taken in transit or from a log.
+        if !(e.capability == "A5"
+            || (e.capability == "A2" && e.mode == "snapshot")
+            || matches!(e.mode, "network" | "log"))
+        {
             continue;
         }
         for x in &e.items {

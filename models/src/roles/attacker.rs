@@ -44,6 +44,13 @@ pub enum Capability {
         tenant: TenantId,
         from: &'static str,
     },
+    /// A1 (`from_log: false`) or A3 (`true`) aimed at one item: the first instance of `field`
+    /// for `tenant` that crosses a hop (or lands in a log) from now on.
+    StealInTransit {
+        field: &'static str,
+        tenant: TenantId,
+        from_log: bool,
+    },
     /// A2 restricted to one item of one tenant, `continuing`: the attacker re-reads it after
     /// every write (a persistent foothold on that row).
     StealContinuing {
@@ -71,6 +78,10 @@ impl Capability {
             Capability::Own { .. } => "A4",
             Capability::Steal { .. } => "A5",
             Capability::StealContinuing { .. } => "A2",
+            Capability::StealInTransit {
+                from_log: false, ..
+            } => "A1",
+            Capability::StealInTransit { from_log: true, .. } => "A3",
             Capability::Redirect { .. } | Capability::InjectCode { .. } => "A6",
             Capability::Replay => "A7",
             Capability::Spam { .. } => "A9",
@@ -625,7 +636,8 @@ impl Attacker {
             | Capability::Breach { .. }
             | Capability::ReadLogs
             | Capability::Steal { .. }
-            | Capability::StealContinuing { .. } => {}
+            | Capability::StealContinuing { .. }
+            | Capability::StealInTransit { .. } => {}
         }
     }
 
