@@ -267,12 +267,21 @@ impl<'h> Facts<'h> {
         false
     }
 
-    /// The tenant an item is bound to, if exactly one.
+    /// The tenant an item is bound to, if exactly one. An item the platform never issued (a
+    /// request P signed itself, e.g. a Connect JWT) is bound to the tenant P first presented
+    /// it for.
     pub fn bound_tenant(&self, x: ItemId) -> Option<TenantId> {
         if self.app_wide.contains(&x) || self.app_wide.contains(&self.root_of(x)) {
             return None;
         }
-        self.issued.get(&x).map(|i| i.tenant)
+        match self.issued.get(&x) {
+            Some(i) => Some(i.tenant),
+            None => self
+                .presents
+                .values()
+                .find(|p| p.item == x && matches!(p.who, Party::Partner(_)))
+                .map(|p| p.tenant),
+        }
     }
 
     /// `threats.md` §1 entitlement: P always acts for its tenants; an attacker for the tenant
@@ -287,7 +296,7 @@ impl<'h> Facts<'h> {
                 self.owned == Some(tenant)
                     || self.attacker_knows.iter().any(|(x, (known, own))| {
                         *known < t
-                            && self.issued.get(x).is_some_and(|i| i.kind != ItemKind::Fit)
+                            && self.issued.get(x).is_none_or(|i| i.kind != ItemKind::Fit)
                             && (self.bound_tenant(*x) == Some(tenant)
                                 || (!own && self.app_wide.contains(x)))
                     })

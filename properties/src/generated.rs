@@ -37,6 +37,11 @@ pub enum Op {
         token: bool,
         at_s: f64,
     },
+    /// A9: call every stolen trigger URL `count` times (quota burn).
+    Spam {
+        count: u32,
+        at_s: f64,
+    },
     /// A2 snapshot.
     Breach {
         at_s: f64,
@@ -120,6 +125,10 @@ impl Case {
                         tenant: TenantId(tenant),
                         from: "store",
                     },
+                }),
+                Op::Spam { count, at_s } => steps.push(AttackStep {
+                    at: at(at_s),
+                    capability: Capability::Spam { count },
                 }),
                 Op::Breach { at_s } => steps.push(AttackStep {
                     at: at(at_s),

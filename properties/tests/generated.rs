@@ -19,16 +19,20 @@ use tokenlab_properties::suite::expectations;
 const TENANTS: u32 = 4;
 const DURATION_S: f64 = 1800.0;
 
-fn config() -> Config {
+fn config(name: &str) -> Config {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(8);
     Config {
         cases,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/proptest-regressions/generated.txt"
+        // One file per suite: a saved seed only means something to its own strategy.
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(Box::leak(
+            format!(
+                "{}/proptest-regressions/generated-{name}.txt",
+                env!("CARGO_MANIFEST_DIR")
+            )
+            .into_boxed_str(),
         )))),
         // Deterministic: the generator's seed is fixed unless the environment sets one.
         rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha,
@@ -36,9 +40,9 @@ fn config() -> Config {
     }
 }
 
-fn runner() -> TestRunner {
+fn runner(name: &str) -> TestRunner {
     TestRunner::new_with_rng(
-        config(),
+        config(name),
         proptest::test_runner::TestRng::from_seed(
             proptest::test_runner::RngAlgorithm::ChaCha,
             &[7; 32],
@@ -65,6 +69,7 @@ fn op() -> impl Strategy<Value = Op> {
             at_s
         }),
         time().prop_map(|at_s| Op::Breach { at_s }),
+        (1u32..50, time()).prop_map(|(count, at_s)| Op::Spam { count, at_s }),
         time().prop_map(|at_s| Op::Forge { at_s }),
         time().prop_map(|at_s| Op::TapAndReplay { at_s }),
         tenant().prop_map(|tenant| Op::Own { tenant }),
@@ -136,13 +141,15 @@ fn save(name: &str, c: &Case) -> std::path::PathBuf {
 fn suite(mechanism: &'static str) {
     let props = holding(mechanism);
     assert!(!props.is_empty());
-    let result = runner().run(
-        &case(mechanism, Vec::new(), props),
-        |c| match first_violation(&c) {
+    let reached = std::cell::Cell::new(0u64);
+    let result = runner(mechanism).run(&case(mechanism, Vec::new(), props), |c| {
+        let verdicts = c.check().map_err(TestCaseError::fail)?;
+        reached.set(reached.get() + verdicts.iter().map(|v| v.reached).sum::<u64>());
+        match first_violation(&c) {
             None => Ok(()),
             Some(trace) => Err(TestCaseError::fail(trace)),
-        },
-    );
+        }
+    });
     if let Err(TestError::Fail(reason, minimal)) = result {
         let path = save(mechanism, &minimal);
         panic!(
@@ -150,6 +157,12 @@ fn suite(mechanism: &'static str) {
             path.display()
         );
     }
+    result.unwrap();
+    // The generated attacks and faults actually reached the verifiers the properties name.
+    assert!(
+        reached.get() > 0,
+        "{mechanism}: nothing reached any checker"
+    );
 }
 
 #[test]
@@ -186,7 +199,7 @@ fn generated_connect_jwt() {
 /// runner finds it, shrinks it to a handful of steps, and the shrunk case replays.
 #[test]
 fn generated_suite_finds_and_shrinks_the_push_retry_race() {
-    let mut r = runner();
+    let mut r = runner("push-retry-race");
     let strategy = (any::<u64>(), prop::collection::vec(op(), 0..8)).prop_map(|(seed, mut ops)| {
         // The race needs an uninstall while deliveries are failing; the generator supplies
         // the rest of the interleaving.
