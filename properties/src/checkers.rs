@@ -228,24 +228,40 @@ pub fn authorized_issuance(h: &History) -> Verdict {
             reached += 1;
         }
     }
-    // P accepts an installation only if the platform issued it.
+    // P accepts an installation, or its secret, only if the platform issued it: nothing the
+    // attacker sent lands in another tenant's row as a long-lived item.
     for (id, (_, env)) in &f.msgs {
-        let Some(req) = env.request() else { continue };
-        if env.from != Party::Attacker || req.route != "POST /lifecycle" {
-            continue;
-        }
-        reached += 1;
-        if f.answers
-            .get(id)
-            .and_then(|(_, a)| a.response())
-            .is_some_and(|r| r.is_success())
+        if env.from == Party::Attacker
+            && env.request().is_some_and(|r| r.route == "POST /lifecycle")
+            && f.answers.contains_key(id)
         {
+            reached += 1;
+        }
+    }
+    for r in &h.records {
+        let Event::StoreItem {
+            tenant,
+            field,
+            item,
+            cause: Some(c),
+        } = &r.event
+        else {
+            continue;
+        };
+        let from_attacker = f
+            .msgs
+            .get(c)
+            .is_some_and(|(_, e)| e.from == Party::Attacker);
+        if from_attacker && !f.issued.contains_key(item) && f.owned != Some(*tenant) {
             violations.push(numbered(vec![
-                f.line(*id),
+                f.line(*c),
                 format!(
-                    "violation: P accepted an `{}` hook for {} that the platform never sent",
-                    req.body.str("event").unwrap_or("?"),
-                    req.tenant.map(|t| t.to_string()).unwrap_or_default()
+                    "t={:.3}s P committed {field} {} for {tenant}",
+                    r.t as f64 / 1e6,
+                    short(*item)
+                ),
+                format!(
+                    "violation: P accepted a {field} for {tenant} that the platform never issued"
                 ),
             ]));
         }
@@ -401,9 +417,17 @@ pub fn revocation(h: &History, outstanding_r: Micros) -> Verdict {
     let mut violations = Vec::new();
     let mut reached = 0;
     for (p, d, t) in f.decided() {
+        // The earliest end since the tenant's last (re)install before this decision.
+        let reinstalled = f
+            .admin
+            .iter()
+            .filter(|(at, k, x)| *x == p.tenant && *k == AdminKind::Install && *at <= t)
+            .map(|(at, _, _)| *at)
+            .max()
+            .unwrap_or(Micros::MIN);
         let Some((end, kind, _)) = ends
             .iter()
-            .filter(|(e, _, x)| *x == p.tenant && *e <= t)
+            .filter(|(e, _, x)| *x == p.tenant && *e <= t && *e > reinstalled)
             .min_by_key(|(e, _, _)| *e)
         else {
             continue;

@@ -139,7 +139,9 @@ impl Case {
                     capability: Capability::Forge,
                 }),
                 Op::TapAndReplay { at_s } => {
-                    for b in [Group::ProductApi, Group::AuthServer, Group::Forge] {
+                    // Not the Forge hop: a tapped FIT replayed with a forged body is a finding
+                    // of its own (the FIT does not cover the body), judged separately.
+                    for b in [Group::ProductApi, Group::AuthServer] {
                         steps.push(AttackStep {
                             at: at(at_s),
                             capability: Capability::Tap {
