@@ -54,6 +54,10 @@ pub enum Op {
     TapAndReplay {
         at_s: f64,
     },
+    /// A1 on the Forge → P hop (lifecycle events and deliveries, FITs included).
+    TapForge {
+        at_s: f64,
+    },
     /// A4 from before provisioning.
     Own {
         tenant: u32,
@@ -155,6 +159,13 @@ impl Case {
                         capability: Capability::Replay,
                     });
                 }
+                Op::TapForge { at_s } => steps.push(AttackStep {
+                    at: at(at_s),
+                    capability: Capability::Tap {
+                        a: Group::Partner,
+                        b: Group::Forge,
+                    },
+                }),
                 Op::Own { tenant } => steps.push(AttackStep {
                     at: at(-301.0),
                     capability: Capability::Own {

@@ -243,3 +243,32 @@ fn generated_suite_finds_and_shrinks_the_push_retry_race() {
         "the saved case must violate again"
     );
 }
+
+/// A finding beyond expectations.md: a FIT authenticates the caller, not the body. An observer
+/// of the Forge → P hop (A1) replays a genuine FIT within its 60 s lifetime with a forged
+/// `installed` body (A10), and P stores the attacker's secret for that tenant (P3). The
+/// generated suites above leave the Forge hop untapped so they judge the designs, not this.
+#[test]
+fn a_tapped_fit_replayed_with_a_forged_body_is_accepted() {
+    let c = Case {
+        mechanism: "global-secret".into(),
+        sets: Vec::new(),
+        seed: 1,
+        tenants: TENANTS,
+        duration_s: DURATION_S,
+        ops: vec![
+            Op::TapForge { at_s: 1.0 },
+            Op::Forge { at_s: 1.0 },
+            Op::Uninstall {
+                tenant: 0,
+                at_s: 700.0,
+            },
+        ],
+        properties: vec!["P3".into()],
+    };
+    let trace = first_violation(&c).expect("the replayed FIT is accepted");
+    assert!(
+        trace.contains("P accepted a client_secret for t0"),
+        "{trace}"
+    );
+}
