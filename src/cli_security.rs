@@ -149,6 +149,9 @@ pub struct AttackArgs {
     pub revoke_at_s: Option<f64>,
     #[arg(long, env = "TOKENLAB_SEED", default_value = "1", value_parser = crate::parse_seed)]
     pub seed: u64,
+    /// Network preset for the run and its counterfactual (e.g. lossy: false detections).
+    #[arg(long, default_value = "same-region")]
+    pub preset: String,
     #[arg(long)]
     pub json: bool,
 }
@@ -210,6 +213,7 @@ pub fn attack_cmd(a: AttackArgs) -> Result<()> {
         at_s: a.at_s,
         revoke_at_s: a.revoke_at_s,
         seed: a.seed,
+        preset: a.preset.clone(),
     };
     let r = attack(&req).context("running the attack")?;
     if a.json {

@@ -76,6 +76,8 @@ pub struct AttackRequest {
     pub at_s: f64,
     pub revoke_at_s: Option<f64>,
     pub seed: u64,
+    /// Network preset of both runs (faults make false detections, e.g. K1, possible).
+    pub preset: String,
 }
 
 /// Standing secrets at rest at P at the end of the run (the counterfactual run: no attacker).
@@ -163,14 +165,25 @@ fn lifetime_class(issued_exp: Option<Micros>, issued_t: Micros, ttl: Micros) -> 
     }
 }
 
-fn scenario(mechanism: &str, sets: &[String], horizon_s: f64, seed: u64) -> Scenario {
-    let mut s = Scenario::new(mechanism, "same-region").expect("preset exists");
+fn scenario(
+    mechanism: &str,
+    sets: &[String],
+    horizon_s: f64,
+    seed: u64,
+    preset: &str,
+) -> anyhow::Result<Scenario> {
+    let Some(mut s) = Scenario::new(mechanism, preset) else {
+        anyhow::bail!(
+            "unknown preset '{preset}'; known: {}",
+            tokenlab_models::faults::PRESET_NAMES.join(", ")
+        );
+    };
     s.sets = sets.to_vec();
     s.tenants = 4;
     s.duration_s = horizon_s;
     s.demands_per_tenant_hour = 6.0;
     s.seed = seed;
-    s
+    Ok(s)
 }
 
 fn run(s: &Scenario, plan: Option<&AttackPlan>) -> anyhow::Result<(History, Params)> {
@@ -182,7 +195,7 @@ fn run(s: &Scenario, plan: Option<&AttackPlan>) -> anyhow::Result<(History, Para
 /// The credentials a mechanism leaves at P, the long-lived root first, derived from a
 /// fault-free run's history (what P committed, as issued by the platform).
 pub fn credentials(mechanism: &str, sets: &[String]) -> anyhow::Result<Vec<Credential>> {
-    let s = scenario(mechanism, sets, 5000.0, 1);
+    let s = scenario(mechanism, sets, 5000.0, 1, "same-region")?;
     let (h, params) = run(&s, None)?;
     let f = Facts::new(&h);
     let ttl = params.dur_req("ttl");
@@ -256,7 +269,7 @@ pub fn attack(req: &AttackRequest) -> anyhow::Result<AttackResult> {
     let b = bounds(&id, &params);
     let at = (req.at_s * SEC as f64) as Micros;
     let horizon_s = horizon(&b, at, req.credential.as_deref());
-    let mut s = scenario(&req.mechanism, &req.sets, horizon_s, req.seed);
+    let mut s = scenario(&req.mechanism, &req.sets, horizon_s, req.seed, &req.preset)?;
     let revoke_action = if matches!(id.as_str(), "push" | "connect-jwt") {
         AdminAction::Uninstall(VICTIM.0)
     } else {
@@ -531,6 +544,7 @@ pub fn attack_table(seed: u64) -> Vec<AttackResult> {
                 at_s,
                 revoke_at_s: Some(at_s + 1800.0),
                 seed,
+                preset: "same-region".into(),
             };
             if let Ok(r) = attack(&req) {
                 out.push(r);
