@@ -116,6 +116,9 @@ pub fn confinement(h: &History) -> Verdict {
                     who.to_string()
                 };
                 let mut lines = f.provenance(x);
+                if let Some(c) = env.cause.filter(|_| !env.is_request()) {
+                    lines.push(f.line(c));
+                }
                 lines.push(f.line(env.id));
                 lines.push(format!(
                     "violation: {holder} learned {} ({:?} of {}, field {field}) with no exposure behind it",
@@ -295,6 +298,11 @@ pub struct ExposureWindow {
     pub deadline: Option<Micros>,
     pub accepted: u64,
     pub last_accept: Option<Micros>,
+    /// The request of the last Accept (for the trace).
+    #[serde(skip)]
+    pub last_request: Option<tokenlab_models::ids::MsgId>,
+    /// For an RT: the victim's next refresh after the theft, which the bound starts from.
+    pub next_refresh: Option<Micros>,
 }
 
 /// Every theft (A5, or an A2 snapshot) with the attacker's Accepts rooted in it.
@@ -337,7 +345,7 @@ pub fn exposure_windows(h: &History, b: &ExposureBounds) -> Vec<ExposureWindow> 
                 }
                 Some(_) => Some(e.t + b.ttl),
             };
-            let accepts: Vec<Micros> = f
+            let accepts: Vec<(Micros, tokenlab_models::ids::MsgId)> = f
                 .decided()
                 .filter(|(p, d, _)| {
                     p.who == Party::Attacker
@@ -347,15 +355,24 @@ pub fn exposure_windows(h: &History, b: &ExposureBounds) -> Vec<ExposureWindow> 
                             || (kind == Some(ItemKind::SharedSecret)
                                 && !f.issued.contains_key(&p.item)))
                 })
-                .map(|(_, _, t)| t)
+                .map(|(p, _, t)| (t, p.req))
                 .collect();
+            let last = accepts.iter().copied().max();
+            let next_refresh = match (kind, deadline) {
+                (Some(ItemKind::RefreshToken), Some(d)) if d - b.grace - b.ttl > e.t => {
+                    Some(d - b.grace - b.ttl)
+                }
+                _ => None,
+            };
             out.push(ExposureWindow {
                 stolen_at: e.t,
                 capability: e.capability,
                 kind,
                 deadline,
                 accepted: accepts.len() as u64,
-                last_accept: accepts.iter().copied().max(),
+                last_accept: last.map(|(t, _)| t),
+                last_request: last.map(|(_, r)| r),
+                next_refresh,
             });
         }
     }
@@ -378,20 +395,32 @@ pub fn bounded_exposure(h: &History, b: &ExposureBounds) -> Verdict {
             // anything; a stolen item that buys nothing on its own (upm's client secret) is not.
             (None, _) if w.accepted > 0 => unbounded = true,
             (None, _) => {}
-            (Some(d), Some(last)) if last > d => violations.push(numbered(vec![
-                format!(
-                    "t={:.3}s {} stole a {:?}",
+            (Some(d), Some(last)) if last > d => {
+                let mut lines = vec![format!(
+                    "t={:.3}s {} stole {}",
                     w.stolen_at as f64 / 1e6,
                     w.capability,
                     w.kind
-                ),
-                format!("declared bound ends at t={:.3}s", d as f64 / 1e6),
-                format!(
-                    "violation: the attacker's last Accept rooted in it was at t={:.3}s ({} Accepts)",
+                        .map(|k| format!("a {k:?}"))
+                        .unwrap_or_else(|| "an item".into())
+                )];
+                if let Some(r) = w.next_refresh {
+                    lines.push(format!(
+                        "t={:.3}s the victim's next refresh (the bound is this + grace + TTL)",
+                        r as f64 / 1e6
+                    ));
+                }
+                lines.push(format!("t={:.3}s declared bound ends", d as f64 / 1e6));
+                if let Some(req) = w.last_request {
+                    lines.push(f.line(req));
+                }
+                lines.push(format!(
+                    "violation: the attacker's last Accept rooted in it was at t={:.3}s ({} Accepts in all)",
                     last as f64 / 1e6,
                     w.accepted
-                ),
-            ])),
+                ));
+                violations.push(numbered(lines));
+            }
             _ => {}
         }
     }
@@ -565,6 +594,9 @@ pub fn delivery_integrity(h: &History) -> Verdict {
                 let Some(i) = f.issued.get(&x) else { continue };
                 if matches!(i.kind, ItemKind::AccessToken | ItemKind::AuthCode) && !as_answer {
                     let mut lines = f.provenance(x);
+                    if let Some(c) = env.cause.filter(|_| !env.is_request()) {
+                        lines.push(f.line(c));
+                    }
                     lines.push(format!(
                         "t={:.3}s {} (field {field})",
                         r.t as f64 / 1e6,

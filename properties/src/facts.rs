@@ -357,6 +357,9 @@ impl<'h> Facts<'h> {
                 s.push_str(&format!(" [{}]", items.join(", ")));
             }
         }
+        if !env.is_request() {
+            return s;
+        }
         match (self.answers.get(&req), self.decisions.get(&req)) {
             (_, Some((_, Decision::Accept { tenant }))) => {
                 s.push_str(&format!(" → ACCEPT for {tenant}"))
@@ -374,8 +377,15 @@ impl<'h> Facts<'h> {
         s
     }
 
-    /// How an item came to be: its issue and the exposures that handed it to the attacker.
+    /// How an item came to be: its issue and the exposures that handed it to the attacker,
+    /// in time order.
     pub fn provenance(&self, x: ItemId) -> Vec<String> {
+        let mut timed = self.provenance_timed(x);
+        timed.sort_by_key(|(t, _)| *t);
+        timed.into_iter().map(|(_, l)| l).collect()
+    }
+
+    fn provenance_timed(&self, x: ItemId) -> Vec<(Micros, String)> {
         let mut out = Vec::new();
         let root = self.root_of(x);
         for y in [root, x] {
@@ -388,20 +398,23 @@ impl<'h> Facts<'h> {
                     i.tenant,
                     i.to
                 );
-                if !out.contains(&line) {
-                    out.push(line);
+                if !out.iter().any(|(_, l)| *l == line) {
+                    out.push((i.t, line));
                 }
             }
         }
         for e in &self.exposures {
             if e.items.contains(&x) || e.items.contains(&root) {
-                out.push(format!(
-                    "t={:.3}s attack {} ({}) exposed {}{}",
-                    e.t as f64 / 1e6,
-                    e.capability,
-                    e.mode,
-                    short(if e.items.contains(&x) { x } else { root }),
-                    e.target.map(|t| format!(" of {t}")).unwrap_or_default()
+                out.push((
+                    e.t,
+                    format!(
+                        "t={:.3}s attack {} ({}) exposed {}{}",
+                        e.t as f64 / 1e6,
+                        e.capability,
+                        e.mode,
+                        short(if e.items.contains(&x) { x } else { root }),
+                        e.target.map(|t| format!(" of {t}")).unwrap_or_default()
+                    ),
                 ));
                 break;
             }
