@@ -149,6 +149,9 @@ pub struct AttackArgs {
     pub revoke_at_s: Option<f64>,
     #[arg(long, env = "TOKENLAB_SEED", default_value = "1", value_parser = crate::parse_seed)]
     pub seed: u64,
+    /// The store thief has no decryption key (with encrypt_at_rest=on it reads ciphertext).
+    #[arg(long)]
+    pub without_key: bool,
     /// Network preset for the run and its counterfactual (e.g. lossy: false detections).
     #[arg(long, default_value = "same-region")]
     pub preset: String,
@@ -214,6 +217,7 @@ pub fn attack_cmd(a: AttackArgs) -> Result<()> {
         revoke_at_s: a.revoke_at_s,
         seed: a.seed,
         preset: a.preset.clone(),
+        without_key: a.without_key,
     };
     let r = attack(&req).context("running the attack")?;
     if a.json {

@@ -78,6 +78,8 @@ pub struct AttackRequest {
     pub seed: u64,
     /// Network preset of both runs (faults make false detections, e.g. K1, possible).
     pub preset: String,
+    /// The store thief lacks the decryption key (matters with `encrypt_at_rest=on`).
+    pub without_key: bool,
 }
 
 /// Standing secrets at rest at P at the end of the run (the counterfactual run: no attacker).
@@ -305,10 +307,11 @@ pub fn attack(req: &AttackRequest) -> anyhow::Result<AttackResult> {
             tenant: VICTIM,
         },
     };
-    let plan = AttackPlan::new(
+    let mut plan = AttackPlan::new(
         vec![AttackStep { at, capability }],
         (horizon_s * 1e6) as Micros,
     );
+    plan.store_key = !req.without_key;
     let (h, params) = run(&s, Some(&plan))?;
     let (cf, _) = run(&s, None)?;
     let f = Facts::new(&h);
@@ -545,6 +548,7 @@ pub fn attack_table(seed: u64) -> Vec<AttackResult> {
                 revoke_at_s: Some(at_s + 1800.0),
                 seed,
                 preset: "same-region".into(),
+                without_key: false,
             };
             if let Ok(r) = attack(&req) {
                 out.push(r);

@@ -109,6 +109,9 @@ pub struct AttackPlan {
     pub until: Micros,
     /// JWKS outages at P (a fault the P10 runs combine with A10): `[from, until)`.
     pub jwks_outages: Vec<(Micros, Micros)>,
+    /// Whether store reads (A2, A5 from the store) come with the decryption key. Without it,
+    /// and with `encrypt_at_rest=on`, a read yields only ciphertext.
+    pub store_key: bool,
 }
 
 impl AttackPlan {
@@ -119,6 +122,7 @@ impl AttackPlan {
             probe_every: 60 * SEC,
             until,
             jwks_outages: Vec::new(),
+            store_key: true,
         }
     }
 }

@@ -194,6 +194,8 @@ struct World {
     skipped_partner_down: u64,
     attacker: Option<Attacker>,
     watch: Watch,
+    /// Store reads yield ciphertext only (encrypted at rest, attacker without the key).
+    ciphertext_only: bool,
 }
 
 impl World {
@@ -306,6 +308,20 @@ impl World {
     ) {
         let items = loot_items(&loot);
         if items.is_empty() {
+            return;
+        }
+        // A store read without the key (A2 with `encrypt_at_rest=on`): ciphertext only.
+        let store_read = capability == "A2" || (capability == "A5" && mode == "store");
+        if store_read && self.ciphertext_only {
+            self.history.push(
+                self.now,
+                Event::Attack {
+                    capability,
+                    mode: "ciphertext",
+                    target,
+                    items: Vec::new(),
+                },
+            );
             return;
         }
         self.history.push(
@@ -772,6 +788,7 @@ pub fn run_with(
         effects: Effects::default(),
         skipped_partner_down: 0,
         attacker: plan.map(|p| Attacker::new(p.clone(), s.tenants, attacker_rng)),
+        ciphertext_only: plan.is_some_and(|p| !p.store_key) && params.bool("encrypt_at_rest"),
         watch: Watch::default(),
     };
     if let Some(p) = plan {
