@@ -149,6 +149,12 @@ pub struct AttackArgs {
     pub revoke_at_s: Option<f64>,
     #[arg(long, env = "TOKENLAB_SEED", default_value = "1", value_parser = crate::parse_seed)]
     pub seed: u64,
+    /// The store thief has no decryption key (with encrypt_at_rest=on it reads ciphertext).
+    #[arg(long)]
+    pub without_key: bool,
+    /// Network preset for the run and its counterfactual (e.g. lossy: false detections).
+    #[arg(long, default_value = "same-region")]
+    pub preset: String,
     #[arg(long)]
     pub json: bool,
 }
@@ -210,6 +216,8 @@ pub fn attack_cmd(a: AttackArgs) -> Result<()> {
         at_s: a.at_s,
         revoke_at_s: a.revoke_at_s,
         seed: a.seed,
+        preset: a.preset.clone(),
+        without_key: a.without_key,
     };
     let r = attack(&req).context("running the attack")?;
     if a.json {
@@ -275,4 +283,59 @@ pub fn attack_table_cmd(seed: u64, json: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[derive(Args)]
+pub struct ReplayArgs {
+    /// A saved generated case (JSON), e.g. properties/counterexamples/push_recheck_off_race.json.
+    pub file: std::path::PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tokenlab replay FILE`: re-runs a saved case and shows every verdict; `Ok(false)` when a
+/// property is violated (the counterexample reproduces).
+pub fn replay(a: ReplayArgs) -> Result<bool> {
+    let text = std::fs::read_to_string(&a.file)
+        .with_context(|| format!("reading {}", a.file.display()))?;
+    let case: tokenlab_properties::generated::Case = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a tokenlab case (JSON)", a.file.display()))?;
+    if case.tenants == 0
+        || case.tenants > 10_000
+        || case.duration_s.is_nan()
+        || case.duration_s <= 0.0
+        || case.duration_s > 30.0 * 86_400.0
+    {
+        bail!(
+            "{}: tenants must be 1..10000 and duration_s > 0",
+            a.file.display()
+        );
+    }
+    if let Some(p) = case
+        .properties
+        .iter()
+        .find(|p| tokenlab_properties::suite::property_name(p) == "?")
+    {
+        bail!("{}: unknown property '{p}' (P1..P12)", a.file.display());
+    }
+    let verdicts = case
+        .check()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.file.display()))?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "case": case, "verdicts": verdicts })
+            )?
+        );
+    } else {
+        println!("{}", case.describe());
+        for v in &verdicts {
+            println!("{} {} (reached {})", v.property, v.kind.name(), v.reached);
+            if let Some(c) = &v.counterexample {
+                println!("{c}");
+            }
+        }
+    }
+    Ok(verdicts.iter().all(|v| v.holds))
 }

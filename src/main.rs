@@ -46,6 +46,8 @@ enum Command {
     Serve(cli_net::ServeArgs),
     /// Simulator vs loopback at injected one-way delays of 0 and 5 ms, per mechanism.
     Calibrate(cli_net::CalibrateArgs),
+    /// Re-run a saved counterexample (generated case JSON) and show its verdicts (exit 1 if violated).
+    Replay(cli_security::ReplayArgs),
 }
 
 #[derive(Args, Clone)]
@@ -267,6 +269,11 @@ fn print_summary(s: &Summary) {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Attack(a) => cli_security::attack_cmd(a)?,
+        Command::Replay(a) => {
+            if !cli_security::replay(a)? {
+                std::process::exit(1);
+            }
+        }
         Command::Check(a) => {
             if !cli_security::check(a)? {
                 std::process::exit(1);

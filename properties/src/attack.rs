@@ -76,6 +76,10 @@ pub struct AttackRequest {
     pub at_s: f64,
     pub revoke_at_s: Option<f64>,
     pub seed: u64,
+    /// Network preset of both runs (faults make false detections, e.g. K1, possible).
+    pub preset: String,
+    /// The store thief lacks the decryption key (matters with `encrypt_at_rest=on`).
+    pub without_key: bool,
 }
 
 /// Standing secrets at rest at P at the end of the run (the counterfactual run: no attacker).
@@ -163,14 +167,25 @@ fn lifetime_class(issued_exp: Option<Micros>, issued_t: Micros, ttl: Micros) -> 
     }
 }
 
-fn scenario(mechanism: &str, sets: &[String], horizon_s: f64, seed: u64) -> Scenario {
-    let mut s = Scenario::new(mechanism, "same-region").expect("preset exists");
+fn scenario(
+    mechanism: &str,
+    sets: &[String],
+    horizon_s: f64,
+    seed: u64,
+    preset: &str,
+) -> anyhow::Result<Scenario> {
+    let Some(mut s) = Scenario::new(mechanism, preset) else {
+        anyhow::bail!(
+            "unknown preset '{preset}'; known: {}",
+            tokenlab_models::faults::PRESET_NAMES.join(", ")
+        );
+    };
     s.sets = sets.to_vec();
     s.tenants = 4;
     s.duration_s = horizon_s;
     s.demands_per_tenant_hour = 6.0;
     s.seed = seed;
-    s
+    Ok(s)
 }
 
 fn run(s: &Scenario, plan: Option<&AttackPlan>) -> anyhow::Result<(History, Params)> {
@@ -182,7 +197,7 @@ fn run(s: &Scenario, plan: Option<&AttackPlan>) -> anyhow::Result<(History, Para
 /// The credentials a mechanism leaves at P, the long-lived root first, derived from a
 /// fault-free run's history (what P committed, as issued by the platform).
 pub fn credentials(mechanism: &str, sets: &[String]) -> anyhow::Result<Vec<Credential>> {
-    let s = scenario(mechanism, sets, 5000.0, 1);
+    let s = scenario(mechanism, sets, 5000.0, 1, "same-region")?;
     let (h, params) = run(&s, None)?;
     let f = Facts::new(&h);
     let ttl = params.dur_req("ttl");
@@ -256,7 +271,7 @@ pub fn attack(req: &AttackRequest) -> anyhow::Result<AttackResult> {
     let b = bounds(&id, &params);
     let at = (req.at_s * SEC as f64) as Micros;
     let horizon_s = horizon(&b, at, req.credential.as_deref());
-    let mut s = scenario(&req.mechanism, &req.sets, horizon_s, req.seed);
+    let mut s = scenario(&req.mechanism, &req.sets, horizon_s, req.seed, &req.preset)?;
     let revoke_action = if matches!(id.as_str(), "push" | "connect-jwt") {
         AdminAction::Uninstall(VICTIM.0)
     } else {
@@ -274,13 +289,17 @@ pub fn attack(req: &AttackRequest) -> anyhow::Result<AttackResult> {
     let capability = match (&req.credential, req.mode) {
         (None, Mode::Snapshot) => Capability::Breach { continuing: false },
         (None, Mode::Continuing) => Capability::Breach { continuing: true },
-        (Some(c), Mode::Snapshot) => Capability::Steal {
-            field: static_field(c),
-            tenant: VICTIM,
-            from: match req.from {
-                From::Store => "store",
-                From::Log => "log",
-                From::Network => "network",
+        (Some(c), Mode::Snapshot) => match req.from {
+            From::Store => Capability::Steal {
+                field: static_field(c),
+                tenant: VICTIM,
+                from: "store",
+            },
+            // The first instance that crosses a hop, or lands in a log, after --at-s.
+            From::Network | From::Log => Capability::StealInTransit {
+                field: static_field(c),
+                tenant: VICTIM,
+                from_log: req.from == From::Log,
             },
         },
         (Some(c), Mode::Continuing) => Capability::StealContinuing {
@@ -288,10 +307,11 @@ pub fn attack(req: &AttackRequest) -> anyhow::Result<AttackResult> {
             tenant: VICTIM,
         },
     };
-    let plan = AttackPlan::new(
+    let mut plan = AttackPlan::new(
         vec![AttackStep { at, capability }],
         (horizon_s * 1e6) as Micros,
     );
+    plan.store_key = !req.without_key;
     let (h, params) = run(&s, Some(&plan))?;
     let (cf, _) = run(&s, None)?;
     let f = Facts::new(&h);
@@ -527,6 +547,8 @@ pub fn attack_table(seed: u64) -> Vec<AttackResult> {
                 at_s,
                 revoke_at_s: Some(at_s + 1800.0),
                 seed,
+                preset: "same-region".into(),
+                without_key: false,
             };
             if let Ok(r) = attack(&req) {
                 out.push(r);

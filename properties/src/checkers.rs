@@ -116,6 +116,9 @@ pub fn confinement(h: &History) -> Verdict {
                     who.to_string()
                 };
                 let mut lines = f.provenance(x);
+                if let Some(c) = env.cause.filter(|_| !env.is_request()) {
+                    lines.push(f.line(c));
+                }
                 lines.push(f.line(env.id));
                 lines.push(format!(
                     "violation: {holder} learned {} ({:?} of {}, field {field}) with no exposure behind it",
@@ -228,24 +231,40 @@ pub fn authorized_issuance(h: &History) -> Verdict {
             reached += 1;
         }
     }
-    // P accepts an installation only if the platform issued it.
+    // P accepts an installation, or its secret, only if the platform issued it: nothing the
+    // attacker sent lands in another tenant's row as a long-lived item.
     for (id, (_, env)) in &f.msgs {
-        let Some(req) = env.request() else { continue };
-        if env.from != Party::Attacker || req.route != "POST /lifecycle" {
-            continue;
-        }
-        reached += 1;
-        if f.answers
-            .get(id)
-            .and_then(|(_, a)| a.response())
-            .is_some_and(|r| r.is_success())
+        if env.from == Party::Attacker
+            && env.request().is_some_and(|r| r.route == "POST /lifecycle")
+            && f.answers.contains_key(id)
         {
+            reached += 1;
+        }
+    }
+    for r in &h.records {
+        let Event::StoreItem {
+            tenant,
+            field,
+            item,
+            cause: Some(c),
+        } = &r.event
+        else {
+            continue;
+        };
+        let from_attacker = f
+            .msgs
+            .get(c)
+            .is_some_and(|(_, e)| e.from == Party::Attacker);
+        if from_attacker && !f.issued.contains_key(item) && f.owned != Some(*tenant) {
             violations.push(numbered(vec![
-                f.line(*id),
+                f.line(*c),
                 format!(
-                    "violation: P accepted an `{}` hook for {} that the platform never sent",
-                    req.body.str("event").unwrap_or("?"),
-                    req.tenant.map(|t| t.to_string()).unwrap_or_default()
+                    "t={:.3}s P committed {field} {} for {tenant}",
+                    r.t as f64 / 1e6,
+                    short(*item)
+                ),
+                format!(
+                    "violation: P accepted a {field} for {tenant} that the platform never issued"
                 ),
             ]));
         }
@@ -279,6 +298,11 @@ pub struct ExposureWindow {
     pub deadline: Option<Micros>,
     pub accepted: u64,
     pub last_accept: Option<Micros>,
+    /// The request of the last Accept (for the trace).
+    #[serde(skip)]
+    pub last_request: Option<tokenlab_models::ids::MsgId>,
+    /// For an RT: the victim's next refresh after the theft, which the bound starts from.
+    pub next_refresh: Option<Micros>,
 }
 
 /// Every theft (A5, or an A2 snapshot) with the attacker's Accepts rooted in it.
@@ -286,7 +310,11 @@ pub fn exposure_windows(h: &History, b: &ExposureBounds) -> Vec<ExposureWindow> 
     let f = Facts::new(h);
     let mut out = Vec::new();
     for e in &f.exposures {
-        if !(e.capability == "A5" || (e.capability == "A2" && e.mode == "snapshot")) {
+        // A theft: A5, an A2 snapshot, or one item taken in transit or from a log.
+        if !(e.capability == "A5"
+            || (e.capability == "A2" && e.mode == "snapshot")
+            || matches!(e.mode, "network" | "log"))
+        {
             continue;
         }
         for x in &e.items {
@@ -317,7 +345,7 @@ pub fn exposure_windows(h: &History, b: &ExposureBounds) -> Vec<ExposureWindow> 
                 }
                 Some(_) => Some(e.t + b.ttl),
             };
-            let accepts: Vec<Micros> = f
+            let accepts: Vec<(Micros, tokenlab_models::ids::MsgId)> = f
                 .decided()
                 .filter(|(p, d, _)| {
                     p.who == Party::Attacker
@@ -327,15 +355,24 @@ pub fn exposure_windows(h: &History, b: &ExposureBounds) -> Vec<ExposureWindow> 
                             || (kind == Some(ItemKind::SharedSecret)
                                 && !f.issued.contains_key(&p.item)))
                 })
-                .map(|(_, _, t)| t)
+                .map(|(p, _, t)| (t, p.req))
                 .collect();
+            let last = accepts.iter().copied().max();
+            let next_refresh = match (kind, deadline) {
+                (Some(ItemKind::RefreshToken), Some(d)) if d - b.grace - b.ttl > e.t => {
+                    Some(d - b.grace - b.ttl)
+                }
+                _ => None,
+            };
             out.push(ExposureWindow {
                 stolen_at: e.t,
                 capability: e.capability,
                 kind,
                 deadline,
                 accepted: accepts.len() as u64,
-                last_accept: accepts.iter().copied().max(),
+                last_accept: last.map(|(t, _)| t),
+                last_request: last.map(|(_, r)| r),
+                next_refresh,
             });
         }
     }
@@ -354,21 +391,36 @@ pub fn bounded_exposure(h: &History, b: &ExposureBounds) -> Verdict {
     let mut unbounded = false;
     for w in &windows {
         match (w.deadline, w.last_accept) {
-            (None, _) => unbounded = true,
-            (Some(d), Some(last)) if last > d => violations.push(numbered(vec![
-                format!(
-                    "t={:.3}s {} stole a {:?}",
+            // Unbounded by declaration: reported (by-design) once it bought the attacker
+            // anything; a stolen item that buys nothing on its own (upm's client secret) is not.
+            (None, _) if w.accepted > 0 => unbounded = true,
+            (None, _) => {}
+            (Some(d), Some(last)) if last > d => {
+                let mut lines = vec![format!(
+                    "t={:.3}s {} stole {}",
                     w.stolen_at as f64 / 1e6,
                     w.capability,
                     w.kind
-                ),
-                format!("declared bound ends at t={:.3}s", d as f64 / 1e6),
-                format!(
-                    "violation: the attacker's last Accept rooted in it was at t={:.3}s ({} Accepts)",
+                        .map(|k| format!("a {k:?}"))
+                        .unwrap_or_else(|| "an item".into())
+                )];
+                if let Some(r) = w.next_refresh {
+                    lines.push(format!(
+                        "t={:.3}s the victim's next refresh (the bound is this + grace + TTL)",
+                        r as f64 / 1e6
+                    ));
+                }
+                lines.push(format!("t={:.3}s declared bound ends", d as f64 / 1e6));
+                if let Some(req) = w.last_request {
+                    lines.push(f.line(req));
+                }
+                lines.push(format!(
+                    "violation: the attacker's last Accept rooted in it was at t={:.3}s ({} Accepts in all)",
                     last as f64 / 1e6,
                     w.accepted
-                ),
-            ])),
+                ));
+                violations.push(numbered(lines));
+            }
             _ => {}
         }
     }
@@ -394,9 +446,17 @@ pub fn revocation(h: &History, outstanding_r: Micros) -> Verdict {
     let mut violations = Vec::new();
     let mut reached = 0;
     for (p, d, t) in f.decided() {
+        // The earliest end since the tenant's last (re)install before this decision.
+        let reinstalled = f
+            .admin
+            .iter()
+            .filter(|(at, k, x)| *x == p.tenant && *k == AdminKind::Install && *at <= t)
+            .map(|(at, _, _)| *at)
+            .max()
+            .unwrap_or(Micros::MIN);
         let Some((end, kind, _)) = ends
             .iter()
-            .filter(|(e, _, x)| *x == p.tenant && *e <= t)
+            .filter(|(e, _, x)| *x == p.tenant && *e <= t && *e > reinstalled)
             .min_by_key(|(e, _, _)| *e)
         else {
             continue;
@@ -534,6 +594,9 @@ pub fn delivery_integrity(h: &History) -> Verdict {
                 let Some(i) = f.issued.get(&x) else { continue };
                 if matches!(i.kind, ItemKind::AccessToken | ItemKind::AuthCode) && !as_answer {
                     let mut lines = f.provenance(x);
+                    if let Some(c) = env.cause.filter(|_| !env.is_request()) {
+                        lines.push(f.line(c));
+                    }
                     lines.push(format!(
                         "t={:.3}s {} (field {field})",
                         r.t as f64 / 1e6,

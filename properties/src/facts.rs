@@ -267,12 +267,21 @@ impl<'h> Facts<'h> {
         false
     }
 
-    /// The tenant an item is bound to, if exactly one.
+    /// The tenant an item is bound to, if exactly one. An item the platform never issued (a
+    /// request P signed itself, e.g. a Connect JWT) is bound to the tenant P first presented
+    /// it for.
     pub fn bound_tenant(&self, x: ItemId) -> Option<TenantId> {
         if self.app_wide.contains(&x) || self.app_wide.contains(&self.root_of(x)) {
             return None;
         }
-        self.issued.get(&x).map(|i| i.tenant)
+        match self.issued.get(&x) {
+            Some(i) => Some(i.tenant),
+            None => self
+                .presents
+                .values()
+                .find(|p| p.item == x && matches!(p.who, Party::Partner(_)))
+                .map(|p| p.tenant),
+        }
     }
 
     /// `threats.md` §1 entitlement: P always acts for its tenants; an attacker for the tenant
@@ -287,7 +296,7 @@ impl<'h> Facts<'h> {
                 self.owned == Some(tenant)
                     || self.attacker_knows.iter().any(|(x, (known, own))| {
                         *known < t
-                            && self.issued.get(x).is_some_and(|i| i.kind != ItemKind::Fit)
+                            && self.issued.get(x).is_none_or(|i| i.kind != ItemKind::Fit)
                             && (self.bound_tenant(*x) == Some(tenant)
                                 || (!own && self.app_wide.contains(x)))
                     })
@@ -348,6 +357,9 @@ impl<'h> Facts<'h> {
                 s.push_str(&format!(" [{}]", items.join(", ")));
             }
         }
+        if !env.is_request() {
+            return s;
+        }
         match (self.answers.get(&req), self.decisions.get(&req)) {
             (_, Some((_, Decision::Accept { tenant }))) => {
                 s.push_str(&format!(" → ACCEPT for {tenant}"))
@@ -365,8 +377,15 @@ impl<'h> Facts<'h> {
         s
     }
 
-    /// How an item came to be: its issue and the exposures that handed it to the attacker.
+    /// How an item came to be: its issue and the exposures that handed it to the attacker,
+    /// in time order.
     pub fn provenance(&self, x: ItemId) -> Vec<String> {
+        let mut timed = self.provenance_timed(x);
+        timed.sort_by_key(|(t, _)| *t);
+        timed.into_iter().map(|(_, l)| l).collect()
+    }
+
+    fn provenance_timed(&self, x: ItemId) -> Vec<(Micros, String)> {
         let mut out = Vec::new();
         let root = self.root_of(x);
         for y in [root, x] {
@@ -379,20 +398,23 @@ impl<'h> Facts<'h> {
                     i.tenant,
                     i.to
                 );
-                if !out.contains(&line) {
-                    out.push(line);
+                if !out.iter().any(|(_, l)| *l == line) {
+                    out.push((i.t, line));
                 }
             }
         }
         for e in &self.exposures {
             if e.items.contains(&x) || e.items.contains(&root) {
-                out.push(format!(
-                    "t={:.3}s attack {} ({}) exposed {}{}",
-                    e.t as f64 / 1e6,
-                    e.capability,
-                    e.mode,
-                    short(if e.items.contains(&x) { x } else { root }),
-                    e.target.map(|t| format!(" of {t}")).unwrap_or_default()
+                out.push((
+                    e.t,
+                    format!(
+                        "t={:.3}s attack {} ({}) exposed {}{}",
+                        e.t as f64 / 1e6,
+                        e.capability,
+                        e.mode,
+                        short(if e.items.contains(&x) { x } else { root }),
+                        e.target.map(|t| format!(" of {t}")).unwrap_or_default()
+                    ),
                 ));
                 break;
             }

@@ -9,6 +9,7 @@
 pub mod attack;
 pub mod checkers;
 pub mod facts;
+pub mod generated;
 pub mod suite;
 
 pub use checkers::*;

@@ -273,7 +273,8 @@ pub fn runs_for(mechanism: &str, sets: &[String], property: &str) -> Vec<RunSpec
             }]
         }
         "P4" => {
-            let d = if long { 30.0 * 3600.0 } else { 10.0 * 3600.0 };
+            // At least 3·max(finite B): B(RT) can reach next refresh (≤ TTL) + grace + TTL.
+            let d = if long { 30.0 * 3600.0 } else { 24.0 * 3600.0 };
             let steps = vec![
                 steal(600.0 + warm, root, VICTIM),
                 step(1200.0 + warm, Capability::Breach { continuing: false }),

@@ -194,6 +194,9 @@ impl PlatformSide for ConnectPlatform {
         );
     }
     fn on_uninstall(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
+        // The host sends `disabled` and `uninstalled` in parallel, ~5 ms apart in the wild
+        // [F: connect-49046]: here both leave at once and the links decide their order.
+        cx.send_lifecycle(tenant, "disabled", Fields::new());
         // The host no longer knows the iss: immediate revocation (inference).
         if cx.params.choice("revocation") == "enforced" {
             self.secrets.remove(&client_key(tenant));

@@ -44,6 +44,13 @@ pub enum Capability {
         tenant: TenantId,
         from: &'static str,
     },
+    /// A1 (`from_log: false`) or A3 (`true`) aimed at one item: the first instance of `field`
+    /// for `tenant` that crosses a hop (or lands in a log) from now on.
+    StealInTransit {
+        field: &'static str,
+        tenant: TenantId,
+        from_log: bool,
+    },
     /// A2 restricted to one item of one tenant, `continuing`: the attacker re-reads it after
     /// every write (a persistent foothold on that row).
     StealContinuing {
@@ -71,6 +78,10 @@ impl Capability {
             Capability::Own { .. } => "A4",
             Capability::Steal { .. } => "A5",
             Capability::StealContinuing { .. } => "A2",
+            Capability::StealInTransit {
+                from_log: false, ..
+            } => "A1",
+            Capability::StealInTransit { from_log: true, .. } => "A3",
             Capability::Redirect { .. } | Capability::InjectCode { .. } => "A6",
             Capability::Replay => "A7",
             Capability::Spam { .. } => "A9",
@@ -98,6 +109,9 @@ pub struct AttackPlan {
     pub until: Micros,
     /// JWKS outages at P (a fault the P10 runs combine with A10): `[from, until)`.
     pub jwks_outages: Vec<(Micros, Micros)>,
+    /// Whether store reads (A2, A5 from the store) come with the decryption key. Without it,
+    /// and with `encrypt_at_rest=on`, a read yields only ciphertext.
+    pub store_key: bool,
 }
 
 impl AttackPlan {
@@ -108,6 +122,7 @@ impl AttackPlan {
             probe_every: 60 * SEC,
             until,
             jwks_outages: Vec::new(),
+            store_key: true,
         }
     }
 }
@@ -625,7 +640,8 @@ impl Attacker {
             | Capability::Breach { .. }
             | Capability::ReadLogs
             | Capability::Steal { .. }
-            | Capability::StealContinuing { .. } => {}
+            | Capability::StealContinuing { .. }
+            | Capability::StealInTransit { .. } => {}
         }
     }
 

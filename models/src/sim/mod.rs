@@ -114,6 +114,9 @@ struct Watch {
     owned_msgs: BTreeSet<MsgId>,
     /// Continuing reads of one row's field.
     stealing: Vec<(&'static str, TenantId)>,
+    /// Thefts of one item in transit (A1) or from a log (A3): field, tenant, from_log.
+    transit: Vec<(&'static str, TenantId, bool)>,
+    transit_msgs: BTreeSet<MsgId>,
     /// Items continuing reads already exposed.
     seen_items: BTreeSet<crate::secret::ItemId>,
     seen_rows: BTreeMap<TenantId, Arc<Row>>,
@@ -195,6 +198,8 @@ struct World {
     skipped_partner_down: u64,
     attacker: Option<Attacker>,
     watch: Watch,
+    /// Store reads yield ciphertext only (encrypted at rest, attacker without the key).
+    ciphertext_only: bool,
 }
 
 impl World {
@@ -309,6 +314,20 @@ impl World {
         if items.is_empty() {
             return;
         }
+        // A store read without the key (A2 with `encrypt_at_rest=on`): ciphertext only.
+        let store_read = capability == "A2" || (capability == "A5" && mode == "store");
+        if store_read && self.ciphertext_only {
+            self.history.push(
+                self.now,
+                Event::Attack {
+                    capability,
+                    mode: "ciphertext",
+                    target,
+                    items: Vec::new(),
+                },
+            );
+            return;
+        }
         self.history.push(
             self.now,
             Event::Attack {
@@ -325,11 +344,77 @@ impl World {
         self.apply(RoleKind::Attacker, &mut out);
     }
 
+    /// A targeted theft in transit or from a log: the first matching item for the tenant.
+    fn steal_in_transit(&mut self, env: &Arc<Envelope>, logged: bool) {
+        if self.watch.transit.is_empty() {
+            return;
+        }
+        let pending: Vec<(usize, &'static str, TenantId)> = self
+            .watch
+            .transit
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, _, from_log))| *from_log == logged)
+            .map(|(i, (f, t, _))| (i, *f, *t))
+            .collect();
+        for (i, field, tenant) in pending {
+            let about = env.request().is_some_and(|r| {
+                r.tenant == Some(tenant)
+                    || r.headers.tenant("x-acting-for") == Some(tenant)
+                    || r.body.tenant("tenant") == Some(tenant)
+                    || r.body.tenant("installationId") == Some(tenant)
+            }) || env
+                .cause
+                .is_some_and(|c| self.watch.transit_msgs.contains(&c));
+            if !about {
+                continue;
+            }
+            self.watch.transit_msgs.insert(env.id);
+            let names: &[&str] = match field {
+                "token" => &["x-forge-oauth-system", "access_token", "authorization"],
+                "trigger_url" => &["url", "trigger_url"],
+                other => std::slice::from_ref(match other {
+                    "refresh_token" => &"refresh_token",
+                    "client_secret" => &"client_secret",
+                    "shared_secret" => &"shared_secret",
+                    _ => &"trigger_key",
+                }),
+            };
+            let fields: Vec<&crate::message::Fields> = match &env.body {
+                Body::Request(r) => vec![&r.headers, &r.body],
+                Body::Response(r) => vec![&r.body],
+            };
+            let found = fields.iter().flat_map(|f| f.0.iter()).find(|(k, v)| {
+                names.contains(k)
+                    && match v {
+                        // An access token, not a FIT or a Connect JWT.
+                        Value::Jwt(j) => {
+                            field == "token" && self.platform.keys.verify_access(j).is_ok()
+                        }
+                        Value::Secret(_) => field != "token",
+                        _ => false,
+                    }
+            });
+            if let Some((_, v)) = found {
+                let loot = vec![Loot {
+                    field,
+                    tenant: Some(tenant),
+                    value: v.clone(),
+                }];
+                self.watch.transit.remove(i);
+                let mode = if logged { "log" } else { "network" };
+                self.expose(if logged { "A3" } else { "A1" }, mode, Some(tenant), loot);
+                return;
+            }
+        }
+    }
+
     /// A1 and A4: does the attacker see this message?
     fn watch_message(&mut self, env: &Arc<Envelope>) {
         if env.from == crate::ids::Party::Attacker || env.to == crate::ids::Party::Attacker {
             return;
         }
+        self.steal_in_transit(env, false);
         let (from, to) = (env.from.group(), env.to.group());
         let tapped = self
             .watch
@@ -421,6 +506,11 @@ impl World {
                 let row = self.partner.store.latest(*tenant);
                 self.expose("A4", "own", Some(*tenant), row_loot(*tenant, &row));
             }
+            Capability::StealInTransit {
+                field,
+                tenant,
+                from_log,
+            } => self.watch.transit.push((field, *tenant, *from_log)),
             Capability::StealContinuing { field, tenant } => {
                 self.watch.stealing.push((field, *tenant));
                 self.steal_continuing();
@@ -467,6 +557,19 @@ impl World {
     }
 
     fn apply(&mut self, role: RoleKind, out: &mut Effects) {
+        if self.watch.transit.iter().any(|(_, _, from_log)| *from_log) {
+            let logged: Vec<Arc<Envelope>> = out
+                .history
+                .iter()
+                .filter_map(|r| match &r.event {
+                    Event::Log { env, .. } => Some(env.clone()),
+                    _ => None,
+                })
+                .collect();
+            for env in logged {
+                self.steal_in_transit(&env, true);
+            }
+        }
         if self.watch.logs {
             let logged: Vec<Arc<Envelope>> = out
                 .history
@@ -689,6 +792,7 @@ pub fn run_with(
         effects: Effects::default(),
         skipped_partner_down: 0,
         attacker: plan.map(|p| Attacker::new(p.clone(), s.tenants, attacker_rng)),
+        ciphertext_only: plan.is_some_and(|p| !p.store_key) && params.bool("encrypt_at_rest"),
         watch: Watch::default(),
     };
     if let Some(p) = plan {

@@ -1,0 +1,203 @@
+//! `check`, `attack` and `replay` from the command line: JSON shapes of the issue, exit
+//! codes, and clear errors for bad input.
+
+use std::process::Command;
+
+fn tokenlab(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tokenlab"))
+        .args(args)
+        .env_remove("TOKENLAB_SEED")
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn check_json_has_the_issue_fields_and_exit_0_when_rows_match() {
+    let (code, out, err) = tokenlab(&["check", "--only", "trigger", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = v["matrix"].as_array().unwrap();
+    assert_eq!(rows.len(), 12);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r["property"], format!("P{}", i + 1));
+        assert!(r["variant"].is_null());
+        for k in [
+            "mechanism",
+            "name",
+            "verdict",
+            "expected",
+            "cases",
+            "reached",
+            "counterexample",
+        ] {
+            assert!(r.get(k).is_some(), "{k} missing");
+        }
+        assert!(
+            ["holds", "violated", "n/a", "by-design"].contains(&r["verdict"].as_str().unwrap())
+        );
+    }
+    assert!(
+        !out.contains("tlsec_") && !out.contains("eyJ"),
+        "secrets leaked"
+    );
+}
+
+#[test]
+fn check_exits_1_naming_a_mismatching_row() {
+    // upm-oauth P4 is a documented finding (see tests/security_controls.rs).
+    let (code, _, err) = tokenlab(&["check", "--only", "upm-oauth"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("upm-oauth P4"), "{err}");
+}
+
+#[test]
+fn the_p12_finding_and_the_in_band_backdoor_come_with_traces() {
+    let (_, out, _) = tokenlab(&[
+        "check",
+        "--only",
+        "trigger[read_from=replica,replica_lag=uniform(500ms)]",
+        "--only",
+        "trigger[token_return=in_band]",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for r in v["matrix"].as_array().unwrap() {
+        assert_eq!(r["verdict"], "violated", "{r}");
+        let c = r["counterexample"].as_str().unwrap();
+        assert!(c.starts_with("shrunk run") && c.contains("\n1. "), "{c}");
+    }
+}
+
+#[test]
+fn attack_lists_the_root_credential_first_and_reports_the_fields() {
+    let (code, out, err) = tokenlab(&[
+        "attack",
+        "--mechanism",
+        "refresh",
+        "--list-credentials",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["credentials"][0]["id"], "refresh_token");
+    let (code, out, err) = tokenlab(&[
+        "attack",
+        "--mechanism",
+        "trigger",
+        "--steal",
+        "trigger_url",
+        "--revoke-at-s",
+        "2400",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for k in [
+        "mechanism",
+        "credential",
+        "tenants_compromised",
+        "tokens_obtained",
+        "attempts",
+        "accepted",
+        "rejected_by",
+        "exposure_window_s",
+        "exposure_unbounded",
+        "horizon_s",
+        "detected",
+        "detected_after_s",
+        "false_detections",
+        "revocation_latency_s",
+    ] {
+        assert!(v.get(k).is_some(), "{k} missing");
+    }
+    // The URL alone makes F mint, but T goes to P.auth: nothing reached the product API.
+    assert_eq!(v["tokens_obtained"], 0);
+    assert_eq!(v["exposure_unbounded"], true);
+    assert!(v["extra_mints"].as_i64().unwrap() > 0);
+}
+
+#[test]
+fn bad_security_input_gets_one_clear_line() {
+    for (args, needle) in [
+        (
+            vec!["attack", "--mechanism", "refresh", "--steal", "nope"],
+            "no credential 'nope'",
+        ),
+        (
+            vec![
+                "attack",
+                "--mechanism",
+                "refresh",
+                "--steal",
+                "token",
+                "--mode",
+                "x",
+            ],
+            "--mode must be",
+        ),
+        (vec!["check", "--cases", "0"], "--cases must be"),
+        (vec!["check", "--only", "nothing"], "matched no row"),
+        (
+            vec!["replay", "/nonexistent/case.json"],
+            "reading /nonexistent/case.json",
+        ),
+    ] {
+        let (code, _, err) = tokenlab(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+}
+
+#[test]
+fn replay_shows_the_saved_counterexample_again() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/properties/counterexamples/push_recheck_off_race.json"
+    );
+    let (code, out, _) = tokenlab(&["replay", file]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("P3 violated") && out.contains("violation: issued for t1"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_and_attack_are_deterministic_from_the_seed() {
+    let args = ["check", "--only", "P1", "--seed", "0x2a", "--json"];
+    let (_, a, _) = tokenlab(&args);
+    let (_, b, _) = tokenlab(&args);
+    assert!(!a.is_empty());
+    assert_eq!(a, b, "same seed, same matrix");
+    let args = [
+        "attack",
+        "--mechanism",
+        "refresh",
+        "--breach",
+        "store",
+        "--mode",
+        "continuing",
+        "--json",
+    ];
+    let (_, a, _) = tokenlab(&args);
+    let (_, b, _) = tokenlab(&args);
+    assert_eq!(a, b, "same seed, same attack");
+    // Without the key, an encrypted store yields ciphertext only.
+    let (_, out, _) = tokenlab(&[
+        "attack",
+        "--mechanism",
+        "refresh",
+        "--breach",
+        "store",
+        "--without-key",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["accepted"], 0);
+}
