@@ -1,9 +1,10 @@
-//! tokenlab: the command line. `mechanisms` lists the models, `simulate` runs one in the
-//! deterministic simulator, `compare` runs all seven side by side (the main job until the
-//! evidence report lands). Bad input gets one clear line and exit code 2.
+//! tokenlab: the command line. `report` writes the evidence report (the main job),
+//! `mechanisms` lists the models, `simulate` runs one in the deterministic simulator, `compare`
+//! runs all seven side by side, `check`/`attack`/`replay` are the security suites, and
+//! `serve`/`calibrate` run the roles on loopback. Bad input gets one clear line and exit code 2.
 
-mod cli_security;
 mod cli_net;
+mod cli_security;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};

@@ -161,7 +161,10 @@ pub fn bar_chart(title: &str, x_label: &str, bars: &[(String, f64)]) -> Result<S
         chart
             .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
                 let mut r = Rectangle::new(
-                    [(0.0, SegmentValue::Exact(i)), (*v, SegmentValue::Exact(i + 1))],
+                    [
+                        (0.0, SegmentValue::Exact(i)),
+                        (*v, SegmentValue::Exact(i + 1)),
+                    ],
                     color(i).mix(0.8).filled(),
                 );
                 r.set_margin(4, 4, 0, 0);

@@ -104,9 +104,19 @@ pub fn sections(d: &LoopbackData) -> Vec<Section> {
             vec![
                 b.mechanism.to_string(),
                 if b.stock_client_usable { "yes" } else { "no" }.into(),
-                b.on_demand_request.clone().unwrap_or_else(|| "— (no on-demand path)".into()),
-                format!("{}: {}", b.counts.inbound_endpoints, b.inbound_endpoints.join(", ")),
-                format!("{}: {}", b.counts.persistent_state, b.persistent_state.join(", ")),
+                b.on_demand_request
+                    .clone()
+                    .unwrap_or_else(|| "— (no on-demand path)".into()),
+                format!(
+                    "{}: {}",
+                    b.counts.inbound_endpoints,
+                    b.inbound_endpoints.join(", ")
+                ),
+                format!(
+                    "{}: {}",
+                    b.counts.persistent_state,
+                    b.persistent_state.join(", ")
+                ),
                 format!("{}: {}", b.counts.message_types, b.message_types.join(", ")),
                 b.counts.failure_branches.to_string(),
             ]
@@ -124,10 +134,7 @@ pub fn sections(d: &LoopbackData) -> Vec<Section> {
         .filter(|b| !b.stock_client_usable)
         .map(|b| b.mechanism)
         .collect();
-    let basis = d
-        .burden
-        .first()
-        .map_or("", |b| b.failure_branches_basis);
+    let basis = d.burden.first().map_or("", |b| b.failure_branches_basis);
     let burden_table = Block::Table {
         headers: vec![
             "mechanism".into(),

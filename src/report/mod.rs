@@ -6,8 +6,8 @@
 
 pub mod analysis;
 pub mod experiments;
-pub mod loopback;
 pub mod figures;
+pub mod loopback;
 pub mod render;
 pub mod security;
 pub mod stats;

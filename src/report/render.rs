@@ -4,7 +4,9 @@
 //! bytes.
 
 use super::Results;
-use super::analysis::{Block, DELIVERY_S, Section, EXPIRY_MARGIN_S, Verdict, hops, s1, sections, u3};
+use super::analysis::{
+    Block, DELIVERY_S, EXPIRY_MARGIN_S, Section, Verdict, hops, s1, sections, u3,
+};
 use super::experiments::{
     LAG_GRID_MS, LOSS_GRID, ON_DEMAND, OUTAGE_H, PUSH_GRID, RESPONSE_LOSS_GRID, all_refs,
 };
@@ -799,7 +801,11 @@ fn html_section(
         esc(&s.title)
     );
     let _ = writeln!(html, "<p><b>Claim.</b> {}</p>", esc_text(&s.claim));
-    let _ = writeln!(html, "<p><b>Experiment.</b> {}</p>", esc_text(&s.experiment));
+    let _ = writeln!(
+        html,
+        "<p><b>Experiment.</b> {}</p>",
+        esc_text(&s.experiment)
+    );
     for b in &s.blocks {
         html_block(b, html, figs, traces_svg);
     }
