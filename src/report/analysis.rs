@@ -698,7 +698,7 @@ fn h10(c: &Ctx) -> Section {
         id: "H10".into(),
         title: "Push removes \"90% of the complexity\"".into(),
         claim: "The 2-cents post: \"Why not just have forge proactively send a new key to the callback every so often? It removes 90% of the complexity … All we have to do is implement an endpoint that receives a key and updates a db\" [F: thread].".into(),
-        experiment: "Default workload (100-style tenants at 60 demands/tenant-hour, 2 h, no faults): messages per demand on the acquisition path, demand success, and demands failed `no_token`. The partner-side interface counts (endpoints, state, branches) are issue 4's E-conf data.".into(),
+        experiment: "The load experiment at 60 demands/tenant-hour, 2 h, no faults: messages per demand on the acquisition path, demand success, and demands failed `no_token`. What each design makes the partner implement (endpoints, state, message types, failure branches) is counted on loopback: see H7 in the loopback section.".into(),
         blocks: vec![Block::Table {
             headers: vec![
                 "mechanism".into(),
@@ -1459,7 +1459,7 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
             "IP allow-listing",
             "@AdamMoore: \"options to layer on some extra security (IP allow-listing etc)\" [F: thread].",
             "`ip_allowlist` against A5 from outside and inside, A2 and A8.",
-            "the `ip_allowlist` switch and the attacker (issue 3)",
+            "the `ip_allowlist` switch and the attacker's network location are not modelled yet",
         ),
         not_landed(
             "H24",

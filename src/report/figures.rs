@@ -94,7 +94,10 @@ pub fn line_chart(c: &Chart, series: &[Series]) -> Result<String> {
                     .map_err(err)?
                     .label(s.name.clone())
                     .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(1))
+                        // A dashed sample, so the legend reads like the line.
+                        EmptyElement::at((x, y))
+                            + PathElement::new(vec![(0, 0), (7, 0)], col.stroke_width(2))
+                            + PathElement::new(vec![(11, 0), (18, 0)], col.stroke_width(2))
                     });
             } else {
                 chart

@@ -66,7 +66,7 @@ pub fn sections(d: &LoopbackData) -> Vec<Section> {
         title: "Calibration: simulator against loopback".into(),
         claim: "The simulator's numbers persuade only if the same role logic over real HTTP agrees with it.".into(),
         experiment: format!(
-            "{} Injected one-way delay {} ms per inter-party link, no loss, {} loopback samples per point; tolerance {}.",
+            "{}. Injected one-way delay {} ms per inter-party link, no loss, {} loopback samples per point; tolerance {}.",
             c.note,
             c.delays_ms
                 .iter()
