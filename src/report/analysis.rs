@@ -56,6 +56,15 @@ pub enum Block {
     },
 }
 
+impl Block {
+    pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> Block {
+        Block::Table {
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            rows,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Section {
     pub id: String,
@@ -282,18 +291,7 @@ fn h1(c: &Ctx) -> Section {
         claim: "Double-round-trip post: the caller \"will have to wait for a double round trip (remote resource request to authTriggerUrl → forge request to authTriggerRemoteEndpoint → …)\" [F: thread].".into(),
         experiment: format!("E-lat: every mechanism's cold-miss token latency (each tenant's first demand, n = {n} per row) at RTT 80 ms (same-region) and 200 ms (cross-region), no faults. Intervals: exact 95% order-statistic intervals. Latency here is fixed per link, so the intervals are degenerate: the spread is zero by construction."),
         blocks: vec![
-            Block::Table {
-                headers: vec![
-                    "mechanism".into(),
-                    "preset".into(),
-                    "cold p50 ms [95% CI]".into(),
-                    "cold p99 ms [95% CI]".into(),
-                    "warm p50 ms (hit, incl. the API call)".into(),
-                    "L1 prediction ms".into(),
-                    "agreement".into(),
-                ],
-                rows,
-            },
+            Block::table(&["mechanism", "preset", "cold p50 ms [95% CI]", "cold p99 ms [95% CI]", "warm p50 ms (hit, incl. the API call)", "L1 prediction ms", "agreement"], rows),
             Block::Figure {
                 name: "latency-cdf".into(),
                 caption: "Cold-miss token latency CDF per mechanism (same-region and cross-region).".into(),
@@ -424,18 +422,7 @@ fn h2(c: &Ctx) -> Section {
         claim: "Double-round-trip post: \"There is a lot that can go wrong (timeouts, network failures, etc)\" [F: thread].".into(),
         experiment: format!("E-rel: independent loss p on every inter-party message (and, separately, edge 5xx on every request), p ∈ {{0, 1, 2, 5, 10, 20}}%, without retries and with the default retries (2). n = {n} cold demands per point; the Wilson 95% interval at p = 5% for trigger is {} wide.", f(width, 4)),
         blocks: vec![
-            Block::Table {
-                headers: vec![
-                    "mechanism".into(),
-                    "loss p".into(),
-                    "retries".into(),
-                    "cold token success [95% Wilson]".into(),
-                    "S1/S2 prediction".into(),
-                    "agreement".into(),
-                    "cold p99 ms".into(),
-                ],
-                rows,
-            },
+            Block::table(&["mechanism", "loss p", "retries", "cold token success [95% Wilson]", "S1/S2 prediction", "agreement", "cold p99 ms"], rows),
             Block::Figure {
                 name: "success-vs-loss".into(),
                 caption: "Cold token success against loss, no retries; dashed: S1 = (1−p)^hops.".into(),
@@ -451,10 +438,7 @@ fn h2(c: &Ctx) -> Section {
             Block::Text {
                 text: "Failures at p = 5% without retries, by the closed taxonomy (demands, not only cold ones):".into(),
             },
-            Block::Table {
-                headers: vec!["mechanism".into(), "cause".into(), "demands".into()],
-                rows: fails,
-            },
+            Block::table(&["mechanism", "cause", "demands"], fails),
         ],
         rule: "At every p ≥ 10%: supported if trigger's Wilson interval lies below refresh's without retries and with the default retries; depends on retries if only the no-retry gap is measurable; refuted if trigger's estimate is at least refresh's; not evaluated if the intervals overlap at this n.".into(),
         verdict: h2_rule(&nrp, &wrp),
@@ -531,15 +515,7 @@ fn h4(c: &Ctx) -> Section {
         claim: "The 2-cents post: the chain must \"write to the source of truth and not a queue, and ensure any read mechanisms are up to date (i.e. replicas caught up, caches are flushed)\"; 200 must mean \"the token is actually ready to be read\" [F: thread].".into(),
         experiment: "trigger with `read_from=replica`, no retries; the replica lag is drawn per read, U(0, L) for L from 0 to 1 s, and fixed lags around Δ = 2d = 80 ms; then the variants at U(0, 500 ms). Metric: share of cold demands on which P's read-back found no token (a P12 read-your-writes violation, recorded by the store itself).".into(),
         blocks: vec![
-            Block::Table {
-                headers: vec![
-                    "replica lag".into(),
-                    "stale cold reads [95% Wilson]".into(),
-                    "S3: P(lag > 80 ms)".into(),
-                    "agreement".into(),
-                ],
-                rows,
-            },
+            Block::table(&["replica lag", "stale cold reads [95% Wilson]", "S3: P(lag > 80 ms)", "agreement"], rows),
             Block::Figure {
                 name: "stale-vs-lag".into(),
                 caption: "Stale read-backs against the maximum replica lag; dashed: S3.".into(),
@@ -547,15 +523,7 @@ fn h4(c: &Ctx) -> Section {
             Block::Text {
                 text: "Variants at lag U(0, 500 ms):".into(),
             },
-            Block::Table {
-                headers: vec![
-                    "variant".into(),
-                    "stale cold reads".into(),
-                    "cold token success".into(),
-                    "prediction (stale)".into(),
-                ],
-                rows: variants,
-            },
+            Block::table(&["variant", "stale cold reads", "cold token success", "prediction (stale)"], variants),
         ],
         rule: "Depends-on (with the condition) if stale reads are measurably above 0 on a replica (Wilson lower bound > 0), exactly 0 with `read_from=primary` and `token_return=in_band`, and no point is flagged as a simulator bug; refuted if no lag produces stale reads.".into(),
         verdict,
@@ -641,18 +609,18 @@ fn scale(i: &Interval, k: f64) -> Interval {
 }
 
 fn push_table(rows: Vec<Vec<String>>) -> Block {
-    Block::Table {
-        headers: vec![
-            "configuration".into(),
-            "outage h".into(),
-            "tenants with a lapse [95% Wilson]".into(),
-            "min without a token per tenant [95% CI]".into(),
-            "U3: P(lapse) / E[gap] min".into(),
-            "agreement".into(),
-            "time to first token min [95% CI]".into(),
+    Block::table(
+        &[
+            "configuration",
+            "outage h",
+            "tenants with a lapse [95% Wilson]",
+            "min without a token per tenant [95% CI]",
+            "U3: P(lapse) / E[gap] min",
+            "agreement",
+            "time to first token min [95% CI]",
         ],
         rows,
-    }
+    )
 }
 
 fn h10(c: &Ctx) -> Section {
@@ -699,16 +667,7 @@ fn h10(c: &Ctx) -> Section {
         title: "Push removes \"90% of the complexity\"".into(),
         claim: "The 2-cents post: \"Why not just have forge proactively send a new key to the callback every so often? It removes 90% of the complexity … All we have to do is implement an endpoint that receives a key and updates a db\" [F: thread].".into(),
         experiment: "The load experiment at 60 demands/tenant-hour, 2 h, no faults: messages per demand on the acquisition path, demand success, and demands failed `no_token`. What each design makes the partner implement (endpoints, state, message types, failure branches) is counted on loopback: see H7 in the loopback section.".into(),
-        blocks: vec![Block::Table {
-            headers: vec![
-                "mechanism".into(),
-                "acquisition messages per demand".into(),
-                "demand success [95% Wilson]".into(),
-                "failed no_token".into(),
-                "time to first token min".into(),
-            ],
-            rows,
-        }],
+        blocks: vec![Block::table(&["mechanism", "acquisition messages per demand", "demand success [95% Wilson]", "failed no_token", "time to first token min"], rows)],
         rule: "Supported if push needs fewer acquisition messages per demand and is not measurably less available; depends-on if it is cheaper but measurably less available; refuted if it is not cheaper.".into(),
         verdict,
         reproduce: vec![c.repro("load", "push/rate=60"), c.repro("load", "trigger/rate=60")],
@@ -753,15 +712,7 @@ fn h11(c: &Ctx) -> Section {
         title: "Waiting for the next trigger".into(),
         claim: "A Preview-thread partner: the remote \"has to wait for the subsequent scheduled trigger request\" [F: preview, eco-1107].".into(),
         experiment: "push, every tenant's cache emptied at t = 0 (as after a cache loss or a fresh install): time until the first token is stored, per tenant.".into(),
-        blocks: vec![Block::Table {
-            headers: vec![
-                "configuration".into(),
-                "time to first token, mean min [95% CI]".into(),
-                "U4: interval/2 min".into(),
-                "agreement".into(),
-            ],
-            rows,
-        }],
+        blocks: vec![Block::table(&["configuration", "time to first token, mean min [95% CI]", "U4: interval/2 min", "agreement"], rows)],
         rule: "Supported if the mean time to first token after a cache loss is measurably above one minute (interval lower bound > 1 min), i.e. a demand in that window has no way to get a token; refuted otherwise.".into(),
         verdict,
         reproduce: vec![c.only("push")],
@@ -841,14 +792,7 @@ fn h17(c: &Ctx) -> Section {
         title: "Geography".into(),
         claim: "RFC-8 commenters raised EU remotes being routed through US Forge [F: rfc8-16].".into(),
         experiment: "E-lat at RTT 80 ms vs 200 ms between partner and platform (ΔRTT = 120 ms).".into(),
-        blocks: vec![Block::Table {
-            headers: vec![
-                "mechanism".into(),
-                "growth of cold p50, ms".into(),
-                "L1: hops/2 · ΔRTT".into(),
-            ],
-            rows,
-        }],
+        blocks: vec![Block::table(&["mechanism", "growth of cold p50, ms", "L1: hops/2 · ΔRTT"], rows)],
         rule: "Supported if every mechanism's cold p50 grows by its L1 share of ΔRTT within 1 ms (trigger 2·ΔRTT, AS-based ΔRTT, connect-jwt 0).".into(),
         verdict,
         reproduce: vec![c.repro("latency", "trigger@cross-region")],
@@ -898,17 +842,7 @@ fn h18(c: &Ctx) -> Section {
         title: "Thundering herd".into(),
         claim: "Inference: the RFC's sample getToken has no lock, so concurrent misses each fire their own trigger.".into(),
         experiment: format!("Every tenant's cache is empty at t = 0 and demands arrive at {} per second per tenant. Metric: acquisitions (trigger calls or refresh grants) a tenant starts before its first token. analytic.md's C1 takes W as the whole acquisition latency (217 ms for trigger); the simulation shows the herd window closes earlier, when the token is committed at P (135 ms), because later demands hit the store. Both predictions are shown; agreement is judged against the second. Single-flight refresh still starts a second refresh for a few tenants: a demand's store read can precede the commit of the new RT and T while its lookup completes after the lock is released, and the modelled partner does not re-check the store under the lock (double-checked locking would close it). The flag on that row is this race, left visible on purpose.", HERD_RATE / 3600.0),
-        blocks: vec![Block::Table {
-            headers: vec![
-                "configuration".into(),
-                "acquisitions per miss [95% CI]".into(),
-                "C1 as written: 1 + λW".into(),
-                "C1 with W_vis (miss → commit)".into(),
-                "agreement (W_vis)".into(),
-                "tenants locked out".into(),
-            ],
-            rows,
-        }],
+        blocks: vec![Block::table(&["configuration", "acquisitions per miss [95% CI]", "C1 as written: 1 + λW", "C1 with W_vis (miss → commit)", "agreement (W_vis)", "tenants locked out"], rows)],
         rule: "Supported if the sample's acquisitions per miss are measurably above those of the default (single-flight) trigger, and the default's interval does not exceed 1.".into(),
         verdict,
         reproduce: vec![c.only("herd")],
@@ -945,10 +879,7 @@ fn h19(c: &Ctx) -> Section {
         title: "Duplicates and retries".into(),
         claim: "Scheduled triggers have \"a small chance of duplicated invocations\", and remote calls get 4 retries [F: st-module, essentials].".into(),
         experiment: "push every 15 min with dup_prob = 0.2 (raised from the default 0.001 to make reordering measurable) on the flaky-partner preset (heavy-tailed delays), 6 h; keep=max_exp vs keep=last_write. Metric: stored tokens replaced by one that expires earlier.".into(),
-        blocks: vec![Block::Table {
-            headers: vec!["partner store".into(), "regressions (older T overwrote newer)".into(), "—".into()],
-            rows,
-        }],
+        blocks: vec![Block::table(&["partner store", "regressions (older T overwrote newer)", "—"], rows)],
         rule: "Depends-on (keep=max_exp) if max_exp shows no regression and last_write shows at least one; not evaluated if last_write shows none (no reordering at this n).".into(),
         verdict,
         reproduce: vec![c.only("dup")],
@@ -993,18 +924,7 @@ fn h20(c: &Ctx) -> Section {
         title: "Nested retries".into(),
         claim: "The proprietary-flow post: \"when things fail we need to retry the request to get a token, and Atlassian need to retry sending the token to us a few times if things go wrong before responding\" [F: thread].".into(),
         experiment: "trigger, the partner's auth endpoint answering 5xx to half of the platform's calls; partner retries r_p ∈ {0, 2} × platform retries r_f ∈ {0, 4} (platform retries are an unverified parameter).".into(),
-        blocks: vec![Block::Table {
-            headers: vec![
-                "configuration".into(),
-                "deliveries to P.auth per acquisition".into(),
-                "max per acquisition".into(),
-                "C2 worst case (r_p+1)(r_f+1)".into(),
-                "orphan mints".into(),
-                "cold success [95% Wilson]".into(),
-                "cold p99 ms".into(),
-            ],
-            rows,
-        }],
+        blocks: vec![Block::table(&["configuration", "deliveries to P.auth per acquisition", "max per acquisition", "C2 worst case (r_p+1)(r_f+1)", "orphan mints", "cold success [95% Wilson]", "cold p99 ms"], rows)],
         rule: "Supported if nesting multiplies deliveries (some acquisition gets more than one) and never exceeds the C2 worst case.".into(),
         verdict,
         reproduce: vec![c.only("nested")],
@@ -1043,14 +963,7 @@ fn h25(c: &Ctx) -> Section {
         title: "Blocking chain".into(),
         claim: "The 2-cents post: the flow \"needs to work in a blocking IO fashion\" [F: thread].".into(),
         experiment: format!("A miss storm: {tenants} tenants miss at t = 0 with 10 demands/s each. Metric: the peak number of demands held waiting at P."),
-        blocks: vec![Block::Table {
-            headers: vec![
-                "configuration".into(),
-                "peak demands held at P".into(),
-                "C3: N·λ·W (mean in flight during the miss)".into(),
-            ],
-            rows,
-        }],
+        blocks: vec![Block::table(&["configuration", "peak demands held at P", "C3: N·λ·W (mean in flight during the miss)"], rows)],
         rule: "Supported if the default trigger holds more demands at its peak than the default refresh under the same storm (its W is longer).".into(),
         verdict,
         reproduce: vec![c.only("herd")],
@@ -1113,18 +1026,7 @@ fn h_lockout(c: &Ctx) -> Section {
         claim: "Not a thread claim: the cost partners would pay for the refresh-token alternative they proposed, if it rotates with reuse detection (Atlassian 3LO style) and no grace window.".into(),
         experiment: "refresh with TTL 10 min (to make refreshes frequent), 4 h, responses from the AS to P lost with probability p; grace window 0 vs 30 s; the partner's default retries (2). Metric: the per-refresh lockout hazard, tenants locked out over refresh attempts made before each tenant's lockout.".into(),
         blocks: vec![
-            Block::Table {
-                headers: vec![
-                    "configuration".into(),
-                    "response loss p".into(),
-                    "refreshes".into(),
-                    "tenants locked out".into(),
-                    "per-refresh hazard [95% Wilson]".into(),
-                    "K1/K2 prediction".into(),
-                    "agreement".into(),
-                ],
-                rows,
-            },
+            Block::table(&["configuration", "response loss p", "refreshes", "tenants locked out", "per-refresh hazard [95% Wilson]", "K1/K2 prediction", "agreement"], rows),
             Block::Figure {
                 name: "lockouts-vs-loss".into(),
                 caption: "Per-refresh lockout hazard against response loss, with and without a grace window; dashed: K1/K2.".into(),
@@ -1182,16 +1084,7 @@ fn load_section(c: &Ctx) -> Section {
         title: "Platform load: push pays for idle tenants (analytic C4)".into(),
         claim: "Inference from the designs: push mints on a schedule whether or not a tenant is used; on-demand mechanisms mint only for active tenants.".into(),
         experiment: "Every mechanism, 2 h, demand rates 0 (idle), 1 and 60 per tenant-hour, no faults. Counts of platform-side requests (to F or the AS) and of access-token mints, per tenant-hour.".into(),
-        blocks: vec![Block::Table {
-            headers: vec![
-                "mechanism".into(),
-                "demands/tenant-h".into(),
-                "platform requests/tenant-h".into(),
-                "mints/tenant-h".into(),
-                "C4 mints/tenant-h".into(),
-            ],
-            rows,
-        }],
+        blocks: vec![Block::table(&["mechanism", "demands/tenant-h", "platform requests/tenant-h", "mints/tenant-h", "C4 mints/tenant-h"], rows)],
         rule: "Supported if idle push tenants cost mints (> 0) while no on-demand mechanism mints for an idle tenant.".into(),
         verdict,
         reproduce: vec![c.repro("load", "push/rate=0"), c.repro("load", "trigger/rate=0")],
@@ -1247,16 +1140,7 @@ fn provisioning(c: &Ctx) -> Section {
         title: "Provisioning under faults".into(),
         claim: "Not a thread claim: what each mechanism's install step (URL or secret delivery, the UPM consent and code exchange) costs when the network is lossy.".into(),
         experiment: "Every tenant installed during the run (10 ms apart from t = 0) with independent loss on every inter-party message; 600 s (push 2 h) at 60 demands/tenant-hour. Metric: tenants that never held a token, and demand success.".into(),
-        blocks: vec![Block::Table {
-            headers: vec![
-                "mechanism".into(),
-                "loss p".into(),
-                "tenants never holding a token [95% Wilson]".into(),
-                "demand success [95% Wilson]".into(),
-                "failures".into(),
-            ],
-            rows,
-        }],
+        blocks: vec![Block::table(&["mechanism", "loss p", "tenants never holding a token [95% Wilson]", "demand success [95% Wilson]", "failures"], rows)],
         rule: "Reported as measured; depends-on names the mechanism whose install loses the most tenants at 5% loss.".into(),
         verdict,
         reproduce: vec![c.only("provision")],

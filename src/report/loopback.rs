@@ -76,18 +76,7 @@ pub fn sections(d: &LoopbackData) -> Vec<Section> {
             c.loopback_samples_per_point,
             c.tolerance
         ),
-        blocks: vec![Block::Table {
-            headers: vec![
-                "mechanism".into(),
-                "hops".into(),
-                "sim median ms at 0 / 5 ms".into(),
-                "loopback median ms at 0 / 5 ms".into(),
-                "slope sim / loopback (ms per ms)".into(),
-                "loopback intercept ms (real overhead)".into(),
-                "at 5 ms".into(),
-            ],
-            rows: cal_rows,
-        }],
+        blocks: vec![Block::table(&["mechanism", "hops", "sim median ms at 0 / 5 ms", "loopback median ms at 0 / 5 ms", "slope sim / loopback (ms per ms)", "loopback intercept ms (real overhead)", "at 5 ms"], cal_rows)],
         rule: "Supported if every mechanism's loopback median at 5 ms is within the tolerance of the simulator's, the slopes equal the hop counts, and the mechanisms keep their order.".into(),
         verdict: if c.all_agree && c.same_ordering {
             Verdict::Supported
@@ -135,18 +124,18 @@ pub fn sections(d: &LoopbackData) -> Vec<Section> {
         .map(|b| b.mechanism)
         .collect();
     let basis = d.burden.first().map_or("", |b| b.failure_branches_basis);
-    let burden_table = Block::Table {
-        headers: vec![
-            "mechanism".into(),
-            "stock OAuth client drives the acquisition".into(),
-            "on-demand request".into(),
-            "inbound endpoints P must host".into(),
-            "state P must persist per tenant".into(),
-            "bespoke message types".into(),
-            "failure branches (indicative)".into(),
+    let burden_table = Block::table(
+        &[
+            "mechanism",
+            "stock OAuth client drives the acquisition",
+            "on-demand request",
+            "inbound endpoints P must host",
+            "state P must persist per tenant",
+            "bespoke message types",
+            "failure branches (indicative)",
         ],
-        rows: burden_rows,
-    };
+        burden_rows,
+    );
     let h7 = Section {
         id: "H7".into(),
         title: "Standard OAuth and libraries".into(),

@@ -596,21 +596,20 @@ fn opt(v: Option<f64>, d: usize) -> String {
 }
 
 fn scorecard_table(rows: &[ScoreRow]) -> Block {
-    Block::Table {
-        headers: vec![
-            "mechanism".into(),
-            "cold p50 / p99 ms (80 ms RTT)".into(),
-            "cold p50 ms (200 ms RTT)".into(),
-            "cold success at 1% / 5% loss (retries)".into(),
-            "acq. messages per demand".into(),
-            "platform requests / tenant-h".into(),
-            "mints per idle tenant-h".into(),
-            "root credential: B / W h / R h (api check off, on)".into(),
-            "items > 1 day at P per installation".into(),
-            "invariants held (default profile)".into(),
+    Block::table(
+        &[
+            "mechanism",
+            "cold p50 / p99 ms (80 ms RTT)",
+            "cold p50 ms (200 ms RTT)",
+            "cold success at 1% / 5% loss (retries)",
+            "acq. messages per demand",
+            "platform requests / tenant-h",
+            "mints per idle tenant-h",
+            "root credential: B / W h / R h (api check off, on)",
+            "items > 1 day at P per installation",
+            "invariants held (default profile)",
         ],
-        rows: rows
-            .iter()
+        rows.iter()
             .map(|s| {
                 vec![
                     s.mechanism.clone(),
@@ -652,7 +651,7 @@ fn scorecard_table(rows: &[ScoreRow]) -> Block {
                 ]
             })
             .collect(),
-    }
+    )
 }
 
 fn esc(s: &str) -> String {
@@ -911,13 +910,12 @@ pub fn write_report(
         name: "idle-mints".into(),
         caption: "Mints per idle tenant-hour: push pays for tenants that never ask.".into(),
     });
-    intro.push(Block::Table {
-        headers: vec!["hypothesis".into(), "verdict".into()],
-        rows: secs
-            .iter()
+    intro.push(Block::table(
+        &["hypothesis", "verdict"],
+        secs.iter()
             .map(|s| vec![format!("{} {}", s.id, s.title), s.verdict.label()])
             .collect(),
-    });
+    ));
 
     let mut method = vec![
         Block::Text { text: "Method. Each mechanism is an executable sans-IO model (the same role state machines would run on loopback); the simulator applies per-link delays, loss, 5xx, partitions and crashes from one seeded ChaCha stream forked per role, link and tenant, and records a history from which every number here is computed. Rates carry Wilson 95% intervals, percentiles exact order-statistic 95% intervals, means CLT 95% intervals. A prediction outside its interval is flagged: \"simulator bug?\" where the formula's independence assumptions hold, \"correlation effect\" where they do not; predicted rates below 10/n are \"not measurable at this n\". About 5% of correct predictions fall outside a 95% interval by chance.".into() },

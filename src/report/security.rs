@@ -169,18 +169,7 @@ fn matrix_blocks(d: &SecurityData) -> (Vec<Block>, Vec<String>) {
             Block::Text {
                 text: "Variant and mutant rows (expectations.md): a switch turned to its unsafe value must flip the verdict, and the safe value must restore it.".into(),
             },
-            Block::Table {
-                headers: vec![
-                    "mechanism".into(),
-                    "variant".into(),
-                    "property".into(),
-                    "verdict".into(),
-                    "expected".into(),
-                    "reached".into(),
-                    "counterexample (first line)".into(),
-                ],
-                rows: variants,
-            },
+            Block::table(&["mechanism", "variant", "property", "verdict", "expected", "reached", "counterexample (first line)"], variants),
         ],
         mismatches,
     )
@@ -297,21 +286,7 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
         "threats.md §4 metrics: blast radius B, tokens obtained, exposure window W against its declared bound, detection, revocation latency R, and the secrets standing at rest at P.",
         "`tokenlab attack --table`: for each credential P holds (and the whole store), one theft from the store at t = 600 s for one victim tenant, the attacker then using it through the protocol; gains are this run minus the same seed without the theft.",
         vec![
-            Block::Table {
-                headers: vec![
-                    "mechanism".into(),
-                    "stolen".into(),
-                    "tenants reached B (privilege)".into(),
-                    "tokens obtained".into(),
-                    "accepted/attempts".into(),
-                    "W h (declared bound h)".into(),
-                    "detected".into(),
-                    "false detections".into(),
-                    "R h, api check off / on".into(),
-                    "items > 1 day at P".into(),
-                ],
-                rows: attack_rows(d),
-            },
+            Block::table(&["mechanism", "stolen", "tenants reached B (privilege)", "tokens obtained", "accepted/attempts", "W h (declared bound h)", "detected", "false detections", "R h, api check off / on", "items > 1 day at P"], attack_rows(d)),
             Block::Figure {
                 name: "blast-radius".into(),
                 caption: "Tenants reached per stolen credential.".into(),
@@ -351,9 +326,9 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
         "Isolation \"not an industry best practice\"",
         "The tenant-isolation post, to @Pat: \"Why has Atlassian chosen to apply this control when this is not an industry best practice? It is very common for OAuth apps to have access to all accounts using the same client_id and client_secret\" [F: thread].",
         "E-sec: the client secret stolen from P's store (A2 snapshot, one credential) and the whole store, global-secret vs tenant-secret; P1 from the matrix.",
-        vec![Block::Table {
-            headers: vec!["".into(), "global-secret".into(), "tenant-secret".into()],
-            rows: vec![
+        vec![Block::table(
+            &["", "global-secret", "tenant-secret"],
+            vec![
                 vec!["B, one client secret stolen".into(), opt(gs), opt(ts)],
                 vec!["B, the whole store".into(), opt(gb), opt(tb)],
                 vec![
@@ -362,7 +337,7 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
                     v(d.verdict("tenant-secret", None, "P1")).into(),
                 ],
             ],
-        }],
+        )],
         "Depends-on (the kind of leak) if the app-wide secret reaches more tenants than a per-tenant one while a store breach reaches as many either way; supported if isolation shrinks B in both; refuted if it never does.",
         verdict,
     );
@@ -393,15 +368,15 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
         "Unrotated URL as a backdoor",
         "The proprietary-flow post: \"I'm uncomfortable with the unrotated, persistent authTriggerURL … This avoids a persistent 'backdoor' if anyone does manage to get hold of it and decrypt it\" [F: thread].",
         "E-sec: the trigger URL stolen from P's store (A2 snapshot), the whole store, and the in-band variants from the matrix.",
-        vec![Block::Table {
-            headers: vec![
-                "case".into(),
-                "tenants reached".into(),
-                "tokens obtained".into(),
-                "accepted/attempts".into(),
-                "W h".into(),
+        vec![Block::table(
+            &[
+                "case",
+                "tenants reached",
+                "tokens obtained",
+                "accepted/attempts",
+                "W h",
             ],
-            rows: ["trigger_url", "token", "store"]
+            ["trigger_url", "token", "store"]
                 .iter()
                 .filter_map(|c| d.attack("trigger", c))
                 .map(|a| {
@@ -414,7 +389,7 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
                     ]
                 })
                 .collect(),
-        }],
+        )],
         "Depends-on if the URL alone buys no token but has no exposure bound while the in-band variant turns it into a token source; supported if the URL alone yields tokens; refuted otherwise.",
         verdict,
     );
@@ -448,13 +423,10 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
         "No long-lived partner credentials",
         "The RFC's goal [F: rfc34]; the 2-cents post concedes it does \"remove the need to store any long-term credentials\", but \"keys are still generated and exchanged\" [F: thread].",
         "E-inv: items at rest at P with a lifetime over one day, per installation, counted in a fault-free run with idle installations included.",
-        vec![Block::Table {
-            headers: vec!["mechanism".into(), "items > 1 day per installation".into()],
-            rows: ll
+        vec![Block::table(&["mechanism", "items > 1 day per installation"], ll
                 .iter()
                 .map(|(m, x)| vec![m.to_string(), x.map_or("—".into(), |x| format!("{x:.0}"))])
-                .collect(),
-        }],
+                .collect())],
         "Depends-on (the mechanism) if push holds none and trigger holds some; supported if trigger holds none; refuted if push holds some too.",
         verdict,
     ));
@@ -471,9 +443,7 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
         "Connect as the known alternative",
         "A partner: \"existing connect capabilities will be missed and replaced by an inferior solution from a vendors perspective\" [F: thread].",
         "connect-jwt against the rest: hops and availability from E-lat/E-rel, B and W of its shared secret from E-sec.",
-        vec![Block::Table {
-            headers: vec!["stolen".into(), "B".into(), "W h".into(), "R h (off/on)".into()],
-            rows: d
+        vec![Block::table(&["stolen", "B", "W h", "R h (off/on)"], d
                 .attacks
                 .iter()
                 .filter(|a| a.mechanism == "connect-jwt")
@@ -489,8 +459,7 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
                         ),
                     ]
                 })
-                .collect(),
-        }],
+                .collect())],
         "Depends-on if connect-jwt's secret is unbounded in exposure (its latency and availability are shown in H1 and H2); supported if it is bounded as well.",
         verdict,
     ));
@@ -515,9 +484,7 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
         "UPM-authorized OAuth",
         "remie: \"adjusting the UPM to implement the normal OAuth authorization flow\", with authorization and revocation buttons, \"an allow list of callback URLs\", and offline access revocable \"at any time without having to uninstall the app\" [F: thread].",
         "E-sec on upm-oauth: revocation latency with `api_checks_installation` off and on, P5 (revocation) and P7 (no issuance without authorization) from the matrix.",
-        vec![Block::Table {
-            headers: vec!["metric".into(), "value".into()],
-            rows: vec![
+        vec![Block::table(&["metric", "value"], vec![
                 vec![
                     "R h, api check off / on".into(),
                     u.map_or("—".into(), |a| {
@@ -530,8 +497,7 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
                 ],
                 vec!["P5 revocation".into(), v(p5).into()],
                 vec!["P7 authorized issuance".into(), v(p7).into()],
-            ],
-        }],
+            ])],
         "Supported if revocation takes effect at once with the API's installation check (R = 0) and within one TTL (4 h) without it (V1).",
         verdict,
     ));
@@ -554,16 +520,13 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
         "Push has \"the exact same effect from the point of view of security\"",
         "The 2-cents post [F: thread].",
         "E-sec and E-inv, trigger vs push: the matrix on P1 and P7, and the whole-store theft.",
-        vec![Block::Table {
-            headers: vec!["".into(), "trigger".into(), "push".into()],
-            rows: vec![
+        vec![Block::table(&["", "trigger", "push"], vec![
                 vec!["P1".into(), v(d.verdict("trigger", None, "P1")).into(), v(d.verdict("push", None, "P1")).into()],
                 vec!["P4 bounded exposure".into(), v(d.verdict("trigger", None, "P4")).into(), v(d.verdict("push", None, "P4")).into()],
                 vec!["P7".into(), v(d.verdict("trigger", None, "P7")).into(), v(d.verdict("push", None, "P7")).into()],
                 vec!["whole store: B".into(), tb.map_or("—".into(), |a| a.tenants_compromised.to_string()), pb.map_or("—".into(), |a| a.tenants_compromised.to_string())],
                 vec!["whole store: W h".into(), tb.map_or("—".into(), w_cell), pb.map_or("—".into(), w_cell)],
-            ],
-        }],
+            ])],
         "Depends-on if P1 and P7 agree but the store breach is bounded for push and unbounded for trigger; supported if they agree everywhere; refuted if P1 or P7 differ.",
         verdict,
     ));
@@ -591,10 +554,7 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
         "Error-prone",
         "The tenant-isolation post: it is \"overcomplicating engineering efforts (making it error prone)\"; the glue-code post: \"every vendor's implementation can have bugs\" [F: thread].",
         "E-mut: each variant or mutant row switches one partner- or platform-side check off; the suite must catch it (the property flips to violated).",
-        vec![Block::Table {
-            headers: vec!["mechanism".into(), "variant rows that break a property".into()],
-            rows: rows.clone(),
-        }],
+        vec![Block::table(&["mechanism", "variant rows that break a property"], rows.clone())],
         "Supported (as attack surface, not bug likelihood) if every mutant expected to break a property is caught by the suite; refuted if some mutant goes unnoticed.",
         if per.is_empty() {
             Verdict::NotEvaluated("no variant rows".into())
@@ -610,13 +570,10 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
         "\"Not at all confident … more secure system overall\"",
         "The 2-cents post [F: thread].",
         "E-mut × attacker matrix: trigger vs refresh and tenant-secret, counted from the variant rows, with B×W from the attack table.",
-        vec![Block::Table {
-            headers: vec!["mechanism".into(), "variant rows that break a property".into()],
-            rows: rows
+        vec![Block::table(&["mechanism", "variant rows that break a property"], rows
                 .into_iter()
                 .filter(|r| ["trigger", "refresh", "tenant-secret"].contains(&r[0].as_str()))
-                .collect(),
-        }],
+                .collect())],
         "Reported as measured (hypotheses.md expects no closed form): depends-on names which design leaves more switches that break a property to the partner.",
         Verdict::DependsOn(format!(
             "what the partner gets wrong: trigger has {} property-breaking variant rows, refresh {}, tenant-secret {}",
