@@ -26,14 +26,14 @@ use axum::body::Body as AxumBody;
 use axum::extract::{Request as AxumRequest, State};
 use axum::http;
 use http_body_util::BodyExt;
-use rand::{RngExt, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokenlab_models::faults::{Nemesis, NetworkProfile, secs};
+use tokenlab_models::faults::{Fate, Nemesis, NetworkProfile, secs};
 use tokenlab_models::history::{DropReason, Event, History, Outcome};
 use tokenlab_models::ids::{DemandId, Group, IdGen, MsgId, Party, RoleKind, TenantId, TimerId};
 use tokenlab_models::mechanisms::{Mechanism, ResolveError, resolve};
@@ -342,19 +342,20 @@ impl Shared {
             .link_rngs
             .get_mut(&(from, to))
             .expect("a stream per link");
-        let delay = link.latency.sample(rng);
-        if env.is_request() {
-            if rng.random::<f64>() < link.loss_request {
-                drop(st, &env, DropReason::LostRequest);
-                return;
-            }
-            let edge = rng.random::<f64>();
-            let status = if edge < link.http_5xx {
-                Some(503)
-            } else if edge < link.http_5xx + link.http_429 {
-                Some(429)
+        let (delay, fate) = link.draw(rng, env.is_request());
+        if fate == Fate::Lost {
+            let reason = if env.is_request() {
+                DropReason::LostRequest
             } else {
-                None
+                DropReason::LostResponse
+            };
+            drop(st, &env, reason);
+            return;
+        }
+        if env.is_request() {
+            let status = match fate {
+                Fate::Edge(status) => Some(status),
+                _ => None,
             };
             if let Some(status) = status {
                 st.history.push(
@@ -367,10 +368,6 @@ impl Shared {
             }
             self.send_request(st, env, delay, status);
         } else {
-            if rng.random::<f64>() < link.loss_response {
-                drop(st, &env, DropReason::LostResponse);
-                return;
-            }
             match env.cause.and_then(|c| st.awaiting_reply.remove(&c)) {
                 Some(tx) => {
                     let _ = tx.send(Some(Reply { env, delay }));

@@ -96,6 +96,43 @@ impl LinkProfile {
     }
 }
 
+/// What a link does to one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    Lost,
+    /// A request answered at the receiver's edge with this status; the role never sees it.
+    Edge(u16),
+    Delivered,
+}
+
+impl LinkProfile {
+    /// The one place link faults are drawn, in a fixed order (delay, loss, then the edge
+    /// status for requests), so the simulator and the loopback driver give the same seed the
+    /// same fates.
+    pub fn draw<R: rand::Rng + ?Sized>(&self, rng: &mut R, is_request: bool) -> (Micros, Fate) {
+        let delay = self.latency.sample(rng);
+        let fate = if is_request {
+            if rng.random::<f64>() < self.loss_request {
+                Fate::Lost
+            } else {
+                let edge = rng.random::<f64>();
+                if edge < self.http_5xx {
+                    Fate::Edge(503)
+                } else if edge < self.http_5xx + self.http_429 {
+                    Fate::Edge(429)
+                } else {
+                    Fate::Delivered
+                }
+            }
+        } else if rng.random::<f64>() < self.loss_response {
+            Fate::Lost
+        } else {
+            Fate::Delivered
+        };
+        (delay, fate)
+    }
+}
+
 /// The network: a default link profile and overrides per directed group pair.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NetworkProfile {

@@ -6,7 +6,7 @@
 
 pub mod summary;
 
-use crate::faults::{Nemesis, NetworkProfile, secs};
+use crate::faults::{Fate, Nemesis, NetworkProfile, secs};
 use crate::history::{DropReason, Event, History};
 use crate::ids::{DemandId, Group, IdGen, MsgId, RoleKind, TenantId, TimerId};
 use crate::mechanisms::{Mechanism, ResolveError, resolve};
@@ -623,28 +623,25 @@ impl World {
             .link_rngs
             .get_mut(&(from, to))
             .expect("a stream per link");
-        let delay = link.latency.sample(rng);
+        let (delay, fate) = link.draw(rng, env.is_request());
         let arrive = depart + delay;
-        if env.is_request() {
-            if rng.random::<f64>() < link.loss_request {
+        match fate {
+            Fate::Lost => {
+                let reason = if env.is_request() {
+                    DropReason::LostRequest
+                } else {
+                    DropReason::LostResponse
+                };
                 self.history.push(
                     depart,
                     Event::Drop {
                         msg: env.id,
-                        reason: DropReason::LostRequest,
+                        reason,
                     },
                 );
                 return;
             }
-            let edge = rng.random::<f64>();
-            let status = if edge < link.http_5xx {
-                Some(503)
-            } else if edge < link.http_5xx + link.http_429 {
-                Some(429)
-            } else {
-                None
-            };
-            if let Some(status) = status {
+            Fate::Edge(status) => {
                 // The receiver's edge answers; the request never reaches the role.
                 self.history.push(
                     arrive,
@@ -669,15 +666,7 @@ impl World {
                 self.transmit(arrive, err);
                 return;
             }
-        } else if rng.random::<f64>() < link.loss_response {
-            self.history.push(
-                depart,
-                Event::Drop {
-                    msg: env.id,
-                    reason: DropReason::LostResponse,
-                },
-            );
-            return;
+            Fate::Delivered => {}
         }
         self.push(arrive, Ev::Deliver(Arc::unwrap_or_clone(env)));
     }
