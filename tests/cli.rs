@@ -1,20 +1,8 @@
 //! The CLI: clear one-line errors with exit code 2, identical JSON for the same seed, and the
 //! `--loss 0.1 --retries 0` check of the issue.
 
-use std::process::Command;
-
-fn tokenlab(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tokenlab"))
-        .args(args)
-        .env_remove("TOKENLAB_SEED")
-        .output()
-        .expect("runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+mod common;
+use common::tokenlab;
 
 #[test]
 fn bad_input_gets_one_clear_line_and_exit_code_2() {

@@ -1,20 +1,8 @@
 //! `check`, `attack` and `replay` from the command line: JSON shapes of the issue, exit
 //! codes, and clear errors for bad input.
 
-use std::process::Command;
-
-fn tokenlab(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tokenlab"))
-        .args(args)
-        .env_remove("TOKENLAB_SEED")
-        .output()
-        .expect("runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+mod common;
+use common::tokenlab;
 
 #[test]
 fn check_json_has_the_issue_fields_and_exit_0_when_rows_match() {

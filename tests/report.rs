@@ -3,20 +3,9 @@
 //! hypothesis has a section with a verdict, and bad input is a clear error.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn tokenlab(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tokenlab"))
-        .args(args)
-        .env_remove("TOKENLAB_SEED")
-        .output()
-        .expect("runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+mod common;
+use common::tokenlab;
 
 fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("tokenlab-report-{}-{name}", std::process::id()));
