@@ -301,6 +301,8 @@ pub struct Partner {
     acqs: BTreeMap<u64, Acquisition>,
     next_acq: u64,
     inflight: BTreeMap<TenantId, u64>,
+    /// When each tenant's last successful acquisition finished (for the re-check under the lock).
+    finished_ok: BTreeMap<TenantId, Micros>,
     pending: BTreeMap<MsgId, Pending>,
     timers: BTreeMap<TimerId, Timer>,
 }
@@ -327,6 +329,7 @@ impl Partner {
             acqs: BTreeMap::new(),
             next_acq: 0,
             inflight: BTreeMap::new(),
+            finished_ok: BTreeMap::new(),
             pending: BTreeMap::new(),
             timers: BTreeMap::new(),
         }
@@ -456,6 +459,20 @@ impl Partner {
             self.api_call(now, demand, cred, out);
             return;
         }
+        // Double-checked locking: this lookup's store read may predate the commit of an
+        // acquisition that finished since; read again rather than start a second one.
+        if self.policy.single_flight
+            && !self.inflight.contains_key(&tenant)
+            && self
+                .finished_ok
+                .get(&tenant)
+                .is_some_and(|f| *f > now - self.store.cfg.read_cost)
+        {
+            let cred = self.read_credential(now, tenant, out, None);
+            let at = now + self.store.cfg.read_cost;
+            self.timer(out, at, Timer::LookupDone { demand, cred });
+            return;
+        }
         d.cold = true;
         d.miss_at = Some(now);
         if self.policy.single_flight
@@ -577,6 +594,9 @@ impl Partner {
         };
         if self.inflight.get(&a.tenant) == Some(&acq) {
             self.inflight.remove(&a.tenant);
+        }
+        if result.is_ok() {
+            self.finished_ok.insert(a.tenant, now);
         }
         if let AttemptState::Waiting { req } = a.state {
             self.pending.remove(&req);
@@ -1033,6 +1053,7 @@ impl Role for Partner {
                     self.abandon_all(now, out);
                     self.acqs.clear();
                     self.inflight.clear();
+                    self.finished_ok.clear();
                     self.pending.clear();
                     self.timers.clear();
                     self.side.reset_volatile();
