@@ -125,7 +125,7 @@ fn run_points(cfg: &Config, specs: &[PointSpec], indices: &[usize]) -> Result<Ve
     out.map_err(|e| anyhow::anyhow!("a sweep point failed: {e}"))
 }
 
-fn write(path: &Path, contents: &[u8]) -> Result<()> {
+pub(super) fn write(path: &Path, contents: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

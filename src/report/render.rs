@@ -5,7 +5,7 @@
 
 use super::Results;
 use super::analysis::{
-    Block, DELIVERY_S, EXPIRY_MARGIN_S, Section, Verdict, hops, s1, sections, u3,
+    Block, DELIVERY_S, EXPIRY_MARGIN_S, Section, Verdict, hops, s1, seconds, sections, u3,
 };
 use super::experiments::{
     LAG_GRID_MS, LOSS_GRID, ON_DEMAND, OUTAGE_H, PUSH_GRID, RESPONSE_LOSS_GRID, all_refs,
@@ -247,13 +247,7 @@ fn figures(r: &Results) -> Result<Vec<Figure>> {
         let mut ymax: f64 = 10.0;
         let labels: Vec<(String, f64, f64)> = PUSH_GRID
             .iter()
-            .map(|(i, l)| {
-                (
-                    format!("push interval={i} ttl={l}"),
-                    parse_dur(i),
-                    parse_dur(l),
-                )
-            })
+            .map(|(i, l)| (format!("push interval={i} ttl={l}"), seconds(i), seconds(l)))
             .collect();
         for (k, (label, t, l)) in labels.iter().enumerate() {
             let pts: Vec<(f64, f64)> = OUTAGE_H
@@ -372,12 +366,6 @@ fn figures(r: &Results) -> Result<Vec<Figure>> {
         });
     }
     Ok(out)
-}
-
-fn parse_dur(s: &str) -> f64 {
-    let (v, unit) = s.split_at(s.len() - 1);
-    let v: f64 = v.parse().unwrap_or(f64::NAN);
-    if unit == "h" { v * 3600.0 } else { v * 60.0 }
 }
 
 /// The cold path of one mechanism from a real simulated trace: the causal chain of the first
@@ -917,7 +905,7 @@ pub fn write_report(
             .collect(),
     ));
 
-    let mut method = vec![
+    let method = vec![
         Block::Text { text: "Method. Each mechanism is an executable sans-IO model (the same role state machines would run on loopback); the simulator applies per-link delays, loss, 5xx, partitions and crashes from one seeded ChaCha stream forked per role, link and tenant, and records a history from which every number here is computed. Rates carry Wilson 95% intervals, percentiles exact order-statistic 95% intervals, means CLT 95% intervals. A prediction outside its interval is flagged: \"simulator bug?\" where the formula's independence assumptions hold, \"correlation effect\" where they do not; predicted rates below 10/n are \"not measurable at this n\". About 5% of correct predictions fall outside a 95% interval by chance.".into() },
         Block::Text { text: "Limits. This is bounded, seeded model testing, not a proof. A compromise of the platform itself is out of scope. The simulator's latencies are the protocol's critical path; they exclude CPU time for signing and verification (the loopback calibration, issue 4, measures those). Values the thread does not fix are parameters with documented defaults; the unverified ones in force in these runs are listed below, and every conclusion that rests on them says so.".into() },
         Block::Text { text: format!("Unverified parameters in force: {}.", unverified.join(", ")) },
@@ -1025,16 +1013,9 @@ pub fn write_report(
     html.push_str(super::loopback::END);
     html.push('\n');
     html.push_str("</body></html>\n");
-    method.clear();
 
     // Files.
-    let write = |rel: &str, bytes: &[u8]| -> Result<()> {
-        let p = dir.join(rel);
-        if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-        }
-        std::fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))
-    };
+    let write = |rel: &str, bytes: &[u8]| super::write(&dir.join(rel), bytes);
     write("rfc34-evidence.md", md.as_bytes())?;
     write("rfc34-evidence.html", html.as_bytes())?;
     for f in &figs {

@@ -297,9 +297,8 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
             },
         ],
         "A measurement table; its verdicts are drawn in the hypotheses that use it.",
-        Verdict::Supported,
+        Verdict::DependsOn("the credential and the mechanism: see the rows".into()),
     );
-    s.verdict = Verdict::DependsOn("the credential and the mechanism: see the rows".into());
     s.reproduce.push(attack_cmd.clone());
     out.push(s);
 
