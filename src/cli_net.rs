@@ -8,7 +8,6 @@ use tokenlab::net::{LoopbackWorld, NetConfig, calibrate};
 use tokenlab_models::faults::{PRESET_NAMES, preset};
 use tokenlab_models::history::Event;
 use tokenlab_models::ids::{Party, TenantId};
-use tokenlab_models::message::Value;
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -124,14 +123,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
             println!("  (none: this mechanism provisions no credential to the partner)");
         }
         for (k, v) in creds {
-            let text = match v {
-                Value::Secret(s) => s.expose().to_owned(),
-                Value::Jwt(j) => j.expose().to_owned(),
-                Value::Str(s) => s,
-                Value::Int(i) => i.to_string(),
-                Value::Tenant(t) => t.0.to_string(),
-            };
-            println!("  {k} = {text}");
+            println!("  {k} = {}", tokenlab::net::wire::value_text(&v));
         }
         println!("serving until Ctrl-C");
         use std::io::Write;

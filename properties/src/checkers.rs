@@ -8,7 +8,7 @@ use crate::{Verdict, VerdictKind};
 use std::collections::{BTreeMap, BTreeSet};
 use tokenlab_models::Micros;
 use tokenlab_models::history::{AdminKind, Event, History, ItemKind};
-use tokenlab_models::ids::{PartnerEndpoint, Party, PlatformEndpoint, TenantId};
+use tokenlab_models::ids::{PartnerEndpoint, Party, TenantId};
 use tokenlab_models::message::Value;
 use tokenlab_models::secret::ItemId;
 
@@ -783,9 +783,4 @@ pub fn credential_binding(h: &History, grace: Micros) -> Verdict {
         return Verdict::not_applicable("P9", reached);
     }
     verdict("P9", violations, reached, VerdictKind::Holds)
-}
-
-/// Whether a party is the product API (for the P11 checker).
-pub fn is_api(p: Option<Party>) -> bool {
-    p == Some(Party::Platform(PlatformEndpoint::ProductApi))
 }

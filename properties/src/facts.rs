@@ -252,21 +252,6 @@ impl<'h> Facts<'h> {
         cur
     }
 
-    /// Whether `y` is `x` or was obtained, directly or through rotations, with `x`.
-    pub fn derived_from(&self, y: ItemId, x: ItemId) -> bool {
-        let mut cur = y;
-        for _ in 0..10_000 {
-            if cur == x {
-                return true;
-            }
-            match self.root.get(&cur) {
-                Some(p) if *p != cur => cur = *p,
-                _ => return false,
-            }
-        }
-        false
-    }
-
     /// The tenant an item is bound to, if exactly one. An item the platform never issued (a
     /// request P signed itself, e.g. a Connect JWT) is bound to the tenant P first presented
     /// it for.

@@ -233,18 +233,23 @@ impl Case {
     }
 }
 
-/// The first violated verdict of a case, with its trace, or `None`.
-pub fn first_violation(case: &Case) -> Option<String> {
-    let verdicts = case.check().ok()?;
+/// The first violated verdict of a case, with its trace, or `None`. A case that cannot run is
+/// an error, never a pass.
+pub fn first_violation(case: &Case) -> Result<Option<String>, String> {
+    Ok(violation_in(case, &case.check()?))
+}
+
+/// The first violated verdict among `verdicts` already computed for `case`, with its trace.
+pub fn violation_in(case: &Case, verdicts: &[Verdict]) -> Option<String> {
     verdicts
-        .into_iter()
+        .iter()
         .find(|v| v.kind == VerdictKind::Violated)
         .map(|v| {
             format!(
                 "{}\n{} violated:\n{}",
                 case.describe(),
                 v.property,
-                v.counterexample.unwrap_or_default()
+                v.counterexample.as_deref().unwrap_or_default()
             )
         })
 }

@@ -13,7 +13,7 @@
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestError, TestRunner};
 use tokenlab_properties::VerdictKind;
-use tokenlab_properties::generated::{Case, Op, first_violation};
+use tokenlab_properties::generated::{Case, Op, first_violation, violation_in};
 use tokenlab_properties::suite::expectations;
 
 const TENANTS: u32 = 4;
@@ -145,7 +145,8 @@ fn suite(mechanism: &'static str) {
     let result = runner(mechanism).run(&case(mechanism, Vec::new(), props), |c| {
         let verdicts = c.check().map_err(TestCaseError::fail)?;
         reached.set(reached.get() + verdicts.iter().map(|v| v.reached).sum::<u64>());
-        match first_violation(&c) {
+        // Judge the verdicts just computed: one simulation per case.
+        match violation_in(&c, &verdicts) {
             None => Ok(()),
             Some(trace) => Err(TestCaseError::fail(trace)),
         }
@@ -226,9 +227,11 @@ fn generated_suite_finds_and_shrinks_the_push_retry_race() {
             properties: vec!["P3".into()],
         }
     });
-    let result = r.run(&strategy, |c| match first_violation(&c) {
-        None => Ok(()),
-        Some(trace) => Err(TestCaseError::fail(trace)),
+    let result = r.run(&strategy, |c| {
+        match first_violation(&c).map_err(TestCaseError::fail)? {
+            None => Ok(()),
+            Some(trace) => Err(TestCaseError::fail(trace)),
+        }
     });
     let Err(TestError::Fail(reason, minimal)) = result else {
         panic!("the generators never produced the push retry race: {result:?}");
@@ -239,7 +242,7 @@ fn generated_suite_finds_and_shrinks_the_push_retry_race() {
     let path = save("push_recheck_off_race", &minimal);
     let replayed: Case = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert!(
-        first_violation(&replayed).is_some(),
+        first_violation(&replayed).expect("runs").is_some(),
         "the saved case must violate again"
     );
 }
@@ -266,7 +269,9 @@ fn a_tapped_fit_replayed_with_a_forged_body_is_accepted() {
         ],
         properties: vec!["P3".into()],
     };
-    let trace = first_violation(&c).expect("the replayed FIT is accepted");
+    let trace = first_violation(&c)
+        .expect("runs")
+        .expect("the replayed FIT is accepted");
     assert!(
         trace.contains("P accepted a client_secret for t0"),
         "{trace}"

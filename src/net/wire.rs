@@ -273,9 +273,13 @@ pub fn decode_request(parts: &http::request::Parts, body: &[u8]) -> Result<Reque
         if n != "authorization" && !n.starts_with("x-forge-") {
             continue;
         }
-        let text = value
-            .to_str()
-            .map_err(|_| WireError::BadHeader("authorization"))?;
+        let text = value.to_str().map_err(|_| {
+            WireError::BadHeader(if n == "authorization" {
+                "authorization"
+            } else {
+                "x-forge-*"
+            })
+        })?;
         if n == "authorization" {
             if let Some(cred) = text.strip_prefix("Basic ") {
                 // RFC 6749 §2.3.1: client credentials in Basic auth are the form fields.

@@ -601,8 +601,6 @@ async fn run_scheduler(shared: Arc<Shared>) {
     }
 }
 
-/// Who a request from outside the driver (curl, a stock OAuth client) is taken to come from:
-/// the partner's backend when it calls the platform, the platform when it calls the partner.
 /// Who an outside client without an `x-tokenlab-from` header stands for: the platform calling
 /// the partner, a human's browser at the authorization pages, the partner's app elsewhere.
 fn default_sender(to: Party, route: &str) -> Party {
@@ -1017,16 +1015,6 @@ impl LoopbackWorld {
             .iter()
             .map(|(p, a)| (*p, format!("http://{a}")))
             .collect()
-    }
-
-    /// Runs `f` on the platform role (e.g. to read a demo tenant's credentials for `serve`).
-    pub fn with_platform<T>(&self, f: impl FnOnce(&Platform) -> T) -> T {
-        f(&lock(&self.shared.roles).platform)
-    }
-
-    /// Runs `f` on the partner role (e.g. to read what provisioning delivered).
-    pub fn with_partner<T>(&self, f: impl FnOnce(&Partner) -> T) -> T {
-        f(&lock(&self.shared.roles).partner)
     }
 
     /// What provisioning delivered to the partner for `tenant` and the partner keeps in its

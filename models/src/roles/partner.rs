@@ -251,6 +251,8 @@ enum Timer {
     LookupDone {
         demand: DemandId,
         cred: Option<Credential>,
+        /// When the store read behind `cred` was taken.
+        read_at: Micros,
     },
     AttemptTimeout {
         acq: u64,
@@ -301,8 +303,6 @@ pub struct Partner {
     acqs: BTreeMap<u64, Acquisition>,
     next_acq: u64,
     inflight: BTreeMap<TenantId, u64>,
-    /// When each tenant's last successful acquisition finished (for the re-check under the lock).
-    finished_ok: BTreeMap<TenantId, Micros>,
     pending: BTreeMap<MsgId, Pending>,
     timers: BTreeMap<TimerId, Timer>,
 }
@@ -329,7 +329,6 @@ impl Partner {
             acqs: BTreeMap::new(),
             next_acq: 0,
             inflight: BTreeMap::new(),
-            finished_ok: BTreeMap::new(),
             pending: BTreeMap::new(),
             timers: BTreeMap::new(),
         }
@@ -425,7 +424,15 @@ impl Partner {
         );
         let cred = self.read_credential(now, tenant, out, None);
         let at = now + self.store.cfg.read_cost;
-        self.timer(out, at, Timer::LookupDone { demand, cred });
+        self.timer(
+            out,
+            at,
+            Timer::LookupDone {
+                demand,
+                cred,
+                read_at: now,
+            },
+        );
     }
 
     fn complete(&mut self, now: Micros, demand: DemandId, outcome: Outcome, out: &mut Effects) {
@@ -448,6 +455,7 @@ impl Partner {
         now: Micros,
         demand: DemandId,
         cred: Option<Credential>,
+        read_at: Micros,
         out: &mut Effects,
     ) {
         let Some(d) = self.demands.get_mut(&demand) else {
@@ -459,18 +467,24 @@ impl Partner {
             self.api_call(now, demand, cred, out);
             return;
         }
-        // Double-checked locking: this lookup's store read may predate the commit of an
-        // acquisition that finished since; read again rather than start a second one.
+        // Double-checked locking: a write committed since this lookup's read (an acquisition
+        // that just finished, a push or trigger delivery) may hold the token; read again rather
+        // than start a second acquisition.
         if self.policy.single_flight
             && !self.inflight.contains_key(&tenant)
-            && self
-                .finished_ok
-                .get(&tenant)
-                .is_some_and(|f| *f > now - self.store.cfg.read_cost)
+            && self.store.committed_since(tenant, read_at, now)
         {
             let cred = self.read_credential(now, tenant, out, None);
             let at = now + self.store.cfg.read_cost;
-            self.timer(out, at, Timer::LookupDone { demand, cred });
+            self.timer(
+                out,
+                at,
+                Timer::LookupDone {
+                    demand,
+                    cred,
+                    read_at: now,
+                },
+            );
             return;
         }
         d.cold = true;
@@ -594,9 +608,6 @@ impl Partner {
         };
         if self.inflight.get(&a.tenant) == Some(&acq) {
             self.inflight.remove(&a.tenant);
-        }
-        if result.is_ok() {
-            self.finished_ok.insert(a.tenant, now);
         }
         if let AttemptState::Waiting { req } = a.state {
             self.pending.remove(&req);
@@ -908,7 +919,11 @@ impl Partner {
             return;
         };
         match t {
-            Timer::LookupDone { demand, cred } => self.on_lookup(now, demand, cred, out),
+            Timer::LookupDone {
+                demand,
+                cred,
+                read_at,
+            } => self.on_lookup(now, demand, cred, read_at, out),
             Timer::AttemptTimeout { acq, attempt } => {
                 if let Some(a) = self.acqs.get_mut(&acq)
                     && a.attempt == attempt
@@ -1053,7 +1068,6 @@ impl Role for Partner {
                     self.abandon_all(now, out);
                     self.acqs.clear();
                     self.inflight.clear();
-                    self.finished_ok.clear();
                     self.pending.clear();
                     self.timers.clear();
                     self.side.reset_volatile();

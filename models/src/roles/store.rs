@@ -153,6 +153,14 @@ impl Store {
         Ok(commit)
     }
 
+    /// Whether a write for `tenant` committed in (`since`, `now`]: a read taken at `since` may
+    /// be stale by the time its result is used.
+    pub fn committed_since(&self, tenant: TenantId, since: Micros, now: Micros) -> bool {
+        self.rows
+            .get(&tenant)
+            .is_some_and(|v| v.iter().any(|(c, _)| *c > since && *c <= now))
+    }
+
     /// Drops every cached token (caches are empty at t=0; a crash without persistence).
     pub fn clear_tokens(&mut self, at: Micros) {
         let tenants: Vec<TenantId> = self.rows.keys().copied().collect();
