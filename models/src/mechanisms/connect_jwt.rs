@@ -35,6 +35,18 @@ impl Mechanism for ConnectJwt {
     fn hops_on_miss(&self) -> u32 {
         0
     }
+    fn acquisition(&self) -> super::Acquisition {
+        super::Acquisition::SelfSigned
+    }
+    fn root_credential(&self) -> &'static str {
+        "shared_secret"
+    }
+    fn revocable(&self) -> bool {
+        false
+    }
+    fn miss_steps(&self) -> super::MissSteps {
+        super::MissSteps::NONE
+    }
     fn switches(&self) -> Vec<ParamSpec> {
         use Basis::*;
         vec![

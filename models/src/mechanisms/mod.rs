@@ -24,12 +24,51 @@ pub struct Profile {
     pub sets: &'static [(&'static str, &'static str)],
 }
 
+/// How a partner gets a token when its cache misses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Acquisition {
+    /// It asks the platform (or an authorization server) and waits for the answer.
+    OnDemand,
+    /// It cannot ask: tokens arrive on the platform's schedule only (a cold start waits).
+    PushedOnly,
+    /// It signs its own request with a stored secret: no inter-party hop at all.
+    SelfSigned,
+}
+
+/// Local steps on a cold miss's critical path: mints at the issuer, writes and reads of the
+/// partner's store (`analytic.md` L1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct MissSteps {
+    pub mints: u32,
+    pub store_writes: u32,
+    pub store_reads: u32,
+}
+
+impl MissSteps {
+    pub const NONE: MissSteps = MissSteps {
+        mints: 0,
+        store_writes: 0,
+        store_reads: 0,
+    };
+}
+
 /// A token-delivery mechanism.
 pub trait Mechanism: Sync {
     fn id(&self) -> &'static str;
     fn description(&self) -> &'static str;
     /// Inter-party one-way messages on the critical path of a cache miss (`mechanisms.md`).
     fn hops_on_miss(&self) -> u32;
+    /// How the partner gets a token when its cache misses.
+    fn acquisition(&self) -> Acquisition;
+    /// The long-lived item the partner stores for a tenant (what A5 steals first), by its
+    /// field name in the store's row.
+    fn root_credential(&self) -> &'static str;
+    /// Whether an admin can revoke the tenant's grant or credential without uninstalling
+    /// (where not, revocation means uninstall).
+    fn revocable(&self) -> bool;
+    /// The modelled local costs on a cold miss's critical path at the defaults (L1).
+    fn miss_steps(&self) -> MissSteps;
     /// Mechanism-specific switches and parameters.
     fn switches(&self) -> Vec<ParamSpec>;
     fn profiles(&self) -> Vec<Profile> {
@@ -54,6 +93,12 @@ pub fn registry() -> [&'static dyn Mechanism; 7] {
 
 pub fn find(id: &str) -> Option<&'static dyn Mechanism> {
     registry().into_iter().find(|m| m.id() == id)
+}
+
+/// The mechanism a reference names (`ID[:PROFILE][switch=value,...]`, as in `expectations.md`).
+pub fn of_reference(reference: &str) -> Option<&'static dyn Mechanism> {
+    let end = reference.find([':', '[']).unwrap_or(reference.len());
+    find(&reference[..end])
 }
 
 /// Parameters every mechanism shares: the partner's hygiene (the same for every default

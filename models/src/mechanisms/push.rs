@@ -29,6 +29,18 @@ impl Mechanism for Push {
     fn hops_on_miss(&self) -> u32 {
         0
     }
+    fn acquisition(&self) -> super::Acquisition {
+        super::Acquisition::PushedOnly
+    }
+    fn root_credential(&self) -> &'static str {
+        "token"
+    }
+    fn revocable(&self) -> bool {
+        false
+    }
+    fn miss_steps(&self) -> super::MissSteps {
+        super::MissSteps::NONE
+    }
     fn switches(&self) -> Vec<ParamSpec> {
         use Basis::*;
         vec![

@@ -72,6 +72,22 @@ impl Mechanism for Refresh {
     fn hops_on_miss(&self) -> u32 {
         2
     }
+    fn acquisition(&self) -> super::Acquisition {
+        super::Acquisition::OnDemand
+    }
+    fn root_credential(&self) -> &'static str {
+        "refresh_token"
+    }
+    fn revocable(&self) -> bool {
+        true
+    }
+    fn miss_steps(&self) -> super::MissSteps {
+        super::MissSteps {
+            mints: 1,
+            store_writes: 1,
+            store_reads: 0,
+        }
+    }
     fn switches(&self) -> Vec<ParamSpec> {
         let mut v = rotation_specs("30s");
         v.push(spec(

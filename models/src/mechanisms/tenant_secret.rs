@@ -28,6 +28,22 @@ impl Mechanism for TenantSecret {
     fn hops_on_miss(&self) -> u32 {
         2
     }
+    fn acquisition(&self) -> super::Acquisition {
+        super::Acquisition::OnDemand
+    }
+    fn root_credential(&self) -> &'static str {
+        "client_secret"
+    }
+    fn revocable(&self) -> bool {
+        true
+    }
+    fn miss_steps(&self) -> super::MissSteps {
+        super::MissSteps {
+            mints: 1,
+            store_writes: 0,
+            store_reads: 0,
+        }
+    }
     fn switches(&self) -> Vec<ParamSpec> {
         vec![
             spec(

@@ -31,6 +31,22 @@ impl Mechanism for Trigger {
     fn hops_on_miss(&self) -> u32 {
         4
     }
+    fn acquisition(&self) -> super::Acquisition {
+        super::Acquisition::OnDemand
+    }
+    fn root_credential(&self) -> &'static str {
+        "trigger_url"
+    }
+    fn revocable(&self) -> bool {
+        true
+    }
+    fn miss_steps(&self) -> super::MissSteps {
+        super::MissSteps {
+            mints: 1,
+            store_writes: 1,
+            store_reads: 1,
+        }
+    }
     fn switches(&self) -> Vec<ParamSpec> {
         use Basis::*;
         vec![

@@ -40,6 +40,22 @@ impl Mechanism for UpmOAuth {
     fn hops_on_miss(&self) -> u32 {
         2
     }
+    fn acquisition(&self) -> super::Acquisition {
+        super::Acquisition::OnDemand
+    }
+    fn root_credential(&self) -> &'static str {
+        "refresh_token"
+    }
+    fn revocable(&self) -> bool {
+        true
+    }
+    fn miss_steps(&self) -> super::MissSteps {
+        super::MissSteps {
+            mints: 1,
+            store_writes: 1,
+            store_reads: 0,
+        }
+    }
     fn switches(&self) -> Vec<ParamSpec> {
         use Basis::*;
         let mut v = vec![
