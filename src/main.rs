@@ -196,6 +196,7 @@ fn scenario(
         nemesis: p.nemesis,
         admin: Vec::new(),
         provision_at_s: None,
+        demands: Vec::new(),
     };
     let result = run_resolved(&s, m, profile, params);
     Ok((s, result))

@@ -22,6 +22,7 @@ pub mod roles;
 pub mod secret;
 pub mod sim;
 pub mod token;
+pub mod world;
 
 /// Virtual time in microseconds. Negative times are the fault-free provisioning phase.
 pub type Micros = i64;

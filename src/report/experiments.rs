@@ -168,6 +168,7 @@ impl PointSpec {
             nemesis,
             admin: Vec::new(),
             provision_at_s: self.provision_at_s,
+            demands: Vec::new(),
         })
     }
 }

@@ -1,0 +1,667 @@
+//! The world core: everything about a run that is not "how time passes" or "how bytes move",
+//! written once and called by both drivers (the simulator in [`crate::sim`] and the loopback
+//! driver in the root crate's `net`).
+//!
+//! - [`World::build`] forks the seed in one fixed order (platform keys, partner, platform,
+//!   workload, links, attacker last), builds the roles and the store from the scenario, and
+//!   returns the [`Schedule`]: installs, `Start`, demands, admin actions, nemesis and attacker
+//!   steps, each at a virtual time, in the order the simulator has always queued them.
+//! - [`World::step`], [`World::fire_timer`] and [`World::arrive`] feed inputs to the roles;
+//!   every message a role sends goes through the one link decision ([`World::decide`]):
+//!   `Send` is recorded, partitions and the link's fault profile are applied (drawing from that
+//!   link's own stream), and an edge 5xx/429 is answered by the receiver's edge with a reply that
+//!   goes back through the same decision.
+//! - What the driver must enact comes out as [`Action`]s, in order: timers to set, messages to
+//!   carry to their receiver at a time, edge answers and lost messages. The simulator queues
+//!   them in virtual time; the loopback driver sleeps and writes bytes.
+//!
+//! Nothing here reads a clock: every entry point takes `now`.
+
+mod exposure;
+
+use crate::faults::{Fate, Nemesis, NetworkProfile, secs};
+use crate::history::{DropReason, Event, History};
+use crate::ids::{DemandId, Group, IdGen, MsgId, RoleKind, TenantId, TimerId};
+use crate::mechanisms::Mechanism;
+use crate::message::{Body, Envelope, Response};
+use crate::params::Params;
+use crate::roles::admin::Admin;
+use crate::roles::attacker::{AttackPlan, Attacker};
+use crate::roles::partner::Partner;
+use crate::roles::platform::Platform;
+use crate::roles::store::{Store, StoreConfig};
+use crate::roles::{AdminAction, Effects, Input, Outgoing, Role};
+use crate::sim::{DRAIN, SETUP_START, Scenario};
+use crate::token::{FitVerifier, PlatformKeys};
+use crate::{Micros, SEC};
+use exposure::Watch;
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// Something the schedule makes happen at a virtual time.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// An admin action (installs included).
+    Admin(AdminAction),
+    /// Provisioning is over: t = 0.
+    Start,
+    /// P.app needs a token for a tenant.
+    Demand(DemandId, TenantId),
+    /// A role crashes until `until` (its volatile memory lost or not).
+    CrashStart {
+        role: RoleKind,
+        lose_volatile: bool,
+        until: Micros,
+    },
+    CrashEnd {
+        role: RoleKind,
+    },
+    /// The platform's deploy resets its in-memory schedules.
+    DeployReset,
+    /// The attacker's plan switches its step `i` on.
+    AttackStep(usize),
+    /// The JWKS becomes unreachable (false) or reachable again (true) at P.
+    Jwks(bool),
+}
+
+/// Every scheduled step of a run, in queueing order (ties at one time keep this order).
+pub type Schedule = Vec<(Micros, Step)>;
+
+/// What a driver must enact after a call into the world, in order.
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// Fire `role`'s timer `id` at `at` (through [`World::fire_timer`]).
+    Timer {
+        at: Micros,
+        role: RoleKind,
+        id: TimerId,
+    },
+    /// Carry `env` to its receiver: it leaves at `depart` and arrives at `at` (then
+    /// [`World::arrive`]).
+    Deliver {
+        depart: Micros,
+        at: Micros,
+        env: Envelope,
+    },
+    /// The receiver's edge answered request `env` with `status` at `at`, without the role
+    /// seeing it; the answer's own fate follows as the next action (its `cause` is `env.id`).
+    EdgeAnswer {
+        depart: Micros,
+        at: Micros,
+        env: Envelope,
+        status: u16,
+    },
+    /// A message lost on its link or in a partition: it never arrives.
+    Lost {
+        msg: MsgId,
+        is_request: bool,
+        cause: Option<MsgId>,
+    },
+}
+
+/// How installs are spaced: 10 ms apart, closer when there are so many tenants that 10 ms
+/// would not fit them all into the provisioning phase before t = 0.
+pub fn install_spacing(tenants: u32) -> Micros {
+    let phase = -SETUP_START;
+    (10 * crate::MS).min(phase / Micros::from(tenants.max(1)))
+}
+
+/// The one place a run's world lives: the roles, the links and the history.
+pub struct World {
+    pub partner: Partner,
+    pub platform: Platform,
+    pub admin: Admin,
+    pub attacker: Option<Attacker>,
+    now: Micros,
+    network: NetworkProfile,
+    link_rngs: BTreeMap<(Group, Group), ChaCha8Rng>,
+    partitions: Vec<(Group, Group, Micros, Micros)>,
+    down: BTreeMap<RoleKind, Micros>,
+    cancelled: BTreeSet<MsgId>,
+    ids: IdGen,
+    history: History,
+    effects: Effects,
+    skipped_partner_down: u64,
+    watch: Watch,
+    /// Store reads yield ciphertext only (encrypted at rest, attacker without the key).
+    ciphertext_only: bool,
+    actions: Vec<Action>,
+}
+
+/// The platform's keys for a seed: the first stream forked from it. A driver that publishes
+/// the public half (the loopback JWKS) calls this before [`World::build`].
+pub fn platform_keys(seed: u64) -> PlatformKeys {
+    PlatformKeys::generate(&mut ChaCha8Rng::seed_from_u64(seed).fork())
+}
+
+/// When a run stops: invocation ends at `duration_s`, then the run drains.
+pub fn hard_stop(s: &Scenario) -> Micros {
+    secs(s.duration_s) + DRAIN
+}
+
+impl World {
+    /// Builds the world of a scenario and its schedule. Seeds are forked in one fixed order;
+    /// the attacker's stream is forked last, so a run with an attacker shares every other
+    /// stream with the run without it (the counterfactual of `threats.md` §2). `fit`: the
+    /// partner's FIT verifier when the driver obtained it itself (from a published key set);
+    /// otherwise the platform's public key.
+    pub fn build(
+        s: &Scenario,
+        mechanism: &'static dyn Mechanism,
+        params: &Params,
+        plan: Option<&AttackPlan>,
+        fit: Option<FitVerifier>,
+    ) -> (World, Schedule) {
+        let mut master = ChaCha8Rng::seed_from_u64(s.seed);
+        // Fork in a fixed order: adding a stream at the end never shifts the others.
+        let keys = PlatformKeys::generate(&mut master.fork());
+        let partner_rng = master.fork();
+        let platform_rng = master.fork();
+        let mut workload_rng = master.fork();
+        let mut net_master = master.fork();
+        let mut link_rngs = BTreeMap::new();
+        for a in Group::ALL {
+            for b in Group::ALL {
+                link_rngs.insert((a, b), net_master.fork());
+            }
+        }
+        let attacker_rng = master.fork();
+        let (partner_side, platform_side) = mechanism.build(params);
+        let store = Store::new(StoreConfig {
+            write_cost: params.dur_req("db_write"),
+            read_cost: params.dur_req("db_read"),
+            write_fail: params.prob("q_w"),
+            read_fail: params.prob("q_r"),
+            replica_lag: params.lag("replica_lag"),
+            cache_ttl: params.dur("cache_ttl"),
+        });
+        let fit = fit.unwrap_or_else(|| keys.fit_public_key());
+        let mut world = World {
+            partner: Partner::new(partner_side, params.clone(), store, fit, partner_rng),
+            platform: Platform::new(platform_side, params.clone(), keys, platform_rng),
+            admin: Admin::new(params.dur_req("consent_delay")),
+            attacker: plan.map(|p| Attacker::new(p.clone(), s.tenants, attacker_rng)),
+            now: SETUP_START,
+            network: s.network.clone(),
+            link_rngs,
+            partitions: Vec::new(),
+            down: BTreeMap::new(),
+            cancelled: BTreeSet::new(),
+            ids: IdGen::new_sim(),
+            history: History::default(),
+            effects: Effects::default(),
+            skipped_partner_down: 0,
+            watch: Watch::default(),
+            ciphertext_only: plan.is_some_and(|p| !p.store_key) && params.bool("encrypt_at_rest"),
+            actions: Vec::new(),
+        };
+        let schedule = world.schedule(s, plan, &mut workload_rng);
+        (world, schedule)
+    }
+
+    /// The schedule, in the order the simulator has always queued it (ties keep it).
+    fn schedule(
+        &mut self,
+        s: &Scenario,
+        plan: Option<&AttackPlan>,
+        workload_rng: &mut ChaCha8Rng,
+    ) -> Schedule {
+        let mut out = Schedule::new();
+        if let Some(p) = plan {
+            for (i, step) in p.steps.iter().enumerate() {
+                out.push((step.at, Step::AttackStep(i)));
+            }
+            for (from, until) in &p.jwks_outages {
+                out.push((*from, Step::Jwks(false)));
+                out.push((*until, Step::Jwks(true)));
+            }
+        }
+        // Provisioning: every tenant is installed before t=0 on fault-free links (or, with
+        // `provision_at_s`, during the run and under its faults).
+        let install_from = s.provision_at_s.map_or(SETUP_START, secs);
+        let spacing = install_spacing(s.tenants);
+        for i in 0..s.tenants {
+            out.push((
+                install_from + i64::from(i) * spacing,
+                Step::Admin(AdminAction::Install(i)),
+            ));
+        }
+        out.push((0, Step::Start));
+        let duration = secs(s.duration_s);
+        // Workload: Poisson demands per tenant from each tenant's own stream, then the
+        // scripted ones.
+        let rate_per_us = s.demands_per_tenant_hour / (3600.0 * SEC as f64);
+        let mut next_demand = 0u64;
+        for i in 0..s.tenants {
+            let mut rng = workload_rng.fork();
+            let mut t = 0.0f64;
+            if rate_per_us <= 0.0 {
+                continue;
+            }
+            loop {
+                let u: f64 = 1.0 - rng.random::<f64>();
+                t += -u.ln() / rate_per_us;
+                if t >= duration as f64 {
+                    break;
+                }
+                next_demand += 1;
+                out.push((
+                    t as Micros,
+                    Step::Demand(DemandId(next_demand), TenantId(i)),
+                ));
+            }
+        }
+        for (at_s, tenant) in &s.demands {
+            next_demand += 1;
+            out.push((
+                secs(*at_s),
+                Step::Demand(DemandId(next_demand), TenantId(*tenant)),
+            ));
+        }
+        for (at_s, action) in &s.admin {
+            out.push((secs(*at_s), Step::Admin(*action)));
+        }
+        let stop = hard_stop(s);
+        // A crash lasts until the first end of a crash of the same role still pending when
+        // it starts (the queue's order: crash i's start, then its end).
+        let crashes: Vec<(RoleKind, Micros, Micros)> = s
+            .nemesis
+            .iter()
+            .filter_map(|n| match *n {
+                Nemesis::Crash {
+                    role,
+                    from_s,
+                    until_s,
+                    ..
+                } => Some((role.role(), secs(from_s), secs(until_s))),
+                _ => None,
+            })
+            .collect();
+        let mut crash_index = 0;
+        for n in &s.nemesis {
+            match *n {
+                Nemesis::Partition {
+                    a,
+                    b,
+                    from_s,
+                    until_s,
+                } => self.partitions.push((a, b, secs(from_s), secs(until_s))),
+                Nemesis::Crash {
+                    role,
+                    from_s,
+                    lose_volatile,
+                    until_s,
+                } => {
+                    let (i, start) = (crash_index, secs(from_s));
+                    crash_index += 1;
+                    let until = crashes
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, (r, _, end))| {
+                            *r == role.role() && (*end > start || (*end == start && *j >= i))
+                        })
+                        .map(|(_, (_, _, end))| *end)
+                        .min()
+                        .unwrap_or(stop);
+                    out.push((
+                        start,
+                        Step::CrashStart {
+                            role: role.role(),
+                            lose_volatile,
+                            until,
+                        },
+                    ));
+                    out.push((secs(until_s), Step::CrashEnd { role: role.role() }));
+                }
+                Nemesis::ReplicaLagSpike {
+                    extra_ms,
+                    from_s,
+                    until_s,
+                } => self.partner.store.add_lag_spike(
+                    secs(from_s),
+                    secs(until_s),
+                    (extra_ms * 1000.0) as Micros,
+                ),
+                Nemesis::DeployReset { at_s } => out.push((secs(at_s), Step::DeployReset)),
+            }
+        }
+        for n in &s.nemesis {
+            self.history.push(
+                0,
+                Event::Fault {
+                    kind: "nemesis",
+                    detail: format!("{n:?}"),
+                },
+            );
+        }
+        out
+    }
+
+    /// The actions the last calls produced, in order.
+    pub fn take_actions(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.actions)
+    }
+
+    /// Moves the actions into `into` (reusing its buffer).
+    pub fn drain_actions(&mut self, into: &mut Vec<Action>) {
+        into.append(&mut self.actions);
+    }
+
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Demands that found the partner down (no P.app to need a token: nothing recorded).
+    pub fn skipped_partner_down(&self) -> u64 {
+        self.skipped_partner_down
+    }
+
+    pub fn is_down(&self, role: RoleKind, at: Micros) -> bool {
+        self.down.get(&role).is_some_and(|until| at < *until)
+    }
+
+    fn partitioned(&self, a: Group, b: Group, at: Micros) -> bool {
+        self.partitions.iter().any(|(x, y, f, u)| {
+            ((*x, *y) == (a, b) || (*x, *y) == (b, a)) && (*f..*u).contains(&at)
+        })
+    }
+
+    /// Records an event the driver observed itself (an exchange that failed on the socket).
+    pub fn record(&mut self, t: Micros, event: Event) {
+        self.history.push(t, event);
+    }
+
+    /// Runs a scheduled step at `now`.
+    pub fn step(&mut self, now: Micros, step: Step) {
+        self.now = now;
+        match step {
+            Step::Admin(a) => self.handle(RoleKind::Admin, Input::Admin(a)),
+            Step::Start => {
+                self.handle(RoleKind::Partner, Input::Start);
+                self.handle(RoleKind::Platform, Input::Start);
+            }
+            Step::Demand(demand, tenant) => {
+                if self.is_down(RoleKind::Partner, now) {
+                    self.skipped_partner_down += 1;
+                } else {
+                    self.handle(RoleKind::Partner, Input::Demand { demand, tenant });
+                }
+            }
+            Step::CrashStart {
+                role,
+                lose_volatile,
+                until,
+            } => {
+                self.history.push(
+                    now,
+                    Event::Fault {
+                        kind: "crash",
+                        detail: format!("{role:?}"),
+                    },
+                );
+                // The memory is lost when the process dies, not when it comes back.
+                self.handle(
+                    role,
+                    Input::Restart {
+                        lost_volatile: lose_volatile,
+                    },
+                );
+                self.down.insert(role, until);
+            }
+            Step::CrashEnd { role } => {
+                self.down.remove(&role);
+                self.history.push(
+                    now,
+                    Event::Fault {
+                        kind: "restart",
+                        detail: format!("{role:?}"),
+                    },
+                );
+            }
+            Step::DeployReset => {
+                let mut out = std::mem::take(&mut self.effects);
+                self.platform.deploy_reset(now, &mut out);
+                self.apply(RoleKind::Platform, &mut out);
+                out.clear();
+                self.effects = out;
+            }
+            Step::AttackStep(i) => self.attack_step(i),
+            Step::Jwks(reachable) => {
+                self.partner.set_jwks_reachable(reachable);
+                self.history.push(
+                    now,
+                    Event::Fault {
+                        kind: if reachable {
+                            "jwks_restored"
+                        } else {
+                            "jwks_unreachable"
+                        },
+                        detail: String::new(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// A role's timer fires; a role that is down fires it when it comes back (an action).
+    pub fn fire_timer(&mut self, now: Micros, role: RoleKind, id: TimerId) {
+        self.now = now;
+        match self.down.get(&role).copied().filter(|u| now < *u) {
+            Some(until) => self.actions.push(Action::Timer {
+                at: until,
+                role,
+                id,
+            }),
+            None => self.handle(role, Input::Timer(id)),
+        }
+    }
+
+    /// A message reaches its receiver: dropped if the receiver is down or (for an answer) its
+    /// requester gave up; otherwise received and handled. Returns whether it was received.
+    pub fn arrive(&mut self, now: Micros, env: Envelope) -> bool {
+        self.now = now;
+        let role = env.to.role();
+        if self.is_down(role, now) {
+            self.history.push(
+                now,
+                Event::Drop {
+                    msg: env.id,
+                    reason: DropReason::Crashed,
+                },
+            );
+            return false;
+        }
+        if !env.is_request()
+            && let Some(c) = env.cause
+            && self.cancelled.contains(&c)
+        {
+            self.requester_gone(now, env.id);
+            return false;
+        }
+        let env = Arc::new(env);
+        self.history.push(
+            now,
+            Event::Receive {
+                who: env.to,
+                env: env.clone(),
+            },
+        );
+        self.handle(role, Input::Message(Arc::unwrap_or_clone(env)));
+        true
+    }
+
+    /// An answer found no one waiting for it.
+    pub fn requester_gone(&mut self, now: Micros, msg: MsgId) {
+        self.history.push(
+            now,
+            Event::Drop {
+                msg,
+                reason: DropReason::RequesterGone,
+            },
+        );
+    }
+
+    /// Feeds an input to a role and applies its effects (and what the attacker then sees).
+    pub fn handle(&mut self, role: RoleKind, input: Input) {
+        let mut out = std::mem::take(&mut self.effects);
+        let now = self.now;
+        match role {
+            RoleKind::Partner => self.partner.handle(now, input, &mut out),
+            RoleKind::Platform => self.platform.handle(now, input, &mut out),
+            RoleKind::Admin => self.admin.handle(now, input, &mut out),
+            RoleKind::Attacker => {
+                if let Some(a) = self.attacker.as_mut() {
+                    a.handle(now, input, &mut out);
+                }
+            }
+        }
+        self.apply(role, &mut out);
+        out.clear();
+        self.effects = out;
+        if self.attacker.is_some() {
+            self.after_role(role);
+        }
+    }
+
+    /// Sets the clock for inputs the driver feeds directly through [`World::handle`].
+    pub fn set_now(&mut self, now: Micros) {
+        self.now = now;
+    }
+
+    fn apply(&mut self, role: RoleKind, out: &mut Effects) {
+        self.read_logs(out);
+        self.history.records.append(&mut out.history);
+        for id in out.cancel.drain(..) {
+            self.cancelled.insert(id);
+        }
+        for (at, id) in out.timers.drain(..) {
+            self.actions.push(Action::Timer { at, role, id });
+        }
+        for Outgoing { depart, env } in std::mem::take(&mut out.send) {
+            self.decide(depart, env);
+        }
+    }
+
+    /// The link decision for a departing message: `Send` is recorded, the attacker's taps
+    /// look, a partition or the link's draw may drop it, an edge error is answered by the
+    /// receiver's edge (and that answer departs through this same decision), and otherwise
+    /// it is delivered after the link's delay. The outcome is an [`Action`].
+    pub fn decide(&mut self, depart: Micros, env: Envelope) {
+        let (from, to) = (env.from.group(), env.to.group());
+        let provisioning = depart < 0;
+        let link = if provisioning {
+            self.network.link(from, to).fault_free()
+        } else {
+            *self.network.link(from, to)
+        };
+        let env = Arc::new(env);
+        self.history.push(depart, Event::Send { env: env.clone() });
+        if self.attacker.is_some() {
+            self.watch_message(&env);
+        }
+        let lost = |env: &Envelope| Action::Lost {
+            msg: env.id,
+            is_request: env.is_request(),
+            cause: env.cause,
+        };
+        if !provisioning && self.partitioned(from, to, depart) {
+            self.history.push(
+                depart,
+                Event::Drop {
+                    msg: env.id,
+                    reason: DropReason::Partition,
+                },
+            );
+            self.actions.push(lost(&env));
+            return;
+        }
+        let rng = self
+            .link_rngs
+            .get_mut(&(from, to))
+            .expect("a stream per link");
+        let (delay, fate) = link.draw(rng, env.is_request());
+        let arrive = depart + delay;
+        match fate {
+            Fate::Lost => {
+                let reason = if env.is_request() {
+                    DropReason::LostRequest
+                } else {
+                    DropReason::LostResponse
+                };
+                self.history.push(
+                    depart,
+                    Event::Drop {
+                        msg: env.id,
+                        reason,
+                    },
+                );
+                self.actions.push(lost(&env));
+            }
+            Fate::Edge(status) => {
+                // The receiver's edge answers; the request never reaches the role.
+                self.history.push(
+                    arrive,
+                    Event::Fault {
+                        kind: "http_error",
+                        detail: format!("{status} for {}", env.id),
+                    },
+                );
+                let id = self.ids.msg();
+                let code = if status == 429 {
+                    "rate_limited"
+                } else {
+                    "unavailable"
+                };
+                let reply = Envelope {
+                    id,
+                    from: env.to,
+                    to: env.from,
+                    cause: Some(env.id),
+                    body: Body::Response(Response::error(status, code)),
+                };
+                self.actions.push(Action::EdgeAnswer {
+                    depart,
+                    at: arrive,
+                    env: Arc::unwrap_or_clone(env),
+                    status,
+                });
+                self.decide(arrive, reply);
+            }
+            Fate::Delivered => self.actions.push(Action::Deliver {
+                depart,
+                at: arrive,
+                env: Arc::unwrap_or_clone(env),
+            }),
+        }
+    }
+
+    /// Ends the run at `stop`: every open demand ends unknown, and the history is ordered by
+    /// time (effects may be recorded ahead of their time: a reply departing after a mint).
+    pub fn finish(mut self, stop: Micros) -> (History, u64) {
+        self.now = stop;
+        let mut out = std::mem::take(&mut self.effects);
+        self.partner.abandon_all(stop, &mut out);
+        self.history.records.append(&mut out.history);
+        self.history.records.sort_by_key(|r| r.t);
+        (self.history, self.skipped_partner_down)
+    }
+
+    /// The history so far, ordered by time (for a driver that reads it while running).
+    pub fn history_sorted(&self) -> History {
+        let mut h = self.history.clone();
+        h.records.sort_by_key(|r| r.t);
+        h
+    }
+
+    /// Ends every open demand as unknown now, keeping the world (the loopback driver's end).
+    pub fn abandon_all(&mut self, now: Micros) {
+        self.now = now;
+        let mut out = std::mem::take(&mut self.effects);
+        self.partner.abandon_all(now, &mut out);
+        self.apply(RoleKind::Partner, &mut out);
+        out.clear();
+        self.effects = out;
+    }
+}
