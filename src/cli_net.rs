@@ -76,7 +76,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
         seed: a.seed,
         network: p.network,
         nemesis: p.nemesis,
-        external: BTreeMap::new(),
+        ..NetConfig::new(&a.mechanism, a.tenants, 0.0)
     };
     runtime()?.block_on(async {
         // Listen for Ctrl-C before saying "serving", so an early interrupt is never missed.

@@ -108,7 +108,7 @@ const FOREIGN_SECRET_FIELDS: [&str; 1] = ["code_verifier"];
 
 /// A value read off the wire, typed by name and shape.
 pub fn typed(name: &str, text: &str) -> Value {
-    if matches!(name, "tenant" | "installationId")
+    if matches!(name, "tenant" | "installationId" | "x-acting-for")
         && let Ok(t) = text.parse::<u32>()
     {
         return Value::Tenant(TenantId(t));
@@ -270,14 +270,15 @@ pub fn decode_request(parts: &http::request::Parts, body: &[u8]) -> Result<Reque
     let mut fields = Fields::new();
     for (name, value) in &parts.headers {
         let n = name.as_str();
-        if n != "authorization" && !n.starts_with("x-forge-") {
+        // The models' headers: credentials, Forge's, and the tenant a request acts for.
+        if n != "authorization" && n != "x-acting-for" && !n.starts_with("x-forge-") {
             continue;
         }
         let text = value.to_str().map_err(|_| {
-            WireError::BadHeader(if n == "authorization" {
-                "authorization"
-            } else {
-                "x-forge-*"
+            WireError::BadHeader(match n {
+                "authorization" => "authorization",
+                "x-acting-for" => "x-acting-for",
+                _ => "x-forge-*",
             })
         })?;
         if n == "authorization" {

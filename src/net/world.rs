@@ -1,20 +1,18 @@
-//! A world on loopback: the partner, platform and admin roles of one mechanism, the very
-//! state machines the simulator runs, each endpoint an axum service on `127.0.0.1:0`, talking
-//! real HTTP through a hyper-util client.
-//!
-//! What the driver owns, and the simulator owns in virtual time instead:
+//! A world on loopback: the world core of `tokenlab_models::world` (the very roles, store,
+//! schedule and link decisions the simulator runs), each endpoint an axum service on
+//! `127.0.0.1:0`, talking real HTTP through a hyper-util client. This driver owns only what is
+//! about real time and real bytes:
 //! - time: virtual `now` is a monotonic clock plus an offset. Provisioning starts at
-//!   [`SETUP_START`] and, whenever nothing is in flight, jumps to the next timer (the
-//!   simulator's provisioning is fault-free and instantaneous in effect); at the end it jumps
-//!   to t=0 and `Start` is delivered. From then on one virtual µs is one real µs.
-//! - timers and departures: a scheduler task fires them when the clock reaches them, so a
-//!   role's modelled local costs (mint, store) delay its messages exactly as in the simulator.
-//! - the network: the same [`NetworkProfile`] decisions from the same per-link RNG streams,
-//!   enacted for real: latency is a sleep before the bytes leave, a lost request is never
-//!   sent, a lost response is never answered (the requester's own timeout closes the
-//!   connection), an edge 5xx/429 is answered by the receiver's HTTP edge without reaching the
-//!   role, and a partition drops everything between two groups during its window.
-//! - the history, in the simulator's format.
+//!   [`SETUP_START`] and, whenever nothing is in flight, jumps to the next scheduled item (the
+//!   simulator's provisioning is fault-free and instantaneous in effect); then it jumps to
+//!   t = 0, where the schedule's `Start` fires. From then on one virtual µs is one real µs.
+//! - a scheduler task that fires timers, scheduled steps and departures when the clock reaches
+//!   them, so a role's modelled local costs (mint, store) delay its messages as in the
+//!   simulator.
+//! - enacting the core's link decisions on sockets: latency is a sleep before the bytes leave,
+//!   a lost request is never sent, a lost response is never answered (the requester's own
+//!   timeout closes the connection), an edge 5xx/429 is answered by the receiver's HTTP edge
+//!   without reaching the role and its answer travels back with the delay the core drew.
 //!
 //! The platform publishes its FIT key as a JWK set on its own listener; the partner's FIT
 //! verifier is built from the key set fetched over HTTP, so the partner never holds more than
@@ -26,32 +24,27 @@ use axum::body::Body as AxumBody;
 use axum::extract::{Request as AxumRequest, State};
 use axum::http;
 use http_body_util::BodyExt;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokenlab_models::faults::{Fate, Nemesis, NetworkProfile, secs};
-use tokenlab_models::history::{DropReason, Event, History, Outcome};
-use tokenlab_models::ids::{DemandId, Group, IdGen, MsgId, Party, RoleKind, TenantId, TimerId};
+use tokenlab_models::Micros;
+use tokenlab_models::faults::{Nemesis, NetworkProfile};
+use tokenlab_models::history::{Event, History, Outcome};
+use tokenlab_models::ids::{DemandId, MsgId, Party, RoleKind, TenantId, TimerId};
 use tokenlab_models::mechanisms::{Mechanism, ResolveError, resolve};
 use tokenlab_models::message::{Envelope, Value};
 use tokenlab_models::params::Params;
-use tokenlab_models::roles::admin::Admin;
-use tokenlab_models::roles::partner::Partner;
-use tokenlab_models::roles::platform::Platform;
-use tokenlab_models::roles::store::{Store, StoreConfig};
-use tokenlab_models::roles::{AdminAction, Effects, Input, Outgoing, Role};
-use tokenlab_models::sim::SETUP_START;
+use tokenlab_models::roles::AdminAction;
+use tokenlab_models::sim::{SETUP_START, Scenario};
 use tokenlab_models::token::{FitVerifier, PlatformKeys};
-use tokenlab_models::{MS, Micros};
+use tokenlab_models::world::{Action, Step, World, platform_keys};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
-/// What a loopback world is built from: the simulator's scenario vocabulary, minus the
-/// workload (demands are driven by the caller, one at a time or concurrently).
+/// What a loopback world is built from: the simulator's scenario vocabulary. Demands are
+/// scripted (`demands`) or driven by the caller, one at a time or concurrently.
 #[derive(Clone, Debug)]
 pub struct NetConfig {
     /// `ID[:PROFILE]`.
@@ -61,6 +54,17 @@ pub struct NetConfig {
     pub seed: u64,
     pub network: NetworkProfile,
     pub nemesis: Vec<Nemesis>,
+    /// Admin actions at seconds, as in the simulator's scenario.
+    pub admin: Vec<(f64, AdminAction)>,
+    /// Scripted demands: (seconds, tenant).
+    pub demands: Vec<(f64, u32)>,
+    /// Install the tenants from this time (s) on, under the run's faults.
+    pub provision_at_s: Option<f64>,
+    /// Where the schedule ends (a crash with no end lasts until then, plus the drain).
+    pub duration_s: f64,
+    /// After t = 0, jump the clock over stretches in which nothing is on the wire, as in
+    /// provisioning (for scripted runs: their outcomes do not depend on real waiting).
+    pub fast_forward: bool,
     /// Parties served by something outside the world (a wiremock server standing in for a
     /// partner endpoint in contract tests): requests to them go to this loopback address.
     pub external: BTreeMap<Party, SocketAddr>,
@@ -78,6 +82,11 @@ impl NetConfig {
                 2.0 * one_way_ms,
             )),
             nemesis: Vec::new(),
+            admin: Vec::new(),
+            demands: Vec::new(),
+            provision_at_s: None,
+            duration_s: 24.0 * 3600.0,
+            fast_forward: false,
             external: BTreeMap::new(),
         }
     }
@@ -89,6 +98,25 @@ impl NetConfig {
             nemesis: p.nemesis,
             ..NetConfig::new(mechanism, tenants, 0.0)
         })
+    }
+
+    /// The simulator's scenario for the same world (no Poisson workload: demands are
+    /// scripted or driven by the caller).
+    pub fn scenario(&self) -> Scenario {
+        Scenario {
+            mechanism: self.mechanism.clone(),
+            sets: self.sets.clone(),
+            preset: String::new(),
+            tenants: self.tenants,
+            duration_s: self.duration_s,
+            demands_per_tenant_hour: 0.0,
+            seed: self.seed,
+            network: self.network.clone(),
+            nemesis: self.nemesis.clone(),
+            admin: self.admin.clone(),
+            provision_at_s: self.provision_at_s,
+            demands: self.demands.clone(),
+        }
     }
 }
 
@@ -113,6 +141,18 @@ pub struct DemandResult {
     pub token_latency: Option<Micros>,
 }
 
+impl DemandResult {
+    /// A demand that found no partner to serve it (crashed).
+    fn unknown(demand: DemandId) -> DemandResult {
+        DemandResult {
+            demand,
+            outcome: Outcome::Unknown,
+            cold: false,
+            token_latency: None,
+        }
+    }
+}
+
 /// Virtual time: a monotonic clock plus an offset that only ever grows.
 struct Clock {
     origin: Instant,
@@ -132,10 +172,15 @@ impl Clock {
 
 enum Scheduled {
     Timer(RoleKind, TimerId),
-    Transmit(Envelope),
-    CrashStart(RoleKind, bool, Micros),
-    CrashEnd(RoleKind),
-    DeployReset,
+    Step(Step),
+    /// A request leaves on a socket after `delay`; `edge`: the receiver's edge answers it.
+    Request {
+        env: Envelope,
+        delay: Micros,
+        edge: Option<u16>,
+    },
+    /// An answer goes back on the connection that carried its request, after `delay`.
+    Reply(Reply),
 }
 
 struct Queued {
@@ -166,39 +211,35 @@ struct Reply {
     delay: Micros,
 }
 
-struct Roles {
-    partner: Partner,
-    platform: Platform,
-    admin: Admin,
-}
-
-/// Driver state; locked only while `Roles` is locked (one lock order: roles, then state).
+/// Driver state; locked only while the world is locked (one lock order: world, then state).
 struct DriverState {
-    history: History,
     queue: BinaryHeap<Queued>,
     seq: u64,
     /// Inbound HTTP requests waiting for the role's answer, by request id.
     awaiting_reply: HashMap<MsgId, oneshot::Sender<Option<Reply>>>,
     /// Outgoing requests in flight, so a role's cancel closes the connection.
     outgoing: HashMap<MsgId, tokio::task::AbortHandle>,
-    cancelled: BTreeSet<MsgId>,
+    /// Edge-answered requests: the answer the core decided and its return delay (None while
+    /// undecided, or when the answer is lost on the way back).
+    edge_replies: HashMap<MsgId, Option<Reply>>,
     demand_waiters: HashMap<DemandId, oneshot::Sender<DemandResult>>,
-    link_rngs: BTreeMap<(Group, Group), ChaCha8Rng>,
-    ids: IdGen,
-    down: BTreeMap<RoleKind, Micros>,
+    /// How far the history has been scanned for completed demands.
+    seen_records: usize,
 }
 
 struct Shared {
     clock: Clock,
-    roles: Mutex<Roles>,
+    world: Mutex<World>,
     state: Mutex<DriverState>,
     wake: Notify,
     in_flight: AtomicU64,
     next_demand: AtomicU64,
     addrs: BTreeMap<Party, SocketAddr>,
     client: HttpClient,
-    network: NetworkProfile,
-    partitions: Vec<(Group, Group, Micros, Micros)>,
+    /// Jump over idle stretches after t = 0 too (scripted runs), not only in provisioning.
+    fast_forward: bool,
+    /// Nothing scheduled after this virtual time fires (`run_until`).
+    halt_at: AtomicI64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -241,34 +282,21 @@ impl Shared {
         self.wake.notify_one();
     }
 
-    fn partitioned(&self, a: Group, b: Group, at: Micros) -> bool {
-        self.partitions.iter().any(|(x, y, f, u)| {
-            ((*x, *y) == (a, b) || (*x, *y) == (b, a)) && (*f..*u).contains(&at)
-        })
-    }
-
-    /// Feeds one input to a role and applies its effects; the world is single-threaded in
-    /// effect, like the simulator: one role handles one input at a time.
-    fn handle(self: &Arc<Self>, role: RoleKind, input: Input) {
-        let mut roles = lock(&self.roles);
-        self.handle_locked(&mut roles, role, input);
-    }
-
-    fn handle_locked(self: &Arc<Self>, roles: &mut Roles, role: RoleKind, input: Input) {
+    /// Runs `f` on the world at the clock's now, then enacts what it asked for.
+    fn with_world<R>(self: &Arc<Self>, f: impl FnOnce(&mut World, Micros) -> R) -> R {
+        let mut world = lock(&self.world);
         let now = self.clock.now();
-        let mut out = Effects::default();
-        match role {
-            RoleKind::Partner => roles.partner.handle(now, input, &mut out),
-            RoleKind::Platform => roles.platform.handle(now, input, &mut out),
-            RoleKind::Admin => roles.admin.handle(now, input, &mut out),
-            RoleKind::Attacker => {}
-        }
-        self.apply(role, now, out);
+        let r = f(&mut world, now);
+        self.enact(&mut world, now);
+        r
     }
 
-    fn apply(self: &Arc<Self>, role: RoleKind, now: Micros, mut out: Effects) {
+    /// Enacts the world's actions on sockets and timers, and answers finished demands.
+    fn enact(self: &Arc<Self>, world: &mut World, now: Micros) {
+        let actions = world.take_actions();
         let mut st = lock(&self.state);
-        for r in &out.history {
+        let records = &world.history().records;
+        for r in &records[st.seen_records.min(records.len())..] {
             if let Event::Complete {
                 demand,
                 outcome,
@@ -286,113 +314,119 @@ impl Shared {
                 });
             }
         }
-        st.history.records.append(&mut out.history);
-        for id in out.cancel.drain(..) {
-            st.cancelled.insert(id);
-            // Closing the connection is how an HTTP client gives up.
-            if let Some(h) = st.outgoing.remove(&id) {
-                h.abort();
-            }
-        }
-        for (at, id) in out.timers.drain(..) {
-            self.schedule(&mut st, at, Scheduled::Timer(role, id));
-        }
-        for Outgoing { depart, env } in std::mem::take(&mut out.send) {
-            if depart <= now {
-                self.transmit(&mut st, depart, env);
-            } else {
-                self.schedule(&mut st, depart, Scheduled::Transmit(env));
+        st.seen_records = records.len();
+        for a in actions {
+            match a {
+                Action::Timer { at, role, id } => {
+                    self.schedule(&mut st, at, Scheduled::Timer(role, id))
+                }
+                Action::Cancel(id) => {
+                    // Closing the connection is how an HTTP client gives up.
+                    if let Some(h) = st.outgoing.remove(&id) {
+                        h.abort();
+                    }
+                }
+                Action::Deliver { depart, at, env } if env.is_request() => {
+                    let what = Scheduled::Request {
+                        env,
+                        delay: at - depart,
+                        edge: None,
+                    };
+                    self.depart(world, &mut st, now, depart, what);
+                }
+                Action::Deliver { depart, at, env } => {
+                    let reply = Reply {
+                        env,
+                        delay: at - depart,
+                    };
+                    let slot = reply.env.cause.and_then(|c| st.edge_replies.get_mut(&c));
+                    match slot {
+                        Some(slot) => *slot = Some(reply),
+                        None => self.depart(world, &mut st, now, depart, Scheduled::Reply(reply)),
+                    }
+                }
+                Action::EdgeAnswer {
+                    depart,
+                    at,
+                    env,
+                    status,
+                } => {
+                    st.edge_replies.insert(env.id, None);
+                    let what = Scheduled::Request {
+                        env,
+                        delay: at - depart,
+                        edge: Some(status),
+                    };
+                    self.depart(world, &mut st, now, depart, what);
+                }
+                Action::Lost {
+                    is_request: false,
+                    cause: Some(cause),
+                    ..
+                } => {
+                    // A lost answer is never given: the requester's timeout closes the
+                    // connection (an edge answer stays undecided, to the same effect).
+                    if let Some(tx) = st.awaiting_reply.remove(&cause) {
+                        let _ = tx.send(None);
+                    }
+                }
+                // A lost request is simply never sent.
+                Action::Lost { .. } => {}
             }
         }
     }
 
-    /// Puts a message on its link: the simulator's fault decisions, drawn in the same order
-    /// from the same per-link streams, then enacted on real sockets.
-    fn transmit(self: &Arc<Self>, st: &mut DriverState, depart: Micros, env: Envelope) {
-        let (from, to) = (env.from.group(), env.to.group());
-        let provisioning = depart < 0;
-        let link = if provisioning {
-            self.network.link(from, to).fault_free()
+    /// Sends now what departs now; schedules the rest for its departure.
+    fn depart(
+        self: &Arc<Self>,
+        world: &mut World,
+        st: &mut DriverState,
+        now: Micros,
+        depart: Micros,
+        what: Scheduled,
+    ) {
+        if depart <= now {
+            self.leave(world, st, depart, what);
         } else {
-            *self.network.link(from, to)
-        };
-        let env = Arc::new(env);
-        st.history.push(depart, Event::Send { env: env.clone() });
-        let env = Arc::unwrap_or_clone(env);
-        let drop = |st: &mut DriverState, env: &Envelope, reason| {
-            st.history.push(
-                depart,
-                Event::Drop {
-                    msg: env.id,
-                    reason,
-                },
-            );
-            // A lost response is never answered: the requester's timeout closes the connection.
-            if !env.is_request()
-                && let Some(tx) = env.cause.and_then(|c| st.awaiting_reply.remove(&c))
-            {
-                let _ = tx.send(None);
-            }
-        };
-        if !provisioning && self.partitioned(from, to, depart) {
-            drop(st, &env, DropReason::Partition);
-            return;
+            self.schedule(st, depart, what);
         }
-        let rng = st
-            .link_rngs
-            .get_mut(&(from, to))
-            .expect("a stream per link");
-        let (delay, fate) = link.draw(rng, env.is_request());
-        if fate == Fate::Lost {
-            let reason = if env.is_request() {
-                DropReason::LostRequest
-            } else {
-                DropReason::LostResponse
-            };
-            drop(st, &env, reason);
-            return;
-        }
-        if env.is_request() {
-            let status = match fate {
-                Fate::Edge(status) => Some(status),
-                _ => None,
-            };
-            if let Some(status) = status {
-                st.history.push(
-                    depart + delay,
-                    Event::Fault {
-                        kind: "http_error",
-                        detail: format!("{status} for {}", env.id),
-                    },
-                );
+    }
+
+    /// A message leaves now: a request on a new connection, an answer on its request's.
+    fn leave(
+        self: &Arc<Self>,
+        world: &mut World,
+        st: &mut DriverState,
+        depart: Micros,
+        what: Scheduled,
+    ) {
+        match what {
+            Scheduled::Request { env, delay, edge } => {
+                self.send_request(world, st, env, delay, edge)
             }
-            self.send_request(st, env, delay, status);
-        } else {
-            match env.cause.and_then(|c| st.awaiting_reply.remove(&c)) {
-                Some(tx) => {
-                    let _ = tx.send(Some(Reply { env, delay }));
+            Scheduled::Reply(reply) => {
+                match reply.env.cause.and_then(|c| st.awaiting_reply.remove(&c)) {
+                    Some(tx) => {
+                        let _ = tx.send(Some(reply));
+                    }
+                    None => world.requester_gone(depart, reply.env.id),
                 }
-                None => st.history.push(
-                    depart,
-                    Event::Drop {
-                        msg: env.id,
-                        reason: DropReason::RequesterGone,
-                    },
-                ),
             }
+            Scheduled::Timer(..) | Scheduled::Step(_) => unreachable!("only messages depart"),
         }
     }
 
     /// One HTTP exchange from a spawned task: wait out the link delay, send, deliver the answer.
     fn send_request(
         self: &Arc<Self>,
+        world: &mut World,
         st: &mut DriverState,
         env: Envelope,
         delay: Micros,
         edge: Option<u16>,
     ) {
         let Some(addr) = self.addrs.get(&env.to).copied() else {
-            st.history.push(
+            world.record(
                 self.clock.now(),
                 Event::Fault {
                     kind: "no_listener",
@@ -408,7 +442,18 @@ impl Shared {
             let _guard = guard;
             precise_sleep(Duration::from_micros(delay.max(0) as u64)).await;
             let req = wire::encode_request(&env, &addr.to_string(), edge);
-            let answer = match shared.client.request(req).await {
+            let exchange = shared.client.request(req).await;
+            lock(&shared.state).outgoing.remove(&id);
+            if edge.is_some() {
+                // The edge answered on the wire; the answer the core decided travels back.
+                let reply = lock(&shared.state).edge_replies.remove(&id).flatten();
+                if let (Ok(_), Some(Reply { env, delay })) = (&exchange, reply) {
+                    precise_sleep(Duration::from_micros(delay.max(0) as u64)).await;
+                    shared.deliver(env);
+                }
+                return;
+            }
+            let answer = match exchange {
                 Ok(resp) => {
                     let (parts, body) = resp.into_parts();
                     match body.collect().await {
@@ -417,7 +462,7 @@ impl Shared {
                             parts.status.as_u16(),
                             &parts.headers,
                             &b.to_bytes(),
-                            || lock(&shared.state).ids.msg(),
+                            || lock(&shared.world).next_msg_id(),
                         )
                         .map_err(|e| e.to_string()),
                         Err(e) => Err(format!("reading the body: {e}")),
@@ -425,130 +470,69 @@ impl Shared {
                 }
                 Err(e) => Err(format!("connection: {e}")),
             };
-            lock(&shared.state).outgoing.remove(&id);
             match answer {
                 Ok(resp) => shared.deliver(resp),
-                Err(detail) => {
-                    let now = shared.clock.now();
-                    lock(&shared.state).history.push(
+                Err(detail) => shared.with_world(|w, now| {
+                    w.record(
                         now,
                         Event::Fault {
                             kind: "http_exchange_failed",
                             detail: format!("{id}: {detail}"),
                         },
-                    );
-                }
+                    )
+                }),
             }
         });
         st.outgoing.insert(id, task.abort_handle());
     }
 
-    /// A message arrives at its receiver.
+    /// A message arrives at its receiver (the core decides whether it is received).
     fn deliver(self: &Arc<Self>, env: Envelope) {
-        let role = env.to.role();
-        let mut roles = lock(&self.roles);
-        let now = self.clock.now();
-        {
-            let mut st = lock(&self.state);
-            if st.down.get(&role).is_some_and(|until| now < *until) {
-                st.history.push(
-                    now,
-                    Event::Drop {
-                        msg: env.id,
-                        reason: DropReason::Crashed,
-                    },
-                );
-                if let Some(tx) = st.awaiting_reply.remove(&env.id) {
-                    let _ = tx.send(None);
-                }
-                return;
-            }
-            if !env.is_request()
-                && let Some(c) = env.cause
-                && st.cancelled.contains(&c)
+        let (id, is_request) = (env.id, env.is_request());
+        self.with_world(|w, now| {
+            if !w.arrive(now, env)
+                && is_request
+                && let Some(tx) = lock(&self.state).awaiting_reply.remove(&id)
             {
-                st.history.push(
-                    now,
-                    Event::Drop {
-                        msg: env.id,
-                        reason: DropReason::RequesterGone,
-                    },
-                );
-                return;
+                let _ = tx.send(None);
             }
-            let env = Arc::new(env.clone());
-            st.history.push(
-                now,
-                Event::Receive {
-                    who: env.to,
-                    env: env.clone(),
-                },
-            );
-        }
-        self.handle_locked(&mut roles, role, Input::Message(env));
+        });
     }
 
-    /// Fires everything due. Runs under the roles lock, so provisioning sees a consistent world.
+    /// Fires everything due. Runs under the world lock, so provisioning sees a consistent world.
     fn fire_due(self: &Arc<Self>) {
-        let mut roles = lock(&self.roles);
+        let mut world = lock(&self.world);
         loop {
             let now = self.clock.now();
             let q = {
                 let mut st = lock(&self.state);
+                let halt = self.halt_at.load(AtomicOrdering::SeqCst);
                 match st.queue.peek() {
-                    Some(q) if q.at <= now => st.queue.pop().expect("peeked"),
+                    Some(q) if q.at <= now && q.at <= halt => st.queue.pop().expect("peeked"),
                     _ => return,
                 }
             };
             match q.what {
-                Scheduled::Timer(role, id) => {
-                    let until = lock(&self.state).down.get(&role).copied();
-                    match until {
-                        Some(until) if now < until => {
-                            // A role that is down fires its timers when it comes back.
-                            let mut st = lock(&self.state);
-                            self.schedule(&mut st, until, Scheduled::Timer(role, id));
-                        }
-                        _ => self.handle_locked(&mut roles, role, Input::Timer(id)),
-                    }
-                }
-                Scheduled::Transmit(env) => {
+                Scheduled::Timer(role, id) => world.fire_timer(now, role, id),
+                Scheduled::Step(step) => world.step(now, step),
+                what => {
                     let mut st = lock(&self.state);
-                    self.transmit(&mut st, q.at, env);
-                }
-                Scheduled::CrashStart(role, lost_volatile, until) => {
-                    {
-                        let mut st = lock(&self.state);
-                        st.history.push(
-                            now,
-                            Event::Fault {
-                                kind: "crash",
-                                detail: format!("{role:?}"),
-                            },
-                        );
-                        st.down.insert(role, until);
-                    }
-                    // The memory is lost when the process dies, not when it comes back.
-                    self.handle_locked(&mut roles, role, Input::Restart { lost_volatile });
-                }
-                Scheduled::CrashEnd(role) => {
-                    let mut st = lock(&self.state);
-                    st.down.remove(&role);
-                    st.history.push(
-                        now,
-                        Event::Fault {
-                            kind: "restart",
-                            detail: format!("{role:?}"),
-                        },
-                    );
-                }
-                Scheduled::DeployReset => {
-                    let mut out = Effects::default();
-                    roles.platform.deploy_reset(now, &mut out);
-                    self.apply(RoleKind::Platform, now, out);
+                    self.leave(&mut world, &mut st, q.at, what);
                 }
             }
+            self.enact(&mut world, now);
         }
+    }
+
+    /// Jumps the clock to `t` when nothing is on the wire (under the world lock, so nothing
+    /// starts meanwhile). Returns whether it jumped.
+    fn jump_if_idle(&self, t: Micros) -> bool {
+        let _world = lock(&self.world);
+        if self.in_flight.load(AtomicOrdering::SeqCst) > 0 || self.clock.now() >= t {
+            return false;
+        }
+        self.clock.jump_to(t);
+        true
     }
 
     fn base_url(&self, p: Party) -> Option<String> {
@@ -586,17 +570,36 @@ async fn run_scheduler(shared: Arc<Shared>) {
         let notified = shared.wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let next = lock(&shared.state).queue.peek().map(|q| q.at);
+        let halt = shared.halt_at.load(AtomicOrdering::SeqCst);
+        let next = lock(&shared.state)
+            .queue
+            .peek()
+            .map(|q| q.at)
+            .filter(|at| *at <= halt);
         let now = shared.clock.now();
-        match next {
-            Some(at) if at <= now => shared.fire_due(),
-            Some(at) => {
-                tokio::select! {
-                    _ = precise_sleep(Duration::from_micros((at - now) as u64)) => {}
-                    _ = &mut notified => {}
-                }
+        let wake_at = match next {
+            Some(at) if at <= now => {
+                shared.fire_due();
+                continue;
             }
-            None => notified.await,
+            Some(at) => at,
+            None if now < halt && halt < Micros::MAX => halt,
+            None => {
+                notified.await;
+                continue;
+            }
+        };
+        if shared.fast_forward && shared.jump_if_idle(wake_at) {
+            continue;
+        }
+        // Fast-forwarding polls for the moment the world goes idle.
+        let mut wait = (wake_at - now) as u64;
+        if shared.fast_forward {
+            wait = wait.min(1_000);
+        }
+        tokio::select! {
+            _ = precise_sleep(Duration::from_micros(wait)) => {}
+            _ = &mut notified => {}
         }
     }
 }
@@ -654,10 +657,11 @@ async fn serve_party(
     let external = prov.id.is_none();
     let (tx, rx) = oneshot::channel();
     let env = {
+        let mut world = lock(&shared.world);
         let mut st = lock(&shared.state);
         let id = match prov.id {
             Some(id) => id,
-            None => st.ids.msg(),
+            None => world.next_msg_id(),
         };
         if st.awaiting_reply.contains_key(&id) {
             return wire::error_response(409, "invalid_request", "this message id is in use");
@@ -672,7 +676,7 @@ async fn serve_party(
         };
         if external {
             // Nobody in the driver sent it: record its sending so the history is complete.
-            st.history.push(
+            world.record(
                 shared.clock.now(),
                 Event::Send {
                     env: Arc::new(env.clone()),
@@ -749,8 +753,8 @@ async fn bind_loopback() -> std::io::Result<tokio::net::TcpListener> {
 }
 
 impl LoopbackWorld {
-    /// Builds the world, provisions every tenant (fault-free, as in the simulator) and
-    /// delivers `Start` at t=0. Must run inside a multi-threaded tokio runtime.
+    /// Builds the world, provisions every tenant on the schedule (fault-free before t = 0, as
+    /// in the simulator) and runs up to t = 0. Must run inside a multi-threaded tokio runtime.
     pub async fn start(cfg: &NetConfig) -> Result<LoopbackWorld, StartError> {
         let (mechanism, _profile, params) = resolve(&cfg.mechanism, &cfg.sets)?;
         // Nothing leaves 127.0.0.1, stand-ins included.
@@ -759,22 +763,10 @@ impl LoopbackWorld {
                 "{p} must be on loopback, not {addr}"
             ))));
         }
-        // The simulator's fork order, so the roles draw from the same streams.
-        let mut master = ChaCha8Rng::seed_from_u64(cfg.seed);
-        let keys = PlatformKeys::generate(&mut master.fork());
-        let partner_rng = master.fork();
-        let platform_rng = master.fork();
-        let _workload_rng = master.fork();
-        let mut net_master = master.fork();
-        let mut link_rngs = BTreeMap::new();
-        for a in Group::ALL {
-            for b in Group::ALL {
-                link_rngs.insert((a, b), net_master.fork());
-            }
-        }
         let mut tasks = Vec::new();
 
         // The platform publishes its FIT key set; the partner fetches it.
+        let keys = platform_keys(cfg.seed);
         let jwks_listener = bind_loopback().await?;
         let jwks_url = format!(
             "http://{}/.well-known/jwks.json",
@@ -794,20 +786,8 @@ impl LoopbackWorld {
         let client = new_client();
         let fit = fetch_fit_verifier(&client, &jwks_url).await?;
 
-        let (partner_side, platform_side) = mechanism.build(&params);
-        let store = Store::new(StoreConfig {
-            write_cost: params.dur_req("db_write"),
-            read_cost: params.dur_req("db_read"),
-            write_fail: params.prob("q_w"),
-            read_fail: params.prob("q_r"),
-            replica_lag: params.lag("replica_lag"),
-            cache_ttl: params.dur("cache_ttl"),
-        });
-        let mut roles = Roles {
-            partner: Partner::new(partner_side, params.clone(), store, fit, partner_rng),
-            platform: Platform::new(platform_side, params.clone(), keys, platform_rng),
-            admin: Admin::new(params.dur_req("consent_delay")),
-        };
+        let scenario = cfg.scenario();
+        let (world, schedule) = World::build(&scenario, mechanism, &params, None, Some(fit));
 
         let mut listeners = Vec::new();
         let mut addrs = BTreeMap::new();
@@ -823,81 +803,41 @@ impl LoopbackWorld {
             addrs.insert(p, l.local_addr()?);
             listeners.push((p, l));
         }
-        let mut partitions = Vec::new();
-        let mut scheduled = Vec::new();
-        for n in &cfg.nemesis {
-            match *n {
-                Nemesis::Partition {
-                    a,
-                    b,
-                    from_s,
-                    until_s,
-                } => partitions.push((a, b, secs(from_s), secs(until_s))),
-                Nemesis::Crash {
-                    role,
-                    from_s,
-                    until_s,
-                    lose_volatile,
-                } => {
-                    scheduled.push((
-                        secs(from_s),
-                        Scheduled::CrashStart(role.role(), lose_volatile, secs(until_s)),
-                    ));
-                    scheduled.push((secs(until_s), Scheduled::CrashEnd(role.role())));
-                }
-                Nemesis::ReplicaLagSpike {
-                    extra_ms,
-                    from_s,
-                    until_s,
-                } => roles.partner.store.add_lag_spike(
-                    secs(from_s),
-                    secs(until_s),
-                    (extra_ms * MS as f64) as Micros,
-                ),
-                Nemesis::DeployReset { at_s } => {
-                    scheduled.push((secs(at_s), Scheduled::DeployReset))
-                }
-            }
-        }
+        let scripted = schedule
+            .iter()
+            .filter_map(|(_, s)| match s {
+                Step::Demand(d, _) => Some(d.0),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
         let shared = Arc::new(Shared {
             clock: Clock {
                 origin: monotonic_now(),
                 offset: AtomicI64::new(SETUP_START),
             },
-            roles: Mutex::new(roles),
+            world: Mutex::new(world),
             state: Mutex::new(DriverState {
-                history: History::default(),
                 queue: BinaryHeap::new(),
                 seq: 0,
                 awaiting_reply: HashMap::new(),
                 outgoing: HashMap::new(),
-                cancelled: BTreeSet::new(),
+                edge_replies: HashMap::new(),
                 demand_waiters: HashMap::new(),
-                link_rngs,
-                ids: IdGen::new_sim(),
-                down: BTreeMap::new(),
+                seen_records: 0,
             }),
             wake: Notify::new(),
             in_flight: AtomicU64::new(0),
-            next_demand: AtomicU64::new(0),
+            next_demand: AtomicU64::new(scripted),
             addrs,
             client,
-            network: cfg.network.clone(),
-            partitions,
+            fast_forward: cfg.fast_forward,
+            halt_at: AtomicI64::new(Micros::MAX),
         });
         {
             let mut st = lock(&shared.state);
-            for (at, what) in scheduled {
-                shared.schedule(&mut st, at, what);
-            }
-            for n in &cfg.nemesis {
-                st.history.push(
-                    0,
-                    Event::Fault {
-                        kind: "nemesis",
-                        detail: format!("{n:?}"),
-                    },
-                );
+            for (at, step) in schedule {
+                shared.schedule(&mut st, at, Scheduled::Step(step));
             }
         }
         for (p, l) in listeners {
@@ -921,16 +861,13 @@ impl LoopbackWorld {
         Ok(world)
     }
 
-    /// Installs every tenant before t=0. Time jumps over idle stretches (consent delays,
-    /// modelled costs) while nothing is on the wire, then to t=0, where `Start` arrives.
+    /// Runs the schedule up to t = 0. Time jumps over idle stretches (install spacing,
+    /// consent delays, modelled costs) while nothing is on the wire, then to t = 0.
     async fn provision(&self) {
         let s = &self.shared;
-        for i in 0..self.tenants {
-            s.handle(RoleKind::Admin, Input::Admin(AdminAction::Install(i)));
-        }
         loop {
             tokio::time::sleep(Duration::from_millis(1)).await;
-            let _roles = lock(&s.roles);
+            let _world = lock(&s.world);
             let st = lock(&s.state);
             if s.in_flight.load(AtomicOrdering::SeqCst) > 0 {
                 continue;
@@ -944,9 +881,7 @@ impl LoopbackWorld {
             }
         }
         s.clock.jump_to(0);
-        s.handle(RoleKind::Partner, Input::Start);
-        s.handle(RoleKind::Platform, Input::Start);
-        // Whatever the nemesis schedules at t=0 is in force before the first demand.
+        // `Start`, and whatever else the schedule has at t = 0, before the first demand.
         s.fire_due();
     }
 
@@ -961,46 +896,60 @@ impl LoopbackWorld {
         let s = &self.shared;
         let demand = DemandId(s.next_demand.fetch_add(1, AtomicOrdering::SeqCst) + 1);
         let (tx, rx) = oneshot::channel();
-        {
-            let mut st = lock(&s.state);
-            if st
-                .down
-                .get(&RoleKind::Partner)
-                .is_some_and(|until| s.clock.now() < *until)
-            {
-                // As in the simulator: a crashed partner has no P.app to need a token.
-                drop(tx);
-            } else {
-                st.demand_waiters.insert(demand, tx);
+        let served = s.with_world(|w, now| {
+            // As in the simulator: a crashed partner has no P.app to need a token.
+            let up = !w.is_down(RoleKind::Partner, now);
+            if up {
+                lock(&s.state).demand_waiters.insert(demand, tx);
+            }
+            w.step(now, Step::Demand(demand, tenant));
+            up
+        });
+        if !served {
+            return DemandResult::unknown(demand);
+        }
+        rx.await.unwrap_or(DemandResult::unknown(demand))
+    }
+
+    /// Runs the schedule up to virtual time `t` (nothing later fires) and waits until the
+    /// clock has passed it with nothing on the wire, or `limit` passes. Returns whether it got
+    /// there. With `fast_forward` idle stretches take no real time.
+    pub async fn run_until(&self, t: Micros, limit: Duration) -> bool {
+        let s = &self.shared;
+        s.halt_at.store(t, AtomicOrdering::SeqCst);
+        s.wake.notify_one();
+        let deadline = monotonic_now() + limit;
+        loop {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            let done = {
+                let _world = lock(&s.world);
+                s.clock.now() >= t && s.in_flight.load(AtomicOrdering::SeqCst) == 0
+            };
+            if done {
+                return true;
+            }
+            if monotonic_now() > deadline {
+                return false;
             }
         }
-        if !lock(&s.state).demand_waiters.contains_key(&demand) {
-            return DemandResult {
-                demand,
-                outcome: Outcome::Unknown,
-                cold: false,
-                token_latency: None,
-            };
-        }
-        s.handle(RoleKind::Partner, Input::Demand { demand, tenant });
-        rx.await.unwrap_or(DemandResult {
-            demand,
-            outcome: Outcome::Unknown,
-            cold: false,
-            token_latency: None,
-        })
+    }
+
+    /// Demands that found the partner down (nothing recorded, as in the simulator).
+    pub fn skipped_partner_down(&self) -> u64 {
+        lock(&self.shared.world).skipped_partner_down()
     }
 
     /// An admin action (uninstall, revoke, install) through the browser and the UPM.
     pub fn admin(&self, action: AdminAction) {
-        self.shared.handle(RoleKind::Admin, Input::Admin(action));
+        self.shared
+            .with_world(|w, now| w.step(now, Step::Admin(action)));
     }
 
     /// Empties the partner's token cache now, so the next demand is a cold miss (what `Start`
     /// does at t=0; used to measure cold acquisitions repeatedly).
     pub fn clear_token_cache(&self) {
         let now = self.now();
-        lock(&self.shared.roles).partner.store.clear_tokens(now);
+        lock(&self.shared.world).partner.store.clear_tokens(now);
     }
 
     /// The URL of a party's listener.
@@ -1021,27 +970,18 @@ impl LoopbackWorld {
     /// store (refresh token, client secret, trigger URL, shared secret…): the credentials a
     /// partner would configure its own client with. Values are secrets: never log them.
     pub fn partner_credentials(&self, tenant: TenantId) -> Vec<(&'static str, Value)> {
-        let row = lock(&self.shared.roles).partner.store.latest(tenant);
+        let row = lock(&self.shared.world).partner.store.latest(tenant);
         row.items.iter().map(|(k, v)| (*k, v.clone())).collect()
     }
 
     /// The history so far, ordered by time, in the simulator's format.
     pub fn history(&self) -> History {
-        let mut h = lock(&self.shared.state).history.clone();
-        h.records.sort_by_key(|r| r.t);
-        h
+        lock(&self.shared.world).history_sorted()
     }
 
     /// Ends every open demand as unknown (the simulator's hard stop) and returns the history.
     pub fn finish(&self) -> History {
-        let s = &self.shared;
-        {
-            let mut roles = lock(&s.roles);
-            let now = s.clock.now();
-            let mut out = Effects::default();
-            roles.partner.abandon_all(now, &mut out);
-            s.apply(RoleKind::Partner, now, out);
-        }
+        self.shared.with_world(|w, now| w.abandon_all(now));
         self.history()
     }
 }

@@ -132,7 +132,7 @@ impl Queue {
             match a {
                 Action::Timer { at, role, id } => self.push(at, Ev::Timer(role, id)),
                 Action::Deliver { at, env, .. } => self.push(at, Ev::Deliver(env)),
-                Action::EdgeAnswer { .. } | Action::Lost { .. } => {}
+                Action::EdgeAnswer { .. } | Action::Lost { .. } | Action::Cancel(_) => {}
             }
         }
     }

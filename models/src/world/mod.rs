@@ -93,6 +93,8 @@ pub enum Action {
         env: Envelope,
         status: u16,
     },
+    /// A role gave up waiting for the answer to request `0` (its connection closes).
+    Cancel(MsgId),
     /// A message lost on its link or in a partition: it never arrives.
     Lost {
         msg: MsgId,
@@ -368,6 +370,11 @@ impl World {
         })
     }
 
+    /// A fresh message id (for an answer that arrived without one).
+    pub fn next_msg_id(&mut self) -> MsgId {
+        self.ids.msg()
+    }
+
     /// Records an event the driver observed itself (an exchange that failed on the socket).
     pub fn record(&mut self, t: Micros, event: Event) {
         self.history.push(t, event);
@@ -535,6 +542,7 @@ impl World {
         self.history.records.append(&mut out.history);
         for id in out.cancel.drain(..) {
             self.cancelled.insert(id);
+            self.actions.push(Action::Cancel(id));
         }
         for (at, id) in out.timers.drain(..) {
             self.actions.push(Action::Timer { at, role, id });
