@@ -673,3 +673,51 @@ impl World {
         self.effects = out;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn installs_are_10_ms_apart_unless_that_would_run_past_t0() {
+        assert_eq!(install_spacing(1), 10 * crate::MS);
+        assert_eq!(install_spacing(100), 10 * crate::MS);
+        assert_eq!(install_spacing(30_000), 10 * crate::MS);
+        // A million tenants: 300 µs apart, the last one installed before t = 0.
+        let n = 1_000_000u32;
+        let spacing = install_spacing(n);
+        assert_eq!(spacing, 300);
+        assert!(SETUP_START + i64::from(n - 1) * spacing < 0);
+        // Just past the point where 10 ms no longer fits, the spacing shrinks.
+        assert!(install_spacing(30_001) < 10 * crate::MS);
+        assert!(SETUP_START + 30_000 * install_spacing(30_001) < 0);
+    }
+
+    #[test]
+    fn the_schedule_installs_every_tenant_before_start_in_order() {
+        let mut s = Scenario::new("refresh", "same-region").expect("a known preset");
+        s.tenants = 5;
+        s.duration_s = 60.0;
+        s.demands = vec![(1.0, 0)];
+        let (m, _, params) = crate::mechanisms::resolve(&s.mechanism, &s.sets).unwrap();
+        let (_, schedule) = World::build(&s, m, &params, None, None);
+        let installs: Vec<Micros> = schedule
+            .iter()
+            .filter(|(_, st)| matches!(st, Step::Admin(AdminAction::Install(_))))
+            .map(|(t, _)| *t)
+            .collect();
+        assert_eq!(installs.len(), 5);
+        assert!(installs.windows(2).all(|w| w[1] - w[0] == 10 * crate::MS));
+        let start = schedule.iter().position(|(_, st)| *st == Step::Start);
+        assert!(start.is_some_and(|i| i > 0));
+        // The scripted demand follows the Poisson ones, numbered after them.
+        let last = schedule
+            .iter()
+            .filter_map(|(t, st)| match st {
+                Step::Demand(d, _) => Some((*t, d.0)),
+                _ => None,
+            })
+            .max_by_key(|(_, d)| *d);
+        assert_eq!(last.map(|(t, _)| t), Some(crate::SEC));
+    }
+}
