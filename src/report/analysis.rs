@@ -2,80 +2,13 @@
 //! their analytic predictions, and a verdict computed by a stated rule over those numbers.
 //! Nothing here writes a verdict by hand: change the data and the verdict follows.
 
-use super::Results;
 use super::experiments::{
     FIXED_LAG_MS, HERD_RATE, LAG_GRID_MS, LOAD_RATES, LOSS_GRID, Metrics, ON_DEMAND, OUTAGE_AT_H,
     OUTAGE_H, PROVISION_LOSS, PUSH_GRID, RESPONSE_LOSS_GRID, all_refs,
 };
+use super::results::Results;
+use super::section::{Block, Section, Verdict};
 use super::stats::{Agreement, Interval, compare, wilson};
-use serde::Serialize;
-
-/// A computed verdict.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "verdict", content = "condition")]
-pub enum Verdict {
-    Supported,
-    Refuted,
-    /// Holds under the stated condition only.
-    DependsOn(String),
-    /// The experiment needs a part of tokenlab that has not landed, or a switch not modelled.
-    NotEvaluated(String),
-    /// Judged from real-network runs, in the report's loopback section.
-    OnLoopback,
-}
-
-impl Verdict {
-    pub fn label(&self) -> String {
-        match self {
-            Verdict::Supported => "supported".into(),
-            Verdict::Refuted => "refuted".into(),
-            Verdict::DependsOn(c) => format!("depends on: {c}"),
-            Verdict::NotEvaluated(why) => format!("not evaluated: {why}"),
-            Verdict::OnLoopback => "measured on loopback: see the loopback section".into(),
-        }
-    }
-}
-
-/// Content of a section, rendered to markdown and HTML alike.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum Block {
-    Text {
-        text: String,
-    },
-    Table {
-        headers: Vec<String>,
-        rows: Vec<Vec<String>>,
-    },
-    Figure {
-        name: String,
-        caption: String,
-    },
-    Sequence {
-        mechanism: String,
-    },
-}
-
-impl Block {
-    pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> Block {
-        Block::Table {
-            headers: headers.iter().map(|h| h.to_string()).collect(),
-            rows,
-        }
-    }
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Section {
-    pub id: String,
-    pub title: String,
-    pub claim: String,
-    pub experiment: String,
-    pub blocks: Vec<Block>,
-    pub rule: String,
-    pub verdict: Verdict,
-    pub reproduce: Vec<String>,
-}
 
 /// Analytic constants of `analytic.md` at the defaults.
 pub const MINT_MS: f64 = 50.0;
@@ -187,7 +120,7 @@ impl Ctx<'_> {
             .unwrap_or_default()
     }
     fn only(&self, exp: &str) -> String {
-        let q = super::render::scale_flag(&self.r.config);
+        let q = self.r.config.scale_flag();
         format!(
             "cargo run --release -- report --only {exp} --seed {}{q}",
             self.seed

@@ -24,6 +24,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// The flag that reproduces this sample size.
+    pub fn scale_flag(&self) -> &'static str {
+        if self.tiny {
+            " --tiny"
+        } else if self.quick {
+            " --quick"
+        } else {
+            ""
+        }
+    }
     /// Tenants for the rate experiments: each contributes one cold demand.
     fn cold_tenants(&self) -> u32 {
         self.small(4000, 400)

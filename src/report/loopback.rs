@@ -3,7 +3,7 @@
 //! are not reproducible byte for byte, so this part sits between markers that
 //! `scripts/check-reproducible.sh` strips before it compares two runs.
 
-use super::analysis::{Block, Section, Verdict};
+use super::section::{Block, Section, Verdict};
 use serde::Serialize;
 use tokenlab::net::burden::{Burden, partner_burden};
 use tokenlab::net::calibrate::{Calibration, calibration};

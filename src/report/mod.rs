@@ -9,15 +9,18 @@ pub mod experiments;
 pub mod figures;
 pub mod loopback;
 pub mod render;
+pub mod results;
+pub mod section;
 pub mod security;
 pub mod stats;
 
 use anyhow::{Context, Result, bail};
-use experiments::{Config, Metrics, PointSpec, points, run_point};
+use experiments::{Config, PointSpec, points, run_point};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use render::write_file as write;
+use results::{PointResult, Results, ShardFile};
+use std::path::PathBuf;
 
 /// Options of `tokenlab report`.
 #[derive(clap::Args, Clone, Debug)]
@@ -58,45 +61,6 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
     Ok((i, n))
 }
 
-/// One point's result, tagged with its place in the sweep.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PointResult {
-    pub index: usize,
-    pub key: String,
-    pub experiment: String,
-    pub metrics: Metrics,
-}
-
-/// A shard file: which slice of which sweep, and its results.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ShardFile {
-    pub config: Config,
-    pub points: usize,
-    pub shard: (usize, usize),
-    pub results: Vec<PointResult>,
-}
-
-/// Every point with its metrics, in sweep order.
-pub struct Results {
-    pub config: Config,
-    pub points: Vec<(PointSpec, Metrics)>,
-}
-
-impl Results {
-    pub fn get(&self, experiment: &str, key: &str) -> Option<&Metrics> {
-        self.points
-            .iter()
-            .find(|(p, _)| p.experiment == experiment && p.key == key)
-            .map(|(_, m)| m)
-    }
-    pub fn spec(&self, experiment: &str, key: &str) -> Option<&PointSpec> {
-        self.points
-            .iter()
-            .find(|(p, _)| p.experiment == experiment && p.key == key)
-            .map(|(p, _)| p)
-    }
-}
-
 /// Runs `indices` of the sweep in parallel (each run single-threaded and seeded) with a
 /// progress bar on stderr.
 fn run_points(cfg: &Config, specs: &[PointSpec], indices: &[usize]) -> Result<Vec<PointResult>> {
@@ -123,13 +87,6 @@ fn run_points(cfg: &Config, specs: &[PointSpec], indices: &[usize]) -> Result<Ve
         .collect();
     bar.finish_and_clear();
     out.map_err(|e| anyhow::anyhow!("a sweep point failed: {e}"))
-}
-
-pub(super) fn write(path: &Path, contents: &[u8]) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))
 }
 
 fn assemble(cfg: Config, specs: Vec<PointSpec>, mut results: Vec<PointResult>) -> Result<Results> {

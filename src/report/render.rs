@@ -3,14 +3,13 @@
 //! external URL). Everything here is a function of the results, so the same seed gives the same
 //! bytes.
 
-use super::Results;
-use super::analysis::{
-    Block, DELIVERY_S, EXPIRY_MARGIN_S, Section, Verdict, hops, s1, seconds, sections, u3,
-};
+use super::analysis::{DELIVERY_S, EXPIRY_MARGIN_S, hops, s1, seconds, sections, u3};
 use super::experiments::{
     LAG_GRID_MS, LOSS_GRID, ON_DEMAND, OUTAGE_H, PUSH_GRID, RESPONSE_LOSS_GRID, all_refs,
 };
 use super::figures::{Arrow, Chart, Series, bar_chart, line_chart, sequence};
+use super::results::Results;
+use super::section::{Block, Section, Verdict};
 use super::stats::wilson;
 use anyhow::{Context, Result};
 use plotters::chart::SeriesLabelPosition;
@@ -817,15 +816,12 @@ fn verdict_badge(v: &Verdict) -> &'static str {
     }
 }
 
-/// The flag that reproduces the sample size of `cfg`.
-pub fn scale_flag(cfg: &super::experiments::Config) -> &'static str {
-    if cfg.tiny {
-        " --tiny"
-    } else if cfg.quick {
-        " --quick"
-    } else {
-        ""
+/// Writes one file of the report, creating its directory.
+pub fn write_file(path: &Path, contents: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
+    std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))
 }
 
 pub fn write_report(
@@ -867,7 +863,7 @@ pub fn write_report(
         .map(|f| (f.name.clone(), f.svg.clone()))
         .collect();
 
-    let q = scale_flag(&r.config);
+    let q = r.config.scale_flag();
     let cmd = format!("cargo run --release -- report --seed {}{q}", r.config.seed);
     let mut unverified: Vec<String> = r
         .points
@@ -1015,7 +1011,7 @@ pub fn write_report(
     html.push_str("</body></html>\n");
 
     // Files.
-    let write = |rel: &str, bytes: &[u8]| super::write(&dir.join(rel), bytes);
+    let write = |rel: &str, bytes: &[u8]| write_file(&dir.join(rel), bytes);
     write("rfc34-evidence.md", md.as_bytes())?;
     write("rfc34-evidence.html", html.as_bytes())?;
     for f in &figs {

@@ -3,7 +3,7 @@
 //! and deterministic), and the hypotheses that rest on them (H5, H6, H9, H14, H15, H16, H21,
 //! H24, H26), each with a rule over those numbers.
 
-use super::analysis::{Block, Section, Verdict};
+use super::section::{Block, Section, Verdict};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use tokenlab_properties::VerdictKind;
