@@ -5,11 +5,13 @@
 //! byte-identically to an unsharded one.
 
 pub mod analysis;
+pub mod analytic;
 pub mod experiments;
 pub mod figures;
 pub mod loopback;
 pub mod render;
 pub mod results;
+pub mod rules;
 pub mod section;
 pub mod security;
 pub mod stats;

@@ -3,9 +3,10 @@
 //! external URL). Everything here is a function of the results, so the same seed gives the same
 //! bytes.
 
-use super::analysis::{DELIVERY_S, EXPIRY_MARGIN_S, hops, s1, seconds, sections, u3};
+use super::analysis::sections;
+use super::analytic::{DELIVERY_S, expiry_margin_s, hops, s1, seconds, u3};
 use super::experiments::{
-    LAG_GRID_MS, LOSS_GRID, ON_DEMAND, OUTAGE_H, PUSH_GRID, RESPONSE_LOSS_GRID, all_refs,
+    LAG_GRID_MS, LOSS_GRID, OUTAGE_H, PUSH_GRID, RESPONSE_LOSS_GRID, all_refs, on_demand,
 };
 use super::figures::{Arrow, Chart, Series, bar_chart, line_chart, sequence};
 use super::results::Results;
@@ -105,7 +106,7 @@ fn figures(r: &Results) -> Result<Vec<Figure>> {
         ),
     ] {
         let mut series = Vec::new();
-        for m in ON_DEMAND {
+        for m in on_demand() {
             let pts: Vec<(f64, f64)> = LOSS_GRID
                 .iter()
                 .filter_map(|p| {
@@ -166,7 +167,7 @@ fn figures(r: &Results) -> Result<Vec<Figure>> {
     {
         let mut series = Vec::new();
         let mut ymax: f64 = 100.0;
-        for m in ON_DEMAND {
+        for m in on_demand() {
             let pts: Vec<(f64, f64)> = LOSS_GRID
                 .iter()
                 .filter_map(|p| {
@@ -263,7 +264,7 @@ fn figures(r: &Results) -> Result<Vec<Figure>> {
                 dashed: false,
                 color: k,
             });
-            let lp = l - EXPIRY_MARGIN_S - DELIVERY_S;
+            let lp = l - expiry_margin_s() - DELIVERY_S;
             if lp >= *t {
                 let pred = (0..=25)
                     .map(|i| {
