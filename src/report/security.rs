@@ -8,7 +8,7 @@ use super::rules::*;
 use super::section::{Block, Section, Verdict};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use tokenlab_models::mechanisms::{of_reference, registry};
+use tokenlab_models::mechanisms::registry;
 use tokenlab_properties::VerdictKind;
 use tokenlab_properties::attack::{AttackResult, attack_table};
 use tokenlab_properties::suite::{MatrixRow, expectations, run_row, security_matrix};
@@ -47,9 +47,14 @@ impl SecurityData {
             .iter()
             .find(|a| a.mechanism == mechanism && a.credential == credential && a.sets.is_empty())
     }
-    /// The theft of a mechanism's long-lived root credential (the trait names it).
+    /// The long-lived root credential of a mechanism: the first row of its attack table.
+    /// (Not `Mechanism::root_credential`: for upm-oauth that names the per-tenant refresh
+    /// token, while the table, and so the published scorecard, leads with the app's client
+    /// secret.)
     pub fn root(&self, mechanism: &str) -> Option<&AttackResult> {
-        self.attack(mechanism, of_reference(mechanism)?.root_credential())
+        self.attacks
+            .iter()
+            .find(|a| a.mechanism == mechanism && a.sets.is_empty() && a.credential != "store")
     }
     pub fn verdict(&self, mechanism: &str, variant: Option<&str>, p: &str) -> Option<VerdictKind> {
         self.matrix
