@@ -3,18 +3,36 @@
 //! `rfc34-evidence.md`, `rfc34-evidence.html` and `data/*.json`. The simulated sections are a
 //! pure function of (seed, quick) and the point results, so a sharded run merged later renders
 //! byte-identically to an unsharded one.
+//!
+//! Data flows one way, and no module below imports one above it:
+//!
+//! ```text
+//! experiments ─► results ─┐   security (matrix, attacks)   loopback (real HTTP)   traces
+//!                         ▼            │                           │                 │
+//!   analytic ─► analysis ◄── rules ◄───┴───────────────────────────┘                 │
+//!                  │ sections                                                        │
+//!                  ▼                                                                 ▼
+//!      document (+ scorecard) ─► render (markdown, HTML, files) ◄── charts ◄── figures
+//! ```
+//!
+//! `section` (the one section model) and `stats` depend on nothing else here; this file only
+//! runs the phases in order ([`publish`]).
 
 pub mod analysis;
 pub mod analytic;
+pub mod charts;
+pub mod document;
 pub mod experiments;
 pub mod figures;
 pub mod loopback;
 pub mod render;
 pub mod results;
 pub mod rules;
+pub mod scorecard;
 pub mod section;
 pub mod security;
 pub mod stats;
+pub mod traces;
 
 use anyhow::{Context, Result, bail};
 use experiments::{Config, PointSpec, points, run_point};
@@ -186,6 +204,41 @@ fn loopback_data(a: &ReportArgs, cfg: &Config) -> Result<loopback::LoopbackData,
     loopback::compute(if cfg.quick { 7 } else { 15 })
 }
 
+/// Everything after the sweep, in order: the security runs and the traces (seeded and
+/// deterministic, so a merged run recomputes the same bytes), the sections and their verdicts,
+/// the scorecard, the document, the figures; then the writer renders what it is handed.
+fn publish(
+    dir: &std::path::Path,
+    res: &Results,
+    loopback: Result<loopback::LoopbackData, String>,
+) -> Result<()> {
+    let cfg = &res.config;
+    let cases = if cfg.quick || cfg.tiny { 1 } else { 3 };
+    let sec = security::compute(
+        cfg.seed,
+        cases,
+        cfg.tiny.then_some(&["trigger", "tenant-secret"][..]),
+    );
+    let traces = traces::cold_paths(cfg.seed)?;
+    let hypotheses = analysis::sections(res, Some(&sec));
+    let score = scorecard::scorecard(res, &sec);
+    let doc = document::build(res, &hypotheses, &score, &loopback);
+    let drawn = charts::draw(res, &sec, &traces)?;
+    render::write_report(
+        dir,
+        &doc,
+        &traces,
+        &drawn,
+        &render::DataFiles {
+            results: res,
+            hypotheses: &hypotheses,
+            security: &sec,
+            scorecard: &score,
+            loopback: loopback.as_ref().ok(),
+        },
+    )
+}
+
 pub fn run(a: &ReportArgs) -> Result<()> {
     // Wall time is only printed to stderr, never written into the report.
     #[allow(clippy::disallowed_methods)]
@@ -194,7 +247,7 @@ pub fn run(a: &ReportArgs) -> Result<()> {
         let (cfg, results) = read_shards(&a.merge)?;
         let specs = points(&cfg);
         let res = assemble(cfg, specs, results)?;
-        render::write_report(&a.out, &res, loopback_data(a, &cfg))?;
+        publish(&a.out, &res, loopback_data(a, &cfg))?;
         eprintln!(
             "merged {} sweep points into {} in {:.1} s",
             res.points.len(),
@@ -248,7 +301,7 @@ pub fn run(a: &ReportArgs) -> Result<()> {
     let idx: Vec<usize> = (0..specs.len()).collect();
     let results = run_points(&cfg, &specs, &idx)?;
     let res = assemble(cfg, specs, results)?;
-    render::write_report(&a.out, &res, loopback_data(a, &cfg))?;
+    publish(&a.out, &res, loopback_data(a, &cfg))?;
     eprintln!(
         "report: {} sweep points, written to {} in {:.1} s wall time ({} threads)",
         res.points.len(),

@@ -72,3 +72,26 @@ pub struct Section {
     pub verdict: Verdict,
     pub reproduce: Vec<String>,
 }
+
+/// One entry of the document, in reading order.
+#[derive(Clone, Debug)]
+pub enum Item {
+    /// A top-level heading (below the title).
+    Heading(String),
+    Block(Block),
+    /// A section at `level` (2: a hypothesis; 3: a subsection, whose anchor gets `anchor_prefix`).
+    Section {
+        section: Section,
+        level: u8,
+        anchor_prefix: &'static str,
+    },
+    /// A comment line that tools find (the loopback markers), copied verbatim.
+    Marker(&'static str),
+}
+
+/// The whole report as the renderers see it: a title and one list of items.
+#[derive(Clone, Debug)]
+pub struct Document {
+    pub title: String,
+    pub items: Vec<Item>,
+}
