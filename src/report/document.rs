@@ -4,9 +4,10 @@
 //! mechanism and parameter registries here, never kept by hand.
 
 use super::loopback::{self, LoopbackData};
+use super::modelled;
 use super::results::Results;
 use super::scorecard::{ScoreRow, scorecard_table};
-use super::section::{Block, Document, Item, Section};
+use super::section::{Block, Document, Item, Section, Verdict};
 use tokenlab_models::mechanisms::registry;
 
 /// The report as one list of items, from what the results and analysis phases computed.
@@ -55,13 +56,36 @@ pub fn build(
             .collect(),
     ));
 
-    let method = vec![
-        Block::Text { text: "Method. Each mechanism is an executable sans-IO model (the same role state machines would run on loopback); the simulator applies per-link delays, loss, 5xx, partitions and crashes from one seeded ChaCha stream forked per role, link and tenant, and records a history from which every number here is computed. Rates carry Wilson 95% intervals, percentiles exact order-statistic 95% intervals, means CLT 95% intervals. A prediction outside its interval is flagged: \"simulator bug?\" where the formula's independence assumptions hold, \"correlation effect\" where they do not; predicted rates below 10/n are \"not measurable at this n\". About 5% of correct predictions fall outside a 95% interval by chance.".into() },
-        Block::Text { text: "Limits. This is bounded, seeded model testing, not a proof. A compromise of the platform itself is out of scope. The simulator's latencies are the protocol's critical path; they exclude CPU time for signing and verification (the loopback calibration, issue 4, measures those). Values the thread does not fix are parameters with documented defaults; the unverified ones in force in these runs are listed below, and every conclusion that rests on them says so.".into() },
-        Block::Text { text: format!("Unverified parameters in force: {}.", unverified.join(", ")) },
-        Block::Text { text: "Not yet modelled (their sections say so): trigger `mode=async` and per-use URL rotation; `ip_allowlist` and sender-constrained secrets; RT idle expiry and introspection; Connect's `act_as_user`; clock skew. The attacker, the property matrix and the security metrics (issue 3), and loopback measurements with standard-client conformance (issue 4) fill the sections marked pending when they land.".into() },
-        Block::Text { text: format!("Reproduce: `{cmd}` (about the wall time stated in the README on 2 cores); a slice for a batch scheduler: `cargo run --release -- report --shard I/N --out DIR{q}`, then `cargo run --release -- report --merge DIR... --out reports`.") },
-    ];
+    let mut method = vec![Block::Text {
+        text: "Method. The simulator applies per-link delays, loss, 5xx, partitions and crashes from one seeded ChaCha stream forked per role, link and tenant, and records a history from which every number here is computed; the same role state machines run on loopback. Rates carry Wilson 95% intervals, percentiles exact order-statistic 95% intervals, means CLT 95% intervals. A prediction outside its interval is flagged: \"simulator bug?\" where the formula's independence assumptions hold, \"correlation effect\" where they do not; predicted rates below 10/n are \"not measurable at this n\". About 5% of correct predictions fall outside a 95% interval by chance.".into(),
+    }];
+    method.extend(modelled::blocks());
+    method.push(Block::Text { text: "Limits. This is bounded, seeded model testing, not a proof. A compromise of the platform itself is out of scope. The simulator's latencies are the protocol's critical path; they exclude CPU time for signing and verification (the loopback section measures those). Values the thread does not fix are parameters with documented defaults; the unverified ones in force in these runs are listed below, and every conclusion that rests on them says so.".into() });
+    method.push(Block::Text {
+        text: format!("Unverified parameters in force: {}.", unverified.join(", ")),
+    });
+    let missing: Vec<&str> = modelled::not_modelled().iter().map(|w| w.label).collect();
+    method.push(Block::Text {
+        text: if missing.is_empty() {
+            "Every setting mechanisms.md and hypotheses.md name is in the registry.".into()
+        } else {
+            format!(
+                "Not modelled yet (the registry has no such setting; sections that need one say so): {}.",
+                missing.join("; ")
+            )
+        },
+    });
+    let open: Vec<&str> = hypotheses
+        .iter()
+        .filter(|s| matches!(s.verdict, Verdict::NotEvaluated(_)))
+        .map(|s| s.id.as_str())
+        .collect();
+    if !open.is_empty() {
+        method.push(Block::Text {
+            text: format!("Sections left open (each says why): {}.", open.join(", ")),
+        });
+    }
+    method.push(Block::Text { text: format!("Reproduce: `{cmd}` (about the wall time stated in the README on 2 cores); a slice for a batch scheduler: `cargo run --release -- report --shard I/N --out DIR{q}`, then `cargo run --release -- report --merge DIR... --out reports`.") });
     let mut seq_blocks = vec![Block::Text {
         text: "Each diagram is drawn from a real simulated trace: the causal chain of the first acquisition after t = 0 (push: the first scheduled delivery; connect-jwt: there is no acquisition, the partner signs locally, so the diagram shows the signed API call).".into(),
     }];

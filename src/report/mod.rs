@@ -15,6 +15,7 @@
 //!      document (+ scorecard) ─► render (markdown, HTML, files) ◄── charts ◄── figures
 //! ```
 //!
+//! `modelled` (what the registries say is modelled) feeds `document` and `analysis`.
 //! `section` (the one section model) and `stats` depend on nothing else here; this file only
 //! runs the phases in order ([`publish`]).
 
@@ -25,6 +26,7 @@ pub mod document;
 pub mod experiments;
 pub mod figures;
 pub mod loopback;
+pub mod modelled;
 pub mod render;
 pub mod results;
 pub mod rules;
