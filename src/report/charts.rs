@@ -7,7 +7,9 @@ use super::analytic::{DELIVERY_S, expiry_margin_s, hops, s1, seconds, u3};
 use super::experiments::{
     LAG_GRID_MS, LOSS_GRID, OUTAGE_H, PUSH_GRID, RESPONSE_LOSS_GRID, all_refs, on_demand,
 };
-use super::figures::{Arrow, Chart, Series, bar_chart, line_chart, sequence};
+use super::figures::{
+    Arrow, Bar, Chart, Series, bar_chart, line_chart, mechanism_color, sequence, shade,
+};
 use super::results::Results;
 use super::security::SecurityData;
 use super::stats::wilson;
@@ -42,18 +44,11 @@ pub fn draw(
             sequence(
                 &format!("{m}: cold path from a simulated trace (same-region)"),
                 arrows,
+                mechanism_color(m),
             )?,
         );
     }
     Ok(Drawn { figures, sequences })
-}
-
-fn ref_color(r: &str) -> usize {
-    all_refs()
-        .iter()
-        .filter(|x| !x.contains(':'))
-        .position(|x| x == r.split(':').next().unwrap_or(r))
-        .unwrap_or(7)
 }
 
 fn cdf(values: &[f64]) -> Vec<(f64, f64)> {
@@ -95,7 +90,7 @@ fn result_figures(r: &Results) -> Result<Vec<Figure>> {
                 name: rf.clone(),
                 points: pts,
                 dashed: false,
-                color: ref_color(&rf),
+                color: mechanism_color(&rf),
             });
         }
         out.push(Figure {
@@ -139,7 +134,7 @@ fn result_figures(r: &Results) -> Result<Vec<Figure>> {
                 name: m.into(),
                 points: pts,
                 dashed: false,
-                color: ref_color(m),
+                color: mechanism_color(m),
             });
         }
         for (m, label) in [
@@ -166,7 +161,7 @@ fn result_figures(r: &Results) -> Result<Vec<Figure>> {
                 },
                 points: pts,
                 dashed: true,
-                color: ref_color(m),
+                color: mechanism_color(m),
             });
         }
         out.push(Figure {
@@ -201,7 +196,7 @@ fn result_figures(r: &Results) -> Result<Vec<Figure>> {
                 name: m.into(),
                 points: pts,
                 dashed: false,
-                color: ref_color(m),
+                color: mechanism_color(m),
             });
         }
         out.push(Figure {
@@ -250,13 +245,13 @@ fn result_figures(r: &Results) -> Result<Vec<Figure>> {
                         name: "trigger, read_from=replica".into(),
                         points: pts,
                         dashed: false,
-                        color: 0,
+                        color: mechanism_color("trigger"),
                     },
                     Series {
                         name: "S3: (L − 80 ms)/L".into(),
                         points: pred,
                         dashed: true,
-                        color: 0,
+                        color: mechanism_color("trigger"),
                     },
                 ],
             )?,
@@ -283,7 +278,7 @@ fn result_figures(r: &Results) -> Result<Vec<Figure>> {
                 name: label.trim_start_matches("push ").into(),
                 points: pts,
                 dashed: false,
-                color: k,
+                color: shade(mechanism_color("push"), k, labels.len()),
             });
             let lp = l - expiry_margin_s() - DELIVERY_S;
             if lp >= *t {
@@ -297,7 +292,7 @@ fn result_figures(r: &Results) -> Result<Vec<Figure>> {
                     name: format!("U3, {}", label.trim_start_matches("push ")),
                     points: pred,
                     dashed: true,
-                    color: k,
+                    color: shade(mechanism_color("push"), k, labels.len()),
                 });
             }
         }
@@ -334,7 +329,7 @@ fn result_figures(r: &Results) -> Result<Vec<Figure>> {
                 name: format!("grace_window={grace}"),
                 points: pts,
                 dashed: false,
-                color: k + 1,
+                color: shade(mechanism_color("refresh"), k, 2),
             });
             series.push(Series {
                 name: if *grace == "0" {
@@ -349,7 +344,7 @@ fn result_figures(r: &Results) -> Result<Vec<Figure>> {
                     })
                     .collect(),
                 dashed: true,
-                color: k + 1,
+                color: shade(mechanism_color("refresh"), k, 2),
             });
         }
         out.push(Figure {
@@ -369,12 +364,17 @@ fn result_figures(r: &Results) -> Result<Vec<Figure>> {
     }
     // Platform mints per idle tenant-hour.
     {
-        let bars: Vec<(String, f64)> = all_refs()
+        let bars: Vec<Bar> = all_refs()
             .iter()
             .filter(|x| !x.contains(':'))
             .filter_map(|m| {
                 let x = r.get("load", &format!("{m}/rate=0"))?;
-                Some((m.clone(), x.platform_mints_per_tenant_hour))
+                Some(Bar {
+                    label: m.clone(),
+                    value: x.platform_mints_per_tenant_hour,
+                    color: mechanism_color(m),
+                    unbounded: false,
+                })
             })
             .collect();
         out.push(Figure {
@@ -393,26 +393,32 @@ fn security_figures(d: &SecurityData) -> Result<Vec<Figure>> {
     let label = |a: &tokenlab_properties::attack::AttackResult| {
         format!("{}: {}", a.mechanism, a.credential)
     };
-    let bars: Vec<(String, f64)> = d
+    let bars: Vec<Bar> = d
         .attacks
         .iter()
         .filter(|a| a.sets.is_empty())
-        .map(|a| (label(a), a.tenants_compromised as f64))
+        .map(|a| Bar {
+            label: label(a),
+            value: a.tenants_compromised as f64,
+            color: mechanism_color(&a.mechanism),
+            unbounded: false,
+        })
         .collect();
-    let w: Vec<(String, f64)> = d
+    // An unbounded exposure is drawn to the end of the run (theft to horizon) and marked: it
+    // would last longer in a longer run, so its bar must never look shorter than a bound.
+    let w: Vec<Bar> = d
         .attacks
         .iter()
         .filter(|a| a.sets.is_empty())
-        .map(|a| {
-            let mark = if a.exposure_unbounded {
-                " (unbounded)"
+        .map(|a| Bar {
+            label: label(a),
+            value: if a.exposure_unbounded {
+                (a.horizon_s - a.stolen_at_s) / 3600.0
             } else {
-                ""
-            };
-            (
-                format!("{}{mark}", label(a)),
-                a.exposure_window_s.unwrap_or(0.0) / 3600.0,
-            )
+                a.exposure_window_s.unwrap_or(0.0) / 3600.0
+            },
+            color: mechanism_color(&a.mechanism),
+            unbounded: a.exposure_unbounded,
         })
         .collect();
     Ok(vec![
@@ -428,7 +434,7 @@ fn security_figures(d: &SecurityData) -> Result<Vec<Figure>> {
             name: "exposure-window".into(),
             svg: bar_chart(
                 "Exposure window per stolen credential",
-                "hours from theft to the last accepted use (run horizon bounds it)",
+                "hours from theft to the last accepted use; unbounded: to the run's end",
                 &w,
             )?,
         },

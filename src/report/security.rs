@@ -291,7 +291,7 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
             },
             Block::Figure {
                 name: "exposure-window".into(),
-                caption: "Exposure window W per stolen credential (hours of the run's horizon; hatched in the table where no bound exists).".into(),
+                caption: "Exposure window W per stolen credential, in hours; a credential with no declared bound is drawn hatched to the end of the run and marked unbounded (a longer run would only lengthen it).".into(),
             },
         ],
         "A measurement table; its verdicts are drawn in the hypotheses that use it.",
