@@ -26,7 +26,7 @@ use std::time::Duration;
 use tokenlab_models::faults::{LinkProfile, NetworkProfile};
 use tokenlab_models::history::{Event, History};
 use tokenlab_models::ids::{Party, TenantId};
-use tokenlab_models::mechanisms::registry;
+use tokenlab_models::mechanisms::{Acquisition, find, registry};
 use tokenlab_models::roles::AdminAction;
 
 /// Grants a stock OAuth client sends (RFC 6749 §4).
@@ -195,15 +195,20 @@ fn short_run_sets(id: &str) -> Vec<String> {
     .iter()
     .map(|x| x.to_string())
     .collect();
-    if id == "push" {
+    if pushed_only(id) {
         s.push("interval=1s".into());
     }
     s
 }
 
-/// Gives push's schedule time to deliver the first tokens.
+/// Whether the mechanism's tokens only arrive on the platform's schedule.
+fn pushed_only(id: &str) -> bool {
+    find(id).is_some_and(|m| m.acquisition() == Acquisition::PushedOnly)
+}
+
+/// Gives a pushed-only mechanism's schedule time to deliver the first tokens.
 async fn settle(id: &str) {
-    if id == "push" {
+    if pushed_only(id) {
         tokio::time::sleep(Duration::from_millis(1_100)).await;
     }
 }

@@ -2,149 +2,19 @@
 //! their analytic predictions, and a verdict computed by a stated rule over those numbers.
 //! Nothing here writes a verdict by hand: change the data and the verdict follows.
 
-use super::Results;
-use super::experiments::{
-    FIXED_LAG_MS, HERD_RATE, LAG_GRID_MS, LOAD_RATES, LOSS_GRID, Metrics, ON_DEMAND, OUTAGE_AT_H,
-    OUTAGE_H, PROVISION_LOSS, PUSH_GRID, RESPONSE_LOSS_GRID, all_refs,
+use super::analytic::{
+    DELIVERY_S, TRIGGER_DELTA_MS, db_write_ms, expiry_margin_s, hops, l1_ms, mint_ms, one_way_ms,
+    pushed_only, s1, seconds, self_signed, switch_default_s, ttl_s, u3,
 };
+use super::experiments::{
+    FIXED_LAG_MS, HERD_RATE, LAG_GRID_MS, LOAD_RATES, LOSS_GRID, Metrics, OUTAGE_AT_H, OUTAGE_H,
+    PROVISION_LOSS, PUSH_GRID, RESPONSE_LOSS_GRID, all_refs, on_demand,
+};
+use super::modelled;
+use super::results::Results;
+use super::rules::*;
+use super::section::{Block, Section, Verdict};
 use super::stats::{Agreement, Interval, compare, wilson};
-use serde::Serialize;
-
-/// A computed verdict.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "verdict", content = "condition")]
-pub enum Verdict {
-    Supported,
-    Refuted,
-    /// Holds under the stated condition only.
-    DependsOn(String),
-    /// The experiment needs a part of tokenlab that has not landed, or a switch not modelled.
-    NotEvaluated(String),
-    /// Judged from real-network runs, in the report's loopback section.
-    OnLoopback,
-}
-
-impl Verdict {
-    pub fn label(&self) -> String {
-        match self {
-            Verdict::Supported => "supported".into(),
-            Verdict::Refuted => "refuted".into(),
-            Verdict::DependsOn(c) => format!("depends on: {c}"),
-            Verdict::NotEvaluated(why) => format!("not evaluated: {why}"),
-            Verdict::OnLoopback => "measured on loopback: see the loopback section".into(),
-        }
-    }
-}
-
-/// Content of a section, rendered to markdown and HTML alike.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum Block {
-    Text {
-        text: String,
-    },
-    Table {
-        headers: Vec<String>,
-        rows: Vec<Vec<String>>,
-    },
-    Figure {
-        name: String,
-        caption: String,
-    },
-    Sequence {
-        mechanism: String,
-    },
-}
-
-impl Block {
-    pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> Block {
-        Block::Table {
-            headers: headers.iter().map(|h| h.to_string()).collect(),
-            rows,
-        }
-    }
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Section {
-    pub id: String,
-    pub title: String,
-    pub claim: String,
-    pub experiment: String,
-    pub blocks: Vec<Block>,
-    pub rule: String,
-    pub verdict: Verdict,
-    pub reproduce: Vec<String>,
-}
-
-/// Analytic constants of `analytic.md` at the defaults.
-pub const MINT_MS: f64 = 50.0;
-pub const DB_WRITE_MS: f64 = 5.0;
-pub const DB_READ_MS: f64 = 2.0;
-pub const TRIGGER_DELTA_MS: f64 = 80.0;
-pub const EXPIRY_MARGIN_S: f64 = 60.0;
-/// δ of U1–U3: from mint to the partner's commit (one 40 ms hop and a 5 ms write).
-pub const DELIVERY_S: f64 = 0.045;
-
-/// L1: cold-miss latency at one-way delay `d` ms (None where the mechanism has no on-demand path).
-pub fn l1_ms(mech: &str, d: f64) -> Option<f64> {
-    let id = mech.split(':').next().unwrap_or(mech);
-    match id {
-        "trigger" => Some(4.0 * d + MINT_MS + DB_WRITE_MS + DB_READ_MS),
-        "refresh" | "upm-oauth" => Some(2.0 * d + MINT_MS + DB_WRITE_MS),
-        "global-secret" | "tenant-secret" => Some(2.0 * d + MINT_MS),
-        "connect-jwt" => Some(0.0),
-        _ => None,
-    }
-}
-
-/// Inter-party messages on a cold miss (S1's exponent).
-pub fn hops(mech: &str) -> u32 {
-    match mech.split(':').next().unwrap_or(mech) {
-        "trigger" => 4,
-        "connect-jwt" => 0,
-        "push" => 0,
-        _ => 2,
-    }
-}
-
-/// S1: cold success without retries under independent loss `p` (`kind` "loss") or edge 5xx
-/// on requests (`kind` "5xx", half the hops are requests).
-pub fn s1(mech: &str, kind: &str, p: f64) -> f64 {
-    let h = hops(mech);
-    let n = if kind == "loss" { h } else { h / 2 };
-    (1.0 - p).powi(n as i32)
-}
-
-/// U3 evaluated by quadrature over the phase a ~ U(0, T): (P(lapse), E[gap]) for an outage of
-/// `d` s, push interval `t` s and usable life `lp` = L − s − δ s.
-pub fn u3(t: f64, lp: f64, d: f64) -> (f64, f64) {
-    let k = 20_000;
-    let (mut lapses, mut gap) = (0.0, 0.0);
-    for i in 0..k {
-        let a = (i as f64 + 0.5) / k as f64 * t;
-        let g = (((a + d) / t).ceil() * t - lp).max(0.0);
-        if g > 0.0 {
-            lapses += 1.0;
-        }
-        gap += g;
-    }
-    (lapses / k as f64, gap / k as f64)
-}
-
-/// A duration switch value (`15m`, `4h`) in seconds, by the models' own parser.
-pub fn seconds(s: &str) -> f64 {
-    tokenlab_models::params::parse_duration(s)
-        .map_or(f64::NAN, |us| us as f64 / tokenlab_models::SEC as f64)
-}
-
-/// The fixed one-way delay of a preset's inter-party links (ms), read from the preset itself.
-pub fn one_way_ms(preset: &str) -> f64 {
-    match tokenlab_models::faults::preset(preset).map(|p| p.network.default.latency) {
-        Some(tokenlab_models::faults::LatencyDist::Fixed { ms }) => ms,
-        _ => f64::NAN,
-    }
-}
 
 fn f(v: f64, digits: usize) -> String {
     if v.is_nan() {
@@ -187,7 +57,7 @@ impl Ctx<'_> {
             .unwrap_or_default()
     }
     fn only(&self, exp: &str) -> String {
-        let q = super::render::scale_flag(&self.r.config);
+        let q = self.r.config.scale_flag();
         format!(
             "cargo run --release -- report --only {exp} --seed {}{q}",
             self.seed
@@ -212,29 +82,13 @@ fn missing(id: &str, title: &str, what: &str) -> Section {
 
 /// The latency rows of H1/H17: (ref, preset) → cold p50 interval and L1.
 fn latency_row(c: &Ctx, r: &str, preset: &str) -> Option<(Interval, Interval, Option<f64>)> {
-    // push has no on-demand path: its rare first-demand hits are not a latency.
-    if r.starts_with("push") {
+    // A pushed-only mechanism has no on-demand path: its rare first-demand hits are not a latency.
+    if pushed_only(r) {
         return None;
     }
     let m = c.m("latency", &format!("{r}@{preset}"))?;
     let q = m.cold_latency_ms.as_ref()?;
     Some((q.p50, q.p99, l1_ms(r, one_way_ms(preset))))
-}
-
-/// H1 rule: at each preset, trigger's cold p50 interval lies above every AS-based mechanism's.
-/// `per_preset` holds (trigger, others) per preset.
-pub fn h1_rule(per_preset: &[(Vec<Interval>, Vec<Interval>)]) -> Verdict {
-    if per_preset.is_empty() || per_preset.iter().any(|(t, o)| t.is_empty() || o.is_empty()) {
-        return Verdict::NotEvaluated("no latency data".into());
-    }
-    let above = per_preset
-        .iter()
-        .all(|(t, o)| t.iter().all(|t| o.iter().all(|o| o.below(t))));
-    if above {
-        Verdict::Supported
-    } else {
-        Verdict::Refuted
-    }
 }
 
 fn h1(c: &Ctx) -> Section {
@@ -244,7 +98,7 @@ fn h1(c: &Ctx) -> Section {
         let (mut trig, mut others) = (Vec::new(), Vec::new());
         for r in all_refs() {
             let Some((p50, p99, pred)) = latency_row(c, &r, preset) else {
-                if r.starts_with("push") {
+                if pushed_only(&r) {
                     rows.push(vec![
                         r.clone(),
                         preset.into(),
@@ -273,9 +127,7 @@ fn h1(c: &Ctx) -> Section {
             ]);
             if r == "trigger" {
                 trig.push(p50);
-            } else if ["refresh", "upm-oauth", "tenant-secret", "global-secret"]
-                .contains(&r.as_str())
-            {
+            } else if AS_BASED.contains(&r.as_str()) {
                 others.push(p50);
             }
         }
@@ -297,7 +149,7 @@ fn h1(c: &Ctx) -> Section {
             },
         ],
         rule: "Supported if trigger's cold p50 interval lies entirely above the interval of every AS-based mechanism (refresh, upm-oauth, tenant-secret, global-secret) at both presets; refuted otherwise.".into(),
-        verdict: h1_rule(&per_preset),
+        verdict: h1_rule(&H1Data { per_preset }),
         reproduce: vec![
             c.repro("latency", "trigger@same-region"),
             c.repro("latency", "refresh@cross-region"),
@@ -305,41 +157,14 @@ fn h1(c: &Ctx) -> Section {
     }
 }
 
-/// H2 rule over (p, trigger interval, refresh interval) without retries, and the same with
-/// retries, at p ≥ 10% (where the predicted gap exceeds the quick-mode interval widths):
-/// supported when trigger is measurably below refresh with and without retries; depends on
-/// retries when only the no-retry gap is measurable; refuted when trigger is at least as good;
-/// not evaluated when the intervals overlap at this n.
-pub fn h2_rule(
-    no_retry: &[(f64, Interval, Interval)],
-    with_retry: &[(f64, Interval, Interval)],
-) -> Verdict {
-    let considered: Vec<&(f64, Interval, Interval)> =
-        no_retry.iter().filter(|(p, _, _)| *p >= 0.1).collect();
-    if considered.is_empty() {
-        return Verdict::NotEvaluated("no loss points at p ≥ 10%".into());
-    }
-    let sep = |v: &[(f64, Interval, Interval)]| {
-        let c: Vec<_> = v.iter().filter(|(p, _, _)| *p >= 0.1).collect();
-        !c.is_empty() && c.iter().all(|(_, t, r)| t.below(r))
-    };
-    if considered.iter().any(|(_, t, r)| t.est >= r.est) {
-        return Verdict::Refuted;
-    }
-    match (sep(no_retry), sep(with_retry)) {
-        (true, true) => Verdict::Supported,
-        (true, false) => Verdict::DependsOn(
-            "retries: without them trigger fails measurably more often; with the default retries the intervals overlap".into(),
-        ),
-        (false, _) => Verdict::NotEvaluated("the intervals overlap at this n: raise n".into()),
-    }
-}
+/// The mechanisms H1 sets against trigger: those that get a token from an authorization server.
+const AS_BASED: [&str; 4] = ["refresh", "upm-oauth", "tenant-secret", "global-secret"];
 
 fn h2(c: &Ctx) -> Section {
     let mut rows = Vec::new();
     let (mut nr, mut wr) = (Vec::new(), Vec::new());
     for kind in ["loss", "5xx"] {
-        for m in ON_DEMAND {
+        for m in on_demand() {
             for rk in ["0", "default"] {
                 for p in LOSS_GRID {
                     let Some(x) = c.m(kind, &format!("{m}/p={p}/retries={rk}")) else {
@@ -440,7 +265,10 @@ fn h2(c: &Ctx) -> Section {
             Block::table(&["mechanism", "cause", "demands"], fails),
         ],
         rule: "At every p ≥ 10%: supported if trigger's Wilson interval lies below refresh's without retries and with the default retries; depends on retries if only the no-retry gap is measurable; refuted if trigger's estimate is at least refresh's; not evaluated if the intervals overlap at this n.".into(),
-        verdict: h2_rule(&nrp, &wrp),
+        verdict: h2_rule(&H2Data {
+            no_retry: nrp,
+            with_retry: wrp,
+        }),
         reproduce: vec![
             c.repro("loss", "trigger/p=0.05/retries=0"),
             c.repro("loss", "refresh/p=0.05/retries=0"),
@@ -451,8 +279,7 @@ fn h2(c: &Ctx) -> Section {
 
 fn h4(c: &Ctx) -> Section {
     let mut rows = Vec::new();
-    let mut within = true;
-    let mut positive = false;
+    let (mut uniform, mut fixed) = (Vec::new(), Vec::new());
     for l in LAG_GRID_MS {
         let key = format!("uniform({l}ms)");
         let Some(m) = c.m("lag", &key) else { continue };
@@ -463,8 +290,7 @@ fn h4(c: &Ctx) -> Section {
             (l - TRIGGER_DELTA_MS) / l
         };
         let a = compare(pred, &w, Some(m.cold_n), true);
-        within &= a != Agreement::SimulatorBug;
-        positive |= w.lo > 0.0;
+        uniform.push((w, a));
         rows.push(vec![key, iv(&w, 4), f(pred, 4), agreement_cell(&a)]);
     }
     for l in FIXED_LAG_MS {
@@ -473,11 +299,11 @@ fn h4(c: &Ctx) -> Section {
         let w = wilson(m.cold_stale, m.cold_n);
         let pred = if l > TRIGGER_DELTA_MS { 1.0 } else { 0.0 };
         let a = compare(pred, &w, Some(m.cold_n), true);
-        within &= a != Agreement::SimulatorBug;
+        fixed.push(a);
         rows.push(vec![key, iv(&w, 4), f(pred, 4), agreement_cell(&a)]);
     }
     let mut variants = Vec::new();
-    let mut safe_zero = true;
+    let mut safe_variants_stale = Vec::new();
     for (name, pred) in [
         ("primary", Some(0.0)),
         ("in_band", Some(0.0)),
@@ -490,7 +316,7 @@ fn h4(c: &Ctx) -> Section {
         let stale = wilson(m.cold_stale, m.cold_n);
         let ok = cold_rate(m);
         if pred.is_some() {
-            safe_zero &= m.cold_stale == 0;
+            safe_variants_stale.push(m.cold_stale);
         }
         variants.push(vec![
             name.into(),
@@ -499,15 +325,11 @@ fn h4(c: &Ctx) -> Section {
             pred.map_or("—".into(), |p| f(p, 1)),
         ]);
     }
-    let verdict = if rows.is_empty() {
-        Verdict::NotEvaluated("no lag data".into())
-    } else if positive && safe_zero && within {
-        Verdict::DependsOn("where P reads the token back: a replica or a queued write makes stale reads frequent (S3); a primary read or an in-band token removes them, and in-band needs url_auth (H9)".into())
-    } else if !positive {
-        Verdict::Refuted
-    } else {
-        Verdict::Supported
-    };
+    let verdict = h4_rule(&H4Data {
+        uniform,
+        fixed,
+        safe_variants_stale,
+    });
     Section {
         id: "H4".into(),
         title: "Read-after-write".into(),
@@ -533,9 +355,9 @@ fn h4(c: &Ctx) -> Section {
     }
 }
 
-fn push_rows(c: &Ctx) -> (Vec<Vec<String>>, bool) {
+fn push_rows(c: &Ctx) -> (Vec<Vec<String>>, Vec<Agreement>) {
     let mut rows = Vec::new();
-    let mut all_agree = true;
+    let mut u3_agreements = Vec::new();
     let cases: Vec<(String, f64, f64)> = PUSH_GRID
         .iter()
         .map(|(i, l)| (format!("push interval={i} ttl={l}"), seconds(i), seconds(l)))
@@ -551,7 +373,7 @@ fn push_rows(c: &Ctx) -> (Vec<Vec<String>>, bool) {
                 continue;
             };
             let Some(gap) = m.gap_s else { continue };
-            let lp = l - EXPIRY_MARGIN_S - DELIVERY_S;
+            let lp = l - expiry_margin_s() - DELIVERY_S;
             let n = m.gap_tenants;
             let tenants =
                 c.r.spec("push", &format!("{label}/outage={d}h"))
@@ -572,7 +394,7 @@ fn push_rows(c: &Ctx) -> (Vec<Vec<String>>, bool) {
                     hi: gap.hi + 1.0,
                 };
                 let a2 = compare(eg / 60.0, &scale(&slack, 1.0 / 60.0), None, holds);
-                all_agree &= a1 != Agreement::SimulatorBug && a2 != Agreement::SimulatorBug;
+                u3_agreements.extend([a1, a2]);
                 (
                     format!("{} / {}", f(pl, 3), f(eg / 60.0, 1)),
                     format!("{} / {}", a1.label(), a2.label()),
@@ -596,7 +418,7 @@ fn push_rows(c: &Ctx) -> (Vec<Vec<String>>, bool) {
             ]);
         }
     }
-    (rows, all_agree)
+    (rows, u3_agreements)
 }
 
 fn scale(i: &Interval, k: f64) -> Interval {
@@ -657,14 +479,14 @@ fn h10(c: &Ctx) -> Section {
                 .map_or("—".into(), |x| iv(&scale(&x, 1.0 / 60.0), 1)),
         ],
     ];
-    let cheaper = push.messages_per_demand < trig.messages_per_demand;
-    let push_rate = wilson(push.succeeded, push.demands - push.unknown);
-    let trig_rate = wilson(trig.succeeded, trig.demands - trig.unknown);
-    let verdict = match (cheaper, push_rate.below(&trig_rate)) {
-        (true, true) => Verdict::DependsOn("what a miss costs: push spends fewer partner messages per demand but fails every demand before a tenant's first delivery (`no_token`), which trigger serves on demand".into()),
-        (true, false) => Verdict::Supported,
-        (false, _) => Verdict::Refuted,
+    let cost = |m: &Metrics| DemandCost {
+        messages_per_demand: m.messages_per_demand,
+        success: wilson(m.succeeded, m.demands - m.unknown),
     };
+    let verdict = h10_rule(&H10Data {
+        push: cost(push),
+        trigger: cost(trig),
+    });
     Section {
         id: "H10".into(),
         title: "Push removes \"90% of the complexity\"".into(),
@@ -679,7 +501,7 @@ fn h10(c: &Ctx) -> Section {
 
 fn h11(c: &Ctx) -> Section {
     let mut rows = Vec::new();
-    let mut waits = true;
+    let mut ttft_min = Vec::new();
     for (label, t) in [
         ("push interval=15m ttl=4h", 900.0),
         ("push interval=1h ttl=4h", 3600.0),
@@ -692,7 +514,7 @@ fn h11(c: &Ctx) -> Section {
         let x = scale(&x, 1.0 / 60.0);
         let pred = t / 2.0 / 60.0;
         let a = compare(pred, &x, None, true);
-        waits &= x.lo > 1.0;
+        ttft_min.push(x);
         rows.push(vec![
             label.into(),
             iv(&x, 1),
@@ -700,13 +522,7 @@ fn h11(c: &Ctx) -> Section {
             agreement_cell(&a),
         ]);
     }
-    let verdict = if rows.is_empty() {
-        Verdict::NotEvaluated("no push data".into())
-    } else if waits {
-        Verdict::Supported
-    } else {
-        Verdict::Refuted
-    };
+    let verdict = h11_rule(&H11Data { ttft_min });
     Section {
         id: "H11".into(),
         title: "Waiting for the next trigger".into(),
@@ -720,25 +536,17 @@ fn h11(c: &Ctx) -> Section {
 }
 
 fn h13(c: &Ctx) -> Section {
-    let (rows, agree) = push_rows(c);
+    let (rows, u3) = push_rows(c);
     // Compare TTL 1 h and 4 h at interval 1 h under a 2 h outage.
     let gap = |ttl: &str, d: f64| {
         c.m("push", &format!("push interval=1h ttl={ttl}/outage={d}h"))
             .and_then(|m| m.gap_s)
     };
-    let verdict = match (gap("1h", 2.0), gap("4h", 2.0)) {
-        (Some(g1), Some(g4)) if g4.below(&g1) => {
-            if agree {
-                Verdict::Supported
-            } else {
-                Verdict::DependsOn(
-                    "the analytic U3 disagrees somewhere in the grid (see the flags)".into(),
-                )
-            }
-        }
-        (Some(_), Some(_)) => Verdict::Refuted,
-        _ => Verdict::NotEvaluated("no push grid data".into()),
-    };
+    let verdict = h13_rule(&H13Data {
+        gap_ttl_1h: gap("1h", 2.0),
+        gap_ttl_4h: gap("4h", 2.0),
+        u3,
+    });
     Section {
         id: "H13".into(),
         title: "TTL 1 h → 4 h".into(),
@@ -764,30 +572,17 @@ fn h17(c: &Ctx) -> Section {
         Some(b - a)
     };
     let mut rows = Vec::new();
-    let mut ok = true;
-    let mut any = false;
-    for (r, k) in [
-        ("trigger", 2.0),
-        ("refresh", 1.0),
-        ("tenant-secret", 1.0),
-        ("connect-jwt", 0.0),
-    ] {
+    let mut growth_ms = Vec::new();
+    // One mechanism per hop count: four, two and none.
+    for r in ["trigger", "refresh", "tenant-secret", "connect-jwt"] {
         let Some(g) = growth(r) else { continue };
-        any = true;
         let delta_rtt = 2.0 * (one_way_ms("cross-region") - one_way_ms("same-region"));
-        let pred = k * delta_rtt;
-        // hdrhistogram keeps 3 significant digits: allow its quantisation (0.1% of the value).
-        let tol = 1.0;
-        ok &= (g - pred).abs() <= tol;
+        // Each round trip on the miss path crosses the preset's RTT once.
+        let pred = f64::from(hops(r)) / 2.0 * delta_rtt;
+        growth_ms.push((g, pred));
         rows.push(vec![r.into(), f(g, 1), f(pred, 1)]);
     }
-    let verdict = if !any {
-        Verdict::NotEvaluated("no latency data".into())
-    } else if ok {
-        Verdict::Supported
-    } else {
-        Verdict::Refuted
-    };
+    let verdict = h17_rule(&H17Data { growth_ms });
     Section {
         id: "H17".into(),
         title: "Geography".into(),
@@ -810,7 +605,7 @@ fn h18(c: &Ctx) -> Section {
     // committed at P hits the store, so the window that matters is W_vis, miss to commit:
     // 2d + t_m + t_w = 135 ms for both trigger (F→P.auth commit) and refresh.
     let d = one_way_ms("same-region");
-    let w_vis = 2.0 * d + MINT_MS + DB_WRITE_MS;
+    let w_vis = 2.0 * d + mint_ms() + db_write_ms();
     for (k, w) in [
         ("trigger:sample", l1_ms("trigger", d)),
         ("trigger", None),
@@ -834,11 +629,10 @@ fn h18(c: &Ctx) -> Section {
             m.lockout_tenants.to_string(),
         ]);
     }
-    let verdict = match (get("trigger:sample"), get("trigger")) {
-        (Some(s), Some(d)) if d.below(&s) && d.hi <= 1.0 + 1e-9 => Verdict::Supported,
-        (Some(_), Some(_)) => Verdict::Refuted,
-        _ => Verdict::NotEvaluated("no herd data".into()),
-    };
+    let verdict = h18_rule(&H18Data {
+        sample: get("trigger:sample"),
+        single_flight: get("trigger"),
+    });
     Section {
         id: "H18".into(),
         title: "Thundering herd".into(),
@@ -867,15 +661,10 @@ fn h19(c: &Ctx) -> Section {
             iv(&b.gap_s.unwrap_or(Interval::point(f64::NAN)), 1),
         ],
     ];
-    let verdict = if a.regressions == 0 && b.regressions > 0 {
-        Verdict::DependsOn("the partner keeping the token with the latest exp: with keep=max_exp duplicates and reordering are harmless; with last-write-wins an older T overwrites a newer one".into())
-    } else if b.regressions == 0 {
-        Verdict::NotEvaluated(
-            "no reordering happened at this n: raise dup_prob or the heavy tail".into(),
-        )
-    } else {
-        Verdict::Refuted
-    };
+    let verdict = h19_rule(&H19Data {
+        max_exp_regressions: a.regressions,
+        last_write_regressions: b.regressions,
+    });
     Section {
         id: "H19".into(),
         title: "Duplicates and retries".into(),
@@ -890,8 +679,7 @@ fn h19(c: &Ctx) -> Section {
 
 fn h20(c: &Ctx) -> Section {
     let mut rows = Vec::new();
-    let mut within = true;
-    let mut amplified = false;
+    let mut max_and_bound = Vec::new();
     for rp in [0u32, 2] {
         for rf in [0u32, 4] {
             let key = format!("retries={rp}/platform_retries={rf}");
@@ -899,8 +687,7 @@ fn h20(c: &Ctx) -> Section {
                 continue;
             };
             let bound = u64::from((rp + 1) * (rf + 1));
-            within &= m.max_auth_deliveries_per_acquisition <= bound;
-            amplified |= m.max_auth_deliveries_per_acquisition > 1;
+            max_and_bound.push((m.max_auth_deliveries_per_acquisition, bound));
             rows.push(vec![
                 key,
                 f(m.auth_deliveries as f64 / m.acquisitions.max(1) as f64, 2),
@@ -914,13 +701,7 @@ fn h20(c: &Ctx) -> Section {
             ]);
         }
     }
-    let verdict = if rows.is_empty() {
-        Verdict::NotEvaluated("no nested data".into())
-    } else if within && amplified {
-        Verdict::Supported
-    } else {
-        Verdict::Refuted
-    };
+    let verdict = h20_rule(&H20Data { max_and_bound });
     Section {
         id: "H20".into(),
         title: "Nested retries".into(),
@@ -936,7 +717,10 @@ fn h20(c: &Ctx) -> Section {
 fn h25(c: &Ctx) -> Section {
     let mut rows = Vec::new();
     let tenants = c.r.spec("herd", "trigger:sample").map_or(0, |s| s.tenants);
-    let mut holds_more = None;
+    let mut peaks = H25Data {
+        trigger_peak: None,
+        refresh_peak: None,
+    };
     for k in ["trigger:sample", "trigger", "refresh"] {
         let w = l1_ms(k, one_way_ms("same-region")).unwrap_or(f64::NAN);
         let Some(m) = c.m("herd", k) else { continue };
@@ -947,16 +731,12 @@ fn h25(c: &Ctx) -> Section {
             f(pred, 0),
         ]);
         if k == "trigger" {
-            holds_more = Some(m.max_inflight_demands);
+            peaks.trigger_peak = Some(m.max_inflight_demands);
         } else if k == "refresh" {
-            holds_more = holds_more.map(|t| t.saturating_sub(m.max_inflight_demands));
+            peaks.refresh_peak = Some(m.max_inflight_demands);
         }
     }
-    let verdict = match holds_more {
-        Some(d) if d > 0 => Verdict::Supported,
-        Some(_) => Verdict::Refuted,
-        None => Verdict::NotEvaluated("no herd data".into()),
-    };
+    let verdict = h25_rule(&peaks);
     Section {
         id: "H25".into(),
         title: "Blocking chain".into(),
@@ -968,9 +748,6 @@ fn h25(c: &Ctx) -> Section {
         reproduce: vec![c.only("herd")],
     }
 }
-
-/// (grace window, response loss, measured hazard, predicted hazard).
-type LockoutPoint = (String, f64, Interval, f64);
 
 fn lockout_data(c: &Ctx) -> (Vec<Vec<String>>, Vec<LockoutPoint>) {
     let mut rows = Vec::new();
@@ -995,7 +772,11 @@ fn lockout_data(c: &Ctx) -> (Vec<Vec<String>>, Vec<LockoutPoint>) {
                 f(pred, 5),
                 agreement_cell(&a),
             ]);
-            pts.push((grace.to_string(), p, q, pred));
+            pts.push(LockoutPoint {
+                grace: grace.to_string(),
+                loss: p,
+                hazard: q,
+            });
         }
     }
     (rows, pts)
@@ -1003,22 +784,7 @@ fn lockout_data(c: &Ctx) -> (Vec<Vec<String>>, Vec<LockoutPoint>) {
 
 fn h_lockout(c: &Ctx) -> Section {
     let (rows, pts) = lockout_data(c);
-    let no_grace_bad = pts
-        .iter()
-        .filter(|(g, _, _, _)| g == "0")
-        .all(|(_, _, q, _)| q.lo > 0.0);
-    let grace_better = RESPONSE_LOSS_GRID.iter().all(|p| {
-        let a = pts.iter().find(|(g, q, _, _)| g == "0" && q == p);
-        let b = pts.iter().find(|(g, q, _, _)| g == "30s" && q == p);
-        matches!((a, b), (Some(a), Some(b)) if b.2.below(&a.2))
-    });
-    let verdict = if pts.is_empty() {
-        Verdict::NotEvaluated("no lockout data".into())
-    } else if no_grace_bad && grace_better {
-        Verdict::DependsOn("a grace window: without one, every lost refresh response locks the tenant out (rotation with reuse detection); a 30 s grace window makes it negligible".into())
-    } else {
-        Verdict::Refuted
-    };
+    let verdict = lockout_rule(&LockoutData { points: pts });
     Section {
         id: "K".into(),
         title: "Refresh-token rotation lockouts (analytic K1–K2)".into(),
@@ -1039,8 +805,8 @@ fn h_lockout(c: &Ctx) -> Section {
 
 fn load_section(c: &Ctx) -> Section {
     let mut rows = Vec::new();
-    let mut push_idle = None;
-    let mut on_demand_idle_max: f64 = 0.0;
+    let mut pushed_idle_mints = None;
+    let mut others_idle_mints = Vec::new();
     for m in all_refs().iter().filter(|r| !r.contains(':')) {
         for rate in LOAD_RATES {
             let Some(x) = c.m("load", &format!("{m}/rate={rate}")) else {
@@ -1048,20 +814,21 @@ fn load_section(c: &Ctx) -> Section {
             };
             let spec = c.r.spec("load", &format!("{m}/rate={rate}"));
             let dur_h = spec.map_or(2.0, |s| s.duration_s / 3600.0);
-            let pred = match m.as_str() {
-                "push" => 1.0,
-                "connect-jwt" => 0.0,
-                _ => {
-                    let active = 1.0 - (-rate * dur_h).exp();
-                    let per = (dur_h * 3600.0 / (4.0 * 3600.0 - EXPIRY_MARGIN_S)).ceil();
-                    active * per / dur_h
-                }
+            let pred = if pushed_only(m) {
+                // One mint per push interval, whatever the demand.
+                3600.0 / switch_default_s(m, "interval")
+            } else if self_signed(m) {
+                0.0
+            } else {
+                let active = 1.0 - (-rate * dur_h).exp();
+                let per = (dur_h * 3600.0 / (ttl_s() - expiry_margin_s())).ceil();
+                active * per / dur_h
             };
             if rate == 0.0 {
-                if m == "push" {
-                    push_idle = Some(x.platform_mints_per_tenant_hour);
+                if pushed_only(m) {
+                    pushed_idle_mints = Some(x.platform_mints_per_tenant_hour);
                 } else {
-                    on_demand_idle_max = on_demand_idle_max.max(x.platform_mints_per_tenant_hour);
+                    others_idle_mints.push(x.platform_mints_per_tenant_hour);
                 }
             }
             rows.push(vec![
@@ -1073,11 +840,10 @@ fn load_section(c: &Ctx) -> Section {
             ]);
         }
     }
-    let verdict = match push_idle {
-        Some(p) if p > 0.0 && on_demand_idle_max == 0.0 => Verdict::Supported,
-        Some(_) => Verdict::Refuted,
-        None => Verdict::NotEvaluated("no load data".into()),
-    };
+    let verdict = load_rule(&LoadData {
+        pushed_idle_mints,
+        others_idle_mints,
+    });
     Section {
         id: "C4".into(),
         title: "Platform load: push pays for idle tenants (analytic C4)".into(),
@@ -1093,7 +859,10 @@ fn load_section(c: &Ctx) -> Section {
 fn provisioning(c: &Ctx) -> Section {
     let mut rows = Vec::new();
     let mut at5: Vec<(String, f64)> = Vec::new();
-    let mechs: Vec<&str> = ON_DEMAND.iter().copied().chain(["push"]).collect();
+    let mechs: Vec<&str> = on_demand()
+        .into_iter()
+        .chain(super::experiments::pushed_only())
+        .collect();
     for m in &mechs {
         for p in PROVISION_LOSS {
             let Some(x) = c.m("provision", &format!("{m}/p={p}")) else {
@@ -1102,7 +871,7 @@ fn provisioning(c: &Ctx) -> Section {
             let tenants =
                 c.r.spec("provision", &format!("{m}/p={p}"))
                     .map_or(0, |s| u64::from(s.tenants));
-            let uses_tokens = *m != "connect-jwt";
+            let uses_tokens = !self_signed(m);
             let lost = wilson(x.tenants_without_token, tenants);
             if p == 0.05 && uses_tokens {
                 at5.push((m.to_string(), lost.est));
@@ -1125,15 +894,7 @@ fn provisioning(c: &Ctx) -> Section {
             ]);
         }
     }
-    at5.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let verdict = match at5.first() {
-        Some((m, worst)) if *worst > 0.0 => Verdict::DependsOn(format!(
-            "the install path: at 5% loss {m} leaves the largest share of tenants ({:.1}%) without a token for the whole run, because an install lost on the wire is not retried in the model (Forge's lifecycle retries are unverified)",
-            worst * 100.0
-        )),
-        Some(_) => Verdict::Supported,
-        None => Verdict::NotEvaluated("no provisioning data".into()),
-    };
+    let verdict = provisioning_rule(&ProvisioningData { lost_at_5pct: at5 });
     Section {
         id: "PROV".into(),
         title: "Provisioning under faults".into(),
@@ -1161,6 +922,18 @@ fn on_loopback(id: &str, title: &str, claim: &str, experiment: &str) -> Section 
     }
 }
 
+/// Why a section waiting on a setting is open: `missing` while the registry lacks it, and once
+/// it is registered, that the experiment still has to be written.
+fn waits_on(mechanism: &str, key: &str, missing: &str) -> String {
+    match modelled::wanted(mechanism, key) {
+        Some(w) if modelled::is_modelled(w) => format!(
+            "{} is in the registry, but no experiment of this report runs it yet",
+            w.label
+        ),
+        _ => missing.to_string(),
+    }
+}
+
 fn not_landed(id: &str, title: &str, claim: &str, experiment: &str, needs: &str) -> Section {
     Section {
         id: id.into(),
@@ -1178,46 +951,23 @@ fn not_landed(id: &str, title: &str, claim: &str, experiment: &str, needs: &str)
     }
 }
 
-/// (mechanism, cold p50, success at 5% loss, mints per idle tenant-hour).
-type OpsColumns = (String, Option<f64>, Option<f64>, Option<f64>);
-
 fn h8_h27(c: &Ctx, id: &str) -> Section {
     // A scorecard trade-off: does one mechanism dominate on every measured column?
-    let cols: Vec<OpsColumns> = all_refs()
+    let columns: Vec<OpsColumns> = all_refs()
         .iter()
         .filter(|r| !r.contains(':'))
-        .map(|r| {
-            let lat = latency_row(c, r, "same-region").map(|x| x.0.est);
-            let succ = c
+        .map(|r| OpsColumns {
+            mechanism: r.clone(),
+            cold_p50_ms: latency_row(c, r, "same-region").map(|x| x.0.est),
+            success_5pct: c
                 .m("loss", &format!("{r}/p=0.05/retries=default"))
-                .map(|m| cold_rate(m).est);
-            let load = c
+                .map(|m| cold_rate(m).est),
+            idle_mints: c
                 .m("load", &format!("{r}/rate=0"))
-                .map(|m| m.platform_mints_per_tenant_hour);
-            (r.clone(), lat, succ, load)
+                .map(|m| m.platform_mints_per_tenant_hour),
         })
         .collect();
-    let dominates = |a: &OpsColumns| {
-        cols.iter().all(|b| {
-            a.0 == b.0
-                || (a.1.unwrap_or(f64::INFINITY) <= b.1.unwrap_or(f64::INFINITY)
-                    && a.2.unwrap_or(0.0) >= b.2.unwrap_or(0.0)
-                    && a.3.unwrap_or(f64::INFINITY) <= b.3.unwrap_or(f64::INFINITY))
-        })
-    };
-    let winner: Vec<&String> = cols.iter().filter(|a| dominates(a)).map(|a| &a.0).collect();
-    let verdict = if winner.is_empty() {
-        Verdict::DependsOn("the weighting: no mechanism is best on cold latency, success under loss and idle platform load at once; the security columns (issue 3) add exposure and standing secrets".into())
-    } else {
-        Verdict::DependsOn(format!(
-            "the security columns: {} dominates on the operational columns measured here",
-            winner
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    };
+    let verdict = trade_off_rule(&TradeOffData { columns });
     let (title, claim) = if id == "H8" {
         (
             "The trade-off question",
@@ -1258,7 +1008,11 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
             "Sync, not async",
             "Partners assumed the authTrigger call was async; Atlassian replied: \"This was not the intention … made synchronously\" [F: #18].",
             "`mode=sync|async`",
-            "trigger's `mode=async` switch is not modelled yet",
+            &waits_on(
+                "trigger",
+                "mode",
+                "trigger's `mode=async` switch is not modelled yet",
+            ),
         ),
         h4(&c),
         not_landed(
@@ -1296,7 +1050,11 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
             "User tokens",
             "\"Do you have any plans to get a user token too? We will need it too\" [F: thread].",
             "A capability matrix of principals per mechanism.",
-            "user principals (`act_as_user`) are not modelled yet",
+            &waits_on(
+                "connect-jwt",
+                "act_as_user",
+                "user principals (`act_as_user`) are not modelled yet",
+            ),
         ),
         h13(&c),
         not_landed(
@@ -1342,7 +1100,11 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
             "IP allow-listing",
             "@AdamMoore: \"options to layer on some extra security (IP allow-listing etc)\" [F: thread].",
             "`ip_allowlist` against A5 from outside and inside, A2 and A8.",
-            "the `ip_allowlist` switch and the attacker's network location are not modelled yet",
+            &waits_on(
+                "global-secret",
+                "ip_allowlist",
+                "the `ip_allowlist` switch and the attacker's network location are not modelled yet",
+            ),
         ),
         not_landed(
             "H24",
@@ -1378,70 +1140,4 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
         s.reproduce.retain(|x| !x.is_empty());
     }
     v
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn iv(est: f64, lo: f64, hi: f64) -> Interval {
-        Interval { est, lo, hi }
-    }
-
-    #[test]
-    fn h2_verdict_follows_its_data() {
-        let t = iv(0.81, 0.80, 0.82);
-        let r = iv(0.90, 0.89, 0.91);
-        let close = iv(0.995, 0.99, 1.0);
-        let no = vec![(0.05, t, r), (0.1, t, r)];
-        assert_eq!(h2_rule(&no, &no), Verdict::Supported);
-        let with = vec![(0.1, close, close)];
-        assert!(matches!(h2_rule(&no, &with), Verdict::DependsOn(_)));
-        // Flip the input: trigger no longer worse without retries.
-        let flipped = vec![(0.1, r, t)];
-        assert_eq!(h2_rule(&flipped, &flipped), Verdict::Refuted);
-        // Overlapping intervals are not evidence either way.
-        let wide = vec![(0.1, iv(0.81, 0.75, 0.87), iv(0.83, 0.78, 0.88))];
-        assert!(matches!(h2_rule(&wide, &wide), Verdict::NotEvaluated(_)));
-        assert!(matches!(h2_rule(&[], &[]), Verdict::NotEvaluated(_)));
-    }
-
-    #[test]
-    fn h1_verdict_follows_its_data() {
-        let trig = vec![iv(217.0, 216.9, 217.1)];
-        let refresh = vec![iv(135.0, 134.9, 135.1)];
-        let cross = vec![iv(255.0, 254.9, 255.1)];
-        assert_eq!(
-            h1_rule(&[(trig.clone(), refresh.clone())]),
-            Verdict::Supported
-        );
-        assert_eq!(
-            h1_rule(&[(refresh.clone(), trig.clone())]),
-            Verdict::Refuted
-        );
-        // Presets are compared separately: cross-region refresh above same-region trigger is fine.
-        assert_eq!(
-            h1_rule(&[
-                (trig.clone(), refresh),
-                (vec![iv(457.0, 457.0, 457.0)], cross)
-            ]),
-            Verdict::Supported
-        );
-        assert!(matches!(h1_rule(&[]), Verdict::NotEvaluated(_)));
-    }
-
-    #[test]
-    fn analytic_formulas_match_analytic_md() {
-        assert_eq!(l1_ms("trigger", 40.0), Some(217.0));
-        assert_eq!(l1_ms("refresh:3lo", 40.0), Some(135.0));
-        assert_eq!(l1_ms("tenant-secret", 100.0), Some(250.0));
-        assert!((s1("trigger", "loss", 0.01) - 0.9606).abs() < 1e-4);
-        assert!((s1("refresh", "loss", 0.01) - 0.9801).abs() < 1e-4);
-        // U3 with L = 4T, s = δ = 0: D = 3.5 h lapses with probability 0.5 and gap 1 h.
-        let (p, g) = u3(3600.0, 4.0 * 3600.0, 3.5 * 3600.0);
-        assert!((p - 0.5).abs() < 1e-3, "{p}");
-        assert!((g / 3600.0 - 0.5).abs() < 1e-3, "{g}");
-        let (p, _) = u3(3600.0, 4.0 * 3600.0, 3.0 * 3600.0);
-        assert_eq!(p, 0.0);
-    }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use tokenlab_models::faults::{LatencyDist, Nemesis, preset, secs};
 use tokenlab_models::history::{Event, ItemKind, Outcome};
 use tokenlab_models::ids::{Group, PartnerEndpoint, Party, TenantId};
-use tokenlab_models::mechanisms::{registry, resolve};
+use tokenlab_models::mechanisms::{Acquisition, registry, resolve};
 use tokenlab_models::sim::{RunResult, Scenario, run_resolved};
 use tokenlab_models::{Micros, SEC};
 
@@ -24,6 +24,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// The flag that reproduces this sample size.
+    pub fn scale_flag(&self) -> &'static str {
+        if self.tiny {
+            " --tiny"
+        } else if self.quick {
+            " --quick"
+        } else {
+            ""
+        }
+    }
     /// Tenants for the rate experiments: each contributes one cold demand.
     fn cold_tenants(&self) -> u32 {
         self.small(4000, 400)
@@ -184,15 +194,24 @@ pub fn all_refs() -> Vec<String> {
     v
 }
 
-/// Mechanisms with an on-demand path (push has none: a miss fails fast).
-pub const ON_DEMAND: [&str; 6] = [
-    "trigger",
-    "refresh",
-    "upm-oauth",
-    "global-secret",
-    "tenant-secret",
-    "connect-jwt",
-];
+/// Mechanisms a demand can be served by without waiting for the platform's schedule (all but
+/// the pushed-only ones, whose miss fails fast), in registry order.
+pub fn on_demand() -> Vec<&'static str> {
+    registry()
+        .iter()
+        .filter(|m| m.acquisition() != Acquisition::PushedOnly)
+        .map(|m| m.id())
+        .collect()
+}
+
+/// Mechanisms whose tokens only arrive on the platform's schedule, in registry order.
+pub fn pushed_only() -> Vec<&'static str> {
+    registry()
+        .iter()
+        .filter(|m| m.acquisition() == Acquisition::PushedOnly)
+        .map(|m| m.id())
+        .collect()
+}
 
 pub const LOSS_GRID: [f64; 6] = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2];
 pub const LAG_GRID_MS: [f64; 10] = [
@@ -225,7 +244,7 @@ pub fn points(cfg: &Config) -> Vec<PointSpec> {
     }
     // E-rel: loss and 5xx sweeps, without and with the partner's retries.
     for kind in ["loss", "5xx"] {
-        for m in ON_DEMAND {
+        for m in on_demand() {
             for retries in [Some(0u32), None] {
                 for p in LOSS_GRID {
                     let rk = retries.map_or("default".to_string(), |r| r.to_string());
@@ -402,11 +421,16 @@ pub fn points(cfg: &Config) -> Vec<PointSpec> {
         v.push(s);
     }
     // Provisioning under faults: every tenant installed during the run on lossy links.
-    for m in ON_DEMAND.iter().chain(std::iter::once(&"push")) {
+    for m in on_demand().into_iter().chain(pushed_only()) {
         for p in PROVISION_LOSS {
             let mut s = PointSpec::new("provision", format!("{m}/p={p}"), m, cfg.small(1000, 200));
             s.provision_at_s = Some(0.0);
-            s.duration_s = if *m == "push" { 7200.0 } else { 600.0 };
+            // A pushed-only tenant's first token waits for the schedule: give it two intervals.
+            s.duration_s = if pushed_only().contains(&m) {
+                7200.0
+            } else {
+                600.0
+            };
             s.demands_per_tenant_hour = 60.0;
             s.net.push(NetMod::Loss(p));
             v.push(s);

@@ -6,6 +6,7 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::sync::Once;
+use tokenlab_models::mechanisms::{of_reference, registry};
 
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
@@ -25,24 +26,50 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// Analytic predictions are dashed.
     pub dashed: bool,
-    /// Index into the palette, so a mechanism keeps its colour across figures.
-    pub color: usize,
+    /// The mechanism's colour ([`mechanism_color`]), shaded where one mechanism has several
+    /// configurations.
+    pub color: RGBColor,
 }
 
-/// Colour of palette entry `i` (colour-blind friendly, from the Okabe–Ito set).
-pub fn color(i: usize) -> RGBColor {
-    const P: [RGBColor; 8] = [
-        RGBColor(0, 114, 178),
-        RGBColor(213, 94, 0),
-        RGBColor(0, 158, 115),
-        RGBColor(204, 121, 167),
-        RGBColor(230, 159, 0),
-        RGBColor(86, 180, 233),
-        RGBColor(0, 0, 0),
-        RGBColor(120, 120, 120),
-    ];
-    P[i % P.len()]
+/// The one palette of the report: a mechanism's colour is its place in the registry, in every
+/// figure (colour-blind friendly, from the Okabe–Ito set); grey for anything else.
+pub fn mechanism_color(reference: &str) -> RGBColor {
+    let index = of_reference(reference)
+        .and_then(|m| registry().iter().position(|r| r.id() == m.id()))
+        .unwrap_or(7);
+    PALETTE[index.min(7)]
 }
+
+/// The `k`-th of `n` shades of one colour, darkest first: configurations of one mechanism.
+pub fn shade(c: RGBColor, k: usize, n: usize) -> RGBColor {
+    // From 35% darker to 35% lighter, so every shade stays distinguishable from white.
+    let t = if n <= 1 {
+        0.0
+    } else {
+        -0.35 + 0.7 * k as f64 / (n - 1) as f64
+    };
+    let f = |v: u8| {
+        let v = f64::from(v);
+        let out = if t < 0.0 {
+            v * (1.0 + t)
+        } else {
+            v + (255.0 - v) * t
+        };
+        out.round().clamp(0.0, 255.0) as u8
+    };
+    RGBColor(f(c.0), f(c.1), f(c.2))
+}
+
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(230, 159, 0),
+    RGBColor(86, 180, 233),
+    RGBColor(0, 0, 0),
+    RGBColor(120, 120, 120),
+];
 
 pub struct Chart<'a> {
     pub title: &'a str,
@@ -82,7 +109,7 @@ pub fn line_chart(c: &Chart, series: &[Series]) -> Result<String> {
             .draw()
             .map_err(err)?;
         for s in series {
-            let col = color(s.color);
+            let col = s.color;
             if s.dashed {
                 chart
                     .draw_series(DashedLineSeries::new(
@@ -130,15 +157,30 @@ pub fn line_chart(c: &Chart, series: &[Series]) -> Result<String> {
     Ok(svg)
 }
 
-/// A horizontal bar chart: one bar per label, value on the x axis.
-pub fn bar_chart(title: &str, x_label: &str, bars: &[(String, f64)]) -> Result<String> {
+/// One bar of a bar chart.
+pub struct Bar {
+    pub label: String,
+    pub value: f64,
+    pub color: RGBColor,
+    /// The quantity has no bound: the bar runs to `value` (the horizon) and says so.
+    pub unbounded: bool,
+}
+
+/// A horizontal bar chart: one bar per label, value on the x axis. An unbounded bar is
+/// hatched and ends in an arrow and the word "unbounded", so it never reads as a measurement.
+pub fn bar_chart(title: &str, x_label: &str, bars: &[Bar]) -> Result<String> {
     register_font();
     let mut svg = String::new();
     {
         let h = 90 + 30 * bars.len() as u32;
         let root = SVGBackend::with_string(&mut svg, (760, h)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let max = bars.iter().map(|b| b.1).fold(0.0f64, f64::max).max(1e-9) * 1.1;
+        let max = bars
+            .iter()
+            .map(|b| b.value)
+            .fold(0.0f64, f64::max)
+            .max(1e-9)
+            * 1.1;
         let n = bars.len().max(1);
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 20))
@@ -147,7 +189,7 @@ pub fn bar_chart(title: &str, x_label: &str, bars: &[(String, f64)]) -> Result<S
             .y_label_area_size(260)
             .build_cartesian_2d(0.0..max, (0..n).into_segmented())
             .map_err(err)?;
-        let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+        let labels: Vec<String> = bars.iter().map(|b| b.label.clone()).collect();
         chart
             .configure_mesh()
             .disable_y_mesh()
@@ -162,18 +204,51 @@ pub fn bar_chart(title: &str, x_label: &str, bars: &[(String, f64)]) -> Result<S
             .draw()
             .map_err(err)?;
         chart
-            .draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
+            .draw_series(bars.iter().enumerate().map(|(i, b)| {
+                let fill = if b.unbounded {
+                    b.color.mix(0.35)
+                } else {
+                    b.color.mix(0.8)
+                };
                 let mut r = Rectangle::new(
                     [
                         (0.0, SegmentValue::Exact(i)),
-                        (*v, SegmentValue::Exact(i + 1)),
+                        (b.value, SegmentValue::Exact(i + 1)),
                     ],
-                    color(i).mix(0.8).filled(),
+                    fill.filled(),
                 );
                 r.set_margin(4, 4, 0, 0);
                 r
             }))
             .map_err(err)?;
+        for (i, b) in bars.iter().enumerate().filter(|(_, b)| b.unbounded) {
+            // Hatching across the bar, then an arrowhead and a label past the horizon's end.
+            let col = b.color;
+            let steps = 24;
+            chart
+                .draw_series((0..steps).map(|k| {
+                    let x0 = b.value * k as f64 / steps as f64;
+                    let x1 = b.value * (k as f64 + 0.6) / steps as f64;
+                    PathElement::new(
+                        vec![
+                            (x0, SegmentValue::Exact(i + 1)),
+                            (x1, SegmentValue::Exact(i)),
+                        ],
+                        col.stroke_width(1),
+                    )
+                }))
+                .map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    "unbounded →".to_string(),
+                    (b.value * 0.99, SegmentValue::CenterOf(i)),
+                    ("sans-serif", 12)
+                        .into_font()
+                        .color(&BLACK)
+                        .pos(Pos::new(HPos::Right, VPos::Center)),
+                )))
+                .map_err(err)?;
+        }
         root.present().map_err(err)?;
     }
     Ok(svg)
@@ -189,8 +264,8 @@ pub struct Arrow {
 }
 
 /// A sequence diagram of one cold path: lanes for the parties in order of appearance, arrows
-/// at their simulated send and receive times (time runs down).
-pub fn sequence(title: &str, arrows: &[Arrow]) -> Result<String> {
+/// at their simulated send and receive times (time runs down), in the mechanism's colour.
+pub fn sequence(title: &str, arrows: &[Arrow], col: RGBColor) -> Result<String> {
     register_font();
     let mut lanes: Vec<String> = Vec::new();
     for a in arrows {
@@ -230,12 +305,11 @@ pub fn sequence(title: &str, arrows: &[Arrow]) -> Result<String> {
             ))
             .map_err(err)?;
         }
-        for (k, a) in arrows.iter().enumerate() {
+        for a in arrows {
             let fi = lanes.iter().position(|l| *l == a.from).unwrap_or(0);
             let ti = lanes.iter().position(|l| *l == a.to).unwrap_or(0);
             let (x0, x1) = (lane_x(fi), lane_x(ti));
             let (y0, y1) = (y_of(a.sent_ms), y_of(a.received_ms));
-            let col = color(k % 6);
             root.draw(&PathElement::new(
                 vec![(x0, y0), (x1, y1)],
                 col.stroke_width(2),

@@ -3,7 +3,8 @@
 //! are not reproducible byte for byte, so this part sits between markers that
 //! `scripts/check-reproducible.sh` strips before it compares two runs.
 
-use super::analysis::{Block, Section, Verdict};
+use super::rules::*;
+use super::section::{Block, Section};
 use serde::Serialize;
 use tokenlab::net::burden::{Burden, partner_burden};
 use tokenlab::net::calibrate::{Calibration, calibration};
@@ -78,11 +79,10 @@ pub fn sections(d: &LoopbackData) -> Vec<Section> {
         ),
         blocks: vec![Block::table(&["mechanism", "hops", "sim median ms at 0 / 5 ms", "loopback median ms at 0 / 5 ms", "slope sim / loopback (ms per ms)", "loopback intercept ms (real overhead)", "at 5 ms"], cal_rows)],
         rule: "Supported if every mechanism's loopback median at 5 ms is within the tolerance of the simulator's, the slopes equal the hop counts, and the mechanisms keep their order.".into(),
-        verdict: if c.all_agree && c.same_ordering {
-            Verdict::Supported
-        } else {
-            Verdict::Refuted
-        },
+        verdict: calibration_rule(&CalibrationData {
+            all_agree: c.all_agree,
+            same_ordering: c.same_ordering,
+        }),
         reproduce: vec!["cargo run --release -- calibrate".into()],
     };
 
@@ -111,18 +111,17 @@ pub fn sections(d: &LoopbackData) -> Vec<Section> {
             ]
         })
         .collect();
-    let usable: Vec<&str> = d
-        .burden
-        .iter()
-        .filter(|b| b.stock_client_usable)
-        .map(|b| b.mechanism)
-        .collect();
-    let custom: Vec<&str> = d
-        .burden
-        .iter()
-        .filter(|b| !b.stock_client_usable)
-        .map(|b| b.mechanism)
-        .collect();
+    let by_stock_client = |usable: bool| -> Vec<String> {
+        d.burden
+            .iter()
+            .filter(|b| b.stock_client_usable == usable)
+            .map(|b| b.mechanism.to_string())
+            .collect()
+    };
+    let h7_data = H7Data {
+        stock_client: by_stock_client(true),
+        bespoke: by_stock_client(false),
+    };
     let basis = d.burden.first().map_or("", |b| b.failure_branches_basis);
     let burden_table = Block::table(
         &[
@@ -143,15 +142,7 @@ pub fn sections(d: &LoopbackData) -> Vec<Section> {
         experiment: format!("E-conf on loopback: the unmodified `oauth2` crate (closure HTTP client) against each mechanism's token endpoint (the interop tests: refresh, tenant-secret, global-secret, and upm-oauth's code + PKCE + state through a scripted consent); what each mechanism makes the partner implement beyond it, counted from the roles' declared interfaces. Failure branches: {basis}."),
         blocks: vec![burden_table],
         rule: "Depends-on (the mechanism) when some mechanisms are driven by a stock client unmodified and others are not; supported if all are; refuted if none is.".into(),
-        verdict: match (usable.is_empty(), custom.is_empty()) {
-            (false, false) => Verdict::DependsOn(format!(
-                "the mechanism: a stock OAuth client works unmodified with {}; {} need bespoke partner code",
-                usable.join(", "),
-                custom.join(", ")
-            )),
-            (false, true) => Verdict::Supported,
-            _ => Verdict::Refuted,
-        },
+        verdict: h7_rule(&h7_data),
         reproduce: vec!["cargo test --test net_interop".into()],
     };
     let refresh = d.burden.iter().find(|b| b.mechanism == "refresh");
@@ -162,17 +153,12 @@ pub fn sections(d: &LoopbackData) -> Vec<Section> {
         experiment: "E-conf on refresh, its refresh token provisioned at install: does the stock client's refresh_token grant work unmodified, and what does provisioning need?".into(),
         blocks: vec![],
         rule: "Refuted (no custom grant is needed) if the stock client's refresh_token grant works unmodified; depends-on names what provisioning the RT still needs.".into(),
-        verdict: match refresh {
-            Some(b) if b.stock_client_usable && b.counts.inbound_endpoints > 0 => {
-                Verdict::DependsOn(format!(
-                    "provisioning: the refresh_token grant is standard and the stock client uses it unmodified, but receiving the RT at install needs {} (not a grant type)",
-                    b.inbound_endpoints.join(", ")
-                ))
-            }
-            Some(b) if b.stock_client_usable => Verdict::Refuted,
-            Some(_) => Verdict::Supported,
-            None => Verdict::NotEvaluated("no refresh burden row".into()),
-        },
+        verdict: h22_rule(&H22Data {
+            refresh: refresh.map(|b| RefreshGrant {
+                stock_client_usable: b.stock_client_usable,
+                inbound_endpoints: b.inbound_endpoints.clone(),
+            }),
+        }),
         reproduce: vec!["cargo test --test net_interop".into()],
     };
     vec![calib, h7, h22]

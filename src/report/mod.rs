@@ -3,21 +3,46 @@
 //! `rfc34-evidence.md`, `rfc34-evidence.html` and `data/*.json`. The simulated sections are a
 //! pure function of (seed, quick) and the point results, so a sharded run merged later renders
 //! byte-identically to an unsharded one.
+//!
+//! Data flows one way, and no module below imports one above it:
+//!
+//! ```text
+//! experiments ─► results ─┐   security (matrix, attacks)   loopback (real HTTP)   traces
+//!                         ▼            │                           │                 │
+//!   analytic ─► analysis ◄── rules ◄───┴───────────────────────────┘                 │
+//!                  │ sections                                                        │
+//!                  ▼                                                                 ▼
+//!      document (+ scorecard) ─► render (markdown, HTML, files) ◄── charts ◄── figures
+//! ```
+//!
+//! `modelled` (what the registries say is modelled) feeds `document` and `analysis`.
+//! `section` (the one section model) and `stats` depend on nothing else here; this file only
+//! runs the phases in order ([`publish`]).
 
 pub mod analysis;
+pub mod analytic;
+pub mod charts;
+pub mod document;
 pub mod experiments;
 pub mod figures;
 pub mod loopback;
+pub mod modelled;
 pub mod render;
+pub mod results;
+pub mod rules;
+pub mod scorecard;
+pub mod section;
 pub mod security;
 pub mod stats;
+pub mod traces;
 
 use anyhow::{Context, Result, bail};
-use experiments::{Config, Metrics, PointSpec, points, run_point};
+use experiments::{Config, PointSpec, points, run_point};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use render::write_file as write;
+use results::{PointResult, Results, ShardFile};
+use std::path::PathBuf;
 
 /// Options of `tokenlab report`.
 #[derive(clap::Args, Clone, Debug)]
@@ -58,45 +83,6 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
     Ok((i, n))
 }
 
-/// One point's result, tagged with its place in the sweep.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PointResult {
-    pub index: usize,
-    pub key: String,
-    pub experiment: String,
-    pub metrics: Metrics,
-}
-
-/// A shard file: which slice of which sweep, and its results.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ShardFile {
-    pub config: Config,
-    pub points: usize,
-    pub shard: (usize, usize),
-    pub results: Vec<PointResult>,
-}
-
-/// Every point with its metrics, in sweep order.
-pub struct Results {
-    pub config: Config,
-    pub points: Vec<(PointSpec, Metrics)>,
-}
-
-impl Results {
-    pub fn get(&self, experiment: &str, key: &str) -> Option<&Metrics> {
-        self.points
-            .iter()
-            .find(|(p, _)| p.experiment == experiment && p.key == key)
-            .map(|(_, m)| m)
-    }
-    pub fn spec(&self, experiment: &str, key: &str) -> Option<&PointSpec> {
-        self.points
-            .iter()
-            .find(|(p, _)| p.experiment == experiment && p.key == key)
-            .map(|(p, _)| p)
-    }
-}
-
 /// Runs `indices` of the sweep in parallel (each run single-threaded and seeded) with a
 /// progress bar on stderr.
 fn run_points(cfg: &Config, specs: &[PointSpec], indices: &[usize]) -> Result<Vec<PointResult>> {
@@ -123,13 +109,6 @@ fn run_points(cfg: &Config, specs: &[PointSpec], indices: &[usize]) -> Result<Ve
         .collect();
     bar.finish_and_clear();
     out.map_err(|e| anyhow::anyhow!("a sweep point failed: {e}"))
-}
-
-pub(super) fn write(path: &Path, contents: &[u8]) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))
 }
 
 fn assemble(cfg: Config, specs: Vec<PointSpec>, mut results: Vec<PointResult>) -> Result<Results> {
@@ -227,6 +206,41 @@ fn loopback_data(a: &ReportArgs, cfg: &Config) -> Result<loopback::LoopbackData,
     loopback::compute(if cfg.quick { 7 } else { 15 })
 }
 
+/// Everything after the sweep, in order: the security runs and the traces (seeded and
+/// deterministic, so a merged run recomputes the same bytes), the sections and their verdicts,
+/// the scorecard, the document, the figures; then the writer renders what it is handed.
+fn publish(
+    dir: &std::path::Path,
+    res: &Results,
+    loopback: Result<loopback::LoopbackData, String>,
+) -> Result<()> {
+    let cfg = &res.config;
+    let cases = if cfg.quick || cfg.tiny { 1 } else { 3 };
+    let sec = security::compute(
+        cfg.seed,
+        cases,
+        cfg.tiny.then_some(&["trigger", "tenant-secret"][..]),
+    );
+    let traces = traces::cold_paths(cfg.seed)?;
+    let hypotheses = analysis::sections(res, Some(&sec));
+    let score = scorecard::scorecard(res, &sec);
+    let doc = document::build(res, &hypotheses, &score, &loopback);
+    let drawn = charts::draw(res, &sec, &traces)?;
+    render::write_report(
+        dir,
+        &doc,
+        &traces,
+        &drawn,
+        &render::DataFiles {
+            results: res,
+            hypotheses: &hypotheses,
+            security: &sec,
+            scorecard: &score,
+            loopback: loopback.as_ref().ok(),
+        },
+    )
+}
+
 pub fn run(a: &ReportArgs) -> Result<()> {
     // Wall time is only printed to stderr, never written into the report.
     #[allow(clippy::disallowed_methods)]
@@ -235,7 +249,7 @@ pub fn run(a: &ReportArgs) -> Result<()> {
         let (cfg, results) = read_shards(&a.merge)?;
         let specs = points(&cfg);
         let res = assemble(cfg, specs, results)?;
-        render::write_report(&a.out, &res, loopback_data(a, &cfg))?;
+        publish(&a.out, &res, loopback_data(a, &cfg))?;
         eprintln!(
             "merged {} sweep points into {} in {:.1} s",
             res.points.len(),
@@ -289,7 +303,7 @@ pub fn run(a: &ReportArgs) -> Result<()> {
     let idx: Vec<usize> = (0..specs.len()).collect();
     let results = run_points(&cfg, &specs, &idx)?;
     let res = assemble(cfg, specs, results)?;
-    render::write_report(&a.out, &res, loopback_data(a, &cfg))?;
+    publish(&a.out, &res, loopback_data(a, &cfg))?;
     eprintln!(
         "report: {} sweep points, written to {} in {:.1} s wall time ({} threads)",
         res.points.len(),

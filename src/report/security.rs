@@ -3,9 +3,12 @@
 //! and deterministic), and the hypotheses that rest on them (H5, H6, H9, H14, H15, H16, H21,
 //! H24, H26), each with a rule over those numbers.
 
-use super::analysis::{Block, Section, Verdict};
+use super::analytic::ttl_s;
+use super::rules::*;
+use super::section::{Block, Section, Verdict};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use tokenlab_models::mechanisms::registry;
 use tokenlab_properties::VerdictKind;
 use tokenlab_properties::attack::{AttackResult, attack_table};
 use tokenlab_properties::suite::{MatrixRow, expectations, run_row, security_matrix};
@@ -44,7 +47,10 @@ impl SecurityData {
             .iter()
             .find(|a| a.mechanism == mechanism && a.credential == credential && a.sets.is_empty())
     }
-    /// The long-lived root credential of a mechanism: the first row of its table.
+    /// The long-lived root credential of a mechanism: the first row of its attack table.
+    /// (Not `Mechanism::root_credential`: for upm-oauth that names the per-tenant refresh
+    /// token, while the table, and so the published scorecard, leads with the app's client
+    /// secret.)
     pub fn root(&self, mechanism: &str) -> Option<&AttackResult> {
         self.attacks
             .iter()
@@ -267,15 +273,7 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
         "`tokenlab check`: the seeded suites with the attacker of threats.md acting through protocol messages, faults included; checkers judge the recorded histories.",
         blocks,
         "Supported if every row's computed verdict equals expectations.md; refuted naming the rows that differ.",
-        if mismatches.is_empty() {
-            Verdict::Supported
-        } else {
-            Verdict::DependsOn(format!(
-                "{} row(s) differ from expectations.md: {}",
-                mismatches.len(),
-                mismatches.join("; ")
-            ))
-        },
+        matrix_rule(&MatrixData { mismatches }),
     );
     s.reproduce.push(check_cmd.clone());
     out.push(s);
@@ -293,7 +291,7 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
             },
             Block::Figure {
                 name: "exposure-window".into(),
-                caption: "Exposure window W per stolen credential (hours of the run's horizon; hatched in the table where no bound exists).".into(),
+                caption: "Exposure window W per stolen credential, in hours; a credential with no declared bound is drawn hatched to the end of the run and marked unbounded (a longer run would only lengthen it).".into(),
             },
         ],
         "A measurement table; its verdicts are drawn in the hypotheses that use it.",
@@ -310,16 +308,12 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
         b("global-secret", "store"),
         b("tenant-secret", "store"),
     );
-    let verdict = match (gs, ts, gb, tb) {
-        (Some(gs), Some(ts), Some(gb), Some(tb)) if gs > ts && ts <= 1 && gb == tb => {
-            Verdict::DependsOn(format!(
-                "the leak: one leaked app-wide secret reaches {gs} tenants against {ts} for a per-tenant secret, but a breach of P's store reaches {gb} either way"
-            ))
-        }
-        (Some(gs), Some(ts), _, _) if gs > ts => Verdict::Supported,
-        (Some(_), Some(_), _, _) => Verdict::Refuted,
-        _ => Verdict::NotEvaluated("no attack rows for the secret mechanisms".into()),
-    };
+    let verdict = h5_rule(&H5Data {
+        global_secret: gs,
+        tenant_secret: ts,
+        global_store: gb,
+        tenant_store: tb,
+    });
     let mut s = section(
         "H5",
         "Isolation \"not an industry best practice\"",
@@ -351,17 +345,15 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
         Some("token_return=in_band,url_auth=required"),
         "P7",
     );
-    let verdict = match url {
-        Some(u) if u.exposure_unbounded && u.tokens_obtained == 0 => Verdict::DependsOn(format!(
-            "the return path: the stolen URL alone obtained no token ({} trigger calls accepted: quota burn) yet stays usable without bound; with token_return=in_band and no URL authentication it yields tokens (P7 {}), which url_auth=required prevents (P7 {})",
-            u.accepted,
-            v(inband),
-            v(inband_auth)
-        )),
-        Some(u) if u.tokens_obtained > 0 => Verdict::Supported,
-        Some(_) => Verdict::Refuted,
-        None => Verdict::NotEvaluated("no trigger_url row".into()),
-    };
+    let verdict = h9_rule(&H9Data {
+        url: url.map(|u| UrlTheft {
+            exposure_unbounded: u.exposure_unbounded,
+            tokens_obtained: u.tokens_obtained,
+            accepted: u.accepted,
+        }),
+        in_band_p7: inband,
+        in_band_url_auth_p7: inband_auth,
+    });
     let mut s = section(
         "H9",
         "Unrotated URL as a backdoor",
@@ -396,27 +388,14 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
     out.push(s);
 
     // H14: long-lived credentials at P.
-    let mechs = [
-        "trigger",
-        "push",
-        "refresh",
-        "upm-oauth",
-        "global-secret",
-        "tenant-secret",
-        "connect-jwt",
-    ];
-    let ll: BTreeMap<&str, Option<f64>> = mechs
+    let ll: BTreeMap<&str, Option<f64>> = registry()
         .iter()
-        .map(|m| (*m, d.long_lived_per_installation(m)))
+        .map(|m| (m.id(), d.long_lived_per_installation(m.id())))
         .collect();
-    let verdict = match (ll["trigger"], ll["push"]) {
-        (Some(t), Some(p)) if t > 0.0 && p == 0.0 => Verdict::DependsOn(format!(
-            "the mechanism: push leaves no item living over a day at P; trigger leaves {t:.0} per installation (the URL), so the RFC's trigger does not meet its own goal"
-        )),
-        (Some(0.0), Some(_)) => Verdict::Supported,
-        (Some(_), Some(_)) => Verdict::Refuted,
-        _ => Verdict::NotEvaluated("no standing-secret data".into()),
-    };
+    let verdict = h14_rule(&H14Data {
+        trigger: ll.get("trigger").copied().flatten(),
+        push: ll.get("push").copied().flatten(),
+    });
     out.push(section(
         "H14",
         "No long-lived partner credentials",
@@ -432,11 +411,9 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
 
     // H15: Connect.
     let c = d.root("connect-jwt");
-    let verdict = match c {
-        Some(a) if a.exposure_unbounded => Verdict::DependsOn("the weighting of availability against exposure: connect-jwt needs no hop for a token (see H1) but its stolen shared secret has no exposure bound short of reinstall".into()),
-        Some(_) => Verdict::Supported,
-        None => Verdict::NotEvaluated("no connect-jwt rows".into()),
-    };
+    let verdict = h15_rule(&H15Data {
+        shared_secret_unbounded: c.map(|a| a.exposure_unbounded),
+    });
     out.push(section(
         "H15",
         "Connect as the known alternative",
@@ -467,17 +444,13 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
     let u = d.root("upm-oauth");
     let p5 = d.verdict("upm-oauth", None, "P5");
     let p7 = d.verdict("upm-oauth", None, "P7");
-    let verdict = match u {
-        Some(a)
-            if a.revocation_latency_api_checks_on_s == Some(0.0)
-                && a.revocation_latency_s
-                    .is_some_and(|r| r <= 4.0 * 3600.0 + 60.0) =>
-        {
-            Verdict::Supported
-        }
-        Some(_) => Verdict::Refuted,
-        None => Verdict::NotEvaluated("no upm-oauth rows".into()),
-    };
+    let verdict = h16_rule(&H16Data {
+        upm_oauth: u.map(|a| Revocation {
+            api_check_off_s: a.revocation_latency_s,
+            api_check_on_s: a.revocation_latency_api_checks_on_s,
+        }),
+        ttl_s: ttl_s(),
+    });
     out.push(section(
         "H16",
         "UPM-authorized OAuth",
@@ -502,18 +475,14 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
     ));
 
     // H21: push vs trigger security.
-    let same_p1_p7 = ["P1", "P7"]
-        .iter()
-        .all(|p| d.verdict("trigger", None, p) == d.verdict("push", None, p));
     let (tb, pb) = (d.attack("trigger", "store"), d.attack("push", "store"));
-    let verdict = match (tb, pb) {
-        (Some(t), Some(p)) if same_p1_p7 && t.exposure_unbounded && !p.exposure_unbounded => {
-            Verdict::DependsOn("the attack: trigger and push are equal on P1 and P7, but after a store breach push's exposure is bounded by the TTL while trigger's URL keeps working; push holds a live token for every installation, idle ones included".into())
-        }
-        (Some(_), Some(_)) if same_p1_p7 => Verdict::Supported,
-        (Some(_), Some(_)) => Verdict::Refuted,
-        _ => Verdict::NotEvaluated("no trigger/push store rows".into()),
-    };
+    let both = |p: &str| (d.verdict("trigger", None, p), d.verdict("push", None, p));
+    let verdict = h21_rule(&H21Data {
+        p1: both("P1"),
+        p7: both("P7"),
+        trigger_store_unbounded: tb.map(|a| a.exposure_unbounded),
+        push_store_unbounded: pb.map(|a| a.exposure_unbounded),
+    });
     out.push(section(
         "H21",
         "Push has \"the exact same effect from the point of view of security\"",
@@ -543,11 +512,12 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
         .iter()
         .map(|(m, (b, n))| vec![m.to_string(), format!("{b} of {n}")])
         .collect();
-    let caught_all = d
+    let variants: Vec<(VerdictKind, VerdictKind)> = d
         .matrix
         .iter()
-        .filter(|r| r.variant.is_some() && r.expected == VerdictKind::Violated)
-        .all(|r| r.verdict == VerdictKind::Violated);
+        .filter(|r| r.variant.is_some())
+        .map(|r| (r.expected, r.verdict))
+        .collect();
     out.push(section(
         "H6",
         "Error-prone",
@@ -555,13 +525,7 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
         "E-mut: each variant or mutant row switches one partner- or platform-side check off; the suite must catch it (the property flips to violated).",
         vec![Block::table(&["mechanism", "variant rows that break a property"], rows.clone())],
         "Supported (as attack surface, not bug likelihood) if every mutant expected to break a property is caught by the suite; refuted if some mutant goes unnoticed.",
-        if per.is_empty() {
-            Verdict::NotEvaluated("no variant rows".into())
-        } else if caught_all {
-            Verdict::Supported
-        } else {
-            Verdict::Refuted
-        },
+        h6_rule(&MutantData { variants }),
     ));
     let count = |m: &str| per.get(m).map_or(0, |x| x.0);
     out.push(section(
@@ -574,29 +538,21 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
                 .filter(|r| ["trigger", "refresh", "tenant-secret"].contains(&r[0].as_str()))
                 .collect())],
         "Reported as measured (hypotheses.md expects no closed form): depends-on names which design leaves more switches that break a property to the partner.",
-        Verdict::DependsOn(format!(
-            "what the partner gets wrong: trigger has {} property-breaking variant rows, refresh {}, tenant-secret {}",
-            count("trigger"),
-            count("refresh"),
-            count("tenant-secret")
-        )),
+        h24_rule(&H24Data {
+            breaking: (!per.is_empty()).then(|| {
+                [count("trigger"), count("refresh"), count("tenant-secret")]
+            }),
+        }),
     ));
 
     // H26: per-installation client credentials.
     let t = d.attack("tenant-secret", "client_secret");
     let p1 = d.verdict("tenant-secret", None, "P1");
-    let verdict = match (t, p1) {
-        (Some(a), Some(VerdictKind::Holds)) if a.tenants_compromised <= 1 => {
-            Verdict::DependsOn(format!(
-                "standing secrets: P1 holds and one leaked secret reaches {} tenant, but P keeps {} long-lived secret(s) per installation",
-                a.tenants_compromised,
-                d.long_lived_per_installation("tenant-secret")
-                    .unwrap_or(f64::NAN)
-            ))
-        }
-        (Some(_), Some(_)) => Verdict::Refuted,
-        _ => Verdict::NotEvaluated("no tenant-secret rows".into()),
-    };
+    let verdict = h26_rule(&H26Data {
+        blast_radius: t.map(|a| a.tenants_compromised),
+        p1,
+        long_lived_per_installation: d.long_lived_per_installation("tenant-secret"),
+    });
     out.push(section(
         "H26",
         "Credentials per (app, clientKey)",

@@ -137,7 +137,7 @@ pub fn quantile_ci(sorted: &[f64], q: f64) -> Option<Interval> {
 }
 
 /// How a simulated value relates to its analytic prediction.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Agreement {
     /// The prediction lies inside the 95% interval.

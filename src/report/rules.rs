@@ -1,0 +1,1120 @@
+//! Every verdict rule of the report, each a pure function of a small data struct that the
+//! analysis extracts from the results (`analysis.rs`), the security runs (`security.rs`) or the
+//! loopback runs (`loopback.rs`). A rule reads no file, runs nothing and formats no table: change
+//! its data and the verdict follows, which the tests below show for every rule by flipping it.
+//! Mechanisms named here (trigger against refresh, push against trigger…) are the comparisons
+//! the hypotheses make by design, not inferences about what a mechanism is.
+
+use super::section::Verdict;
+use super::stats::{Agreement, Interval};
+use tokenlab_properties::VerdictKind;
+
+/// H1: cold p50 intervals per preset, trigger's and the AS-based mechanisms'.
+pub struct H1Data {
+    pub per_preset: Vec<(Vec<Interval>, Vec<Interval>)>,
+}
+
+/// Supported when trigger's cold p50 interval lies above every AS-based mechanism's at each
+/// preset.
+pub fn h1_rule(d: &H1Data) -> Verdict {
+    let per_preset = &d.per_preset;
+    if per_preset.is_empty() || per_preset.iter().any(|(t, o)| t.is_empty() || o.is_empty()) {
+        return Verdict::NotEvaluated("no latency data".into());
+    }
+    let above = per_preset
+        .iter()
+        .all(|(t, o)| t.iter().all(|t| o.iter().all(|o| o.below(t))));
+    if above {
+        Verdict::Supported
+    } else {
+        Verdict::Refuted
+    }
+}
+
+/// H2: (loss p, trigger's cold success, refresh's cold success), without and with retries.
+pub struct H2Data {
+    pub no_retry: Vec<(f64, Interval, Interval)>,
+    pub with_retry: Vec<(f64, Interval, Interval)>,
+}
+
+/// At p ≥ 10% (where the predicted gap exceeds the quick-mode interval widths): supported when
+/// trigger is measurably below refresh with and without retries; depends on retries when only
+/// the no-retry gap is measurable; refuted when trigger is at least as good; not evaluated when
+/// the intervals overlap at this n.
+pub fn h2_rule(d: &H2Data) -> Verdict {
+    let considered: Vec<&(f64, Interval, Interval)> =
+        d.no_retry.iter().filter(|(p, _, _)| *p >= 0.1).collect();
+    if considered.is_empty() {
+        return Verdict::NotEvaluated("no loss points at p ≥ 10%".into());
+    }
+    let sep = |v: &[(f64, Interval, Interval)]| {
+        let c: Vec<_> = v.iter().filter(|(p, _, _)| *p >= 0.1).collect();
+        !c.is_empty() && c.iter().all(|(_, t, r)| t.below(r))
+    };
+    if considered.iter().any(|(_, t, r)| t.est >= r.est) {
+        return Verdict::Refuted;
+    }
+    match (sep(&d.no_retry), sep(&d.with_retry)) {
+        (true, true) => Verdict::Supported,
+        (true, false) => Verdict::DependsOn(
+            "retries: without them trigger fails measurably more often; with the default retries the intervals overlap".into(),
+        ),
+        (false, _) => Verdict::NotEvaluated("the intervals overlap at this n: raise n".into()),
+    }
+}
+
+/// H4: stale cold reads on a replica (uniform lags, with S3's agreement), S3's agreement at
+/// the fixed lags, and the stale cold reads of the variants predicted to have none.
+pub struct H4Data {
+    pub uniform: Vec<(Interval, Agreement)>,
+    pub fixed: Vec<Agreement>,
+    pub safe_variants_stale: Vec<u64>,
+}
+
+pub fn h4_rule(d: &H4Data) -> Verdict {
+    if d.uniform.is_empty() && d.fixed.is_empty() {
+        return Verdict::NotEvaluated("no lag data".into());
+    }
+    let within = d
+        .uniform
+        .iter()
+        .map(|(_, a)| a)
+        .chain(&d.fixed)
+        .all(|a| *a != Agreement::SimulatorBug);
+    let positive = d.uniform.iter().any(|(w, _)| w.lo > 0.0);
+    let safe_zero = d.safe_variants_stale.iter().all(|n| *n == 0);
+    if positive && safe_zero && within {
+        Verdict::DependsOn("where P reads the token back: a replica or a queued write makes stale reads frequent (S3); a primary read or an in-band token removes them, and in-band needs url_auth (H9)".into())
+    } else if !positive {
+        Verdict::Refuted
+    } else {
+        Verdict::Supported
+    }
+}
+
+/// One side of H10: acquisition messages per demand and demand success.
+#[derive(Clone, Copy)]
+pub struct DemandCost {
+    pub messages_per_demand: f64,
+    pub success: Interval,
+}
+
+/// H10: push against trigger at 60 demands per tenant-hour.
+pub struct H10Data {
+    pub push: DemandCost,
+    pub trigger: DemandCost,
+}
+
+pub fn h10_rule(d: &H10Data) -> Verdict {
+    let cheaper = d.push.messages_per_demand < d.trigger.messages_per_demand;
+    match (cheaper, d.push.success.below(&d.trigger.success)) {
+        (true, true) => Verdict::DependsOn("what a miss costs: push spends fewer partner messages per demand but fails every demand before a tenant's first delivery (`no_token`), which trigger serves on demand".into()),
+        (true, false) => Verdict::Supported,
+        (false, _) => Verdict::Refuted,
+    }
+}
+
+/// H11: push's mean time to first token (minutes) after a cache loss, per configuration.
+pub struct H11Data {
+    pub ttft_min: Vec<Interval>,
+}
+
+pub fn h11_rule(d: &H11Data) -> Verdict {
+    if d.ttft_min.is_empty() {
+        Verdict::NotEvaluated("no push data".into())
+    } else if d.ttft_min.iter().all(|x| x.lo > 1.0) {
+        Verdict::Supported
+    } else {
+        Verdict::Refuted
+    }
+}
+
+/// H13: time without a token at interval 1 h under a 2 h outage, TTL 1 h and 4 h, and U3's
+/// agreement across the grid.
+pub struct H13Data {
+    pub gap_ttl_1h: Option<Interval>,
+    pub gap_ttl_4h: Option<Interval>,
+    pub u3: Vec<Agreement>,
+}
+
+pub fn h13_rule(d: &H13Data) -> Verdict {
+    let agree = d.u3.iter().all(|a| *a != Agreement::SimulatorBug);
+    match (d.gap_ttl_1h, d.gap_ttl_4h) {
+        (Some(g1), Some(g4)) if g4.below(&g1) => {
+            if agree {
+                Verdict::Supported
+            } else {
+                Verdict::DependsOn(
+                    "the analytic U3 disagrees somewhere in the grid (see the flags)".into(),
+                )
+            }
+        }
+        (Some(_), Some(_)) => Verdict::Refuted,
+        _ => Verdict::NotEvaluated("no push grid data".into()),
+    }
+}
+
+/// H17: per mechanism, (growth of cold p50 from same- to cross-region, L1's prediction), ms.
+pub struct H17Data {
+    pub growth_ms: Vec<(f64, f64)>,
+}
+
+/// hdrhistogram keeps 3 significant digits: allow its quantisation.
+pub const H17_TOLERANCE_MS: f64 = 1.0;
+
+pub fn h17_rule(d: &H17Data) -> Verdict {
+    if d.growth_ms.is_empty() {
+        Verdict::NotEvaluated("no latency data".into())
+    } else if d
+        .growth_ms
+        .iter()
+        .all(|(g, pred)| (g - pred).abs() <= H17_TOLERANCE_MS)
+    {
+        Verdict::Supported
+    } else {
+        Verdict::Refuted
+    }
+}
+
+/// H18: acquisitions per miss, the RFC's sample (no lock) and the default (single-flight).
+pub struct H18Data {
+    pub sample: Option<Interval>,
+    pub single_flight: Option<Interval>,
+}
+
+pub fn h18_rule(d: &H18Data) -> Verdict {
+    match (d.sample, d.single_flight) {
+        (Some(s), Some(f)) if f.below(&s) && f.hi <= 1.0 + 1e-9 => Verdict::Supported,
+        (Some(_), Some(_)) => Verdict::Refuted,
+        _ => Verdict::NotEvaluated("no herd data".into()),
+    }
+}
+
+/// H19: stored tokens replaced by an earlier-expiring one, keep=max_exp and keep=last_write.
+pub struct H19Data {
+    pub max_exp_regressions: u64,
+    pub last_write_regressions: u64,
+}
+
+pub fn h19_rule(d: &H19Data) -> Verdict {
+    if d.max_exp_regressions == 0 && d.last_write_regressions > 0 {
+        Verdict::DependsOn("the partner keeping the token with the latest exp: with keep=max_exp duplicates and reordering are harmless; with last-write-wins an older T overwrites a newer one".into())
+    } else if d.last_write_regressions == 0 {
+        Verdict::NotEvaluated(
+            "no reordering happened at this n: raise dup_prob or the heavy tail".into(),
+        )
+    } else {
+        Verdict::Refuted
+    }
+}
+
+/// H20: per retry configuration, (max deliveries to P.auth per acquisition, C2's worst case).
+pub struct H20Data {
+    pub max_and_bound: Vec<(u64, u64)>,
+}
+
+pub fn h20_rule(d: &H20Data) -> Verdict {
+    let within = d.max_and_bound.iter().all(|(m, b)| m <= b);
+    let amplified = d.max_and_bound.iter().any(|(m, _)| *m > 1);
+    if d.max_and_bound.is_empty() {
+        Verdict::NotEvaluated("no nested data".into())
+    } else if within && amplified {
+        Verdict::Supported
+    } else {
+        Verdict::Refuted
+    }
+}
+
+/// H25: peak demands held at P under the miss storm, default trigger and default refresh.
+pub struct H25Data {
+    pub trigger_peak: Option<u64>,
+    pub refresh_peak: Option<u64>,
+}
+
+pub fn h25_rule(d: &H25Data) -> Verdict {
+    match (d.trigger_peak, d.refresh_peak) {
+        (Some(t), Some(r)) if t > r => Verdict::Supported,
+        (Some(_), Some(_)) => Verdict::Refuted,
+        _ => Verdict::NotEvaluated("no herd data".into()),
+    }
+}
+
+/// One lockout point: grace window, response loss, measured per-refresh hazard.
+pub struct LockoutPoint {
+    pub grace: String,
+    pub loss: f64,
+    pub hazard: Interval,
+}
+
+/// K: the lockout points, grace window "0" against "30s".
+pub struct LockoutData {
+    pub points: Vec<LockoutPoint>,
+}
+
+pub fn lockout_rule(d: &LockoutData) -> Verdict {
+    let at = |g: &str, p: f64| {
+        d.points
+            .iter()
+            .find(|x| x.grace == g && x.loss == p)
+            .map(|x| x.hazard)
+    };
+    let no_grace: Vec<&LockoutPoint> = d.points.iter().filter(|x| x.grace == "0").collect();
+    let no_grace_bad = no_grace.iter().all(|x| x.hazard.lo > 0.0);
+    let grace_better = d
+        .points
+        .iter()
+        .all(|x| matches!((at("0", x.loss), at("30s", x.loss)), (Some(a), Some(b)) if b.below(&a)));
+    if d.points.is_empty() {
+        Verdict::NotEvaluated("no lockout data".into())
+    } else if no_grace_bad && grace_better {
+        Verdict::DependsOn("a grace window: without one, every lost refresh response locks the tenant out (rotation with reuse detection); a 30 s grace window makes it negligible".into())
+    } else {
+        Verdict::Refuted
+    }
+}
+
+/// C4: mints per idle tenant-hour of the pushed-only mechanism, and of every other one.
+pub struct LoadData {
+    pub pushed_idle_mints: Option<f64>,
+    pub others_idle_mints: Vec<f64>,
+}
+
+pub fn load_rule(d: &LoadData) -> Verdict {
+    let others_max = d.others_idle_mints.iter().copied().fold(0.0, f64::max);
+    match d.pushed_idle_mints {
+        Some(p) if p > 0.0 && others_max == 0.0 => Verdict::Supported,
+        Some(_) => Verdict::Refuted,
+        None => Verdict::NotEvaluated("no load data".into()),
+    }
+}
+
+/// PROV: per token-using mechanism, the share of tenants never holding a token at 5% loss.
+pub struct ProvisioningData {
+    pub lost_at_5pct: Vec<(String, f64)>,
+}
+
+pub fn provisioning_rule(d: &ProvisioningData) -> Verdict {
+    let mut at5 = d.lost_at_5pct.clone();
+    at5.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    match at5.first() {
+        Some((m, worst)) if *worst > 0.0 => Verdict::DependsOn(format!(
+            "the install path: at 5% loss {m} leaves the largest share of tenants ({:.1}%) without a token for the whole run, because an install lost on the wire is not retried in the model (Forge's lifecycle retries are unverified)",
+            worst * 100.0
+        )),
+        Some(_) => Verdict::Supported,
+        None => Verdict::NotEvaluated("no provisioning data".into()),
+    }
+}
+
+/// One mechanism's operational columns: cold p50, success at 5% loss, mints per idle
+/// tenant-hour.
+pub struct OpsColumns {
+    pub mechanism: String,
+    pub cold_p50_ms: Option<f64>,
+    pub success_5pct: Option<f64>,
+    pub idle_mints: Option<f64>,
+}
+
+/// H8 and H27: the scorecard's operational columns.
+pub struct TradeOffData {
+    pub columns: Vec<OpsColumns>,
+}
+
+/// Depends on the weighting unless one mechanism is at least as good as all others on every
+/// operational column; then on the security columns.
+pub fn trade_off_rule(d: &TradeOffData) -> Verdict {
+    let cols = &d.columns;
+    let dominates = |a: &OpsColumns| {
+        cols.iter().all(|b| {
+            a.mechanism == b.mechanism
+                || (a.cold_p50_ms.unwrap_or(f64::INFINITY)
+                    <= b.cold_p50_ms.unwrap_or(f64::INFINITY)
+                    && a.success_5pct.unwrap_or(0.0) >= b.success_5pct.unwrap_or(0.0)
+                    && a.idle_mints.unwrap_or(f64::INFINITY)
+                        <= b.idle_mints.unwrap_or(f64::INFINITY))
+        })
+    };
+    let winner: Vec<&str> = cols
+        .iter()
+        .filter(|a| dominates(a))
+        .map(|a| a.mechanism.as_str())
+        .collect();
+    if winner.is_empty() {
+        Verdict::DependsOn("the weighting: no mechanism is best on cold latency, success under loss and idle platform load at once; the security columns (issue 3) add exposure and standing secrets".into())
+    } else {
+        Verdict::DependsOn(format!(
+            "the security columns: {} dominates on the operational columns measured here",
+            winner.join(", ")
+        ))
+    }
+}
+
+/// E-sec: the matrix rows whose computed verdict differs from expectations.md.
+pub struct MatrixData {
+    pub mismatches: Vec<String>,
+}
+
+pub fn matrix_rule(d: &MatrixData) -> Verdict {
+    if d.mismatches.is_empty() {
+        Verdict::Supported
+    } else {
+        Verdict::DependsOn(format!(
+            "{} row(s) differ from expectations.md: {}",
+            d.mismatches.len(),
+            d.mismatches.join("; ")
+        ))
+    }
+}
+
+/// H5: blast radius of one stolen client secret and of the whole store, global against
+/// per-tenant secrets.
+pub struct H5Data {
+    pub global_secret: Option<u64>,
+    pub tenant_secret: Option<u64>,
+    pub global_store: Option<u64>,
+    pub tenant_store: Option<u64>,
+}
+
+pub fn h5_rule(d: &H5Data) -> Verdict {
+    match (
+        d.global_secret,
+        d.tenant_secret,
+        d.global_store,
+        d.tenant_store,
+    ) {
+        (Some(gs), Some(ts), Some(gb), Some(tb)) if gs > ts && ts <= 1 && gb == tb => {
+            Verdict::DependsOn(format!(
+                "the leak: one leaked app-wide secret reaches {gs} tenants against {ts} for a per-tenant secret, but a breach of P's store reaches {gb} either way"
+            ))
+        }
+        (Some(gs), Some(ts), _, _) if gs > ts => Verdict::Supported,
+        (Some(_), Some(_), _, _) => Verdict::Refuted,
+        _ => Verdict::NotEvaluated("no attack rows for the secret mechanisms".into()),
+    }
+}
+
+/// What the theft of trigger's URL bought.
+#[derive(Clone, Copy)]
+pub struct UrlTheft {
+    pub exposure_unbounded: bool,
+    pub tokens_obtained: u64,
+    pub accepted: u64,
+}
+
+/// H9: the stolen URL, and P7 with the token returned in band, without and with URL auth.
+pub struct H9Data {
+    pub url: Option<UrlTheft>,
+    pub in_band_p7: Option<VerdictKind>,
+    pub in_band_url_auth_p7: Option<VerdictKind>,
+}
+
+fn name(x: Option<VerdictKind>) -> &'static str {
+    x.map_or("—", |k| k.name())
+}
+
+pub fn h9_rule(d: &H9Data) -> Verdict {
+    match d.url {
+        Some(u) if u.exposure_unbounded && u.tokens_obtained == 0 => Verdict::DependsOn(format!(
+            "the return path: the stolen URL alone obtained no token ({} trigger calls accepted: quota burn) yet stays usable without bound; with token_return=in_band and no URL authentication it yields tokens (P7 {}), which url_auth=required prevents (P7 {})",
+            u.accepted,
+            name(d.in_band_p7),
+            name(d.in_band_url_auth_p7)
+        )),
+        Some(u) if u.tokens_obtained > 0 => Verdict::Supported,
+        Some(_) => Verdict::Refuted,
+        None => Verdict::NotEvaluated("no trigger_url row".into()),
+    }
+}
+
+/// H14: items living over a day at P per installation, trigger and push.
+pub struct H14Data {
+    pub trigger: Option<f64>,
+    pub push: Option<f64>,
+}
+
+pub fn h14_rule(d: &H14Data) -> Verdict {
+    match (d.trigger, d.push) {
+        (Some(t), Some(p)) if t > 0.0 && p == 0.0 => Verdict::DependsOn(format!(
+            "the mechanism: push leaves no item living over a day at P; trigger leaves {t:.0} per installation (the URL), so the RFC's trigger does not meet its own goal"
+        )),
+        (Some(0.0), Some(_)) => Verdict::Supported,
+        (Some(_), Some(_)) => Verdict::Refuted,
+        _ => Verdict::NotEvaluated("no standing-secret data".into()),
+    }
+}
+
+/// H15: whether a stolen Connect shared secret has no exposure bound (None: no row).
+pub struct H15Data {
+    pub shared_secret_unbounded: Option<bool>,
+}
+
+pub fn h15_rule(d: &H15Data) -> Verdict {
+    match d.shared_secret_unbounded {
+        Some(true) => Verdict::DependsOn("the weighting of availability against exposure: connect-jwt needs no hop for a token (see H1) but its stolen shared secret has no exposure bound short of reinstall".into()),
+        Some(false) => Verdict::Supported,
+        None => Verdict::NotEvaluated("no connect-jwt rows".into()),
+    }
+}
+
+/// Revocation latency of a stolen credential (s), without and with the API's installation
+/// check.
+#[derive(Clone, Copy)]
+pub struct Revocation {
+    pub api_check_off_s: Option<f64>,
+    pub api_check_on_s: Option<f64>,
+}
+
+/// H16: upm-oauth's revocation, against one access-token lifetime.
+pub struct H16Data {
+    pub upm_oauth: Option<Revocation>,
+    pub ttl_s: f64,
+}
+
+/// The probe resolution of a measured revocation latency (the attacker probes every 60 s).
+const PROBE_S: f64 = 60.0;
+
+pub fn h16_rule(d: &H16Data) -> Verdict {
+    match d.upm_oauth {
+        Some(r)
+            if r.api_check_on_s == Some(0.0)
+                && r.api_check_off_s.is_some_and(|x| x <= d.ttl_s + PROBE_S) =>
+        {
+            Verdict::Supported
+        }
+        Some(_) => Verdict::Refuted,
+        None => Verdict::NotEvaluated("no upm-oauth rows".into()),
+    }
+}
+
+/// H21: P1 and P7 for trigger and push, and whether a store breach is unbounded for each.
+pub struct H21Data {
+    pub p1: (Option<VerdictKind>, Option<VerdictKind>),
+    pub p7: (Option<VerdictKind>, Option<VerdictKind>),
+    pub trigger_store_unbounded: Option<bool>,
+    pub push_store_unbounded: Option<bool>,
+}
+
+pub fn h21_rule(d: &H21Data) -> Verdict {
+    let same_p1_p7 = d.p1.0 == d.p1.1 && d.p7.0 == d.p7.1;
+    match (d.trigger_store_unbounded, d.push_store_unbounded) {
+        (Some(t), Some(p)) if same_p1_p7 && t && !p => {
+            Verdict::DependsOn("the attack: trigger and push are equal on P1 and P7, but after a store breach push's exposure is bounded by the TTL while trigger's URL keeps working; push holds a live token for every installation, idle ones included".into())
+        }
+        (Some(_), Some(_)) if same_p1_p7 => Verdict::Supported,
+        (Some(_), Some(_)) => Verdict::Refuted,
+        _ => Verdict::NotEvaluated("no trigger/push store rows".into()),
+    }
+}
+
+/// H6: every variant or mutant row as (expected, computed).
+pub struct MutantData {
+    pub variants: Vec<(VerdictKind, VerdictKind)>,
+}
+
+pub fn h6_rule(d: &MutantData) -> Verdict {
+    let caught_all = d
+        .variants
+        .iter()
+        .filter(|(expected, _)| *expected == VerdictKind::Violated)
+        .all(|(_, got)| *got == VerdictKind::Violated);
+    if d.variants.is_empty() {
+        Verdict::NotEvaluated("no variant rows".into())
+    } else if caught_all {
+        Verdict::Supported
+    } else {
+        Verdict::Refuted
+    }
+}
+
+/// H24: property-breaking variant rows of trigger, refresh and tenant-secret (None: no rows
+/// at all).
+pub struct H24Data {
+    pub breaking: Option<[usize; 3]>,
+}
+
+/// Reported as measured: depends on what the partner gets wrong, with the counts.
+pub fn h24_rule(d: &H24Data) -> Verdict {
+    match d.breaking {
+        Some([t, r, s]) => Verdict::DependsOn(format!(
+            "what the partner gets wrong: trigger has {t} property-breaking variant rows, refresh {r}, tenant-secret {s}"
+        )),
+        None => Verdict::NotEvaluated("no variant rows".into()),
+    }
+}
+
+/// H26: one stolen per-tenant secret, P1, and the long-lived secrets standing at P.
+pub struct H26Data {
+    pub blast_radius: Option<u64>,
+    pub p1: Option<VerdictKind>,
+    pub long_lived_per_installation: Option<f64>,
+}
+
+pub fn h26_rule(d: &H26Data) -> Verdict {
+    match (d.blast_radius, d.p1) {
+        (Some(b), Some(VerdictKind::Holds)) if b <= 1 => Verdict::DependsOn(format!(
+            "standing secrets: P1 holds and one leaked secret reaches {b} tenant, but P keeps {} long-lived secret(s) per installation",
+            d.long_lived_per_installation.unwrap_or(f64::NAN)
+        )),
+        (Some(_), Some(_)) => Verdict::Refuted,
+        _ => Verdict::NotEvaluated("no tenant-secret rows".into()),
+    }
+}
+
+/// CAL: whether loopback agrees with the simulator at 5 ms and keeps the order.
+pub struct CalibrationData {
+    pub all_agree: bool,
+    pub same_ordering: bool,
+}
+
+pub fn calibration_rule(d: &CalibrationData) -> Verdict {
+    if d.all_agree && d.same_ordering {
+        Verdict::Supported
+    } else {
+        Verdict::Refuted
+    }
+}
+
+/// H7: mechanisms a stock OAuth client drives unmodified, and the others.
+pub struct H7Data {
+    pub stock_client: Vec<String>,
+    pub bespoke: Vec<String>,
+}
+
+pub fn h7_rule(d: &H7Data) -> Verdict {
+    match (d.stock_client.is_empty(), d.bespoke.is_empty()) {
+        (false, false) => Verdict::DependsOn(format!(
+            "the mechanism: a stock OAuth client works unmodified with {}; {} need bespoke partner code",
+            d.stock_client.join(", "),
+            d.bespoke.join(", ")
+        )),
+        (false, true) => Verdict::Supported,
+        _ => Verdict::Refuted,
+    }
+}
+
+/// What refresh's loopback burden says about its grant.
+pub struct RefreshGrant {
+    pub stock_client_usable: bool,
+    pub inbound_endpoints: Vec<String>,
+}
+
+/// H22: refresh's grant and what receiving its RT needs.
+pub struct H22Data {
+    pub refresh: Option<RefreshGrant>,
+}
+
+pub fn h22_rule(d: &H22Data) -> Verdict {
+    match &d.refresh {
+        Some(b) if b.stock_client_usable && !b.inbound_endpoints.is_empty() => {
+            Verdict::DependsOn(format!(
+                "provisioning: the refresh_token grant is standard and the stock client uses it unmodified, but receiving the RT at install needs {} (not a grant type)",
+                b.inbound_endpoints.join(", ")
+            ))
+        }
+        Some(b) if b.stock_client_usable => Verdict::Refuted,
+        Some(_) => Verdict::Supported,
+        None => Verdict::NotEvaluated("no refresh burden row".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use VerdictKind::{Holds, Violated};
+
+    fn iv(est: f64, lo: f64, hi: f64) -> Interval {
+        Interval { est, lo, hi }
+    }
+
+    fn is_open(v: &Verdict) -> bool {
+        matches!(v, Verdict::NotEvaluated(_))
+    }
+
+    #[test]
+    fn h1_flips() {
+        let trig = vec![iv(217.0, 216.9, 217.1)];
+        let refresh = vec![iv(135.0, 134.9, 135.1)];
+        let cross = vec![iv(255.0, 254.9, 255.1)];
+        let d = |v: Vec<(Vec<Interval>, Vec<Interval>)>| H1Data { per_preset: v };
+        assert_eq!(
+            h1_rule(&d(vec![(trig.clone(), refresh.clone())])),
+            Verdict::Supported
+        );
+        assert_eq!(
+            h1_rule(&d(vec![(refresh.clone(), trig.clone())])),
+            Verdict::Refuted
+        );
+        // Presets are compared separately: cross-region refresh above same-region trigger is fine.
+        assert_eq!(
+            h1_rule(&d(vec![
+                (trig, refresh),
+                (vec![iv(457.0, 457.0, 457.0)], cross)
+            ])),
+            Verdict::Supported
+        );
+        assert!(is_open(&h1_rule(&d(vec![]))));
+    }
+
+    #[test]
+    fn h2_flips() {
+        let t = iv(0.81, 0.80, 0.82);
+        let r = iv(0.90, 0.89, 0.91);
+        let close = iv(0.995, 0.99, 1.0);
+        let d = |no: Vec<(f64, Interval, Interval)>, with: Vec<(f64, Interval, Interval)>| H2Data {
+            no_retry: no,
+            with_retry: with,
+        };
+        let no = vec![(0.05, t, r), (0.1, t, r)];
+        assert_eq!(h2_rule(&d(no.clone(), no.clone())), Verdict::Supported);
+        let with = vec![(0.1, close, close)];
+        assert!(matches!(h2_rule(&d(no, with)), Verdict::DependsOn(_)));
+        // Flip the input: trigger no longer worse without retries.
+        let flipped = vec![(0.1, r, t)];
+        assert_eq!(h2_rule(&d(flipped.clone(), flipped)), Verdict::Refuted);
+        // Overlapping intervals are not evidence either way.
+        let wide = vec![(0.1, iv(0.81, 0.75, 0.87), iv(0.83, 0.78, 0.88))];
+        assert!(is_open(&h2_rule(&d(wide.clone(), wide))));
+        assert!(is_open(&h2_rule(&d(vec![], vec![]))));
+    }
+
+    #[test]
+    fn h4_flips() {
+        let stale = (iv(0.4, 0.3, 0.5), Agreement::Agrees);
+        let d = H4Data {
+            uniform: vec![stale],
+            fixed: vec![Agreement::Agrees],
+            safe_variants_stale: vec![0, 0],
+        };
+        assert!(matches!(h4_rule(&d), Verdict::DependsOn(_)));
+        // A safe variant with a stale read: the condition no longer removes them.
+        let leaky = H4Data {
+            safe_variants_stale: vec![0, 3],
+            ..d
+        };
+        assert_eq!(h4_rule(&leaky), Verdict::Supported);
+        let none = H4Data {
+            uniform: vec![(iv(0.0, 0.0, 0.01), Agreement::Agrees)],
+            fixed: vec![],
+            safe_variants_stale: vec![],
+        };
+        assert_eq!(h4_rule(&none), Verdict::Refuted);
+        let bug = H4Data {
+            uniform: vec![stale],
+            fixed: vec![Agreement::SimulatorBug],
+            safe_variants_stale: vec![0],
+        };
+        assert_eq!(h4_rule(&bug), Verdict::Supported);
+        let empty = H4Data {
+            uniform: vec![],
+            fixed: vec![],
+            safe_variants_stale: vec![],
+        };
+        assert!(is_open(&h4_rule(&empty)));
+    }
+
+    #[test]
+    fn h10_flips() {
+        let cost = |m: f64, s: f64| DemandCost {
+            messages_per_demand: m,
+            success: iv(s, s - 0.01, s + 0.01),
+        };
+        let d = |push, trigger| H10Data { push, trigger };
+        assert!(matches!(
+            h10_rule(&d(cost(0.5, 0.9), cost(4.0, 1.0))),
+            Verdict::DependsOn(_)
+        ));
+        assert_eq!(
+            h10_rule(&d(cost(0.5, 1.0), cost(4.0, 1.0))),
+            Verdict::Supported
+        );
+        assert_eq!(
+            h10_rule(&d(cost(5.0, 1.0), cost(4.0, 1.0))),
+            Verdict::Refuted
+        );
+    }
+
+    #[test]
+    fn h11_flips() {
+        let d = |v| H11Data { ttft_min: v };
+        assert_eq!(h11_rule(&d(vec![iv(30.0, 28.0, 32.0)])), Verdict::Supported);
+        assert_eq!(h11_rule(&d(vec![iv(1.0, 0.5, 1.5)])), Verdict::Refuted);
+        assert!(is_open(&h11_rule(&d(vec![]))));
+    }
+
+    #[test]
+    fn h13_flips() {
+        let long = iv(60.0, 55.0, 65.0);
+        let short = iv(10.0, 8.0, 12.0);
+        let d = |a, b, u3| H13Data {
+            gap_ttl_1h: a,
+            gap_ttl_4h: b,
+            u3,
+        };
+        assert_eq!(
+            h13_rule(&d(Some(long), Some(short), vec![Agreement::Agrees])),
+            Verdict::Supported
+        );
+        assert!(matches!(
+            h13_rule(&d(Some(long), Some(short), vec![Agreement::SimulatorBug])),
+            Verdict::DependsOn(_)
+        ));
+        assert_eq!(
+            h13_rule(&d(Some(short), Some(long), vec![])),
+            Verdict::Refuted
+        );
+        assert!(is_open(&h13_rule(&d(None, Some(long), vec![]))));
+    }
+
+    #[test]
+    fn h17_flips() {
+        let d = |v| H17Data { growth_ms: v };
+        assert_eq!(
+            h17_rule(&d(vec![(240.0, 240.0), (120.4, 120.0)])),
+            Verdict::Supported
+        );
+        assert_eq!(h17_rule(&d(vec![(130.0, 120.0)])), Verdict::Refuted);
+        assert!(is_open(&h17_rule(&d(vec![]))));
+    }
+
+    #[test]
+    fn h18_flips() {
+        let herd = iv(3.0, 2.8, 3.2);
+        let one = iv(1.0, 1.0, 1.0);
+        let d = |s, f| H18Data {
+            sample: s,
+            single_flight: f,
+        };
+        assert_eq!(h18_rule(&d(Some(herd), Some(one))), Verdict::Supported);
+        assert_eq!(h18_rule(&d(Some(one), Some(herd))), Verdict::Refuted);
+        // Below the sample but still above one acquisition per miss.
+        assert_eq!(
+            h18_rule(&d(Some(herd), Some(iv(1.2, 1.1, 1.3)))),
+            Verdict::Refuted
+        );
+        assert!(is_open(&h18_rule(&d(None, Some(one)))));
+    }
+
+    #[test]
+    fn h19_flips() {
+        let d = |a, b| H19Data {
+            max_exp_regressions: a,
+            last_write_regressions: b,
+        };
+        assert!(matches!(h19_rule(&d(0, 3)), Verdict::DependsOn(_)));
+        assert_eq!(h19_rule(&d(1, 3)), Verdict::Refuted);
+        assert!(is_open(&h19_rule(&d(0, 0))));
+    }
+
+    #[test]
+    fn h20_flips() {
+        let d = |v| H20Data { max_and_bound: v };
+        assert_eq!(h20_rule(&d(vec![(1, 1), (3, 15)])), Verdict::Supported);
+        assert_eq!(h20_rule(&d(vec![(1, 1), (16, 15)])), Verdict::Refuted);
+        assert_eq!(h20_rule(&d(vec![(1, 1), (1, 15)])), Verdict::Refuted);
+        assert!(is_open(&h20_rule(&d(vec![]))));
+    }
+
+    #[test]
+    fn h25_flips() {
+        let d = |t, r| H25Data {
+            trigger_peak: t,
+            refresh_peak: r,
+        };
+        assert_eq!(h25_rule(&d(Some(90), Some(60))), Verdict::Supported);
+        assert_eq!(h25_rule(&d(Some(60), Some(60))), Verdict::Refuted);
+        assert!(is_open(&h25_rule(&d(Some(60), None))));
+    }
+
+    #[test]
+    fn lockout_flips() {
+        let pt = |g: &str, p: f64, h: Interval| LockoutPoint {
+            grace: g.into(),
+            loss: p,
+            hazard: h,
+        };
+        let bad = iv(0.05, 0.04, 0.06);
+        let tiny = iv(0.0, 0.0, 0.001);
+        let d = |v| LockoutData { points: v };
+        assert!(matches!(
+            lockout_rule(&d(vec![pt("0", 0.05, bad), pt("30s", 0.05, tiny)])),
+            Verdict::DependsOn(_)
+        ));
+        // The grace window no longer helps.
+        assert_eq!(
+            lockout_rule(&d(vec![pt("0", 0.05, bad), pt("30s", 0.05, bad)])),
+            Verdict::Refuted
+        );
+        // No lockouts without a grace window either.
+        assert_eq!(
+            lockout_rule(&d(vec![pt("0", 0.05, tiny), pt("30s", 0.05, tiny)])),
+            Verdict::Refuted
+        );
+        assert!(is_open(&lockout_rule(&d(vec![]))));
+    }
+
+    #[test]
+    fn load_flips() {
+        let d = |p, o| LoadData {
+            pushed_idle_mints: p,
+            others_idle_mints: o,
+        };
+        assert_eq!(load_rule(&d(Some(1.0), vec![0.0, 0.0])), Verdict::Supported);
+        assert_eq!(load_rule(&d(Some(1.0), vec![0.0, 0.2])), Verdict::Refuted);
+        assert_eq!(load_rule(&d(Some(0.0), vec![0.0])), Verdict::Refuted);
+        assert!(is_open(&load_rule(&d(None, vec![0.0]))));
+    }
+
+    #[test]
+    fn provisioning_flips() {
+        let d = |v: Vec<(&str, f64)>| ProvisioningData {
+            lost_at_5pct: v.into_iter().map(|(m, x)| (m.to_string(), x)).collect(),
+        };
+        let v = provisioning_rule(&d(vec![("refresh", 0.01), ("trigger", 0.04)]));
+        assert!(
+            matches!(&v, Verdict::DependsOn(c) if c.contains("trigger leaves")),
+            "{v:?}"
+        );
+        assert_eq!(
+            provisioning_rule(&d(vec![("refresh", 0.0), ("trigger", 0.0)])),
+            Verdict::Supported
+        );
+        assert!(is_open(&provisioning_rule(&d(vec![]))));
+    }
+
+    #[test]
+    fn trade_off_flips() {
+        let col = |m: &str, p50: f64, s: f64, idle: f64| OpsColumns {
+            mechanism: m.into(),
+            cold_p50_ms: Some(p50),
+            success_5pct: Some(s),
+            idle_mints: Some(idle),
+        };
+        let mixed = TradeOffData {
+            columns: vec![col("a", 100.0, 0.99, 0.0), col("b", 50.0, 0.98, 0.0)],
+        };
+        let v = trade_off_rule(&mixed);
+        assert!(
+            matches!(&v, Verdict::DependsOn(c) if c.starts_with("the weighting")),
+            "{v:?}"
+        );
+        let dominated = TradeOffData {
+            columns: vec![col("a", 100.0, 0.99, 0.0), col("b", 50.0, 0.999, 0.0)],
+        };
+        assert_eq!(
+            trade_off_rule(&dominated),
+            Verdict::DependsOn(
+                "the security columns: b dominates on the operational columns measured here".into()
+            )
+        );
+    }
+
+    #[test]
+    fn matrix_flips() {
+        assert_eq!(
+            matrix_rule(&MatrixData { mismatches: vec![] }),
+            Verdict::Supported
+        );
+        assert!(matches!(
+            matrix_rule(&MatrixData {
+                mismatches: vec!["trigger P1: violated (expected holds)".into()]
+            }),
+            Verdict::DependsOn(_)
+        ));
+    }
+
+    #[test]
+    fn h5_flips() {
+        let d = |gs, ts, gb, tb| H5Data {
+            global_secret: gs,
+            tenant_secret: ts,
+            global_store: gb,
+            tenant_store: tb,
+        };
+        assert!(matches!(
+            h5_rule(&d(Some(20), Some(1), Some(20), Some(20))),
+            Verdict::DependsOn(_)
+        ));
+        assert_eq!(
+            h5_rule(&d(Some(20), Some(1), Some(20), Some(1))),
+            Verdict::Supported
+        );
+        assert_eq!(
+            h5_rule(&d(Some(1), Some(1), Some(20), Some(20))),
+            Verdict::Refuted
+        );
+        assert!(is_open(&h5_rule(&d(None, Some(1), None, None))));
+    }
+
+    #[test]
+    fn h9_flips() {
+        let theft = |unbounded, tokens| UrlTheft {
+            exposure_unbounded: unbounded,
+            tokens_obtained: tokens,
+            accepted: 12,
+        };
+        let d = |u| H9Data {
+            url: u,
+            in_band_p7: Some(Violated),
+            in_band_url_auth_p7: Some(Holds),
+        };
+        assert!(matches!(
+            h9_rule(&d(Some(theft(true, 0)))),
+            Verdict::DependsOn(_)
+        ));
+        assert_eq!(h9_rule(&d(Some(theft(true, 3)))), Verdict::Supported);
+        assert_eq!(h9_rule(&d(Some(theft(false, 0)))), Verdict::Refuted);
+        assert!(is_open(&h9_rule(&d(None))));
+    }
+
+    #[test]
+    fn h14_flips() {
+        let d = |t, p| H14Data {
+            trigger: t,
+            push: p,
+        };
+        assert!(matches!(
+            h14_rule(&d(Some(1.0), Some(0.0))),
+            Verdict::DependsOn(_)
+        ));
+        assert_eq!(h14_rule(&d(Some(0.0), Some(0.0))), Verdict::Supported);
+        assert_eq!(h14_rule(&d(Some(1.0), Some(1.0))), Verdict::Refuted);
+        assert!(is_open(&h14_rule(&d(None, Some(0.0)))));
+    }
+
+    #[test]
+    fn h15_flips() {
+        let d = |x| H15Data {
+            shared_secret_unbounded: x,
+        };
+        assert!(matches!(h15_rule(&d(Some(true))), Verdict::DependsOn(_)));
+        assert_eq!(h15_rule(&d(Some(false))), Verdict::Supported);
+        assert!(is_open(&h15_rule(&d(None))));
+    }
+
+    #[test]
+    fn h16_flips() {
+        let d = |off, on| H16Data {
+            upm_oauth: Some(Revocation {
+                api_check_off_s: off,
+                api_check_on_s: on,
+            }),
+            ttl_s: 4.0 * 3600.0,
+        };
+        assert_eq!(h16_rule(&d(Some(3600.0), Some(0.0))), Verdict::Supported);
+        assert_eq!(h16_rule(&d(Some(3600.0), Some(60.0))), Verdict::Refuted);
+        assert_eq!(
+            h16_rule(&d(Some(5.0 * 3600.0), Some(0.0))),
+            Verdict::Refuted
+        );
+        let none = H16Data {
+            upm_oauth: None,
+            ttl_s: 4.0 * 3600.0,
+        };
+        assert!(is_open(&h16_rule(&none)));
+    }
+
+    #[test]
+    fn h21_flips() {
+        let d = |p1b, t, p| H21Data {
+            p1: (Some(Holds), Some(p1b)),
+            p7: (Some(Holds), Some(Holds)),
+            trigger_store_unbounded: t,
+            push_store_unbounded: p,
+        };
+        assert!(matches!(
+            h21_rule(&d(Holds, Some(true), Some(false))),
+            Verdict::DependsOn(_)
+        ));
+        assert_eq!(
+            h21_rule(&d(Holds, Some(false), Some(false))),
+            Verdict::Supported
+        );
+        assert_eq!(
+            h21_rule(&d(Violated, Some(true), Some(false))),
+            Verdict::Refuted
+        );
+        assert!(is_open(&h21_rule(&d(Holds, None, Some(false)))));
+    }
+
+    #[test]
+    fn h6_flips() {
+        let d = |v| MutantData { variants: v };
+        assert_eq!(
+            h6_rule(&d(vec![(Violated, Violated), (Holds, Holds)])),
+            Verdict::Supported
+        );
+        assert_eq!(h6_rule(&d(vec![(Violated, Holds)])), Verdict::Refuted);
+        assert!(is_open(&h6_rule(&d(vec![]))));
+    }
+
+    #[test]
+    fn h24_flips() {
+        let a = h24_rule(&H24Data {
+            breaking: Some([5, 2, 1]),
+        });
+        let b = h24_rule(&H24Data {
+            breaking: Some([1, 2, 5]),
+        });
+        assert!(matches!(&a, Verdict::DependsOn(c) if c.contains("trigger has 5")));
+        assert_ne!(a, b);
+        assert!(is_open(&h24_rule(&H24Data { breaking: None })));
+    }
+
+    #[test]
+    fn h26_flips() {
+        let d = |b, p1| H26Data {
+            blast_radius: b,
+            p1,
+            long_lived_per_installation: Some(1.0),
+        };
+        assert!(matches!(
+            h26_rule(&d(Some(1), Some(Holds))),
+            Verdict::DependsOn(_)
+        ));
+        assert_eq!(h26_rule(&d(Some(20), Some(Holds))), Verdict::Refuted);
+        assert_eq!(h26_rule(&d(Some(1), Some(Violated))), Verdict::Refuted);
+        assert!(is_open(&h26_rule(&d(None, Some(Holds)))));
+    }
+
+    #[test]
+    fn calibration_flips() {
+        let d = |a, o| CalibrationData {
+            all_agree: a,
+            same_ordering: o,
+        };
+        assert_eq!(calibration_rule(&d(true, true)), Verdict::Supported);
+        assert_eq!(calibration_rule(&d(true, false)), Verdict::Refuted);
+        assert_eq!(calibration_rule(&d(false, true)), Verdict::Refuted);
+    }
+
+    #[test]
+    fn h7_flips() {
+        let d = |s: &[&str], b: &[&str]| H7Data {
+            stock_client: s.iter().map(|x| x.to_string()).collect(),
+            bespoke: b.iter().map(|x| x.to_string()).collect(),
+        };
+        assert!(matches!(
+            h7_rule(&d(&["refresh"], &["trigger"])),
+            Verdict::DependsOn(_)
+        ));
+        assert_eq!(h7_rule(&d(&["refresh"], &[])), Verdict::Supported);
+        assert_eq!(h7_rule(&d(&[], &["trigger"])), Verdict::Refuted);
+    }
+
+    #[test]
+    fn h22_flips() {
+        let d = |usable, inbound: &[&str]| H22Data {
+            refresh: Some(RefreshGrant {
+                stock_client_usable: usable,
+                inbound_endpoints: inbound.iter().map(|x| x.to_string()).collect(),
+            }),
+        };
+        assert!(matches!(
+            h22_rule(&d(true, &["P.recv POST /rt"])),
+            Verdict::DependsOn(_)
+        ));
+        assert_eq!(h22_rule(&d(true, &[])), Verdict::Refuted);
+        assert_eq!(h22_rule(&d(false, &[])), Verdict::Supported);
+        assert!(is_open(&h22_rule(&H22Data { refresh: None })));
+    }
+}
