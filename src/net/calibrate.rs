@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokenlab_models::faults::{LinkProfile, NetworkProfile};
 use tokenlab_models::history::{Event, History};
 use tokenlab_models::ids::TenantId;
-use tokenlab_models::mechanisms::{Mechanism, registry};
+use tokenlab_models::mechanisms::{Acquisition, Mechanism, registry};
 use tokenlab_models::sim::{Scenario, run};
 use tokenlab_models::{MS, Micros};
 
@@ -79,9 +79,9 @@ pub struct Calibration {
 
 const NOTE: &str = "loopback: the roles of the simulator as axum services on 127.0.0.1, hyper-util client, real EdDSA FITs and HS256 tokens, injected delay as a timer sleep per message finished by an OS sleep (its overshoot, a few tenths of a ms per hop on a loaded machine, shows in the loopback slope); modelled mint and store costs set to 0 on both sides, so the loopback intercept is the real overhead";
 
-fn sets_for(id: &str) -> Vec<String> {
+fn sets_for(m: &dyn Mechanism) -> Vec<String> {
     let mut s: Vec<String> = CALIBRATION_SETS.iter().map(|x| x.to_string()).collect();
-    if id == "push" {
+    if m.acquisition() == Acquisition::PushedOnly {
         s.push(PUSH_INTERVAL.into());
     }
     s
@@ -132,7 +132,7 @@ fn network(one_way_ms: f64) -> NetworkProfile {
 
 fn simulate(m: &dyn Mechanism, one_way_ms: f64) -> Result<(Vec<Micros>, bool), StartError> {
     let mut s = Scenario::new(m.id(), "lan").expect("the lan preset exists");
-    s.sets = sets_for(m.id());
+    s.sets = sets_for(m);
     s.network = network(one_way_ms);
     s.tenants = 40;
     s.duration_s = 30.0;
@@ -147,10 +147,10 @@ async fn loopback(
 ) -> Result<(Vec<Micros>, bool), StartError> {
     let tenants = samples.clamp(1, 8);
     let mut cfg = NetConfig::new(m.id(), tenants, one_way_ms);
-    cfg.sets = sets_for(m.id());
+    cfg.sets = sets_for(m);
     let world = LoopbackWorld::start(&cfg).await?;
     let on_demand = m.hops_on_miss() > 0;
-    if m.id() == "push" {
+    if m.acquisition() == Acquisition::PushedOnly {
         // The first delivery lands within one interval of t=0.
         tokio::time::sleep(Duration::from_millis(2_100)).await;
     }
@@ -218,7 +218,12 @@ pub async fn calibrate(samples: u32) -> Result<Calibration, StartError> {
     Ok(Calibration {
         delays_ms: DELAYS_MS,
         loopback_samples_per_point: samples,
-        sets: sets_for("push"),
+        // Every override used: the push interval applies to pushed-only mechanisms alone.
+        sets: CALIBRATION_SETS
+            .iter()
+            .map(|x| x.to_string())
+            .chain([PUSH_INTERVAL.to_string()])
+            .collect(),
         tolerance: format!("max({:.0}%, {TOLERANCE_ABS_MS} ms)", TOLERANCE_REL * 100.0),
         rows,
         same_ordering,
