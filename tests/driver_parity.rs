@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use tokenlab::net::{LoopbackWorld, NetConfig};
 use tokenlab_models::faults::{CrashRole, LinkProfile, Nemesis, NetworkProfile};
-use tokenlab_models::history::{Event, History};
+use tokenlab_models::history::{Event, FaultKind, History};
 use tokenlab_models::ids::{DemandId, MsgId};
 use tokenlab_models::sim::{Scenario, run};
 use tokenlab_models::world::hard_stop;
@@ -164,7 +164,7 @@ fn simulator_and_loopback_give_the_same_history() {
         .records
         .iter()
         .filter_map(|r| match &r.event {
-            Event::Fault { kind, detail } if *kind == "http_error" => Some(detail),
+            Event::Fault { kind, detail } if *kind == FaultKind::HttpError => Some(detail),
             _ => None,
         })
         .collect();

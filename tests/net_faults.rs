@@ -5,7 +5,7 @@
 use std::time::Duration;
 use tokenlab::net::{LoopbackWorld, NetConfig};
 use tokenlab_models::faults::{LinkProfile, Nemesis};
-use tokenlab_models::history::{Cause, DropReason, Event, History, Outcome};
+use tokenlab_models::history::{Cause, DropReason, Event, FaultKind, History, Outcome};
 use tokenlab_models::ids::{Group, Party, TenantId};
 use tokenlab_models::{MS, Micros};
 use tokenlab_properties::{executability, read_your_writes};
@@ -114,7 +114,7 @@ fn an_edge_5xx_or_429_is_answered_by_the_http_edge_and_retried_by_the_partner() 
                 matches!(
                     e,
                     Event::Fault {
-                        kind: "http_error",
+                        kind: FaultKind::HttpError,
                         ..
                     }
                 )
@@ -163,7 +163,7 @@ fn a_crashed_partner_drops_what_arrives_and_comes_back() {
             count(&h, |e| matches!(
                 e,
                 Event::Fault {
-                    kind: "restart",
+                    kind: FaultKind::Restart,
                     ..
                 }
             )) == 1

@@ -105,6 +105,50 @@ pub enum AdminKind {
     Revoke,
 }
 
+/// What kind of fault a `Fault` event records: injected by the nemesis or a link, or
+/// observed by the loopback driver on its sockets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// The nemesis schedule in force (recorded at t = 0, one per entry).
+    Nemesis,
+    /// A role crashed.
+    Crash,
+    /// A crashed role came back.
+    Restart,
+    /// The receiver's HTTP edge answered a request with 5xx or 429.
+    HttpError,
+    /// The platform's key set became unreachable for the partner.
+    JwksUnreachable,
+    /// The key set became reachable again.
+    JwksRestored,
+    /// Loopback only: a message to a party with no listener.
+    NoListener,
+    /// Loopback only: an HTTP exchange failed on the socket.
+    HttpExchangeFailed,
+}
+
+impl FaultKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Nemesis => "nemesis",
+            FaultKind::Crash => "crash",
+            FaultKind::Restart => "restart",
+            FaultKind::HttpError => "http_error",
+            FaultKind::JwksUnreachable => "jwks_unreachable",
+            FaultKind::JwksRestored => "jwks_restored",
+            FaultKind::NoListener => "no_listener",
+            FaultKind::HttpExchangeFailed => "http_exchange_failed",
+        }
+    }
+}
+
+impl std::fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// One history event.
 #[derive(Clone, Debug, Serialize)]
 pub enum Event {
@@ -200,7 +244,7 @@ pub enum Event {
         tenant: TenantId,
     },
     Fault {
-        kind: &'static str,
+        kind: FaultKind,
         detail: String,
     },
     Detect {

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokenlab_models::Micros;
 use tokenlab_models::faults::{Nemesis, NetworkProfile};
-use tokenlab_models::history::{Event, History, Outcome};
+use tokenlab_models::history::{Event, FaultKind, History, Outcome};
 use tokenlab_models::ids::{DemandId, MsgId, Party, RoleKind, TenantId, TimerId};
 use tokenlab_models::mechanisms::{Mechanism, ResolveError, resolve};
 use tokenlab_models::message::{Envelope, Value};
@@ -429,7 +429,7 @@ impl Shared {
             world.record(
                 self.clock.now(),
                 Event::Fault {
-                    kind: "no_listener",
+                    kind: FaultKind::NoListener,
                     detail: format!("{} has no listener", env.to),
                 },
             );
@@ -476,7 +476,7 @@ impl Shared {
                     w.record(
                         now,
                         Event::Fault {
-                            kind: "http_exchange_failed",
+                            kind: FaultKind::HttpExchangeFailed,
                             detail: format!("{id}: {detail}"),
                         },
                     )

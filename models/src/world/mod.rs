@@ -20,7 +20,7 @@
 mod exposure;
 
 use crate::faults::{Fate, Nemesis, NetworkProfile, secs};
-use crate::history::{DropReason, Event, History};
+use crate::history::{DropReason, Event, FaultKind, History};
 use crate::ids::{DemandId, Group, IdGen, MsgId, RoleKind, TenantId, TimerId};
 use crate::mechanisms::Mechanism;
 use crate::message::{Body, Envelope, Response};
@@ -333,7 +333,7 @@ impl World {
             self.history.push(
                 0,
                 Event::Fault {
-                    kind: "nemesis",
+                    kind: FaultKind::Nemesis,
                     detail: format!("{n:?}"),
                 },
             );
@@ -404,7 +404,7 @@ impl World {
                 self.history.push(
                     now,
                     Event::Fault {
-                        kind: "crash",
+                        kind: FaultKind::Crash,
                         detail: format!("{role:?}"),
                     },
                 );
@@ -422,7 +422,7 @@ impl World {
                 self.history.push(
                     now,
                     Event::Fault {
-                        kind: "restart",
+                        kind: FaultKind::Restart,
                         detail: format!("{role:?}"),
                     },
                 );
@@ -441,9 +441,9 @@ impl World {
                     now,
                     Event::Fault {
                         kind: if reachable {
-                            "jwks_restored"
+                            FaultKind::JwksRestored
                         } else {
-                            "jwks_unreachable"
+                            FaultKind::JwksUnreachable
                         },
                         detail: String::new(),
                     },
@@ -612,7 +612,7 @@ impl World {
                 self.history.push(
                     arrive,
                     Event::Fault {
-                        kind: "http_error",
+                        kind: FaultKind::HttpError,
                         detail: format!("{status} for {}", env.id),
                     },
                 );
