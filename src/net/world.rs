@@ -36,13 +36,13 @@ use std::time::{Duration, Instant};
 use tokenlab_models::faults::{Fate, Nemesis, NetworkProfile, secs};
 use tokenlab_models::history::{DropReason, Event, History, Outcome};
 use tokenlab_models::ids::{DemandId, Group, IdGen, MsgId, Party, RoleKind, TenantId, TimerId};
-use tokenlab_models::mechanisms::{Mechanism, ResolveError, resolve};
+use tokenlab_models::mechanisms::{Mechanism, ResolveError, SharedConfig, resolve};
 use tokenlab_models::message::{Envelope, Value};
 use tokenlab_models::params::Params;
 use tokenlab_models::roles::admin::Admin;
 use tokenlab_models::roles::partner::Partner;
 use tokenlab_models::roles::platform::Platform;
-use tokenlab_models::roles::store::{Store, StoreConfig};
+use tokenlab_models::roles::store::Store;
 use tokenlab_models::roles::{AdminAction, Effects, Input, Outgoing, Role};
 use tokenlab_models::sim::SETUP_START;
 use tokenlab_models::token::{FitVerifier, PlatformKeys};
@@ -795,18 +795,12 @@ impl LoopbackWorld {
         let fit = fetch_fit_verifier(&client, &jwks_url).await?;
 
         let (partner_side, platform_side) = mechanism.build(&params);
-        let store = Store::new(StoreConfig {
-            write_cost: params.dur_req("db_write"),
-            read_cost: params.dur_req("db_read"),
-            write_fail: params.prob("q_w"),
-            read_fail: params.prob("q_r"),
-            replica_lag: params.lag("replica_lag"),
-            cache_ttl: params.dur("cache_ttl"),
-        });
+        let shared = SharedConfig::from_params(&params);
+        let store = Store::new(shared.store.clone());
         let mut roles = Roles {
-            partner: Partner::new(partner_side, params.clone(), store, fit, partner_rng),
-            platform: Platform::new(platform_side, params.clone(), keys, platform_rng),
-            admin: Admin::new(params.dur_req("consent_delay")),
+            partner: Partner::new(partner_side, shared.partner, store, fit, partner_rng),
+            platform: Platform::new(platform_side, shared.platform, keys, platform_rng),
+            admin: Admin::new(shared.consent_delay),
         };
 
         let mut listeners = Vec::new();

@@ -13,7 +13,7 @@ use crate::Micros;
 use crate::history::{Cause, Event, LocalStep, Outcome};
 use crate::ids::{DemandId, IdGen, MsgId, Party, RoleKind, TenantId, TimerId};
 use crate::message::{Body, Envelope, Fields, Request, Response, Value};
-use crate::params::Params;
+use crate::params::{JwksFail, LogToken, ReadFrom, SenderConstraint};
 use crate::secret::{Jwt, Secret};
 use crate::token::{FitClaims, FitVerifier, JwtError};
 use rand::RngExt;
@@ -137,14 +137,22 @@ pub trait PartnerSide: Send {
     fn persists_tokens(&self) -> bool {
         true
     }
+    /// Where P.app reads its store (trigger's `read_from`).
+    fn read_from(&self) -> ReadFrom {
+        ReadFrom::Primary
+    }
+    /// Whether P's credentials are bound to its key (`sender_constraint`).
+    fn sender_constraint(&self) -> SenderConstraint {
+        SenderConstraint::None
+    }
 }
 
 /// What a [`PartnerSide`] may use while handling an input.
 pub struct PartnerCx<'a> {
     pub now: Micros,
     pub rng: &'a mut ChaCha8Rng,
-    pub params: &'a Params,
     pub store: &'a Store,
+    cfg: &'a PartnerConfig,
     fit: &'a FitVerifier,
     jwks_reachable: bool,
     out: &'a mut Effects,
@@ -162,11 +170,11 @@ impl PartnerCx<'_> {
     /// Verifies a FIT as P.auth / P.recv do, honouring `fit_check` and `jwks_fail`.
     /// Returns the claims (or, with the check switched off, `None` as "accepted unchecked").
     pub fn check_fit(&self, fit: Option<&Jwt>) -> Result<Option<FitClaims>, FitRefusal> {
-        if !self.params.bool("fit_check") {
+        if !self.cfg.fit_check {
             return Ok(None);
         }
         if !self.jwks_reachable {
-            return if self.params.choice("jwks_fail") == "open" {
+            return if self.cfg.jwks_fail == JwksFail::Open {
                 Ok(None)
             } else {
                 Err(FitRefusal::JwksUnreachable)
@@ -187,38 +195,33 @@ impl PartnerCx<'_> {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-struct RetryPolicy {
-    attempt_timeout: Option<Micros>,
-    retries: u32,
-    backoff_base: Micros,
-    backoff_cap: Micros,
-    deadline: Option<Micros>,
-    reread: bool,
-    single_flight: bool,
-    check_exp: bool,
-    expiry_margin: Micros,
+/// The partner's shared hygiene (`mechanisms.md` §0), resolved once per run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Per attempt, on every partner-initiated call (`timeout`).
+    pub attempt_timeout: Option<Micros>,
+    pub retries: u32,
+    pub backoff_base: Micros,
+    pub backoff_cap: Micros,
+    /// Per demand; `None` where nothing bounds it.
+    pub deadline: Option<Micros>,
+    /// Re-read the cache before each retry (`reread_before_retry`).
+    pub reread: bool,
+    pub single_flight: bool,
+    pub check_exp: bool,
+    pub expiry_margin: Micros,
 }
 
-impl RetryPolicy {
-    fn from(p: &Params) -> Self {
-        RetryPolicy {
-            attempt_timeout: p.dur("timeout"),
-            retries: p.int("retries") as u32,
-            backoff_base: p.dur_req("backoff_base"),
-            backoff_cap: p.dur_req("backoff_cap"),
-            // No per-attempt timeout means nothing bounds the demand either (trigger:sample).
-            deadline: if p.dur("timeout").is_none() {
-                None
-            } else {
-                p.dur("deadline")
-            },
-            reread: p.bool("reread_before_retry"),
-            single_flight: p.bool("single_flight"),
-            check_exp: p.bool("check_exp"),
-            expiry_margin: p.dur_req("expiry_margin"),
-        }
-    }
+/// The partner's shared switches, typed (built by `mechanisms::SharedConfig::from_params`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartnerConfig {
+    pub retry: RetryPolicy,
+    /// P.auth / P.recv verify the FIT (`fit_check`; off is a mutant).
+    pub fit_check: bool,
+    pub jwks_fail: JwksFail,
+    /// How far P's clock runs behind the platform's.
+    pub clock_skew: Micros,
+    pub log_token: LogToken,
 }
 
 struct Demand {
@@ -291,9 +294,10 @@ enum Timer {
 /// The partner role.
 pub struct Partner {
     side: Box<dyn PartnerSide>,
-    params: Params,
+    cfg: PartnerConfig,
     policy: RetryPolicy,
     read_from_replica: bool,
+    sender_constraint: SenderConstraint,
     pub store: Store,
     fit: FitVerifier,
     jwks_reachable: bool,
@@ -310,16 +314,17 @@ pub struct Partner {
 impl Partner {
     pub fn new(
         side: Box<dyn PartnerSide>,
-        params: Params,
+        cfg: PartnerConfig,
         store: Store,
         fit: FitVerifier,
         rng: ChaCha8Rng,
     ) -> Partner {
         Partner {
+            policy: cfg.retry,
+            read_from_replica: side.read_from() == ReadFrom::Replica,
+            sender_constraint: side.sender_constraint(),
             side,
-            policy: RetryPolicy::from(&params),
-            read_from_replica: params.choice_or("read_from", "primary") == "replica",
-            params,
+            cfg,
             store,
             fit,
             jwks_reachable: true,
@@ -377,8 +382,8 @@ impl Partner {
         let mut cx = PartnerCx {
             now,
             rng: &mut self.rng,
-            params: &self.params,
             store: &self.store,
+            cfg: &self.cfg,
             fit: &self.fit,
             jwks_reachable: self.jwks_reachable,
             out,
@@ -776,7 +781,7 @@ impl Partner {
             Some(Value::Tenant(t)) => *t,
             _ => tenant,
         };
-        let skew = self.params.dur("clock_skew").unwrap_or(0);
+        let skew = self.cfg.clock_skew;
         let mut req = Request {
             method: "GET",
             route: "GET /rest/api/resource",
@@ -787,12 +792,12 @@ impl Partner {
             body: Fields::new(),
         };
         let auth = self.with_side(now, out, |side, cx| side.authorize(cx, &cred, &req));
-        if self.params.choice_or("log_token", "none") == "url" {
+        if self.cfg.log_token == LogToken::Url {
             // The mutant: T travels in the query string too, where access logs keep it.
             req.body.0.push(("access_token", auth.clone()));
         }
         req.headers.0.push(("authorization", auth));
-        if self.params.choice_or("sender_constraint", "none") == "dpop" {
+        if self.sender_constraint == SenderConstraint::Dpop {
             let proof = Secret::generate(&mut self.rng, "dpop");
             req.headers.0.push(("dpop", Value::Secret(proof)));
         }
@@ -834,7 +839,7 @@ impl Partner {
     fn on_inbound(&mut self, now: Micros, env: Envelope, out: &mut Effects) {
         let env = Arc::new(env);
         let req = env.request().expect("a request");
-        if self.params.choice_or("log_token", "none") == "request_log" {
+        if self.cfg.log_token == LogToken::RequestLog {
             // The mutant: the endpoint's request log keeps every header, T included.
             out.record(
                 now,

@@ -9,7 +9,7 @@ pub mod summary;
 use crate::faults::{Fate, Nemesis, NetworkProfile, secs};
 use crate::history::{DropReason, Event, History};
 use crate::ids::{DemandId, Group, IdGen, MsgId, RoleKind, TenantId, TimerId};
-use crate::mechanisms::{Mechanism, ResolveError, resolve};
+use crate::mechanisms::{Mechanism, ResolveError, SharedConfig, resolve};
 use crate::message::{Body, Envelope, Response, Value};
 use crate::params::Params;
 use crate::roles::admin::Admin;
@@ -17,7 +17,7 @@ use crate::roles::attacker::{AttackPlan, Attacker, Capability, Loot};
 use crate::roles::partner::Partner;
 use crate::roles::platform::Platform;
 use crate::roles::store::Row;
-use crate::roles::store::{Store, StoreConfig};
+use crate::roles::store::Store;
 use crate::roles::{AdminAction, Effects, Input, Outgoing, Role};
 use crate::token::PlatformKeys;
 use crate::{Micros, SEC};
@@ -755,22 +755,16 @@ pub fn run_with(
     }
     let attacker_rng = master.fork();
     let (partner_side, platform_side) = mechanism.build(&params);
-    let store = Store::new(StoreConfig {
-        write_cost: params.dur_req("db_write"),
-        read_cost: params.dur_req("db_read"),
-        write_fail: params.prob("q_w"),
-        read_fail: params.prob("q_r"),
-        replica_lag: params.lag("replica_lag"),
-        cache_ttl: params.dur("cache_ttl"),
-    });
+    let cfg = SharedConfig::from_params(&params);
+    let store = Store::new(cfg.store.clone());
     let fit = keys.fit_public_key();
     let mut world = World {
         now: SETUP_START,
         queue: BinaryHeap::new(),
         seq: 0,
-        partner: Partner::new(partner_side, params.clone(), store, fit, partner_rng),
-        platform: Platform::new(platform_side, params.clone(), keys, platform_rng),
-        admin: Admin::new(params.dur_req("consent_delay")),
+        partner: Partner::new(partner_side, cfg.partner, store, fit, partner_rng),
+        platform: Platform::new(platform_side, cfg.platform, keys, platform_rng),
+        admin: Admin::new(cfg.consent_delay),
         network: s.network.clone(),
         link_rngs,
         partitions: Vec::new(),
@@ -781,7 +775,7 @@ pub fn run_with(
         effects: Effects::default(),
         skipped_partner_down: 0,
         attacker: plan.map(|p| Attacker::new(p.clone(), s.tenants, attacker_rng)),
-        ciphertext_only: plan.is_some_and(|p| !p.store_key) && params.bool("encrypt_at_rest"),
+        ciphertext_only: plan.is_some_and(|p| !p.store_key) && cfg.encrypt_at_rest,
         watch: Watch::default(),
     };
     if let Some(p) = plan {
