@@ -161,8 +161,8 @@ fn scenario(
         sets.push(format!("replica_lag=uniform({l}ms)"));
     }
     if let Some(r) = c.platform_retries {
-        let (m, _, params) = resolve(mechanism, &[])?;
-        if !params.has("platform_retries") {
+        let (m, _, _) = resolve(mechanism, &[])?;
+        if !m.switches().iter().any(|s| s.key == "platform_retries") {
             bail!(
                 "--platform-retries: {} has no platform retries (only trigger and push do)",
                 m.id()

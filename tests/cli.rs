@@ -36,6 +36,24 @@ fn bad_input_gets_one_clear_line_and_exit_code_2() {
             "unknown switch 'read_from'",
         ),
         (
+            vec![
+                "simulate",
+                "--mechanism",
+                "trigger",
+                "--set",
+                "read_form=replica",
+            ],
+            "unknown switch 'read_form' for trigger; valid: ",
+        ),
+        (
+            vec!["simulate", "--mechanism", "trigger[url_auth=maybe]"],
+            "bad value 'maybe' for 'url_auth': expected one of none, required",
+        ),
+        (
+            vec!["simulate", "--mechanism", "trigger[url_auth=required"],
+            "bad mechanism reference",
+        ),
+        (
             vec!["simulate", "--mechanism", "trigger", "--set", "oops"],
             "expected KEY=VALUE",
         ),
@@ -155,4 +173,25 @@ fn simulate_json_is_reproducible_and_loss_matches_the_hop_count() {
         !a.contains("tlsec_") && !a.contains("eyJ"),
         "no secret in the JSON"
     );
+}
+
+#[test]
+fn a_bracketed_reference_means_the_same_as_set() {
+    let common = ["--duration-s", "60", "--tenants", "5", "--json"];
+    let run = |head: &[&str]| {
+        let args: Vec<&str> = head.iter().chain(&common).copied().collect();
+        let (code, out, err) = tokenlab(&args);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let bracket = run(&["simulate", "--mechanism", "trigger[read_from=replica]"]);
+    let set = run(&[
+        "simulate",
+        "--mechanism",
+        "trigger",
+        "--set",
+        "read_from=replica",
+    ]);
+    assert_eq!(bracket, set);
+    assert!(bracket.contains("read_from=replica"), "{bracket}");
 }

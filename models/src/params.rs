@@ -66,6 +66,41 @@ pub enum Rotation {
     Periodic(Micros),
 }
 
+/// A choice-valued switch as a type: its values in the syntax `--set` accepts. Declare one
+/// with [`choice_enum!`] and its spec with `Kind::Choice(T::NAMES)`, so the parser and the
+/// enum cannot disagree.
+pub trait Choice: Copy + Sized + 'static {
+    const NAMES: &'static [&'static str];
+    fn from_name(name: &str) -> Option<Self>;
+    fn name(self) -> &'static str;
+}
+
+/// Declares a choice-valued switch: `choice_enum!(Name { Variant = "text", ... })`.
+#[macro_export]
+macro_rules! choice_enum {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+        $vis enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+        impl $crate::params::Choice for $name {
+            const NAMES: &'static [&'static str] = &[$($text),+];
+            fn from_name(name: &str) -> Option<Self> {
+                match name {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+            fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+    };
+}
+
 /// One declared parameter.
 #[derive(Clone, Debug)]
 pub struct ParamSpec {
@@ -249,9 +284,7 @@ impl Params {
         self.set(k.trim(), v.trim(), mechanism)
     }
 
-    pub fn has(&self, key: &str) -> bool {
-        self.values.contains_key(key)
-    }
+    /// The value of `key`, or `None` where this run's mechanism does not declare it.
     pub fn get(&self, key: &str) -> Option<&ParamValue> {
         self.values.get(key)
     }
@@ -296,13 +329,15 @@ impl Params {
             v => panic!("'{key}' is not a choice: {v:?}"),
         }
     }
-    /// A choice, or `default` where the mechanism does not declare the key.
-    pub fn choice_or(&self, key: &str, default: &'static str) -> &'static str {
-        if self.has(key) {
-            self.choice(key)
-        } else {
-            default
-        }
+    /// A choice-valued switch as its enum (the spec's allowed values are `C::NAMES`).
+    pub fn pick<C: Choice>(&self, key: &str) -> C {
+        let name = self.choice(key);
+        C::from_name(name).unwrap_or_else(|| {
+            panic!(
+                "'{key}' = '{name}' is not one of {}: its spec and its enum disagree",
+                C::NAMES.join(", ")
+            )
+        })
     }
     pub fn lag(&self, key: &str) -> Lag {
         match self.must(key) {
@@ -335,6 +370,39 @@ impl Params {
             .map(|s| format!("{}={}", s.key, ShowValue(&self.values[s.key])))
             .collect()
     }
+}
+
+crate::choice_enum! {
+    /// What P does when the JWKS is unreachable (`jwks_fail`).
+    pub enum JwksFail { Closed = "closed", Open = "open" }
+}
+crate::choice_enum! {
+    /// Whether F and the AS honour a revocation (`revocation`; `ignored` is a mutant).
+    pub enum Revocation { Enforced = "enforced", Ignored = "ignored" }
+}
+crate::choice_enum! {
+    /// The audience T is minted for (`token_aud`; `wrong` is a mutant).
+    pub enum TokenAud { Right = "right", Wrong = "wrong" }
+}
+crate::choice_enum! {
+    /// The API's `exp` leeway (`exp_leeway`; `track_skew` is a fail-open mutant).
+    pub enum ExpLeeway { Fixed0 = "fixed(0s)", TrackSkew = "track_skew" }
+}
+crate::choice_enum! {
+    /// Where T leaks to a log (`log_token`; both non-`none` values are mutants).
+    pub enum LogToken { None = "none", Url = "url", RequestLog = "request_log" }
+}
+crate::choice_enum! {
+    /// Sender-constrained credentials (`sender_constraint`, where a mechanism declares it).
+    pub enum SenderConstraint { None = "none", Mtls = "mtls", Dpop = "dpop" }
+}
+crate::choice_enum! {
+    /// Where P.app reads its store (`read_from`, where a mechanism declares it).
+    pub enum ReadFrom { Primary = "primary", Replica = "replica" }
+}
+crate::choice_enum! {
+    /// How P.auth / P.recv key a delivered T (`store_key`; `body` is a mutant).
+    pub enum StoreKey { Fit = "fit", Body = "body" }
 }
 
 /// Prints a value in the syntax `--set` accepts.

@@ -6,6 +6,7 @@ use tokenlab_properties::suite::{execute, runs_for};
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (mech, prop, sets) = (&args[0], &args[1], args[2..].to_vec());
+    let prop = prop.parse().unwrap_or_else(|e| panic!("{e}"));
     let mut spec = runs_for(mech, &sets, prop).remove(0);
     if let Ok(s) = std::env::var("SEED") {
         spec.scenario.seed = u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();

@@ -261,21 +261,16 @@ fn last_accept_for(h: &History, tenant: TenantId, after: Micros) -> Option<Micro
 
 /// Runs one attack and its counterfactual, and measures it.
 pub fn attack(req: &AttackRequest) -> anyhow::Result<AttackResult> {
-    let (_, _, params) = resolve(&req.mechanism, &req.sets)?;
-    let id = req
-        .mechanism
-        .split(':')
-        .next()
-        .unwrap_or(&req.mechanism)
-        .to_string();
-    let b = bounds(&id, &params);
+    let (m, _, params) = resolve(&req.mechanism, &req.sets)?;
+    let b = bounds(&params);
     let at = (req.at_s * SEC as f64) as Micros;
     let horizon_s = horizon(&b, at, req.credential.as_deref());
     let mut s = scenario(&req.mechanism, &req.sets, horizon_s, req.seed, &req.preset)?;
-    let revoke_action = if matches!(id.as_str(), "push" | "connect-jwt") {
-        AdminAction::Uninstall(VICTIM.0)
-    } else {
+    // Where nothing can be revoked short of it, revocation means uninstall.
+    let revoke_action = if m.revocable() {
         AdminAction::Revoke(VICTIM.0)
+    } else {
+        AdminAction::Uninstall(VICTIM.0)
     };
     if let Some(r) = req.revoke_at_s {
         if !(r > req.at_s && r < horizon_s) {
@@ -535,8 +530,12 @@ pub fn attack_table(seed: u64) -> Vec<AttackResult> {
         };
         let mut targets: Vec<Option<String>> = creds.into_iter().map(|c| Some(c.id)).collect();
         targets.push(None);
-        // Push holds a token only after its first delivery (within one interval).
-        let at_s = if m.id() == "push" { 3900.0 } else { 600.0 };
+        // A pushed-only partner holds T only after its first delivery: 5 min after it.
+        let at_s = if m.warm_up_s() > 0.0 {
+            m.warm_up_s() + 300.0
+        } else {
+            600.0
+        };
         for credential in targets {
             let req = AttackRequest {
                 mechanism: m.id().into(),

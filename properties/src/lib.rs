@@ -10,9 +10,11 @@ pub mod attack;
 pub mod checkers;
 pub mod facts;
 pub mod generated;
+pub mod property;
 pub mod suite;
 
 pub use checkers::*;
+pub use property::{CheckInput, Property, UnknownProperty};
 
 use serde::Serialize;
 use std::collections::BTreeSet;

@@ -8,16 +8,13 @@
 //! A violated row's counterexample comes from the smallest run (fewest tenants, then the
 //! shortest horizon) that still violates: a shrunk trace.
 
-use crate::checkers::{
-    ExposureBounds, authorized_issuance, bounded_exposure, confinement, credential_binding,
-    delivery_integrity, injection_resistance, replay, revocation, tenant_isolation,
-};
-use crate::{Verdict, VerdictKind, executability, read_your_writes};
+use crate::checkers::ExposureBounds;
+use crate::{CheckInput, Property, Verdict, VerdictKind};
 use serde::Serialize;
 use tokenlab_models::history::History;
 use tokenlab_models::ids::{Group, TenantId};
-use tokenlab_models::mechanisms::resolve;
-use tokenlab_models::params::{Params, Rotation};
+use tokenlab_models::mechanisms::{Acquisition, Mechanism, Reference, of_reference, resolve};
+use tokenlab_models::params::{ParamValue, Params, Rotation};
 use tokenlab_models::roles::AdminAction;
 use tokenlab_models::roles::attacker::{AttackPlan, AttackStep, Capability};
 use tokenlab_models::sim::{Scenario, run_with};
@@ -35,63 +32,78 @@ pub struct Expectation {
     /// `None` for a default-profile row; else the switches as written.
     pub variant: Option<String>,
     pub sets: Vec<String>,
-    pub property: String,
+    pub property: Property,
     pub expected: VerdictKind,
     pub must_reach: String,
     pub note: String,
 }
 
-/// Parses the expectation table.
+/// A row of the expectation table that does not parse.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("expectations.md line {line}: {why}")]
+pub struct TableError {
+    /// 1-based.
+    pub line: usize,
+    pub why: String,
+}
+
+/// The expectation table (the compiled-in copy; a test parses it, so this cannot fail).
 pub fn expectations() -> Vec<Expectation> {
+    parse_expectations(EXPECTATIONS_MD).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Parses an expectation table: every line starting with `|` other than the header and its
+/// separator is a row, and a row that does not parse is an error naming its line.
+pub fn parse_expectations(text: &str) -> Result<Vec<Expectation>, TableError> {
     let mut out = Vec::new();
-    for line in EXPECTATIONS_MD.lines() {
-        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        if cells.len() != 7 || !cells[2].starts_with('P') || cells[1] == "mechanism" {
+    for (i, line) in text.lines().enumerate() {
+        let err = |why: String| TableError { line: i + 1, why };
+        let line = line.trim();
+        if !line.starts_with('|') {
             continue;
         }
-        let Some(expected) = VerdictKind::parse(cells[3]) else {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() != 7 || !cells[6].is_empty() {
+            return Err(err(format!(
+                "expected 5 cells between '|', got {}",
+                cells.len().saturating_sub(2)
+            )));
+        }
+        if cells[1] == "mechanism" || cells[1..6].iter().all(|c| c.chars().all(|ch| ch == '-')) {
             continue;
-        };
-        let row = cells[1].to_string();
-        let (mechanism, variant) = match row.split_once('[') {
-            Some((m, rest)) => (m.to_string(), Some(rest.trim_end_matches(']').to_string())),
-            None => (row.clone(), None),
-        };
-        let sets = variant
-            .as_deref()
-            .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
-            .unwrap_or_default();
+        }
+        let reference = Reference::parse(cells[1]).map_err(|e| err(e.to_string()))?;
+        if reference.profile.is_some() {
+            return Err(err(format!(
+                "'{}': a row names switches, not a profile",
+                cells[1]
+            )));
+        }
+        resolve(cells[1], &[]).map_err(|e| err(e.to_string()))?;
+        let property = cells[2]
+            .parse::<Property>()
+            .map_err(|e| err(e.to_string()))?;
+        let expected = VerdictKind::parse(cells[3]).ok_or_else(|| {
+            err(format!(
+                "unknown verdict '{}'; known: holds, violated, n/a, by-design",
+                cells[3]
+            ))
+        })?;
+        let variant = cells[1]
+            .split_once('[')
+            .map(|(_, rest)| rest.trim_end_matches(']').to_string());
         out.push(Expectation {
-            row,
-            mechanism,
+            row: cells[1].to_string(),
+            mechanism: reference.id,
             variant,
-            sets,
-            property: cells[2].to_string(),
+            sets: reference.sets,
+            property,
             expected,
             must_reach: cells[4].to_string(),
             note: cells[5].to_string(),
         });
     }
-    out
-}
-
-/// The name of each property.
-pub fn property_name(p: &str) -> &'static str {
-    match p {
-        "P1" => "tenant isolation",
-        "P2" => "confinement",
-        "P3" => "authorized issuance",
-        "P4" => "bounded exposure",
-        "P5" => "revocation",
-        "P6" => "replay",
-        "P7" => "delivery integrity",
-        "P8" => "injection resistance",
-        "P9" => "credential binding and reuse detection",
-        "P10" => "fail-closed under faults",
-        "P11" => "executability",
-        "P12" => "read-your-writes",
-        _ => "?",
-    }
+    Ok(out)
 }
 
 /// One row of the security matrix (`tokenlab check --json`).
@@ -110,18 +122,6 @@ pub struct MatrixRow {
     pub matches: bool,
     /// The seeds the cases ran with (rerun: `tokenlab check --seed`).
     pub seeds: Vec<String>,
-}
-
-/// The long-lived item a mechanism's partner stores (what A5 steals first).
-pub fn root_field(mechanism: &str) -> &'static str {
-    match mechanism {
-        "trigger" => "trigger_url",
-        "push" => "token",
-        "refresh" | "upm-oauth" => "refresh_token",
-        "global-secret" | "tenant-secret" => "client_secret",
-        "connect-jwt" => "shared_secret",
-        _ => "token",
-    }
 }
 
 const OWN: TenantId = TenantId(0);
@@ -174,14 +174,30 @@ fn plan(steps: Vec<AttackStep>, duration_s: f64) -> AttackPlan {
 
 /// The runs that exercise `property` on `mechanism` with `sets` (the generators of
 /// `expectations.md`'s "attacker/fault that must reach it" column).
-pub fn runs_for(mechanism: &str, sets: &[String], property: &str) -> Vec<RunSpec> {
-    let root = root_field(mechanism);
-    // Push holds a token only after its first delivery (within one interval): steal later.
-    let warm = if mechanism == "push" { 3600.0 } else { 0.0 };
+pub fn runs_for(mechanism: &str, sets: &[String], property: Property) -> Vec<RunSpec> {
+    let Some(m) = of_reference(mechanism) else {
+        // Runs and fails naming the reference: a case that cannot run is not skipped.
+        return vec![RunSpec {
+            scenario: base(mechanism, sets, 60.0, 0.0),
+            plan: None,
+        }];
+    };
+    runs_of(m, mechanism, sets, property)
+}
+
+fn runs_of(
+    m: &'static dyn Mechanism,
+    mechanism: &str,
+    sets: &[String],
+    property: Property,
+) -> Vec<RunSpec> {
+    let root = m.root_credential();
+    // A pushed-only partner holds T only after its first delivery: steal later.
+    let warm = m.warm_up_s();
     let long = sets.iter().any(|s| s.contains("periodic(1d)"));
     let mut sets = sets.to_vec();
     match property {
-        "P1" => {
+        Property::P1 => {
             let d = 1800.0 + warm;
             let mut steps = vec![
                 step(BEFORE_SETUP, Capability::Own { tenant: OWN }),
@@ -189,7 +205,7 @@ pub fn runs_for(mechanism: &str, sets: &[String], property: &str) -> Vec<RunSpec
                 steal(600.0 + warm, root, VICTIM),
                 steal(900.0 + warm, "token", VICTIM),
             ];
-            if mechanism == "upm-oauth" {
+            if m.browser_consent() {
                 steps.push(step(700.0, Capability::Redirect { victim: VICTIM }));
             }
             vec![RunSpec {
@@ -197,7 +213,7 @@ pub fn runs_for(mechanism: &str, sets: &[String], property: &str) -> Vec<RunSpec
                 plan: Some(plan(steps, d)),
             }]
         }
-        "P2" => {
+        Property::P2 => {
             let d = 1800.0 + warm;
             let mut steps = vec![
                 step(0.0, Capability::ReadLogs),
@@ -226,14 +242,14 @@ pub fn runs_for(mechanism: &str, sets: &[String], property: &str) -> Vec<RunSpec
             ];
             // A stolen URL on its own (the in-band backdoor needs nothing else).
             let url_only = vec![steal(600.0 + warm, root, VICTIM)];
-            if mechanism != "trigger" {
+            if !m.capability_url() {
                 steps.extend(url_only.clone());
             }
             let mut out = vec![RunSpec {
                 scenario: base(mechanism, &sets, d, 30.0),
                 plan: Some(plan(steps, d)),
             }];
-            if mechanism == "trigger" {
+            if m.capability_url() {
                 out.push(RunSpec {
                     scenario: base(mechanism, &sets, d, 30.0),
                     plan: Some(plan(url_only, d)),
@@ -241,17 +257,17 @@ pub fn runs_for(mechanism: &str, sets: &[String], property: &str) -> Vec<RunSpec
             }
             out
         }
-        "P3" => {
+        Property::P3 => {
             let d = 1800.0;
             let mut s = base(mechanism, &sets, d, 60.0);
             s.admin = vec![
                 (700.0, AdminAction::Uninstall(2)),
                 (900.0, AdminAction::Uninstall(3)),
             ];
-            if mechanism == "upm-oauth" {
+            if m.browser_consent() {
                 s.admin.push((800.0, AdminAction::Revoke(1)));
             }
-            if mechanism == "push" {
+            if m.acquisition() == Acquisition::PushedOnly {
                 // Deliveries fail while P.recv is down, so retries run past the uninstalls.
                 s.sets.push("interval=5m".into());
                 s.sets.push("platform_backoff=60s".into());
@@ -272,7 +288,7 @@ pub fn runs_for(mechanism: &str, sets: &[String], property: &str) -> Vec<RunSpec
                 plan: Some(plan(steps, d)),
             }]
         }
-        "P4" => {
+        Property::P4 => {
             // At least 3·max(finite B): B(RT) can reach next refresh (≤ TTL) + grace + TTL.
             let d = if long { 30.0 * 3600.0 } else { 24.0 * 3600.0 };
             let steps = vec![
@@ -285,11 +301,11 @@ pub fn runs_for(mechanism: &str, sets: &[String], property: &str) -> Vec<RunSpec
                 plan: Some(plan(steps, d)),
             }]
         }
-        "P5" => {
+        Property::P5 => {
             let d = 3600.0 + warm;
             let mut s = base(mechanism, &sets, d, 30.0);
             s.admin = vec![(900.0 + warm, AdminAction::Uninstall(2))];
-            if !matches!(mechanism, "push" | "connect-jwt") {
+            if m.revocable() {
                 s.admin.push((900.0 + warm, AdminAction::Revoke(1)));
             }
             let steps = vec![
@@ -303,10 +319,10 @@ pub fn runs_for(mechanism: &str, sets: &[String], property: &str) -> Vec<RunSpec
                 plan: Some(plan(steps, d)),
             }]
         }
-        "P6" => {
+        Property::P6 => {
             let d = 1200.0;
             let mut steps = vec![step(BEFORE_SETUP, Capability::Replay)];
-            if mechanism != "upm-oauth" {
+            if !m.browser_consent() {
                 steps.push(step(
                     BEFORE_SETUP,
                     Capability::Tap {
@@ -315,10 +331,7 @@ pub fn runs_for(mechanism: &str, sets: &[String], property: &str) -> Vec<RunSpec
                     },
                 ));
             }
-            if matches!(
-                mechanism,
-                "upm-oauth" | "refresh" | "global-secret" | "tenant-secret"
-            ) {
+            if m.acquires_from() == Some(Group::AuthServer) {
                 steps.push(step(
                     BEFORE_SETUP,
                     Capability::Tap {
@@ -334,14 +347,14 @@ pub fn runs_for(mechanism: &str, sets: &[String], property: &str) -> Vec<RunSpec
                 plan: Some(p),
             }]
         }
-        "P7" => {
+        Property::P7 => {
             let d = 1200.0 + warm;
             let mut steps = vec![
                 step(300.0, Capability::Forge),
                 steal(300.0 + warm, root, VICTIM),
                 steal(400.0 + warm, "token", VICTIM),
             ];
-            if mechanism == "upm-oauth" {
+            if m.browser_consent() {
                 steps.push(step(300.0, Capability::Redirect { victim: VICTIM }));
             }
             vec![RunSpec {
@@ -349,10 +362,10 @@ pub fn runs_for(mechanism: &str, sets: &[String], property: &str) -> Vec<RunSpec
                 plan: Some(plan(steps, d)),
             }]
         }
-        "P8" => {
+        Property::P8 => {
             let d = 900.0;
             let mut steps = vec![step(300.0, Capability::Forge)];
-            if mechanism == "upm-oauth" {
+            if m.browser_consent() {
                 steps.push(step(BEFORE_SETUP, Capability::Own { tenant: OWN }));
                 steps.push(step(400.0, Capability::InjectCode { victim: VICTIM }));
             }
@@ -361,7 +374,7 @@ pub fn runs_for(mechanism: &str, sets: &[String], property: &str) -> Vec<RunSpec
                 plan: Some(plan(steps, d)),
             }]
         }
-        "P9" => {
+        Property::P9 => {
             let d = 5.0 * 3600.0;
             let steps = vec![
                 step(BEFORE_SETUP, Capability::Own { tenant: OWN }),
@@ -372,7 +385,7 @@ pub fn runs_for(mechanism: &str, sets: &[String], property: &str) -> Vec<RunSpec
                 plan: Some(plan(steps, d)),
             }]
         }
-        "P10" => {
+        Property::P10 => {
             // Faults: JWKS outage, P's clock 2 h behind, lossy links, a partner crash;
             // attacker: forged deliveries and stolen items.
             let d = 6.0 * 3600.0;
@@ -399,15 +412,15 @@ pub fn runs_for(mechanism: &str, sets: &[String], property: &str) -> Vec<RunSpec
                 plan: Some(p),
             }]
         }
-        "P11" => {
+        Property::P11 => {
             let d = 4000.0;
             vec![RunSpec {
                 scenario: base(mechanism, &sets, d, 60.0),
                 plan: None,
             }]
         }
-        _ => {
-            // P12: no attacker; the generator is every cold demand.
+        Property::P12 => {
+            // No attacker; the generator is every cold demand.
             let d = 1800.0;
             vec![RunSpec {
                 scenario: base(mechanism, &sets, d, 60.0),
@@ -417,34 +430,28 @@ pub fn runs_for(mechanism: &str, sets: &[String], property: &str) -> Vec<RunSpec
     }
 }
 
-/// The declared bounds of a mechanism and parameters (`threats.md` §3 P4).
-pub fn bounds(mechanism: &str, params: &Params) -> ExposureBounds {
-    let ttl = params.dur_req("ttl");
-    let rotation = |k: &str| match params.get(k) {
-        Some(tokenlab_models::params::ParamValue::Rotation(Rotation::Periodic(r))) => {
-            Some(*r + ttl)
-        }
+/// A duration parameter where the mechanism declares it; `None` where it has no such thing
+/// (no grace window, no absolute RT lifetime). A key of another kind is `None` too: a
+/// switch named `rotation` is not a rotation period.
+fn declared(params: &Params, key: &str) -> Option<Micros> {
+    match params.get(key)? {
+        ParamValue::Duration(d) => *d,
+        ParamValue::Rotation(Rotation::Periodic(r)) => Some(*r),
         _ => None,
-    };
+    }
+}
+
+/// The declared bounds of a run's parameters (`threats.md` §3 P4).
+pub fn bounds(params: &Params) -> ExposureBounds {
+    let ttl = params.dur_req("ttl");
     ExposureBounds {
         ttl,
-        url: rotation("url_rotation"),
-        secret: if mechanism == "tenant-secret" {
-            rotation("rotation")
-        } else {
-            None
-        },
+        url: declared(params, "url_rotation").map(|r| r + ttl),
+        // tenant-secret's periodic secret rotation (refresh's `rotation` is a switch).
+        secret: declared(params, "rotation").map(|r| r + ttl),
         shared: None,
-        grace: if params.has("grace_window") {
-            params.dur_req("grace_window")
-        } else {
-            0
-        },
-        rt_max_life: if params.has("rt_max_life") {
-            params.dur_req("rt_max_life")
-        } else {
-            365 * 86_400 * SEC
-        },
+        grace: declared(params, "grace_window").unwrap_or(0),
+        rt_max_life: declared(params, "rt_max_life").unwrap_or(365 * 86_400 * SEC),
     }
 }
 
@@ -457,62 +464,17 @@ pub fn execute(spec: &RunSpec) -> Result<(History, Params), String> {
 }
 
 /// Judges one history for one property.
-pub fn judge(
-    mechanism: &str,
-    property: &str,
-    h: &History,
-    params: &Params,
-    tenants: u32,
-) -> Verdict {
-    let b = bounds(mechanism, params);
-    let outstanding = if params.bool("api_checks_installation") {
-        0
-    } else {
-        params.dur_req("ttl")
+pub fn judge(property: Property, h: &History, params: &Params, tenants: u32) -> Verdict {
+    let input = CheckInput {
+        bounds: bounds(params),
+        outstanding: if params.bool("api_checks_installation") {
+            0
+        } else {
+            params.dur_req("ttl")
+        },
+        tenants,
     };
-    match property {
-        "P1" => tenant_isolation(h),
-        "P2" => confinement(h),
-        "P3" => authorized_issuance(h),
-        "P4" => bounded_exposure(h, &b),
-        "P5" => revocation(h, outstanding),
-        "P6" => replay(h),
-        "P7" => delivery_integrity(h),
-        "P8" => injection_resistance(h),
-        "P9" => credential_binding(h, b.grace),
-        "P10" => {
-            // The fault-free verdicts of P1, P3, P4 (finite B), P5, P7 and P8 must survive.
-            let parts = [
-                tenant_isolation(h),
-                authorized_issuance(h),
-                bounded_exposure(h, &b),
-                revocation(h, outstanding),
-                delivery_integrity(h),
-                injection_resistance(h),
-            ];
-            let reached = parts[0].reached + parts[5].reached;
-            match parts.into_iter().find(|v| v.kind == VerdictKind::Violated) {
-                Some(v) => Verdict {
-                    property: "P10",
-                    holds: false,
-                    kind: VerdictKind::Violated,
-                    reached,
-                    counterexample: v
-                        .counterexample
-                        .map(|c| format!("under faults, {} fails:\n{c}", v.property)),
-                },
-                None => Verdict {
-                    property: "P10",
-                    holds: true,
-                    kind: VerdictKind::Holds,
-                    reached,
-                    counterexample: None,
-                },
-            }
-        }
-        "P11" => executability(h, tenants),
-        _ => read_your_writes(h),
-    }
+    property.check(h, &input)
 }
 
 fn row_seed(seed: u64, e: &Expectation) -> u64 {
@@ -522,7 +484,7 @@ fn row_seed(seed: u64, e: &Expectation) -> u64 {
 
 /// Runs one row over `cases` seeds.
 pub fn run_row(e: &Expectation, cases: u32, seed: u64) -> MatrixRow {
-    let specs = runs_for(&e.mechanism, &e.sets, &e.property);
+    let specs = runs_for(&e.mechanism, &e.sets, e.property);
     let mut kinds = Vec::new();
     let mut reached = 0;
     let mut counterexample: Option<String> = None;
@@ -536,13 +498,7 @@ pub fn run_row(e: &Expectation, cases: u32, seed: u64) -> MatrixRow {
             spec.scenario.seed = s;
             match execute(&spec) {
                 Ok((h, params)) => {
-                    let v = judge(
-                        &e.mechanism,
-                        &e.property,
-                        &h,
-                        &params,
-                        spec.scenario.tenants,
-                    );
+                    let v = judge(e.property, &h, &params, spec.scenario.tenants);
                     reached += v.reached;
                     if v.kind == VerdictKind::Violated && first_violation.is_none() {
                         first_violation = Some((spec.clone(), s));
@@ -567,8 +523,8 @@ pub fn run_row(e: &Expectation, cases: u32, seed: u64) -> MatrixRow {
     MatrixRow {
         mechanism: e.mechanism.clone(),
         variant: e.variant.clone(),
-        property: e.property.clone(),
-        name: property_name(&e.property),
+        property: e.property.id().to_string(),
+        name: e.property.name(),
         verdict,
         expected: e.expected,
         cases: cases.max(1),
@@ -598,7 +554,7 @@ pub fn shrink(e: &Expectation, spec: &RunSpec) -> Option<String> {
     let mut best = spec.clone();
     let violates = |s: &RunSpec| -> Option<Verdict> {
         let (h, params) = execute(s).ok()?;
-        let v = judge(&e.mechanism, &e.property, &h, &params, s.scenario.tenants);
+        let v = judge(e.property, &h, &params, s.scenario.tenants);
         (v.kind == VerdictKind::Violated).then_some(v)
     };
     let mut last = violates(&best)?;
@@ -643,4 +599,56 @@ pub fn security_matrix(cases: u32, seed: u64) -> Vec<MatrixRow> {
         .iter()
         .map(|e| run_row(e, cases, seed))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_parses_whole() {
+        let rows = expectations();
+        let table_lines = EXPECTATIONS_MD
+            .lines()
+            .filter(|l| l.trim().starts_with('|'))
+            .count();
+        assert_eq!(
+            rows.len(),
+            table_lines - 2,
+            "every row but header and separator"
+        );
+    }
+
+    #[test]
+    fn a_malformed_row_is_an_error_with_its_line() {
+        let head = "# t\n\n| mechanism | property | expected | must reach | note |\n|---|---|---|---|---|\n";
+        let ok = format!("{head}| trigger | P1 | holds | A4 | n |\n");
+        assert_eq!(parse_expectations(&ok).unwrap().len(), 1);
+        for (row, why) in [
+            (
+                "| trigger | P13 | holds | A4 | n |",
+                "unknown property 'P13'",
+            ),
+            ("| trigger | P1 | hold | A4 | n |", "unknown verdict 'hold'"),
+            ("| trigger | P1 | holds | A4 |", "expected 5 cells"),
+            (
+                "| trigerr | P1 | holds | A4 | n |",
+                "unknown mechanism 'trigerr'",
+            ),
+            (
+                "| trigger[read_form=replica] | P1 | holds | A4 | n |",
+                "unknown switch 'read_form'",
+            ),
+            (
+                "| trigger[read_from=replica | P1 | holds | A4 | n |",
+                "closing ']'",
+            ),
+        ] {
+            let e = parse_expectations(&format!("{head}{row}\n")).unwrap_err();
+            assert_eq!(e.line, 5, "{row}");
+            let msg = e.to_string();
+            assert!(msg.starts_with("expectations.md line 5: "), "{msg}");
+            assert!(msg.contains(why), "{row}: {msg}");
+        }
+    }
 }

@@ -12,9 +12,10 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestError, TestRunner};
-use tokenlab_properties::VerdictKind;
+use tokenlab_models::mechanisms::of_reference;
 use tokenlab_properties::generated::{Case, Op, first_violation, violation_in};
 use tokenlab_properties::suite::expectations;
+use tokenlab_properties::{Property, VerdictKind};
 
 const TENANTS: u32 = 4;
 const DURATION_S: f64 = 1800.0;
@@ -95,12 +96,15 @@ fn op() -> impl Strategy<Value = Op> {
 fn case(
     mechanism: &'static str,
     sets: Vec<String>,
-    properties: Vec<String>,
+    properties: Vec<Property>,
 ) -> impl Strategy<Value = Case> {
-    // Connect has no revocation but uninstall (expectations.md P5), so no Revoke there.
+    // Where revocation means uninstall (expectations.md P5), no Revoke.
+    let revocable = of_reference(mechanism)
+        .expect("known mechanism")
+        .revocable();
     let ops = prop::collection::vec(op(), 0..8).prop_map(move |ops| {
         ops.into_iter()
-            .filter(|o| mechanism != "connect-jwt" || !matches!(o, Op::Revoke { .. }))
+            .filter(|o| revocable || !matches!(o, Op::Revoke { .. }))
             .collect::<Vec<_>>()
     });
     (any::<u64>(), ops).prop_map(move |(seed, ops)| Case {
@@ -117,14 +121,14 @@ fn case(
 /// The properties a mechanism's default row expects to hold, minus those whose antecedents
 /// need a horizon longer than a generated case (P4) or a fault-free run (P11), and P10 (the
 /// generated faults make every judged property a P10 check already).
-fn holding(mechanism: &str) -> Vec<String> {
+fn holding(mechanism: &str) -> Vec<Property> {
     expectations()
         .into_iter()
         .filter(|e| {
             e.variant.is_none()
                 && e.mechanism == mechanism
                 && e.expected == VerdictKind::Holds
-                && !matches!(e.property.as_str(), "P4" | "P10" | "P11")
+                && !matches!(e.property, Property::P4 | Property::P10 | Property::P11)
         })
         .map(|e| e.property)
         .collect()
@@ -224,7 +228,7 @@ fn generated_suite_finds_and_shrinks_the_push_retry_race() {
             tenants: TENANTS,
             duration_s: DURATION_S,
             ops,
-            properties: vec!["P3".into()],
+            properties: vec![Property::P3],
         }
     });
     let result = r.run(&strategy, |c| {
@@ -267,7 +271,7 @@ fn a_tapped_fit_replayed_with_a_forged_body_is_accepted() {
                 at_s: 700.0,
             },
         ],
-        properties: vec!["P3".into()],
+        properties: vec![Property::P3],
     };
     let trace = first_violation(&c)
         .expect("runs")

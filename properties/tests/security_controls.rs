@@ -6,8 +6,8 @@
 
 use tokenlab_models::history::Event;
 use tokenlab_models::ids::Party;
-use tokenlab_properties::VerdictKind;
 use tokenlab_properties::suite::{Expectation, execute, expectations, run_row, runs_for};
+use tokenlab_properties::{Property, VerdictKind};
 
 const SEED: u64 = 0x5eed;
 
@@ -17,7 +17,7 @@ fn row(mechanism: &str, sets: &[&str], property: &str) -> Expectation {
         mechanism: mechanism.into(),
         variant: (!sets.is_empty()).then(|| sets.join(",")),
         sets: sets.iter().map(|s| s.to_string()).collect(),
-        property: property.into(),
+        property: property.parse().unwrap(),
         expected: VerdictKind::Holds,
         must_reach: String::new(),
         note: String::new(),
@@ -25,7 +25,7 @@ fn row(mechanism: &str, sets: &[&str], property: &str) -> Expectation {
 }
 
 /// P's own presentations that the verifiers accepted in the row's runs: the positive control.
-fn partner_accepts(mechanism: &str, property: &str) -> u64 {
+fn partner_accepts(mechanism: &str, property: Property) -> u64 {
     let mut n = 0;
     for mut spec in runs_for(mechanism, &[], property) {
         spec.scenario.seed = SEED;
@@ -91,7 +91,7 @@ fn negative_controls_fail_then_positive_controls_pass() {
             e.property
         );
         assert!(
-            partner_accepts(&e.mechanism, &e.property) > 0,
+            partner_accepts(&e.mechanism, e.property) > 0,
             "{} {}: P's valid requests must be accepted",
             e.mechanism,
             e.property

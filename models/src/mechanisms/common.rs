@@ -5,6 +5,7 @@ use crate::Micros;
 use crate::history::{Cause, Event};
 use crate::ids::{MsgId, Party, TenantId};
 use crate::message::{Envelope, Fields, Request, Response, Value};
+use crate::params::StoreKey;
 use crate::roles::partner::{AttemptResult, Inbound, PartnerCx};
 use crate::roles::platform::PlatformCx;
 use crate::roles::store::CachedToken;
@@ -16,6 +17,7 @@ pub fn accept_token_delivery(
     cx: &mut PartnerCx<'_>,
     req: &Request,
     keep_last_write: bool,
+    store_key: StoreKey,
 ) -> (Inbound, Option<TenantId>) {
     let fit = req.headers.jwt("authorization");
     let claims = match cx.check_fit(fit) {
@@ -31,7 +33,7 @@ pub fn accept_token_delivery(
             );
         }
     };
-    let by_body = cx.params.choice_or("store_key", "fit") == "body";
+    let by_body = store_key == StoreKey::Body;
     let tenant = match (&claims, by_body) {
         (Some(c), false) => TenantId(c.installation_id),
         _ => match req.body.tenant("tenant") {

@@ -8,7 +8,7 @@ use crate::Micros;
 use crate::history::{Cause, ItemKind};
 use crate::ids::{PartnerEndpoint, Party, TenantId};
 use crate::message::{Envelope, Fields, Request, Response, Value};
-use crate::params::{Basis, Kind, ParamSpec, Params, spec};
+use crate::params::{Basis, Choice, Kind, ParamSpec, Params, Revocation, spec};
 use crate::roles::partner::{
     AttemptResult, Credential, Inbound, OutRequest, PartnerCx, PartnerSide,
 };
@@ -66,7 +66,7 @@ impl Mechanism for ConnectJwt {
             ),
             spec(
                 "secret_scope",
-                Kind::Choice(&["per_install", "per_app"]),
+                Kind::Choice(SecretScope::NAMES),
                 "per_install",
                 Fact,
                 "per_app: one sharedSecret for every installation (2019–2021)",
@@ -81,21 +81,32 @@ impl Mechanism for ConnectJwt {
         ]
     }
     fn build(&self, params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
+        // The one place connect-jwt reads its switches.
+        let per_app = params.pick::<SecretScope>("secret_scope") == SecretScope::PerApp;
         (
             Box::new(ConnectPartner {
                 jwt_exp: params.dur_req("jwt_exp"),
+                signed_install: params.bool("signed_install"),
             }),
             Box::new(ConnectPlatform {
                 secrets: BTreeMap::new(),
                 app_secret: None,
-                per_app: params.choice("secret_scope") == "per_app",
+                per_app,
+                qsh: params.bool("qsh"),
             }),
         )
     }
 }
 
+crate::choice_enum! {
+    /// One sharedSecret per installation, or one for the app (`secret_scope`, 2019–2021).
+    enum SecretScope { PerInstall = "per_install", PerApp = "per_app" }
+}
+
 struct ConnectPartner {
     jwt_exp: Micros,
+    /// The installed hook is signed (off: pre-2021 unsigned install).
+    signed_install: bool,
 }
 
 fn request_qsh(req: &Request) -> String {
@@ -157,10 +168,7 @@ impl PartnerSide for ConnectPartner {
     }
     fn on_inbound(&mut self, cx: &mut PartnerCx<'_>, _env: &Envelope, req: &Request) -> Inbound {
         match req.route {
-            "POST /lifecycle" => {
-                let signed = cx.params.bool("signed_install");
-                lifecycle(cx, req, &["shared_secret"], signed)
-            }
+            "POST /lifecycle" => lifecycle(cx, req, &["shared_secret"], self.signed_install),
             _ => Inbound::Reply {
                 tenant: None,
                 update: None,
@@ -176,6 +184,8 @@ struct ConnectPlatform {
     /// With `secret_scope=per_app`, the one secret every installation shares.
     app_secret: Option<Secret>,
     per_app: bool,
+    /// The API checks the query-string hash (off: mutant).
+    qsh: bool,
 }
 
 impl PlatformSide for ConnectPlatform {
@@ -210,7 +220,7 @@ impl PlatformSide for ConnectPlatform {
         // [F: connect-49046]: here both leave at once and the links decide their order.
         cx.send_lifecycle(tenant, "disabled", Fields::new());
         // The host no longer knows the iss: immediate revocation (inference).
-        if cx.params.choice("revocation") == "enforced" {
+        if cx.cfg.revocation == Revocation::Enforced {
             self.secrets.remove(&client_key(tenant));
         }
     }
@@ -235,7 +245,7 @@ impl PlatformSide for ConnectPlatform {
             let (bound, secret) = self.secrets.get(&iss).ok_or("unknown_issuer")?;
             let claims = verify_connect(secret, jwt).map_err(jwt_reason)?;
             check_exp(claims.exp, cx.now, 0).map_err(jwt_reason)?;
-            if cx.params.bool("qsh") && claims.qsh != request_qsh(req) {
+            if self.qsh && claims.qsh != request_qsh(req) {
                 return Err("qsh_mismatch");
             }
             if *bound != tenant {

@@ -6,7 +6,7 @@ use super::common::{as_request, judge_token_response, lifecycle, token_response}
 use crate::history::{Cause, ItemKind};
 use crate::ids::{APP_ID, PartnerEndpoint, Party, TenantId};
 use crate::message::{Envelope, Fields, Request, Response, Value};
-use crate::params::{Basis, Kind, ParamSpec, Params, spec};
+use crate::params::{Basis, Kind, ParamSpec, Params, Revocation, SenderConstraint, spec};
 use crate::roles::partner::{AttemptResult, Inbound, OutRequest, PartnerCx, PartnerSide};
 use crate::roles::platform::{Handling, PlatformCx, PlatformSide};
 use crate::roles::store::Row;
@@ -35,6 +35,9 @@ impl Mechanism for GlobalSecret {
     fn revocable(&self) -> bool {
         true
     }
+    fn acquires_from(&self) -> Option<crate::ids::Group> {
+        Some(crate::ids::Group::AuthServer)
+    }
     fn miss_steps(&self) -> super::MissSteps {
         super::MissSteps {
             mints: 1,
@@ -60,19 +63,25 @@ impl Mechanism for GlobalSecret {
             ),
         ]
     }
-    fn build(&self, _params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
+    fn build(&self, params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
+        // The one place global-secret reads its switches.
+        let sender_constraint = params.pick("sender_constraint");
         (
-            Box::new(ClientCredentialsPartner),
+            Box::new(ClientCredentialsPartner { sender_constraint }),
             Box::new(GlobalPlatform {
                 secret: None,
                 blocked: BTreeSet::new(),
+                tenant_block: params.bool("tenant_block"),
+                sender_constraint,
             }),
         )
     }
 }
 
 /// P.app's `client_credentials` request, shared with `tenant-secret`.
-pub struct ClientCredentialsPartner;
+pub struct ClientCredentialsPartner {
+    pub sender_constraint: SenderConstraint,
+}
 
 impl PartnerSide for ClientCredentialsPartner {
     fn start_attempt(
@@ -105,6 +114,9 @@ impl PartnerSide for ClientCredentialsPartner {
     ) -> AttemptResult {
         judge_token_response(resp, "client_secret")
     }
+    fn sender_constraint(&self) -> SenderConstraint {
+        self.sender_constraint
+    }
     fn on_inbound(&mut self, cx: &mut PartnerCx<'_>, _env: &Envelope, req: &Request) -> Inbound {
         match req.route {
             "POST /lifecycle" => lifecycle(cx, req, &["client_secret", "client_id"], true),
@@ -120,9 +132,15 @@ impl PartnerSide for ClientCredentialsPartner {
 struct GlobalPlatform {
     secret: Option<Secret>,
     blocked: BTreeSet<TenantId>,
+    /// An AS-side per-tenant block (`tenant_block`).
+    tenant_block: bool,
+    sender_constraint: SenderConstraint,
 }
 
 impl PlatformSide for GlobalPlatform {
+    fn sender_constraint(&self) -> SenderConstraint {
+        self.sender_constraint
+    }
     fn revokes_grant(&self) -> bool {
         // One secret for every tenant: no per-tenant grant to withdraw (tenant_block is the way).
         false
@@ -151,7 +169,7 @@ impl PlatformSide for GlobalPlatform {
         );
     }
     fn on_revoke(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
-        if cx.params.bool("tenant_block") && cx.params.choice("revocation") == "enforced" {
+        if self.tenant_block && cx.cfg.revocation == Revocation::Enforced {
             self.blocked.insert(tenant);
         }
     }

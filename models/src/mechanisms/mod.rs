@@ -11,9 +11,15 @@ pub mod tenant_secret;
 pub mod trigger;
 pub mod upm_oauth;
 
-use crate::params::{Basis, Kind, ParamError, ParamSpec, Params, spec};
-use crate::roles::partner::PartnerSide;
-use crate::roles::platform::PlatformSide;
+use crate::Micros;
+use crate::ids::Group;
+use crate::params::{
+    Basis, Choice, ExpLeeway, JwksFail, Kind, LogToken, ParamError, ParamSpec, Params, Revocation,
+    TokenAud, spec,
+};
+use crate::roles::partner::{PartnerConfig, PartnerSide, RetryPolicy};
+use crate::roles::platform::{PlatformConfig, PlatformSide};
+use crate::roles::store::StoreConfig;
 use serde::Serialize;
 
 /// A named "as published" profile.
@@ -69,12 +75,33 @@ pub trait Mechanism: Sync {
     fn revocable(&self) -> bool;
     /// The modelled local costs on a cold miss's critical path at the defaults (L1).
     fn miss_steps(&self) -> MissSteps;
+    /// Where P.app's on-demand acquisition goes (F for trigger, the AS for the grants);
+    /// `None` without an inter-party acquisition (pushed-only, self-signed).
+    fn acquires_from(&self) -> Option<Group> {
+        None
+    }
+    /// Whether an admin consents in a browser (an authorization-code flow): the redirect,
+    /// code-injection and revoke-grant attacks apply.
+    fn browser_consent(&self) -> bool {
+        false
+    }
+    /// Whether the root credential is a bearer capability URL: calling it alone makes the
+    /// platform mint (trigger's URL).
+    fn capability_url(&self) -> bool {
+        false
+    }
+    /// Seconds after t=0 before the partner holds T at the defaults without asking for it
+    /// (pushed-only: its first delivery, within one interval). Attacks on T start later.
+    fn warm_up_s(&self) -> f64 {
+        0.0
+    }
     /// Mechanism-specific switches and parameters.
     fn switches(&self) -> Vec<ParamSpec>;
     fn profiles(&self) -> Vec<Profile> {
         Vec::new()
     }
-    /// Builds the partner and platform parts for resolved parameters.
+    /// Builds the partner and platform parts for resolved parameters: the one place this
+    /// mechanism reads its own switches (they are typed from here on).
     fn build(&self, params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>);
 }
 
@@ -97,8 +124,62 @@ pub fn find(id: &str) -> Option<&'static dyn Mechanism> {
 
 /// The mechanism a reference names (`ID[:PROFILE][switch=value,...]`, as in `expectations.md`).
 pub fn of_reference(reference: &str) -> Option<&'static dyn Mechanism> {
-    let end = reference.find([':', '[']).unwrap_or(reference.len());
-    find(&reference[..end])
+    find(&Reference::parse(reference).ok()?.id)
+}
+
+/// A mechanism reference as written: `ID[:PROFILE][switch=value,...]` (`expectations.md`,
+/// every `--mechanism`). The bracketed switches mean the same as `--set switch=value`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reference {
+    pub id: String,
+    pub profile: Option<String>,
+    /// `switch=value` as written inside the brackets (empty without brackets).
+    pub sets: Vec<String>,
+}
+
+impl Reference {
+    /// Parses the syntax only; [`resolve`] checks names and values.
+    pub fn parse(reference: &str) -> Result<Reference, ResolveError> {
+        let bad = |why: &str| ResolveError::BadReference {
+            reference: reference.into(),
+            why: why.into(),
+        };
+        let r = reference.trim();
+        let (head, sets) = match r.split_once('[') {
+            None => (r, Vec::new()),
+            Some((head, rest)) => {
+                let inner = rest
+                    .strip_suffix(']')
+                    .ok_or_else(|| bad("'[' without a closing ']' at the end"))?;
+                if inner.contains(['[', ']']) {
+                    return Err(bad("nested brackets"));
+                }
+                let sets: Vec<String> = inner.split(',').map(|s| s.trim().to_string()).collect();
+                if let Some(s) = sets.iter().find(|s| !s.contains('=')) {
+                    return Err(bad(&format!("expected switch=value, got '{s}'")));
+                }
+                (head, sets)
+            }
+        };
+        if head.contains(']') {
+            return Err(bad("']' without '['"));
+        }
+        let (id, profile) = match head.split_once(':') {
+            Some((i, p)) => (i.trim(), Some(p.trim().to_string())),
+            None => (head.trim(), None),
+        };
+        if id.is_empty() {
+            return Err(bad("no mechanism id"));
+        }
+        if profile.as_deref().is_some_and(str::is_empty) {
+            return Err(bad("empty profile after ':'"));
+        }
+        Ok(Reference {
+            id: id.to_string(),
+            profile,
+            sets,
+        })
+    }
 }
 
 /// Parameters every mechanism shares: the partner's hygiene (the same for every default
@@ -178,7 +259,7 @@ pub fn shared_specs() -> Vec<ParamSpec> {
         ),
         spec(
             "jwks_fail",
-            Kind::Choice(&["closed", "open"]),
+            Kind::Choice(JwksFail::NAMES),
             "closed",
             Mutant,
             "what P does when the JWKS is unreachable (open: mutant)",
@@ -199,14 +280,14 @@ pub fn shared_specs() -> Vec<ParamSpec> {
         ),
         spec(
             "revocation",
-            Kind::Choice(&["enforced", "ignored"]),
+            Kind::Choice(Revocation::NAMES),
             "enforced",
             Mutant,
             "ignored: a mutant AS/F",
         ),
         spec(
             "token_aud",
-            Kind::Choice(&["right", "wrong"]),
+            Kind::Choice(TokenAud::NAMES),
             "right",
             Mutant,
             "wrong: T minted for another audience (mutant)",
@@ -283,7 +364,7 @@ pub fn shared_specs() -> Vec<ParamSpec> {
         ),
         spec(
             "exp_leeway",
-            Kind::Choice(&["fixed(0s)", "track_skew"]),
+            Kind::Choice(ExpLeeway::NAMES),
             "fixed(0s)",
             Mutant,
             "track_skew: the API widens its exp leeway by the clock skew it observes (fail-open mutant)",
@@ -297,7 +378,7 @@ pub fn shared_specs() -> Vec<ParamSpec> {
         ),
         spec(
             "log_token",
-            Kind::Choice(&["none", "url", "request_log"]),
+            Kind::Choice(LogToken::NAMES),
             "none",
             Mutant,
             "url: T also in the API query string; request_log: P's endpoints log inbound headers (mutants)",
@@ -310,6 +391,68 @@ pub fn shared_specs() -> Vec<ParamSpec> {
             "the admin's time to consent",
         ),
     ]
+}
+
+/// The shared switches of [`shared_specs`], typed: resolved once per run, then held by the
+/// generic roles and the store (the one place that reads them by key).
+#[derive(Clone, Debug)]
+pub struct SharedConfig {
+    pub partner: PartnerConfig,
+    pub platform: PlatformConfig,
+    pub store: StoreConfig,
+    /// The admin's time to consent.
+    pub consent_delay: Micros,
+    /// Long-lived items and T encrypted at P (a stolen store yields ciphertext).
+    pub encrypt_at_rest: bool,
+}
+
+impl SharedConfig {
+    /// Reads every shared switch. `params` must come from [`resolve`] (every shared key is
+    /// declared there); a missing key is a programming error and panics naming it.
+    pub fn from_params(p: &Params) -> SharedConfig {
+        let timeout = p.dur("timeout");
+        SharedConfig {
+            partner: PartnerConfig {
+                retry: RetryPolicy {
+                    attempt_timeout: timeout,
+                    retries: p.int("retries") as u32,
+                    backoff_base: p.dur_req("backoff_base"),
+                    backoff_cap: p.dur_req("backoff_cap"),
+                    // No per-attempt timeout means nothing bounds the demand either
+                    // (trigger:sample).
+                    deadline: timeout.and(p.dur("deadline")),
+                    reread: p.bool("reread_before_retry"),
+                    single_flight: p.bool("single_flight"),
+                    check_exp: p.bool("check_exp"),
+                    expiry_margin: p.dur_req("expiry_margin"),
+                },
+                fit_check: p.bool("fit_check"),
+                jwks_fail: p.pick("jwks_fail"),
+                clock_skew: p.dur_req("clock_skew"),
+                log_token: p.pick("log_token"),
+            },
+            platform: PlatformConfig {
+                recheck_install: p.bool("recheck_install"),
+                mint_time: p.dur_req("mint_time"),
+                ttl: p.dur_req("ttl"),
+                token_aud: p.pick("token_aud"),
+                fit_ttl: p.dur_req("fit_ttl"),
+                revocation: p.pick("revocation"),
+                exp_leeway: p.pick("exp_leeway"),
+                api_checks_installation: p.bool("api_checks_installation"),
+            },
+            store: StoreConfig {
+                write_cost: p.dur_req("db_write"),
+                read_cost: p.dur_req("db_read"),
+                write_fail: p.prob("q_w"),
+                read_fail: p.prob("q_r"),
+                replica_lag: p.lag("replica_lag"),
+                cache_ttl: p.dur("cache_ttl"),
+            },
+            consent_delay: p.dur_req("consent_delay"),
+            encrypt_at_rest: p.bool("encrypt_at_rest"),
+        }
+    }
 }
 
 /// Why a mechanism reference could not be resolved.
@@ -325,19 +468,23 @@ pub enum ResolveError {
         profile: String,
         known: String,
     },
+    #[error(
+        "bad mechanism reference '{reference}': {why} (expected ID[:PROFILE][switch=value,...])"
+    )]
+    BadReference { reference: String, why: String },
     #[error(transparent)]
     Param(#[from] ParamError),
 }
 
-/// `ID[:PROFILE]` plus `--set` overrides, resolved to a mechanism and its parameters.
+/// `ID[:PROFILE][switch=value,...]` plus `--set` overrides, resolved to a mechanism and its
+/// parameters: defaults, then the profile, then the bracketed switches, then `sets`.
 pub fn resolve(
     reference: &str,
     sets: &[String],
 ) -> Result<(&'static dyn Mechanism, Option<&'static str>, Params), ResolveError> {
-    let (id, profile) = match reference.split_once(':') {
-        Some((i, p)) => (i, Some(p)),
-        None => (reference, None),
-    };
+    let r = Reference::parse(reference)?;
+    let id = r.id.as_str();
+    let profile = r.profile.as_deref();
     let m = find(id).ok_or_else(|| ResolveError::UnknownMechanism(id.into()))?;
     let mut specs = shared_specs();
     specs.extend(m.switches());
@@ -363,7 +510,7 @@ pub fn resolve(
             Some(found.name)
         }
     };
-    for kv in sets {
+    for kv in r.sets.iter().chain(sets) {
         params.set_kv(kv, id)?;
     }
     Ok((m, profile_name, params))
@@ -384,7 +531,66 @@ mod tests {
     }
 
     #[test]
+    fn every_value_of_every_choice_builds() {
+        // A spec's allowed values and its enum cannot disagree: each value resolves once,
+        // at build time, without a panic.
+        for m in registry() {
+            let mut specs = shared_specs();
+            specs.extend(m.switches());
+            for s in &specs {
+                let Kind::Choice(values) = s.kind else {
+                    continue;
+                };
+                for v in values {
+                    let (m, _, params) = resolve(m.id(), &[format!("{}={v}", s.key)]).unwrap();
+                    let _ = m.build(&params);
+                    let _ = SharedConfig::from_params(&params);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn references_carry_switches_like_set() {
+        let r = Reference::parse("refresh:3lo[grace_window=5s, as_binding=off]").unwrap();
+        assert_eq!(r.id, "refresh");
+        assert_eq!(r.profile.as_deref(), Some("3lo"));
+        assert_eq!(r.sets, vec!["grace_window=5s", "as_binding=off"]);
+        let (_, profile, a) = resolve("refresh:3lo[grace_window=5s]", &[]).unwrap();
+        let (_, _, b) = resolve("refresh:3lo", &["grace_window=5s".into()]).unwrap();
+        assert_eq!(profile, Some("3lo"));
+        assert_eq!(a.non_defaults(), b.non_defaults());
+        // `--set` comes after the brackets and wins.
+        let (_, _, c) = resolve("refresh[grace_window=5s]", &["grace_window=9s".into()]).unwrap();
+        assert_eq!(c.dur("grace_window"), Some(9 * crate::SEC));
+        for bad in [
+            "refresh[rotation=off",
+            "refresh[rotation]",
+            "[x=1]",
+            "refresh:",
+            "a]b",
+        ] {
+            let e = resolve(bad, &[]).err().unwrap().to_string();
+            assert!(e.contains("bad mechanism reference"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn bad_references_are_clear() {
+        let e = resolve("trigger", &["read_form=replica".into()])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("unknown switch 'read_form'"), "{e}");
+        assert!(e.contains("read_from"), "names the valid keys: {e}");
+        let e = resolve("trigger[read_from=secondary]", &[])
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            e,
+            "bad value 'secondary' for 'read_from': expected one of primary, replica"
+        );
         assert!(
             resolve("nope", &[])
                 .err()

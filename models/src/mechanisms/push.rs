@@ -5,14 +5,14 @@
 
 use super::common::{accept_token_delivery, deliver_token, lifecycle};
 use super::{Mechanism, Profile};
+use crate::Micros;
 use crate::history::Cause;
 use crate::ids::{PartnerEndpoint, Party, TenantId};
 use crate::message::{Envelope, Request, Response};
-use crate::params::{Basis, Kind, ParamSpec, Params, spec};
+use crate::params::{Basis, Choice, Kind, ParamSpec, Params, StoreKey, spec};
 use crate::roles::partner::{AttemptResult, Inbound, OutRequest, PartnerCx, PartnerSide};
 use crate::roles::platform::{Handling, PlatformCx, PlatformSide};
 use crate::roles::store::Row;
-use crate::{Micros, SEC};
 use rand::RngExt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,6 +37,10 @@ impl Mechanism for Push {
     }
     fn revocable(&self) -> bool {
         false
+    }
+    fn warm_up_s(&self) -> f64 {
+        // The first delivery lands within one interval (1h at the defaults).
+        3600.0
     }
     fn miss_steps(&self) -> super::MissSteps {
         super::MissSteps::NONE
@@ -95,14 +99,14 @@ impl Mechanism for Push {
             ),
             spec(
                 "keep",
-                Kind::Choice(&["max_exp", "last_write"]),
+                Kind::Choice(Keep::NAMES),
                 "max_exp",
                 Mutant,
                 "last_write: a late retry overwrites a newer T (bug variant)",
             ),
             spec(
                 "store_key",
-                Kind::Choice(&["fit", "body"]),
+                Kind::Choice(StoreKey::NAMES),
                 "fit",
                 Mutant,
                 "body: P.recv keys T by a tenant id in the body (mutant)",
@@ -124,7 +128,8 @@ impl Mechanism for Push {
     fn build(&self, params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
         (
             Box::new(PushPartner {
-                keep_last_write: params.choice("keep") == "last_write",
+                keep_last_write: params.pick::<Keep>("keep") == Keep::LastWrite,
+                store_key: params.pick("store_key"),
                 persist: params.bool("persist_cache"),
             }),
             Box::new(PushPlatform {
@@ -143,8 +148,14 @@ impl Mechanism for Push {
     }
 }
 
+crate::choice_enum! {
+    /// Which of two deliveries P.recv keeps (`keep`; `last_write` is the bug variant).
+    enum Keep { MaxExp = "max_exp", LastWrite = "last_write" }
+}
+
 struct PushPartner {
     keep_last_write: bool,
+    store_key: StoreKey,
     persist: bool,
 }
 
@@ -171,7 +182,7 @@ impl PartnerSide for PushPartner {
     }
     fn on_inbound(&mut self, cx: &mut PartnerCx<'_>, _env: &Envelope, req: &Request) -> Inbound {
         match req.route {
-            "POST /push" => accept_token_delivery(cx, req, self.keep_last_write).0,
+            "POST /push" => accept_token_delivery(cx, req, self.keep_last_write, self.store_key).0,
             "POST /lifecycle" => lifecycle(cx, req, &[], true),
             _ => Inbound::Reply {
                 tenant: None,
@@ -318,9 +329,4 @@ impl PlatformSide for PushPlatform {
             self.schedule(cx, t, cx.now + self.deploy_first);
         }
     }
-}
-
-/// One push interval in seconds, for reports.
-pub fn interval_s(params: &Params) -> f64 {
-    params.dur_req("interval") as f64 / SEC as f64
 }

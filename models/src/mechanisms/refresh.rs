@@ -6,15 +6,15 @@
 
 use super::common::{as_request, judge_token_response, lifecycle, token_response};
 use super::{Mechanism, Profile};
+use crate::Micros;
 use crate::history::{Cause, Event, ItemKind};
 use crate::ids::{PartnerEndpoint, Party, TenantId};
 use crate::message::{Envelope, Fields, Request, Response, Value};
-use crate::params::{Basis, Kind, ParamSpec, Params, spec};
+use crate::params::{Basis, Choice, Kind, ParamSpec, Params, Revocation, SenderConstraint, spec};
 use crate::roles::partner::{AttemptResult, Inbound, OutRequest, PartnerCx, PartnerSide};
 use crate::roles::platform::{Handling, PlatformCx, PlatformSide};
 use crate::roles::store::Row;
 use crate::secret::Secret;
-use crate::{Micros, SEC};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -81,6 +81,9 @@ impl Mechanism for Refresh {
     fn revocable(&self) -> bool {
         true
     }
+    fn acquires_from(&self) -> Option<crate::ids::Group> {
+        Some(crate::ids::Group::AuthServer)
+    }
     fn miss_steps(&self) -> super::MissSteps {
         super::MissSteps {
             mints: 1,
@@ -92,7 +95,7 @@ impl Mechanism for Refresh {
         let mut v = rotation_specs("30s");
         v.push(spec(
             "sender_constraint",
-            Kind::Choice(&["none", "mtls", "dpop"]),
+            Kind::Choice(SenderConstraint::NAMES),
             "none",
             Basis::Fact,
             "RT and T usable only with P's key (RFC 8705 mTLS, RFC 9449 DPoP)",
@@ -111,17 +114,22 @@ impl Mechanism for Refresh {
         }]
     }
     fn build(&self, params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
+        // The one place refresh reads its switches (the rotation set through RtPolicy).
+        let sender_constraint = params.pick("sender_constraint");
         (
-            Box::new(RefreshPartner),
+            Box::new(RefreshPartner { sender_constraint }),
             Box::new(RefreshPlatform {
-                authority: RtAuthority::new(params),
+                authority: RtAuthority::new(RtPolicy::from_params(params)),
+                sender_constraint,
             }),
         )
     }
 }
 
 /// P.app's side of the refresh grant, shared with `upm-oauth`.
-pub struct RefreshPartner;
+pub struct RefreshPartner {
+    pub sender_constraint: SenderConstraint,
+}
 
 pub fn refresh_request(tenant: TenantId, row: &Row) -> Result<OutRequest, Cause> {
     let Some(Value::Secret(rt)) = row.items.get("refresh_token") else {
@@ -154,6 +162,9 @@ impl PartnerSide for RefreshPartner {
     ) -> AttemptResult {
         judge_token_response(resp, "refresh_token")
     }
+    fn sender_constraint(&self) -> SenderConstraint {
+        self.sender_constraint
+    }
     fn on_inbound(&mut self, cx: &mut PartnerCx<'_>, _env: &Envelope, req: &Request) -> Inbound {
         match req.route {
             "POST /lifecycle" => lifecycle(cx, req, &["refresh_token"], true),
@@ -184,27 +195,45 @@ struct Family {
     revoked: bool,
 }
 
+/// The switches of [`rotation_specs`], typed.
+#[derive(Clone, Copy, Debug)]
+pub struct RtPolicy {
+    pub rotation: bool,
+    pub reuse_detection: bool,
+    pub grace: Micros,
+    pub max_life: Micros,
+    /// The AS refuses an RT presented for another installation (off: mutant).
+    pub as_binding: bool,
+}
+
+impl RtPolicy {
+    /// The one place the rotation switches (declared by [`rotation_specs`]) are read.
+    pub fn from_params(params: &Params) -> RtPolicy {
+        RtPolicy {
+            rotation: params.bool("rotation"),
+            reuse_detection: params.bool("reuse_detection"),
+            grace: params.dur_req("grace_window"),
+            max_life: params.dur_req("rt_max_life"),
+            as_binding: params.bool("as_binding"),
+        }
+    }
+}
+
 /// The AS's refresh-token bookkeeping: families, rotation, grace and reuse detection.
 pub struct RtAuthority {
     rts: BTreeMap<Secret, RtState>,
     families: BTreeMap<u64, Family>,
     by_tenant: BTreeMap<TenantId, Vec<u64>>,
-    rotation: bool,
-    reuse_detection: bool,
-    grace: Micros,
-    max_life: Micros,
+    policy: RtPolicy,
 }
 
 impl RtAuthority {
-    pub fn new(params: &Params) -> RtAuthority {
+    pub fn new(policy: RtPolicy) -> RtAuthority {
         RtAuthority {
             rts: BTreeMap::new(),
             families: BTreeMap::new(),
             by_tenant: BTreeMap::new(),
-            rotation: params.bool("rotation"),
-            reuse_detection: params.bool("reuse_detection"),
-            grace: params.dur_req("grace_window"),
-            max_life: params.dur_req("rt_max_life"),
+            policy,
         }
     }
 
@@ -216,7 +245,7 @@ impl RtAuthority {
             "rt",
             tenant,
             to,
-            Some(cx.now + self.max_life),
+            Some(cx.now + self.policy.max_life),
         );
         self.rts.insert(
             rt.clone(),
@@ -240,7 +269,7 @@ impl RtAuthority {
 
     /// Revokes every family of a tenant (uninstall, revoke button).
     pub fn revoke_tenant(&mut self, cx: &PlatformCx<'_>, tenant: TenantId) {
-        if cx.params.choice("revocation") == "ignored" {
+        if cx.cfg.revocation == Revocation::Ignored {
             return;
         }
         for f in self.by_tenant.get(&tenant).into_iter().flatten() {
@@ -266,17 +295,17 @@ impl RtAuthority {
         // The RT is bound to its installation: presented for another tenant, it is refused.
         // The mutant `as_binding=off` trusts the tenant the request names instead.
         let tenant = match req.tenant {
-            Some(t) if t != bound && !cx.params.bool("as_binding") => t,
+            Some(t) if t != bound && !self.policy.as_binding => t,
             Some(t) if t != bound => return reject("invalid_grant"),
             _ => bound,
         };
-        if self.families[&family].revoked || cx.now >= state.issued_at + self.max_life {
+        if self.families[&family].revoked || cx.now >= state.issued_at + self.policy.max_life {
             return reject("invalid_grant");
         }
         if let RtStatus::Superseded { at } = state.status
-            && cx.now - at > self.grace
+            && cx.now - at > self.policy.grace
         {
-            if self.reuse_detection {
+            if self.policy.reuse_detection {
                 self.families.get_mut(&family).expect("family").revoked = true;
                 cx.record(Event::Detect {
                     kind: "refresh_token_reuse",
@@ -293,7 +322,7 @@ impl RtAuthority {
         }
         let end = cx.mint_step(Party::AS, env.id);
         let (jwt, exp) = cx.mint_access(tenant, env.from, end);
-        let next = if !self.rotation {
+        let next = if !self.policy.rotation {
             None
         } else if matches!(state.status, RtStatus::Superseded { .. }) {
             // A retry inside the grace window gets the family's current RT again.
@@ -304,7 +333,7 @@ impl RtAuthority {
                 "rt",
                 tenant,
                 env.from,
-                Some(end + self.max_life),
+                Some(end + self.policy.max_life),
             );
             if let Some(s) = self.rts.get_mut(rt) {
                 s.status = RtStatus::Superseded { at: cx.now };
@@ -331,9 +360,13 @@ impl RtAuthority {
 
 struct RefreshPlatform {
     authority: RtAuthority,
+    sender_constraint: SenderConstraint,
 }
 
 impl PlatformSide for RefreshPlatform {
+    fn sender_constraint(&self) -> SenderConstraint {
+        self.sender_constraint
+    }
     fn on_install(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
         // Provisioning channel is hypothetical (workload.md §8): a FIT-authenticated event.
         let rt = self
@@ -369,9 +402,4 @@ impl PlatformSide for RefreshPlatform {
             },
         }
     }
-}
-
-/// Seconds, for reports.
-pub fn grace_s(params: &Params) -> f64 {
-    params.dur_req("grace_window") as f64 / SEC as f64
 }

@@ -8,7 +8,7 @@ use crate::Micros;
 use crate::history::{Cause, ItemKind};
 use crate::ids::{APP_ID, PartnerEndpoint, Party, TenantId};
 use crate::message::{Envelope, Fields, Request, Response, Value};
-use crate::params::{Basis, Kind, ParamSpec, Params, Rotation, spec};
+use crate::params::{Basis, Kind, ParamSpec, Params, Revocation, Rotation, SenderConstraint, spec};
 use crate::roles::partner::{AttemptResult, Inbound, OutRequest, PartnerCx, PartnerSide};
 use crate::roles::platform::{Handling, PlatformCx, PlatformSide};
 use crate::roles::store::Row;
@@ -36,6 +36,9 @@ impl Mechanism for TenantSecret {
     }
     fn revocable(&self) -> bool {
         true
+    }
+    fn acquires_from(&self) -> Option<crate::ids::Group> {
+        Some(crate::ids::Group::AuthServer)
     }
     fn miss_steps(&self) -> super::MissSteps {
         super::MissSteps {
@@ -77,12 +80,18 @@ impl Mechanism for TenantSecret {
         ]
     }
     fn build(&self, params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
+        // The one place tenant-secret reads its switches.
+        let sender_constraint = params.pick("sender_constraint");
         (
-            Box::new(TenantPartner(ClientCredentialsPartner)),
+            Box::new(TenantPartner(ClientCredentialsPartner {
+                sender_constraint,
+            })),
             Box::new(TenantPlatform {
                 secrets: BTreeMap::new(),
                 rotation: params.rotation("rotation"),
                 overlap: params.dur_req("rotation_overlap"),
+                as_binding: params.bool("as_binding"),
+                sender_constraint,
             }),
         )
     }
@@ -106,6 +115,9 @@ impl PartnerSide for TenantPartner {
         resp: &Response,
     ) -> AttemptResult {
         self.0.on_attempt_response(cx, tenant, resp)
+    }
+    fn sender_constraint(&self) -> SenderConstraint {
+        self.0.sender_constraint()
     }
     fn on_inbound(&mut self, cx: &mut PartnerCx<'_>, _env: &Envelope, req: &Request) -> Inbound {
         match req.route {
@@ -135,6 +147,9 @@ struct TenantPlatform {
     secrets: BTreeMap<TenantId, Secrets>,
     rotation: Rotation,
     overlap: Micros,
+    /// The AS refuses a secret presented for another installation (off: mutant).
+    as_binding: bool,
+    sender_constraint: SenderConstraint,
 }
 
 impl TenantPlatform {
@@ -170,6 +185,9 @@ impl TenantPlatform {
 }
 
 impl PlatformSide for TenantPlatform {
+    fn sender_constraint(&self) -> SenderConstraint {
+        self.sender_constraint
+    }
     fn on_install(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
         self.issue(cx, tenant, "installed");
         if let Rotation::Periodic(rho) = self.rotation {
@@ -189,7 +207,7 @@ impl PlatformSide for TenantPlatform {
         self.on_revoke(cx, tenant);
     }
     fn on_revoke(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
-        if cx.params.choice("revocation") == "enforced"
+        if cx.cfg.revocation == Revocation::Enforced
             && let Some(s) = self.secrets.get_mut(&tenant)
         {
             s.revoked = true;
@@ -229,7 +247,7 @@ impl PlatformSide for TenantPlatform {
             return reply(Response::error(401, "invalid_client"));
         }
         let tenant = match req.body.tenant("tenant") {
-            Some(t) if t != tenant && !cx.params.bool("as_binding") => t,
+            Some(t) if t != tenant && !self.as_binding => t,
             Some(t) if t != tenant => return reply(Response::error(403, "wrong_tenant")),
             _ => tenant,
         };

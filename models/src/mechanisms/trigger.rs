@@ -11,7 +11,7 @@ use crate::Micros;
 use crate::history::{Cause, ItemKind};
 use crate::ids::{PartnerEndpoint, Party, TenantId};
 use crate::message::{Envelope, Fields, Request, Response, Value};
-use crate::params::{Basis, Kind, ParamSpec, Params, Rotation, spec};
+use crate::params::{Basis, Choice, Kind, ParamSpec, Params, ReadFrom, Rotation, StoreKey, spec};
 use crate::roles::partner::{AttemptResult, Inbound, OutRequest, PartnerCx, PartnerSide};
 use crate::roles::platform::{Handling, PlatformCx, PlatformSide};
 use crate::roles::store::Row;
@@ -40,6 +40,12 @@ impl Mechanism for Trigger {
     fn revocable(&self) -> bool {
         true
     }
+    fn acquires_from(&self) -> Option<crate::ids::Group> {
+        Some(crate::ids::Group::Forge)
+    }
+    fn capability_url(&self) -> bool {
+        true
+    }
     fn miss_steps(&self) -> super::MissSteps {
         super::MissSteps {
             mints: 1,
@@ -52,14 +58,14 @@ impl Mechanism for Trigger {
         vec![
             spec(
                 "read_from",
-                Kind::Choice(&["primary", "replica"]),
+                Kind::Choice(ReadFrom::NAMES),
                 "primary",
                 Inference,
                 "where P.app reads T back",
             ),
             spec(
                 "write_path",
-                Kind::Choice(&["direct", "queued"]),
+                Kind::Choice(WritePath::NAMES),
                 "direct",
                 Fact,
                 "queued: P.auth acks before the write commits",
@@ -73,7 +79,7 @@ impl Mechanism for Trigger {
             ),
             spec(
                 "token_return",
-                Kind::Choice(&["out_of_band", "in_band"]),
+                Kind::Choice(TokenReturn::NAMES),
                 "out_of_band",
                 Fact,
                 "in_band: F relays T in its 2xx",
@@ -87,7 +93,7 @@ impl Mechanism for Trigger {
             ),
             spec(
                 "url_auth",
-                Kind::Choice(&["none", "required"]),
+                Kind::Choice(UrlAuth::NAMES),
                 "none",
                 Fact,
                 "required: the trigger call must carry a per-installation key",
@@ -101,7 +107,7 @@ impl Mechanism for Trigger {
             ),
             spec(
                 "store_key",
-                Kind::Choice(&["fit", "body"]),
+                Kind::Choice(StoreKey::NAMES),
                 "fit",
                 Mutant,
                 "body: P.auth keys T by a tenant id in the body (mutant)",
@@ -142,11 +148,11 @@ impl Mechanism for Trigger {
         }]
     }
     fn build(&self, params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
+        let cfg = TriggerConfig::from_params(params);
         (
             Box::new(TriggerPartner {
                 requested: BTreeMap::new(),
-                in_band: params.choice("token_return") == "in_band",
-                url_auth: params.choice("url_auth") == "required",
+                cfg,
             }),
             Box::new(TriggerPlatform {
                 urls: BTreeMap::new(),
@@ -154,22 +160,64 @@ impl Mechanism for Trigger {
                 current: BTreeMap::new(),
                 nested: BTreeMap::new(),
                 next_tag: 1,
-                rotation: params.rotation("url_rotation"),
-                url_auth: params.choice("url_auth") == "required",
-                in_band: params.choice("token_return") == "in_band",
-                timeout: params.dur_req("platform_timeout"),
-                retries: params.int("platform_retries") as u32,
-                backoff: params.dur_req("platform_backoff"),
+                cfg,
             }),
         )
+    }
+}
+
+crate::choice_enum! {
+    /// When P.auth acknowledges (`write_path`; `queued` acks before the write commits).
+    enum WritePath { Direct = "direct", Queued = "queued" }
+}
+crate::choice_enum! {
+    /// Whether F relays T in its 2xx (`token_return`).
+    enum TokenReturn { OutOfBand = "out_of_band", InBand = "in_band" }
+}
+crate::choice_enum! {
+    /// Whether the trigger call needs a per-installation key (`url_auth`).
+    enum UrlAuth { None = "none", Required = "required" }
+}
+
+/// Trigger's switches, typed.
+#[derive(Clone, Copy, Debug)]
+struct TriggerConfig {
+    read_from: ReadFrom,
+    write_path: WritePath,
+    queue_delay: Micros,
+    in_band: bool,
+    url_rotation: Rotation,
+    url_auth: bool,
+    correlate: bool,
+    store_key: StoreKey,
+    platform_timeout: Micros,
+    platform_retries: u32,
+    platform_backoff: Micros,
+}
+
+impl TriggerConfig {
+    /// The one place trigger reads its switches.
+    fn from_params(p: &Params) -> TriggerConfig {
+        TriggerConfig {
+            read_from: p.pick("read_from"),
+            write_path: p.pick("write_path"),
+            queue_delay: p.dur_req("queue_delay"),
+            in_band: p.pick::<TokenReturn>("token_return") == TokenReturn::InBand,
+            url_rotation: p.rotation("url_rotation"),
+            url_auth: p.pick::<UrlAuth>("url_auth") == UrlAuth::Required,
+            correlate: p.bool("correlate"),
+            store_key: p.pick("store_key"),
+            platform_timeout: p.dur_req("platform_timeout"),
+            platform_retries: p.int("platform_retries") as u32,
+            platform_backoff: p.dur_req("platform_backoff"),
+        }
     }
 }
 
 struct TriggerPartner {
     /// Triggers P.app has in flight per tenant (for `correlate`).
     requested: BTreeMap<TenantId, u32>,
-    in_band: bool,
-    url_auth: bool,
+    cfg: TriggerConfig,
 }
 
 impl PartnerSide for TriggerPartner {
@@ -184,7 +232,7 @@ impl PartnerSide for TriggerPartner {
         };
         *self.requested.entry(tenant).or_default() += 1;
         let mut headers = Fields::new();
-        if self.url_auth
+        if self.cfg.url_auth
             && let Some(key) = row.items.get("trigger_key")
         {
             headers.0.push(("authorization", key.clone()));
@@ -211,7 +259,7 @@ impl PartnerSide for TriggerPartner {
         if !resp.is_success() {
             return failed(resp);
         }
-        if self.in_band
+        if self.cfg.in_band
             && let (Some(jwt), Some(exp)) =
                 (resp.body.jwt("access_token"), resp.body.int("expires_at"))
         {
@@ -227,22 +275,23 @@ impl PartnerSide for TriggerPartner {
     fn on_inbound(&mut self, cx: &mut PartnerCx<'_>, _env: &Envelope, req: &Request) -> Inbound {
         match req.route {
             "POST /auth" => {
-                let (mut inbound, tenant) = accept_token_delivery(cx, req, false);
+                let (mut inbound, tenant) =
+                    accept_token_delivery(cx, req, false, self.cfg.store_key);
                 if let Some(t) = tenant {
                     let open = self.requested.entry(t).or_default();
                     if *open == 0 {
-                        if cx.params.bool("correlate") {
+                        if self.cfg.correlate {
                             detect(cx, "unsolicited_delivery", t);
                         }
                     } else {
                         *open -= 1;
                     }
-                    if cx.params.choice("write_path") == "queued"
+                    if self.cfg.write_path == WritePath::Queued
                         && let Inbound::Reply { update, .. } = &mut inbound
                     {
                         // Ack now; the write sits in a queue and commits later.
                         if let Some(update) = update.take() {
-                            let write_at = cx.now + cx.params.dur_req("queue_delay");
+                            let write_at = cx.now + self.cfg.queue_delay;
                             return Inbound::AckThenWrite {
                                 tenant: t,
                                 update,
@@ -269,6 +318,10 @@ impl PartnerSide for TriggerPartner {
     fn reset_volatile(&mut self) {
         self.requested.clear();
     }
+
+    fn read_from(&self) -> ReadFrom {
+        self.cfg.read_from
+    }
 }
 
 /// A trigger call F is serving: the P.app request it answers and the nested attempt.
@@ -286,12 +339,7 @@ struct TriggerPlatform {
     current: BTreeMap<TenantId, Secret>,
     nested: BTreeMap<u64, Nested>,
     next_tag: u64,
-    rotation: Rotation,
-    url_auth: bool,
-    in_band: bool,
-    timeout: Micros,
-    retries: u32,
-    backoff: Micros,
+    cfg: TriggerConfig,
 }
 
 /// Timer tags above this are URL rotations (tenant in the low bits).
@@ -324,7 +372,7 @@ impl TriggerPlatform {
             Party::Partner(PartnerEndpoint::Auth),
             "POST /auth",
             Some(cause),
-            Some(self.timeout),
+            Some(self.cfg.platform_timeout),
             tag,
         );
         if let Some(n) = self.nested.get_mut(&tag) {
@@ -337,7 +385,7 @@ impl PlatformSide for TriggerPlatform {
     fn on_install(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
         let url = self.issue_url(cx, tenant);
         let mut extra = Fields::new().with("trigger_url", Value::Secret(url));
-        if self.url_auth {
+        if self.cfg.url_auth {
             let key = cx.issue_secret(
                 ItemKind::ClientSecret,
                 "urlkey",
@@ -349,7 +397,7 @@ impl PlatformSide for TriggerPlatform {
             extra.0.push(("trigger_key", Value::Secret(key)));
         }
         cx.send_lifecycle(tenant, "installed", extra);
-        if let Rotation::Periodic(rho) = self.rotation {
+        if let Rotation::Periodic(rho) = self.cfg.url_rotation {
             let at = cx.now.max(0) + rho;
             cx.set_timer(at, ROTATE | u64::from(tenant.0));
         }
@@ -386,7 +434,7 @@ impl PlatformSide for TriggerPlatform {
                 after: 0,
             };
         };
-        if self.url_auth {
+        if self.cfg.url_auth {
             let presented = req.headers.secret("authorization");
             if presented.is_none() || presented != self.url_keys.get(&tenant) {
                 return Handling::Reply {
@@ -425,7 +473,7 @@ impl PlatformSide for TriggerPlatform {
         };
         if resp.is_some_and(|r| r.is_success()) {
             let n = self.nested.remove(&tag).expect("present");
-            let body = match (self.in_band, n.token) {
+            let body = match (self.cfg.in_band, n.token) {
                 (true, Some((jwt, exp))) => Fields::new()
                     .with("access_token", Value::Jwt(jwt))
                     .with("expires_at", Value::Int(exp)),
@@ -442,9 +490,12 @@ impl PlatformSide for TriggerPlatform {
             );
             return;
         }
-        if n.attempt < self.retries && cx.may_issue(n.tenant) {
+        if n.attempt < self.cfg.platform_retries && cx.may_issue(n.tenant) {
             n.attempt += 1;
-            let wait = self.backoff.saturating_mul(1 << (n.attempt - 1).min(20));
+            let wait = self
+                .cfg
+                .platform_backoff
+                .saturating_mul(1 << (n.attempt - 1).min(20));
             cx.set_timer(cx.now + wait, RETRY | tag);
         } else {
             let n = self.nested.remove(&tag).expect("present");
@@ -474,7 +525,7 @@ impl PlatformSide for TriggerPlatform {
                 "url_rotated",
                 Fields::new().with("trigger_url", Value::Secret(url)),
             );
-            if let Rotation::Periodic(rho) = self.rotation {
+            if let Rotation::Periodic(rho) = self.cfg.url_rotation {
                 cx.set_timer(cx.now + rho, tag);
             }
         }

@@ -3,12 +3,12 @@
 //! the admin's browser and a consent; afterwards it works as `refresh`.
 
 use super::common::{judge_token_response, lifecycle, token_response};
-use super::refresh::{RefreshPartner, RtAuthority, rotation_specs};
+use super::refresh::{RefreshPartner, RtAuthority, RtPolicy, rotation_specs};
 use super::{Mechanism, Profile};
 use crate::history::{Cause, Event, ItemKind};
 use crate::ids::{APP_ID, PartnerEndpoint, Party, TenantId};
 use crate::message::{Envelope, Fields, Request, Response, Value};
-use crate::params::{Basis, Kind, ParamSpec, Params, spec};
+use crate::params::{Basis, Choice, Kind, ParamSpec, Params, SenderConstraint, spec};
 use crate::roles::admin::{consent_form, redirect};
 use crate::roles::partner::{AttemptResult, Inbound, OutRequest, PartnerCx, PartnerSide};
 use crate::roles::platform::{Handling, PlatformCx, PlatformSide};
@@ -49,6 +49,12 @@ impl Mechanism for UpmOAuth {
     fn revocable(&self) -> bool {
         true
     }
+    fn acquires_from(&self) -> Option<crate::ids::Group> {
+        Some(crate::ids::Group::AuthServer)
+    }
+    fn browser_consent(&self) -> bool {
+        true
+    }
     fn miss_steps(&self) -> super::MissSteps {
         super::MissSteps {
             mints: 1,
@@ -75,14 +81,14 @@ impl Mechanism for UpmOAuth {
             ),
             spec(
                 "redirect_match",
-                Kind::Choice(&["exact", "prefix"]),
+                Kind::Choice(RedirectMatch::NAMES),
                 "exact",
                 Fact,
                 "how the AS matches redirect_uri",
             ),
             spec(
                 "code_reuse",
-                Kind::Choice(&["rejected", "allowed"]),
+                Kind::Choice(CodeReuse::NAMES),
                 "rejected",
                 Mutant,
                 "allowed: a code works twice (mutant)",
@@ -95,20 +101,38 @@ impl Mechanism for UpmOAuth {
         Vec::new()
     }
     fn build(&self, params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
+        // The one place upm-oauth reads its switches (the rotation set through RtPolicy).
+        let pkce = params.bool("pkce");
         (
             Box::new(UpmPartner {
-                inner: RefreshPartner,
+                inner: RefreshPartner {
+                    sender_constraint: SenderConstraint::None,
+                },
                 flows: BTreeMap::new(),
                 calls: BTreeMap::new(),
                 next: 1,
+                state: params.bool("state"),
+                pkce,
             }),
             Box::new(UpmPlatform {
-                authority: RtAuthority::new(params),
+                authority: RtAuthority::new(RtPolicy::from_params(params)),
                 client_secret: None,
                 codes: BTreeMap::new(),
+                redirect_match: params.pick("redirect_match"),
+                code_reuse_ok: params.pick::<CodeReuse>("code_reuse") == CodeReuse::Allowed,
+                pkce,
             }),
         )
     }
+}
+
+crate::choice_enum! {
+    /// How the AS matches `redirect_uri` (`redirect_match`).
+    enum RedirectMatch { Exact = "exact", Prefix = "prefix" }
+}
+crate::choice_enum! {
+    /// Whether a code works twice (`code_reuse`; `allowed` is a mutant).
+    enum CodeReuse { Rejected = "rejected", Allowed = "allowed" }
 }
 
 struct Flow {
@@ -122,6 +146,9 @@ struct UpmPartner {
     flows: BTreeMap<Secret, Flow>,
     calls: BTreeMap<u64, TenantId>,
     next: u64,
+    /// `state` binds the callback to the flow P started.
+    state: bool,
+    pkce: bool,
 }
 
 impl PartnerSide for UpmPartner {
@@ -166,7 +193,7 @@ impl PartnerSide for UpmPartner {
                 reply(redirect(Party::AS, "GET /authorize", fields))
             }
             "GET /oauth/callback" => {
-                let use_state = cx.params.bool("state");
+                let use_state = self.state;
                 let flow = match req.body.secret("state") {
                     Some(s) if use_state => self.flows.remove(s),
                     _ if !use_state => req.tenant.map(|t| Flow {
@@ -189,7 +216,7 @@ impl PartnerSide for UpmPartner {
                     .with("redirect_uri", Value::Str(REDIRECT_URI.into()))
                     .with("client_id", Value::Str(APP_ID.into()))
                     .with("client_secret", Value::Secret(client_secret));
-                if cx.params.bool("pkce") {
+                if self.pkce {
                     body.0.push(("code_verifier", Value::Secret(flow.verifier)));
                 }
                 let tag = self.next;
@@ -261,13 +288,16 @@ struct UpmPlatform {
     /// The app's client secret (one per app, all tenants).
     client_secret: Option<Secret>,
     codes: BTreeMap<Secret, CodeState>,
+    redirect_match: RedirectMatch,
+    code_reuse_ok: bool,
+    pkce: bool,
 }
 
 impl UpmPlatform {
-    fn redirect_ok(cx: &PlatformCx<'_>, uri: &str) -> bool {
-        match cx.params.choice("redirect_match") {
-            "prefix" => uri.starts_with("https://partner.example/"),
-            _ => uri == REDIRECT_URI,
+    fn redirect_ok(&self, uri: &str) -> bool {
+        match self.redirect_match {
+            RedirectMatch::Prefix => uri.starts_with("https://partner.example/"),
+            RedirectMatch::Exact => uri == REDIRECT_URI,
         }
     }
     fn client_ok(&self, req: &Request) -> bool {
@@ -330,7 +360,7 @@ impl PlatformSide for UpmPlatform {
                     return reply(Response::error(400, "no_tenant"));
                 };
                 let uri = req.body.str("redirect_uri").unwrap_or("");
-                if req.body.str("client_id") != Some(APP_ID) || !Self::redirect_ok(cx, uri) {
+                if req.body.str("client_id") != Some(APP_ID) || !self.redirect_ok(uri) {
                     return reply(Response::error(400, "invalid_request"));
                 }
                 if !cx.installed(tenant) {
@@ -408,8 +438,8 @@ impl PlatformSide for UpmPlatform {
                 match req.body.str("grant_type") {
                     Some("refresh_token") => self.authority.redeem(cx, env, req),
                     Some("authorization_code") => {
-                        let reuse_ok = cx.params.choice("code_reuse") == "allowed";
-                        let pkce = cx.params.bool("pkce");
+                        let reuse_ok = self.code_reuse_ok;
+                        let pkce = self.pkce;
                         let Some(code) = req.body.secret("code") else {
                             return reply(Response::error(400, "invalid_request"));
                         };

@@ -11,7 +11,7 @@ use crate::ids::{
     APP_ID, IdGen, MsgId, PartnerEndpoint, Party, PlatformEndpoint, RoleKind, TenantId, TimerId,
 };
 use crate::message::{Body, Envelope, Fields, Request, Response, Value};
-use crate::params::Params;
+use crate::params::{ExpLeeway, Revocation, SenderConstraint, TokenAud};
 use crate::secret::{ItemId, Jwt, Secret};
 use crate::token::{
     API_AUDIENCE, AccessClaims, FIT_ISSUER, FitClaims, PLATFORM_ISSUER, PlatformKeys,
@@ -44,6 +44,22 @@ impl InstallView for Registry {
             .get(&tenant)
             .is_some_and(|i| i.installed && !i.grant_revoked)
     }
+}
+
+/// The platform's shared switches, typed (built by `mechanisms::SharedConfig::from_params`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlatformConfig {
+    /// F and the AS check the installation at every mint (`recheck_install`; off: mutant).
+    pub recheck_install: bool,
+    pub mint_time: Micros,
+    /// Access token lifetime.
+    pub ttl: Micros,
+    pub token_aud: TokenAud,
+    pub fit_ttl: Micros,
+    pub revocation: Revocation,
+    pub exp_leeway: ExpLeeway,
+    /// The API rejects T of an uninstalled app or revoked grant.
+    pub api_checks_installation: bool,
 }
 
 /// How a platform endpoint handles a request.
@@ -88,6 +104,10 @@ pub trait PlatformSide: Send {
         true
     }
     fn reset_volatile(&mut self) {}
+    /// Whether credentials and T work only over P's own key (`sender_constraint`).
+    fn sender_constraint(&self) -> SenderConstraint {
+        SenderConstraint::None
+    }
 }
 
 enum Timer {
@@ -99,7 +119,7 @@ enum Timer {
 pub struct PlatformCx<'a> {
     pub now: Micros,
     pub rng: &'a mut ChaCha8Rng,
-    pub params: &'a Params,
+    pub cfg: &'a PlatformConfig,
     pub keys: &'a PlatformKeys,
     pub registry: &'a mut Registry,
     ids: &'a mut IdGen,
@@ -121,7 +141,7 @@ impl PlatformCx<'_> {
     /// May the platform issue for this tenant now? With `recheck_install=off` (a mutant) it
     /// does not look.
     pub fn may_issue(&mut self, tenant: TenantId) -> bool {
-        if !self.params.bool("recheck_install") {
+        if !self.cfg.recheck_install {
             return true;
         }
         let live = self.registry.live(tenant);
@@ -132,7 +152,7 @@ impl PlatformCx<'_> {
     }
     /// `mint_time`: the cost of minting at F or the AS.
     pub fn mint_time(&self) -> Micros {
-        self.params.dur_req("mint_time")
+        self.cfg.mint_time
     }
     /// Records a mint step on the causal chain of `cause`.
     pub fn mint_step(&mut self, who: Party, cause: MsgId) -> Micros {
@@ -151,8 +171,8 @@ impl PlatformCx<'_> {
     }
     /// Mints an access token T for `tenant`, issued to `to`, valid for `ttl` from `at`.
     pub fn mint_access(&mut self, tenant: TenantId, to: Party, at: Micros) -> (Jwt, Micros) {
-        let ttl = self.params.dur_req("ttl");
-        let aud = if self.params.choice("token_aud") == "wrong" {
+        let ttl = self.cfg.ttl;
+        let aud = if self.cfg.token_aud == TokenAud::Wrong {
             "other-api"
         } else {
             API_AUDIENCE
@@ -188,7 +208,7 @@ impl PlatformCx<'_> {
             installation_id: tenant.0,
             api_base_url: format!("https://site-{}.example/api", tenant.0),
             iat: to_numeric_date(now),
-            exp: to_numeric_date(now + self.params.dur_req("fit_ttl")),
+            exp: to_numeric_date(now + self.cfg.fit_ttl),
             jti: self.jti(),
         };
         let fit = self.keys.sign_fit(&claims);
@@ -198,7 +218,7 @@ impl PlatformCx<'_> {
             kind: ItemKind::Fit,
             tenant,
             to: Party::Partner(PartnerEndpoint::App),
-            exp: Some(now + self.params.dur_req("fit_ttl")),
+            exp: Some(now + self.cfg.fit_ttl),
         });
         fit
     }
@@ -306,7 +326,8 @@ impl PlatformCx<'_> {
 /// The platform role.
 pub struct Platform {
     side: Box<dyn PlatformSide>,
-    params: Params,
+    cfg: PlatformConfig,
+    sender_constraint: SenderConstraint,
     pub keys: PlatformKeys,
     pub registry: Registry,
     rng: ChaCha8Rng,
@@ -373,13 +394,14 @@ fn reason_of(resp: &Response) -> &'static str {
 impl Platform {
     pub fn new(
         side: Box<dyn PlatformSide>,
-        params: Params,
+        cfg: PlatformConfig,
         keys: PlatformKeys,
         rng: ChaCha8Rng,
     ) -> Platform {
         Platform {
+            sender_constraint: side.sender_constraint(),
             side,
-            params,
+            cfg,
             keys,
             registry: Registry::default(),
             rng,
@@ -394,7 +416,7 @@ impl Platform {
     /// With `sender_constraint=mtls|dpop` a credential and the T minted from it work only
     /// over P's own key; the model's proof of possession is that P itself sent the request.
     fn sender_constrained(&self) -> bool {
-        self.params.choice_or("sender_constraint", "none") != "none"
+        self.sender_constraint != SenderConstraint::None
     }
 
     fn with_side<T>(
@@ -406,7 +428,7 @@ impl Platform {
         let mut cx = PlatformCx {
             now,
             rng: &mut self.rng,
-            params: &self.params,
+            cfg: &self.cfg,
             keys: &self.keys,
             registry: &mut self.registry,
             ids: &mut self.ids,
@@ -468,7 +490,7 @@ impl Platform {
                 Response::ok(Fields::new())
             }
             AdminAction::Revoke(_) => {
-                if self.params.choice("revocation") == "enforced"
+                if self.cfg.revocation == Revocation::Enforced
                     && self.side.revokes_grant()
                     && let Some(i) = self.registry.installs.get_mut(&tenant)
                 {
@@ -488,7 +510,7 @@ impl Platform {
     }
 
     fn on_api(&mut self, now: Micros, env: &Arc<Envelope>, req: &Request, out: &mut Effects) {
-        let track_skew = self.params.choice_or("exp_leeway", "fixed(0s)") == "track_skew";
+        let track_skew = self.cfg.exp_leeway == ExpLeeway::TrackSkew;
         if let Some(date) = req.headers.int("date")
             && env.from.role() == RoleKind::Partner
         {
@@ -514,7 +536,7 @@ impl Platform {
             let cx = PlatformCx {
                 now,
                 rng: &mut self.rng,
-                params: &self.params,
+                cfg: &self.cfg,
                 keys: &self.keys,
                 registry: &mut self.registry,
                 ids: &mut self.ids,
@@ -527,7 +549,7 @@ impl Platform {
                 None => verify_bearer(
                     &self.keys,
                     &self.registry,
-                    self.params.bool("api_checks_installation"),
+                    self.cfg.api_checks_installation,
                     leeway,
                     req,
                     now,
@@ -541,7 +563,7 @@ impl Platform {
             if env.from.role() != RoleKind::Partner {
                 return Err("sender_constraint");
             }
-            if self.params.choice_or("sender_constraint", "none") == "dpop" {
+            if self.sender_constraint == SenderConstraint::Dpop {
                 let proof = req.headers.secret("dpop").ok_or("dpop_missing")?;
                 if !self.seen_proofs.insert(proof.clone()) {
                     return Err("dpop_replay");

@@ -22,14 +22,14 @@ mod exposure;
 use crate::faults::{Fate, Nemesis, NetworkProfile, secs};
 use crate::history::{DropReason, Event, FaultKind, History};
 use crate::ids::{DemandId, Group, IdGen, MsgId, RoleKind, TenantId, TimerId};
-use crate::mechanisms::Mechanism;
+use crate::mechanisms::{Mechanism, SharedConfig};
 use crate::message::{Body, Envelope, Response};
 use crate::params::Params;
 use crate::roles::admin::Admin;
 use crate::roles::attacker::{AttackPlan, Attacker};
 use crate::roles::partner::Partner;
 use crate::roles::platform::Platform;
-use crate::roles::store::{Store, StoreConfig};
+use crate::roles::store::Store;
 use crate::roles::{AdminAction, Effects, Input, Outgoing, Role};
 use crate::sim::{DRAIN, SETUP_START, Scenario};
 use crate::token::{FitVerifier, PlatformKeys};
@@ -171,19 +171,13 @@ impl World {
         }
         let attacker_rng = master.fork();
         let (partner_side, platform_side) = mechanism.build(params);
-        let store = Store::new(StoreConfig {
-            write_cost: params.dur_req("db_write"),
-            read_cost: params.dur_req("db_read"),
-            write_fail: params.prob("q_w"),
-            read_fail: params.prob("q_r"),
-            replica_lag: params.lag("replica_lag"),
-            cache_ttl: params.dur("cache_ttl"),
-        });
+        let cfg = SharedConfig::from_params(params);
+        let store = Store::new(cfg.store.clone());
         let fit = fit.unwrap_or_else(|| keys.fit_public_key());
         let mut world = World {
-            partner: Partner::new(partner_side, params.clone(), store, fit, partner_rng),
-            platform: Platform::new(platform_side, params.clone(), keys, platform_rng),
-            admin: Admin::new(params.dur_req("consent_delay")),
+            partner: Partner::new(partner_side, cfg.partner, store, fit, partner_rng),
+            platform: Platform::new(platform_side, cfg.platform, keys, platform_rng),
+            admin: Admin::new(cfg.consent_delay),
             attacker: plan.map(|p| Attacker::new(p.clone(), s.tenants, attacker_rng)),
             now: SETUP_START,
             network: s.network.clone(),
@@ -196,7 +190,7 @@ impl World {
             effects: Effects::default(),
             skipped_partner_down: 0,
             watch: Watch::default(),
-            ciphertext_only: plan.is_some_and(|p| !p.store_key) && params.bool("encrypt_at_rest"),
+            ciphertext_only: plan.is_some_and(|p| !p.store_key) && cfg.encrypt_at_rest,
             actions: Vec::new(),
         };
         let schedule = world.schedule(s, plan, &mut workload_rng);

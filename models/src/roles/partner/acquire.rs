@@ -1,0 +1,209 @@
+//! Acquisition and retry (`mechanisms.md` §0): one attempt at a time per acquisition, a
+//! per-attempt timeout, full-jitter backoff U(0, min(cap, base·2ⁿ)), a re-read of the cache
+//! before each retry, and the waiters served or failed together.
+
+use super::api::{AttemptResult, Credential};
+use super::engine::{AttemptState, Partner, Pending, Timer};
+use crate::Micros;
+use crate::history::{Cause, Event, Outcome};
+use crate::ids::Party;
+use crate::message::{Envelope, Value};
+use crate::roles::Effects;
+use crate::roles::store::CachedToken;
+use rand::RngExt;
+
+impl Partner {
+    pub(super) fn start_attempt(&mut self, now: Micros, acq: u64, out: &mut Effects) {
+        let (tenant, attempt) = {
+            let a = &self.acqs[&acq];
+            (a.tenant, a.attempt)
+        };
+        let row = self.store.latest(tenant);
+        match self.with_side(now, out, |side, cx| side.start_attempt(cx, tenant, &row)) {
+            Ok(mut r) => {
+                r.req
+                    .headers
+                    .0
+                    .push(("x-acting-for", Value::Tenant(tenant)));
+                let req = self.send(out, now, Party::APP, r, None);
+                out.record(
+                    now,
+                    Event::AttemptStart {
+                        tenant,
+                        acquisition: acq,
+                        attempt,
+                        request: Some(req),
+                    },
+                );
+                self.pending.insert(req, Pending::Attempt { acq, attempt });
+                self.acqs.get_mut(&acq).expect("live").state = AttemptState::Waiting { req };
+                if let Some(t) = self.policy.attempt_timeout {
+                    self.timer(out, now + t, Timer::AttemptTimeout { acq, attempt });
+                }
+            }
+            Err(cause) => {
+                out.record(
+                    now,
+                    Event::AttemptStart {
+                        tenant,
+                        acquisition: acq,
+                        attempt,
+                        request: None,
+                    },
+                );
+                self.attempt_failed(now, acq, cause, false, out);
+            }
+        }
+    }
+
+    pub(super) fn attempt_failed(
+        &mut self,
+        now: Micros,
+        acq: u64,
+        cause: Cause,
+        retry: bool,
+        out: &mut Effects,
+    ) {
+        let Some(a) = self.acqs.get_mut(&acq) else {
+            return;
+        };
+        out.record(
+            now,
+            Event::AttemptEnd {
+                acquisition: acq,
+                attempt: a.attempt,
+                ok: false,
+                cause: Some(cause),
+            },
+        );
+        if retry && a.attempt < self.policy.retries {
+            a.state = AttemptState::Backoff;
+            let ceiling = self.policy.backoff_cap.min(
+                self.policy
+                    .backoff_base
+                    .saturating_mul(1 << a.attempt.min(30)),
+            );
+            let wait = self.rng.random_range(0..=ceiling);
+            self.timer(out, now + wait, Timer::BackoffDone { acq });
+        } else {
+            self.finish_acquisition(now, acq, Err(cause), out);
+        }
+    }
+
+    pub(super) fn finish_acquisition(
+        &mut self,
+        now: Micros,
+        acq: u64,
+        result: Result<Credential, Cause>,
+        out: &mut Effects,
+    ) {
+        let Some(a) = self.acqs.remove(&acq) else {
+            return;
+        };
+        if self.inflight.get(&a.tenant) == Some(&acq) {
+            self.inflight.remove(&a.tenant);
+        }
+        if let AttemptState::Waiting { req } = a.state {
+            self.pending.remove(&req);
+            out.cancel.push(req);
+        }
+        for demand in a.waiters {
+            match &result {
+                Ok(cred) => {
+                    if let Some(d) = self.demands.get_mut(&demand) {
+                        d.token_latency = d.miss_at.map(|m| now - m);
+                    }
+                    self.api_call(now, demand, cred.clone(), out);
+                }
+                Err(cause) => self.complete(now, demand, Outcome::Fail(*cause), out),
+            }
+        }
+    }
+
+    pub(super) fn token_in_hand(
+        &mut self,
+        now: Micros,
+        acq: u64,
+        cred: Credential,
+        out: &mut Effects,
+    ) {
+        if let Some(a) = self.acqs.get(&acq) {
+            out.record(
+                now,
+                Event::AttemptEnd {
+                    acquisition: acq,
+                    attempt: a.attempt,
+                    ok: true,
+                    cause: None,
+                },
+            );
+        }
+        self.finish_acquisition(now, acq, Ok(cred), out);
+    }
+
+    pub(super) fn on_attempt_response(
+        &mut self,
+        now: Micros,
+        env: &Envelope,
+        acq: u64,
+        attempt: u32,
+        out: &mut Effects,
+    ) {
+        let Some(a) = self.acqs.get_mut(&acq) else {
+            return;
+        };
+        if a.attempt != attempt {
+            return;
+        }
+        a.state = AttemptState::Busy;
+        let tenant = a.tenant;
+        let resp = env.response().expect("a response");
+        match self.with_side(now, out, |side, cx| {
+            side.on_attempt_response(cx, tenant, resp)
+        }) {
+            AttemptResult::Token { jwt, exp, persist } => {
+                let cred = Credential::Bearer {
+                    jwt: jwt.clone(),
+                    exp,
+                };
+                let token = CachedToken { jwt, exp };
+                match persist {
+                    // Rotation: persist the new RT (and T) before using T.
+                    Some(update) => {
+                        let res = self.write_row(now, tenant, Some(env.id), out, move |row| {
+                            update(row);
+                            row.token = Some(token);
+                        });
+                        let at = now + self.store.cfg.write_cost;
+                        let cred = res.ok().map(|_| cred);
+                        self.timer(out, at, Timer::PersistDone { acq, attempt, cred });
+                    }
+                    // No rotation: use T at once; caching it is write-behind.
+                    None => {
+                        // Off the critical path: recorded without a cause so it is not on the chain.
+                        let _ = self
+                            .write_row(now, tenant, None, out, move |row| row.token = Some(token));
+                        self.token_in_hand(now, acq, cred, out);
+                    }
+                }
+            }
+            AttemptResult::ReadBack => {
+                let cred = self.read_credential(now, tenant, out, Some(env.id));
+                let at = now + self.store.cfg.read_cost;
+                self.timer(
+                    out,
+                    at,
+                    Timer::ReadBackDone {
+                        acq,
+                        attempt,
+                        cred,
+                        cause: Some(env.id),
+                    },
+                );
+            }
+            AttemptResult::Failed { cause, retry } => {
+                self.attempt_failed(now, acq, cause, retry, out)
+            }
+        }
+    }
+}

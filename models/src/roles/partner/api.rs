@@ -1,0 +1,189 @@
+//! The partner's mechanism-author API: what a [`PartnerSide`] implements and what it may use
+//! ([`PartnerCx`]). Nothing here knows about retries, timers or single flight.
+
+use super::PartnerConfig;
+use crate::Micros;
+use crate::history::{Cause, Event};
+use crate::ids::{Party, TenantId};
+use crate::message::{Envelope, Request, Response, Value};
+use crate::params::{JwksFail, ReadFrom, SenderConstraint};
+use crate::roles::Effects;
+use crate::roles::store::{Row, Store};
+use crate::secret::{Jwt, Secret};
+use crate::token::{FitClaims, FitVerifier, JwtError};
+use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
+
+/// What P.app presents to the product API.
+#[derive(Clone, Debug)]
+pub enum Credential {
+    /// A bearer access token T with its expiry.
+    Bearer { jwt: Jwt, exp: Micros },
+    /// A per-installation key P signs each request with (Connect's `sharedSecret`).
+    SigningKey { secret: Secret },
+}
+
+/// A request a mechanism wants sent.
+#[derive(Clone, Debug)]
+pub struct OutRequest {
+    pub to: Party,
+    pub req: Request,
+}
+
+/// A change to one tenant's row.
+pub type RowUpdate = Box<dyn FnOnce(&mut Row) + Send>;
+
+/// How an acquisition attempt's response was judged.
+pub enum AttemptResult {
+    /// T in hand. `persist`, if any, is committed before T is used (rotated RT).
+    Token {
+        jwt: Jwt,
+        exp: Micros,
+        persist: Option<RowUpdate>,
+    },
+    /// The platform answered 2xx and T is in the store: read it back (trigger).
+    ReadBack,
+    Failed {
+        cause: Cause,
+        retry: bool,
+    },
+}
+
+/// How a partner endpoint answers an inbound request.
+pub enum Inbound {
+    /// Optionally write `update` to `tenant`'s row (cost t_w; a failed write answers 500),
+    /// then send `response` when the write commits.
+    Reply {
+        tenant: Option<TenantId>,
+        update: Option<RowUpdate>,
+        response: Response,
+    },
+    /// Acknowledge at once and commit `update` later, starting at `write_at` (a queued write:
+    /// the ack no longer means "ready to be read").
+    AckThenWrite {
+        tenant: TenantId,
+        update: RowUpdate,
+        response: Response,
+        write_at: Micros,
+    },
+    /// Make a nested call first; its response goes to [`PartnerSide::on_call_response`]
+    /// with `tag`, which then decides the reply.
+    Call { call: OutRequest, tag: u64 },
+}
+
+/// The mechanism-specific part of the partner.
+pub trait PartnerSide: Send {
+    /// A usable credential in a stored row. Default: the cached T, valid while
+    /// `now < exp − margin` when `check_exp` is on.
+    fn credential(
+        &self,
+        row: &Row,
+        now: Micros,
+        check_exp: bool,
+        margin: Micros,
+    ) -> Option<Credential> {
+        let t = row.token.as_ref()?;
+        (!check_exp || now < t.exp - margin).then(|| Credential::Bearer {
+            jwt: t.jwt.clone(),
+            exp: t.exp,
+        })
+    }
+    /// The `authorization` value of an API call. Default: the bearer T.
+    fn authorize(&self, _cx: &mut PartnerCx<'_>, cred: &Credential, _req: &Request) -> Value {
+        match cred {
+            Credential::Bearer { jwt, .. } => Value::Jwt(jwt.clone()),
+            Credential::SigningKey { secret } => Value::Secret(secret.clone()),
+        }
+    }
+    /// Starts one acquisition attempt for `tenant`, or says why there is no on-demand path.
+    fn start_attempt(
+        &mut self,
+        cx: &mut PartnerCx<'_>,
+        tenant: TenantId,
+        row: &Row,
+    ) -> Result<OutRequest, Cause>;
+    /// Judges the response to an attempt.
+    fn on_attempt_response(
+        &mut self,
+        cx: &mut PartnerCx<'_>,
+        tenant: TenantId,
+        resp: &Response,
+    ) -> AttemptResult;
+    /// An inbound request at a partner endpoint.
+    fn on_inbound(&mut self, cx: &mut PartnerCx<'_>, env: &Envelope, req: &Request) -> Inbound;
+    /// The response to a nested call made by [`Inbound::Call`] (`None`: it timed out).
+    fn on_call_response(
+        &mut self,
+        _cx: &mut PartnerCx<'_>,
+        _tag: u64,
+        _resp: Option<&Response>,
+    ) -> Inbound {
+        Inbound::Reply {
+            tenant: None,
+            update: None,
+            response: Response::error(500, "unexpected_call"),
+        }
+    }
+    /// The process restarted and lost its memory.
+    fn reset_volatile(&mut self) {}
+    /// Whether cached tokens survive a restart (push `persist_cache=off` says no).
+    fn persists_tokens(&self) -> bool {
+        true
+    }
+    /// Where P.app reads its store (trigger's `read_from`).
+    fn read_from(&self) -> ReadFrom {
+        ReadFrom::Primary
+    }
+    /// Whether P's credentials are bound to its key (`sender_constraint`).
+    fn sender_constraint(&self) -> SenderConstraint {
+        SenderConstraint::None
+    }
+}
+
+/// What a [`PartnerSide`] may use while handling an input.
+pub struct PartnerCx<'a> {
+    pub now: Micros,
+    pub rng: &'a mut ChaCha8Rng,
+    pub store: &'a Store,
+    pub(super) cfg: &'a PartnerConfig,
+    pub(super) fit: &'a FitVerifier,
+    pub(super) jwks_reachable: bool,
+    pub(super) out: &'a mut Effects,
+}
+
+/// Why a FIT was refused at a partner endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FitRefusal {
+    Missing,
+    Invalid(JwtError),
+    JwksUnreachable,
+}
+
+impl PartnerCx<'_> {
+    /// Verifies a FIT as P.auth / P.recv do, honouring `fit_check` and `jwks_fail`.
+    /// Returns the claims (or, with the check switched off, `None` as "accepted unchecked").
+    pub fn check_fit(&self, fit: Option<&Jwt>) -> Result<Option<FitClaims>, FitRefusal> {
+        if !self.cfg.fit_check {
+            return Ok(None);
+        }
+        if !self.jwks_reachable {
+            return if self.cfg.jwks_fail == JwksFail::Open {
+                Ok(None)
+            } else {
+                Err(FitRefusal::JwksUnreachable)
+            };
+        }
+        let fit = fit.ok_or(FitRefusal::Missing)?;
+        self.fit
+            .verify(fit, self.now)
+            .map(Some)
+            .map_err(FitRefusal::Invalid)
+    }
+    /// The newest version of a tenant's row at the primary.
+    pub fn row(&self, tenant: TenantId) -> Arc<Row> {
+        self.store.latest(tenant)
+    }
+    pub fn record(&mut self, event: Event) {
+        self.out.record(self.now, event);
+    }
+}

@@ -1,0 +1,627 @@
+//! The partner's engine: demands, the token cache read, acquisition bookkeeping (single
+//! flight, timers), API calls and restarts. The attempt loop lives in [`super::acquire`],
+//! inbound handling in [`super::inbound`]; a mechanism never sees any of this.
+
+use super::api::{Credential, OutRequest, PartnerCx, PartnerSide};
+use super::{PartnerConfig, RetryPolicy};
+use crate::Micros;
+use crate::history::{Cause, Event, LocalStep, Outcome};
+use crate::ids::{DemandId, IdGen, MsgId, Party, RoleKind, TenantId, TimerId};
+use crate::message::{Body, Envelope, Fields, Request, Response, Value};
+use crate::params::{LogToken, ReadFrom, SenderConstraint};
+use crate::roles::store::{Row, Store, StoreFailure};
+use crate::roles::{Effects, Input, Outgoing, Role};
+use crate::secret::Secret;
+use crate::token::FitVerifier;
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub(super) struct Demand {
+    pub(super) tenant: TenantId,
+    pub(super) cold: bool,
+    pub(super) miss_at: Option<Micros>,
+    pub(super) token_latency: Option<Micros>,
+}
+
+pub(super) enum AttemptState {
+    Waiting { req: MsgId },
+    Backoff,
+    Busy,
+}
+
+pub(super) struct Acquisition {
+    pub(super) tenant: TenantId,
+    pub(super) waiters: Vec<DemandId>,
+    pub(super) attempt: u32,
+    pub(super) state: AttemptState,
+}
+
+pub(super) enum Pending {
+    Attempt { acq: u64, attempt: u32 },
+    Api { demand: DemandId },
+    Call { inbound: Arc<Envelope>, tag: u64 },
+}
+
+pub(super) enum Timer {
+    LookupDone {
+        demand: DemandId,
+        cred: Option<Credential>,
+        /// When the store read behind `cred` was taken.
+        read_at: Micros,
+    },
+    AttemptTimeout {
+        acq: u64,
+        attempt: u32,
+    },
+    Deadline {
+        acq: u64,
+    },
+    BackoffDone {
+        acq: u64,
+    },
+    RereadDone {
+        acq: u64,
+        cred: Option<Credential>,
+    },
+    ReadBackDone {
+        acq: u64,
+        attempt: u32,
+        cred: Option<Credential>,
+        cause: Option<MsgId>,
+    },
+    PersistDone {
+        acq: u64,
+        attempt: u32,
+        cred: Option<Credential>,
+    },
+    ApiTimeout {
+        demand: DemandId,
+        req: MsgId,
+    },
+    CallTimeout {
+        req: MsgId,
+    },
+}
+
+/// The partner role.
+pub struct Partner {
+    pub(super) side: Box<dyn PartnerSide>,
+    pub(super) cfg: PartnerConfig,
+    pub(super) policy: RetryPolicy,
+    pub(super) read_from_replica: bool,
+    pub(super) sender_constraint: SenderConstraint,
+    pub store: Store,
+    pub(super) fit: FitVerifier,
+    pub(super) jwks_reachable: bool,
+    pub(super) rng: ChaCha8Rng,
+    pub(super) ids: IdGen,
+    pub(super) demands: BTreeMap<DemandId, Demand>,
+    pub(super) acqs: BTreeMap<u64, Acquisition>,
+    pub(super) next_acq: u64,
+    pub(super) inflight: BTreeMap<TenantId, u64>,
+    pub(super) pending: BTreeMap<MsgId, Pending>,
+    pub(super) timers: BTreeMap<TimerId, Timer>,
+}
+
+impl Partner {
+    pub fn new(
+        side: Box<dyn PartnerSide>,
+        cfg: PartnerConfig,
+        store: Store,
+        fit: FitVerifier,
+        rng: ChaCha8Rng,
+    ) -> Partner {
+        Partner {
+            policy: cfg.retry,
+            read_from_replica: side.read_from() == ReadFrom::Replica,
+            sender_constraint: side.sender_constraint(),
+            side,
+            cfg,
+            store,
+            fit,
+            jwks_reachable: true,
+            rng,
+            ids: IdGen::new(RoleKind::Partner),
+            demands: BTreeMap::new(),
+            acqs: BTreeMap::new(),
+            next_acq: 0,
+            inflight: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            timers: BTreeMap::new(),
+        }
+    }
+
+    /// The JWKS nemesis: while unreachable, FIT checks fail closed (or open, the mutant).
+    pub fn set_jwks_reachable(&mut self, reachable: bool) {
+        self.jwks_reachable = reachable;
+    }
+
+    pub(super) fn timer(&mut self, out: &mut Effects, at: Micros, t: Timer) {
+        let id = self.ids.timer();
+        self.timers.insert(id, t);
+        out.timers.push((at, id));
+    }
+
+    pub(super) fn send(
+        &mut self,
+        out: &mut Effects,
+        depart: Micros,
+        from: Party,
+        r: OutRequest,
+        cause: Option<MsgId>,
+    ) -> MsgId {
+        let id = self.ids.msg();
+        out.send.push(Outgoing {
+            depart,
+            env: Envelope {
+                id,
+                from,
+                to: r.to,
+                cause,
+                body: Body::Request(r.req),
+            },
+        });
+        id
+    }
+
+    /// Runs `f` with a context over this role's state (split borrows).
+    pub(super) fn with_side<T>(
+        &mut self,
+        now: Micros,
+        out: &mut Effects,
+        f: impl FnOnce(&mut dyn PartnerSide, &mut PartnerCx<'_>) -> T,
+    ) -> T {
+        let mut cx = PartnerCx {
+            now,
+            rng: &mut self.rng,
+            store: &self.store,
+            cfg: &self.cfg,
+            fit: &self.fit,
+            jwks_reachable: self.jwks_reachable,
+            out,
+        };
+        f(self.side.as_mut(), &mut cx)
+    }
+
+    pub(super) fn read_credential(
+        &mut self,
+        now: Micros,
+        tenant: TenantId,
+        out: &mut Effects,
+        cause: Option<MsgId>,
+    ) -> Option<Credential> {
+        let row = self
+            .store
+            .read(tenant, now, self.read_from_replica, &mut self.rng);
+        out.record(
+            now,
+            Event::Local {
+                who: Party::APP,
+                step: LocalStep::StoreRead,
+                start: now,
+                end: now + self.store.cfg.read_cost,
+                cause,
+            },
+        );
+        let row = row.ok()?;
+        self.side
+            .credential(&row, now, self.policy.check_exp, self.policy.expiry_margin)
+    }
+
+    pub(super) fn on_demand(
+        &mut self,
+        now: Micros,
+        demand: DemandId,
+        tenant: TenantId,
+        out: &mut Effects,
+    ) {
+        out.record(now, Event::Invoke { demand, tenant });
+        self.demands.insert(
+            demand,
+            Demand {
+                tenant,
+                cold: false,
+                miss_at: None,
+                token_latency: None,
+            },
+        );
+        let cred = self.read_credential(now, tenant, out, None);
+        let at = now + self.store.cfg.read_cost;
+        self.timer(
+            out,
+            at,
+            Timer::LookupDone {
+                demand,
+                cred,
+                read_at: now,
+            },
+        );
+    }
+
+    pub(super) fn complete(
+        &mut self,
+        now: Micros,
+        demand: DemandId,
+        outcome: Outcome,
+        out: &mut Effects,
+    ) {
+        if let Some(d) = self.demands.remove(&demand) {
+            out.record(
+                now,
+                Event::Complete {
+                    demand,
+                    tenant: d.tenant,
+                    outcome,
+                    cold: d.cold,
+                    token_latency: d.token_latency,
+                },
+            );
+        }
+    }
+
+    pub(super) fn on_lookup(
+        &mut self,
+        now: Micros,
+        demand: DemandId,
+        cred: Option<Credential>,
+        read_at: Micros,
+        out: &mut Effects,
+    ) {
+        let Some(d) = self.demands.get_mut(&demand) else {
+            return;
+        };
+        let tenant = d.tenant;
+        if let Some(cred) = cred {
+            d.token_latency = Some(0);
+            self.api_call(now, demand, cred, out);
+            return;
+        }
+        // Double-checked locking: a write committed since this lookup's read (an acquisition
+        // that just finished, a push or trigger delivery) may hold the token; read again rather
+        // than start a second acquisition.
+        if self.policy.single_flight
+            && !self.inflight.contains_key(&tenant)
+            && self.store.committed_since(tenant, read_at, now)
+        {
+            let cred = self.read_credential(now, tenant, out, None);
+            let at = now + self.store.cfg.read_cost;
+            self.timer(
+                out,
+                at,
+                Timer::LookupDone {
+                    demand,
+                    cred,
+                    read_at: now,
+                },
+            );
+            return;
+        }
+        d.cold = true;
+        d.miss_at = Some(now);
+        if self.policy.single_flight
+            && let Some(acq) = self.inflight.get(&tenant)
+        {
+            self.acqs
+                .get_mut(acq)
+                .expect("inflight acquisition exists")
+                .waiters
+                .push(demand);
+            return;
+        }
+        self.next_acq += 1;
+        let acq = self.next_acq;
+        self.acqs.insert(
+            acq,
+            Acquisition {
+                tenant,
+                waiters: vec![demand],
+                attempt: 0,
+                state: AttemptState::Busy,
+            },
+        );
+        if self.policy.single_flight {
+            self.inflight.insert(tenant, acq);
+        }
+        if let Some(dl) = self.policy.deadline {
+            self.timer(out, now + dl, Timer::Deadline { acq });
+        }
+        self.start_attempt(now, acq, out);
+    }
+
+    /// Writes a row, recording the local step and any newly committed token.
+    pub(super) fn write_row(
+        &mut self,
+        now: Micros,
+        tenant: TenantId,
+        cause: Option<MsgId>,
+        out: &mut Effects,
+        update: impl FnOnce(&mut Row),
+    ) -> Result<Micros, StoreFailure> {
+        let before = self.store.latest(tenant).token.as_ref().map(|t| t.jwt.id());
+        let items_before = self.store.latest(tenant).items.clone();
+        let res = self.store.write(tenant, now, &mut self.rng, update);
+        let end = now + self.store.cfg.write_cost;
+        out.record(
+            now,
+            Event::Local {
+                who: Party::APP,
+                step: LocalStep::StoreWrite,
+                start: now,
+                end,
+                cause,
+            },
+        );
+        if res.is_ok() {
+            let row = self.store.latest(tenant);
+            for (field, v) in &row.items {
+                let item = match v {
+                    Value::Secret(s) => s.id(),
+                    Value::Jwt(j) => j.id(),
+                    _ => continue,
+                };
+                if items_before.get(field) != Some(v) {
+                    out.record(
+                        end,
+                        Event::StoreItem {
+                            tenant,
+                            field,
+                            item,
+                            cause,
+                        },
+                    );
+                }
+            }
+            let after = self.store.latest(tenant).token.as_ref().map(|t| t.jwt.id());
+            if let Some(item) = after
+                && after != before
+            {
+                out.record(
+                    end,
+                    Event::StoreCommit {
+                        tenant,
+                        item,
+                        cause,
+                    },
+                );
+            }
+        }
+        res
+    }
+
+    pub(super) fn api_call(
+        &mut self,
+        now: Micros,
+        demand: DemandId,
+        cred: Credential,
+        out: &mut Effects,
+    ) {
+        let Some(tenant) = self.demands.get(&demand).map(|d| d.tenant) else {
+            return;
+        };
+        // The site comes with the token (the FIT's `apiBaseUrl`); P acts for the demand's tenant.
+        let site = match self.store.latest(tenant).items.get("api_site") {
+            Some(Value::Tenant(t)) => *t,
+            _ => tenant,
+        };
+        let skew = self.cfg.clock_skew;
+        let mut req = Request {
+            method: "GET",
+            route: "GET /rest/api/resource",
+            tenant: Some(site),
+            headers: Fields::new()
+                .with("x-acting-for", Value::Tenant(tenant))
+                .with("date", Value::Int(now - skew)),
+            body: Fields::new(),
+        };
+        let auth = self.with_side(now, out, |side, cx| side.authorize(cx, &cred, &req));
+        if self.cfg.log_token == LogToken::Url {
+            // The mutant: T travels in the query string too, where access logs keep it.
+            req.body.0.push(("access_token", auth.clone()));
+        }
+        req.headers.0.push(("authorization", auth));
+        if self.sender_constraint == SenderConstraint::Dpop {
+            let proof = Secret::generate(&mut self.rng, "dpop");
+            req.headers.0.push(("dpop", Value::Secret(proof)));
+        }
+        let id = self.send(
+            out,
+            now,
+            Party::APP,
+            OutRequest {
+                to: Party::API,
+                req,
+            },
+            None,
+        );
+        self.pending.insert(id, Pending::Api { demand });
+        if let Some(t) = self.policy.attempt_timeout {
+            self.timer(out, now + t, Timer::ApiTimeout { demand, req: id });
+        }
+    }
+
+    pub(super) fn on_api_response(
+        &mut self,
+        now: Micros,
+        demand: DemandId,
+        resp: &Response,
+        out: &mut Effects,
+    ) {
+        let outcome = if resp.is_success() {
+            Outcome::Ok
+        } else if resp.status == 401 && resp.error_code() == Some("expired") {
+            Outcome::Fail(Cause::ExpiredToken)
+        } else if resp.status >= 500 || resp.status == 429 {
+            Outcome::Fail(Cause::HttpError)
+        } else {
+            Outcome::Fail(Cause::Rejected)
+        };
+        self.complete(now, demand, outcome, out);
+    }
+
+    pub(super) fn on_timer(&mut self, now: Micros, id: TimerId, out: &mut Effects) {
+        let Some(t) = self.timers.remove(&id) else {
+            return;
+        };
+        match t {
+            Timer::LookupDone {
+                demand,
+                cred,
+                read_at,
+            } => self.on_lookup(now, demand, cred, read_at, out),
+            Timer::AttemptTimeout { acq, attempt } => {
+                if let Some(a) = self.acqs.get_mut(&acq)
+                    && a.attempt == attempt
+                    && let AttemptState::Waiting { req } = a.state
+                {
+                    a.state = AttemptState::Busy;
+                    self.pending.remove(&req);
+                    out.cancel.push(req);
+                    self.attempt_failed(now, acq, Cause::Timeout, true, out);
+                }
+            }
+            Timer::Deadline { acq } => {
+                if let Some(a) = self.acqs.get(&acq) {
+                    out.record(
+                        now,
+                        Event::AttemptEnd {
+                            acquisition: acq,
+                            attempt: a.attempt,
+                            ok: false,
+                            cause: Some(Cause::Timeout),
+                        },
+                    );
+                    self.finish_acquisition(now, acq, Err(Cause::Timeout), out);
+                }
+            }
+            Timer::BackoffDone { acq } => {
+                let Some(a) = self.acqs.get_mut(&acq) else {
+                    return;
+                };
+                a.state = AttemptState::Busy;
+                let tenant = a.tenant;
+                if self.policy.reread {
+                    let cred = self.read_credential(now, tenant, out, None);
+                    let at = now + self.store.cfg.read_cost;
+                    self.timer(out, at, Timer::RereadDone { acq, cred });
+                } else {
+                    self.acqs.get_mut(&acq).expect("live").attempt += 1;
+                    self.start_attempt(now, acq, out);
+                }
+            }
+            Timer::RereadDone { acq, cred } => {
+                let Some(a) = self.acqs.get_mut(&acq) else {
+                    return;
+                };
+                match cred {
+                    Some(c) => self.finish_acquisition(now, acq, Ok(c), out),
+                    None => {
+                        a.attempt += 1;
+                        self.start_attempt(now, acq, out);
+                    }
+                }
+            }
+            Timer::ReadBackDone {
+                acq,
+                attempt,
+                cred,
+                cause,
+            } => {
+                if self.acqs.get(&acq).is_none_or(|a| a.attempt != attempt) {
+                    return;
+                }
+                match cred {
+                    Some(c) => self.token_in_hand(now, acq, c, out),
+                    None => {
+                        let tenant = self.acqs[&acq].tenant;
+                        out.record(now, Event::StaleRead { tenant, cause });
+                        self.attempt_failed(now, acq, Cause::StaleRead, true, out);
+                    }
+                }
+            }
+            Timer::PersistDone { acq, attempt, cred } => {
+                if self.acqs.get(&acq).is_none_or(|a| a.attempt != attempt) {
+                    return;
+                }
+                match cred {
+                    Some(c) => self.token_in_hand(now, acq, c, out),
+                    // The taxonomy is closed: an internal store failure surfaces as http_error.
+                    None => self.attempt_failed(now, acq, Cause::HttpError, true, out),
+                }
+            }
+            Timer::ApiTimeout { demand, req } => {
+                if self.pending.remove(&req).is_some() {
+                    out.cancel.push(req);
+                    self.complete(now, demand, Outcome::Fail(Cause::Timeout), out);
+                }
+            }
+            Timer::CallTimeout { req } => {
+                if let Some(Pending::Call { inbound, tag }) = self.pending.remove(&req) {
+                    out.cancel.push(req);
+                    let decision =
+                        self.with_side(now, out, |side, cx| side.on_call_response(cx, tag, None));
+                    self.apply_inbound(now, inbound, decision, out);
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_message(&mut self, now: Micros, env: Envelope, out: &mut Effects) {
+        match &env.body {
+            Body::Request(_) => self.on_inbound(now, env, out),
+            Body::Response(resp) => {
+                let Some(cause) = env.cause else { return };
+                match self.pending.remove(&cause) {
+                    Some(Pending::Attempt { acq, attempt }) => {
+                        self.on_attempt_response(now, &env, acq, attempt, out)
+                    }
+                    Some(Pending::Api { demand }) => self.on_api_response(now, demand, resp, out),
+                    Some(Pending::Call { inbound, tag }) => {
+                        let decision = self.with_side(now, out, |side, cx| {
+                            side.on_call_response(cx, tag, Some(resp))
+                        });
+                        self.apply_inbound(now, inbound, decision, out);
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+
+    /// Ends every open demand as unknown (hard stop, or a crash that lost the process).
+    pub fn abandon_all(&mut self, now: Micros, out: &mut Effects) {
+        let open: Vec<DemandId> = self.demands.keys().copied().collect();
+        for d in open {
+            self.complete(now, d, Outcome::Unknown, out);
+        }
+    }
+}
+
+impl Role for Partner {
+    fn kind(&self) -> RoleKind {
+        RoleKind::Partner
+    }
+
+    fn handle(&mut self, now: Micros, input: Input, out: &mut Effects) {
+        match input {
+            Input::Message(env) => self.on_message(now, env, out),
+            Input::Timer(id) => self.on_timer(now, id, out),
+            Input::Demand { demand, tenant } => self.on_demand(now, demand, tenant, out),
+            Input::Start => self.store.clear_tokens(now),
+            Input::Restart { lost_volatile } => {
+                if lost_volatile {
+                    self.abandon_all(now, out);
+                    self.acqs.clear();
+                    self.inflight.clear();
+                    self.pending.clear();
+                    self.timers.clear();
+                    self.side.reset_volatile();
+                    if !self.side.persists_tokens() {
+                        self.store.clear_tokens(now);
+                    }
+                }
+            }
+            Input::Admin(_) => {}
+        }
+    }
+}

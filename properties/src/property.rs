@@ -1,0 +1,184 @@
+//! The properties of `threats.md` §3 as a closed set: each knows its id, its name and its
+//! checker, and nothing else decides which checker runs.
+
+use crate::checkers::{
+    ExposureBounds, authorized_issuance, bounded_exposure, confinement, credential_binding,
+    delivery_integrity, injection_resistance, replay, revocation, tenant_isolation,
+};
+use crate::{Verdict, VerdictKind, executability, read_your_writes};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use tokenlab_models::Micros;
+use tokenlab_models::history::History;
+
+/// P1–P12.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Property {
+    P1,
+    P2,
+    P3,
+    P4,
+    P5,
+    P6,
+    P7,
+    P8,
+    P9,
+    P10,
+    P11,
+    P12,
+}
+
+/// What a checker may need besides the history (from the run's resolved parameters).
+#[derive(Clone, Debug)]
+pub struct CheckInput {
+    /// The declared exposure bounds (P4, P9's grace window).
+    pub bounds: ExposureBounds,
+    /// How long a T minted before a revocation may still be accepted (P5).
+    pub outstanding: Micros,
+    /// Tenants in the run (P11).
+    pub tenants: u32,
+}
+
+/// A property id that is not P1–P12.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown property '{0}'; known: P1..P12")]
+pub struct UnknownProperty(pub String);
+
+impl Property {
+    pub const ALL: [Property; 12] = [
+        Property::P1,
+        Property::P2,
+        Property::P3,
+        Property::P4,
+        Property::P5,
+        Property::P6,
+        Property::P7,
+        Property::P8,
+        Property::P9,
+        Property::P10,
+        Property::P11,
+        Property::P12,
+    ];
+
+    /// `P1` … `P12`.
+    pub fn id(self) -> &'static str {
+        match self {
+            Property::P1 => "P1",
+            Property::P2 => "P2",
+            Property::P3 => "P3",
+            Property::P4 => "P4",
+            Property::P5 => "P5",
+            Property::P6 => "P6",
+            Property::P7 => "P7",
+            Property::P8 => "P8",
+            Property::P9 => "P9",
+            Property::P10 => "P10",
+            Property::P11 => "P11",
+            Property::P12 => "P12",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Property::P1 => "tenant isolation",
+            Property::P2 => "confinement",
+            Property::P3 => "authorized issuance",
+            Property::P4 => "bounded exposure",
+            Property::P5 => "revocation",
+            Property::P6 => "replay",
+            Property::P7 => "delivery integrity",
+            Property::P8 => "injection resistance",
+            Property::P9 => "credential binding and reuse detection",
+            Property::P10 => "fail-closed under faults",
+            Property::P11 => "executability",
+            Property::P12 => "read-your-writes",
+        }
+    }
+
+    /// Runs this property's checker.
+    pub fn check(self, h: &History, input: &CheckInput) -> Verdict {
+        let b = &input.bounds;
+        match self {
+            Property::P1 => tenant_isolation(h),
+            Property::P2 => confinement(h),
+            Property::P3 => authorized_issuance(h),
+            Property::P4 => bounded_exposure(h, b),
+            Property::P5 => revocation(h, input.outstanding),
+            Property::P6 => replay(h),
+            Property::P7 => delivery_integrity(h),
+            Property::P8 => injection_resistance(h),
+            Property::P9 => credential_binding(h, b.grace),
+            Property::P10 => fail_closed(h, input),
+            Property::P11 => executability(h, input.tenants),
+            Property::P12 => read_your_writes(h),
+        }
+    }
+}
+
+/// P10: the fault-free verdicts of P1, P3, P4 (finite B), P5, P7 and P8 must survive.
+fn fail_closed(h: &History, input: &CheckInput) -> Verdict {
+    let b = &input.bounds;
+    let parts = [
+        tenant_isolation(h),
+        authorized_issuance(h),
+        bounded_exposure(h, b),
+        revocation(h, input.outstanding),
+        delivery_integrity(h),
+        injection_resistance(h),
+    ];
+    let reached = parts[0].reached + parts[5].reached;
+    match parts.into_iter().find(|v| v.kind == VerdictKind::Violated) {
+        Some(v) => Verdict {
+            property: "P10",
+            holds: false,
+            kind: VerdictKind::Violated,
+            reached,
+            counterexample: v
+                .counterexample
+                .map(|c| format!("under faults, {} fails:\n{c}", v.property)),
+        },
+        None => Verdict {
+            property: "P10",
+            holds: true,
+            kind: VerdictKind::Holds,
+            reached,
+            counterexample: None,
+        },
+    }
+}
+
+impl FromStr for Property {
+    type Err = UnknownProperty;
+    fn from_str(s: &str) -> Result<Property, UnknownProperty> {
+        Property::ALL
+            .into_iter()
+            .find(|p| p.id() == s.trim())
+            .ok_or_else(|| UnknownProperty(s.into()))
+    }
+}
+
+impl fmt::Display for Property {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_unknown_is_an_error() {
+        for p in Property::ALL {
+            assert_eq!(p.id().parse::<Property>(), Ok(p));
+            assert_eq!(
+                serde_json::to_string(&p).unwrap(),
+                format!("\"{}\"", p.id())
+            );
+        }
+        let e = "P13".parse::<Property>().unwrap_err();
+        assert_eq!(e.to_string(), "unknown property 'P13'; known: P1..P12");
+        assert!("p1".parse::<Property>().is_err());
+    }
+}
