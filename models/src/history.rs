@@ -149,6 +149,80 @@ impl std::fmt::Display for FaultKind {
     }
 }
 
+/// The attacker capabilities of `threats.md` §2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum AttackerCapability {
+    /// Taps a hop (or steals one item in transit).
+    A1,
+    /// Reads P's store (a breach, snapshot or continuing).
+    A2,
+    /// Reads logs.
+    A3,
+    /// Owns a tenant of its own.
+    A4,
+    /// Steals one credential.
+    A5,
+    /// Lures or injects into an authorization.
+    A6,
+    /// Replays captured requests.
+    A7,
+    /// Misuses the platform's own keys or databases (out of scope: every design falls).
+    A8,
+    /// Spams a stolen trigger URL.
+    A9,
+    /// Forges deliveries and install hooks.
+    A10,
+}
+
+impl std::fmt::Display for AttackerCapability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+/// How a capability exposed what it exposed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExposureMode {
+    /// A tapped hop (A1).
+    Tap,
+    /// The attacker's own tenant's material (A4).
+    Own,
+    /// A one-time read of the store (A2, A5).
+    Snapshot,
+    /// Reads of the store that go on after the breach (A2).
+    Continuing,
+    /// A store read without the key: ciphertext only, nothing usable.
+    Ciphertext,
+    /// One item taken as it crosses a hop (A1 aimed at one item).
+    Network,
+    /// From a log (A3).
+    Log,
+    /// One item read from P's store (A5).
+    Store,
+}
+
+impl ExposureMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            ExposureMode::Tap => "tap",
+            ExposureMode::Own => "own",
+            ExposureMode::Snapshot => "snapshot",
+            ExposureMode::Continuing => "continuing",
+            ExposureMode::Ciphertext => "ciphertext",
+            ExposureMode::Network => "network",
+            ExposureMode::Log => "log",
+            ExposureMode::Store => "store",
+        }
+    }
+}
+
+impl std::fmt::Display for ExposureMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// One history event.
 #[derive(Clone, Debug, Serialize)]
 pub enum Event {
@@ -255,8 +329,8 @@ pub enum Event {
     /// a tapped hop (A1), a store read (A2), a log read (A3), its own tenant's material (A4),
     /// a theft (A5). Knowledge that follows from it is still derived by the checkers.
     Attack {
-        capability: &'static str,
-        mode: &'static str,
+        capability: AttackerCapability,
+        mode: ExposureMode,
         target: Option<TenantId>,
         items: Vec<ItemId>,
     },

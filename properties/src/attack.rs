@@ -288,7 +288,7 @@ pub fn attack(req: &AttackRequest) -> anyhow::Result<AttackResult> {
             From::Store => Capability::Steal {
                 field: static_field(c),
                 tenant: VICTIM,
-                from: "store",
+                from: tokenlab_models::history::ExposureMode::Store,
             },
             // The first instance that crosses a hop, or lands in a log, after --at-s.
             From::Network | From::Log => Capability::StealInTransit {

@@ -7,7 +7,9 @@ use crate::facts::{Decision, Facts, numbered, short};
 use crate::{Verdict, VerdictKind};
 use std::collections::{BTreeMap, BTreeSet};
 use tokenlab_models::Micros;
-use tokenlab_models::history::{AdminKind, Event, History, ItemKind};
+use tokenlab_models::history::{
+    AdminKind, AttackerCapability, Event, ExposureMode, History, ItemKind,
+};
 use tokenlab_models::ids::{PartnerEndpoint, Party, TenantId};
 use tokenlab_models::message::Value;
 use tokenlab_models::secret::ItemId;
@@ -292,7 +294,7 @@ pub struct ExposureBounds {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ExposureWindow {
     pub stolen_at: Micros,
-    pub capability: &'static str,
+    pub capability: AttackerCapability,
     pub kind: Option<ItemKind>,
     /// Absolute deadline (theft + B); `None`: unbounded.
     pub deadline: Option<Micros>,
@@ -311,9 +313,9 @@ pub fn exposure_windows(h: &History, b: &ExposureBounds) -> Vec<ExposureWindow> 
     let mut out = Vec::new();
     for e in &f.exposures {
         // A theft: A5, an A2 snapshot, or one item taken in transit or from a log.
-        if !(e.capability == "A5"
-            || (e.capability == "A2" && e.mode == "snapshot")
-            || matches!(e.mode, "network" | "log"))
+        if !(e.capability == AttackerCapability::A5
+            || (e.capability == AttackerCapability::A2 && e.mode == ExposureMode::Snapshot)
+            || matches!(e.mode, ExposureMode::Network | ExposureMode::Log))
         {
             continue;
         }

@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tokenlab_models::Micros;
-use tokenlab_models::history::{AdminKind, Event, History, ItemKind};
+use tokenlab_models::history::{
+    AdminKind, AttackerCapability, Event, ExposureMode, History, ItemKind,
+};
 use tokenlab_models::ids::{MsgId, Party, TenantId};
 use tokenlab_models::message::{Envelope, Value};
 use tokenlab_models::secret::ItemId;
@@ -41,8 +43,8 @@ pub struct Issued {
 #[derive(Clone, Debug)]
 pub struct Exposure {
     pub t: Micros,
-    pub capability: &'static str,
-    pub mode: &'static str,
+    pub capability: AttackerCapability,
+    pub mode: ExposureMode,
     pub target: Option<TenantId>,
     pub items: Vec<ItemId>,
 }
@@ -166,18 +168,18 @@ impl<'h> Facts<'h> {
                     target,
                     items,
                 } => {
-                    if *capability == "A4" {
+                    if *capability == AttackerCapability::A4 {
                         f.owned = *target;
                     }
                     for i in items {
                         f.attacker_knows
                             .entry(*i)
-                            .or_insert((r.t, *capability == "A4"));
+                            .or_insert((r.t, *capability == AttackerCapability::A4));
                     }
                     f.exposures.push(Exposure {
                         t: r.t,
-                        capability,
-                        mode,
+                        capability: *capability,
+                        mode: *mode,
                         target: *target,
                         items: items.clone(),
                     });

@@ -129,7 +129,7 @@ impl Case {
                     capability: Capability::Steal {
                         field: if token { "token" } else { root },
                         tenant: TenantId(tenant),
-                        from: "store",
+                        from: tokenlab_models::history::ExposureMode::Store,
                     },
                 }),
                 Op::Spam { count, at_s } => steps.push(AttackStep {

@@ -144,7 +144,7 @@ fn steal(t: f64, field: &'static str, tenant: TenantId) -> AttackStep {
         Capability::Steal {
             field,
             tenant,
-            from: "store",
+            from: tokenlab_models::history::ExposureMode::Store,
         },
     )
 }

@@ -13,6 +13,7 @@
 //! rejected or the run ends.
 
 use super::{Effects, Input, Outgoing, Role};
+use crate::history::{AttackerCapability, ExposureMode};
 use crate::ids::{
     APP_ID, Group, IdGen, MsgId, PartnerEndpoint, Party, RoleKind, TenantId, TimerId,
 };
@@ -42,7 +43,7 @@ pub enum Capability {
     Steal {
         field: &'static str,
         tenant: TenantId,
-        from: &'static str,
+        from: ExposureMode,
     },
     /// A1 (`from_log: false`) or A3 (`true`) aimed at one item: the first instance of `field`
     /// for `tenant` that crosses a hop (or lands in a log) from now on.
@@ -70,22 +71,23 @@ pub enum Capability {
 }
 
 impl Capability {
-    pub fn id(&self) -> &'static str {
+    pub fn id(&self) -> AttackerCapability {
+        use AttackerCapability::*;
         match self {
-            Capability::Tap { .. } => "A1",
-            Capability::Breach { .. } => "A2",
-            Capability::ReadLogs => "A3",
-            Capability::Own { .. } => "A4",
-            Capability::Steal { .. } => "A5",
-            Capability::StealContinuing { .. } => "A2",
+            Capability::Tap { .. } => A1,
+            Capability::Breach { .. } => A2,
+            Capability::ReadLogs => A3,
+            Capability::Own { .. } => A4,
+            Capability::Steal { .. } => A5,
+            Capability::StealContinuing { .. } => A2,
             Capability::StealInTransit {
                 from_log: false, ..
-            } => "A1",
-            Capability::StealInTransit { from_log: true, .. } => "A3",
-            Capability::Redirect { .. } | Capability::InjectCode { .. } => "A6",
-            Capability::Replay => "A7",
-            Capability::Spam { .. } => "A9",
-            Capability::Forge => "A10",
+            } => A1,
+            Capability::StealInTransit { from_log: true, .. } => A3,
+            Capability::Redirect { .. } | Capability::InjectCode { .. } => A6,
+            Capability::Replay => A7,
+            Capability::Spam { .. } => A9,
+            Capability::Forge => A10,
         }
     }
 }

@@ -5,7 +5,8 @@
 //! lives in the drivers; nothing here knows about time passing.
 
 use super::World;
-use crate::history::Event;
+use crate::history::AttackerCapability::{A1, A2, A3, A4, A5};
+use crate::history::{AttackerCapability, Event, ExposureMode};
 use crate::ids::{Group, MsgId, RoleKind, TenantId};
 use crate::message::{Body, Envelope, Value};
 use crate::roles::Effects;
@@ -143,7 +144,7 @@ impl World {
                 .into_iter()
                 .all(|i| self.watch.seen_items.insert(i))
         });
-        self.expose("A2", "continuing", None, loot);
+        self.expose(A2, ExposureMode::Continuing, None, loot);
     }
 
     /// Continuing A2 on one row's field: whatever P wrote there since the last look.
@@ -159,15 +160,15 @@ impl World {
                     .into_iter()
                     .all(|i| self.watch.seen_items.insert(i))
             });
-            self.expose("A2", "continuing", Some(tenant), loot);
+            self.expose(A2, ExposureMode::Continuing, Some(tenant), loot);
         }
     }
 
     /// Records what a capability exposed and gives it to the attacker.
     fn expose(
         &mut self,
-        capability: &'static str,
-        mode: &'static str,
+        capability: AttackerCapability,
+        mode: ExposureMode,
         target: Option<TenantId>,
         loot: Vec<Loot>,
     ) {
@@ -176,13 +177,13 @@ impl World {
             return;
         }
         // A store read without the key (A2 with `encrypt_at_rest=on`): ciphertext only.
-        let store_read = capability == "A2" || (capability == "A5" && mode == "store");
+        let store_read = capability == A2 || (capability == A5 && mode == ExposureMode::Store);
         if store_read && self.ciphertext_only {
             self.history.push(
                 self.now,
                 Event::Attack {
                     capability,
-                    mode: "ciphertext",
+                    mode: ExposureMode::Ciphertext,
                     target,
                     items: Vec::new(),
                 },
@@ -263,8 +264,12 @@ impl World {
                     value: v.clone(),
                 }];
                 self.watch.transit.remove(i);
-                let mode = if logged { "log" } else { "network" };
-                self.expose(if logged { "A3" } else { "A1" }, mode, Some(tenant), loot);
+                let (capability, mode) = if logged {
+                    (A3, ExposureMode::Log)
+                } else {
+                    (A1, ExposureMode::Network)
+                };
+                self.expose(capability, mode, Some(tenant), loot);
                 return;
             }
         }
@@ -308,8 +313,12 @@ impl World {
             self.history.push(
                 self.now,
                 Event::Attack {
-                    capability: if tapped { "A1" } else { "A4" },
-                    mode: if tapped { "tap" } else { "own" },
+                    capability: if tapped { A1 } else { A4 },
+                    mode: if tapped {
+                        ExposureMode::Tap
+                    } else {
+                        ExposureMode::Own
+                    },
                     target: if tapped { None } else { self.watch.owned },
                     items,
                 },
@@ -340,11 +349,11 @@ impl World {
                 }
                 self.watch.continuing = *continuing;
                 let mode = if *continuing {
-                    "continuing"
+                    ExposureMode::Continuing
                 } else {
-                    "snapshot"
+                    ExposureMode::Snapshot
                 };
-                self.expose("A2", mode, None, loot);
+                self.expose(A2, mode, None, loot);
             }
             Capability::ReadLogs => {
                 self.watch.logs = true;
@@ -365,7 +374,12 @@ impl World {
                 self.watch.owned = Some(*tenant);
                 self.platform.registry.attacker_owned = Some(*tenant);
                 let row = self.partner.store.latest(*tenant);
-                self.expose("A4", "own", Some(*tenant), row_loot(*tenant, &row));
+                self.expose(
+                    A4,
+                    ExposureMode::Own,
+                    Some(*tenant),
+                    row_loot(*tenant, &row),
+                );
             }
             Capability::StealInTransit {
                 field,
@@ -387,7 +401,7 @@ impl World {
                     .into_iter()
                     .filter(|l| l.field == *field || l.field == "client_id")
                     .collect();
-                self.expose("A5", from, Some(*tenant), loot);
+                self.expose(A5, *from, Some(*tenant), loot);
             }
             _ => {}
         }
@@ -408,8 +422,8 @@ impl World {
         self.history.push(
             self.now,
             Event::Attack {
-                capability: "A3",
-                mode: "log",
+                capability: A3,
+                mode: ExposureMode::Log,
                 target: None,
                 items,
             },
