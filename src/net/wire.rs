@@ -29,7 +29,7 @@ pub const H_EDGE: &str = "x-tokenlab-edge";
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Every addressable party, with the name used on the wire and in `serve`'s listing.
-pub const PARTIES: [Party; 10] = [
+pub const PARTIES: [Party; 11] = [
     Party::Partner(PartnerEndpoint::App),
     Party::Partner(PartnerEndpoint::Auth),
     Party::Partner(PartnerEndpoint::Recv),
@@ -40,6 +40,7 @@ pub const PARTIES: [Party; 10] = [
     Party::Platform(PlatformEndpoint::ProductApi),
     Party::Platform(PlatformEndpoint::Upm),
     Party::Browser,
+    Party::Attacker,
 ];
 
 pub fn party_name(p: Party) -> String {

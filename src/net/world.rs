@@ -37,6 +37,7 @@ use tokenlab_models::mechanisms::{Mechanism, ResolveError, resolve};
 use tokenlab_models::message::{Envelope, Value};
 use tokenlab_models::params::Params;
 use tokenlab_models::roles::AdminAction;
+use tokenlab_models::roles::attacker::AttackPlan;
 use tokenlab_models::sim::{SETUP_START, Scenario};
 use tokenlab_models::token::{FitVerifier, PlatformKeys};
 use tokenlab_models::world::{Action, Step, World, platform_keys};
@@ -65,6 +66,9 @@ pub struct NetConfig {
     /// After t = 0, jump the clock over stretches in which nothing is on the wire, as in
     /// provisioning (for scripted runs: their outcomes do not depend on real waiting).
     pub fast_forward: bool,
+    /// An attacker following this plan, acting through the same links as everyone else
+    /// (with its own listener for what is sent to it, such as a code after a loose redirect).
+    pub plan: Option<AttackPlan>,
     /// Parties served by something outside the world (a wiremock server standing in for a
     /// partner endpoint in contract tests): requests to them go to this loopback address.
     pub external: BTreeMap<Party, SocketAddr>,
@@ -87,6 +91,7 @@ impl NetConfig {
             provision_at_s: None,
             duration_s: 24.0 * 3600.0,
             fast_forward: false,
+            plan: None,
             external: BTreeMap::new(),
         }
     }
@@ -787,12 +792,13 @@ impl LoopbackWorld {
         let fit = fetch_fit_verifier(&client, &jwks_url).await?;
 
         let scenario = cfg.scenario();
-        let (world, schedule) = World::build(&scenario, mechanism, &params, None, Some(fit));
+        let (world, schedule) =
+            World::build(&scenario, mechanism, &params, cfg.plan.as_ref(), Some(fit));
 
         let mut listeners = Vec::new();
         let mut addrs = BTreeMap::new();
         for p in wire::PARTIES {
-            if p == Party::Browser {
+            if p == Party::Browser || (p == Party::Attacker && cfg.plan.is_none()) {
                 continue; // the admin's browser only ever receives answers
             }
             if let Some(addr) = cfg.external.get(&p) {

@@ -4,6 +4,7 @@
 
 use super::Mechanism;
 use super::common::lifecycle;
+use super::{Acquisition, Facts, MissSteps};
 use crate::Micros;
 use crate::history::{Cause, ItemKind};
 use crate::ids::{PartnerEndpoint, Party, TenantId};
@@ -25,27 +26,24 @@ use std::sync::Arc;
 
 pub struct ConnectJwt;
 
+/// What `connect-jwt` is: the facts the report and the suites ask of it.
+const FACTS: Facts = Facts {
+    id: "connect-jwt",
+    description: "Connect baseline: per-installation sharedSecret from the installed hook; P signs each request (HS256, qsh)",
+    hops_on_miss: 0,
+    acquisition: Acquisition::SelfSigned,
+    root_credential: "shared_secret",
+    revocable: false,
+    miss_steps: MissSteps::NONE,
+    acquires_from: None,
+    browser_consent: false,
+    capability_url: false,
+    warm_up_s: 0.0,
+};
+
 impl Mechanism for ConnectJwt {
-    fn id(&self) -> &'static str {
-        "connect-jwt"
-    }
-    fn description(&self) -> &'static str {
-        "Connect baseline: per-installation sharedSecret from the installed hook; P signs each request (HS256, qsh)"
-    }
-    fn hops_on_miss(&self) -> u32 {
-        0
-    }
-    fn acquisition(&self) -> super::Acquisition {
-        super::Acquisition::SelfSigned
-    }
-    fn root_credential(&self) -> &'static str {
-        "shared_secret"
-    }
-    fn revocable(&self) -> bool {
-        false
-    }
-    fn miss_steps(&self) -> super::MissSteps {
-        super::MissSteps::NONE
+    fn facts(&self) -> &'static Facts {
+        &FACTS
     }
     fn switches(&self) -> Vec<ParamSpec> {
         use Basis::*;

@@ -3,6 +3,7 @@
 
 use super::Mechanism;
 use super::common::{as_request, judge_token_response, lifecycle, token_response};
+use super::{Acquisition, Facts, Group, MissSteps};
 use crate::history::{Cause, ItemKind};
 use crate::ids::{APP_ID, PartnerEndpoint, Party, TenantId};
 use crate::message::{Envelope, Fields, Request, Response, Value};
@@ -16,34 +17,28 @@ use std::sync::Arc;
 
 pub struct GlobalSecret;
 
+/// What `global-secret` is: the facts the report and the suites ask of it.
+const FACTS: Facts = Facts {
+    id: "global-secret",
+    description: "one app-wide client secret; client_credentials names the tenant; one leak reaches every tenant",
+    hops_on_miss: 2,
+    acquisition: Acquisition::OnDemand,
+    root_credential: "client_secret",
+    revocable: true,
+    miss_steps: MissSteps {
+        mints: 1,
+        store_writes: 0,
+        store_reads: 0,
+    },
+    acquires_from: Some(Group::AuthServer),
+    browser_consent: false,
+    capability_url: false,
+    warm_up_s: 0.0,
+};
+
 impl Mechanism for GlobalSecret {
-    fn id(&self) -> &'static str {
-        "global-secret"
-    }
-    fn description(&self) -> &'static str {
-        "one app-wide client secret; client_credentials names the tenant; one leak reaches every tenant"
-    }
-    fn hops_on_miss(&self) -> u32 {
-        2
-    }
-    fn acquisition(&self) -> super::Acquisition {
-        super::Acquisition::OnDemand
-    }
-    fn root_credential(&self) -> &'static str {
-        "client_secret"
-    }
-    fn revocable(&self) -> bool {
-        true
-    }
-    fn acquires_from(&self) -> Option<crate::ids::Group> {
-        Some(crate::ids::Group::AuthServer)
-    }
-    fn miss_steps(&self) -> super::MissSteps {
-        super::MissSteps {
-            mints: 1,
-            store_writes: 0,
-            store_reads: 0,
-        }
+    fn facts(&self) -> &'static Facts {
+        &FACTS
     }
     fn switches(&self) -> Vec<ParamSpec> {
         vec![

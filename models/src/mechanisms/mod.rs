@@ -59,41 +59,74 @@ impl MissSteps {
     };
 }
 
-/// A token-delivery mechanism.
-pub trait Mechanism: Sync {
-    fn id(&self) -> &'static str;
-    fn description(&self) -> &'static str;
+/// What a mechanism is, as data: what the report, the suites and the CLI ask instead of
+/// matching on its id.
+#[derive(Clone, Copy, Debug)]
+pub struct Facts {
+    pub id: &'static str,
+    pub description: &'static str,
     /// Inter-party one-way messages on the critical path of a cache miss (`mechanisms.md`).
-    fn hops_on_miss(&self) -> u32;
+    pub hops_on_miss: u32,
     /// How the partner gets a token when its cache misses.
-    fn acquisition(&self) -> Acquisition;
+    pub acquisition: Acquisition,
     /// The long-lived item the partner stores for a tenant (what A5 steals first), by its
     /// field name in the store's row.
-    fn root_credential(&self) -> &'static str;
+    pub root_credential: &'static str,
     /// Whether an admin can revoke the tenant's grant or credential without uninstalling
     /// (where not, revocation means uninstall).
-    fn revocable(&self) -> bool;
+    pub revocable: bool,
     /// The modelled local costs on a cold miss's critical path at the defaults (L1).
-    fn miss_steps(&self) -> MissSteps;
+    pub miss_steps: MissSteps,
     /// Where P.app's on-demand acquisition goes (F for trigger, the AS for the grants);
     /// `None` without an inter-party acquisition (pushed-only, self-signed).
-    fn acquires_from(&self) -> Option<Group> {
-        None
-    }
+    pub acquires_from: Option<Group>,
     /// Whether an admin consents in a browser (an authorization-code flow): the redirect,
     /// code-injection and revoke-grant attacks apply.
-    fn browser_consent(&self) -> bool {
-        false
-    }
+    pub browser_consent: bool,
     /// Whether the root credential is a bearer capability URL: calling it alone makes the
     /// platform mint (trigger's URL).
-    fn capability_url(&self) -> bool {
-        false
-    }
+    pub capability_url: bool,
     /// Seconds after t=0 before the partner holds T at the defaults without asking for it
     /// (pushed-only: its first delivery, within one interval). Attacks on T start later.
+    pub warm_up_s: f64,
+}
+
+/// A token-delivery mechanism.
+pub trait Mechanism: Sync {
+    /// What the mechanism is, as data (one `const` per module).
+    fn facts(&self) -> &'static Facts;
+    fn id(&self) -> &'static str {
+        self.facts().id
+    }
+    fn description(&self) -> &'static str {
+        self.facts().description
+    }
+    fn hops_on_miss(&self) -> u32 {
+        self.facts().hops_on_miss
+    }
+    fn acquisition(&self) -> Acquisition {
+        self.facts().acquisition
+    }
+    fn root_credential(&self) -> &'static str {
+        self.facts().root_credential
+    }
+    fn revocable(&self) -> bool {
+        self.facts().revocable
+    }
+    fn miss_steps(&self) -> MissSteps {
+        self.facts().miss_steps
+    }
+    fn acquires_from(&self) -> Option<Group> {
+        self.facts().acquires_from
+    }
+    fn browser_consent(&self) -> bool {
+        self.facts().browser_consent
+    }
+    fn capability_url(&self) -> bool {
+        self.facts().capability_url
+    }
     fn warm_up_s(&self) -> f64 {
-        0.0
+        self.facts().warm_up_s
     }
     /// Mechanism-specific switches and parameters.
     fn switches(&self) -> Vec<ParamSpec>;

@@ -4,7 +4,7 @@
 //! on-demand path: a miss fails fast with `no_token`.
 
 use super::common::{accept_token_delivery, deliver_token, lifecycle};
-use super::{Mechanism, Profile};
+use super::{Acquisition, Facts, Mechanism, MissSteps, Profile};
 use crate::Micros;
 use crate::history::Cause;
 use crate::ids::{PartnerEndpoint, Party, TenantId};
@@ -19,31 +19,25 @@ use std::sync::Arc;
 
 pub struct Push;
 
+/// What `push` is: the facts the report and the suites ask of it.
+const FACTS: Facts = Facts {
+    id: "push",
+    description: "proactive push: F's scheduled trigger delivers a fresh T to P.recv every interval; no on-demand path",
+    hops_on_miss: 0,
+    acquisition: Acquisition::PushedOnly,
+    root_credential: "token",
+    revocable: false,
+    miss_steps: MissSteps::NONE,
+    acquires_from: None,
+    browser_consent: false,
+    capability_url: false,
+    // The first delivery lands within one interval (1h at the defaults).
+    warm_up_s: 3600.0,
+};
+
 impl Mechanism for Push {
-    fn id(&self) -> &'static str {
-        "push"
-    }
-    fn description(&self) -> &'static str {
-        "proactive push: F's scheduled trigger delivers a fresh T to P.recv every interval; no on-demand path"
-    }
-    fn hops_on_miss(&self) -> u32 {
-        0
-    }
-    fn acquisition(&self) -> super::Acquisition {
-        super::Acquisition::PushedOnly
-    }
-    fn root_credential(&self) -> &'static str {
-        "token"
-    }
-    fn revocable(&self) -> bool {
-        false
-    }
-    fn warm_up_s(&self) -> f64 {
-        // The first delivery lands within one interval (1h at the defaults).
-        3600.0
-    }
-    fn miss_steps(&self) -> super::MissSteps {
-        super::MissSteps::NONE
+    fn facts(&self) -> &'static Facts {
+        &FACTS
     }
     fn switches(&self) -> Vec<ParamSpec> {
         use Basis::*;

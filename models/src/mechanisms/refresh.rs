@@ -5,7 +5,7 @@
 //! punishes by revoking the family.
 
 use super::common::{as_request, judge_token_response, lifecycle, token_response};
-use super::{Mechanism, Profile};
+use super::{Acquisition, Facts, Group, Mechanism, MissSteps, Profile};
 use crate::Micros;
 use crate::history::{Cause, Event, ItemKind};
 use crate::ids::{PartnerEndpoint, Party, TenantId};
@@ -62,34 +62,28 @@ pub fn rotation_specs(grace_default: &'static str) -> Vec<ParamSpec> {
     ]
 }
 
+/// What `refresh` is: the facts the report and the suites ask of it.
+const FACTS: Facts = Facts {
+    id: "refresh",
+    description: "refresh-token grant: P holds a per-installation RT and asks the AS for T on demand",
+    hops_on_miss: 2,
+    acquisition: Acquisition::OnDemand,
+    root_credential: "refresh_token",
+    revocable: true,
+    miss_steps: MissSteps {
+        mints: 1,
+        store_writes: 1,
+        store_reads: 0,
+    },
+    acquires_from: Some(Group::AuthServer),
+    browser_consent: false,
+    capability_url: false,
+    warm_up_s: 0.0,
+};
+
 impl Mechanism for Refresh {
-    fn id(&self) -> &'static str {
-        "refresh"
-    }
-    fn description(&self) -> &'static str {
-        "refresh-token grant: P holds a per-installation RT and asks the AS for T on demand"
-    }
-    fn hops_on_miss(&self) -> u32 {
-        2
-    }
-    fn acquisition(&self) -> super::Acquisition {
-        super::Acquisition::OnDemand
-    }
-    fn root_credential(&self) -> &'static str {
-        "refresh_token"
-    }
-    fn revocable(&self) -> bool {
-        true
-    }
-    fn acquires_from(&self) -> Option<crate::ids::Group> {
-        Some(crate::ids::Group::AuthServer)
-    }
-    fn miss_steps(&self) -> super::MissSteps {
-        super::MissSteps {
-            mints: 1,
-            store_writes: 1,
-            store_reads: 0,
-        }
+    fn facts(&self) -> &'static Facts {
+        &FACTS
     }
     fn switches(&self) -> Vec<ParamSpec> {
         let mut v = rotation_specs("30s");

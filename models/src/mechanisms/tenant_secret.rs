@@ -4,6 +4,7 @@
 use super::Mechanism;
 use super::common::{lifecycle, token_response};
 use super::global_secret::ClientCredentialsPartner;
+use super::{Acquisition, Facts, Group, MissSteps};
 use crate::Micros;
 use crate::history::{Cause, ItemKind};
 use crate::ids::{APP_ID, PartnerEndpoint, Party, TenantId};
@@ -18,34 +19,28 @@ use std::sync::Arc;
 
 pub struct TenantSecret;
 
+/// What `tenant-secret` is: the facts the report and the suites ask of it.
+const FACTS: Facts = Facts {
+    id: "tenant-secret",
+    description: "client credentials per installation: one secret per tenant, each revocable on its own",
+    hops_on_miss: 2,
+    acquisition: Acquisition::OnDemand,
+    root_credential: "client_secret",
+    revocable: true,
+    miss_steps: MissSteps {
+        mints: 1,
+        store_writes: 0,
+        store_reads: 0,
+    },
+    acquires_from: Some(Group::AuthServer),
+    browser_consent: false,
+    capability_url: false,
+    warm_up_s: 0.0,
+};
+
 impl Mechanism for TenantSecret {
-    fn id(&self) -> &'static str {
-        "tenant-secret"
-    }
-    fn description(&self) -> &'static str {
-        "client credentials per installation: one secret per tenant, each revocable on its own"
-    }
-    fn hops_on_miss(&self) -> u32 {
-        2
-    }
-    fn acquisition(&self) -> super::Acquisition {
-        super::Acquisition::OnDemand
-    }
-    fn root_credential(&self) -> &'static str {
-        "client_secret"
-    }
-    fn revocable(&self) -> bool {
-        true
-    }
-    fn acquires_from(&self) -> Option<crate::ids::Group> {
-        Some(crate::ids::Group::AuthServer)
-    }
-    fn miss_steps(&self) -> super::MissSteps {
-        super::MissSteps {
-            mints: 1,
-            store_writes: 0,
-            store_reads: 0,
-        }
+    fn facts(&self) -> &'static Facts {
+        &FACTS
     }
     fn switches(&self) -> Vec<ParamSpec> {
         vec![

@@ -6,7 +6,7 @@
 //! read-your-writes between the commit and the read (P12).
 
 use super::common::{accept_token_delivery, deliver_token, detect, failed, lifecycle};
-use super::{Mechanism, Profile};
+use super::{Acquisition, Facts, Group, Mechanism, MissSteps, Profile};
 use crate::Micros;
 use crate::history::{Cause, ItemKind};
 use crate::ids::{PartnerEndpoint, Party, TenantId};
@@ -21,37 +21,28 @@ use std::sync::Arc;
 
 pub struct Trigger;
 
+/// What `trigger` is: the facts the report and the suites ask of it.
+const FACTS: Facts = Facts {
+    id: "trigger",
+    description: "RFC-34 synchronous auth trigger: P calls a secret per-installation URL, F pushes T to P.auth, P reads it back",
+    hops_on_miss: 4,
+    acquisition: Acquisition::OnDemand,
+    root_credential: "trigger_url",
+    revocable: true,
+    miss_steps: MissSteps {
+        mints: 1,
+        store_writes: 1,
+        store_reads: 1,
+    },
+    acquires_from: Some(Group::Forge),
+    browser_consent: false,
+    capability_url: true,
+    warm_up_s: 0.0,
+};
+
 impl Mechanism for Trigger {
-    fn id(&self) -> &'static str {
-        "trigger"
-    }
-    fn description(&self) -> &'static str {
-        "RFC-34 synchronous auth trigger: P calls a secret per-installation URL, F pushes T to P.auth, P reads it back"
-    }
-    fn hops_on_miss(&self) -> u32 {
-        4
-    }
-    fn acquisition(&self) -> super::Acquisition {
-        super::Acquisition::OnDemand
-    }
-    fn root_credential(&self) -> &'static str {
-        "trigger_url"
-    }
-    fn revocable(&self) -> bool {
-        true
-    }
-    fn acquires_from(&self) -> Option<crate::ids::Group> {
-        Some(crate::ids::Group::Forge)
-    }
-    fn capability_url(&self) -> bool {
-        true
-    }
-    fn miss_steps(&self) -> super::MissSteps {
-        super::MissSteps {
-            mints: 1,
-            store_writes: 1,
-            store_reads: 1,
-        }
+    fn facts(&self) -> &'static Facts {
+        &FACTS
     }
     fn switches(&self) -> Vec<ParamSpec> {
         use Basis::*;

@@ -4,7 +4,7 @@
 
 use super::common::{judge_token_response, lifecycle, token_response};
 use super::refresh::{RefreshPartner, RtAuthority, RtPolicy, rotation_specs};
-use super::{Mechanism, Profile};
+use super::{Acquisition, Facts, Group, Mechanism, MissSteps, Profile};
 use crate::history::{Cause, Event, ItemKind};
 use crate::ids::{APP_ID, PartnerEndpoint, Party, TenantId};
 use crate::message::{Envelope, Fields, Request, Response, Value};
@@ -30,37 +30,28 @@ fn challenge_of(verifier: &Secret) -> String {
         .encode(Sha256::digest(verifier.expose().as_bytes()))
 }
 
+/// What `upm-oauth` is: the facts the report and the suites ask of it.
+const FACTS: Facts = Facts {
+    id: "upm-oauth",
+    description: "authorization code + PKCE at install through the UPM (admin consents), then the refresh grant",
+    hops_on_miss: 2,
+    acquisition: Acquisition::OnDemand,
+    root_credential: "refresh_token",
+    revocable: true,
+    miss_steps: MissSteps {
+        mints: 1,
+        store_writes: 1,
+        store_reads: 0,
+    },
+    acquires_from: Some(Group::AuthServer),
+    browser_consent: true,
+    capability_url: false,
+    warm_up_s: 0.0,
+};
+
 impl Mechanism for UpmOAuth {
-    fn id(&self) -> &'static str {
-        "upm-oauth"
-    }
-    fn description(&self) -> &'static str {
-        "authorization code + PKCE at install through the UPM (admin consents), then the refresh grant"
-    }
-    fn hops_on_miss(&self) -> u32 {
-        2
-    }
-    fn acquisition(&self) -> super::Acquisition {
-        super::Acquisition::OnDemand
-    }
-    fn root_credential(&self) -> &'static str {
-        "refresh_token"
-    }
-    fn revocable(&self) -> bool {
-        true
-    }
-    fn acquires_from(&self) -> Option<crate::ids::Group> {
-        Some(crate::ids::Group::AuthServer)
-    }
-    fn browser_consent(&self) -> bool {
-        true
-    }
-    fn miss_steps(&self) -> super::MissSteps {
-        super::MissSteps {
-            mints: 1,
-            store_writes: 1,
-            store_reads: 0,
-        }
+    fn facts(&self) -> &'static Facts {
+        &FACTS
     }
     fn switches(&self) -> Vec<ParamSpec> {
         use Basis::*;

@@ -83,30 +83,26 @@ impl World {
 
     /// Log entries a role just wrote: thefts from a log (A3 targeted) and log reads.
     pub(super) fn read_logs(&mut self, out: &Effects) {
-        if self.watch.transit.iter().any(|(_, _, from_log)| *from_log) {
-            let logged: Vec<Arc<Envelope>> = out
-                .history
-                .iter()
-                .filter_map(|r| match &r.event {
-                    Event::Log { env, .. } => Some(env.clone()),
-                    _ => None,
-                })
-                .collect();
-            for env in logged {
-                self.steal_in_transit(&env, true);
+        let targeted = self.watch.transit.iter().any(|(_, _, from_log)| *from_log);
+        if !targeted && !self.watch.logs {
+            return;
+        }
+        let logged: Vec<Arc<Envelope>> = out
+            .history
+            .iter()
+            .filter_map(|r| match &r.event {
+                Event::Log { env, .. } => Some(env.clone()),
+                _ => None,
+            })
+            .collect();
+        if targeted {
+            for env in &logged {
+                self.steal_in_transit(env, true);
             }
         }
         if self.watch.logs {
-            let logged: Vec<Arc<Envelope>> = out
-                .history
-                .iter()
-                .filter_map(|r| match &r.event {
-                    Event::Log { env, .. } => Some(env.clone()),
-                    _ => None,
-                })
-                .collect();
-            for env in logged {
-                self.log_exposed(&env);
+            for env in &logged {
+                self.log_exposed(env);
             }
         }
     }
