@@ -5,6 +5,7 @@
 
 mod cli_net;
 mod cli_security;
+mod scenario;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -49,6 +50,10 @@ enum Command {
     Calibrate(cli_net::CalibrateArgs),
     /// Re-run a saved counterexample (generated case JSON) and show its verdicts (exit 1 if violated).
     Replay(cli_security::ReplayArgs),
+    /// Run a scenario file (TOML): its summary and property verdicts (exit 1 on a mismatch).
+    Run(scenario::run::RunArgs),
+    /// Print a commented example scenario file (`--example NAME`; without NAME, list them).
+    Scenario(scenario::run::ScenarioArgs),
 }
 
 #[derive(Args, Clone)]
@@ -281,6 +286,12 @@ fn run(cli: Cli) -> Result<()> {
                 std::process::exit(1);
             }
         }
+        Command::Run(a) => {
+            if !scenario::run::run_cmd(a)? {
+                std::process::exit(1);
+            }
+        }
+        Command::Scenario(a) => scenario::run::scenario_cmd(a)?,
         Command::Serve(a) => cli_net::serve(a)?,
         Command::Calibrate(a) => cli_net::calibrate_cmd(a)?,
         Command::Mechanisms { json } => {
