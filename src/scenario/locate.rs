@@ -71,18 +71,33 @@ fn line_col(text: &str, at: usize) -> (usize, usize) {
 
 /// A serde or syntax error of the `toml` crate, located and named by the key it falls in.
 pub fn from_toml(file: &str, text: &str, e: &toml::de::Error) -> FileError {
-    let at = e.span().map_or(0, |s| s.start);
-    let (line, col) = line_col(text, at);
+    // The crate's messages end in a newline and sometimes span lines; ours are one line.
+    let message = e.message().trim().replace('\n', "; ");
+    let mut at = e.span().map_or(0, |s| s.start);
     let key = match DeTable::parse(text) {
         Ok(doc) => {
+            let doc = doc.get_ref();
             let mut path = Path::default();
-            key_at(doc.get_ref(), at, &mut path);
+            // A missing field is reported on its table: do not descend into its first key.
+            key_at(doc, at, message.starts_with("missing field"), &mut path);
+            // Internally tagged tables (nemesis, attacker steps) report an unknown field on
+            // the whole table; point at the field itself.
+            if let Some(name) = message
+                .strip_prefix("unknown field `")
+                .and_then(|r| r.split('`').next())
+                && path.0.last() != Some(&Seg::Key(name.into()))
+            {
+                let inner = path.key(name);
+                if let Some(start) = exact_span(doc, &inner.0) {
+                    at = start;
+                    path = inner;
+                }
+            }
             path.to_string()
         }
         Err(_) => "(syntax)".into(),
     };
-    // The crate's messages end in a newline and sometimes span lines; ours are one line.
-    let message = e.message().trim().replace('\n', "; ");
+    let (line, col) = line_col(text, at);
     FileError {
         file: file.into(),
         line,
@@ -90,6 +105,27 @@ pub fn from_toml(file: &str, text: &str, e: &toml::de::Error) -> FileError {
         key,
         message,
     }
+}
+
+/// Where the key at `path` is written, only if all of it is.
+fn exact_span(table: &DeTable<'_>, path: &[Seg]) -> Option<usize> {
+    let (Seg::Key(k), rest) = path.split_first()? else {
+        return None;
+    };
+    let (key, value) = table.iter().find(|(key, _)| key.get_ref() == k)?;
+    let mut v = value;
+    for (i, seg) in rest.iter().enumerate() {
+        match (v.get_ref(), seg) {
+            (DeValue::Table(t), Seg::Key(_)) => return exact_span(t, &rest[i..]),
+            (DeValue::Array(a), Seg::Idx(n)) => v = a.get(*n)?,
+            _ => return None,
+        }
+    }
+    Some(if rest.is_empty() {
+        key.span().start
+    } else {
+        v.span().start
+    })
 }
 
 /// An error of our own checks at `path` (the deepest part of it that is written in the file).
@@ -114,10 +150,13 @@ fn contains(s: &std::ops::Range<usize>, at: usize) -> bool {
 
 /// The deepest key whose key or value span contains `at`. Spans of `[table]` headers do not
 /// cover their keys, so every table is searched, not only the ones whose span contains `at`.
-fn key_at(table: &DeTable<'_>, at: usize, path: &mut Path) -> bool {
+fn key_at(table: &DeTable<'_>, at: usize, table_level: bool, path: &mut Path) -> bool {
     for (k, v) in table.iter() {
+        if table_level && k.span().start == at {
+            continue;
+        }
         path.0.push(Seg::Key(k.get_ref().to_string()));
-        if value_at(v, at, path) {
+        if value_at(v, at, table_level, path) {
             return true;
         }
         if contains(&k.span(), at) || contains(&v.span(), at) {
@@ -129,13 +168,13 @@ fn key_at(table: &DeTable<'_>, at: usize, path: &mut Path) -> bool {
 }
 
 /// Whether something strictly inside `v` contains `at` (pushing its path).
-fn value_at(v: &Spanned<DeValue<'_>>, at: usize, path: &mut Path) -> bool {
+fn value_at(v: &Spanned<DeValue<'_>>, at: usize, table_level: bool, path: &mut Path) -> bool {
     match v.get_ref() {
-        DeValue::Table(t) => key_at(t, at, path),
+        DeValue::Table(t) => key_at(t, at, table_level, path),
         DeValue::Array(a) => {
             for (i, item) in a.iter().enumerate() {
                 path.0.push(Seg::Idx(i));
-                if value_at(item, at, path) || contains(&item.span(), at) {
+                if value_at(item, at, table_level, path) || contains(&item.span(), at) {
                     return true;
                 }
                 path.0.pop();
