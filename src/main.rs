@@ -3,6 +3,7 @@
 //! runs all seven side by side, `check`/`attack`/`replay` are the security suites, and
 //! `serve`/`calibrate` run the roles on loopback. Bad input gets one clear line and exit code 2.
 
+mod batch;
 mod cli_net;
 mod cli_security;
 mod scenario;

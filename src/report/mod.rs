@@ -60,7 +60,9 @@ pub struct ReportArgs {
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
     /// Run only slice I of N of the sweep points (0-based) and write it to OUT/shards/.
-    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    /// Without it: TOKENLAB_SHARD=I/N, JOB_COMPLETION_INDEX with TOKENLAB_SHARDS=N, or
+    /// SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT.
+    #[arg(long, value_name = "I/N", value_parser = crate::batch::parse_shard)]
     pub shard: Option<(usize, usize)>,
     /// Render from shard files found in these directories instead of running.
     #[arg(long, num_args = 1.., value_name = "DIR")]
@@ -71,16 +73,6 @@ pub struct ReportArgs {
     /// Run only the points of one experiment and print their metrics as JSON.
     #[arg(long, value_name = "EXPERIMENT")]
     pub only: Option<String>,
-}
-
-fn parse_shard(s: &str) -> Result<(usize, usize), String> {
-    let err = || format!("'{s}' is not a shard: expected I/N with 0 ≤ I < N, e.g. 0/4");
-    let (i, n) = s.split_once('/').ok_or_else(err)?;
-    let (i, n): (usize, usize) = (i.parse().map_err(|_| err())?, n.parse().map_err(|_| err())?);
-    if n == 0 || i >= n {
-        return Err(err());
-    }
-    Ok((i, n))
 }
 
 /// Runs `indices` of the sweep in parallel (each run single-threaded and seeded) with a
@@ -280,7 +272,8 @@ pub fn run(a: &ReportArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
     }
-    if let Some((i, n)) = a.shard {
+    // Also from a batch scheduler's environment (`crate::batch`); `--shard` wins.
+    if let Some((i, n)) = crate::batch::shard(a.shard)? {
         let idx: Vec<usize> = (0..specs.len()).filter(|k| k % n == i).collect();
         let results = run_points(&cfg, &specs, &idx)?;
         let file = ShardFile {
