@@ -62,6 +62,9 @@ fn kv(pairs: &[(&str, String)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The environment a scheduler gives task `i`.
+type Env = dyn Fn(usize) -> Vec<(String, String)>;
+
 #[test]
 fn kubernetes_slurm_and_github_actions_shards_merge_to_the_unsharded_report() {
     const N: usize = 3;
@@ -81,7 +84,7 @@ fn kubernetes_slurm_and_github_actions_shards_merge_to_the_unsharded_report() {
     assert!(want.len() > 10);
 
     // How each scheduler starts task i of N (Slurm arrays need not start at 0).
-    let schedulers: [(&str, Box<dyn Fn(usize) -> Vec<(String, String)>>); 3] = [
+    let schedulers: [(&str, Box<Env>); 3] = [
         (
             "kubernetes",
             Box::new(|i| {
