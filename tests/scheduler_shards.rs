@@ -203,3 +203,76 @@ fn a_scheduler_variable_without_its_count_is_a_clear_error_and_the_flag_wins() {
     assert!(d.join("shards/shard-0-of-4.json").is_file());
     let _ = std::fs::remove_dir_all(d);
 }
+
+#[test]
+fn a_scenario_sweep_shards_under_each_scheduler_and_merges_to_the_same_bytes() {
+    const N: usize = 3;
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/sweep-grace-window.toml"
+    );
+    let whole = |json: bool| {
+        let mut args = vec!["run", file];
+        if json {
+            args.push("--json");
+        }
+        let o = command(&args, &[]).output().expect("runs");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o.stdout
+    };
+    let (text, json) = (whole(false), whole(true));
+    let envs: [(&str, Box<Env>); 3] = [
+        (
+            "kubernetes",
+            Box::new(|i| {
+                kv(&[
+                    ("JOB_COMPLETION_INDEX", i.to_string()),
+                    ("TOKENLAB_SHARDS", N.to_string()),
+                ])
+            }),
+        ),
+        (
+            "slurm",
+            Box::new(|i| {
+                kv(&[
+                    ("SLURM_ARRAY_TASK_ID", (1 + i).to_string()),
+                    ("SLURM_ARRAY_TASK_MIN", "1".into()),
+                    ("SLURM_ARRAY_TASK_COUNT", N.to_string()),
+                ])
+            }),
+        ),
+        (
+            "github-actions",
+            Box::new(|i| kv(&[("TOKENLAB_SHARD", format!("{i}/{N}"))])),
+        ),
+    ];
+    for (name, env) in &envs {
+        let d = scratch(&format!("run-{name}"));
+        let out = d.to_str().expect("utf-8");
+        for i in 0..N {
+            let o = command(&["run", file, "--out", out], &env(i))
+                .output()
+                .expect("runs");
+            assert!(
+                o.status.success(),
+                "{name}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        for (flag, want) in [(None, &text), (Some("--json"), &json)] {
+            let mut args = vec!["run", file, "--merge", out];
+            args.extend(flag);
+            let o = command(&args, &[]).output().expect("merges");
+            assert!(
+                o.status.success(),
+                "{name}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert!(
+                &o.stdout == want,
+                "{name} {flag:?}: the merged sweep differs"
+            );
+        }
+        let _ = std::fs::remove_dir_all(d);
+    }
+}

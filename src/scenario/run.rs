@@ -9,7 +9,7 @@ use super::sweep::{self, Point};
 use super::{Experiment, build, file::ScenarioFile};
 use anyhow::{Context, Result, bail};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokenlab_models::mechanisms::resolve;
 use tokenlab_models::sim::{Summary, run_with};
 use tokenlab_properties::VerdictKind;
@@ -21,6 +21,16 @@ pub struct RunArgs {
     pub file: std::path::PathBuf,
     #[arg(long)]
     pub json: bool,
+    /// Run only slice I of N of the sweep's points and write it to OUT/shards/ (also from a
+    /// batch scheduler's environment, as `report` reads it).
+    #[arg(long, value_name = "I/N", value_parser = crate::batch::parse_shard)]
+    pub shard: Option<(usize, usize)>,
+    /// Where a shard is written.
+    #[arg(long, default_value = ".")]
+    pub out: std::path::PathBuf,
+    /// Print the sweep from the shard files in these directories instead of running it.
+    #[arg(long, num_args = 1.., value_name = "DIR")]
+    pub merge: Vec<std::path::PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -130,20 +140,103 @@ fn verdict_line(v: &VerdictRow) -> String {
     )
 }
 
+/// One sweep point as the table and `--json` print it; also what a shard file carries, so a
+/// merged sweep prints the same bytes as an unsharded one.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PointOut {
+    pub index: usize,
+    pub values: Vec<(String, String)>,
+    pub demands: u64,
+    pub success_rate: f64,
+    pub lat_p50: Option<f64>,
+    pub lat_p99: Option<f64>,
+    /// (property, verdict, matches).
+    pub verdicts: Vec<(String, String, bool)>,
+    pub label: String,
+    pub seed_hex: String,
+    /// The point's `--json` object.
+    pub json: serde_json::Value,
+}
+
+fn point_out(index: usize, p: &Point) -> Result<PointOut> {
+    #[derive(Serialize)]
+    struct JsonPoint<'a> {
+        values: std::collections::BTreeMap<&'a str, &'a str>,
+        #[serde(flatten)]
+        outcome: &'a Outcome,
+    }
+    let o = execute(&p.experiment)?;
+    let s = &o.summary;
+    let json = serde_json::to_value(JsonPoint {
+        values: p
+            .values
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect(),
+        outcome: &o,
+    })?;
+    Ok(PointOut {
+        index,
+        values: p.values.clone(),
+        demands: s.demands,
+        success_rate: s.success_rate,
+        lat_p50: s.latency_ms.as_ref().map(|l| l.p50),
+        lat_p99: s.latency_ms.as_ref().map(|l| l.p99),
+        verdicts: o
+            .verdicts
+            .iter()
+            .map(|v| {
+                (
+                    v.property.to_string(),
+                    v.verdict.name().to_string(),
+                    v.matches,
+                )
+            })
+            .collect(),
+        label: match &s.profile {
+            Some(p) => format!("{}:{p}", s.mechanism),
+            None => s.mechanism.clone(),
+        },
+        seed_hex: s.seed_hex.clone(),
+        json,
+    })
+}
+
+/// A slice of a sweep (`run --shard`), tied to the file's exact text.
+#[derive(Serialize, Deserialize)]
+struct RunShard {
+    file_fnv: String,
+    points: usize,
+    shard: (usize, usize),
+    results: Vec<PointOut>,
+}
+
+fn file_fnv(path: &std::path::Path) -> Result<String> {
+    let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(format!("{:016x}", tokenlab_models::secret::fnv1a(&text)))
+}
+
 /// `tokenlab run`: `Ok(false)` when a verdict differs from its expectation.
 pub fn run_cmd(a: RunArgs) -> Result<bool> {
     let loaded = load(&a.file)?;
-    let outcomes: Vec<Outcome> = loaded
-        .points
-        .par_iter()
-        .map(|p| execute(&p.experiment))
-        .collect::<Result<_>>()?;
-    let ok = outcomes.iter().all(|o| o.matches);
     let file = a.file.display().to_string();
+    if !a.merge.is_empty() {
+        if loaded.params.is_empty() {
+            bail!("{file}: no [sweep] to merge");
+        }
+        let points = read_run_shards(&a, loaded.points.len())?;
+        return print_points(&a, &loaded.params, &points);
+    }
+    let shard = crate::batch::shard(a.shard)?;
     if loaded.params.is_empty() {
-        let o = &outcomes[0];
+        if shard.is_some() {
+            bail!(
+                "{file}: no [sweep] to shard (--shard, or a batch scheduler's environment: see README.md)"
+            );
+        }
+        let o = execute(&loaded.points[0].experiment)?;
         if a.json {
-            println!("{}", serde_json::to_string_pretty(o)?);
+            println!("{}", serde_json::to_string_pretty(&o)?);
         } else {
             crate::print_summary(&o.summary);
             println!();
@@ -153,49 +246,130 @@ pub fn run_cmd(a: RunArgs) -> Result<bool> {
                     println!("{c}");
                 }
             }
-            println!("{}", footer(&file, &outcomes));
+            let total = o.verdicts.len();
+            let good = o.verdicts.iter().filter(|v| v.matches).count();
+            println!("{}", footer(&file, good, total));
         }
-    } else if a.json {
-        #[derive(Serialize)]
-        struct JsonPoint<'a> {
-            values: std::collections::BTreeMap<&'a str, &'a str>,
-            #[serde(flatten)]
-            outcome: &'a Outcome,
+        return Ok(o.matches);
+    }
+    let n = loaded.points.len();
+    let idx: Vec<usize> = match shard {
+        Some((i, k)) => (0..n).filter(|x| x % k == i).collect(),
+        None => (0..n).collect(),
+    };
+    let points: Vec<PointOut> = idx
+        .par_iter()
+        .map(|&i| point_out(i, &loaded.points[i]))
+        .collect::<Result<_>>()?;
+    if let Some((i, k)) = shard {
+        let path = a
+            .out
+            .join("shards")
+            .join(format!("scenario-shard-{i}-of-{k}.json"));
+        let body = RunShard {
+            file_fnv: file_fnv(&a.file)?,
+            points: n,
+            shard: (i, k),
+            results: points,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let points: Vec<JsonPoint> = loaded
-            .points
-            .iter()
-            .zip(&outcomes)
-            .map(|(p, o)| JsonPoint {
-                values: p
-                    .values
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect(),
-                outcome: o,
-            })
+        std::fs::write(&path, serde_json::to_string(&body)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        // A shard's verdicts are judged at the merge, so a scheduler runs the merge.
+        eprintln!(
+            "shard {i}/{k}: {} of {n} points written to {}",
+            body.results.len(),
+            path.display()
+        );
+        return Ok(true);
+    }
+    print_points(&a, &loaded.params, &points)
+}
+
+fn read_run_shards(a: &RunArgs, n: usize) -> Result<Vec<PointOut>> {
+    let want = file_fnv(&a.file)?;
+    let mut files = Vec::new();
+    for d in &a.merge {
+        for sub in [d.clone(), d.join("shards")] {
+            let Ok(rd) = std::fs::read_dir(&sub) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.file_name()
+                    .and_then(|x| x.to_str())
+                    .is_some_and(|x| x.starts_with("scenario-shard-") && x.ends_with(".json"))
+                {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        bail!("no scenario-shard-*.json files in the --merge directories");
+    }
+    let mut all: Vec<PointOut> = Vec::new();
+    for f in files {
+        let text =
+            std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
+        let s: RunShard = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a tokenlab scenario shard", f.display()))?;
+        if s.file_fnv != want || s.points != n {
+            bail!(
+                "{} was run from another version of {} (or another file)",
+                f.display(),
+                a.file.display()
+            );
+        }
+        all.extend(s.results);
+    }
+    all.sort_by_key(|p| p.index);
+    all.dedup_by_key(|p| p.index);
+    if all.len() != n {
+        let have: std::collections::BTreeSet<usize> = all.iter().map(|p| p.index).collect();
+        let missing: Vec<String> = (0..n)
+            .filter(|i| !have.contains(i))
+            .take(5)
+            .map(|i| i.to_string())
             .collect();
+        bail!(
+            "the shards cover {} of {n} sweep points; missing e.g. {}",
+            all.len(),
+            missing.join(", ")
+        );
+    }
+    Ok(all)
+}
+
+/// Prints a sweep (table or JSON) from its points, sharded or not.
+fn print_points(a: &RunArgs, params: &[String], points: &[PointOut]) -> Result<bool> {
+    let ok = points.iter().all(|p| p.verdicts.iter().all(|v| v.2));
+    if a.json {
+        let json: Vec<&serde_json::Value> = points.iter().map(|p| &p.json).collect();
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "parameters": loaded.params,
-                "points": points,
+                "parameters": params,
+                "points": json,
                 "matches": ok,
             }))?
         );
     } else {
-        print_sweep(&loaded, &outcomes);
-        println!("{}", footer(&file, &outcomes));
+        print_sweep(params, points);
+        let total: usize = points.iter().map(|p| p.verdicts.len()).sum();
+        let good: usize = points
+            .iter()
+            .map(|p| p.verdicts.iter().filter(|v| v.2).count())
+            .sum();
+        println!("{}", footer(&a.file.display().to_string(), good, total));
     }
     Ok(ok)
 }
 
-fn footer(file: &str, outcomes: &[Outcome]) -> String {
-    let total: usize = outcomes.iter().map(|o| o.verdicts.len()).sum();
-    let good: usize = outcomes
-        .iter()
-        .map(|o| o.verdicts.iter().filter(|v| v.matches).count())
-        .sum();
+fn footer(file: &str, good: usize, total: usize) -> String {
     if total == 0 {
         format!("{file}: no properties named; nothing judged")
     } else {
@@ -203,15 +377,13 @@ fn footer(file: &str, outcomes: &[Outcome]) -> String {
     }
 }
 
-fn print_sweep(loaded: &Loaded, outcomes: &[Outcome]) {
-    let props: Vec<&str> = outcomes[0].verdicts.iter().map(|v| v.property).collect();
-    let widths: Vec<usize> = loaded
-        .params
+fn print_sweep(params: &[String], points: &[PointOut]) {
+    let props: Vec<&str> = points[0].verdicts.iter().map(|v| v.0.as_str()).collect();
+    let widths: Vec<usize> = params
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            loaded
-                .points
+            points
                 .iter()
                 .map(|p| p.values[i].1.len())
                 .chain([name.len()])
@@ -220,7 +392,7 @@ fn print_sweep(loaded: &Loaded, outcomes: &[Outcome]) {
         })
         .collect();
     let mut head = String::new();
-    for (name, w) in loaded.params.iter().zip(&widths) {
+    for (name, w) in params.iter().zip(&widths) {
         head.push_str(&format!("{name:<w$}  "));
     }
     head.push_str(&format!(
@@ -231,38 +403,33 @@ fn print_sweep(loaded: &Loaded, outcomes: &[Outcome]) {
         head.push_str(&format!(" {p:>10}"));
     }
     println!("{head}");
-    for (p, o) in loaded.points.iter().zip(outcomes) {
+    for p in points {
         let mut line = String::new();
         for ((_, v), w) in p.values.iter().zip(&widths) {
             line.push_str(&format!("{v:<w$}  "));
         }
-        let s = &o.summary;
         line.push_str(&format!(
             "{:>7} {:>8.4} {:>9} {:>9}",
-            s.demands,
-            s.success_rate,
-            crate::fmt_opt(s.latency_ms.as_ref().map(|l| l.p50)),
-            crate::fmt_opt(s.latency_ms.as_ref().map(|l| l.p99)),
+            p.demands,
+            p.success_rate,
+            crate::fmt_opt(p.lat_p50),
+            crate::fmt_opt(p.lat_p99),
         ));
-        for v in &o.verdicts {
-            let cell = if v.matches {
-                v.verdict.name().to_string()
+        for (_, verdict, matches) in &p.verdicts {
+            let cell = if *matches {
+                verdict.clone()
             } else {
-                format!("{}!", v.verdict.name())
+                format!("{verdict}!")
             };
             line.push_str(&format!(" {cell:>10}"));
         }
         println!("{line}");
     }
-    let s = &outcomes[0].summary;
     println!(
         "{} · seed {} · {} points; latencies in ms of virtual time; '!' = not the expected verdict",
-        match &s.profile {
-            Some(p) => format!("{}:{p}", s.mechanism),
-            None => s.mechanism.clone(),
-        },
-        s.seed_hex,
-        outcomes.len()
+        points[0].label,
+        points[0].seed_hex,
+        points.len()
     );
 }
 
