@@ -65,7 +65,7 @@ pub fn check(a: CheckArgs) -> Result<bool> {
     if a.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "matrix": matrix }))?
+            crate::json_out::to_string(&serde_json::json!({ "matrix": matrix }))?
         );
     } else {
         println!(
@@ -171,7 +171,7 @@ pub fn attack_cmd(a: AttackArgs) -> Result<()> {
         if a.json {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&serde_json::json!({ "credentials": creds }))?
+                crate::json_out::to_string(&serde_json::json!({ "credentials": creds }))?
             );
         } else {
             for c in &creds {
@@ -223,7 +223,7 @@ pub fn attack_cmd(a: AttackArgs) -> Result<()> {
     };
     let r = attack(&req).context("running the attack")?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        println!("{}", crate::json_out::to_string(&r)?);
     } else {
         println!("{TABLE_HEADER}");
         println!("{}", table_line(&r));
@@ -272,7 +272,7 @@ pub fn attack_table_cmd(seed: u64, json: bool) -> Result<()> {
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "attacks": rows }))?
+            crate::json_out::to_string(&serde_json::json!({ "attacks": rows }))?
         );
     } else {
         println!("{TABLE_HEADER}");
@@ -319,9 +319,7 @@ pub fn replay(a: ReplayArgs) -> Result<bool> {
     if a.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "case": case, "verdicts": verdicts })
-            )?
+            crate::json_out::to_string(&serde_json::json!({ "case": case, "verdicts": verdicts }))?
         );
     } else {
         println!("{}", case.describe());

@@ -6,6 +6,7 @@
 mod batch;
 mod cli_net;
 mod cli_security;
+mod json_out;
 mod scenario;
 
 use anyhow::{Context, Result, bail};
@@ -309,7 +310,7 @@ fn run(cli: Cli) -> Result<()> {
                 })
                 .collect();
             if json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                println!("{}", json_out::list_to_string("mechanisms", &list)?);
             } else {
                 for m in registry() {
                     let profiles: Vec<String> = m
@@ -333,7 +334,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Simulate(a) => {
             let (_, r) = scenario(&a.mechanism, &a.sets, &a.common)?;
             if a.common.json {
-                println!("{}", serde_json::to_string_pretty(&r.summary)?);
+                println!("{}", json_out::to_string(&r.summary)?);
             } else {
                 print_summary(&r.summary);
             }
@@ -359,7 +360,7 @@ fn run(cli: Cli) -> Result<()> {
                 out.push(res.summary);
             }
             if c.json {
-                println!("{}", serde_json::to_string_pretty(&out)?);
+                println!("{}", json_out::list_to_string("runs", &out)?);
             } else {
                 println!(
                     "seed {:#x} · preset {} · {} tenants · {} s · {} demands/tenant-hour; latencies in ms of virtual time",

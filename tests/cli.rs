@@ -96,6 +96,8 @@ fn mechanisms_json_lists_all_seven_with_profiles() {
     let (code, out, _) = tokenlab(&["mechanisms", "--json"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    let v = &v["mechanisms"];
     let ids: Vec<&str> = v
         .as_array()
         .unwrap()

@@ -269,7 +269,7 @@ pub fn run(a: &ReportArgs) -> Result<()> {
             );
         }
         let r = run_points(&cfg, &specs, &idx)?;
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        println!("{}", crate::json_out::list_to_string("points", &r)?);
         return Ok(());
     }
     // Also from a batch scheduler's environment (`crate::batch`); `--shard` wins.

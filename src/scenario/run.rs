@@ -236,7 +236,7 @@ pub fn run_cmd(a: RunArgs) -> Result<bool> {
         }
         let o = execute(&loaded.points[0].experiment)?;
         if a.json {
-            println!("{}", serde_json::to_string_pretty(&o)?);
+            println!("{}", crate::json_out::to_string(&o)?);
         } else {
             crate::print_summary(&o.summary);
             println!();
@@ -351,7 +351,7 @@ fn print_points(a: &RunArgs, params: &[String], points: &[PointOut]) -> Result<b
         let json: Vec<&serde_json::Value> = points.iter().map(|p| &p.json).collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
+            crate::json_out::to_string(&serde_json::json!({
                 "parameters": params,
                 "points": json,
                 "matches": ok,
