@@ -189,6 +189,22 @@ const BAD: &[(&str, &str, usize, usize, &str, &str)] = &[
         "expected a probability in [0, 1], got 2",
     ),
     (
+        "a negative delay",
+        "version = 1\nmechanism = \"refresh\"\n[[links]]\nlatency = { kind = \"uniform\", min_ms = 50, max_ms = -1 }\n",
+        4,
+        11,
+        "links[0].latency",
+        "expected milliseconds in [0, 600000]",
+    ),
+    (
+        "not a number",
+        "version = 1\nmechanism = \"refresh\"\n[[nemesis]]\nkind = \"deploy_reset\"\nat_s = nan\n",
+        5,
+        8,
+        "nemesis[0].at_s",
+        "expected a time in [0, 7200] s (the run), got NaN",
+    ),
+    (
         "three sweep parameters",
         "version = 1\nmechanism = \"refresh\"\n[sweep]\nworkload.tenants = [1, 2]\nworkload.seed = [1, 2]\nswitches.rotation = [\"on\", \"off\"]\n",
         3,

@@ -275,6 +275,9 @@ pub fn build(
                 format!("expected milliseconds in [0, 600000], got {ms}"),
             ));
         }
+        if let Some(d) = &l.latency {
+            check_latency(d).map_err(|m| e(lp.key("latency"), m))?;
+        }
         if l.latency.is_some() && l.latency_ms.is_some() {
             return Err(e(
                 lp.key("latency_ms"),
@@ -600,6 +603,37 @@ pub fn build(
         plan,
         properties,
     })
+}
+
+/// A delay distribution the simulator can sample: finite, non-negative, ordered.
+fn check_latency(d: &LatencyDist) -> Result<(), String> {
+    let ms_ok = |v: f64| v.is_finite() && (0.0..=600_000.0).contains(&v);
+    match *d {
+        LatencyDist::Fixed { ms } if ms_ok(ms) => Ok(()),
+        LatencyDist::Uniform { min_ms, max_ms }
+            if ms_ok(min_ms) && ms_ok(max_ms) && min_ms <= max_ms =>
+        {
+            Ok(())
+        }
+        LatencyDist::HeavyTail {
+            base_ms,
+            jitter_ms,
+            tail_prob,
+            tail_ms,
+            tail_alpha,
+        } if ms_ok(base_ms)
+            && ms_ok(jitter_ms)
+            && ms_ok(tail_ms)
+            && (0.0..=1.0).contains(&tail_prob)
+            && tail_alpha.is_finite()
+            && tail_alpha > 0.0 =>
+        {
+            Ok(())
+        }
+        _ => Err(format!(
+            "expected milliseconds in [0, 600000] (uniform: min_ms <= max_ms; heavy_tail: tail_prob in [0, 1], tail_alpha > 0), got {d:?}"
+        )),
+    }
 }
 
 /// The credentials the mechanism leaves at P (from a short fault-free run), its root first.
