@@ -305,3 +305,30 @@ fn every_committed_example_runs_as_expected_and_prints_with_scenario_example() {
     assert_eq!(code, 2);
     assert!(err.contains("known: "), "{err}");
 }
+
+#[test]
+fn several_files_run_in_one_call_and_a_bad_one_stops_them_all_before_running() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut files: Vec<String> = std::fs::read_dir(format!("{root}/scenarios"))
+        .expect("scenarios/")
+        .flatten()
+        .map(|e| e.path().to_string_lossy().to_string())
+        .collect();
+    files.sort();
+    let mut args = vec!["run"];
+    args.extend(files.iter().map(String::as_str));
+    let (code, out, err) = tokenlab(&args);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.matches("\n== ").count() + 1, files.len(), "{out}");
+    args.push("--json");
+    let (code, out, _) = tokenlab(&args);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["runs"].as_array().map(Vec::len), Some(files.len()));
+    let dir = scratch("several");
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "version = 1\n").expect("write");
+    let (code, out, err) = tokenlab(&["run", &files[0], bad.to_str().expect("utf-8")]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(err.contains("missing field `mechanism`"), "{err}");
+}

@@ -17,8 +17,10 @@ use tokenlab_properties::suite::judge;
 
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// A scenario file (TOML; see `tokenlab scenario --example NAME` and README.md).
-    pub file: std::path::PathBuf,
+    /// Scenario files (TOML; see `tokenlab scenario --example NAME` and README.md). Every
+    /// file is checked before any runs; `--shard` and `--merge` take one file.
+    #[arg(required = true, num_args = 1..)]
+    pub files: Vec<std::path::PathBuf>,
     #[arg(long)]
     pub json: bool,
     /// Run only slice I of N of the sweep's points and write it to OUT/shards/ (also from a
@@ -218,14 +220,70 @@ fn file_fnv(path: &std::path::Path) -> Result<String> {
 
 /// `tokenlab run`: `Ok(false)` when a verdict differs from its expectation.
 pub fn run_cmd(a: RunArgs) -> Result<bool> {
-    let loaded = load(&a.file)?;
-    let file = a.file.display().to_string();
+    if let [one] = &a.files[..] {
+        return run_file(&a, one, load(one)?);
+    }
+    let n = a.files.len();
+    if a.shard.is_some() || !a.merge.is_empty() {
+        bail!("--shard and --merge take one scenario file, got {n}");
+    }
+    if crate::batch::shard(None)?.is_some() {
+        bail!("a batch scheduler's shard applies to one scenario file, got {n}");
+    }
+    // A bad file stops everything before anything runs (exit 2).
+    let all: Vec<Loaded> = a.files.iter().map(|f| load(f)).collect::<Result<_>>()?;
+    let mut ok = true;
+    if a.json {
+        let mut runs = Vec::new();
+        for (f, l) in a.files.iter().zip(&all) {
+            let (good, value) = json_value(l)?;
+            ok &= good;
+            runs.push(serde_json::json!({ "file": f.display().to_string(), "result": value }));
+        }
+        println!(
+            "{}",
+            crate::json_out::to_string(&serde_json::json!({ "runs": runs, "matches": ok }))?
+        );
+    } else {
+        for (i, (f, l)) in a.files.iter().zip(all).enumerate() {
+            if i > 0 {
+                println!();
+            }
+            println!("== {}", f.display());
+            ok &= run_file(&a, f, l)?;
+        }
+    }
+    Ok(ok)
+}
+
+/// One file's result as a JSON value (for several files at once).
+fn json_value(l: &Loaded) -> Result<(bool, serde_json::Value)> {
+    if l.params.is_empty() {
+        let o = execute(&l.points[0].experiment)?;
+        return Ok((o.matches, serde_json::to_value(&o)?));
+    }
+    let points: Vec<PointOut> = l
+        .points
+        .par_iter()
+        .enumerate()
+        .map(|(i, p)| point_out(i, p))
+        .collect::<Result<_>>()?;
+    let ok = points.iter().all(|p| p.verdicts.iter().all(|v| v.2));
+    let json: Vec<&serde_json::Value> = points.iter().map(|p| &p.json).collect();
+    Ok((
+        ok,
+        serde_json::json!({ "parameters": l.params, "points": json, "matches": ok }),
+    ))
+}
+
+fn run_file(a: &RunArgs, path: &std::path::Path, loaded: Loaded) -> Result<bool> {
+    let file = path.display().to_string();
     if !a.merge.is_empty() {
         if loaded.params.is_empty() {
             bail!("{file}: no [sweep] to merge");
         }
-        let points = read_run_shards(&a, loaded.points.len())?;
-        return print_points(&a, &loaded.params, &points);
+        let points = read_run_shards(a, path, loaded.points.len())?;
+        return print_points(a, path, &loaded.params, &points);
     }
     let shard = crate::batch::shard(a.shard)?;
     if loaded.params.is_empty() {
@@ -262,34 +320,34 @@ pub fn run_cmd(a: RunArgs) -> Result<bool> {
         .map(|&i| point_out(i, &loaded.points[i]))
         .collect::<Result<_>>()?;
     if let Some((i, k)) = shard {
-        let path = a
+        let shard_path = a
             .out
             .join("shards")
             .join(format!("scenario-shard-{i}-of-{k}.json"));
         let body = RunShard {
-            file_fnv: file_fnv(&a.file)?,
+            file_fnv: file_fnv(path)?,
             points: n,
             shard: (i, k),
             results: points,
         };
-        if let Some(dir) = path.parent() {
+        if let Some(dir) = shard_path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        std::fs::write(&path, serde_json::to_string(&body)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&shard_path, serde_json::to_string(&body)?)
+            .with_context(|| format!("writing {}", shard_path.display()))?;
         // A shard's verdicts are judged at the merge, so a scheduler runs the merge.
         eprintln!(
             "shard {i}/{k}: {} of {n} points written to {}",
             body.results.len(),
-            path.display()
+            shard_path.display()
         );
         return Ok(true);
     }
-    print_points(&a, &loaded.params, &points)
+    print_points(a, path, &loaded.params, &points)
 }
 
-fn read_run_shards(a: &RunArgs, n: usize) -> Result<Vec<PointOut>> {
-    let want = file_fnv(&a.file)?;
+fn read_run_shards(a: &RunArgs, path: &std::path::Path, n: usize) -> Result<Vec<PointOut>> {
+    let want = file_fnv(path)?;
     let mut files = Vec::new();
     for d in &a.merge {
         for sub in [d.clone(), d.join("shards")] {
@@ -321,7 +379,7 @@ fn read_run_shards(a: &RunArgs, n: usize) -> Result<Vec<PointOut>> {
             bail!(
                 "{} was run from another version of {} (or another file)",
                 f.display(),
-                a.file.display()
+                path.display()
             );
         }
         all.extend(s.results);
@@ -345,7 +403,12 @@ fn read_run_shards(a: &RunArgs, n: usize) -> Result<Vec<PointOut>> {
 }
 
 /// Prints a sweep (table or JSON) from its points, sharded or not.
-fn print_points(a: &RunArgs, params: &[String], points: &[PointOut]) -> Result<bool> {
+fn print_points(
+    a: &RunArgs,
+    path: &std::path::Path,
+    params: &[String],
+    points: &[PointOut],
+) -> Result<bool> {
     let ok = points.iter().all(|p| p.verdicts.iter().all(|v| v.2));
     if a.json {
         let json: Vec<&serde_json::Value> = points.iter().map(|p| &p.json).collect();
@@ -364,7 +427,7 @@ fn print_points(a: &RunArgs, params: &[String], points: &[PointOut]) -> Result<b
             .iter()
             .map(|p| p.verdicts.iter().filter(|v| v.2).count())
             .sum();
-        println!("{}", footer(&a.file.display().to_string(), good, total));
+        println!("{}", footer(&path.display().to_string(), good, total));
     }
     Ok(ok)
 }
