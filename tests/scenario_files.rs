@@ -332,3 +332,33 @@ fn several_files_run_in_one_call_and_a_bad_one_stops_them_all_before_running() {
     assert_eq!((code, out.as_str()), (2, ""), "{err}");
     assert!(err.contains("missing field `mechanism`"), "{err}");
 }
+
+#[test]
+fn out_writes_a_small_report_with_the_json_as_its_data() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let file = format!("{root}/scenarios/sweep-grace-window.toml");
+    let dir = scratch("out");
+    let d = dir.to_str().expect("utf-8");
+    let (code, json, err) = tokenlab(&["run", &file, "--json", "--out", d]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("data/scenario.json")).expect("data"),
+        json
+    );
+    let md = std::fs::read_to_string(dir.join("scenario.md")).expect("markdown");
+    assert!(
+        md.contains("## Sweep over links.0.loss × switches.grace_window"),
+        "{md}"
+    );
+    assert!(md.contains("| 0.05 | 120s |"), "{md}");
+    let html = std::fs::read_to_string(dir.join("scenario.html")).expect("html");
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    // The same file gives the same report.
+    let again = scratch("out-again");
+    let (code, _, _) = tokenlab(&["run", &file, "--out", again.to_str().expect("utf-8")]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        md,
+        std::fs::read_to_string(again.join("scenario.md")).expect("markdown")
+    );
+}

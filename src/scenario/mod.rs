@@ -30,6 +30,7 @@
 pub mod examples;
 pub mod file;
 pub mod locate;
+pub mod report;
 pub mod run;
 pub mod sweep;
 

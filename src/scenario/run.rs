@@ -27,9 +27,10 @@ pub struct RunArgs {
     /// batch scheduler's environment, as `report` reads it).
     #[arg(long, value_name = "I/N", value_parser = crate::batch::parse_shard)]
     pub shard: Option<(usize, usize)>,
-    /// Where a shard is written.
-    #[arg(long, default_value = ".")]
-    pub out: std::path::PathBuf,
+    /// A small report of the scenario in DIR (scenario.md, scenario.html, data/); with a
+    /// shard, where the shard is written (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
     /// Print the sweep from the shard files in these directories instead of running it.
     #[arg(long, num_args = 1.., value_name = "DIR")]
     pub merge: Vec<std::path::PathBuf>,
@@ -168,7 +169,6 @@ fn point_out(index: usize, p: &Point) -> Result<PointOut> {
         outcome: &'a Outcome,
     }
     let o = execute(&p.experiment)?;
-    let s = &o.summary;
     let json = serde_json::to_value(JsonPoint {
         values: p
             .values
@@ -177,9 +177,20 @@ fn point_out(index: usize, p: &Point) -> Result<PointOut> {
             .collect(),
         outcome: &o,
     })?;
-    Ok(PointOut {
+    Ok(point_from(index, &p.values, &o, json))
+}
+
+/// The printable row of an outcome.
+fn point_from(
+    index: usize,
+    values: &[(String, String)],
+    o: &Outcome,
+    json: serde_json::Value,
+) -> PointOut {
+    let s = &o.summary;
+    PointOut {
         index,
-        values: p.values.clone(),
+        values: values.to_vec(),
         demands: s.demands,
         success_rate: s.success_rate,
         lat_p50: s.latency_ms.as_ref().map(|l| l.p50),
@@ -201,7 +212,7 @@ fn point_out(index: usize, p: &Point) -> Result<PointOut> {
         },
         seed_hex: s.seed_hex.clone(),
         json,
-    })
+    }
 }
 
 /// A slice of a sweep (`run --shard`), tied to the file's exact text.
@@ -224,8 +235,8 @@ pub fn run_cmd(a: RunArgs) -> Result<bool> {
         return run_file(&a, one, load(one)?);
     }
     let n = a.files.len();
-    if a.shard.is_some() || !a.merge.is_empty() {
-        bail!("--shard and --merge take one scenario file, got {n}");
+    if a.shard.is_some() || !a.merge.is_empty() || a.out.is_some() {
+        bail!("--shard, --merge and --out take one scenario file, got {n}");
     }
     if crate::batch::shard(None)?.is_some() {
         bail!("a batch scheduler's shard applies to one scenario file, got {n}");
@@ -283,7 +294,7 @@ fn run_file(a: &RunArgs, path: &std::path::Path, loaded: Loaded) -> Result<bool>
             bail!("{file}: no [sweep] to merge");
         }
         let points = read_run_shards(a, path, loaded.points.len())?;
-        return print_points(a, path, &loaded.params, &points);
+        return print_points(a, path, &loaded, &points);
     }
     let shard = crate::batch::shard(a.shard)?;
     if loaded.params.is_empty() {
@@ -293,8 +304,13 @@ fn run_file(a: &RunArgs, path: &std::path::Path, loaded: Loaded) -> Result<bool>
             );
         }
         let o = execute(&loaded.points[0].experiment)?;
+        let json = crate::json_out::to_string(&o)?;
+        if let Some(dir) = &a.out {
+            let row = point_from(0, &[], &o, serde_json::Value::Null);
+            write_report(dir, &file, &loaded, &[], &[row], &json)?;
+        }
         if a.json {
-            println!("{}", crate::json_out::to_string(&o)?);
+            println!("{json}");
         } else {
             crate::print_summary(&o.summary);
             println!();
@@ -322,6 +338,8 @@ fn run_file(a: &RunArgs, path: &std::path::Path, loaded: Loaded) -> Result<bool>
     if let Some((i, k)) = shard {
         let shard_path = a
             .out
+            .clone()
+            .unwrap_or_else(|| ".".into())
             .join("shards")
             .join(format!("scenario-shard-{i}-of-{k}.json"));
         let body = RunShard {
@@ -343,7 +361,22 @@ fn run_file(a: &RunArgs, path: &std::path::Path, loaded: Loaded) -> Result<bool>
         );
         return Ok(true);
     }
-    print_points(a, path, &loaded.params, &points)
+    print_points(a, path, &loaded, &points)
+}
+
+fn write_report(
+    dir: &std::path::Path,
+    file: &str,
+    loaded: &Loaded,
+    params: &[String],
+    points: &[PointOut],
+    json: &str,
+) -> Result<()> {
+    let first = &loaded.points[0].experiment;
+    let steps = first.plan.as_ref().map_or(0, |p| p.steps.len());
+    super::report::write(dir, file, &first.scenario, steps, params, points, json)?;
+    eprintln!("scenario report written to {}", dir.display());
+    Ok(())
 }
 
 fn read_run_shards(a: &RunArgs, path: &std::path::Path, n: usize) -> Result<Vec<PointOut>> {
@@ -406,20 +439,29 @@ fn read_run_shards(a: &RunArgs, path: &std::path::Path, n: usize) -> Result<Vec<
 fn print_points(
     a: &RunArgs,
     path: &std::path::Path,
-    params: &[String],
+    loaded: &Loaded,
     points: &[PointOut],
 ) -> Result<bool> {
+    let params = &loaded.params;
     let ok = points.iter().all(|p| p.verdicts.iter().all(|v| v.2));
+    let values: Vec<&serde_json::Value> = points.iter().map(|p| &p.json).collect();
+    let json = crate::json_out::to_string(&serde_json::json!({
+        "parameters": params,
+        "points": values,
+        "matches": ok,
+    }))?;
+    if let Some(dir) = &a.out {
+        write_report(
+            dir,
+            &path.display().to_string(),
+            loaded,
+            params,
+            points,
+            &json,
+        )?;
+    }
     if a.json {
-        let json: Vec<&serde_json::Value> = points.iter().map(|p| &p.json).collect();
-        println!(
-            "{}",
-            crate::json_out::to_string(&serde_json::json!({
-                "parameters": params,
-                "points": json,
-                "matches": ok,
-            }))?
-        );
+        println!("{json}");
     } else {
         print_sweep(params, points);
         let total: usize = points.iter().map(|p| p.verdicts.len()).sum();
