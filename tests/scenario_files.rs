@@ -258,20 +258,27 @@ fn a_missing_file_is_exit_2() {
 fn expectations_decide_the_exit_code_and_output_is_deterministic() {
     let dir = scratch("exit");
     let good = dir.join("good.toml");
-    std::fs::write(&good, format!("{BASE}[properties]\nP1 = \"holds\"\n")).expect("write");
+    // P11 (executability) is reached by every demand; a "holds" nothing reached never passes.
+    std::fs::write(&good, format!("{BASE}[properties]\nP11 = \"holds\"\n")).expect("write");
     let wrong = dir.join("wrong.toml");
-    std::fs::write(&wrong, format!("{BASE}[properties]\nP1 = \"violated\"\n")).expect("write");
+    std::fs::write(&wrong, format!("{BASE}[properties]\nP11 = \"violated\"\n")).expect("write");
+    let vacuous = dir.join("vacuous.toml");
+    std::fs::write(&vacuous, format!("{BASE}[properties]\nP1 = \"holds\"\n")).expect("write");
     let g = good.to_str().expect("utf-8");
     let (code, a, err) = tokenlab(&["run", g, "--json"]);
     assert_eq!(code, 0, "{err}");
     let (_, b, _) = tokenlab(&["run", g, "--json"]);
     assert_eq!(a, b, "same file, same bytes");
     let v: serde_json::Value = serde_json::from_str(&a).expect("json");
-    assert_eq!(v["verdicts"][0]["property"], "P1");
+    assert_eq!(v["verdicts"][0]["property"], "P11");
     assert_eq!(v["matches"], true);
     let (code, out, _) = tokenlab(&["run", wrong.to_str().expect("utf-8")]);
     assert_eq!(code, 1);
     assert!(out.contains("MISMATCH"), "{out}");
+    // No attacker: P1 holds with nothing reached, which is not a pass.
+    let (code, out, _) = tokenlab(&["run", vacuous.to_str().expect("utf-8")]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("vacuous"), "{out}");
 }
 
 #[test]
