@@ -325,8 +325,8 @@ fn serve_rejects_bad_flags_with_one_line() {
             "unknown preset 'moon'",
         ),
         (
-            vec!["serve", "--mechanism", "refresh", "--tenants", "1"],
-            "--tenants must be between 2",
+            vec!["serve", "--mechanism", "refresh", "--tenants", "0"],
+            "--tenants must be between 1",
         ),
         (
             vec!["calibrate", "--samples", "0"],
