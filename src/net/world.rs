@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use tokenlab_models::Micros;
 use tokenlab_models::faults::{Nemesis, NetworkProfile};
 use tokenlab_models::history::{Event, FaultKind, History, Outcome};
-use tokenlab_models::ids::{DemandId, MsgId, Party, RoleKind, TenantId, TimerId};
+use tokenlab_models::ids::{DemandId, MsgId, PartnerEndpoint, Party, RoleKind, TenantId, TimerId};
 use tokenlab_models::mechanisms::{Mechanism, ResolveError, resolve};
 use tokenlab_models::message::{Envelope, Value};
 use tokenlab_models::params::Params;
@@ -728,13 +728,32 @@ async fn serve_party(
         Ok(Some(Reply { env, delay })) => {
             precise_sleep(Duration::from_micros(delay.max(0) as u64)).await;
             let now = shared.clock.now();
-            wire::encode_response(&env, now, |p| shared.base_url(p), rendering)
+            // A client outside the driver is sent back to the redirect URI it registered
+            // (RFC 6749 §4.1.2), the one `serve` prints; the driver's own browser goes on
+            // to the loopback partner that serves that callback.
+            let locate = |p: Party| match p {
+                Party::Partner(PartnerEndpoint::OAuth) if external => {
+                    Some(registered_redirect_origin().to_owned())
+                }
+                _ => shared.base_url(p),
+            };
+            wire::encode_response(&env, now, locate, rendering)
         }
         // Lost on the link: never answered; the requester's timeout closes the connection.
         Ok(None) if !external => std::future::pending().await,
         Ok(None) => wire::error_response(504, "timeout", "the answer was lost (injected fault)"),
         Err(_) => wire::error_response(503, "unavailable", "the world is shutting down"),
     }
+}
+
+/// The origin of the partner's registered redirect URI (`https://partner.example`).
+fn registered_redirect_origin() -> &'static str {
+    use tokenlab_models::mechanisms::upm_oauth::REDIRECT_URI;
+    let after_scheme = REDIRECT_URI.find("://").map_or(0, |i| i + 3);
+    let end = REDIRECT_URI[after_scheme..]
+        .find('/')
+        .map_or(REDIRECT_URI.len(), |i| after_scheme + i);
+    &REDIRECT_URI[..end]
 }
 
 /// How long a request from outside the driver may wait for its answer.

@@ -209,6 +209,8 @@ class UpmOAuth(unittest.TestCase):
                 resp = browser_consents(url)
                 self.assertEqual(resp.status_code, 302, resp.text)
                 location = resp.headers["Location"]
+                # Back to the redirect URI the client registered (§4.1.2).
+                self.assertTrue(location.startswith(s.get("redirect_uri") + "?"), location)
                 token = sess.fetch_token(authorization_response=location, state=state,
                                          code_verifier=verifier)
                 assert_claims(self, token["access_token"], 0)
