@@ -325,6 +325,13 @@ fn push_json(fields: &mut Fields, body: &[u8]) -> Result<(), WireError> {
     Ok(())
 }
 
+/// The credentials after an authentication scheme, whose name is case-insensitive (RFC 7235
+/// §2.1: `basic` and `BASIC` are `Basic`).
+fn strip_scheme<'a>(text: &'a str, scheme: &str) -> Option<&'a str> {
+    let (name, rest) = text.split_once(' ')?;
+    name.eq_ignore_ascii_case(scheme).then_some(rest)
+}
+
 /// An inbound HTTP request (head and collected body) as the request part of an envelope.
 pub fn decode_request(parts: &http::request::Parts, body: &[u8]) -> Result<Request, WireError> {
     let method = match parts.method.as_str() {
@@ -351,7 +358,7 @@ pub fn decode_request(parts: &http::request::Parts, body: &[u8]) -> Result<Reque
             })
         })?;
         if n == "authorization" {
-            if let Some(cred) = text.strip_prefix("Basic ") {
+            if let Some(cred) = strip_scheme(text, "Basic") {
                 // RFC 6749 §2.3.1: client credentials in Basic auth are the form fields.
                 use base64::Engine;
                 let raw = base64::engine::general_purpose::STANDARD
@@ -371,7 +378,7 @@ pub fn decode_request(parts: &http::request::Parts, body: &[u8]) -> Result<Reque
                     .push(("client_secret", typed("client_secret", &dec(secret))));
                 continue;
             }
-            let token = text.strip_prefix("Bearer ").unwrap_or(text).trim();
+            let token = strip_scheme(text, "Bearer").unwrap_or(text).trim();
             headers
                 .0
                 .push(("authorization", typed("authorization", token)));
@@ -527,6 +534,10 @@ pub fn encode_response(
             obj.insert("expires_in".into(), ((exp - now).max(0) / SEC).into());
             b = b.header(H_EXPIRES_AT, exp.to_string());
         }
+    }
+    if resp.status == 401 && resp.body.str("error") == Some("invalid_client") {
+        // §5.2: a failed client authentication names the scheme a client may use.
+        b = b.header("www-authenticate", "Basic realm=\"tokenlab\"");
     }
     if token || resp.body.get("error").is_some() {
         // §5.1/§5.2: nothing caches a credential or an answer about one.
