@@ -181,6 +181,19 @@ class Refresh(unittest.TestCase):
                                              timeout=LIMIT_S), 400, "invalid_request")
             assert_error(self, requests.post(token_url, data={"grant_type": "password"},
                                              timeout=LIMIT_S), 400, "unsupported_grant_type")
+            # requests-oauthlib refreshes on expiry by itself too (auto_refresh_url).
+            saved = []
+            ol = OAuthlibSession(
+                client_id=s.get("client_id"),
+                token={"access_token": "none", "token_type": "Bearer", "expires_in": -1,
+                       "refresh_token": raw.json()["refresh_token"]},
+                auto_refresh_url=token_url,
+                auto_refresh_kwargs={"client_id": s.get("client_id")},
+                token_updater=saved.append)
+            r = ol.get(api, timeout=LIMIT_S)
+            self.assertEqual(r.status_code, 200, r.text)
+            self.assertEqual(len(saved), 1)
+            assert_claims(self, saved[0]["access_token"], 0)
             # requests-oauthlib maps the same answer onto its own exception.
             ol = OAuthlibSession(client_id=s.get("client_id"))
             with self.assertRaises(InvalidGrantError):
