@@ -277,22 +277,136 @@ fn fuzz_decoders_long() {
 }
 
 /// One raw exchange with a live world; returns the status (0: closed without an answer).
-fn raw_exchange(addr: &str, raw: &[u8]) -> u16 {
+/// `half_close`: end the request by closing our side (garbage framing cannot then leave the
+/// server waiting), which lets hyper drop a request whose answer takes a while.
+fn raw_exchange(addr: &str, raw: &[u8], half_close: bool) -> (u16, String) {
     let mut s = TcpStream::connect(addr).expect("the server is up");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let _ = s.write_all(raw);
-    let _ = s.shutdown(std::net::Shutdown::Write);
+    if half_close {
+        let _ = s.shutdown(std::net::Shutdown::Write);
+    }
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
     let text = String::from_utf8_lossy(&buf);
-    text.split_whitespace()
+    let status = text
+        .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or(0);
+    // The error code, for the tally of what the inputs reached.
+    let code = text
+        .split("\"error\":\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or("")
+        .to_owned();
+    (status, code)
 }
 
-fn raw_request() -> impl Strategy<Value = Vec<u8>> {
-    (method(), path(), headers(), blob()).prop_map(|(m, p, h, b)| {
+/// `name=value&…` from the vocabulary, values sometimes real-looking, sometimes junk.
+fn form_pairs() -> impl Strategy<Value = Vec<u8>> {
+    let value = prop_oneof![
+        "[A-Za-z0-9_.-]{0,40}",
+        proptest::sample::select(
+            &[
+                "refresh_token",
+                "client_credentials",
+                "authorization_code",
+                "yes",
+                "0",
+                "1"
+            ][..]
+        )
+        .prop_map(str::to_owned),
+        proptest::sample::select(WORDS).prop_map(str::to_owned),
+        "tlsec_(rt|client|code)_[0-9a-f]{32}",
+    ];
+    let names = &[
+        "grant_type",
+        "refresh_token",
+        "code",
+        "code_verifier",
+        "code_challenge",
+        "client_id",
+        "client_secret",
+        "tenant",
+        "installationId",
+        "state",
+        "redirect_uri",
+        "approve",
+        "scope",
+        "response_type",
+        "url",
+        "event",
+    ][..];
+    proptest::collection::vec((proptest::sample::select(names), value), 0..6).prop_map(|v| {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        for (k, val) in v {
+            s.append_pair(k, &val);
+        }
+        s.finish().into_bytes()
+    })
+}
+
+/// Mostly well-framed requests on the served routes (so inputs reach the roles), sometimes
+/// garbage anywhere.
+/// The raw bytes, and whether they are garbage (framing may be broken: half-close).
+fn raw_request() -> impl Strategy<Value = (Vec<u8>, bool)> {
+    let routes = &[
+        "/oauth/token",
+        "/authorize",
+        "/authorize/consent",
+        "/rest/api/resource",
+        "/trigger",
+        "/lifecycle",
+        "/oauth/callback",
+        "/upm/install",
+    ][..];
+    let plausible = (
+        proptest::sample::select(&["GET", "POST"][..]).prop_map(|m| m.as_bytes().to_vec()),
+        (proptest::sample::select(routes), form_pairs()).prop_map(|(r, q)| {
+            let mut v = r.as_bytes().to_vec();
+            if !q.is_empty() {
+                v.push(b'?');
+                v.extend(q);
+            }
+            v
+        }),
+        // Only authorization, content-type and accept, with values that keep the framing.
+        proptest::collection::vec(
+            prop_oneof![
+                "[A-Za-z0-9_.:-]{0,40}".prop_map(|c| {
+                    use base64::Engine;
+                    (
+                        0usize,
+                        format!(
+                            "Basic {}",
+                            base64::engine::general_purpose::STANDARD.encode(c)
+                        )
+                        .into_bytes(),
+                    )
+                }),
+                "Bearer eyJ[A-Za-z0-9_.-]{0,60}".prop_map(|v| (0usize, v.into_bytes())),
+                proptest::sample::select(
+                    &[
+                        "application/json",
+                        "application/x-www-form-urlencoded",
+                        "text/plain"
+                    ][..]
+                )
+                .prop_map(|v| (1usize, v.as_bytes().to_vec())),
+                Just((2usize, b"text/html".to_vec())),
+            ],
+            0..4,
+        ),
+        prop_oneof![form_pairs(), blob()],
+    );
+    prop_oneof![
+        3 => plausible.prop_map(|(m, p, h, b)| (m, p, h, b, false)),
+        1 => (method(), path(), headers(), blob()).prop_map(|(m, p, h, b)| (m, p, h, b, true)),
+    ]
+    .prop_map(|(m, p, h, b, garbage)| {
         let mut raw = m;
         raw.push(b' ');
         raw.extend(p);
@@ -305,11 +419,28 @@ fn raw_request() -> impl Strategy<Value = Vec<u8>> {
         }
         raw.extend(format!("content-length: {}\r\n\r\n", b.len()).into_bytes());
         raw.extend(b);
-        raw
+        (raw, garbage)
     })
 }
 
+/// Panics anywhere in the process (a server task's included: hyper would only close that
+/// connection, which the client sees as no answer).
+static PANICS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn count_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            default(info);
+        }));
+    });
+}
+
 fn live_world(cases: u32) {
+    count_panics();
+    let before = PANICS.load(std::sync::atomic::Ordering::SeqCst);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -324,24 +455,32 @@ fn live_world(cases: u32) {
             .into_iter()
             .map(|(_, u)| u.trim_start_matches("http://").to_owned())
             .collect();
-        proptest!(config(cases), |(raw in raw_request(), i in any::<usize>())| {
+        let seen = std::sync::Mutex::new(std::collections::BTreeMap::new());
+        proptest!(config(cases), |((raw, garbage) in raw_request(), i in any::<usize>())| {
             let addr = &targets[i % targets.len()];
-            let status = raw_exchange(addr, &raw);
+            let (status, code) = raw_exchange(addr, &raw, garbage);
+            *seen.lock().unwrap().entry((status, code)).or_insert(0u64) += 1;
             // Edge faults a client asks for with x-tokenlab-edge are 429/5xx by design;
             // everything else from outside is answered below 500 (or refused by hyper).
             let asked_edge = raw.windows(15).any(|w| w.eq_ignore_ascii_case(b"x-tokenlab-edge"));
             prop_assert!(status < 500 || asked_edge, "{} answered {status} to {:?}",
                 addr, String::from_utf8_lossy(&raw));
         });
+        // What the inputs reached (status: count; 0 = closed without an answer).
+        eprintln!("{mechanism}: {:?}", seen.lock().unwrap());
         // Still serving: a well-formed request gets its normal answer.
         let as_addr = world.url(Party::AS).unwrap();
-        let status = raw_exchange(
+        let (status, _) = raw_exchange(
             as_addr.trim_start_matches("http://"),
             b"POST /oauth/token HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 10\r\n\r\ngrant_type",
+            false,
         );
         // (upm-oauth authenticates the client first: 401; tenant-secret: 400.)
         assert!(matches!(status, 400 | 401), "{mechanism}: {status}");
     }
+    // Other tests in this binary do not panic either, so any count is a server's.
+    let after = PANICS.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(after, before, "a server task panicked (see stderr)");
 }
 
 #[test]
@@ -380,4 +519,120 @@ fn a_flood_of_new_names_does_not_lock_out_the_standard_vocabulary() {
     // Past the cap, a new name is refused with a clear error, not a panic.
     let parts = parts_of(b"GET", b"/never-seen-before", &[]).unwrap();
     assert!(wire::decode_request(&parts, b"").is_err());
+}
+
+/// Method, path and query, headers (index into [`HEADER_NAMES`], value), body.
+type Seed = (&'static [u8], &'static [u8], Vec<(usize, Vec<u8>)>, Vec<u8>);
+
+/// The seeds that matter: inputs that reach the deep paths (Basic decoding, JSON typing,
+/// secret and JWT typing, provenance headers), each once, every CI run.
+#[test]
+fn the_seed_corpus_decodes_to_a_value_or_an_error() {
+    // (header index 1 is content-type)
+    let json = |b: &str| (1usize, b.as_bytes().to_vec(), b"application/json".to_vec());
+    let cases: Vec<Seed> = vec![
+        // Basic with a non-UTF-8 payload, with no ':', with %-escapes that do not decode.
+        (
+            b"POST",
+            b"/oauth/token",
+            vec![(0, b"Basic //79/Q==".to_vec())],
+            vec![],
+        ),
+        (
+            b"POST",
+            b"/oauth/token",
+            vec![(0, b"Basic YWJj".to_vec())],
+            vec![],
+        ),
+        (
+            b"POST",
+            b"/oauth/token",
+            vec![(0, b"basic JXp6OiVmZg==".to_vec())],
+            vec![],
+        ),
+        // Forms: broken escapes, empty names, a name past the length limit, NUL bytes.
+        (
+            b"POST",
+            b"/oauth/token",
+            vec![],
+            b"%zz=%ff&=1&&grant_type".to_vec(),
+        ),
+        (
+            b"POST",
+            b"/oauth/token",
+            vec![],
+            [b"a".repeat(97), b"=1".to_vec()].concat(),
+        ),
+        (
+            b"POST",
+            b"/oauth/token?\0=\0",
+            vec![],
+            b"refresh_token=%00".to_vec(),
+        ),
+        // JSON: nesting, huge numbers, arrays, a BOM, not an object.
+        {
+            let (i, _, ct) = json("");
+            (
+                b"POST",
+                b"/oauth/token",
+                vec![(i, ct)],
+                b"{\"a\":{\"b\":[1]}}".to_vec(),
+            )
+        },
+        {
+            let (i, _, ct) = json("");
+            (
+                b"POST",
+                b"/oauth/token",
+                vec![(i, ct)],
+                b"{\"tenant\":1e999}".to_vec(),
+            )
+        },
+        {
+            let (i, _, ct) = json("");
+            (
+                b"POST",
+                b"/x",
+                vec![(i, ct)],
+                "\u{feff}{}".as_bytes().to_vec(),
+            )
+        },
+        {
+            let (i, b, ct) = json(
+                "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+            );
+            (b"POST", b"/x", vec![(i, ct)], b)
+        },
+        // Provenance: ids past u64, an unknown party, a tenant that is not a number.
+        (
+            b"GET",
+            b"/",
+            vec![(5, b"18446744073709551616".to_vec())],
+            vec![],
+        ),
+        (
+            b"GET",
+            b"/",
+            vec![(7, b"nobody".to_vec()), (8, b"-1".to_vec())],
+            vec![],
+        ),
+        // JWT-shaped values in every typed position.
+        (
+            b"GET",
+            b"/rest/api/resource",
+            vec![(0, b"Bearer eyJ.eyJ.x".to_vec())],
+            vec![],
+        ),
+        (
+            b"POST",
+            b"/oauth/token",
+            vec![],
+            b"refresh_token=eyJhbGciOiJub25lIn0.e30.&code=eyJ..".to_vec(),
+        ),
+    ];
+    for (m, p, h, b) in cases {
+        for status in [200, 302, 401] {
+            decode_everything(m, p, &h, &b, status);
+        }
+    }
 }
