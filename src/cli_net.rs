@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use tokenlab::net::{LoopbackWorld, NetConfig, calibrate};
 use tokenlab_models::faults::{PRESET_NAMES, preset};
 use tokenlab_models::history::Event;
-use tokenlab_models::ids::{Party, TenantId};
+use tokenlab_models::ids::{APP_ID, Group, Party, TenantId};
+use tokenlab_models::mechanisms::upm_oauth::REDIRECT_URI;
+use tokenlab_models::message::Value;
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -20,7 +22,8 @@ pub struct ServeArgs {
     /// Network preset whose faults are enacted on the loopback links.
     #[arg(long, default_value = "lan")]
     preset: String,
-    #[arg(long, default_value_t = 3)]
+    /// Demo tenants (sites) t0..t(N-1); each gets its credentials printed.
+    #[arg(long, default_value_t = 1)]
     tenants: u32,
     /// Seed (decimal or 0x-hex).
     #[arg(long, default_value = "1", value_parser = crate::parse_seed)]
@@ -58,6 +61,59 @@ fn expectations(world: &LoopbackWorld) -> BTreeMap<Party, BTreeSet<String>> {
     out
 }
 
+/// The `key = value` lines a stock client is configured from: endpoints and values shared by
+/// every tenant, then `tenant = i` and that tenant's own credentials, for each tenant.
+fn client_block(world: &LoopbackWorld) -> Vec<(String, String)> {
+    use tokenlab::net::wire::value_text;
+    let facts = world.mechanism.facts();
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut put = |k: &str, v: String| out.push((k.to_string(), v));
+    let url = |p: Party| world.url(p).unwrap_or_default();
+    if facts.acquires_from == Some(Group::AuthServer) {
+        put("token_endpoint", format!("{}/oauth/token", url(Party::AS)));
+    }
+    if facts.browser_consent {
+        put(
+            "authorization_endpoint",
+            format!("{}/authorize", url(Party::AS)),
+        );
+        put("redirect_uri", REDIRECT_URI.to_string());
+    }
+    put(
+        "api_endpoint",
+        format!("{}/rest/api/resource", url(Party::API)),
+    );
+    put("jwks_uri", world.jwks_url.clone());
+    let rows: Vec<Vec<(&'static str, Value)>> = (0..world.tenants)
+        .map(|t| world.partner_credentials(TenantId(t)))
+        .collect();
+    // A value every tenant holds alike (one app-wide secret) is shared; a single tenant's
+    // credentials stay under its own heading.
+    let shared = |k: &str, v: &Value| {
+        rows.len() > 1
+            && rows
+                .iter()
+                .all(|r| r.iter().any(|(k2, v2)| *k2 == k && v2 == v))
+    };
+    if !rows.iter().flatten().any(|(k, _)| *k == "client_id") {
+        put("client_id", APP_ID.to_string());
+    }
+    for (k, v) in rows.first().into_iter().flatten() {
+        if shared(k, v) {
+            put(k, value_text(v));
+        }
+    }
+    for (t, row) in rows.iter().enumerate() {
+        put("tenant", t.to_string());
+        for (k, v) in row {
+            if !shared(k, v) {
+                put(k, value_text(v));
+            }
+        }
+    }
+    out
+}
+
 pub fn serve(a: ServeArgs) -> Result<()> {
     let Some(p) = preset(&a.preset) else {
         bail!(
@@ -66,9 +122,12 @@ pub fn serve(a: ServeArgs) -> Result<()> {
             PRESET_NAMES.join(", ")
         );
     };
-    if a.tenants < 2 || a.tenants > 1000 {
-        bail!("--tenants must be between 2 and 1000, got {}", a.tenants);
+    if a.tenants < 1 || a.tenants > 1000 {
+        bail!("--tenants must be between 1 and 1000, got {}", a.tenants);
     }
+    // Virtual time 0 is the wall clock now, so tokens carry real `iat`/`exp` (the driver may
+    // read the clock; the models only ever see this number).
+    let epoch_s = tokenlab::net::world::wall_clock_unix_s();
     let cfg = NetConfig {
         mechanism: a.mechanism.clone(),
         sets: a.sets.clone(),
@@ -76,6 +135,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
         seed: a.seed,
         network: p.network,
         nemesis: p.nemesis,
+        epoch_s: Some(epoch_s),
         ..NetConfig::new(&a.mechanism, a.tenants, 0.0)
     };
     runtime()?.block_on(async {
@@ -85,8 +145,8 @@ pub fn serve(a: ServeArgs) -> Result<()> {
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
                 .context("listening for Ctrl-C")?;
         let world = LoopbackWorld::start(&cfg).await?;
-        // One demand on the last tenant shows the on-demand path; tenant 0 stays untouched
-        // so its printed credentials are current.
+        // One demand on the last tenant shows the on-demand path (the credentials printed
+        // below are read after it, so they are current).
         let demo = world.demand(TenantId(a.tenants - 1)).await;
         println!(
             "tokenlab serve: {} on 127.0.0.1 (preset {}, {} tenants t0..t{}, seed {:#x})",
@@ -113,17 +173,13 @@ pub fn serve(a: ServeArgs) -> Result<()> {
             }
         }
         println!(
-            "requests: POST bodies as application/x-www-form-urlencoded or JSON; name the tenant with a `tenant` field or an x-tokenlab-tenant header; client credentials may also go in Basic auth."
+            "requests: standard OAuth 2.0 (RFC 6749); POST bodies as application/x-www-form-urlencoded or JSON; client credentials in the body or in Basic auth; name the site with a `tenant` field only where no credential names it (global-secret)."
         );
         println!(
-            "SECRETS of demo tenant t0 follow. This is the only place tokenlab ever prints a secret; they are valid only in this loopback world:"
+            "SECRETS follow with what a client needs, shared first, then per tenant. This is the only place tokenlab ever prints a secret; they are valid only in this loopback world:"
         );
-        let creds = world.partner_credentials(TenantId(0));
-        if creds.is_empty() {
-            println!("  (none: this mechanism provisions no credential to the partner)");
-        }
-        for (k, v) in creds {
-            println!("  {k} = {}", tokenlab::net::wire::value_text(&v));
+        for (k, v) in client_block(&world) {
+            println!("  {k} = {v}");
         }
         println!("serving until Ctrl-C");
         use std::io::Write;

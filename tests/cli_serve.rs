@@ -17,8 +17,13 @@ struct Served {
 }
 
 fn serve(mechanism: &str) -> Served {
+    serve_with(&["--mechanism", mechanism])
+}
+
+fn serve_with(args: &[&str]) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tokenlab"))
-        .args(["serve", "--mechanism", mechanism])
+        .arg("serve")
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -314,6 +319,43 @@ fn serve_works_for_every_mechanism() {
 }
 
 #[test]
+fn serve_prints_what_a_client_needs_as_key_value_lines_per_tenant() {
+    let s = serve_with(&["--mechanism", "upm-oauth", "--tenants", "3"]);
+    let block: Vec<(&str, &str)> = s
+        .lines
+        .iter()
+        .skip_while(|l| !l.starts_with("SECRETS"))
+        .skip(1)
+        .filter_map(|l| l.strip_prefix("  ")?.split_once(" = "))
+        .collect();
+    let keys: Vec<&str> = block.iter().map(|(k, _)| *k).collect();
+    for k in [
+        "token_endpoint",
+        "authorization_endpoint",
+        "api_endpoint",
+        "client_id",
+        "client_secret",
+        "redirect_uri",
+    ] {
+        assert_eq!(keys.iter().filter(|x| **x == k).count(), 1, "{k}: {keys:?}");
+    }
+    // One refresh token per demo tenant, each under its `tenant = i` line.
+    let tenants: Vec<&str> = block
+        .iter()
+        .filter(|(k, _)| *k == "tenant")
+        .map(|(_, v)| *v)
+        .collect();
+    assert_eq!(tenants, ["0", "1", "2"]);
+    assert_eq!(keys.iter().filter(|x| **x == "refresh_token").count(), 3);
+    assert!(block[0].1.starts_with("http://127.0.0.1:"), "{block:?}");
+    assert_eq!(
+        s.lines.last().map(String::as_str),
+        Some("serving until Ctrl-C")
+    );
+    s.interrupt();
+}
+
+#[test]
 fn serve_rejects_bad_flags_with_one_line() {
     for (args, needle) in [
         (
@@ -325,8 +367,8 @@ fn serve_rejects_bad_flags_with_one_line() {
             "unknown preset 'moon'",
         ),
         (
-            vec!["serve", "--mechanism", "refresh", "--tenants", "1"],
-            "--tenants must be between 2",
+            vec!["serve", "--mechanism", "refresh", "--tenants", "0"],
+            "--tenants must be between 1",
         ),
         (
             vec!["calibrate", "--samples", "0"],

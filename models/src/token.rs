@@ -19,14 +19,48 @@ pub const EPOCH_S: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
 pub const PLATFORM_ISSUER: &str = "tokenlab-platform";
 pub const API_AUDIENCE: &str = "product-api";
 pub const FIT_ISSUER: &str = "forge";
+/// The scope every access token T carries (and a token response names, RFC 6749 §5.1).
+pub const ACCESS_SCOPE: &str = "app-system";
 
-/// Model time to NumericDate (seconds, floored).
-pub fn to_numeric_date(t: Micros) -> i64 {
-    EPOCH_S + t.div_euclid(SEC)
+/// Model time 0 as a Unix time (s): a parameter of a world. Every simulated run keeps the
+/// default, [`EPOCH_S`], so its tokens are byte-identical run after run; the loopback driver's
+/// `serve` sets it to the wall clock at start, so stock clients see real `iat`/`exp`.
+/// Minting and checking must use one world's epoch (they do: it is set once per world).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Epoch(pub i64);
+
+impl Default for Epoch {
+    fn default() -> Epoch {
+        Epoch(EPOCH_S)
+    }
 }
-/// NumericDate to model time.
+
+impl Epoch {
+    /// Model time to NumericDate (seconds, floored).
+    pub fn numeric_date(self, t: Micros) -> i64 {
+        self.0 + t.div_euclid(SEC)
+    }
+    /// NumericDate to model time.
+    pub fn model_time(self, s: i64) -> Micros {
+        (s - self.0) * SEC
+    }
+    /// `exp` against `now`: the token is valid while now < exp (+ leeway).
+    pub fn check_exp(self, exp_s: i64, now: Micros, leeway: Micros) -> Result<(), JwtError> {
+        if now >= self.model_time(exp_s) + leeway {
+            Err(JwtError::Expired)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Model time to NumericDate at the default epoch.
+pub fn to_numeric_date(t: Micros) -> i64 {
+    Epoch::default().numeric_date(t)
+}
+/// NumericDate to model time at the default epoch.
 pub fn from_numeric_date(s: i64) -> Micros {
-    (s - EPOCH_S) * SEC
+    Epoch::default().model_time(s)
 }
 
 /// Claims of an access token T.
@@ -102,13 +136,9 @@ fn map_err(e: jsonwebtoken::errors::Error) -> JwtError {
     }
 }
 
-/// `exp` against `now`: the token is valid while now < exp (+ leeway).
+/// `exp` against `now` at the default epoch.
 pub fn check_exp(exp_s: i64, now: Micros, leeway: Micros) -> Result<(), JwtError> {
-    if now >= from_numeric_date(exp_s) + leeway {
-        Err(JwtError::Expired)
-    } else {
-        Ok(())
-    }
+    Epoch::default().check_exp(exp_s, now, leeway)
 }
 
 /// The platform's keys. F, the AS and the product API are one platform and share them.
@@ -118,6 +148,7 @@ pub struct PlatformKeys {
     fit_enc: EncodingKey,
     fit_public: [u8; 32],
     hs256: Validation,
+    epoch: Epoch,
 }
 
 impl PlatformKeys {
@@ -134,6 +165,7 @@ impl PlatformKeys {
             fit_enc: EncodingKey::from_ed_der(&ed25519_pkcs8_der(&seed)),
             fit_public,
             hs256: validation(Algorithm::HS256),
+            epoch: Epoch::default(),
         }
     }
 
@@ -142,7 +174,16 @@ impl PlatformKeys {
         FitVerifier {
             key: DecodingKey::from_ed_der(&self.fit_public),
             v: validation(Algorithm::EdDSA),
+            epoch: self.epoch,
         }
+    }
+
+    /// The world's time origin, which the platform mints and checks with.
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+    pub fn set_epoch(&mut self, epoch: Epoch) {
+        self.epoch = epoch;
     }
 
     /// The raw Ed25519 public key of FIT verification, for publishing it as a JWK set.
@@ -185,6 +226,7 @@ fn ed25519_pkcs8_der(seed: &[u8; 32]) -> Vec<u8> {
 pub struct FitVerifier {
     key: DecodingKey,
     v: Validation,
+    epoch: Epoch,
 }
 
 impl FitVerifier {
@@ -194,7 +236,15 @@ impl FitVerifier {
         FitVerifier {
             key,
             v: validation(Algorithm::EdDSA),
+            epoch: Epoch::default(),
         }
+    }
+    pub fn set_epoch(&mut self, epoch: Epoch) {
+        self.epoch = epoch;
+    }
+    /// The world's time origin (the partner's clock reads NumericDates against it too).
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
     }
     /// Signature, issuer, audience (= the app) and `exp` against `now`.
     pub fn verify(&self, fit: &Jwt, now: Micros) -> Result<FitClaims, JwtError> {
@@ -207,7 +257,7 @@ impl FitVerifier {
         if c.aud != APP_ID {
             return Err(JwtError::WrongAudience);
         }
-        check_exp(c.exp, now, 0)?;
+        self.epoch.check_exp(c.exp, now, 0)?;
         Ok(c)
     }
 }

@@ -5,15 +5,23 @@
 //!   query string (GET) or a form (POST), headers as headers (`authorization: Bearer …`).
 //! - The driver's own bookkeeping (message id, cause, sender, tenant site) rides in
 //!   `x-tokenlab-*` headers; a stock client that sends none of them still gets an answer.
-//! - Responses are JSON objects. A token response also carries the standard `token_type` and
-//!   `expires_in` (RFC 6749 §5.1) so unmodified OAuth clients parse it; a 302 carries `Location`.
+//! - Responses are JSON objects; a 302 carries `Location`. A token response is standard
+//!   (RFC 6749 §5.1): `access_token`, `token_type`, `expires_in`, `scope` and any
+//!   `refresh_token`, with `Cache-Control: no-store` and `Pragma: no-cache`. The models' own
+//!   expiry (`expires_at`, model µs) is not a standard field: it rides in the
+//!   `x-tokenlab-expires-at` header, which stock clients ignore and the driver reads back.
+//! - A consent form asked for by a browser (`Accept: text/html`) is an HTML page whose form
+//!   POSTs the approval; the driver's own browser reads it as JSON.
 //! - Values are typed back by name and shape: `tlsec_…` is an opaque secret, `eyJ…` a JWT,
-//!   `tenant`/`installationId` a tenant, `expires_at` an integer; all else is a string.
+//!   `tenant`/`installationId` a tenant, a pushed token's `expires_at` an integer; a
+//!   credential field (refresh token, code, client
+//!   secret, PKCE verifier) is a secret whatever its shape, so an unknown one is an unknown
+//!   secret (`invalid_grant`, §5.2), not a missing one; all else is a string.
 
 use axum::http;
 use bytes::Bytes;
 use std::collections::BTreeSet;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use tokenlab_models::ids::{MsgId, PartnerEndpoint, Party, PlatformEndpoint, TenantId};
 use tokenlab_models::message::{Body, Envelope, Fields, Request, Response, Value};
 use tokenlab_models::secret::{Jwt, Secret};
@@ -25,6 +33,8 @@ pub const H_FROM: &str = "x-tokenlab-from";
 pub const H_TENANT: &str = "x-tokenlab-tenant";
 /// An injected edge error: the receiver's edge answers with this status, the role never sees it.
 pub const H_EDGE: &str = "x-tokenlab-edge";
+/// A token response's expiry in model µs (not a standard field: §5.1 has only `expires_in`).
+pub const H_EXPIRES_AT: &str = "x-tokenlab-expires-at";
 /// Largest request body accepted (a token request is well under 1 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -67,10 +77,59 @@ pub enum WireError {
 }
 
 /// Route and field names are `&'static str` in the models. Names read off the wire are
-/// interned, at most [`INTERN_CAP`] of them, so a client sending endless new names cannot
-/// grow memory: past the cap, unknown names are refused with a 400.
+/// interned, at most [`INTERN_CAP`] new ones, so a client sending endless new names cannot
+/// grow memory: past the cap, unknown names are refused with a 400. The models' own names
+/// (every name the driver encodes, and the standard OAuth vocabulary of [`STOCK_NAMES`])
+/// are known without counting against the cap, so a flood of junk names cannot lock a
+/// legitimate client out (a finding of the wire fuzzer).
 const INTERN_CAP: usize = 1024;
-static INTERNED: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+
+struct Interned {
+    names: BTreeSet<&'static str>,
+    /// Names leaked from the wire (what the cap bounds).
+    foreign: usize,
+}
+
+static INTERNED: Mutex<Interned> = Mutex::new(Interned {
+    names: BTreeSet::new(),
+    foreign: 0,
+});
+
+/// What stock clients send that the models read, known before any driver traffic.
+const STOCK_NAMES: [&str; 19] = [
+    "POST /oauth/token",
+    "GET /authorize",
+    "POST /authorize/consent",
+    "GET /rest/api/resource",
+    "grant_type",
+    "refresh_token",
+    "client_id",
+    "client_secret",
+    "code",
+    "code_verifier",
+    "code_challenge",
+    "code_challenge_method",
+    "redirect_uri",
+    "response_type",
+    "state",
+    "scope",
+    "tenant",
+    "approve",
+    "authorization",
+];
+
+fn interned() -> MutexGuard<'static, Interned> {
+    let mut g = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
+    if g.names.is_empty() {
+        g.names.extend(STOCK_NAMES);
+    }
+    g
+}
+
+/// A name the models use: known from now on, free of the cap.
+fn remember(name: &'static str) {
+    interned().names.insert(name);
+}
 
 fn intern(s: &str) -> Result<&'static str, WireError> {
     let ok = !s.is_empty()
@@ -80,15 +139,16 @@ fn intern(s: &str) -> Result<&'static str, WireError> {
     if !ok {
         return Err(WireError::BadName(s.chars().take(96).collect()));
     }
-    let mut set = INTERNED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(v) = set.get(s) {
+    let mut set = interned();
+    if let Some(v) = set.names.get(s) {
         return Ok(v);
     }
-    if set.len() >= INTERN_CAP {
+    if set.foreign >= INTERN_CAP {
         return Err(WireError::BadName(s.into()));
     }
     let v: &'static str = Box::leak(s.to_owned().into_boxed_str());
-    set.insert(v);
+    set.names.insert(v);
+    set.foreign += 1;
     Ok(v)
 }
 
@@ -103,9 +163,11 @@ pub fn value_text(v: &Value) -> String {
     }
 }
 
-/// Fields whose value, when it does not carry the models' `tlsec_` prefix, is still a secret
-/// chosen by a party outside the models (a stock client's PKCE verifier).
-const FOREIGN_SECRET_FIELDS: [&str; 1] = ["code_verifier"];
+/// Fields whose value, when it does not carry the models' `tlsec_` prefix, is still a secret:
+/// one chosen by a party outside the models (a stock client's PKCE verifier), or a credential
+/// the models never issued (a mistyped or forged refresh token, code or client secret).
+const FOREIGN_SECRET_FIELDS: [&str; 4] =
+    ["code_verifier", "refresh_token", "code", "client_secret"];
 
 /// A value read off the wire, typed by name and shape.
 pub fn typed(name: &str, text: &str) -> Value {
@@ -114,6 +176,8 @@ pub fn typed(name: &str, text: &str) -> Value {
     {
         return Value::Tenant(TenantId(t));
     }
+    // A pushed token (F to P.auth, a request between the models' own parties) names its
+    // expiry in model µs; token *responses* carry it in a header instead.
     if name == "expires_at"
         && let Ok(i) = text.parse::<i64>()
     {
@@ -151,6 +215,10 @@ pub fn encode_request(
     edge_status: Option<u16>,
 ) -> http::Request<http_body_util::Full<Bytes>> {
     let req = env.request().expect("encode_request takes a request");
+    remember(req.route);
+    for (k, _) in req.body.0.iter().chain(&req.headers.0) {
+        remember(k);
+    }
     let (method, path) = split_route(req.route);
     let query = form(&req.body);
     let (uri, body) = if method == "GET" {
@@ -257,6 +325,13 @@ fn push_json(fields: &mut Fields, body: &[u8]) -> Result<(), WireError> {
     Ok(())
 }
 
+/// The credentials after an authentication scheme, whose name is case-insensitive (RFC 7235
+/// §2.1: `basic` and `BASIC` are `Basic`).
+fn strip_scheme<'a>(text: &'a str, scheme: &str) -> Option<&'a str> {
+    let (name, rest) = text.split_once(' ')?;
+    name.eq_ignore_ascii_case(scheme).then_some(rest)
+}
+
 /// An inbound HTTP request (head and collected body) as the request part of an envelope.
 pub fn decode_request(parts: &http::request::Parts, body: &[u8]) -> Result<Request, WireError> {
     let method = match parts.method.as_str() {
@@ -283,7 +358,7 @@ pub fn decode_request(parts: &http::request::Parts, body: &[u8]) -> Result<Reque
             })
         })?;
         if n == "authorization" {
-            if let Some(cred) = text.strip_prefix("Basic ") {
+            if let Some(cred) = strip_scheme(text, "Basic") {
                 // RFC 6749 §2.3.1: client credentials in Basic auth are the form fields.
                 use base64::Engine;
                 let raw = base64::engine::general_purpose::STANDARD
@@ -303,7 +378,7 @@ pub fn decode_request(parts: &http::request::Parts, body: &[u8]) -> Result<Reque
                     .push(("client_secret", typed("client_secret", &dec(secret))));
                 continue;
             }
-            let token = text.strip_prefix("Bearer ").unwrap_or(text).trim();
+            let token = strip_scheme(text, "Bearer").unwrap_or(text).trim();
             headers
                 .0
                 .push(("authorization", typed("authorization", token)));
@@ -345,16 +420,102 @@ pub fn decode_request(parts: &http::request::Parts, body: &[u8]) -> Result<Reque
     })
 }
 
-/// A response envelope as an HTTP response. `now` turns `expires_at` into `expires_in`;
-/// `locate` gives the base URL of a party (for a 302's `Location`).
+/// How a response is rendered for its requester.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Rendering {
+    /// A browser asked (`Accept: text/html`): a consent form becomes an HTML page.
+    pub html: bool,
+    /// The site the request named, prefilled in a consent page.
+    pub tenant: Option<TenantId>,
+}
+
+impl Rendering {
+    /// From an inbound request's head: HTML only for a client that asks for it.
+    pub fn for_request(h: &http::HeaderMap, tenant: Option<TenantId>) -> Rendering {
+        let html = h
+            .get_all("accept")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains("text/html"));
+        Rendering { html, tenant }
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The consent step as a page a person can use: the request's parameters travel as hidden
+/// fields, the site is asked for unless the request named it, and two buttons POST the
+/// answer (`approve=yes` or `approve=no`) to the form's route.
+pub fn consent_page(fields: &Fields, tenant: Option<TenantId>) -> Option<String> {
+    let route = fields.str("consent_form")?;
+    let (_, path) = split_route(route);
+    let mut hidden = String::new();
+    for (k, v) in &fields.0 {
+        if *k == "consent_form" {
+            continue;
+        }
+        hidden.push_str(&format!(
+            "<input type=\"hidden\" name=\"{}\" value=\"{}\">\n",
+            html_escape(k),
+            html_escape(&value_text(v))
+        ));
+    }
+    let site = match tenant {
+        Some(t) => format!("<input type=\"hidden\" name=\"tenant\" value=\"{}\">\n<p>Site: t{}</p>\n", t.0, t.0),
+        None => "<p><label>Site (tenant number) <input type=\"number\" name=\"tenant\" min=\"0\" value=\"0\" required></label></p>\n".to_string(),
+    };
+    Some(format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Authorize {app}</title></head>\n<body>\n<h1>Authorize {app}</h1>\n<p>The app asks for access to this site on your behalf (offline access included).</p>\n<form method=\"post\" action=\"{path}\">\n{hidden}{site}<button type=\"submit\" name=\"approve\" value=\"yes\">Approve</button>\n<button type=\"submit\" name=\"approve\" value=\"no\">Deny</button>\n</form>\n</body></html>\n",
+        app = html_escape(tokenlab_models::ids::APP_ID),
+        path = html_escape(path),
+    ))
+}
+
+/// What the edge adds to a token response for standard clients (RFC 6749 §5.1); not part of
+/// the envelope.
+const EDGE_FIELDS: [&str; 3] = ["token_type", "expires_in", "scope"];
+
+/// A response envelope as an HTTP response. `now` turns the models' `expires_at` into
+/// `expires_in`; `locate` gives the base URL of a party (for a 302's `Location`).
 pub fn encode_response(
     env: &Envelope,
     now: Micros,
     locate: impl Fn(Party) -> Option<String>,
+    rendering: Rendering,
 ) -> http::Response<axum::body::Body> {
     let resp = env.response().expect("encode_response takes a response");
+    if rendering.html
+        && resp.status == 200
+        && let Some(page) = consent_page(&resp.body, rendering.tenant)
+    {
+        return http::Response::builder()
+            .status(200)
+            .header("content-type", "text/html; charset=utf-8")
+            .header("cache-control", "no-store")
+            .header(H_MSG, env.id.0.to_string())
+            .body(axum::body::Body::from(page))
+            .expect("a static page response is valid");
+    }
+    let token = resp.body.get("access_token").is_some();
     let mut obj = serde_json::Map::new();
     for (k, v) in &resp.body.0 {
+        remember(k);
+        if token && *k == "expires_at" {
+            continue; // model µs: in a header, not a field stock clients would misread
+        }
         let j = match v {
             Value::Int(i) => serde_json::Value::from(*i),
             Value::Tenant(t) => serde_json::Value::from(t.0),
@@ -362,16 +523,28 @@ pub fn encode_response(
         };
         obj.insert((*k).to_owned(), j);
     }
-    if resp.body.get("access_token").is_some() {
-        obj.insert("token_type".into(), "Bearer".into());
-        if let Some(exp) = resp.body.int("expires_at") {
-            obj.insert("expires_in".into(), ((exp - now).max(0) / SEC).into());
-        }
-    }
     let mut b = http::Response::builder()
         .status(resp.status)
         .header("content-type", "application/json")
         .header(H_MSG, env.id.0.to_string());
+    if token {
+        obj.insert("token_type".into(), "Bearer".into());
+        obj.insert("scope".into(), tokenlab_models::token::ACCESS_SCOPE.into());
+        if let Some(exp) = resp.body.int("expires_at") {
+            obj.insert("expires_in".into(), ((exp - now).max(0) / SEC).into());
+            b = b.header(H_EXPIRES_AT, exp.to_string());
+        }
+    }
+    if resp.status == 401 && resp.body.str("error") == Some("invalid_client") {
+        // §5.2: a failed client authentication names the scheme a client may use.
+        b = b.header("www-authenticate", "Basic realm=\"tokenlab\"");
+    }
+    if token || resp.body.get("error").is_some() {
+        // §5.1/§5.2: nothing caches a credential or an answer about one.
+        b = b
+            .header("cache-control", "no-store")
+            .header("pragma", "no-cache");
+    }
     if resp.status == 302
         && let (Some(to), Some(route)) = (
             resp.body.str("location_to"),
@@ -394,9 +567,6 @@ pub fn encode_response(
     })
 }
 
-/// What the edge adds to a token response for standard clients; not part of the envelope.
-const EDGE_FIELDS: [&str; 2] = ["token_type", "expires_in"];
-
 /// An HTTP response to `req` as a response envelope.
 pub fn decode_response(
     req: &Envelope,
@@ -409,7 +579,21 @@ pub fn decode_response(
     if !body.is_empty() {
         push_json(&mut fields, body)?;
     }
-    fields.0.retain(|(k, _)| !EDGE_FIELDS.contains(k));
+    if fields.get("access_token").is_some() {
+        fields.0.retain(|(k, _)| !EDGE_FIELDS.contains(k));
+        if let Some(exp) = header_str(headers, H_EXPIRES_AT)? {
+            let exp = exp
+                .parse::<i64>()
+                .map_err(|_| WireError::BadHeader(H_EXPIRES_AT))?;
+            // Where the models put it: right after the token.
+            let at = fields
+                .0
+                .iter()
+                .position(|(k, _)| *k == "access_token")
+                .map_or(0, |i| i + 1);
+            fields.0.insert(at, ("expires_at", Value::Int(exp)));
+        }
+    }
     let id = header_u64(headers, H_MSG)?
         .map(MsgId)
         .unwrap_or_else(fallback_id);
@@ -447,6 +631,10 @@ mod tests {
     fn values_are_typed_back_by_name_and_shape() {
         assert_eq!(typed("tenant", "7"), Value::Tenant(TenantId(7)));
         assert_eq!(typed("expires_at", "-5"), Value::Int(-5));
+        assert!(matches!(
+            typed("refresh_token", "not-ours"),
+            Value::Secret(_)
+        ));
         assert!(matches!(
             typed("refresh_token", "tlsec_rt_00"),
             Value::Secret(_)

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use tokenlab_models::Micros;
 use tokenlab_models::faults::{Nemesis, NetworkProfile};
 use tokenlab_models::history::{Event, FaultKind, History, Outcome};
-use tokenlab_models::ids::{DemandId, MsgId, Party, RoleKind, TenantId, TimerId};
+use tokenlab_models::ids::{DemandId, MsgId, PartnerEndpoint, Party, RoleKind, TenantId, TimerId};
 use tokenlab_models::mechanisms::{Mechanism, ResolveError, resolve};
 use tokenlab_models::message::{Envelope, Value};
 use tokenlab_models::params::Params;
@@ -72,6 +72,9 @@ pub struct NetConfig {
     /// Parties served by something outside the world (a wiremock server standing in for a
     /// partner endpoint in contract tests): requests to them go to this loopback address.
     pub external: BTreeMap<Party, SocketAddr>,
+    /// Model time 0 as a Unix time (s). `None`: the models' fixed epoch, as in the
+    /// simulator; `serve` passes the wall clock at start so stock clients see real times.
+    pub epoch_s: Option<i64>,
 }
 
 impl NetConfig {
@@ -93,6 +96,7 @@ impl NetConfig {
             fast_forward: false,
             plan: None,
             external: BTreeMap::new(),
+            epoch_s: None,
         }
     }
     /// On a named preset (its link profiles and nemesis schedule).
@@ -551,6 +555,15 @@ fn monotonic_now() -> Instant {
     Instant::now()
 }
 
+/// The wall clock as a Unix time (s), for `serve`'s epoch: virtual time 0 is this instant,
+/// so the tokens a stock client gets carry real `iat`/`exp`. Only the driver reads it.
+#[allow(clippy::disallowed_methods)]
+pub fn wall_clock_unix_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// Sleeps for `d` with sub-millisecond precision. tokio's timer has 1 ms granularity, which
 /// would add up to a millisecond per hop, so the last stretch (at most 2 ms) is an OS sleep
 /// on the blocking pool: precise to the kernel's timer slack, and it burns no CPU on a
@@ -660,6 +673,12 @@ async fn serve_party(
         Err(e) => return wire::error_response(400, "invalid_request", &e.to_string()),
     };
     let external = prov.id.is_none();
+    // Only a client outside the driver gets pages; the driver's own browser reads JSON.
+    let rendering = if external {
+        wire::Rendering::for_request(&parts.headers, request.tenant)
+    } else {
+        wire::Rendering::default()
+    };
     let (tx, rx) = oneshot::channel();
     let env = {
         let mut world = lock(&shared.world);
@@ -709,13 +728,32 @@ async fn serve_party(
         Ok(Some(Reply { env, delay })) => {
             precise_sleep(Duration::from_micros(delay.max(0) as u64)).await;
             let now = shared.clock.now();
-            wire::encode_response(&env, now, |p| shared.base_url(p))
+            // A client outside the driver is sent back to the redirect URI it registered
+            // (RFC 6749 §4.1.2), the one `serve` prints; the driver's own browser goes on
+            // to the loopback partner that serves that callback.
+            let locate = |p: Party| match p {
+                Party::Partner(PartnerEndpoint::OAuth) if external => {
+                    Some(registered_redirect_origin().to_owned())
+                }
+                _ => shared.base_url(p),
+            };
+            wire::encode_response(&env, now, locate, rendering)
         }
         // Lost on the link: never answered; the requester's timeout closes the connection.
         Ok(None) if !external => std::future::pending().await,
         Ok(None) => wire::error_response(504, "timeout", "the answer was lost (injected fault)"),
         Err(_) => wire::error_response(503, "unavailable", "the world is shutting down"),
     }
+}
+
+/// The origin of the partner's registered redirect URI (`https://partner.example`).
+fn registered_redirect_origin() -> &'static str {
+    use tokenlab_models::mechanisms::upm_oauth::REDIRECT_URI;
+    let after_scheme = REDIRECT_URI.find("://").map_or(0, |i| i + 3);
+    let end = REDIRECT_URI[after_scheme..]
+        .find('/')
+        .map_or(REDIRECT_URI.len(), |i| after_scheme + i);
+    &REDIRECT_URI[..end]
 }
 
 /// How long a request from outside the driver may wait for its answer.
@@ -792,8 +830,11 @@ impl LoopbackWorld {
         let fit = fetch_fit_verifier(&client, &jwks_url).await?;
 
         let scenario = cfg.scenario();
-        let (world, schedule) =
+        let (mut world, schedule) =
             World::build(&scenario, mechanism, &params, cfg.plan.as_ref(), Some(fit));
+        if let Some(e) = cfg.epoch_s {
+            world.set_epoch(tokenlab_models::token::Epoch(e));
+        }
 
         let mut listeners = Vec::new();
         let mut addrs = BTreeMap::new();

@@ -18,8 +18,7 @@ use crate::roles::resource::{ApiDecision, jwt_reason};
 use crate::roles::store::Row;
 use crate::secret::Secret;
 use crate::token::{
-    ConnectClaims, check_exp, client_key, connect_issuer, connect_qsh, sign_connect,
-    to_numeric_date, verify_connect,
+    ConnectClaims, client_key, connect_issuer, connect_qsh, sign_connect, verify_connect,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -135,8 +134,8 @@ impl PartnerSide for ConnectPartner {
                 let tenant = req.tenant.expect("API calls name their tenant");
                 let claims = ConnectClaims {
                     iss: client_key(tenant),
-                    iat: to_numeric_date(cx.now),
-                    exp: to_numeric_date(cx.now + self.jwt_exp),
+                    iat: cx.epoch().numeric_date(cx.now),
+                    exp: cx.epoch().numeric_date(cx.now + self.jwt_exp),
                     qsh: request_qsh(req),
                 };
                 Value::Jwt(sign_connect(secret, &claims))
@@ -242,7 +241,10 @@ impl PlatformSide for ConnectPlatform {
             let iss = connect_issuer(jwt).map_err(jwt_reason)?;
             let (bound, secret) = self.secrets.get(&iss).ok_or("unknown_issuer")?;
             let claims = verify_connect(secret, jwt).map_err(jwt_reason)?;
-            check_exp(claims.exp, cx.now, 0).map_err(jwt_reason)?;
+            cx.keys
+                .epoch()
+                .check_exp(claims.exp, cx.now, 0)
+                .map_err(jwt_reason)?;
             if self.qsh && claims.qsh != request_qsh(req) {
                 return Err("qsh_mismatch");
             }

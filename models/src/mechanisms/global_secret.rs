@@ -178,6 +178,10 @@ impl PlatformSide for GlobalPlatform {
             response: r,
             after: 0,
         };
+        if req.route == "POST /oauth/token" && req.body.str("grant_type").is_none() {
+            // RFC 6749 §5.2: a missing parameter is invalid_request.
+            return reply(Response::error(400, "invalid_request"));
+        }
         if req.route != "POST /oauth/token"
             || req.body.str("grant_type") != Some("client_credentials")
         {

@@ -386,6 +386,11 @@ impl PlatformSide for RefreshPlatform {
     ) -> Handling {
         match (req.route, req.body.str("grant_type")) {
             ("POST /oauth/token", Some("refresh_token")) => self.authority.redeem(cx, env, req),
+            // RFC 6749 §5.2: a missing parameter is invalid_request.
+            ("POST /oauth/token", None) => Handling::Reply {
+                response: Response::error(400, "invalid_request"),
+                after: 0,
+            },
             ("POST /oauth/token", _) => Handling::Reply {
                 response: Response::error(400, "unsupported_grant_type"),
                 after: 0,

@@ -128,7 +128,8 @@ impl PartnerSide for TenantPartner {
 
 /// The tenant's client id: `{app}:{clientKey}`.
 pub fn client_id(tenant: TenantId) -> String {
-    format!("{APP_ID}:{}", crate::token::client_key(tenant))
+    // No ':' in it: a client id travels unencoded in HTTP Basic with many clients (§2.3.1).
+    format!("{APP_ID}.{}", crate::token::client_key(tenant))
 }
 
 /// Per tenant: the current secret and a previous one valid until a deadline.
@@ -218,6 +219,10 @@ impl PlatformSide for TenantPlatform {
             response: r,
             after: 0,
         };
+        if req.route == "POST /oauth/token" && req.body.str("grant_type").is_none() {
+            // RFC 6749 §5.2: a missing parameter is invalid_request.
+            return reply(Response::error(400, "invalid_request"));
+        }
         if req.route != "POST /oauth/token"
             || req.body.str("grant_type") != Some("client_credentials")
         {

@@ -347,14 +347,14 @@ impl PlatformSide for UpmPlatform {
         };
         match req.route {
             "GET /authorize" => {
-                let Some(tenant) = req.tenant else {
-                    return reply(Response::error(400, "no_tenant"));
-                };
                 let uri = req.body.str("redirect_uri").unwrap_or("");
                 if req.body.str("client_id") != Some(APP_ID) || !self.redirect_ok(uri) {
                     return reply(Response::error(400, "invalid_request"));
                 }
-                if !cx.installed(tenant) {
+                // Without a site named, the consent form asks the admin for it.
+                if let Some(tenant) = req.tenant
+                    && !cx.installed(tenant)
+                {
                     return reply(Response::error(403, "not_installed"));
                 }
                 let mut fields = Fields::new();
@@ -461,6 +461,8 @@ impl PlatformSide for UpmPlatform {
                             after: end - cx.now,
                         }
                     }
+                    // RFC 6749 §5.2: a missing parameter is invalid_request.
+                    None => reply(Response::error(400, "invalid_request")),
                     _ => reply(Response::error(400, "unsupported_grant_type")),
                 }
             }

@@ -19,7 +19,7 @@ use crate::ids::{
 };
 use crate::message::{Body, Envelope, Fields, Request, Response, Value};
 use crate::secret::{Jwt, Secret};
-use crate::token::{ConnectClaims, client_key, connect_qsh, sign_connect, to_numeric_date};
+use crate::token::{ConnectClaims, client_key, connect_qsh, sign_connect};
 use crate::{Micros, SEC};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -190,6 +190,8 @@ pub struct Attacker {
     replays: u32,
     timers: BTreeMap<TimerId, Act>,
     pending: BTreeMap<MsgId, Pending>,
+    /// The world's time origin, for the NumericDates of JWTs it forges.
+    pub epoch: crate::token::Epoch,
 }
 
 /// How many captured product-API requests A7 replays (AS requests are always replayed).
@@ -220,6 +222,7 @@ impl Attacker {
             replays: 0,
             timers: BTreeMap::new(),
             pending: BTreeMap::new(),
+            epoch: crate::token::Epoch::default(),
         }
     }
 
@@ -441,8 +444,8 @@ impl Attacker {
                 // Sign a Connect JWT naming the target tenant as issuer.
                 let claims = ConnectClaims {
                     iss: client_key(tenant),
-                    iat: to_numeric_date(now),
-                    exp: to_numeric_date(now + 180 * SEC),
+                    iat: self.epoch.numeric_date(now),
+                    exp: self.epoch.numeric_date(now + 180 * SEC),
                     qsh: connect_qsh("GET", "/rest/api/resource", &[]),
                 };
                 let jwt = sign_connect(s, &claims);

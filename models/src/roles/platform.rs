@@ -15,7 +15,6 @@ use crate::params::{ExpLeeway, Revocation, SenderConstraint, TokenAud};
 use crate::secret::{ItemId, Jwt, Secret};
 use crate::token::{
     API_AUDIENCE, AccessClaims, FIT_ISSUER, FitClaims, PLATFORM_ISSUER, PlatformKeys,
-    to_numeric_date,
 };
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -182,14 +181,14 @@ impl PlatformCx<'_> {
             aud: aud.into(),
             inst: tenant.0,
             app: APP_ID.into(),
-            scope: "app-system".into(),
-            iat: to_numeric_date(at),
-            exp: to_numeric_date(at + ttl),
+            scope: crate::token::ACCESS_SCOPE.into(),
+            iat: self.keys.epoch().numeric_date(at),
+            exp: self.keys.epoch().numeric_date(at + ttl),
             jti: self.jti(),
         };
         let jwt = self.keys.mint_access(&claims);
         // The exact expiry the API will enforce (NumericDates are whole seconds).
-        let exp = crate::token::from_numeric_date(claims.exp);
+        let exp = self.keys.epoch().model_time(claims.exp);
         self.record(Event::Issue {
             item: jwt.id(),
             kind: ItemKind::AccessToken,
@@ -207,8 +206,8 @@ impl PlatformCx<'_> {
             aud: APP_ID.into(),
             installation_id: tenant.0,
             api_base_url: format!("https://site-{}.example/api", tenant.0),
-            iat: to_numeric_date(now),
-            exp: to_numeric_date(now + self.cfg.fit_ttl),
+            iat: self.keys.epoch().numeric_date(now),
+            exp: self.keys.epoch().numeric_date(now + self.cfg.fit_ttl),
             jti: self.jti(),
         };
         let fit = self.keys.sign_fit(&claims);

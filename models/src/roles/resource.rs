@@ -6,7 +6,7 @@
 use crate::Micros;
 use crate::ids::TenantId;
 use crate::message::{Request, Value};
-use crate::token::{API_AUDIENCE, JwtError, PLATFORM_ISSUER, PlatformKeys, check_exp};
+use crate::token::{API_AUDIENCE, JwtError, PLATFORM_ISSUER, PlatformKeys};
 
 /// The verifier's decision: the tenant and principal served, or a reason.
 pub type ApiDecision = Result<(TenantId, &'static str), &'static str>;
@@ -35,18 +35,26 @@ pub fn verify_bearer(
     req: &Request,
     now: Micros,
 ) -> ApiDecision {
-    let tenant = req.tenant.ok_or("no_tenant")?;
     let Some(Value::Jwt(token)) = req.headers.get("authorization") else {
-        return Err("no_bearer_token");
+        return Err(if req.tenant.is_none() {
+            "no_tenant"
+        } else {
+            "no_bearer_token"
+        });
     };
     let claims = keys.verify_access(token).map_err(jwt_reason)?;
+    // A request that names no site acts for the one its token is bound to (a stock client
+    // sends only the bearer token).
+    let tenant = req.tenant.unwrap_or(TenantId(claims.inst));
     if claims.iss != PLATFORM_ISSUER {
         return Err("wrong_issuer");
     }
     if claims.aud != API_AUDIENCE {
         return Err("wrong_audience");
     }
-    check_exp(claims.exp, now, leeway).map_err(jwt_reason)?;
+    keys.epoch()
+        .check_exp(claims.exp, now, leeway)
+        .map_err(jwt_reason)?;
     if TenantId(claims.inst) != tenant {
         return Err("wrong_tenant");
     }

@@ -197,6 +197,17 @@ impl World {
         (world, schedule)
     }
 
+    /// Sets model time 0 as a Unix time for every role that writes or reads a NumericDate.
+    /// Call it before the first step; the simulator never does (the default epoch keeps every
+    /// simulated output as it was), `serve` sets the wall clock at start.
+    pub fn set_epoch(&mut self, epoch: crate::token::Epoch) {
+        self.platform.keys.set_epoch(epoch);
+        self.partner.set_epoch(epoch);
+        if let Some(a) = &mut self.attacker {
+            a.epoch = epoch;
+        }
+    }
+
     /// The schedule, in the order the simulator has always queued it (ties keep it).
     fn schedule(
         &mut self,

@@ -151,6 +151,13 @@ pub struct PartnerCx<'a> {
     pub(super) out: &'a mut Effects,
 }
 
+impl PartnerCx<'_> {
+    /// The world's time origin, for NumericDates the partner writes (Connect JWTs).
+    pub fn epoch(&self) -> crate::token::Epoch {
+        self.fit.epoch()
+    }
+}
+
 /// Why a FIT was refused at a partner endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FitRefusal {

@@ -85,6 +85,13 @@ pub(super) enum Timer {
 }
 
 /// The partner role.
+impl Partner {
+    /// The world's time origin (see [`crate::token::Epoch`]).
+    pub fn set_epoch(&mut self, epoch: crate::token::Epoch) {
+        self.fit.set_epoch(epoch);
+    }
+}
+
 pub struct Partner {
     pub(super) side: Box<dyn PartnerSide>,
     pub(super) cfg: PartnerConfig,
