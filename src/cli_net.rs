@@ -211,7 +211,7 @@ pub fn calibrate_cmd(a: CalibrateArgs) -> Result<()> {
     }
     let c = runtime()?.block_on(calibrate::calibrate(a.samples))?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&c)?);
+        println!("{}", crate::json_out::to_string(&c)?);
     } else {
         print!("{}", calibrate::table(&c));
     }

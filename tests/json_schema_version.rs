@@ -1,4 +1,4 @@
-//! Every `--json` output of tokenlab (but `calibrate`, not versioned yet) is one object whose
+//! Every `--json` output of tokenlab is one object whose
 //! first key is `schema_version`.
 
 mod common;
@@ -35,6 +35,7 @@ fn every_json_output_starts_with_schema_version() {
         vec!["report", "--tiny", "--only", "loss"],
         vec!["run", &refresh, "--json"],
         vec!["run", &sweep, "--json"],
+        vec!["calibrate", "--samples", "2", "--json"],
     ];
     for args in runs {
         let (_, out, err) = tokenlab(&args);
