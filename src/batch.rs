@@ -111,6 +111,30 @@ pub fn shard(explicit: Option<(usize, usize)>) -> anyhow::Result<Option<(usize, 
     shard_from(explicit, &|k| std::env::var(k).ok()).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// The shard files named `PREFIX*.json` in each directory and its `shards/` subdirectory, in
+/// name order (the merge reads them as one list, whichever scheduler wrote them).
+pub fn shard_files(dirs: &[std::path::PathBuf], prefix: &str) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for d in dirs {
+        for sub in [d.clone(), d.join("shards")] {
+            let Ok(rd) = std::fs::read_dir(&sub) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".json"))
+                {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

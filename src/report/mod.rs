@@ -139,24 +139,7 @@ fn assemble(cfg: Config, specs: Vec<PointSpec>, mut results: Vec<PointResult>) -
 }
 
 fn read_shards(dirs: &[PathBuf]) -> Result<(Config, Vec<PointResult>)> {
-    let mut files = Vec::new();
-    for d in dirs {
-        for sub in [d.clone(), d.join("shards")] {
-            let Ok(rd) = std::fs::read_dir(&sub) else {
-                continue;
-            };
-            for e in rd.flatten() {
-                let p = e.path();
-                if p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("shard-") && n.ends_with(".json"))
-                {
-                    files.push(p);
-                }
-            }
-        }
-    }
-    files.sort();
+    let files = crate::batch::shard_files(dirs, "shard-");
     if files.is_empty() {
         bail!(
             "no shard-*.json files in {}",

@@ -383,24 +383,7 @@ fn write_report(
 
 fn read_run_shards(a: &RunArgs, path: &std::path::Path, n: usize) -> Result<Vec<PointOut>> {
     let want = file_fnv(path)?;
-    let mut files = Vec::new();
-    for d in &a.merge {
-        for sub in [d.clone(), d.join("shards")] {
-            let Ok(rd) = std::fs::read_dir(&sub) else {
-                continue;
-            };
-            for e in rd.flatten() {
-                let p = e.path();
-                if p.file_name()
-                    .and_then(|x| x.to_str())
-                    .is_some_and(|x| x.starts_with("scenario-shard-") && x.ends_with(".json"))
-                {
-                    files.push(p);
-                }
-            }
-        }
-    }
-    files.sort();
+    let files = crate::batch::shard_files(&a.merge, "scenario-shard-");
     if files.is_empty() {
         bail!("no scenario-shard-*.json files in the --merge directories");
     }
