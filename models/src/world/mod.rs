@@ -537,11 +537,6 @@ impl World {
         }
     }
 
-    /// Sets the clock for inputs the driver feeds directly through [`World::handle`].
-    pub fn set_now(&mut self, now: Micros) {
-        self.now = now;
-    }
-
     fn apply(&mut self, role: RoleKind, out: &mut Effects) {
         self.read_logs(out);
         self.history.records.append(&mut out.history);
