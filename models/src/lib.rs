@@ -12,6 +12,7 @@
 //! one registry line); faults and presets in [`faults`]; the simulator, workload and summary
 //! metrics in [`sim`].
 
+pub mod choice;
 pub mod faults;
 pub mod history;
 pub mod ids;

@@ -105,7 +105,55 @@ pub enum Fate {
     Delivered,
 }
 
+/// A message delivered late under guidance: past every partner and platform timeout of a
+/// small world, so that "the answer came after the caller gave up" is one choice.
+pub const LATE: Micros = 3 * SEC;
+
+impl LatencyDist {
+    /// The delay a guided run uses by default: the distribution's middle, without the tail.
+    pub fn nominal(&self) -> Micros {
+        let ms = match *self {
+            LatencyDist::Fixed { ms } => ms,
+            LatencyDist::Uniform { min_ms, max_ms } => (min_ms + max_ms) / 2.0,
+            LatencyDist::HeavyTail {
+                base_ms, jitter_ms, ..
+            } => base_ms + jitter_ms / 2.0,
+        };
+        (ms * MS as f64).round() as Micros
+    }
+}
+
 impl LinkProfile {
+    /// A message's delay and fate through the run's choice source: in random mode the draw
+    /// below; guided, the nominal delay and the fate the guide prescribes (delivered, late,
+    /// lost, and for a request an edge 503), where the guide explores link faults.
+    pub fn decide<R: rand::Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        is_request: bool,
+        choices: &crate::choice::Choices,
+    ) -> (Micros, Fate) {
+        use crate::choice::Point;
+        let (point, arity) = if is_request {
+            (Point::LinkRequest, 4)
+        } else {
+            (Point::LinkResponse, 3)
+        };
+        let arity = if choices.explores_faults() { arity } else { 1 };
+        match choices.pick(point, arity) {
+            None => self.draw(rng, is_request),
+            Some(k) => {
+                let nominal = self.latency.nominal();
+                match k {
+                    0 => (nominal, Fate::Delivered),
+                    1 => (nominal + LATE, Fate::Delivered),
+                    2 => (nominal, Fate::Lost),
+                    _ => (nominal, Fate::Edge(503)),
+                }
+            }
+        }
+    }
+
     /// The one place link faults are drawn, in a fixed order (delay, loss, then the edge
     /// status for requests), so the simulator and the loopback driver give the same seed the
     /// same fates.

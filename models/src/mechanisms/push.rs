@@ -13,6 +13,7 @@ use crate::params::{Basis, Choice, Kind, ParamSpec, Params, StoreKey, spec};
 use crate::roles::partner::{AttemptResult, Inbound, OutRequest, PartnerCx, PartnerSide};
 use crate::roles::platform::{Handling, PlatformCx, PlatformSide};
 use crate::roles::store::Row;
+use crate::choice::Point;
 use rand::RngExt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -227,16 +228,28 @@ impl PushPlatform {
         cx.set_timer(at, tag);
     }
 
+    /// A schedule's first push: U(0, interval), or under guidance at once, after half an
+    /// interval or just before a whole one.
+    fn phase(&self, cx: &mut PlatformCx<'_>) -> Micros {
+        match cx.choices.pick(Point::PushPhase, 3) {
+            None => cx.rng.random_range(0..self.interval),
+            Some(0) => 0,
+            Some(1) => self.interval / 2,
+            Some(_) => self.interval - 1,
+        }
+    }
+
     fn deliver(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId, attempt: u32) {
         // Every attempt rechecks the installation and mints afresh.
         if !cx.may_issue(tenant) {
             return;
         }
-        let copies = if cx.rng.random::<f64>() < self.dup_prob {
-            2
-        } else {
-            1
+        let arity = if self.dup_prob > 0.0 { 2 } else { 1 };
+        let duplicate = match cx.choices.pick(Point::PushDuplicate, arity) {
+            None => cx.rng.random::<f64>() < self.dup_prob,
+            Some(k) => k == 1,
         };
+        let copies = if duplicate { 2 } else { 1 };
         for _ in 0..copies {
             let tag = self.tag(Tag::Attempt { tenant, attempt });
             deliver_token(
@@ -256,7 +269,7 @@ impl PlatformSide for PushPlatform {
     fn on_install(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
         cx.send_lifecycle(tenant, "installed", crate::message::Fields::new());
         if self.started {
-            let phase = cx.rng.random_range(0..self.interval);
+            let phase = self.phase(cx);
             self.schedule(cx, tenant, cx.now + phase);
         }
     }
@@ -265,7 +278,7 @@ impl PlatformSide for PushPlatform {
         self.started = true;
         // Every install counts as completed at t=0: first push after U(0, interval).
         for t in tenants {
-            let phase = cx.rng.random_range(0..self.interval);
+            let phase = self.phase(cx);
             self.schedule(cx, *t, cx.now + phase);
         }
     }

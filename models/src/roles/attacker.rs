@@ -180,6 +180,8 @@ pub struct Attacker {
     plan: AttackPlan,
     tenants: u32,
     rng: ChaCha8Rng,
+    /// The run's choice source (when a stolen root credential is first used).
+    pub choices: crate::choice::Choices,
     ids: IdGen,
     loot: Vec<Loot>,
     known: BTreeSet<String>,
@@ -212,6 +214,7 @@ impl Attacker {
             plan,
             tenants,
             rng,
+            choices: crate::choice::Choices::random(),
             ids: IdGen::new(RoleKind::Attacker),
             loot: Vec::new(),
             known: BTreeSet::new(),

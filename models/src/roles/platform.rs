@@ -118,6 +118,8 @@ enum Timer {
 pub struct PlatformCx<'a> {
     pub now: Micros,
     pub rng: &'a mut ChaCha8Rng,
+    /// The run's choice source (push duplicates and phases).
+    pub choices: &'a crate::choice::Choices,
     pub cfg: &'a PlatformConfig,
     pub keys: &'a PlatformKeys,
     pub registry: &'a mut Registry,
@@ -330,6 +332,8 @@ pub struct Platform {
     pub keys: PlatformKeys,
     pub registry: Registry,
     rng: ChaCha8Rng,
+    /// The run's choice source.
+    pub choices: crate::choice::Choices,
     ids: IdGen,
     calls: BTreeMap<MsgId, u64>,
     timers: BTreeMap<TimerId, Timer>,
@@ -404,6 +408,7 @@ impl Platform {
             keys,
             registry: Registry::default(),
             rng,
+            choices: crate::choice::Choices::random(),
             ids: IdGen::new(RoleKind::Platform),
             calls: BTreeMap::new(),
             timers: BTreeMap::new(),
@@ -427,6 +432,7 @@ impl Platform {
         let mut cx = PlatformCx {
             now,
             rng: &mut self.rng,
+            choices: &self.choices,
             cfg: &self.cfg,
             keys: &self.keys,
             registry: &mut self.registry,
@@ -535,6 +541,7 @@ impl Platform {
             let cx = PlatformCx {
                 now,
                 rng: &mut self.rng,
+            choices: &self.choices,
                 cfg: &self.cfg,
                 keys: &self.keys,
                 registry: &mut self.registry,

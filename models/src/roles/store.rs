@@ -9,6 +9,7 @@ use crate::ids::TenantId;
 use crate::message::Value;
 use crate::params::Lag;
 use crate::secret::Jwt;
+use crate::choice::{Choices, Point};
 use rand::RngExt;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -51,6 +52,8 @@ pub struct Store {
     cache: BTreeMap<TenantId, (Micros, Arc<Row>)>,
     lag_spikes: Vec<(Micros, Micros, Micros)>,
     empty: Arc<Row>,
+    /// The run's choice source (failures and replica lag).
+    pub choices: Choices,
 }
 
 impl Store {
@@ -61,6 +64,7 @@ impl Store {
             cache: BTreeMap::new(),
             lag_spikes: Vec::new(),
             empty: Arc::new(Row::default()),
+            choices: Choices::random(),
         }
     }
 
@@ -94,7 +98,7 @@ impl Store {
         from_replica: bool,
         rng: &mut R,
     ) -> Result<Arc<Row>, StoreFailure> {
-        if self.cfg.read_fail > 0.0 && rng.random::<f64>() < self.cfg.read_fail {
+        if self.cfg.read_fail > 0.0 && self.fails(rng, self.cfg.read_fail) {
             return Err(StoreFailure);
         }
         if let Some(ttl) = self.cfg.cache_ttl
@@ -115,11 +119,24 @@ impl Store {
         Ok(row)
     }
 
+    /// Whether an operation with failure probability `p` fails (a choice under guidance).
+    fn fails<R: rand::Rng + ?Sized>(&self, rng: &mut R, p: f64) -> bool {
+        match self.choices.pick(Point::StoreFailure, 2) {
+            None => rng.random::<f64>() < p,
+            Some(k) => k == 1,
+        }
+    }
+
     fn draw_lag<R: rand::Rng + ?Sized>(&self, snapshot: Micros, rng: &mut R) -> Micros {
         let base = match self.cfg.replica_lag {
             Lag::Fixed(l) => l,
             Lag::Uniform(0) => 0,
-            Lag::Uniform(max) => rng.random_range(0..=max),
+            Lag::Uniform(max) => match self.choices.pick(Point::ReplicaLag, 3) {
+                None => rng.random_range(0..=max),
+                Some(0) => 0,
+                Some(1) => max / 2,
+                Some(_) => max,
+            },
         };
         let spike: Micros = self
             .lag_spikes
@@ -139,7 +156,7 @@ impl Store {
         rng: &mut R,
         update: impl FnOnce(&mut Row),
     ) -> Result<Micros, StoreFailure> {
-        if self.cfg.write_fail > 0.0 && rng.random::<f64>() < self.cfg.write_fail {
+        if self.cfg.write_fail > 0.0 && self.fails(rng, self.cfg.write_fail) {
             return Err(StoreFailure);
         }
         let mut row = (*self.latest(tenant)).clone();

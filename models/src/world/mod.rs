@@ -19,6 +19,7 @@
 
 mod exposure;
 
+use crate::choice::{Choices, Point};
 use crate::faults::{Fate, Nemesis, NetworkProfile, secs};
 use crate::history::{DropReason, Event, FaultKind, History};
 use crate::ids::{DemandId, Group, IdGen, MsgId, RoleKind, TenantId, TimerId};
@@ -130,6 +131,8 @@ pub struct World {
     /// Store reads yield ciphertext only (encrypted at rest, attacker without the key).
     ciphertext_only: bool,
     actions: Vec<Action>,
+    /// The run's one choice source (random mode unless an explorer guides the run).
+    choices: Choices,
 }
 
 /// The platform's keys for a seed: the first stream forked from it. A driver that publishes
@@ -155,6 +158,19 @@ impl World {
         params: &Params,
         plan: Option<&AttackPlan>,
         fit: Option<FitVerifier>,
+    ) -> (World, Schedule) {
+        Self::build_guided(s, mechanism, params, plan, fit, Choices::random())
+    }
+
+    /// [`World::build`] with a choice source: every role draws its choices through
+    /// `choices` (in random mode, exactly `build`).
+    pub fn build_guided(
+        s: &Scenario,
+        mechanism: &'static dyn Mechanism,
+        params: &Params,
+        plan: Option<&AttackPlan>,
+        fit: Option<FitVerifier>,
+        choices: Choices,
     ) -> (World, Schedule) {
         let mut master = ChaCha8Rng::seed_from_u64(s.seed);
         // Fork in a fixed order: adding a stream at the end never shifts the others.
@@ -192,7 +208,17 @@ impl World {
             watch: Watch::default(),
             ciphertext_only: plan.is_some_and(|p| !p.store_key) && cfg.encrypt_at_rest,
             actions: Vec::new(),
+            choices: Choices::random(),
         };
+        if choices.is_guided() {
+            world.partner.choices = choices.clone();
+            world.partner.store.choices = choices.clone();
+            world.platform.choices = choices.clone();
+            if let Some(a) = world.attacker.as_mut() {
+                a.choices = choices.clone();
+            }
+            world.choices = choices;
+        }
         let schedule = world.schedule(s, plan, &mut workload_rng);
         (world, schedule)
     }
@@ -218,7 +244,7 @@ impl World {
         let mut out = Schedule::new();
         if let Some(p) = plan {
             for (i, step) in p.steps.iter().enumerate() {
-                out.push((step.at, Step::AttackStep(i)));
+                out.push((self.movable(step.at), Step::AttackStep(i)));
             }
             for (from, until) in &p.jwks_outages {
                 out.push((*from, Step::Jwks(false)));
@@ -268,7 +294,7 @@ impl World {
             ));
         }
         for (at_s, action) in &s.admin {
-            out.push((secs(*at_s), Step::Admin(*action)));
+            out.push((self.movable(secs(*at_s)), Step::Admin(*action)));
         }
         let stop = hard_stop(s);
         // A crash lasts until the first end of a crash of the same role still pending when
@@ -344,6 +370,15 @@ impl World {
             );
         }
         out
+    }
+
+    /// A scheduled step's time: as scheduled, or (guided) one of the candidate times. Steps
+    /// before t = 0 (provisioning, an attacker's own installation) stay where they are.
+    fn movable(&self, at: Micros) -> Micros {
+        if at < 0 {
+            return at;
+        }
+        self.choices.time(Point::Schedule, at, 0).unwrap_or(at)
     }
 
     /// The actions the last calls produced, in order.
@@ -589,7 +624,7 @@ impl World {
             .link_rngs
             .get_mut(&(from, to))
             .expect("a stream per link");
-        let (delay, fate) = link.draw(rng, env.is_request());
+        let (delay, fate) = link.decide(rng, env.is_request(), &self.choices);
         let arrive = depart + delay;
         match fate {
             Fate::Lost => {

@@ -83,7 +83,13 @@ impl Partner {
                     .backoff_base
                     .saturating_mul(1 << a.attempt.min(30)),
             );
-            let wait = self.rng.random_range(0..=ceiling);
+            let arity = if ceiling > 0 { 3 } else { 1 };
+            let wait = match self.choices.pick(crate::choice::Point::Jitter, arity) {
+                None => self.rng.random_range(0..=ceiling),
+                Some(0) => ceiling / 2,
+                Some(1) => 0,
+                Some(_) => ceiling,
+            };
             self.timer(out, now + wait, Timer::BackoffDone { acq });
         } else {
             self.finish_acquisition(now, acq, Err(cause), out);

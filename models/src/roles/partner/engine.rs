@@ -102,6 +102,8 @@ pub struct Partner {
     pub(super) fit: FitVerifier,
     pub(super) jwks_reachable: bool,
     pub(super) rng: ChaCha8Rng,
+    /// The run's choice source (random mode: the draws below come from `rng`).
+    pub choices: crate::choice::Choices,
     pub(super) ids: IdGen,
     pub(super) demands: BTreeMap<DemandId, Demand>,
     pub(super) acqs: BTreeMap<u64, Acquisition>,
@@ -129,6 +131,7 @@ impl Partner {
             fit,
             jwks_reachable: true,
             rng,
+            choices: crate::choice::Choices::random(),
             ids: IdGen::new(RoleKind::Partner),
             demands: BTreeMap::new(),
             acqs: BTreeMap::new(),
