@@ -290,14 +290,51 @@ pub fn attack_table_cmd(seed: u64, json: bool) -> Result<()> {
 #[derive(Args)]
 pub struct ReplayArgs {
     /// A saved generated case (JSON), e.g. properties/counterexamples/push_recheck_off_race.json.
-    pub file: std::path::PathBuf,
+    #[arg(required_unless_present = "choices", conflicts_with = "choices")]
+    pub file: Option<std::path::PathBuf>,
+    /// A choice string printed by `explore` or `check` (`tl1/MECHANISM/PROPERTY/...`).
+    #[arg(long)]
+    pub choices: Option<String>,
     #[arg(long)]
     pub json: bool,
+}
+
+/// `tokenlab replay --choices S`: the run a choice string names, and its verdict.
+fn replay_choices(text: &str, json: bool) -> Result<bool> {
+    let cs: tokenlab_models::choice::ChoiceString = text.parse()?;
+    let r = tokenlab_properties::explore::replay(&cs).map_err(anyhow::Error::msg)?;
+    if json {
+        println!("{}", crate::json_out::to_string(&r)?);
+    } else {
+        println!("{} ({} events)", r.choices, r.events);
+        println!(
+            "{} {} (reached {})",
+            r.verdict.property,
+            r.verdict.kind.name(),
+            r.verdict.reached
+        );
+        if let Some(c) = &r.verdict.counterexample {
+            println!("{c}");
+        }
+    }
+    Ok(r.verdict.holds)
+}
+
+struct ReplayFile {
+    file: std::path::PathBuf,
+    json: bool,
 }
 
 /// `tokenlab replay FILE`: re-runs a saved case and shows every verdict; `Ok(false)` when a
 /// property is violated (the counterexample reproduces).
 pub fn replay(a: ReplayArgs) -> Result<bool> {
+    if let Some(c) = &a.choices {
+        return replay_choices(c, a.json);
+    }
+    let Some(file) = a.file else {
+        bail!("replay needs a case file or --choices");
+    };
+    let a = ReplayFile { file, json: a.json };
     let text = std::fs::read_to_string(&a.file)
         .with_context(|| format!("reading {}", a.file.display()))?;
     let case: tokenlab_properties::generated::Case = serde_json::from_str(&text)

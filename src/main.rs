@@ -4,6 +4,7 @@
 //! `serve`/`calibrate` run the roles on loopback. Bad input gets one clear line and exit code 2.
 
 mod batch;
+mod cli_explore;
 mod cli_net;
 mod cli_security;
 mod json_out;
@@ -50,7 +51,10 @@ enum Command {
     Serve(cli_net::ServeArgs),
     /// Simulator vs loopback at injected one-way delays of 0 and 5 ms, per mechanism.
     Calibrate(cli_net::CalibrateArgs),
-    /// Re-run a saved counterexample (generated case JSON) and show its verdicts (exit 1 if violated).
+    /// Search one row on its small world (exhaustive within K non-default choices, PCT or
+    /// random) and print a replayable counterexample (exit 1 on a mismatch with expectations.md).
+    Explore(cli_explore::ExploreArgs),
+    /// Re-run a saved counterexample (generated case JSON, or `--choices` string) and show its verdicts (exit 1 if violated).
     Replay(cli_security::ReplayArgs),
     /// Run a scenario file (TOML): its summary and property verdicts (exit 1 on a mismatch).
     Run(scenario::run::RunArgs),
@@ -280,6 +284,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Attack(a) => cli_security::attack_cmd(a)?,
         Command::Replay(a) => {
             if !cli_security::replay(a)? {
+                std::process::exit(1);
+            }
+        }
+        Command::Explore(a) => {
+            if !cli_explore::explore_cmd(a)? {
                 std::process::exit(1);
             }
         }

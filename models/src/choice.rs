@@ -194,6 +194,8 @@ pub struct ChoiceString {
     pub mechanism: String,
     pub property: String,
     pub world: WorldSize,
+    /// Which of the row's runs (most rows have one; `0` is written as the bare world).
+    pub run: u32,
     pub seed: u64,
     /// `None`: a random-mode run (the seed alone reproduces it).
     pub decisions: Option<BTreeMap<u32, u16>>,
@@ -201,9 +203,11 @@ pub struct ChoiceString {
 
 impl fmt::Display for ChoiceString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let world = match self.world {
-            WorldSize::Small => "small",
-            WorldSize::Full => "full",
+        let world = match (self.world, self.run) {
+            (WorldSize::Small, 0) => "small".to_string(),
+            (WorldSize::Full, 0) => "full".to_string(),
+            (WorldSize::Small, r) => format!("small.{r}"),
+            (WorldSize::Full, r) => format!("full.{r}"),
         };
         let choices = match &self.decisions {
             None => "random".to_string(),
@@ -233,7 +237,7 @@ pub enum ChoiceStringError {
         "choice string: expected 6 parts 'tl1/MECHANISM/PROPERTY/small|full/SEED/CHOICES', got {0}"
     )]
     Parts(usize),
-    #[error("choice string: world must be 'small' or 'full', got '{0}'")]
+    #[error("choice string: world must be 'small' or 'full' (optionally '.RUN'), got '{0}'")]
     World(String),
     #[error("choice string: seed must be an unsigned integer, got '{0}'")]
     Seed(String),
@@ -254,10 +258,18 @@ impl std::str::FromStr for ChoiceString {
         if parts.len() != 6 {
             return Err(ChoiceStringError::Parts(parts.len()));
         }
-        let world = match parts[3] {
+        let (size, run) = match parts[3].split_once('.') {
+            Some((w, r)) => (
+                w,
+                r.parse::<u32>()
+                    .map_err(|_| ChoiceStringError::World(parts[3].to_string()))?,
+            ),
+            None => (parts[3], 0),
+        };
+        let world = match size {
             "small" => WorldSize::Small,
             "full" => WorldSize::Full,
-            w => return Err(ChoiceStringError::World(w.to_string())),
+            _ => return Err(ChoiceStringError::World(parts[3].to_string())),
         };
         let seed = parts[4]
             .parse::<u64>()
@@ -284,6 +296,7 @@ impl std::str::FromStr for ChoiceString {
             mechanism: parts[1].to_string(),
             property: parts[2].to_string(),
             world,
+            run,
             seed,
             decisions,
         })
@@ -345,6 +358,7 @@ mod tests {
             mechanism: "refresh[grace_reply=rotate]".into(),
             property: "P4".into(),
             world: WorldSize::Small,
+            run: 0,
             seed: 7,
             decisions: Some(BTreeMap::from([(3, 2), (40, 1)])),
         };
@@ -353,8 +367,10 @@ mod tests {
         assert_eq!(text.parse::<ChoiceString>(), Ok(s));
         let none: ChoiceString = "tl1/push/P3/full/1/-".parse().unwrap();
         assert_eq!(none.decisions, Some(BTreeMap::new()));
-        let random: ChoiceString = "tl1/push/P3/full/1/random".parse().unwrap();
+        let random: ChoiceString = "tl1/push/P3/full.1/1/random".parse().unwrap();
         assert_eq!(random.decisions, None);
+        assert_eq!((random.world, random.run), (WorldSize::Full, 1));
+        assert_eq!(random.to_string(), "tl1/push/P3/full.1/1/random");
         for (bad, why) in [
             ("tl0/refresh/P4/small/7/-", "version 'tl0'"),
             ("refresh/P4", "version 'refresh'"),

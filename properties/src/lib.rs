@@ -8,6 +8,7 @@
 
 pub mod attack;
 pub mod checkers;
+pub mod explore;
 pub mod facts;
 pub mod generated;
 pub mod property;

@@ -290,16 +290,22 @@ fn runs_of(
         }
         Property::P4 => {
             // At least 3·max(finite B): B(RT) can reach next refresh (≤ TTL) + grace + TTL.
+            // The root credential's theft runs alone, so that a search can place it against
+            // the victim's refreshes without a second theft masking it (F-grace); the store
+            // snapshot and the token theft run together in a second world.
             let d = if long { 30.0 * 3600.0 } else { 24.0 * 3600.0 };
-            let steps = vec![
-                steal(600.0 + warm, root, VICTIM),
+            let root_theft = vec![steal(600.0 + warm, root, VICTIM)];
+            let snapshot = vec![
                 step(1200.0 + warm, Capability::Breach { continuing: false }),
                 steal(1500.0 + warm, "token", VICTIM),
             ];
-            vec![RunSpec {
-                scenario: base(mechanism, &sets, d, 6.0),
-                plan: Some(plan(steps, d)),
-            }]
+            [root_theft, snapshot]
+                .into_iter()
+                .map(|steps| RunSpec {
+                    scenario: base(mechanism, &sets, d, 6.0),
+                    plan: Some(plan(steps, d)),
+                })
+                .collect()
         }
         Property::P5 => {
             let d = 3600.0 + warm;

@@ -6,6 +6,7 @@
 use super::common::{accept_token_delivery, deliver_token, lifecycle};
 use super::{Acquisition, Facts, Mechanism, MissSteps, Profile};
 use crate::Micros;
+use crate::choice::Point;
 use crate::history::Cause;
 use crate::ids::{PartnerEndpoint, Party, TenantId};
 use crate::message::{Envelope, Request, Response};
@@ -13,7 +14,6 @@ use crate::params::{Basis, Choice, Kind, ParamSpec, Params, StoreKey, spec};
 use crate::roles::partner::{AttemptResult, Inbound, OutRequest, PartnerCx, PartnerSide};
 use crate::roles::platform::{Handling, PlatformCx, PlatformSide};
 use crate::roles::store::Row;
-use crate::choice::Point;
 use rand::RngExt;
 use std::collections::BTreeMap;
 use std::sync::Arc;

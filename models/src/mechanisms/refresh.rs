@@ -46,6 +46,20 @@ pub fn rotation_specs(grace_default: &'static str) -> Vec<ParamSpec> {
             "a superseded RT still works this long (FAPI)",
         ),
         spec(
+            "grace_reply",
+            Kind::Choice(GraceReply::NAMES),
+            "current",
+            Inference,
+            "a retry inside the grace window gets the family's current RT (current, Okta) or a new one that supersedes it (rotate)",
+        ),
+        spec(
+            "planted_race",
+            Kind::Switch,
+            "off",
+            Mutant,
+            "test-only planted bug: a superseded RT presented within 1 ms of the family's last presentation is taken for a retry (proves that exploration finds what sampling misses)",
+        ),
+        spec(
             "as_binding",
             Kind::Switch,
             "on",
@@ -171,7 +185,7 @@ impl PartnerSide for RefreshPartner {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum RtStatus {
     Current,
     Superseded { at: Micros },
@@ -184,9 +198,16 @@ struct RtState {
     issued_at: Micros,
 }
 
+crate::choice_enum! {
+    /// What a grace-window retry is handed (`grace_reply`).
+    pub enum GraceReply { Current = "current", Rotate = "rotate" }
+}
+
 struct Family {
     current: Secret,
     revoked: bool,
+    /// When an RT of this family was last presented (the planted bug's trigger).
+    last_presented: Option<Micros>,
 }
 
 /// The switches of [`rotation_specs`], typed.
@@ -198,6 +219,9 @@ pub struct RtPolicy {
     pub max_life: Micros,
     /// The AS refuses an RT presented for another installation (off: mutant).
     pub as_binding: bool,
+    pub grace_reply: GraceReply,
+    /// Test-only planted bug (`planted_race`).
+    pub planted_race: bool,
 }
 
 impl RtPolicy {
@@ -209,6 +233,8 @@ impl RtPolicy {
             grace: params.dur_req("grace_window"),
             max_life: params.dur_req("rt_max_life"),
             as_binding: params.bool("as_binding"),
+            grace_reply: params.pick::<GraceReply>("grace_reply"),
+            planted_race: params.bool("planted_race"),
         }
     }
 }
@@ -255,6 +281,7 @@ impl RtAuthority {
             Family {
                 current: rt.clone(),
                 revoked: false,
+                last_presented: None,
             },
         );
         self.by_tenant.entry(tenant).or_default().push(family);
@@ -296,8 +323,16 @@ impl RtAuthority {
         if self.families[&family].revoked || cx.now >= state.issued_at + self.policy.max_life {
             return reject("invalid_grant");
         }
+        let last = self
+            .families
+            .get_mut(&family)
+            .expect("family")
+            .last_presented
+            .replace(cx.now);
+        let planted = self.policy.planted_race && last.is_some_and(|l| cx.now - l < crate::MS);
         if let RtStatus::Superseded { at } = state.status
             && cx.now - at > self.policy.grace
+            && !planted
         {
             if self.policy.reuse_detection {
                 self.families.get_mut(&family).expect("family").revoked = true;
@@ -318,10 +353,15 @@ impl RtAuthority {
         let (jwt, exp) = cx.mint_access(tenant, env.from, end);
         let next = if !self.policy.rotation {
             None
-        } else if matches!(state.status, RtStatus::Superseded { .. }) {
+        } else if matches!(state.status, RtStatus::Superseded { .. })
+            && self.policy.grace_reply == GraceReply::Current
+        {
             // A retry inside the grace window gets the family's current RT again.
             Some(self.families[&family].current.clone())
         } else {
+            // A fresh rotation, or (`grace_reply=rotate`) a grace retry that supersedes the
+            // family's current RT, so that the last-issued RT is the only valid one.
+            let superseded = self.families[&family].current.clone();
             let new_rt = cx.issue_secret(
                 ItemKind::RefreshToken,
                 "rt",
@@ -329,7 +369,9 @@ impl RtAuthority {
                 env.from,
                 Some(end + self.policy.max_life),
             );
-            if let Some(s) = self.rts.get_mut(rt) {
+            if let Some(s) = self.rts.get_mut(&superseded)
+                && s.status == RtStatus::Current
+            {
                 s.status = RtStatus::Superseded { at: cx.now };
             }
             let issued_at = self.rts[rt].issued_at;

@@ -304,11 +304,23 @@ impl Attacker {
             | "code" => self.tenant_ids(),
             _ => Vec::new(),
         };
+        // When a long-lived credential is first used is a choice (the probe phase relative to
+        // the victim's own use of it); tokens and one-off items are used at once.
+        let first = if matches!(
+            l.field,
+            "refresh_token" | "client_secret" | "shared_secret" | "trigger_url" | "code"
+        ) {
+            self.choices
+                .time(crate::choice::Point::FirstUse, now, now)
+                .unwrap_or(now)
+        } else {
+            now
+        };
         for (k, t) in targets.into_iter().enumerate() {
             // Spread the first round by 1 ms per tenant so answers stay distinguishable.
             self.timer(
                 out,
-                now + k as Micros * crate::MS,
+                first + k as Micros * crate::MS,
                 Act::Use {
                     loot: idx,
                     tenant: t,

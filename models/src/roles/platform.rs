@@ -541,7 +541,7 @@ impl Platform {
             let cx = PlatformCx {
                 now,
                 rng: &mut self.rng,
-            choices: &self.choices,
+                choices: &self.choices,
                 cfg: &self.cfg,
                 keys: &self.keys,
                 registry: &mut self.registry,

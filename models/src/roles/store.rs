@@ -5,11 +5,11 @@
 //! Not a link: its costs and failure probabilities are its own (`workload.md` §8).
 
 use crate::Micros;
+use crate::choice::{Choices, Point};
 use crate::ids::TenantId;
 use crate::message::Value;
 use crate::params::Lag;
 use crate::secret::Jwt;
-use crate::choice::{Choices, Point};
 use rand::RngExt;
 use std::collections::BTreeMap;
 use std::sync::Arc;

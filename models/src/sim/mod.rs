@@ -6,6 +6,7 @@
 
 pub mod summary;
 
+use crate::choice::Choices;
 use crate::faults::{Nemesis, NetworkProfile};
 use crate::history::History;
 use crate::ids::{RoleKind, TimerId};
@@ -168,7 +169,19 @@ pub fn run_with(
     params: Params,
     plan: Option<&AttackPlan>,
 ) -> RunResult {
-    let (mut world, schedule) = World::build(s, mechanism, &params, plan, None);
+    run_guided(s, mechanism, profile, params, plan, Choices::random())
+}
+
+/// [`run_with`] through a choice source (an explorer's guide; random mode is `run_with`).
+pub fn run_guided(
+    s: &Scenario,
+    mechanism: &'static dyn Mechanism,
+    profile: Option<&'static str>,
+    params: Params,
+    plan: Option<&AttackPlan>,
+    choices: Choices,
+) -> RunResult {
+    let (mut world, schedule) = World::build_guided(s, mechanism, &params, plan, None, choices);
     let mut queue = Queue {
         heap: BinaryHeap::new(),
         seq: 0,
