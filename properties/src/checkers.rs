@@ -288,6 +288,10 @@ pub struct ExposureBounds {
     /// RT: next legitimate refresh + grace + TTL; an idle victim: `rt_max_life`.
     pub grace: Micros,
     pub rt_max_life: Micros,
+    /// Measure an RT's bound from the victim's second refresh after the theft: the declared
+    /// bound with finding F-grace's one-cycle slip (`threats.md` §5), which P10 uses so that
+    /// it judges what faults add to the fault-free verdict, not F-grace itself.
+    pub grace_slip: bool,
 }
 
 /// One theft and how long its gains lasted, against the declared bound.
@@ -328,7 +332,7 @@ pub fn exposure_windows(h: &History, b: &ExposureBounds) -> Vec<ExposureWindow> 
                 Some(ItemKind::ClientSecret) => b.secret.map(|u| e.t + u),
                 Some(ItemKind::SharedSecret) => b.shared.map(|u| e.t + u),
                 Some(ItemKind::RefreshToken) => {
-                    let next_refresh = f
+                    let mut refreshes: Vec<Micros> = f
                         .presents
                         .values()
                         .filter(|p| {
@@ -339,7 +343,10 @@ pub fn exposure_windows(h: &History, b: &ExposureBounds) -> Vec<ExposureWindow> 
                                 && f.root_of(p.item) == root
                         })
                         .map(|p| p.t)
-                        .min();
+                        .collect();
+                    refreshes.sort_unstable();
+                    let slip = usize::from(b.grace_slip && b.grace > 0);
+                    let next_refresh = refreshes.get(slip).copied();
                     Some(match next_refresh {
                         Some(tr) => tr + b.grace + b.ttl,
                         None => e.t + b.rt_max_life,

@@ -35,12 +35,15 @@ pub const SMALL_TTL_S: f64 = 120.0;
 const SMALL_MARGIN: &str = "20s";
 const SMALL_GRACE: &str = "5s";
 const SMALL_PROBE: Micros = 10 * SEC;
-/// Other protocol periods (push interval, rotation periods, clock skew, scripted times).
+/// Protocol periods (push interval, rotation periods and overlaps, clock skew) scale with the
+/// token lifetime (4 h → 120 s), so their order against it is kept.
+const PERIOD_SCALE: f64 = 1.0 / 120.0;
+/// Scripted times (attack steps, admin actions, nemesis) and the horizon.
 const SCALE: f64 = 1.0 / 30.0;
-/// Demands per tenant-hour in a small world: about four per token lifetime.
-const SMALL_RATE: f64 = 120.0;
-/// The horizon's floor: eight token lifetimes.
-const SMALL_MIN_HORIZON_S: f64 = 8.0 * SMALL_TTL_S;
+/// Demands per tenant-hour in a small world: about two per token lifetime.
+const SMALL_RATE: f64 = 60.0;
+/// The horizon's floor: six token lifetimes.
+const SMALL_MIN_HORIZON_S: f64 = 6.0 * SMALL_TTL_S;
 /// Durations that are physical (network, processing, timeouts), not protocol periods: kept.
 const PHYSICAL: [&str; 9] = [
     "timeout",
@@ -124,18 +127,34 @@ pub struct Exploration {
     pub choice_points: String,
 }
 
-fn scale_value(key: &str, value: &str) -> Option<String> {
+/// Periods measured against the token lifetime: they scale with it wherever they come from.
+const TTL_RELATIVE: [&str; 4] = ["clock_skew", "rotation", "url_rotation", "rotation_overlap"];
+
+/// A duration switch in the small world: protocol periods left at their defaults and those
+/// measured against the TTL scale with the TTL; values a row sets scale with its scripted
+/// times (a row's `interval=5m` is about its crash and uninstalls).
+fn scale_value(key: &str, value: &str, row_given: bool) -> Option<String> {
     if PHYSICAL.contains(&key) {
         return None;
     }
-    let scaled = |d: Micros| format!("{}ms", ((d as f64 * SCALE) / MS as f64).round() as i64);
+    let factor = if row_given && !TTL_RELATIVE.contains(&key) {
+        SCALE
+    } else {
+        PERIOD_SCALE
+    };
+    let scaled = |d: Micros| {
+        format!(
+            "{}ms",
+            ((d as f64 * factor) / MS as f64).round().max(1.0) as i64
+        )
+    };
     if let Some(inner) = value
         .strip_prefix("periodic(")
         .and_then(|v| v.strip_suffix(')'))
     {
         // A rotation period: five token lifetimes at most, so the horizon stays short.
         let d = parse_duration(inner)?;
-        let small = ((d as f64 * SCALE) as Micros).min((5.0 * SMALL_TTL_S) as Micros * SEC);
+        let small = ((d as f64 * PERIOD_SCALE) as Micros).min((5.0 * SMALL_TTL_S) as Micros * SEC);
         return Some(format!("periodic({}ms)", small / MS));
     }
     let d = parse_duration(value)?;
@@ -155,7 +174,7 @@ pub fn small_world(full: &RunSpec) -> Result<RunSpec, String> {
         .sets
         .iter()
         .map(|kv| match kv.split_once('=') {
-            Some((k, v)) => match scale_value(k.trim(), v.trim()) {
+            Some((k, v)) => match scale_value(k.trim(), v.trim(), true) {
                 Some(v) => format!("{}={v}", k.trim()),
                 None => kv.clone(),
             },
@@ -173,12 +192,12 @@ pub fn small_world(full: &RunSpec) -> Result<RunSpec, String> {
         }
     }
     // Protocol periods the row leaves at their defaults scale too.
-    for key in ["interval", "url_rotation", "rotation", "jwt_exp"] {
+    for key in ["interval", "url_rotation", "rotation", "rotation_overlap"] {
         if given.contains(key) {
             continue;
         }
         if let Some(spec) = defaults.specs().find(|p| p.key == key)
-            && let Some(v) = scale_value(key, spec.default)
+            && let Some(v) = scale_value(key, spec.default, false)
         {
             sets.push(format!("{key}={v}"));
         }
@@ -265,7 +284,8 @@ pub fn explores_faults(property: Property) -> bool {
 }
 
 /// Candidate times from a baseline history: protocol events of the tenants the run is about,
-/// shifted before, inside and after the grace window and a request's in-flight window.
+/// shifted before, inside and after the grace window and a request's in-flight window, in
+/// search order (window by window, each in time order).
 pub fn candidate_times(spec: &RunSpec, params: &Params, h: &History) -> Vec<Micros> {
     let mut focus: BTreeSet<TenantId> = spec
         .scenario
@@ -306,19 +326,47 @@ pub fn candidate_times(spec: &RunSpec, params: &Params, h: &History) -> Vec<Micr
     }
     anchors.truncate(MAX_ANCHORS);
     let grace = bounds(params).grace;
-    let mut offsets: Vec<Micros> = vec![-3 * MS / 2, -MS / 2, MS / 2];
+    // Offsets by window: inside and just after the grace window first, then the in-flight
+    // window of a request. The order is the search's order (cheap searches meet the grace
+    // window first); every candidate is tried either way.
+    let mut offsets: Vec<Micros> = Vec::new();
     if grace > 0 {
         offsets.extend([-grace / 2, grace / 2, grace + MS]);
     }
+    offsets.extend([-3 * MS / 2, -MS / 2, MS / 2]);
     let horizon = (spec.scenario.duration_s * SEC as f64) as Micros;
-    let mut times: Vec<Micros> = anchors
+    let mut seen = BTreeSet::new();
+    offsets
         .iter()
-        .flat_map(|a| offsets.iter().map(move |o| a + o))
-        .filter(|t| (0..horizon).contains(t))
-        .collect();
-    times.sort_unstable();
-    times.dedup();
-    times
+        .flat_map(|o| anchors.iter().map(move |a| a + o))
+        .filter(|t| (0..horizon).contains(t) && seen.insert(*t))
+        .collect()
+}
+
+/// The candidate times a row's search uses. P10 asks whether faults open a door, so its
+/// search varies the faults only; where the attacker acts is searched by P1, P4 and P8's own
+/// rows (moving it in P10 would report their findings as fail-open behaviour).
+fn search_times(property: Property, spec: &RunSpec, params: &Params, h: &History) -> Vec<Micros> {
+    if property == Property::P10 {
+        return Vec::new();
+    }
+    candidate_times(spec, params, h)
+}
+
+/// A cheap signature of a history: every record's time and kind, and the ids of the messages
+/// sent (two runs with the same signature took the same path).
+fn fingerprint(h: &History) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for r in &h.records {
+        r.t.hash(&mut hasher);
+        std::mem::discriminant(&r.event).hash(&mut hasher);
+        if let Event::Send { env } = &r.event {
+            env.id.hash(&mut hasher);
+            env.to.hash(&mut hasher);
+        }
+    }
+    hasher.finish()
 }
 
 /// One run through a guide.
@@ -343,7 +391,7 @@ fn run_once(spec: &RunSpec, property: Property, choices: Choices) -> Result<Outc
         choices.clone(),
     );
     let verdict = judge(property, &r.history, &r.params, spec.scenario.tenants);
-    let fingerprint = tokenlab_models::secret::fnv1a(format!("{:?}", r.history.records).as_bytes());
+    let fingerprint = fingerprint(&r.history);
     Ok(Outcome {
         verdict,
         made: choices.made(),
@@ -436,7 +484,7 @@ pub fn explore(e: &Expectation, search: &Search) -> Result<Exploration, String> 
             e.property,
             Choices::guided(BTreeMap::new(), Vec::new(), faults),
         )?;
-        let times = candidate_times(spec, &params, &probe.history);
+        let times = search_times(e.property, spec, &params, &probe.history);
         let guided = |d: &BTreeMap<u32, u16>| Choices::guided(d.clone(), times.clone(), faults);
         match search.strategy {
             Strategy::Exhaustive => {
@@ -626,7 +674,7 @@ pub fn replay(cs: &ChoiceString) -> Result<Replayed, String> {
                 property,
                 Choices::guided(BTreeMap::new(), Vec::new(), faults),
             )?;
-            let times = candidate_times(spec, &params, &probe.history);
+            let times = search_times(property, spec, &params, &probe.history);
             run_once(spec, property, Choices::guided(d.clone(), times, faults))?
         }
     };

@@ -118,7 +118,12 @@ impl Property {
 
 /// P10: the fault-free verdicts of P1, P3, P4 (finite B), P5, P7 and P8 must survive.
 fn fail_closed(h: &History, input: &CheckInput) -> Verdict {
-    let b = &input.bounds;
+    // P4's fault-free verdict includes finding F-grace's slip of one refresh cycle; faults
+    // must not add to it.
+    let b = &crate::checkers::ExposureBounds {
+        grace_slip: true,
+        ..input.bounds
+    };
     let parts = [
         tenant_isolation(h),
         authorized_issuance(h),

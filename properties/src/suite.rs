@@ -122,6 +122,165 @@ pub struct MatrixRow {
     pub matches: bool,
     /// The seeds the cases ran with (rerun: `tokenlab check --seed`).
     pub seeds: Vec<String>,
+    /// How hard the row was searched (`threats.md` §7); absent for a sampled-only run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
+    /// Replays the counterexample exactly (`tokenlab replay --choices`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub choices: Option<String>,
+}
+
+/// The strength of a row's verdict: the exhaustive search of its small world and the random
+/// cases of its full-size world.
+#[derive(Clone, Debug, Serialize)]
+pub struct Evidence {
+    pub exhaustive: ExhaustiveEvidence,
+    pub sampled: SampledEvidence,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ExhaustiveEvidence {
+    pub runs: u64,
+    /// Every assignment of at most `max_unusual` non-default choices was run.
+    pub exhausted: bool,
+    pub max_unusual: u32,
+    pub distinct_histories: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SampledEvidence {
+    pub cases: u32,
+    /// The probability that an event of per-case probability 1% was missed: 0.99^cases.
+    pub miss_bound_1pct: f64,
+}
+
+/// How hard `check` looks at each row.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckBudget {
+    /// Random cases of the full-size world; `None`: [`CheckBudget::cases_for`] decides.
+    pub cases: Option<u32>,
+    /// K of the exhaustive search of the small world.
+    pub max_unusual: u32,
+    /// Runs the exhaustive search may spend per row.
+    pub explore_budget: u64,
+    /// `--quick`: a small budget and few cases (the bound it reaches is reported).
+    pub quick: bool,
+}
+
+impl CheckBudget {
+    /// `check`'s default: exhaustive K = 1 on the small world; 300 full-size cases where the
+    /// small world was not exhausted (a 1% event missed with probability 0.99^300 = 4.9%),
+    /// 30 where it was.
+    pub const DEFAULT: CheckBudget = CheckBudget {
+        cases: None,
+        max_unusual: 1,
+        explore_budget: 1000,
+        quick: false,
+    };
+    /// `check --quick`: a 100-run search budget and 1 case.
+    pub const QUICK: CheckBudget = CheckBudget {
+        cases: None,
+        max_unusual: 1,
+        explore_budget: 100,
+        quick: true,
+    };
+
+    pub fn cases_for(&self, exhausted: bool) -> u32 {
+        match (self.cases, self.quick, exhausted) {
+            (Some(n), _, _) => n,
+            (None, true, _) => 1,
+            (None, false, true) => 30,
+            (None, false, false) => 300,
+        }
+    }
+}
+
+/// The miss bound of `n` random cases for a 1% event.
+pub fn miss_bound_1pct(n: u32) -> f64 {
+    0.99f64.powi(n as i32)
+}
+
+/// A row searched as `check` does: the small world exhaustively, then full-size random cases
+/// (none once a counterexample is found; the first violating case ends the sampling).
+pub fn run_row_searched(e: &Expectation, budget: &CheckBudget, seed: u64) -> MatrixRow {
+    let search = crate::explore::Search {
+        strategy: crate::explore::Strategy::Exhaustive,
+        seed,
+        max_unusual: budget.max_unusual,
+        budget: budget.explore_budget,
+    };
+    let x = crate::explore::explore(e, &search);
+    let (exhausted, runs, distinct, found, reached_small, small_kind) = match &x {
+        Ok(x) => (
+            x.exhausted,
+            x.runs,
+            x.distinct_histories,
+            x.counterexample.clone(),
+            x.reached,
+            Some(x.verdict),
+        ),
+        Err(_) => (false, 0, 0, None, 0, None),
+    };
+    let cases = if found.is_some() {
+        0
+    } else {
+        budget.cases_for(exhausted)
+    };
+    let mut row = if cases > 0 {
+        run_row(e, cases, seed)
+    } else {
+        MatrixRow {
+            mechanism: e.mechanism.clone(),
+            variant: e.variant.clone(),
+            property: e.property.id().to_string(),
+            name: e.property.name(),
+            verdict: VerdictKind::Violated,
+            expected: e.expected,
+            cases: 0,
+            reached: 0,
+            counterexample: None,
+            matches: false,
+            seeds: Vec::new(),
+            evidence: None,
+            choices: None,
+        }
+    };
+    row.reached += reached_small;
+    if let Some(c) = found {
+        row.verdict = VerdictKind::Violated;
+        row.counterexample = Some(format!(
+            "small world, {} non-default choice(s); replay: tokenlab replay --choices '{}'\n{}",
+            c.unusual,
+            c.choices,
+            c.trace.join("\n")
+        ));
+        row.choices = Some(c.choices);
+    } else if let Some(k) = small_kind
+        && k != VerdictKind::NotApplicable
+        && row.verdict == VerdictKind::NotApplicable
+    {
+        row.verdict = k;
+    }
+    if let Err(msg) = &x {
+        row.counterexample = Some(format!("cannot explore: {msg}"));
+        row.verdict = VerdictKind::NotApplicable;
+    }
+    let vacuous =
+        matches!(row.verdict, VerdictKind::Holds | VerdictKind::Violated) && row.reached == 0;
+    row.matches = row.verdict == e.expected && !vacuous;
+    row.evidence = Some(Evidence {
+        exhaustive: ExhaustiveEvidence {
+            runs,
+            exhausted,
+            max_unusual: budget.max_unusual,
+            distinct_histories: distinct,
+        },
+        sampled: SampledEvidence {
+            cases: row.cases,
+            miss_bound_1pct: miss_bound_1pct(row.cases),
+        },
+    });
+    row
 }
 
 const OWN: TenantId = TenantId(0);
@@ -458,6 +617,7 @@ pub fn bounds(params: &Params) -> ExposureBounds {
         shared: None,
         grace: declared(params, "grace_window").unwrap_or(0),
         rt_max_life: declared(params, "rt_max_life").unwrap_or(365 * 86_400 * SEC),
+        grace_slip: false,
     }
 }
 
@@ -495,11 +655,16 @@ pub fn run_row(e: &Expectation, cases: u32, seed: u64) -> MatrixRow {
     let mut reached = 0;
     let mut counterexample: Option<String> = None;
     let mut seeds = Vec::new();
-    let mut first_violation: Option<(RunSpec, u64)> = None;
+    let mut first_violation: Option<(RunSpec, u64, usize)> = None;
+    let mut ran = 0;
     for k in 0..cases.max(1) {
+        if first_violation.is_some() {
+            break;
+        }
+        ran += 1;
         let s = row_seed(seed, e).wrapping_add(u64::from(k));
         seeds.push(format!("{s:#x}"));
-        for spec in &specs {
+        for (run, spec) in specs.iter().enumerate() {
             let mut spec = spec.clone();
             spec.scenario.seed = s;
             match execute(&spec) {
@@ -507,7 +672,7 @@ pub fn run_row(e: &Expectation, cases: u32, seed: u64) -> MatrixRow {
                     let v = judge(e.property, &h, &params, spec.scenario.tenants);
                     reached += v.reached;
                     if v.kind == VerdictKind::Violated && first_violation.is_none() {
-                        first_violation = Some((spec.clone(), s));
+                        first_violation = Some((spec.clone(), s, run));
                         counterexample = v.counterexample.clone();
                     }
                     kinds.push(v.kind);
@@ -520,10 +685,22 @@ pub fn run_row(e: &Expectation, cases: u32, seed: u64) -> MatrixRow {
         }
     }
     let verdict = aggregate(&kinds);
-    if let Some((spec, _)) = first_violation
-        && let Some(c) = shrink(e, &spec)
-    {
-        counterexample = Some(c);
+    let mut choices = None;
+    if let Some((spec, s, run)) = &first_violation {
+        choices = Some(
+            tokenlab_models::choice::ChoiceString {
+                mechanism: e.row.clone(),
+                property: e.property.id().to_string(),
+                world: tokenlab_models::choice::WorldSize::Full,
+                run: *run as u32,
+                seed: *s,
+                decisions: None,
+            }
+            .to_string(),
+        );
+        if let Some(c) = shrink(e, spec) {
+            counterexample = Some(c);
+        }
     }
     let vacuous = matches!(verdict, VerdictKind::Holds | VerdictKind::Violated) && reached == 0;
     MatrixRow {
@@ -533,11 +710,13 @@ pub fn run_row(e: &Expectation, cases: u32, seed: u64) -> MatrixRow {
         name: e.property.name(),
         verdict,
         expected: e.expected,
-        cases: cases.max(1),
+        cases: ran,
         reached,
         counterexample,
         matches: verdict == e.expected && !vacuous,
         seeds,
+        evidence: None,
+        choices,
     }
 }
 
