@@ -348,6 +348,7 @@ pub fn stale_reads(a: StaleReadsArgs) -> Result<()> {
                     let pg = tokenlab::store_pg::PgStore::open(&primary, &standby).await?;
                     let shown = pg.standby_apply_delay().await?;
                     cfg.apply_delay_ms = sr::parse_pg_duration_ms(&shown).unwrap_or(0);
+                    pg.set_expected_lag_ms(cfg.apply_delay_ms);
                     let (r, _) = sr::run(&StoreTarget::Postgres(std::sync::Arc::new(pg)), &cfg)
                         .await?;
                     Ok((r, None, None))

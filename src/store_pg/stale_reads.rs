@@ -433,6 +433,7 @@ pub async fn set_delay(
     ms: u64,
 ) -> Result<(), SessionError> {
     cluster.set_apply_delay_ms(ms)?;
+    store.set_expected_lag_ms(ms);
     let deadline = super::monotonic_now() + Duration::from_secs(10);
     loop {
         let shown = store.standby_apply_delay().await?;

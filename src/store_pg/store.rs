@@ -15,6 +15,7 @@
 //! text; PostgreSQL's logs carry no value at the default logging settings.
 
 use super::monotonic_now;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokenlab_models::roles::store::{CachedToken, StoreFailure, StoreReply, StoreRequest};
@@ -155,6 +156,8 @@ pub struct PgStore {
     /// Measured lags (µs) of the writes watched so far.
     lags: Arc<Mutex<Vec<i64>>>,
     primary_admin: Client,
+    /// The standby's apply delay as last set: lag watchers start looking shortly before it.
+    expected_lag_ms: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -209,6 +212,7 @@ impl PgStore {
         let standby = Arc::new(standby_client);
         let lags = Arc::new(Mutex::new(Vec::new()));
         let (writes, rx) = mpsc::unbounded_channel();
+        let expected_lag_ms = Arc::new(AtomicU64::new(0));
         tokio::spawn(write_loop(
             writer,
             write_stmt,
@@ -217,6 +221,7 @@ impl PgStore {
             standby.clone(),
             standby_stmt.clone(),
             lags.clone(),
+            expected_lag_ms.clone(),
         ));
         Ok(PgStore {
             primary_read,
@@ -227,6 +232,7 @@ impl PgStore {
             server_version,
             lags,
             primary_admin,
+            expected_lag_ms,
         })
     }
 
@@ -243,6 +249,11 @@ impl PgStore {
             .await
             .map_err(query_err("SHOW recovery_min_apply_delay"))?
             .get(0))
+    }
+
+    /// Tells the lag watchers the standby's apply delay (they look from shortly before it).
+    pub fn set_expected_lag_ms(&self, ms: u64) {
+        self.expected_lag_ms.store(ms, AtomicOrdering::SeqCst);
     }
 
     /// The lags measured so far (µs), and forgets them.
@@ -359,6 +370,7 @@ async fn write_loop(
     standby: Arc<Client>,
     standby_stmt: Arc<Statements>,
     lags: Arc<Mutex<Vec<i64>>>,
+    expected_ms: Arc<AtomicU64>,
 ) {
     while let Some(job) = rx.recv().await {
         match job {
@@ -382,12 +394,14 @@ async fn write_loop(
                 let ok = r.is_ok();
                 let _ = reply.send(StoreReply::Written(r.map(|_| ()).map_err(|_| StoreFailure)));
                 if ok {
+                    let expected = Duration::from_millis(expected_ms.load(AtomicOrdering::SeqCst));
                     tokio::spawn(watch_lag(
                         standby.clone(),
                         standby_stmt.clone(),
                         tenant,
                         version,
                         acked,
+                        expected,
                         lags.clone(),
                     ));
                 }
@@ -396,35 +410,56 @@ async fn write_loop(
     }
 }
 
-/// How often the lag watcher looks at the standby, and for how long at most.
-const WATCH_EVERY: Duration = Duration::from_millis(1);
+/// How long a lag watcher keeps looking.
 const WATCH_LIMIT: Duration = Duration::from_secs(60);
+/// How early before the expected lag a watcher starts looking.
+const WATCH_LEAD: Duration = Duration::from_millis(5);
 
+/// Watches one committed version until the standby shows it. It sleeps until shortly before
+/// the expected lag (the injected apply delay), then asks back to back, so the sighting is
+/// bracketed by two consecutive queries a fraction of a millisecond apart; the lag is the
+/// midpoint of their start times (a query's start is when its snapshot is taken, as for the
+/// experiment's reads). Past the expected lag plus twice the lead it polls once a
+/// millisecond, so a lag in the tail is known to about a millisecond.
 async fn watch_lag(
     standby: Arc<Client>,
     stmt: Arc<Statements>,
     tenant: i64,
     version: i64,
     acked: Instant,
+    expected: Duration,
     lags: Arc<Mutex<Vec<i64>>>,
 ) {
+    let lead = expected.saturating_sub(WATCH_LEAD);
+    if !lead.is_zero() {
+        tokio::time::sleep(lead).await;
+    }
+    let mut last_unseen: Option<Duration> = None;
     loop {
+        let issued = acked.elapsed();
         let seen = standby
             .query_opt(&stmt.read, &[&tenant])
             .await
             .ok()
             .flatten()
             .is_some_and(|row| row.get::<_, i64>(2) >= version);
-        let lag = acked.elapsed();
         if seen {
+            let lag = last_unseen.map_or(issued, |u| (u + issued) / 2);
             if let Ok(mut l) = lags.lock() {
                 l.push(lag.as_micros() as i64);
             }
             return;
         }
-        if lag > WATCH_LIMIT {
+        if issued > WATCH_LIMIT {
             return;
         }
-        tokio::time::sleep(WATCH_EVERY).await;
+        last_unseen = Some(issued);
+        // Back to back only around the expected lag, so the watchers do not load a shared
+        // machine (and the standby) for long: later, once a millisecond.
+        if issued < expected + 2 * WATCH_LEAD {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
 }
