@@ -327,39 +327,44 @@ pub fn stale_reads(a: StaleReadsArgs) -> Result<()> {
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
                 .context("listening for SIGTERM")?;
+        // Our own cluster starts outside the select below: a signal during its start-up is
+        // taken right after, and the cluster is then dropped (stopped and removed).
+        let own = match &store {
+            StoreArg::Own => Some(
+                sr::start_own(tokenlab::store_pg::ClusterOptions::default())
+                    .await
+                    .context("starting PostgreSQL (--store postgres)")?,
+            ),
+            _ => None,
+        };
         let work = async {
-            match store {
-                StoreArg::Memory => {
-                    let (r, _) = sr::run(&StoreTarget::Memory, &cfg).await?;
-                    Ok::<_, anyhow::Error>((r, None, None))
+            match (&store, &own) {
+                (StoreArg::Own, Some((cluster, pg))) => {
+                    sr::set_delay(cluster, pg, cfg.apply_delay_ms).await?;
+                    let (r, _) = sr::run(&StoreTarget::Postgres(pg.clone()), &cfg).await?;
+                    Ok::<_, anyhow::Error>(r)
                 }
-                StoreArg::Own => {
-                    let (cluster, pg) =
-                        sr::start_own(tokenlab::store_pg::ClusterOptions::default())
-                            .await
-                            .context("starting PostgreSQL (--store postgres)")?;
-                    let startup = cluster.startup.as_secs_f64();
-                    sr::set_delay(&cluster, &pg, cfg.apply_delay_ms).await?;
-                    let (r, _) = sr::run(&StoreTarget::Postgres(pg), &cfg).await?;
-                    // Returned, so it is dropped (stopped and removed) after the output.
-                    Ok((r, Some(startup), Some(cluster)))
-                }
-                StoreArg::Existing { primary, standby } => {
-                    let pg = tokenlab::store_pg::PgStore::open(&primary, &standby).await?;
+                (StoreArg::Existing { primary, standby }, _) => {
+                    let pg = tokenlab::store_pg::PgStore::open(primary, standby).await?;
                     let shown = pg.standby_apply_delay().await?;
                     cfg.apply_delay_ms = sr::parse_pg_duration_ms(&shown).unwrap_or(0);
                     pg.set_expected_lag_ms(cfg.apply_delay_ms);
                     let (r, _) = sr::run(&StoreTarget::Postgres(std::sync::Arc::new(pg)), &cfg)
                         .await?;
-                    Ok((r, None, None))
+                    Ok(r)
                 }
+                _ => Ok(sr::run(&StoreTarget::Memory, &cfg).await?.0),
             }
         };
-        tokio::select! {
+        let r = tokio::select! {
+            biased;
+            _ = interrupt.recv() => Err(anyhow::anyhow!("interrupted (Ctrl-C); a cluster tokenlab started is stopped and removed")),
+            _ = terminate.recv() => Err(anyhow::anyhow!("terminated (SIGTERM); a cluster tokenlab started is stopped and removed")),
             r = work => r,
-            _ = interrupt.recv() => bail!("interrupted (Ctrl-C): stopped; a cluster tokenlab started is stopped and removed"),
-            _ = terminate.recv() => bail!("terminated (SIGTERM): stopped; a cluster tokenlab started is stopped and removed"),
-        }
+        };
+        let startup = own.as_ref().map(|(c, _)| c.startup.as_secs_f64());
+        // On an error the cluster is dropped here, before the message is printed.
+        r.map(|r| (r, startup, own.map(|(c, _)| c)))
     })?;
     let (result, startup, cluster) = out;
     if a.json {
