@@ -269,6 +269,8 @@ pub async fn run(
             None
         }
         StoreTarget::Postgres(pg) => {
+            pg.reset(Duration::from_millis(3 * cfg.apply_delay_ms + 30_000))
+                .await?;
             pg.take_lags();
             Some(pg.clone())
         }

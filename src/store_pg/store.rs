@@ -241,6 +241,17 @@ impl PgStore {
         catch_up_between(&self.primary_admin, &self.standby, limit).await
     }
 
+    /// Empties the token table and waits until the standby has replayed that, so a run
+    /// starts from no token anywhere (the core's `ClearTokens` at t = 0 travels on the
+    /// write connection, and a first read on another connection could overtake it).
+    pub async fn reset(&self, limit: Duration) -> Result<(), PgStoreError> {
+        self.primary_admin
+            .execute(&format!("DELETE FROM {TABLE}"), &[])
+            .await
+            .map_err(query_err("emptying the token table"))?;
+        self.catch_up(limit).await
+    }
+
     /// The standby's `recovery_min_apply_delay`, as PostgreSQL reports it (e.g. `80ms`).
     pub async fn standby_apply_delay(&self) -> Result<String, PgStoreError> {
         Ok(self
