@@ -213,16 +213,13 @@ impl PgStore {
         let lags = Arc::new(Mutex::new(Vec::new()));
         let (writes, rx) = mpsc::unbounded_channel();
         let expected_lag_ms = Arc::new(AtomicU64::new(0));
-        tokio::spawn(write_loop(
-            writer,
-            write_stmt,
-            clear_stmt,
-            rx,
-            standby.clone(),
-            standby_stmt.clone(),
-            lags.clone(),
-            expected_lag_ms.clone(),
-        ));
+        let watchers = Watchers {
+            standby: standby.clone(),
+            stmt: standby_stmt.clone(),
+            lags: lags.clone(),
+            expected_ms: expected_lag_ms.clone(),
+        };
+        tokio::spawn(write_loop(writer, write_stmt, clear_stmt, rx, watchers));
         Ok(PgStore {
             primary_read,
             primary_read_stmt,
@@ -373,15 +370,21 @@ async fn catch_up_between(
     }
 }
 
+/// What the lag watchers share: the standby, its read, where lags go, the expected lag.
+#[derive(Clone)]
+struct Watchers {
+    standby: Arc<Client>,
+    stmt: Arc<Statements>,
+    lags: Arc<Mutex<Vec<i64>>>,
+    expected_ms: Arc<AtomicU64>,
+}
+
 async fn write_loop(
     writer: Client,
     write_stmt: Statement,
     clear_stmt: Statement,
     mut rx: mpsc::UnboundedReceiver<WriteJob>,
-    standby: Arc<Client>,
-    standby_stmt: Arc<Statements>,
-    lags: Arc<Mutex<Vec<i64>>>,
-    expected_ms: Arc<AtomicU64>,
+    watchers: Watchers,
 ) {
     while let Some(job) = rx.recv().await {
         match job {
@@ -405,16 +408,7 @@ async fn write_loop(
                 let ok = r.is_ok();
                 let _ = reply.send(StoreReply::Written(r.map(|_| ()).map_err(|_| StoreFailure)));
                 if ok {
-                    let expected = Duration::from_millis(expected_ms.load(AtomicOrdering::SeqCst));
-                    tokio::spawn(watch_lag(
-                        standby.clone(),
-                        standby_stmt.clone(),
-                        tenant,
-                        version,
-                        acked,
-                        expected,
-                        lags.clone(),
-                    ));
+                    tokio::spawn(watch_lag(watchers.clone(), tenant, version, acked));
                 }
             }
         }
@@ -432,15 +426,8 @@ const WATCH_LEAD: Duration = Duration::from_millis(5);
 /// midpoint of their start times (a query's start is when its snapshot is taken, as for the
 /// experiment's reads). Past the expected lag plus twice the lead it polls once a
 /// millisecond, so a lag in the tail is known to about a millisecond.
-async fn watch_lag(
-    standby: Arc<Client>,
-    stmt: Arc<Statements>,
-    tenant: i64,
-    version: i64,
-    acked: Instant,
-    expected: Duration,
-    lags: Arc<Mutex<Vec<i64>>>,
-) {
+async fn watch_lag(w: Watchers, tenant: i64, version: i64, acked: Instant) {
+    let expected = Duration::from_millis(w.expected_ms.load(AtomicOrdering::SeqCst));
     let lead = expected.saturating_sub(WATCH_LEAD);
     if !lead.is_zero() {
         tokio::time::sleep(lead).await;
@@ -448,15 +435,16 @@ async fn watch_lag(
     let mut last_unseen: Option<Duration> = None;
     loop {
         let issued = acked.elapsed();
-        let seen = standby
-            .query_opt(&stmt.read, &[&tenant])
+        let seen = w
+            .standby
+            .query_opt(&w.stmt.read, &[&tenant])
             .await
             .ok()
             .flatten()
             .is_some_and(|row| row.get::<_, i64>(2) >= version);
         if seen {
             let lag = last_unseen.map_or(issued, |u| (u + issued) / 2);
-            if let Ok(mut l) = lags.lock() {
+            if let Ok(mut l) = w.lags.lock() {
                 l.push(lag.as_micros() as i64);
             }
             return;
