@@ -170,6 +170,7 @@ impl Cluster {
         let t0 = super::monotonic_now();
         let bin = find_binaries()?;
         let user = run_as()?;
+        remove_orphans(&bin, user);
         let dir = std::env::temp_dir().join(format!(
             "tokenlab-pg-{}-{}",
             std::process::id(),
@@ -378,6 +379,49 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Clusters left by a tokenlab that was killed outright (SIGKILL, power loss): a
+/// `tokenlab-pg-PID-N` directory whose PID no longer runs. Their servers are stopped and the
+/// directories removed; anything else in the temp dir is left alone.
+fn remove_orphans(bin: &Path, user: Option<RunAs>) {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("tokenlab-pg-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let dir = e.path();
+        for data in ["standby", "primary"] {
+            let data = dir.join(data);
+            if data.join("postmaster.pid").exists() {
+                let mut cmd = Command::new(bin.join("pg_ctl"));
+                cmd.current_dir(std::env::temp_dir()).args([
+                    "-D",
+                    path_str(&data),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop",
+                ]);
+                if let Some(u) = user {
+                    cmd.uid(u.uid).gid(u.gid);
+                }
+                let _ = cmd.output();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
