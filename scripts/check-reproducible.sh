@@ -2,7 +2,8 @@
 # Runs the report twice with the same seed into two scratch directories and compares them:
 # everything simulated (documents outside the loopback section, figures, data) must be
 # byte-identical. The loopback section (between <!-- loopback:begin/end --> markers) and
-# data/loopback.json hold wall-clock measurements and are left out of the comparison.
+# data/loopback.json and figures/loopback-*.svg hold wall-clock measurements and are left out
+# of the comparison.
 # Pass --quick (or --tiny) to make it fast; extra arguments go to `tokenlab report`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ trap 'rm -rf "$a" "$b"' EXIT
 ./target/release/tokenlab report "$@" --out "$a"
 ./target/release/tokenlab report "$@" --out "$b"
 for d in "$a" "$b"; do
-  rm -f "$d/data/loopback.json"
+  rm -f "$d/data/loopback.json" "$d"/figures/loopback-*.svg
   for f in "$d/rfc34-evidence.md" "$d/rfc34-evidence.html"; do
     sed -i '/<!-- loopback:begin -->/,/<!-- loopback:end -->/d' "$f"
   done

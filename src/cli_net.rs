@@ -217,3 +217,206 @@ pub fn calibrate_cmd(a: CalibrateArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[derive(Args)]
+pub struct StaleReadsArgs {
+    /// `memory` (the model store), `postgres` (tokenlab starts its own primary and hot
+    /// standby on 127.0.0.1 and removes them at the end) or `postgres://…` (an existing
+    /// primary on loopback; needs --standby).
+    #[arg(long, default_value = "memory")]
+    store: String,
+    /// The existing hot standby of `--store postgres://…` (`postgres://…`).
+    #[arg(long)]
+    standby: Option<String>,
+    /// Where P.app reads T back: replica (the standby) or primary.
+    #[arg(long, default_value = "replica")]
+    read_from: String,
+    /// Injected lag: the standby's recovery_min_apply_delay (postgres), or the model
+    /// store's fixed replica lag (memory). Default 0.
+    #[arg(long)]
+    apply_delay_ms: Option<u64>,
+    /// Demands, each a different tenant's cold miss (one read-back each).
+    #[arg(long, default_value_t = 200)]
+    demands: u32,
+    /// Injected one-way delay per inter-party link (ms); the read-after-write window Δ is
+    /// about twice this.
+    #[arg(long, default_value_t = 40.0)]
+    one_way_ms: f64,
+    #[arg(long)]
+    json: bool,
+}
+
+/// `stale-reads`' JSON: the result and, with a cluster of our own, its start-up time.
+#[derive(serde::Serialize)]
+struct StaleReadsOut {
+    #[serde(flatten)]
+    result: tokenlab::store_pg::StaleReads,
+    cluster_startup_s: Option<f64>,
+}
+
+enum StoreArg {
+    Memory,
+    Own,
+    Existing { primary: String, standby: String },
+}
+
+fn store_arg(a: &StaleReadsArgs) -> Result<StoreArg> {
+    let store = match a.store.as_str() {
+        "memory" => StoreArg::Memory,
+        "postgres" => StoreArg::Own,
+        url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let Some(standby) = a.standby.clone() else {
+                bail!(
+                    "--store {url} points at an existing primary: name its hot standby with --standby postgres://…"
+                );
+            };
+            if a.apply_delay_ms.is_some() {
+                bail!(
+                    "--apply-delay-ms applies to the cluster tokenlab starts (--store postgres); an existing standby's lag is its own recovery_min_apply_delay: set it there"
+                );
+            }
+            StoreArg::Existing {
+                primary: url.to_owned(),
+                standby,
+            }
+        }
+        other => bail!("--store: expected memory, postgres or a postgres:// URL, got '{other}'"),
+    };
+    if a.standby.is_some() && !matches!(store, StoreArg::Existing { .. }) {
+        bail!("--standby goes with --store postgres://PRIMARY (an existing pair)");
+    }
+    Ok(store)
+}
+
+pub fn stale_reads(a: StaleReadsArgs) -> Result<()> {
+    use tokenlab::store_pg::stale_reads::{self as sr, StaleReadsConfig, StoreTarget};
+    use tokenlab_models::params::{Choice, ReadFrom};
+    let Some(read_from) = ReadFrom::from_name(&a.read_from) else {
+        bail!(
+            "--read-from: expected one of {}, got '{}'",
+            ReadFrom::NAMES.join(", "),
+            a.read_from
+        );
+    };
+    if a.demands == 0 || a.demands > 5000 {
+        bail!("--demands must be between 1 and 5000, got {}", a.demands);
+    }
+    if !(0.0..=1000.0).contains(&a.one_way_ms) {
+        bail!(
+            "--one-way-ms must be between 0 and 1000, got {}",
+            a.one_way_ms
+        );
+    }
+    if a.apply_delay_ms.is_some_and(|d| d > 600_000) {
+        bail!("--apply-delay-ms must be at most 600000 (10 min)");
+    }
+    let store = store_arg(&a)?;
+    let mut cfg = StaleReadsConfig {
+        read_from,
+        apply_delay_ms: a.apply_delay_ms.unwrap_or(0),
+        demands: a.demands,
+        one_way_ms: a.one_way_ms,
+        ..StaleReadsConfig::default()
+    };
+    let out = runtime()?.block_on(async {
+        // Ctrl-C and SIGTERM end the run through the ordinary path: the cluster (if ours) is
+        // dropped, which stops both servers and removes their directory.
+        let mut interrupt =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                .context("listening for Ctrl-C")?;
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("listening for SIGTERM")?;
+        // Our own cluster starts outside the select below: a signal during its start-up is
+        // taken right after, and the cluster is then dropped (stopped and removed).
+        let own = match &store {
+            StoreArg::Own => Some(
+                sr::start_own(tokenlab::store_pg::ClusterOptions::default())
+                    .await
+                    .context("starting PostgreSQL (--store postgres)")?,
+            ),
+            _ => None,
+        };
+        let work = async {
+            match (&store, &own) {
+                (StoreArg::Own, Some((cluster, pg))) => {
+                    sr::set_delay(cluster, pg, cfg.apply_delay_ms).await?;
+                    let (r, _) = sr::run(&StoreTarget::Postgres(pg.clone()), &cfg).await?;
+                    Ok::<_, anyhow::Error>(r)
+                }
+                (StoreArg::Existing { primary, standby }, _) => {
+                    let pg = tokenlab::store_pg::PgStore::open(primary, standby).await?;
+                    let shown = pg.standby_apply_delay().await?;
+                    cfg.apply_delay_ms = sr::parse_pg_duration_ms(&shown).unwrap_or(0);
+                    pg.set_expected_lag_ms(cfg.apply_delay_ms);
+                    let (r, _) = sr::run(&StoreTarget::Postgres(std::sync::Arc::new(pg)), &cfg)
+                        .await?;
+                    Ok(r)
+                }
+                _ => Ok(sr::run(&StoreTarget::Memory, &cfg).await?.0),
+            }
+        };
+        let r = tokio::select! {
+            biased;
+            _ = interrupt.recv() => Err(anyhow::anyhow!("interrupted (Ctrl-C); a cluster tokenlab started is stopped and removed")),
+            _ = terminate.recv() => Err(anyhow::anyhow!("terminated (SIGTERM); a cluster tokenlab started is stopped and removed")),
+            r = work => r,
+        };
+        let startup = own.as_ref().map(|(c, _)| c.startup.as_secs_f64());
+        // On an error the cluster is dropped here, before the message is printed.
+        r.map(|r| (r, startup, own.map(|(c, _)| c)))
+    })?;
+    let (result, startup, cluster) = out;
+    if a.json {
+        let o = StaleReadsOut {
+            result,
+            cluster_startup_s: startup.map(|s| (s * 1000.0).round() / 1000.0),
+        };
+        println!("{}", crate::json_out::to_string(&o)?);
+    } else {
+        print_stale_reads(&result, startup);
+    }
+    drop(cluster);
+    Ok(())
+}
+
+fn print_stale_reads(r: &tokenlab::store_pg::StaleReads, startup: Option<f64>) {
+    println!(
+        "stale reads: trigger's cold path on loopback, store {}{}, read_from={}, apply delay {} ms, {} demands ({:.1} s)",
+        r.store,
+        r.server_version
+            .as_deref()
+            .map_or(String::new(), |v| format!(
+                " ({})",
+                v.split(',').next().unwrap_or(v)
+            )),
+        r.read_from,
+        r.apply_delay_ms,
+        r.demands,
+        r.wall_s
+    );
+    println!(
+        "  reads {}, stale {}: share {:.3}, 95% CI [{:.3}, {:.3}]",
+        r.reads, r.stale, r.stale_share, r.stale_share_ci[0], r.stale_share_ci[1]
+    );
+    let q = |x: &tokenlab::store_pg::stale_reads::QuantilesMs| {
+        format!(
+            "n {}, min {:.1}, p10 {:.1}, p50 {:.1}, p90 {:.1}, p99 {:.1}, max {:.1}",
+            x.n, x.min, x.p10, x.p50, x.p90, x.p99, x.max
+        )
+    };
+    println!("  replication lag ms: {}", q(&r.lag_ms));
+    println!("  window Δ ms (commit → read-back): {}", q(&r.window_ms));
+    println!(
+        "  S3 prediction P(lag > Δ): {:.3} ({} the interval)",
+        r.s3_prediction,
+        if r.s3_within_ci { "inside" } else { "outside" }
+    );
+    println!(
+        "  P12 read-your-writes: {} ({} trigger 2xx reached P.app)",
+        r.p12, r.p12_reached
+    );
+    if let Some(s) = startup {
+        println!("  cluster start-up: {s:.2} s (stopped and removed at exit)");
+    }
+}

@@ -1,2 +1,3 @@
-//! tokenlab library: the real-network driver.
+//! tokenlab library: the real-network driver and the PostgreSQL token store behind it.
 pub mod net;
+pub mod store_pg;

@@ -54,6 +54,9 @@ enum Command {
     /// Search one row on its small world (exhaustive within K non-default choices, PCT or
     /// random) and print a replayable counterexample (exit 1 on a mismatch with expectations.md).
     Explore(cli_explore::ExploreArgs),
+    /// Read-after-write on loopback: trigger's cold path against the model store or PostgreSQL
+    /// (a primary and a streaming hot standby); stale-read share against S3, and P12.
+    StaleReads(cli_net::StaleReadsArgs),
     /// Re-run a saved counterexample (generated case JSON, or `--choices` string) and show its verdicts (exit 1 if violated).
     Replay(cli_security::ReplayArgs),
     /// Run a scenario file (TOML): its summary and property verdicts (exit 1 on a mismatch).
@@ -305,6 +308,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Scenario(a) => scenario::run::scenario_cmd(a)?,
         Command::Serve(a) => cli_net::serve(a)?,
         Command::Calibrate(a) => cli_net::calibrate_cmd(a)?,
+        Command::StaleReads(a) => cli_net::stale_reads(a)?,
         Command::Mechanisms { json } => {
             let list: Vec<serde_json::Value> = registry()
                 .iter()

@@ -80,6 +80,15 @@ fn no_subcommand_prints_a_secret_with_or_without_json() {
         ],
         &["attack", "--mechanism", "refresh", "--list-credentials"],
         &["calibrate", "--samples", "1"],
+        &[
+            "stale-reads",
+            "--store",
+            "memory",
+            "--demands",
+            "5",
+            "--apply-delay-ms",
+            "1000",
+        ],
     ];
     for args in runs {
         for json in [false, true] {

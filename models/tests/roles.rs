@@ -16,7 +16,9 @@ use tokenlab_models::params::{JwksFail, Lag, LogToken};
 use tokenlab_models::roles::partner::{
     AttemptResult, Inbound, OutRequest, Partner, PartnerConfig, PartnerCx, PartnerSide, RetryPolicy,
 };
-use tokenlab_models::roles::store::{CachedToken, Row, Store, StoreConfig};
+use tokenlab_models::roles::store::{
+    Backend, CachedToken, Row, Store, StoreConfig, StoreReply, StoreRequest,
+};
 use tokenlab_models::roles::{Effects, Input, Outgoing, Role};
 use tokenlab_models::secret::Jwt;
 use tokenlab_models::token::PlatformKeys;
@@ -124,6 +126,8 @@ struct Harness {
     ids: IdGen,
     resets: Arc<AtomicU32>,
     next_demand: u64,
+    /// Store requests for the driver (external store backend), in order.
+    store_requests: Vec<StoreRequest>,
 }
 
 impl Harness {
@@ -158,6 +162,7 @@ impl Harness {
             ids: IdGen::new(RoleKind::Platform),
             resets,
             next_demand: 0,
+            store_requests: Vec::new(),
         }
     }
 
@@ -184,6 +189,7 @@ impl Harness {
             self.cancelled.push(c);
         }
         self.history.extend(out.history);
+        self.store_requests.extend(out.store);
     }
 
     /// Fires every timer due at or before `t`, in order; the clock ends at `t`.
@@ -468,5 +474,87 @@ fn a_restart_that_loses_volatile_state_abandons_demands_and_forgets_acquisitions
         h.outcome(d2),
         Some(Outcome::Fail(Cause::Timeout)),
         "API never answered"
+    );
+}
+
+#[test]
+fn with_an_external_store_reads_and_writes_wait_for_the_driver() {
+    // Control: the model store answers through its own timers and asks the driver nothing.
+    let mut model = Harness::new(policy(), store(2 * MS, 5 * MS), 1, true);
+    model.demand(0);
+    assert!(model.store_requests.is_empty());
+    assert_eq!(model.timers.len(), 1, "the lookup's timer after t_r");
+
+    let mut h = Harness::new(policy(), store(2 * MS, 5 * MS), 1, true);
+    h.partner.set_store_backend(Backend::External);
+    let first = h.demand(0);
+    let Some(StoreRequest::Read {
+        ticket,
+        tenant,
+        from_replica: false,
+    }) = h.store_requests.pop()
+    else {
+        panic!("the lookup is a read request: {:?}", h.store_requests);
+    };
+    assert_eq!(tenant, T);
+    // Nothing moves until the driver answers: no timer, no request.
+    h.run_until(SEC);
+    assert!(h.timers.is_empty() && h.open.is_empty());
+    h.handle(
+        SEC + 3 * MS,
+        Input::StoreDone {
+            ticket,
+            reply: StoreReply::Read(Ok(None)),
+        },
+    );
+    let req = h.request_to(Party::AS);
+    h.answer(SEC + 10 * MS, req, token_ok());
+    // T is used at once (write-behind); its write is a request, committed when answered.
+    let Some(StoreRequest::Write { ticket, token, .. }) = h.store_requests.pop() else {
+        panic!("the token write is a request: {:?}", h.store_requests);
+    };
+    assert!(
+        !h.events()
+            .any(|(_, e)| matches!(e, Event::StoreCommit { .. }))
+    );
+    h.handle(
+        SEC + 30 * MS,
+        Input::StoreDone {
+            ticket,
+            reply: StoreReply::Written(Ok(())),
+        },
+    );
+    let commits: Vec<Micros> = h
+        .events()
+        .filter(|(_, e)| matches!(e, Event::StoreCommit { .. }))
+        .map(|(t, _)| t)
+        .collect();
+    assert_eq!(
+        commits,
+        vec![SEC + 30 * MS],
+        "committed when the driver said so"
+    );
+    let api = h.request_to(Party::API);
+    h.answer(SEC + 40 * MS, api, Response::ok(Fields::new()));
+    assert_eq!(h.outcome(first), Some(Outcome::Ok));
+    // A later demand's read returns the stored token: a hit, no acquisition.
+    let second = h.demand(2 * SEC);
+    let Some(StoreRequest::Read { ticket, .. }) = h.store_requests.pop() else {
+        panic!("a read request");
+    };
+    h.handle(
+        2 * SEC + MS,
+        Input::StoreDone {
+            ticket,
+            reply: StoreReply::Read(Ok(Some(token))),
+        },
+    );
+    let api = h.request_to(Party::API);
+    h.answer(2 * SEC + 10 * MS, api, Response::ok(Fields::new()));
+    assert_eq!(h.outcome(second), Some(Outcome::Ok));
+    assert_eq!(
+        h.attempt_starts().len(),
+        1,
+        "only the first demand acquired"
     );
 }

@@ -38,6 +38,7 @@ use tokenlab_models::message::{Envelope, Value};
 use tokenlab_models::params::Params;
 use tokenlab_models::roles::AdminAction;
 use tokenlab_models::roles::attacker::AttackPlan;
+use tokenlab_models::roles::store::{Backend, StoreRequest};
 use tokenlab_models::sim::{SETUP_START, Scenario};
 use tokenlab_models::token::{FitVerifier, PlatformKeys};
 use tokenlab_models::world::{Action, Step, World, platform_keys};
@@ -75,6 +76,9 @@ pub struct NetConfig {
     /// Model time 0 as a Unix time (s). `None`: the models' fixed epoch, as in the
     /// simulator; `serve` passes the wall clock at start so stock clients see real times.
     pub epoch_s: Option<i64>,
+    /// The partner's token store on PostgreSQL (a primary and its hot standby) instead of
+    /// the model store: the core's store requests are performed there.
+    pub pg_store: Option<Arc<crate::store_pg::PgStore>>,
 }
 
 impl NetConfig {
@@ -97,6 +101,7 @@ impl NetConfig {
             plan: None,
             external: BTreeMap::new(),
             epoch_s: None,
+            pg_store: None,
         }
     }
     /// On a named preset (its link profiles and nemesis schedule).
@@ -249,6 +254,8 @@ struct Shared {
     fast_forward: bool,
     /// Nothing scheduled after this virtual time fires (`run_until`).
     halt_at: AtomicI64,
+    /// Where the store requests go (external store backend), if anywhere.
+    pg_store: Option<Arc<crate::store_pg::PgStore>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -381,7 +388,30 @@ impl Shared {
                 }
                 // A lost request is simply never sent.
                 Action::Lost { .. } => {}
+                Action::Store(req) => self.store_request(req),
             }
+        }
+    }
+
+    /// Hands a store request to PostgreSQL (in the core's order: writes are queued there as
+    /// they come) and feeds the answer back into the world when it arrives.
+    fn store_request(self: &Arc<Self>, req: StoreRequest) {
+        let Some(pg) = &self.pg_store else {
+            return; // the external backend is only ever set together with a store
+        };
+        let ticket = match &req {
+            StoreRequest::Write { ticket, .. } | StoreRequest::Read { ticket, .. } => *ticket,
+            StoreRequest::ClearTokens => 0,
+        };
+        if let Some(answer) = pg.submit(req) {
+            let guard = InFlight::new(self);
+            let shared = self.clone();
+            tokio::spawn(async move {
+                let _guard = guard;
+                if let Ok(reply) = answer.await {
+                    shared.with_world(|w, now| w.store_done(now, ticket, reply));
+                }
+            });
         }
     }
 
@@ -835,6 +865,9 @@ impl LoopbackWorld {
         if let Some(e) = cfg.epoch_s {
             world.set_epoch(tokenlab_models::token::Epoch(e));
         }
+        if cfg.pg_store.is_some() {
+            world.set_store_backend(Backend::External);
+        }
 
         let mut listeners = Vec::new();
         let mut addrs = BTreeMap::new();
@@ -880,6 +913,7 @@ impl LoopbackWorld {
             client,
             fast_forward: cfg.fast_forward,
             halt_at: AtomicI64::new(Micros::MAX),
+            pg_store: cfg.pg_store.clone(),
         });
         {
             let mut st = lock(&shared.state);

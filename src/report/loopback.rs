@@ -2,12 +2,18 @@
 //! against the simulator, and what a stock OAuth client can and cannot do). Wall-clock numbers
 //! are not reproducible byte for byte, so this part sits between markers that
 //! `scripts/check-reproducible.sh` strips before it compares two runs.
+//!
+//! H4 on a real database: trigger's read-back against a PostgreSQL primary and streaming hot
+//! standby that the report starts itself (`tokenlab::store_pg`), at several apply delays,
+//! beside S3 from the measured lag. Where the server binaries are missing the section says
+//! what to install instead (the report needs no database).
 
 use super::rules::*;
-use super::section::{Block, Section};
+use super::section::{Block, Section, Verdict};
 use serde::Serialize;
 use tokenlab::net::burden::{Burden, partner_burden};
 use tokenlab::net::calibrate::{Calibration, calibration};
+use tokenlab::store_pg::stale_reads::Sweep;
 
 pub const BEGIN: &str = "<!-- loopback:begin -->";
 pub const END: &str = "<!-- loopback:end -->";
@@ -16,17 +22,220 @@ pub const END: &str = "<!-- loopback:end -->";
 pub struct LoopbackData {
     pub calibration: Calibration,
     pub burden: Vec<Burden>,
+    /// The read-after-write sweep on PostgreSQL, when it ran.
+    pub postgres: Option<Sweep>,
+    /// Why it did not run (no server binaries, `--no-postgres`, or the error).
+    pub postgres_note: Option<String>,
 }
+
+/// Whether and how to run the PostgreSQL sweep.
+pub enum PgPlan {
+    Skip(String),
+    Run { delays_ms: Vec<u64>, demands: u32 },
+}
+
+/// The apply delays of the sweep: below, around and above Δ ≈ 2 × 40 ms.
+pub const PG_DELAYS_MS: [u64; 7] = [0, 40, 70, 80, 90, 120, 200];
+pub const PG_DELAYS_QUICK_MS: [u64; 3] = [0, 80, 120];
 
 /// Runs the calibration (`samples` cold acquisitions per mechanism and delay) and the
 /// stock-client burden on loopback. Errors (a port that will not bind) are reported, not fatal.
-pub fn compute(samples: u32) -> Result<LoopbackData, String> {
+pub fn compute(samples: u32, pg: PgPlan) -> Result<LoopbackData, String> {
     let calibration = calibration(samples).map_err(|e| format!("calibration: {e}"))?;
     let burden = partner_burden().map_err(|e| format!("partner burden: {e}"))?;
+    let (postgres, postgres_note) = match pg {
+        PgPlan::Skip(why) => (None, Some(why)),
+        PgPlan::Run { delays_ms, demands } => {
+            match tokenlab::store_pg::stale_reads::sweep_blocking(&delays_ms, demands) {
+                Ok(s) => (Some(s), None),
+                Err(e) => (None, Some(format!("the PostgreSQL run failed: {e}"))),
+            }
+        }
+    };
     Ok(LoopbackData {
         calibration,
         burden,
+        postgres,
+        postgres_note,
     })
+}
+
+/// The H4-on-PostgreSQL section: the figure, the table and the verdict.
+fn postgres_section(d: &LoopbackData) -> Section {
+    let reproduce = vec![
+        "cargo run --release -- stale-reads --store postgres --apply-delay-ms 120".into(),
+        "cargo run --release -- stale-reads --store postgres --read-from primary --apply-delay-ms 120".into(),
+    ];
+    let claim = "Partners on the trigger's read-back: \"ensure any read mechanisms are up to date (i.e. replicas caught up, caches are flushed)\"; a replica makes the read after the 2xx stale (H4) [F: thread]. Here on a real database rather than our model of one.".to_string();
+    let rule = "Supported if the standby gives stale reads (some Wilson lower bound above 0) at every apply delay measured, depends-on (the lag against Δ) if only at some, refuted if at none; the primary must give 0 stale reads at every delay (P12 holds), else refuted.".to_string();
+    let Some(s) = &d.postgres else {
+        return Section {
+            id: "H4-PG".into(),
+            title: "Read-after-write on PostgreSQL (primary and hot standby)".into(),
+            claim,
+            experiment: format!(
+                "Not run: {}.",
+                d.postgres_note.as_deref().unwrap_or("no PostgreSQL")
+            ),
+            blocks: vec![],
+            rule,
+            verdict: Verdict::NotEvaluated("no PostgreSQL run".into()),
+            reproduce,
+        };
+    };
+    let rows: Vec<Vec<String>> = s
+        .points
+        .iter()
+        .map(|p| {
+            vec![
+                p.apply_delay_ms.to_string(),
+                p.read_from.to_string(),
+                p.reads.to_string(),
+                p.stale.to_string(),
+                format!(
+                    "{:.3} [{:.3}, {:.3}]",
+                    p.stale_share, p.stale_share_ci[0], p.stale_share_ci[1]
+                ),
+                format!(
+                    "{:.3}{}",
+                    p.s3_prediction,
+                    if p.s3_within_ci { "" } else { " (outside)" }
+                ),
+                format!(
+                    "{:.1} / {:.1} / {:.1}",
+                    p.lag_ms.p50, p.lag_ms.p90, p.lag_ms.p99
+                ),
+                format!("{:.1}", p.window_ms.p50),
+                p.p12.to_string(),
+            ]
+        })
+        .collect();
+    let points: Vec<PgPoint> = s
+        .points
+        .iter()
+        .map(|p| PgPoint {
+            replica: p.read_from == "replica",
+            stale: p.stale,
+            ci_lo: p.stale_share_ci[0],
+        })
+        .collect();
+    let version = s.server_version.split(',').next().unwrap_or("");
+    Section {
+        id: "H4-PG".into(),
+        title: "Read-after-write on PostgreSQL (primary and hot standby)".into(),
+        claim,
+        experiment: format!(
+            "trigger on loopback, `write_path=direct`, `retries=0`, {} demands per point, each a different tenant's cold miss (one read-back each), one-way delay {} ms per inter-party link (Δ ≈ 2 × that). The token row is written on a real {version} primary and read back from its streaming hot standby (`read_from=replica`) or the primary, at standby apply delays (`recovery_min_apply_delay`) of {} ms. Lag: each committed write watched on the standby (its commit acknowledgement to its first sighting). S3's prediction is P(lag > Δ) with each read's own Δ (commit to read-back) under the measured lag distribution. The cluster (initdb, start, pg_basebackup, standby start) took {:.1} s to come up; it is removed afterwards.",
+            s.demands,
+            s.one_way_ms,
+            s.points
+                .iter()
+                .map(|p| p.apply_delay_ms)
+                .collect::<std::collections::BTreeSet<_>>()
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            s.cluster_startup_s
+        ),
+        blocks: vec![
+            Block::Figure {
+                name: PG_FIGURE.into(),
+                caption: "Stale read-backs on a real PostgreSQL standby against its apply delay, with Wilson 95% intervals, beside S3 from the measured lag; the primary gives none.".into(),
+            },
+            Block::table(
+                &[
+                    "apply delay ms",
+                    "read_from",
+                    "reads",
+                    "stale",
+                    "stale share [95% CI]",
+                    "S3 prediction",
+                    "lag ms p50 / p90 / p99",
+                    "Δ ms p50",
+                    "P12",
+                ],
+                rows,
+            ),
+        ],
+        rule,
+        verdict: pg_read_after_write_rule(&PgData { points }),
+        reproduce,
+    }
+}
+
+/// The figure's file name (without `.svg`); `loopback-` figures are wall-clock and left out
+/// of the reproducibility check.
+pub const PG_FIGURE: &str = "loopback-pg-stale-reads";
+
+/// The PostgreSQL figure, when the sweep ran.
+pub fn figures(d: &LoopbackData) -> anyhow::Result<Vec<super::charts::Figure>> {
+    use super::figures::{Chart, Series, line_chart, mechanism_color};
+    let Some(s) = &d.postgres else {
+        return Ok(vec![]);
+    };
+    let pick = |replica: bool, f: &dyn Fn(&tokenlab::store_pg::StaleReads) -> f64| {
+        s.points
+            .iter()
+            .filter(|p| (p.read_from == "replica") == replica)
+            .map(|p| (p.apply_delay_ms as f64, f(p)))
+            .collect::<Vec<_>>()
+    };
+    let xmax = s
+        .points
+        .iter()
+        .map(|p| p.apply_delay_ms)
+        .max()
+        .unwrap_or(100) as f64
+        * 1.05;
+    let trigger = mechanism_color("trigger");
+    let primary = mechanism_color("refresh");
+    let series = vec![
+        Series {
+            name: "standby: stale share".into(),
+            points: pick(true, &|p| p.stale_share),
+            dashed: false,
+            color: trigger,
+        },
+        Series {
+            name: "standby: 95% CI low".into(),
+            points: pick(true, &|p| p.stale_share_ci[0]),
+            dashed: true,
+            color: super::figures::shade(trigger, 2, 3),
+        },
+        Series {
+            name: "standby: 95% CI high".into(),
+            points: pick(true, &|p| p.stale_share_ci[1]),
+            dashed: true,
+            color: super::figures::shade(trigger, 2, 3),
+        },
+        Series {
+            name: "S3: P(lag > Δ), measured lag".into(),
+            points: pick(true, &|p| p.s3_prediction),
+            dashed: true,
+            color: trigger,
+        },
+        Series {
+            name: "primary: stale share".into(),
+            points: pick(false, &|p| p.stale_share),
+            dashed: false,
+            color: primary,
+        },
+    ];
+    Ok(vec![super::charts::Figure {
+        name: PG_FIGURE.into(),
+        svg: line_chart(
+            &Chart {
+                title: "trigger read-back on PostgreSQL: stale reads vs standby apply delay",
+                x_label: "recovery_min_apply_delay (ms)",
+                y_label: "share of read-backs that found no token",
+                x: (0.0, xmax),
+                y: (0.0, 1.02),
+                legend: plotters::chart::SeriesLabelPosition::UpperLeft,
+            },
+            &series,
+        )?,
+    }])
 }
 
 fn f(v: f64) -> String {
@@ -161,5 +370,5 @@ pub fn sections(d: &LoopbackData) -> Vec<Section> {
         }),
         reproduce: vec!["cargo test --test net_interop".into()],
     };
-    vec![calib, h7, h22]
+    vec![calib, h7, h22, postgres_section(d)]
 }

@@ -70,6 +70,10 @@ pub struct ReportArgs {
     /// Skip the loopback (real-network) section.
     #[arg(long)]
     pub no_loopback: bool,
+    /// Skip the loopback section's PostgreSQL experiment (it runs when the server binaries
+    /// are installed: a primary and hot standby of its own, removed afterwards).
+    #[arg(long)]
+    pub no_postgres: bool,
     /// Run only the points of one experiment and print their metrics as JSON.
     #[arg(long, value_name = "EXPERIMENT")]
     pub only: Option<String>,
@@ -177,8 +181,32 @@ fn loopback_data(a: &ReportArgs, cfg: &Config) -> Result<loopback::LoopbackData,
     if a.no_loopback || cfg.tiny {
         return Err("skipped (--no-loopback or --tiny)".into());
     }
-    eprintln!("loopback: calibration and stock-client runs on 127.0.0.1 (about 20 s)…");
-    loopback::compute(if cfg.quick { 7 } else { 15 })
+    let pg = if a.no_postgres {
+        loopback::PgPlan::Skip("skipped (--no-postgres)".into())
+    } else if !tokenlab::store_pg::cluster::available() {
+        loopback::PgPlan::Skip(
+            "the PostgreSQL server binaries were not found; install them with `apt-get install postgresql` and rerun to add this experiment".into(),
+        )
+    } else if cfg.quick {
+        loopback::PgPlan::Run {
+            delays_ms: loopback::PG_DELAYS_QUICK_MS.to_vec(),
+            demands: 60,
+        }
+    } else {
+        loopback::PgPlan::Run {
+            delays_ms: loopback::PG_DELAYS_MS.to_vec(),
+            demands: 150,
+        }
+    };
+    eprintln!(
+        "loopback: calibration and stock-client runs on 127.0.0.1 (about 20 s){}…",
+        if matches!(pg, loopback::PgPlan::Run { .. }) {
+            ", then read-after-write on a PostgreSQL primary and hot standby (about 40 s)"
+        } else {
+            ""
+        }
+    );
+    loopback::compute(if cfg.quick { 7 } else { 15 }, pg)
 }
 
 /// Everything after the sweep, in order: the security runs and the traces (seeded and
@@ -200,7 +228,10 @@ fn publish(
     let hypotheses = analysis::sections(res, Some(&sec));
     let score = scorecard::scorecard(res, &sec);
     let doc = document::build(res, &hypotheses, &score, &loopback);
-    let drawn = charts::draw(res, &sec, &traces)?;
+    let mut drawn = charts::draw(res, &sec, &traces)?;
+    if let Ok(l) = &loopback {
+        drawn.figures.extend(loopback::figures(l)?);
+    }
     render::write_report(
         dir,
         &doc,

@@ -574,6 +574,42 @@ pub fn calibration_rule(d: &CalibrationData) -> Verdict {
     }
 }
 
+/// H4 on PostgreSQL: one point of the sweep (a read_from at an apply delay).
+pub struct PgPoint {
+    pub replica: bool,
+    pub stale: u64,
+    /// The Wilson 95% lower bound of the stale share.
+    pub ci_lo: f64,
+}
+
+pub struct PgData {
+    pub points: Vec<PgPoint>,
+}
+
+pub fn pg_read_after_write_rule(d: &PgData) -> Verdict {
+    let (replica, primary): (Vec<&PgPoint>, Vec<&PgPoint>) =
+        d.points.iter().partition(|p| p.replica);
+    if replica.is_empty() || primary.is_empty() {
+        return Verdict::NotEvaluated("no standby or no primary points".into());
+    }
+    let primary_stale: u64 = primary.iter().map(|p| p.stale).sum();
+    if primary_stale > 0 {
+        return Verdict::Refuted;
+    }
+    let stale_points = replica
+        .iter()
+        .filter(|p| p.stale > 0 && p.ci_lo > 0.0)
+        .count();
+    match stale_points {
+        0 => Verdict::Refuted,
+        n if n == replica.len() => Verdict::Supported,
+        n => Verdict::DependsOn(format!(
+            "the standby's lag against the read-after-write window: stale reads at {n} of {} apply delays, none on the primary",
+            replica.len()
+        )),
+    }
+}
+
 /// H7: mechanisms a stock OAuth client drives unmodified, and the others.
 pub struct H7Data {
     pub stock_client: Vec<String>,
@@ -1083,6 +1119,30 @@ mod tests {
             same_ordering: o,
         };
         assert_eq!(calibration_rule(&d(true, true)), Verdict::Supported);
+        let pt = |replica: bool, stale: u64, ci_lo: f64| PgPoint {
+            replica,
+            stale,
+            ci_lo,
+        };
+        let pg = |points| pg_read_after_write_rule(&PgData { points });
+        assert_eq!(
+            pg(vec![pt(true, 30, 0.9), pt(false, 0, 0.0)]),
+            Verdict::Supported
+        );
+        assert!(matches!(
+            pg(vec![pt(true, 30, 0.9), pt(true, 0, 0.0), pt(false, 0, 0.0)]),
+            Verdict::DependsOn(_)
+        ));
+        assert_eq!(
+            pg(vec![pt(true, 0, 0.0), pt(false, 0, 0.0)]),
+            Verdict::Refuted
+        );
+        // A stale read on the primary refutes, whatever the standby does.
+        assert_eq!(
+            pg(vec![pt(true, 30, 0.9), pt(false, 1, 0.0)]),
+            Verdict::Refuted
+        );
+        assert!(matches!(pg(vec![]), Verdict::NotEvaluated(_)));
         assert_eq!(calibration_rule(&d(true, false)), Verdict::Refuted);
         assert_eq!(calibration_rule(&d(false, true)), Verdict::Refuted);
     }

@@ -795,7 +795,11 @@ impl Role for Attacker {
                     });
                 }
             },
-            Input::Demand { .. } | Input::Admin(_) | Input::Restart { .. } | Input::Start => {}
+            Input::Demand { .. }
+            | Input::Admin(_)
+            | Input::Restart { .. }
+            | Input::Start
+            | Input::StoreDone { .. } => {}
         }
     }
 }

@@ -58,6 +58,11 @@ pub enum Input {
     },
     /// Provisioning is over: t=0 (caches are emptied, schedules start).
     Start,
+    /// The driver completed store request `ticket` (partner only, external store backend).
+    StoreDone {
+        ticket: u64,
+        reply: store::StoreReply,
+    },
 }
 
 /// A message leaving a role at `depart`.
@@ -75,6 +80,9 @@ pub struct Effects {
     /// Requests whose answer the role no longer waits for (the HTTP connection is closed).
     pub cancel: Vec<MsgId>,
     pub history: Vec<Record>,
+    /// Token-store operations for the driver (external store backend only; always empty
+    /// with the model store).
+    pub store: Vec<store::StoreRequest>,
 }
 
 impl Effects {
@@ -86,6 +94,7 @@ impl Effects {
         self.timers.clear();
         self.cancel.clear();
         self.history.clear();
+        self.store.clear();
     }
 }
 

@@ -791,7 +791,7 @@ impl Role for Platform {
                     self.side.reset_volatile();
                 }
             }
-            Input::Demand { .. } | Input::Admin(_) => {}
+            Input::Demand { .. } | Input::Admin(_) | Input::StoreDone { .. } => {}
         }
     }
 }

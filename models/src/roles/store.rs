@@ -3,6 +3,13 @@
 //! cache with a TTL. Both hazards of the thread ("ensure any read mechanisms are up to date
 //! (i.e. replicas caught up, caches are flushed)") are therefore real, not drawn from a formula.
 //! Not a link: its costs and failure probabilities are its own (`workload.md` §8).
+//!
+//! Two backends hold the token rows ([`Backend`]): this model store (the default everywhere:
+//! no server, deterministic) or an external store that the driver completes (the loopback
+//! driver's PostgreSQL primary and hot standby). With the external backend the partner asks
+//! for each token write and read as a [`StoreRequest`] effect and continues when the driver
+//! hands back a [`StoreReply`]: the core never blocks on a database. The long-lived items
+//! (URL, RT, secrets) stay in the model store in both cases.
 
 use crate::Micros;
 use crate::choice::{Choices, Point};
@@ -42,6 +49,43 @@ pub struct StoreConfig {
 /// A store operation failed (probability q_w or q_r).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoreFailure;
+
+/// Where the partner's token rows live.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// The model store above (primary, replicas with a drawn lag, cache).
+    #[default]
+    Model,
+    /// A store outside the core: token writes and reads are [`StoreRequest`] effects.
+    External,
+}
+
+/// A token-store operation the driver performs (external backend only), answered with
+/// [`StoreReply`] under the same `ticket`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StoreRequest {
+    /// Commit the tenant's token on the primary (the new version `ticket`).
+    Write {
+        ticket: u64,
+        tenant: TenantId,
+        token: CachedToken,
+    },
+    /// Read the tenant's token from the primary, or from a replica (`from_replica`).
+    Read {
+        ticket: u64,
+        tenant: TenantId,
+        from_replica: bool,
+    },
+    /// Drop every cached token (t = 0, or a restart without persistence); not answered.
+    ClearTokens,
+}
+
+/// The driver's answer to a [`StoreRequest`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum StoreReply {
+    Written(Result<(), StoreFailure>),
+    Read(Result<Option<CachedToken>, StoreFailure>),
+}
 
 /// How many versions per row are kept for lagging replicas.
 const KEPT_VERSIONS: usize = 16;

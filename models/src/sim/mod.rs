@@ -134,6 +134,8 @@ impl Queue {
                 Action::Timer { at, role, id } => self.push(at, Ev::Timer(role, id)),
                 Action::Deliver { at, env, .. } => self.push(at, Ev::Deliver(env)),
                 Action::EdgeAnswer { .. } | Action::Lost { .. } | Action::Cancel(_) => {}
+                // The simulator never selects the external store backend.
+                Action::Store(_) => unreachable!("the simulator runs the model store"),
             }
         }
     }

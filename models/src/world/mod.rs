@@ -30,7 +30,7 @@ use crate::roles::admin::Admin;
 use crate::roles::attacker::{AttackPlan, Attacker};
 use crate::roles::partner::Partner;
 use crate::roles::platform::Platform;
-use crate::roles::store::Store;
+use crate::roles::store::{Backend, Store, StoreReply, StoreRequest};
 use crate::roles::{AdminAction, Effects, Input, Outgoing, Role};
 use crate::sim::{DRAIN, SETUP_START, Scenario};
 use crate::token::{FitVerifier, PlatformKeys};
@@ -102,6 +102,10 @@ pub enum Action {
         is_request: bool,
         cause: Option<MsgId>,
     },
+    /// The partner asks the external token store for an operation (only after
+    /// [`World::set_store_backend`] with [`Backend::External`]); the driver performs it and
+    /// answers through [`World::store_done`].
+    Store(StoreRequest),
 }
 
 /// How installs are spaced: 10 ms apart, closer when there are so many tenants that 10 ms
@@ -231,6 +235,21 @@ impl World {
         self.partner.set_epoch(epoch);
         if let Some(a) = &mut self.attacker {
             a.epoch = epoch;
+        }
+    }
+
+    /// Where the partner's token rows live. The model store unless a driver that completes
+    /// store requests (the loopback driver's PostgreSQL) says otherwise, before the first step.
+    pub fn set_store_backend(&mut self, backend: Backend) {
+        self.partner.set_store_backend(backend);
+    }
+
+    /// The driver completed the partner's store request `ticket` at `now`. A partner that is
+    /// down lost the connection with its memory: the answer is dropped.
+    pub fn store_done(&mut self, now: Micros, ticket: u64, reply: StoreReply) {
+        self.now = now;
+        if !self.is_down(RoleKind::Partner, now) {
+            self.handle(RoleKind::Partner, Input::StoreDone { ticket, reply });
         }
     }
 
@@ -578,6 +597,9 @@ impl World {
         for id in out.cancel.drain(..) {
             self.cancelled.insert(id);
             self.actions.push(Action::Cancel(id));
+        }
+        for r in out.store.drain(..) {
+            self.actions.push(Action::Store(r));
         }
         for (at, id) in out.timers.drain(..) {
             self.actions.push(Action::Timer { at, role, id });

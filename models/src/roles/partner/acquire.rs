@@ -3,7 +3,7 @@
 //! before each retry, and the waiters served or failed together.
 
 use super::api::{AttemptResult, Credential};
-use super::engine::{AttemptState, Partner, Pending, Timer};
+use super::engine::{AttemptState, Partner, Pending, ReadThen, Timer, WriteThen};
 use crate::Micros;
 use crate::history::{Cause, Event, Outcome};
 use crate::ids::Party;
@@ -175,6 +175,14 @@ impl Partner {
                 let token = CachedToken { jwt, exp };
                 match persist {
                     // Rotation: persist the new RT (and T) before using T.
+                    Some(update) if self.external_store() => {
+                        let update: crate::roles::partner::RowUpdate = Box::new(move |row| {
+                            update(row);
+                            row.token = Some(token);
+                        });
+                        let then = WriteThen::Persist { acq, attempt, cred };
+                        self.write_external(now, tenant, Some(env.id), out, update, then);
+                    }
                     Some(update) => {
                         let res = self.write_row(now, tenant, Some(env.id), out, move |row| {
                             update(row);
@@ -185,6 +193,13 @@ impl Partner {
                         self.timer(out, at, Timer::PersistDone { acq, attempt, cred });
                     }
                     // No rotation: use T at once; caching it is write-behind.
+                    None if self.external_store() => {
+                        let update = Box::new(move |row: &mut crate::roles::store::Row| {
+                            row.token = Some(token)
+                        });
+                        self.write_external(now, tenant, None, out, update, WriteThen::Nothing);
+                        self.token_in_hand(now, acq, cred, out);
+                    }
                     None => {
                         // Off the critical path: recorded without a cause so it is not on the chain.
                         let _ = self
@@ -194,18 +209,8 @@ impl Partner {
                 }
             }
             AttemptResult::ReadBack => {
-                let cred = self.read_credential(now, tenant, out, Some(env.id));
-                let at = now + self.store.cfg.read_cost;
-                self.timer(
-                    out,
-                    at,
-                    Timer::ReadBackDone {
-                        acq,
-                        attempt,
-                        cred,
-                        cause: Some(env.id),
-                    },
-                );
+                let then = ReadThen::ReadBack { acq, attempt };
+                self.read_then(now, tenant, out, Some(env.id), then);
             }
             AttemptResult::Failed { cause, retry } => {
                 self.attempt_failed(now, acq, cause, retry, out)

@@ -2,14 +2,16 @@
 //! flight, timers), API calls and restarts. The attempt loop lives in [`super::acquire`],
 //! inbound handling in [`super::inbound`]; a mechanism never sees any of this.
 
-use super::api::{Credential, OutRequest, PartnerCx, PartnerSide};
+use super::api::{Credential, OutRequest, PartnerCx, PartnerSide, RowUpdate};
 use super::{PartnerConfig, RetryPolicy};
 use crate::Micros;
 use crate::history::{Cause, Event, LocalStep, Outcome};
 use crate::ids::{DemandId, IdGen, MsgId, Party, RoleKind, TenantId, TimerId};
 use crate::message::{Body, Envelope, Fields, Request, Response, Value};
 use crate::params::{LogToken, ReadFrom, SenderConstraint};
-use crate::roles::store::{Row, Store, StoreFailure};
+use crate::roles::store::{
+    Backend, CachedToken, Row, Store, StoreFailure, StoreReply, StoreRequest,
+};
 use crate::roles::{Effects, Input, Outgoing, Role};
 use crate::secret::Secret;
 use crate::token::FitVerifier;
@@ -82,6 +84,71 @@ pub(super) enum Timer {
     CallTimeout {
         req: MsgId,
     },
+    /// A queued write starts (external store backend; the model store dates it directly).
+    QueuedWrite {
+        tenant: TenantId,
+        update: RowUpdate,
+        cause: Option<MsgId>,
+    },
+}
+
+/// What a store read was for: the timer it completes (with the model store, after `t_r`).
+pub(super) enum ReadThen {
+    Lookup { demand: DemandId },
+    Reread { acq: u64 },
+    ReadBack { acq: u64, attempt: u32 },
+}
+
+impl ReadThen {
+    fn timer(self, cred: Option<Credential>, read_at: Micros, cause: Option<MsgId>) -> Timer {
+        match self {
+            ReadThen::Lookup { demand } => Timer::LookupDone {
+                demand,
+                cred,
+                read_at,
+            },
+            ReadThen::Reread { acq } => Timer::RereadDone { acq, cred },
+            ReadThen::ReadBack { acq, attempt } => Timer::ReadBackDone {
+                acq,
+                attempt,
+                cred,
+                cause,
+            },
+        }
+    }
+}
+
+/// What waits for a token write to commit (external store backend).
+pub(super) enum WriteThen {
+    Nothing,
+    /// The rotated credentials are persisted: use T (`PersistDone`).
+    Persist {
+        acq: u64,
+        attempt: u32,
+        cred: Credential,
+    },
+    /// P.auth / P.recv answers once the write committed (or failed).
+    Reply {
+        inbound: Arc<Envelope>,
+        response: Response,
+    },
+}
+
+/// A store request the driver has not completed yet (external store backend).
+enum StoreWait {
+    Read {
+        tenant: TenantId,
+        start: Micros,
+        cause: Option<MsgId>,
+        then: ReadThen,
+    },
+    Write {
+        tenant: TenantId,
+        token: CachedToken,
+        start: Micros,
+        cause: Option<MsgId>,
+        then: WriteThen,
+    },
 }
 
 /// The partner role.
@@ -111,6 +178,9 @@ pub struct Partner {
     pub(super) inflight: BTreeMap<TenantId, u64>,
     pub(super) pending: BTreeMap<MsgId, Pending>,
     pub(super) timers: BTreeMap<TimerId, Timer>,
+    backend: Backend,
+    next_ticket: u64,
+    store_waits: BTreeMap<u64, StoreWait>,
 }
 
 impl Partner {
@@ -139,6 +209,27 @@ impl Partner {
             inflight: BTreeMap::new(),
             pending: BTreeMap::new(),
             timers: BTreeMap::new(),
+            backend: Backend::Model,
+            next_ticket: 0,
+            store_waits: BTreeMap::new(),
+        }
+    }
+
+    /// Where the token rows live (the model store unless a driver completes an external one).
+    /// Set it before the first input.
+    pub fn set_store_backend(&mut self, backend: Backend) {
+        self.backend = backend;
+    }
+
+    pub(super) fn external_store(&self) -> bool {
+        self.backend == Backend::External
+    }
+
+    /// Drops every cached token: in the model store, and in the external one if there is one.
+    fn clear_tokens(&mut self, now: Micros, out: &mut Effects) {
+        self.store.clear_tokens(now);
+        if self.external_store() {
+            out.store.push(StoreRequest::ClearTokens);
         }
     }
 
@@ -219,6 +310,225 @@ impl Partner {
             .credential(&row, now, self.policy.check_exp, self.policy.expiry_margin)
     }
 
+    /// Reads `tenant`'s row and continues with `then`: with the model store the read is taken
+    /// now and its result delivered by a timer after `t_r`; with an external store it is a
+    /// request the driver completes.
+    pub(super) fn read_then(
+        &mut self,
+        now: Micros,
+        tenant: TenantId,
+        out: &mut Effects,
+        cause: Option<MsgId>,
+        then: ReadThen,
+    ) {
+        if self.external_store() {
+            self.next_ticket += 1;
+            let ticket = self.next_ticket;
+            out.store.push(StoreRequest::Read {
+                ticket,
+                tenant,
+                from_replica: self.read_from_replica,
+            });
+            self.store_waits.insert(
+                ticket,
+                StoreWait::Read {
+                    tenant,
+                    start: now,
+                    cause,
+                    then,
+                },
+            );
+            return;
+        }
+        let cred = self.read_credential(now, tenant, out, cause);
+        let at = now + self.store.cfg.read_cost;
+        let timer = then.timer(cred, now, cause);
+        self.timer(out, at, timer);
+    }
+
+    /// A token write on the external store: the row (items included) is updated in the
+    /// model store at once, the token commits when the driver says so.
+    pub(super) fn write_external(
+        &mut self,
+        now: Micros,
+        tenant: TenantId,
+        cause: Option<MsgId>,
+        out: &mut Effects,
+        update: RowUpdate,
+        then: WriteThen,
+    ) {
+        let before = self.store.latest(tenant).token.clone();
+        let items_before = self.store.latest(tenant).items.clone();
+        let res = self.store.write(tenant, now, &mut self.rng, update);
+        if res.is_ok() {
+            self.record_items(now, tenant, &items_before, cause, out);
+        }
+        let after = self.store.latest(tenant).token.clone();
+        match (res, after) {
+            (Ok(_), Some(token)) if Some(&token) != before.as_ref() => {
+                self.next_ticket += 1;
+                let ticket = self.next_ticket;
+                out.store.push(StoreRequest::Write {
+                    ticket,
+                    tenant,
+                    token: token.clone(),
+                });
+                self.store_waits.insert(
+                    ticket,
+                    StoreWait::Write {
+                        tenant,
+                        token,
+                        start: now,
+                        cause,
+                        then,
+                    },
+                );
+            }
+            // Nothing for the token store to commit (items only, or an older token kept).
+            (res, _) => {
+                out.record(
+                    now,
+                    Event::Local {
+                        who: Party::APP,
+                        step: LocalStep::StoreWrite,
+                        start: now,
+                        end: now,
+                        cause,
+                    },
+                );
+                self.write_done(now, then, res.is_ok(), out);
+            }
+        }
+    }
+
+    fn write_done(&mut self, now: Micros, then: WriteThen, ok: bool, out: &mut Effects) {
+        match then {
+            WriteThen::Nothing => {}
+            WriteThen::Persist { acq, attempt, cred } => self.run_timer(
+                now,
+                Timer::PersistDone {
+                    acq,
+                    attempt,
+                    cred: ok.then_some(cred),
+                },
+                out,
+            ),
+            WriteThen::Reply { inbound, response } => {
+                let response = if ok {
+                    response
+                } else {
+                    Response::error(500, "store_write_failed")
+                };
+                self.reply(now, &inbound, response, out);
+            }
+        }
+    }
+
+    /// The driver completed store request `ticket` (external store backend).
+    fn on_store_done(&mut self, now: Micros, ticket: u64, reply: StoreReply, out: &mut Effects) {
+        let Some(wait) = self.store_waits.remove(&ticket) else {
+            return; // lost with the process's memory
+        };
+        match (wait, reply) {
+            (
+                StoreWait::Read {
+                    tenant,
+                    start,
+                    cause,
+                    then,
+                },
+                StoreReply::Read(res),
+            ) => {
+                out.record(
+                    start,
+                    Event::Local {
+                        who: Party::APP,
+                        step: LocalStep::StoreRead,
+                        start,
+                        end: now,
+                        cause,
+                    },
+                );
+                let cred = res.ok().and_then(|token| {
+                    let row = Row {
+                        token,
+                        items: self.store.latest(tenant).items.clone(),
+                    };
+                    // Judged at the read's snapshot, as with the model store.
+                    self.side.credential(
+                        &row,
+                        start,
+                        self.policy.check_exp,
+                        self.policy.expiry_margin,
+                    )
+                });
+                let timer = then.timer(cred, start, cause);
+                self.run_timer(now, timer, out);
+            }
+            (
+                StoreWait::Write {
+                    tenant,
+                    token,
+                    start,
+                    cause,
+                    then,
+                },
+                StoreReply::Written(res),
+            ) => {
+                out.record(
+                    start,
+                    Event::Local {
+                        who: Party::APP,
+                        step: LocalStep::StoreWrite,
+                        start,
+                        end: now,
+                        cause,
+                    },
+                );
+                if res.is_ok() {
+                    out.record(
+                        now,
+                        Event::StoreCommit {
+                            tenant,
+                            item: token.jwt.id(),
+                            cause,
+                        },
+                    );
+                }
+                self.write_done(now, then, res.is_ok(), out);
+            }
+            // A reply of the wrong kind: the driver's bug; the operation failed.
+            (StoreWait::Read { then, start, .. }, StoreReply::Written(_)) => {
+                let timer = then.timer(None, start, None);
+                self.run_timer(now, timer, out);
+            }
+            (StoreWait::Write { then, .. }, StoreReply::Read(_)) => {
+                self.write_done(now, then, false, out)
+            }
+        }
+    }
+
+    /// An answer to an inbound request, departing at `depart`.
+    pub(super) fn reply(
+        &mut self,
+        depart: Micros,
+        inbound: &Envelope,
+        response: Response,
+        out: &mut Effects,
+    ) {
+        let id = self.ids.msg();
+        out.send.push(crate::roles::Outgoing {
+            depart,
+            env: Envelope {
+                id,
+                from: inbound.to,
+                to: inbound.from,
+                cause: Some(inbound.id),
+                body: Body::Response(response),
+            },
+        });
+    }
+
     pub(super) fn on_demand(
         &mut self,
         now: Micros,
@@ -236,17 +546,7 @@ impl Partner {
                 token_latency: None,
             },
         );
-        let cred = self.read_credential(now, tenant, out, None);
-        let at = now + self.store.cfg.read_cost;
-        self.timer(
-            out,
-            at,
-            Timer::LookupDone {
-                demand,
-                cred,
-                read_at: now,
-            },
-        );
+        self.read_then(now, tenant, out, None, ReadThen::Lookup { demand });
     }
 
     pub(super) fn complete(
@@ -294,17 +594,7 @@ impl Partner {
             && !self.inflight.contains_key(&tenant)
             && self.store.committed_since(tenant, read_at, now)
         {
-            let cred = self.read_credential(now, tenant, out, None);
-            let at = now + self.store.cfg.read_cost;
-            self.timer(
-                out,
-                at,
-                Timer::LookupDone {
-                    demand,
-                    cred,
-                    read_at: now,
-                },
-            );
+            self.read_then(now, tenant, out, None, ReadThen::Lookup { demand });
             return;
         }
         d.cold = true;
@@ -363,25 +653,7 @@ impl Partner {
             },
         );
         if res.is_ok() {
-            let row = self.store.latest(tenant);
-            for (field, v) in &row.items {
-                let item = match v {
-                    Value::Secret(s) => s.id(),
-                    Value::Jwt(j) => j.id(),
-                    _ => continue,
-                };
-                if items_before.get(field) != Some(v) {
-                    out.record(
-                        end,
-                        Event::StoreItem {
-                            tenant,
-                            field,
-                            item,
-                            cause,
-                        },
-                    );
-                }
-            }
+            self.record_items(end, tenant, &items_before, cause, out);
             let after = self.store.latest(tenant).token.as_ref().map(|t| t.jwt.id());
             if let Some(item) = after
                 && after != before
@@ -397,6 +669,36 @@ impl Partner {
             }
         }
         res
+    }
+
+    /// Records every long-lived item of `tenant`'s row that differs from `items_before`.
+    fn record_items(
+        &self,
+        at: Micros,
+        tenant: TenantId,
+        items_before: &BTreeMap<&'static str, Value>,
+        cause: Option<MsgId>,
+        out: &mut Effects,
+    ) {
+        let row = self.store.latest(tenant);
+        for (field, v) in &row.items {
+            let item = match v {
+                Value::Secret(s) => s.id(),
+                Value::Jwt(j) => j.id(),
+                _ => continue,
+            };
+            if items_before.get(field) != Some(v) {
+                out.record(
+                    at,
+                    Event::StoreItem {
+                        tenant,
+                        field,
+                        item,
+                        cause,
+                    },
+                );
+            }
+        }
     }
 
     pub(super) fn api_call(
@@ -473,6 +775,11 @@ impl Partner {
         let Some(t) = self.timers.remove(&id) else {
             return;
         };
+        self.run_timer(now, t, out);
+    }
+
+    /// What a timer does when it fires (or a store completion that stands for one).
+    pub(super) fn run_timer(&mut self, now: Micros, t: Timer, out: &mut Effects) {
         match t {
             Timer::LookupDone {
                 demand,
@@ -511,9 +818,7 @@ impl Partner {
                 a.state = AttemptState::Busy;
                 let tenant = a.tenant;
                 if self.policy.reread {
-                    let cred = self.read_credential(now, tenant, out, None);
-                    let at = now + self.store.cfg.read_cost;
-                    self.timer(out, at, Timer::RereadDone { acq, cred });
+                    self.read_then(now, tenant, out, None, ReadThen::Reread { acq });
                 } else {
                     self.acqs.get_mut(&acq).expect("live").attempt += 1;
                     self.start_attempt(now, acq, out);
@@ -573,6 +878,11 @@ impl Partner {
                     self.apply_inbound(now, inbound, decision, out);
                 }
             }
+            Timer::QueuedWrite {
+                tenant,
+                update,
+                cause,
+            } => self.write_external(now, tenant, cause, out, update, WriteThen::Nothing),
         }
     }
 
@@ -617,7 +927,8 @@ impl Role for Partner {
             Input::Message(env) => self.on_message(now, env, out),
             Input::Timer(id) => self.on_timer(now, id, out),
             Input::Demand { demand, tenant } => self.on_demand(now, demand, tenant, out),
-            Input::Start => self.store.clear_tokens(now),
+            Input::Start => self.clear_tokens(now, out),
+            Input::StoreDone { ticket, reply } => self.on_store_done(now, ticket, reply, out),
             Input::Restart { lost_volatile } => {
                 if lost_volatile {
                     self.abandon_all(now, out);
@@ -625,9 +936,10 @@ impl Role for Partner {
                     self.inflight.clear();
                     self.pending.clear();
                     self.timers.clear();
+                    self.store_waits.clear();
                     self.side.reset_volatile();
                     if !self.side.persists_tokens() {
-                        self.store.clear_tokens(now);
+                        self.clear_tokens(now, out);
                     }
                 }
             }

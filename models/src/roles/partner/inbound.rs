@@ -2,7 +2,7 @@
 //! mechanism decides, the engine writes the row and answers (or makes the nested call).
 
 use super::api::Inbound;
-use super::engine::{Partner, Pending, Timer};
+use super::engine::{Partner, Pending, Timer, WriteThen};
 use crate::Micros;
 use crate::history::Event;
 use crate::message::{Body, Envelope, Response};
@@ -43,6 +43,15 @@ impl Partner {
                 response,
             } => {
                 let (depart, response) = match (tenant, update) {
+                    // The answer waits for the external store's commit.
+                    (Some(t), Some(update)) if self.external_store() => {
+                        let then = WriteThen::Reply {
+                            inbound: inbound.clone(),
+                            response,
+                        };
+                        self.write_external(now, t, Some(inbound.id), out, update, then);
+                        return;
+                    }
                     (Some(t), Some(update)) => {
                         match self.write_row(now, t, Some(inbound.id), out, update) {
                             Ok(commit) => (commit, response),
@@ -72,7 +81,17 @@ impl Partner {
                 response,
                 write_at,
             } => {
-                let _ = self.write_row(write_at, tenant, Some(inbound.id), out, update);
+                if self.external_store() {
+                    let cause = Some(inbound.id);
+                    let queued = Timer::QueuedWrite {
+                        tenant,
+                        update,
+                        cause,
+                    };
+                    self.timer(out, write_at, queued);
+                } else {
+                    let _ = self.write_row(write_at, tenant, Some(inbound.id), out, update);
+                }
                 let id = self.ids.msg();
                 out.send.push(Outgoing {
                     depart: now,
