@@ -75,5 +75,45 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// Exploration cost: guided small-world runs per second per mechanism (the currency of
+/// `explore` and of `check`'s exhaustive evidence). Each iteration runs one row's search with
+/// a budget of 20 runs (the P4 row: its theft and the snapshot world); throughput is in runs.
+fn bench_explore(c: &mut Criterion) {
+    use tokenlab_properties::explore::{Search, Strategy, explore};
+    let mut g = c.benchmark_group("explore");
+    g.sample_size(10);
+    let rows = tokenlab_properties::suite::expectations();
+    for m in [
+        "trigger",
+        "push",
+        "refresh",
+        "upm-oauth",
+        "global-secret",
+        "tenant-secret",
+        "connect-jwt",
+    ] {
+        let Some(e) = rows
+            .iter()
+            .find(|e| e.mechanism == m && e.variant.is_none() && e.property.id() == "P4")
+        else {
+            continue;
+        };
+        // A row that holds keeps searching to its budget; a violated one stops early, so the
+        // throughput counts the runs one search actually makes.
+        let search = Search {
+            strategy: Strategy::Exhaustive,
+            seed: 1,
+            max_unusual: 1,
+            budget: 20,
+        };
+        let runs = explore(e, &search).expect("explores").runs;
+        g.throughput(Throughput::Elements(runs));
+        g.bench_function(format!("{m}/small_world_runs"), |b| {
+            b.iter(|| black_box(explore(e, &search).expect("explores").runs))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_explore);
 criterion_main!(benches);
