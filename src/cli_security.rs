@@ -179,7 +179,7 @@ pub fn check(a: CheckArgs) -> Result<bool> {
             a.seed,
             budget.max_unusual,
             100.0 * tokenlab_properties::suite::miss_bound_1pct(min_cases),
-            if a.quick {
+            if budget.name == "quick" {
                 " --quick: a smoke test, not the default bound."
             } else {
                 ""

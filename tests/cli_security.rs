@@ -6,7 +6,7 @@ use common::tokenlab;
 
 #[test]
 fn check_json_has_the_issue_fields_and_exit_0_when_rows_match() {
-    let (code, out, err) = tokenlab(&["check", "--only", "trigger", "--json"]);
+    let (code, out, err) = tokenlab(&["check", "--only", "trigger", "--quick", "--json"]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let rows = v["matrix"].as_array().unwrap();
@@ -22,9 +22,17 @@ fn check_json_has_the_issue_fields_and_exit_0_when_rows_match() {
             "cases",
             "reached",
             "counterexample",
+            "evidence",
         ] {
             assert!(r.get(k).is_some(), "{k} missing");
         }
+        let e = &r["evidence"];
+        assert!(e["exhaustive"]["runs"].as_u64().is_some(), "{e}");
+        assert!(e["exhaustive"]["exhausted"].is_boolean(), "{e}");
+        assert_eq!(e["exhaustive"]["max_unusual"], 1);
+        let cases = e["sampled"]["cases"].as_u64().unwrap();
+        let bound = e["sampled"]["miss_bound_1pct"].as_f64().unwrap();
+        assert!((bound - 0.99f64.powi(cases as i32)).abs() < 1e-12, "{e}");
         assert!(
             ["holds", "violated", "n/a", "by-design"].contains(&r["verdict"].as_str().unwrap())
         );
@@ -37,10 +45,42 @@ fn check_json_has_the_issue_fields_and_exit_0_when_rows_match() {
 
 #[test]
 fn check_exits_1_naming_a_mismatching_row() {
-    // upm-oauth P4 is a documented finding (see tests/security_controls.rs).
-    let (code, _, err) = tokenlab(&["check", "--only", "upm-oauth"]);
+    // Without the search (K = 0) one random case misses F-grace on refresh P4: a mismatch.
+    let (code, _, err) = tokenlab(&[
+        "check",
+        "--only",
+        "refresh",
+        "--max-unusual",
+        "0",
+        "--cases",
+        "1",
+    ]);
     assert_eq!(code, 1);
-    assert!(err.contains("upm-oauth P4"), "{err}");
+    assert!(err.contains("refresh P4"), "{err}");
+}
+
+#[test]
+fn check_with_its_search_finds_f_grace_and_prints_the_choice_string() {
+    let (code, out, err) = tokenlab(&[
+        "check", "--only", "refresh", "--only", "P4", "--quick", "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let row = v["matrix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["mechanism"] == "refresh" && r["variant"].is_null() && r["property"] == "P4")
+        .expect("refresh P4")
+        .clone();
+    assert_eq!(row["verdict"], "violated", "{row}");
+    assert!(row["matches"].as_bool().unwrap(), "{row}");
+    let choices = row["choices"].as_str().unwrap();
+    assert!(choices.starts_with("tl1/refresh/P4/small/"), "{choices}");
+    assert_eq!(row["evidence"]["sampled"]["cases"], 0, "stops at the first");
+    let _ = (code, err);
+    let (code, out, _) = tokenlab(&["replay", "--choices", choices]);
+    assert_eq!(code, 1, "the counterexample replays: {out}");
+    assert!(out.contains("P4 violated"), "{out}");
 }
 
 #[test]
@@ -57,7 +97,10 @@ fn the_p12_finding_and_the_in_band_backdoor_come_with_traces() {
     for r in v["matrix"].as_array().unwrap() {
         assert_eq!(r["verdict"], "violated", "{r}");
         let c = r["counterexample"].as_str().unwrap();
-        assert!(c.starts_with("shrunk run") && c.contains("\n1. "), "{c}");
+        assert!(
+            (c.starts_with("shrunk run") || c.starts_with("small world")) && c.contains("\n1. "),
+            "{c}"
+        );
     }
 }
 
@@ -129,6 +172,41 @@ fn bad_security_input_gets_one_clear_line() {
             "--mode must be",
         ),
         (vec!["check", "--cases", "0"], "--cases must be"),
+        (vec!["check", "--max-unusual", "9"], "--max-unusual must be"),
+        (
+            vec!["check", "--explore-budget", "0"],
+            "--explore-budget must be",
+        ),
+        (
+            vec!["explore", "--mechanism", "refresh", "--property", "P13"],
+            "unknown property 'P13'",
+        ),
+        (
+            vec![
+                "explore",
+                "--mechanism",
+                "refresh",
+                "--property",
+                "P4",
+                "--strategy",
+                "dfs",
+            ],
+            "unknown strategy 'dfs'",
+        ),
+        (
+            vec![
+                "explore",
+                "--mechanism",
+                "refresh[grace_reply=rot]",
+                "--property",
+                "P4",
+            ],
+            "bad value 'rot' for 'grace_reply'",
+        ),
+        (
+            vec!["replay", "--choices", "tl0/refresh/P4/small/1/-"],
+            "version 'tl0' is not supported",
+        ),
         (vec!["check", "--only", "nothing"], "matched no row"),
         (
             vec!["replay", "/nonexistent/case.json"],
@@ -158,7 +236,9 @@ fn replay_shows_the_saved_counterexample_again() {
 
 #[test]
 fn check_and_attack_are_deterministic_from_the_seed() {
-    let args = ["check", "--only", "P1", "--seed", "0x2a", "--json"];
+    let args = [
+        "check", "--only", "P1", "--seed", "0x2a", "--quick", "--json",
+    ];
     let (_, a, _) = tokenlab(&args);
     let (_, b, _) = tokenlab(&args);
     assert!(!a.is_empty());

@@ -15,7 +15,7 @@ fn every_json_output_starts_with_schema_version() {
         vec!["mechanisms", "--json"],
         [&["simulate", "--mechanism", "refresh"][..], &short].concat(),
         [&["compare"][..], &short].concat(),
-        vec!["check", "--only", "trigger", "--json"],
+        vec!["check", "--only", "trigger", "--quick", "--json"],
         vec![
             "attack",
             "--mechanism",

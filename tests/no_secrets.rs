@@ -61,7 +61,7 @@ fn no_subcommand_prints_a_secret_with_or_without_json() {
             "3",
         ],
         &["compare", "--duration-s", "600", "--tenants", "3"],
-        &["check", "--only", "refresh"],
+        &["check", "--only", "refresh", "--quick"],
         &[
             "attack",
             "--mechanism",

@@ -767,8 +767,14 @@ pub fn credential_binding(h: &History, grace: Micros) -> Verdict {
                 violations.push(numbered(lines));
             }
         }
+        // A superseded RT presented for another installation and refused there met the
+        // binding check, not reuse detection (an accept is judged above): reuse is a second
+        // presentation for the RT's own installation.
+        let refused_elsewhere = !matches!(d, Decision::Accept { .. })
+            && f.issued.get(&p.item).is_some_and(|i| i.tenant != p.tenant);
         if let Some(s) = superseded.get(&p.item)
             && p.t > s + grace
+            && !refused_elsewhere
         {
             reached += 1;
             let tenant = f.issued[&p.item].tenant;

@@ -23,6 +23,7 @@ pub mod analysis;
 pub mod analytic;
 pub mod charts;
 pub mod document;
+pub mod evidence;
 pub mod experiments;
 pub mod figures;
 pub mod loopback;
@@ -218,10 +219,14 @@ fn publish(
     loopback: Result<loopback::LoopbackData, String>,
 ) -> Result<()> {
     let cfg = &res.config;
-    let cases = if cfg.quick || cfg.tiny { 1 } else { 3 };
+    let budget = if cfg.quick || cfg.tiny {
+        tokenlab_properties::suite::CheckBudget::QUICK
+    } else {
+        tokenlab_properties::suite::CheckBudget::REPORT
+    };
     let sec = security::compute(
         cfg.seed,
-        cases,
+        budget,
         cfg.tiny.then_some(&["trigger", "tenant-secret"][..]),
     );
     let traces = traces::cold_paths(cfg.seed)?;

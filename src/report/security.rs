@@ -11,27 +11,33 @@ use std::collections::BTreeMap;
 use tokenlab_models::mechanisms::registry;
 use tokenlab_properties::VerdictKind;
 use tokenlab_properties::attack::{AttackResult, attack_table};
-use tokenlab_properties::suite::{MatrixRow, expectations, run_row, security_matrix};
+use tokenlab_properties::suite::{CheckBudget, MatrixRow, expectations, run_row_searched};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct SecurityData {
+    /// Full-size cases behind a row whose small world was not exhausted.
     pub cases: u32,
+    /// The search budget the matrix ran with (`check`'s names: default, quick, report).
+    pub budget: &'static str,
     pub matrix: Vec<MatrixRow>,
     pub attacks: Vec<AttackResult>,
 }
 
-/// `only_mechanisms`: restrict the matrix (the pipeline's own tests use two mechanisms).
-pub fn compute(seed: u64, cases: u32, only_mechanisms: Option<&[&str]>) -> SecurityData {
-    let matrix = match only_mechanisms {
-        None => security_matrix(cases, seed),
-        Some(ms) => expectations()
-            .iter()
-            .filter(|e| ms.contains(&e.mechanism.as_str()))
-            .map(|e| run_row(e, cases, seed))
-            .collect(),
-    };
+/// `only_mechanisms`: restrict the matrix (the pipeline's own tests use two mechanisms). Rows
+/// run in parallel; each is searched as `check` searches it, within `budget`.
+pub fn compute(seed: u64, budget: CheckBudget, only_mechanisms: Option<&[&str]>) -> SecurityData {
+    use rayon::prelude::*;
+    let rows: Vec<_> = expectations()
+        .into_iter()
+        .filter(|e| only_mechanisms.is_none_or(|ms| ms.contains(&e.mechanism.as_str())))
+        .collect();
+    let matrix = rows
+        .par_iter()
+        .map(|e| run_row_searched(e, &budget, seed))
+        .collect();
     SecurityData {
-        cases,
+        cases: budget.cases_open,
+        budget: budget.name,
         matrix,
         attacks: attack_table(seed),
     }
@@ -141,6 +147,7 @@ fn matrix_blocks(d: &SecurityData) -> (Vec<Block>, Vec<String>) {
             r.verdict.name().into(),
             r.expected.name().into(),
             r.reached.to_string(),
+            super::evidence::cell(r),
             r.counterexample
                 .as_deref()
                 .and_then(|c| c.lines().find(|l| !l.trim().is_empty()))
@@ -169,14 +176,17 @@ fn matrix_blocks(d: &SecurityData) -> (Vec<Block>, Vec<String>) {
     (
         vec![
             Block::Text {
-                text: format!("Default profiles, {} seeded case(s) per row; every verdict is computed by a checker over the recorded history, with `reached` counting the attacker presentations the property's verifier decided on (a pass is never vacuous).", d.cases),
+                text: format!("Default profiles. Each row was searched on its small world (exhaustive within one non-default choice, the `{}` budget) and then ran up to {} seeded full-size case(s); every verdict is computed by a checker over the recorded history, with `reached` counting the attacker presentations the property's verifier decided on (a pass is never vacuous). The table after the variant rows says how hard each mechanism's rows were searched; `tokenlab check` with its default budget is the stronger run.", d.budget, d.cases),
             },
             Block::Table { headers, rows },
             Block::Text {
                 text: "Variant and mutant rows (expectations.md): a switch turned to its unsafe value must flip the verdict, and the safe value must restore it.".into(),
             },
-            Block::table(&["mechanism", "variant", "property", "verdict", "expected", "reached", "counterexample (first line)"], variants),
-        ],
+            Block::table(&["mechanism", "variant", "property", "verdict", "expected", "reached", "evidence", "counterexample (first line)"], variants),
+        ]
+        .into_iter()
+        .chain(super::evidence::blocks(&d.matrix))
+        .collect(),
         mismatches,
     )
 }
@@ -258,10 +268,9 @@ fn v(x: Option<VerdictKind>) -> &'static str {
 
 /// The security sections; `id`s match `hypotheses.md`, plus the matrix and the attack table.
 pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
-    let check_cmd = format!(
-        "cargo run --release -- check --cases {} --seed {seed} --json",
-        d.cases
-    );
+    // The report's matrix ran a smaller budget (named in the section); this is the stronger,
+    // default run of the same rows.
+    let check_cmd = format!("cargo run --release -- check --seed {seed} --json");
     let attack_cmd = format!("cargo run --release -- attack --table --seed {seed} --json");
     let mut out = Vec::new();
 
