@@ -511,8 +511,8 @@ pub fn explore(e: &Expectation, search: &Search) -> Result<Exploration, String> 
                 for level in 1..=search.max_unusual {
                     let mut next = Vec::new();
                     for (assigned, made, from) in &frontier {
-                        for pos in *from..made.len() {
-                            for alt in 1..made[pos].arity {
+                        for (pos, point) in made.iter().enumerate().skip(*from) {
+                            for alt in 1..point.arity {
                                 if tally.runs >= search.budget {
                                     exhausted = false;
                                     break 'runs;
