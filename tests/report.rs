@@ -139,6 +139,26 @@ fn every_hypothesis_has_a_section_a_rule_a_verdict_and_its_figures() {
             .iter()
             .all(|s| s["rule"].is_string() && s["verdict"].is_object())
     );
+    // Issue 19: every entry says what kind of evidence it is and what would flip it (or why
+    // nothing does), and the markdown labels every section the same way.
+    for s in v.as_array().expect("a list") {
+        let kind = s["evidence_kind"].as_str().expect("evidence_kind");
+        assert!(
+            ["measured", "model_consistency", "none"].contains(&kind),
+            "{}: {kind}",
+            s["id"]
+        );
+        assert_eq!(kind == "none", s["verdict"]["verdict"] == "not_evaluated");
+        assert!(
+            s["flips_if"].is_object() || s["flips_if_reason"].is_string(),
+            "{}: neither flips_if nor a reason",
+            s["id"]
+        );
+    }
+    assert_eq!(
+        md.matches("**Evidence: ").count(),
+        md.matches("**Rule.**").count()
+    );
     let _ = std::fs::remove_dir_all(d);
 }
 

@@ -77,6 +77,7 @@ fn missing(id: &str, title: &str, what: &str) -> Section {
         rule: String::new(),
         verdict: Verdict::NotEvaluated(format!("missing data ({what})")),
         reproduce: vec![],
+        ..Default::default()
     }
 }
 
@@ -154,6 +155,7 @@ fn h1(c: &Ctx) -> Section {
             c.repro("latency", "trigger@same-region"),
             c.repro("latency", "refresh@cross-region"),
         ],
+        ..Default::default()
     }
 }
 
@@ -268,12 +270,14 @@ fn h2(c: &Ctx) -> Section {
         verdict: h2_rule(&H2Data {
             no_retry: nrp,
             with_retry: wrp,
+            min_loss: 0.1,
         }),
         reproduce: vec![
             c.repro("loss", "trigger/p=0.05/retries=0"),
             c.repro("loss", "refresh/p=0.05/retries=0"),
             c.only("5xx"),
         ],
+        ..Default::default()
     }
 }
 
@@ -352,6 +356,7 @@ fn h4(c: &Ctx) -> Section {
             c.repro("lag", "uniform(500ms)"),
             c.repro("lag", "variant:in_band"),
         ],
+        ..Default::default()
     }
 }
 
@@ -496,6 +501,7 @@ fn h10(c: &Ctx) -> Section {
         rule: "Supported if push needs fewer acquisition messages per demand and is not measurably less available; depends-on if it is cheaper but measurably less available; refuted if it is not cheaper.".into(),
         verdict,
         reproduce: vec![c.repro("load", "push/rate=60"), c.repro("load", "trigger/rate=60")],
+        ..Default::default()
     }
 }
 
@@ -532,6 +538,7 @@ fn h11(c: &Ctx) -> Section {
         rule: "Supported if the mean time to first token after a cache loss is measurably above one minute (interval lower bound > 1 min), i.e. a demand in that window has no way to get a token; refuted otherwise.".into(),
         verdict,
         reproduce: vec![c.only("push")],
+        ..Default::default()
     }
 }
 
@@ -562,6 +569,7 @@ fn h13(c: &Ctx) -> Section {
         rule: "Supported if, at interval 1 h and a 2 h outage, TTL 4 h leaves measurably less time without a token than TTL 1 h (disjoint intervals) and U3 agrees across the grid; depends-on if U3 is flagged; refuted if TTL 4 h does not help.".into(),
         verdict,
         reproduce: vec![c.only("push")],
+        ..Default::default()
     }
 }
 
@@ -592,6 +600,7 @@ fn h17(c: &Ctx) -> Section {
         rule: "Supported if every mechanism's cold p50 grows by its L1 share of ΔRTT within 1 ms (trigger 2·ΔRTT, AS-based ΔRTT, connect-jwt 0).".into(),
         verdict,
         reproduce: vec![c.repro("latency", "trigger@cross-region")],
+        ..Default::default()
     }
 }
 
@@ -642,6 +651,7 @@ fn h18(c: &Ctx) -> Section {
         rule: "Supported if the sample's acquisitions per miss are measurably above those of the default (single-flight) trigger, and the default's interval does not exceed 1.".into(),
         verdict,
         reproduce: vec![c.only("herd")],
+        ..Default::default()
     }
 }
 
@@ -674,6 +684,7 @@ fn h19(c: &Ctx) -> Section {
         rule: "Depends-on (keep=max_exp) if max_exp shows no regression and last_write shows at least one; not evaluated if last_write shows none (no reordering at this n).".into(),
         verdict,
         reproduce: vec![c.only("dup")],
+        ..Default::default()
     }
 }
 
@@ -711,6 +722,7 @@ fn h20(c: &Ctx) -> Section {
         rule: "Supported if nesting multiplies deliveries (some acquisition gets more than one) and never exceeds the C2 worst case.".into(),
         verdict,
         reproduce: vec![c.only("nested")],
+        ..Default::default()
     }
 }
 
@@ -746,6 +758,7 @@ fn h25(c: &Ctx) -> Section {
         rule: "Supported if the default trigger holds more demands at its peak than the default refresh under the same storm (its W is longer).".into(),
         verdict,
         reproduce: vec![c.only("herd")],
+        ..Default::default()
     }
 }
 
@@ -800,6 +813,7 @@ fn h_lockout(c: &Ctx) -> Section {
         rule: "Depends-on (the grace window) if the hazard is measurably above 0 at every p without a grace window and measurably lower with 30 s at every p.".into(),
         verdict,
         reproduce: vec![c.only("lockout")],
+        ..Default::default()
     }
 }
 
@@ -853,6 +867,7 @@ fn load_section(c: &Ctx) -> Section {
         rule: "Supported if idle push tenants cost mints (> 0) while no on-demand mechanism mints for an idle tenant.".into(),
         verdict,
         reproduce: vec![c.repro("load", "push/rate=0"), c.repro("load", "trigger/rate=0")],
+        ..Default::default()
     }
 }
 
@@ -904,6 +919,7 @@ fn provisioning(c: &Ctx) -> Section {
         rule: "Reported as measured; depends-on names the mechanism whose install loses the most tenants at 5% loss.".into(),
         verdict,
         reproduce: vec![c.only("provision")],
+        ..Default::default()
     }
 }
 
@@ -919,6 +935,7 @@ fn on_loopback(id: &str, title: &str, claim: &str, experiment: &str) -> Section 
         rule: "See the loopback section.".into(),
         verdict: Verdict::OnLoopback,
         reproduce: vec![],
+        ..Default::default()
     }
 }
 
@@ -948,6 +965,7 @@ fn not_landed(id: &str, title: &str, claim: &str, experiment: &str, needs: &str)
         rule: "—".into(),
         verdict: Verdict::NotEvaluated(needs.into()),
         reproduce: vec![],
+        ..Default::default()
     }
 }
 
@@ -990,6 +1008,7 @@ fn h8_h27(c: &Ctx, id: &str) -> Section {
         rule: "Depends-on (the weighting) unless one mechanism is at least as good as all others on every measured operational column; then depends-on the security columns.".into(),
         verdict,
         reproduce: vec![],
+        ..Default::default()
     }
 }
 
@@ -1139,5 +1158,6 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
     for s in &mut v {
         s.reproduce.retain(|x| !x.is_empty());
     }
+    super::sensitivity::annotate(&mut v, r, sec);
     v
 }

@@ -84,6 +84,7 @@ pub fn sections(d: &LoopbackData) -> Vec<Section> {
             same_ordering: c.same_ordering,
         }),
         reproduce: vec!["cargo run --release -- calibrate".into()],
+        ..Default::default()
     };
 
     let burden_rows: Vec<Vec<String>> = d
@@ -144,6 +145,7 @@ pub fn sections(d: &LoopbackData) -> Vec<Section> {
         rule: "Depends-on (the mechanism) when some mechanisms are driven by a stock client unmodified and others are not; supported if all are; refuted if none is.".into(),
         verdict: h7_rule(&h7_data),
         reproduce: vec!["cargo test --test net_interop".into()],
+        ..Default::default()
     };
     let refresh = d.burden.iter().find(|b| b.mechanism == "refresh");
     let h22 = Section {
@@ -160,6 +162,7 @@ pub fn sections(d: &LoopbackData) -> Vec<Section> {
             }),
         }),
         reproduce: vec!["cargo test --test net_interop".into()],
+        ..Default::default()
     };
     vec![calib, h7, h22]
 }

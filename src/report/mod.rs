@@ -33,6 +33,7 @@ pub mod rules;
 pub mod scorecard;
 pub mod section;
 pub mod security;
+pub mod sensitivity;
 pub mod stats;
 pub mod traces;
 

@@ -5,7 +5,7 @@
 //! Mechanisms named here (trigger against refresh, push against trigger…) are the comparisons
 //! the hypotheses make by design, not inferences about what a mechanism is.
 
-use super::section::Verdict;
+use super::section::{EvidenceKind, SweepPoint, Verdict};
 use super::stats::{Agreement, Interval};
 use tokenlab_properties::VerdictKind;
 
@@ -35,6 +35,8 @@ pub fn h1_rule(d: &H1Data) -> Verdict {
 pub struct H2Data {
     pub no_retry: Vec<(f64, Interval, Interval)>,
     pub with_retry: Vec<(f64, Interval, Interval)>,
+    /// The smallest loss the rule considers (the report: 10%; a sweep: each p alone).
+    pub min_loss: f64,
 }
 
 /// At p ≥ 10% (where the predicted gap exceeds the quick-mode interval widths): supported when
@@ -42,13 +44,16 @@ pub struct H2Data {
 /// the no-retry gap is measurable; refuted when trigger is at least as good; not evaluated when
 /// the intervals overlap at this n.
 pub fn h2_rule(d: &H2Data) -> Verdict {
-    let considered: Vec<&(f64, Interval, Interval)> =
-        d.no_retry.iter().filter(|(p, _, _)| *p >= 0.1).collect();
+    let considered: Vec<&(f64, Interval, Interval)> = d
+        .no_retry
+        .iter()
+        .filter(|(p, _, _)| *p >= d.min_loss)
+        .collect();
     if considered.is_empty() {
-        return Verdict::NotEvaluated("no loss points at p ≥ 10%".into());
+        return Verdict::NotEvaluated(format!("no loss points at p ≥ {}%", d.min_loss * 100.0));
     }
     let sep = |v: &[(f64, Interval, Interval)]| {
-        let c: Vec<_> = v.iter().filter(|(p, _, _)| *p >= 0.1).collect();
+        let c: Vec<_> = v.iter().filter(|(p, _, _)| *p >= d.min_loss).collect();
         !c.is_empty() && c.iter().all(|(_, t, r)| t.below(r))
     };
     if considered.iter().any(|(_, t, r)| t.est >= r.est) {
@@ -617,6 +622,58 @@ pub fn h22_rule(d: &H22Data) -> Verdict {
     }
 }
 
+/// What decides a verdict, for its evidence label (item 4 of issue 19).
+pub struct EvidenceData {
+    /// The analytic identity of the model's own settings that fixes the outcome before any
+    /// run, if there is one (a model input such as the push schedule, or a retry loop's
+    /// arithmetic).
+    pub fixed_by: Option<String>,
+    /// The quantities the rule compares, each with its analytic prediction where one exists.
+    pub compared: Vec<(Interval, Option<f64>)>,
+}
+
+/// Relative tolerance for "equals its prediction" (hdrhistogram keeps 3 significant digits).
+pub const IDENTITY_TOLERANCE: f64 = 1e-3;
+
+/// A model-consistency check when an identity of the model fixes the outcome, or when every
+/// compared quantity has zero spread and equals its prediction (fixed delays: the verdict is
+/// the formula evaluated at the parameters); measured otherwise.
+pub fn evidence_kind_rule(d: &EvidenceData) -> (EvidenceKind, String) {
+    if let Some(why) = &d.fixed_by {
+        return (
+            EvidenceKind::ModelConsistency,
+            format!(
+                "True by construction: {why}. Agreement shows the model computes what it should, not that one design is better."
+            ),
+        );
+    }
+    let identity = |(i, p): &(Interval, Option<f64>)| {
+        let tol = IDENTITY_TOLERANCE * i.est.abs().max(1.0);
+        (i.hi - i.lo).abs() <= tol && p.is_some_and(|p| (i.est - p).abs() <= tol)
+    };
+    if !d.compared.is_empty() && d.compared.iter().all(identity) {
+        (
+            EvidenceKind::ModelConsistency,
+            "True by construction: every compared quantity has zero spread and equals its analytic prediction, so the verdict is the formula evaluated at the stated parameters (fixed link delays); agreement shows the model is right, not that one design is better.".into(),
+        )
+    } else {
+        (
+            EvidenceKind::Measured,
+            "The outcome was open before the run: the compared quantities come from seeded draws (loss, lags, attacker timing, checkers over histories), not from a formula fixed by the settings.".into(),
+        )
+    }
+}
+
+/// The first value of a one-parameter sweep whose verdict differs from `current` (None: the
+/// verdict holds over the whole sweep).
+pub fn flip_in_sweep(current: &Verdict, sweep: &[SweepPoint]) -> Option<String> {
+    let here = current.kind();
+    sweep
+        .iter()
+        .find(|p| p.verdict != here)
+        .map(|p| p.value.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -663,6 +720,7 @@ mod tests {
         let d = |no: Vec<(f64, Interval, Interval)>, with: Vec<(f64, Interval, Interval)>| H2Data {
             no_retry: no,
             with_retry: with,
+            min_loss: 0.1,
         };
         let no = vec![(0.05, t, r), (0.1, t, r)];
         assert_eq!(h2_rule(&d(no.clone(), no.clone())), Verdict::Supported);
@@ -1116,5 +1174,58 @@ mod tests {
         assert_eq!(h22_rule(&d(true, &[])), Verdict::Refuted);
         assert_eq!(h22_rule(&d(false, &[])), Verdict::Supported);
         assert!(is_open(&h22_rule(&H22Data { refresh: None })));
+    }
+
+    #[test]
+    fn evidence_kind_flips() {
+        let exact = (iv(217.0, 217.0, 217.0), Some(217.0));
+        let d = |fixed: Option<&str>, c: Vec<(Interval, Option<f64>)>| EvidenceData {
+            fixed_by: fixed.map(String::from),
+            compared: c,
+        };
+        assert_eq!(
+            evidence_kind_rule(&d(None, vec![exact])).0,
+            EvidenceKind::ModelConsistency
+        );
+        // Spread (a heavy-tailed preset) makes it a measurement.
+        assert_eq!(
+            evidence_kind_rule(&d(None, vec![(iv(217.0, 210.0, 230.0), Some(217.0))])).0,
+            EvidenceKind::Measured
+        );
+        // Zero spread but away from the formula: measured too.
+        assert_eq!(
+            evidence_kind_rule(&d(None, vec![(iv(250.0, 250.0, 250.0), Some(217.0))])).0,
+            EvidenceKind::Measured
+        );
+        assert_eq!(
+            evidence_kind_rule(&d(None, vec![])).0,
+            EvidenceKind::Measured
+        );
+        assert_eq!(
+            evidence_kind_rule(&d(Some("a model input"), vec![])).0,
+            EvidenceKind::ModelConsistency
+        );
+    }
+
+    #[test]
+    fn flip_in_sweep_flips() {
+        let pt = |v: &str, verdict: &Verdict| SweepPoint {
+            value: v.into(),
+            verdict: verdict.kind().into(),
+        };
+        let sweep = vec![
+            pt("0.1", &Verdict::Supported),
+            pt("0.2", &Verdict::Supported),
+            pt("0.5", &Verdict::Refuted),
+        ];
+        assert_eq!(
+            flip_in_sweep(&Verdict::Supported, &sweep),
+            Some("0.5".to_string())
+        );
+        assert_eq!(
+            flip_in_sweep(&Verdict::Refuted, &sweep),
+            Some("0.1".to_string())
+        );
+        assert_eq!(flip_in_sweep(&Verdict::Supported, &sweep[..2]), None);
     }
 }

@@ -249,6 +249,7 @@ fn section(
         rule: rule.into(),
         verdict,
         reproduce: vec![],
+        ..Default::default()
     }
 }
 
