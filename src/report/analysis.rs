@@ -3,12 +3,14 @@
 //! Nothing here writes a verdict by hand: change the data and the verdict follows.
 
 use super::analytic::{
-    DELIVERY_S, TRIGGER_DELTA_MS, db_write_ms, expiry_margin_s, hops, l1_ms, mint_ms, one_way_ms,
-    pushed_only, s1, seconds, self_signed, switch_default_s, ttl_s, u3,
+    CACHE_LOSSES_PER_TENANT_MONTH, COLD_EVENTS_SWEEP, DELIVERY_S, INSTALLS_PER_TENANT_MONTH,
+    TRIGGER_DELTA_MS, availability_per_tenant_month, db_write_ms, expiry_margin_s, hops, l1_ms,
+    mint_ms, one_way_ms, pushed_only, s1, seconds, self_signed, switch_default_s, ttl_s, u3,
 };
 use super::experiments::{
     FIXED_LAG_MS, HERD_RATE, LAG_GRID_MS, LOAD_RATES, LOSS_GRID, Metrics, OUTAGE_AT_H, OUTAGE_H,
-    PROVISION_LOSS, PUSH_GRID, RESPONSE_LOSS_GRID, all_refs, on_demand,
+    PROVISION_LOSS, PUSH_GRID, RESPONSE_LOSS_GRID, STEADY_HOURS, STEADY_LOSS,
+    STEADY_PUSH_INTERVALS, STEADY_RATE, all_refs, on_demand,
 };
 use super::modelled;
 use super::results::Results;
@@ -449,6 +451,167 @@ fn push_table(rows: Vec<Vec<String>>) -> Block {
     )
 }
 
+/// One steady-state run's availability: steady success (Wilson), failed demands per tenant
+/// per cold start, and availability per tenant-month with `events` cold starts a month
+/// (interval from the two intervals' ends).
+pub fn availability(r: &Results, key: &str, events: f64) -> Option<Availability> {
+    let m = r.get("steady", key)?;
+    let st = m.steady.as_ref()?;
+    let steady = wilson(st.succeeded, st.demands - st.unknown);
+    let cold = st.cold_start_failed_demands;
+    let cold = Interval {
+        est: cold.est,
+        lo: cold.lo.max(0.0),
+        hi: cold.hi,
+    };
+    let month = |s: f64, c: f64| availability_per_tenant_month(s, c, events, STEADY_RATE);
+    Some(Availability {
+        mechanism: key.split('/').next().unwrap_or(key).to_string(),
+        steady,
+        cold_failed_per_event: cold,
+        month: Interval {
+            est: month(steady.est, cold.est),
+            lo: month(steady.lo, cold.hi),
+            hi: month(steady.hi, cold.lo),
+        },
+    })
+}
+
+/// Installs plus cache losses per tenant-month at the defaults of `workload.md` §9.
+pub fn default_cold_events() -> f64 {
+    INSTALLS_PER_TENANT_MONTH + CACHE_LOSSES_PER_TENANT_MONTH
+}
+
+fn steady_section(c: &Ctx) -> Section {
+    let events = default_cold_events();
+    let mut rows = Vec::new();
+    for m in all_refs().iter().filter(|r| !r.contains(':')) {
+        for p in STEADY_LOSS {
+            let key = format!("{m}/p={p}");
+            let Some(x) = c.m("steady", &key) else {
+                continue;
+            };
+            let Some(st) = x.steady.as_ref() else {
+                continue;
+            };
+            rows.push(vec![
+                m.clone(),
+                format!("{p}"),
+                st.demands.to_string(),
+                iv(&wilson(st.succeeded, st.demands - st.unknown), 5),
+                st.failed
+                    .iter()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(k, n)| format!("{k} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                st.latency_ms.as_ref().map_or("—".into(), |q| {
+                    format!("{} / {}", iv(&q.p50, 0), iv(&q.p99, 0))
+                }),
+                f(st.platform_requests_per_tenant_hour, 3),
+                f(st.platform_mints_per_tenant_hour, 3),
+            ]);
+        }
+    }
+    // The cost of one cold start per mechanism (no faults), beside U4 for the pushed-only.
+    let mut cold_rows = Vec::new();
+    let mut avail = Vec::new();
+    for m in all_refs().iter().filter(|r| !r.contains(':')) {
+        let key = format!("{m}/p=0");
+        let Some(a) = availability(c.r, &key, events) else {
+            continue;
+        };
+        let st = c.m("steady", &key).and_then(|x| x.steady.as_ref());
+        let pred = if pushed_only(m) {
+            STEADY_RATE * switch_default_s(m, "interval") / 3600.0 / 2.0
+        } else {
+            0.0
+        };
+        let cold_lat = c
+            .m("latency", &format!("{m}@same-region"))
+            .filter(|_| !pushed_only(m))
+            .and_then(|x| x.cold_latency_ms.as_ref())
+            .map_or("—".into(), |q| f(q.p50.est, 0));
+        cold_rows.push(vec![
+            m.clone(),
+            iv(&a.cold_failed_per_event, 2),
+            f(pred, 2),
+            agreement_cell(&compare(pred, &a.cold_failed_per_event, None, true)),
+            cold_lat,
+            st.and_then(|s| s.cold_start_ttft_s)
+                .map_or("—".into(), |x| iv(&scale(&x, 1.0 / 60.0), 1)),
+        ]);
+        avail.push(a);
+    }
+    // Availability per tenant-month against the cold-start rate.
+    let mut headers: Vec<String> = vec!["mechanism".into()];
+    headers.extend(
+        COLD_EVENTS_SWEEP
+            .iter()
+            .map(|e| format!("{e} cold starts / tenant-month")),
+    );
+    let month_rows: Vec<Vec<String>> = avail
+        .iter()
+        .map(|a| {
+            let mut row = vec![a.mechanism.clone()];
+            for e in COLD_EVENTS_SWEEP {
+                let x = availability_per_tenant_month(
+                    a.steady.est,
+                    a.cold_failed_per_event.est,
+                    e,
+                    STEADY_RATE,
+                );
+                row.push(f(x, 5));
+            }
+            row
+        })
+        .collect();
+    // Push's interval against its mints and its cold-start cost.
+    let mut push_rows = Vec::new();
+    for m in super::experiments::pushed_only() {
+        for i in STEADY_PUSH_INTERVALS {
+            let key = format!("{m} interval={i}/p=0");
+            let (Some(x), Some(a)) = (c.m("steady", &key), availability(c.r, &key, events)) else {
+                continue;
+            };
+            let Some(st) = x.steady.as_ref() else {
+                continue;
+            };
+            push_rows.push(vec![
+                format!("{m} interval={i}"),
+                f(st.platform_mints_per_tenant_hour, 3),
+                f(3600.0 / seconds(i), 3),
+                iv(&a.cold_failed_per_event, 2),
+                f(STEADY_RATE * seconds(i) / 3600.0 / 2.0, 2),
+                iv(&a.month, 5),
+            ]);
+        }
+    }
+    let n = c.r.spec("steady", "trigger/p=0").map_or(0, |s| s.tenants);
+    let warm_h =
+        c.r.spec("steady", "push/p=0")
+            .and_then(|s| s.steady_from_s)
+            .map_or(f64::NAN, |x| x / 3600.0);
+    let verdict = steady_rule(&SteadyData { rows: avail });
+    Section {
+        id: "SS".into(),
+        title: "Steady state and cold starts".into(),
+        claim: "workload.md §9: t = 0 is a cold start for every tenant at once, one event and not the normal day; availability and latency are judged in the steady state after the warm-up, and the cost of a cold start is measured apart and combined with event rates.".into(),
+        experiment: format!("Every mechanism, {n} tenants at {STEADY_RATE} demands/tenant-hour, caches empty at t = 0; the steady state is every demand invoked after the warm-up max(interval, TTL) + the expiry margin ({} h for the 1 h push and for the TTL), then {STEADY_HOURS} h; loss p on every inter-party message (the API call included). A cold start's cost is the failed demands per tenant before its first success. Per tenant-month: 30 days of demands, steady failures plus (installs + cache losses) × the cold-start cost; defaults {INSTALLS_PER_TENANT_MONTH} installs and {CACHE_LOSSES_PER_TENANT_MONTH} cache losses per tenant-month (workload.md §9, inference), swept.", f(warm_h, 2)),
+        blocks: vec![
+            Block::table(&["mechanism", "loss p", "steady demands", "steady success [95% Wilson]", "failures", "demand latency p50 / p99 ms [95% CI]", "platform requests / tenant-h (steady)", "mints / tenant-h (steady)"], rows),
+            Block::Text { text: "The p99 at p > 0 sits on the API call's 10 s timeout step: a lost API request or response fails the demand at its timeout, whatever the mechanism; its interval is the order-statistic interval of that step.".into() },
+            Block::table(&["mechanism", "failed demands per tenant per cold start [95% CI]", "U4: λ·T/2 (pushed-only), else 0", "agreement", "cold-miss token latency p50 ms", "time to first token min [95% CI] (on-demand: when the first demand came)"], cold_rows),
+            Block::table(&headers.iter().map(String::as_str).collect::<Vec<_>>(), month_rows),
+            Block::table(&["configuration", "mints / tenant-h (steady)", "1/T", "failed demands per cold start [95% CI]", "U4: λ·T/2", "availability per tenant-month at the defaults [95% CI]"], push_rows),
+        ],
+        rule: "Refuted if some mechanism's steady-state success (no faults) lies measurably below another's; depends on the cold-start rate if they agree in steady state but some mechanism's cold start measurably fails demands (lower bound > 0); supported otherwise.".into(),
+        verdict,
+        reproduce: vec![c.only("steady")],
+        ..Default::default()
+    }
+}
+
 fn h10(c: &Ctx) -> Section {
     let load = |m: &str| c.m("load", &format!("{m}/rate=60"));
     let (Some(push), Some(trig)) = (load("push"), load("trigger")) else {
@@ -484,23 +647,55 @@ fn h10(c: &Ctx) -> Section {
                 .map_or("—".into(), |x| iv(&scale(&x, 1.0 / 60.0), 1)),
         ],
     ];
-    let cost = |m: &Metrics| DemandCost {
+    let events = default_cold_events();
+    let (Some(pa), Some(ta)) = (
+        availability(c.r, "push/p=0", events),
+        availability(c.r, "trigger/p=0", events),
+    ) else {
+        return missing(
+            "H10",
+            "Push removes \"90% of the complexity\"",
+            "steady-state points for push and trigger",
+        );
+    };
+    let cost = |m: &Metrics, a: &Availability| DemandCost {
         messages_per_demand: m.messages_per_demand,
-        success: wilson(m.succeeded, m.demands - m.unknown),
+        success: a.steady,
     };
     let verdict = h10_rule(&H10Data {
-        push: cost(push),
-        trigger: cost(trig),
+        push: cost(push, &pa),
+        trigger: cost(trig, &ta),
+        push_month: pa.month,
+        trigger_month: ta.month,
+        cold_events: events,
     });
+    let steady_rows: Vec<Vec<String>> = [&pa, &ta]
+        .iter()
+        .map(|a| {
+            vec![
+                a.mechanism.clone(),
+                iv(&a.steady, 5),
+                iv(&a.cold_failed_per_event, 2),
+                iv(&a.month, 5),
+            ]
+        })
+        .collect();
     Section {
         id: "H10".into(),
         title: "Push removes \"90% of the complexity\"".into(),
         claim: "The 2-cents post: \"Why not just have forge proactively send a new key to the callback every so often? It removes 90% of the complexity … All we have to do is implement an endpoint that receives a key and updates a db\" [F: thread].".into(),
-        experiment: "The load experiment at 60 demands/tenant-hour, 2 h, no faults: messages per demand on the acquisition path, demand success, and demands failed `no_token`. What each design makes the partner implement (endpoints, state, message types, failure branches) is counted on loopback: see H7 in the loopback section.".into(),
-        blocks: vec![Block::table(&["mechanism", "acquisition messages per demand", "demand success [95% Wilson]", "failed no_token", "time to first token min"], rows)],
-        rule: "Supported if push needs fewer acquisition messages per demand and is not measurably less available; depends-on if it is cheaper but measurably less available; refuted if it is not cheaper.".into(),
+        experiment: format!("Messages per demand on the acquisition path from the load experiment at 60 demands/tenant-hour, 2 h, no faults (its demand success includes the cold start at t = 0 and is shown for that reason only). Availability from the steady-state runs (section SS): success after the warm-up, the failed demands one cold start costs per tenant, and availability per tenant-month at {events} cold starts (installs + cache losses) per tenant-month. What each design makes the partner implement (endpoints, state, message types, failure branches) is counted on loopback: see H7 in the loopback section."),
+        blocks: vec![
+            Block::table(&["mechanism", "acquisition messages per demand", "2 h run's demand success incl. the cold start [95% Wilson]", "failed no_token", "time to first token min"], rows),
+            Block::table(&["mechanism", "steady-state success [95% Wilson]", "failed demands per cold start [95% CI]", "availability per tenant-month [95% CI]"], steady_rows),
+        ],
+        rule: "Refuted if push needs no fewer acquisition messages per demand; depends on the steady state if it is cheaper but measurably less available after the warm-up; depends on the cold-start rate if it is as available in steady state but measurably less available per tenant-month; supported otherwise.".into(),
         verdict,
-        reproduce: vec![c.repro("load", "push/rate=60"), c.repro("load", "trigger/rate=60")],
+        reproduce: vec![
+            c.repro("load", "push/rate=60"),
+            c.repro("load", "trigger/rate=60"),
+            c.only("steady"),
+        ],
         ..Default::default()
     }
 }
@@ -1143,6 +1338,7 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
         h8_h27(&c, "H27"),
         h_lockout(&c),
         load_section(&c),
+        steady_section(&c),
         provisioning(&c),
     ];
     if let Some(d) = sec {

@@ -41,7 +41,7 @@ pub fn build(
         ),
     }];
     intro.push(Block::Text {
-        text: "Scorecard (defaults at the top, the \"as published\" profiles after; same-region unless stated; success is each tenant's first demand with the partner's default retries):".into(),
+        text: "Scorecard (defaults at the top, the \"as published\" profiles after; same-region unless stated; cold success is each tenant's first demand with the partner's default retries; steady-state success is every demand after the warm-up, and availability per tenant-month adds the cold starts at the default rates, see section SS):".into(),
     });
     intro.push(scorecard_table(score));
     intro.push(Block::Figure {

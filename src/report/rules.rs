@@ -104,18 +104,84 @@ pub struct DemandCost {
     pub success: Interval,
 }
 
-/// H10: push against trigger at 60 demands per tenant-hour.
+/// H10: push against trigger at 60 demands per tenant-hour: acquisition messages per demand
+/// and steady-state success (`success`), and availability per tenant-month with cold starts.
 pub struct H10Data {
     pub push: DemandCost,
     pub trigger: DemandCost,
+    pub push_month: Interval,
+    pub trigger_month: Interval,
+    /// Cold-start events per tenant-month behind the monthly figures.
+    pub cold_events: f64,
 }
 
+/// Refuted if push is not cheaper per demand; depends on the steady state if push is cheaper
+/// but measurably less available after the warm-up; depends on the cold-start rate if it is
+/// as available in steady state but measurably less per tenant-month; supported otherwise.
 pub fn h10_rule(d: &H10Data) -> Verdict {
     let cheaper = d.push.messages_per_demand < d.trigger.messages_per_demand;
-    match (cheaper, d.push.success.below(&d.trigger.success)) {
-        (true, true) => Verdict::DependsOn("what a miss costs: push spends fewer partner messages per demand but fails every demand before a tenant's first delivery (`no_token`), which trigger serves on demand".into()),
-        (true, false) => Verdict::Supported,
-        (false, _) => Verdict::Refuted,
+    if !cheaper {
+        return Verdict::Refuted;
+    }
+    if d.push.success.below(&d.trigger.success) {
+        return Verdict::DependsOn("the steady state: push spends fewer partner messages per demand but is measurably less available after the warm-up".into());
+    }
+    if d.push_month.below(&d.trigger_month) {
+        return Verdict::DependsOn(format!(
+            "the cold-start rate: in steady state push is as available as trigger with fewer partner messages per demand, but each cold start (an install, or a cache loss without persist_cache) fails demands until the next scheduled push; at {} cold starts per tenant-month availability is {:.5} against {:.5}",
+            d.cold_events, d.push_month.est, d.trigger_month.est
+        ));
+    }
+    Verdict::Supported
+}
+
+/// One mechanism's availability: steady-state success, the failed demands one cold start costs
+/// per tenant, and availability per tenant-month at the default event rates.
+#[derive(Clone)]
+pub struct Availability {
+    pub mechanism: String,
+    pub steady: Interval,
+    pub cold_failed_per_event: Interval,
+    pub month: Interval,
+}
+
+/// SS: every mechanism without faults.
+pub struct SteadyData {
+    pub rows: Vec<Availability>,
+}
+
+/// Refuted if some mechanism's steady-state success lies measurably below another's (the
+/// steady state itself separates them); depends on the cold-start rate if they agree in steady
+/// state but some cold start measurably fails demands; supported if neither separates them.
+pub fn steady_rule(d: &SteadyData) -> Verdict {
+    if d.rows.is_empty() {
+        return Verdict::NotEvaluated("no steady-state runs".into());
+    }
+    let separated = d
+        .rows
+        .iter()
+        .any(|a| d.rows.iter().any(|b| a.steady.below(&b.steady)));
+    if separated {
+        return Verdict::Refuted;
+    }
+    let costly: Vec<String> = d
+        .rows
+        .iter()
+        .filter(|a| a.cold_failed_per_event.lo > 0.0)
+        .map(|a| {
+            format!(
+                "{} ({:.1} failed demands per tenant per cold start; {:.5} per tenant-month)",
+                a.mechanism, a.cold_failed_per_event.est, a.month.est
+            )
+        })
+        .collect();
+    if costly.is_empty() {
+        Verdict::Supported
+    } else {
+        Verdict::DependsOn(format!(
+            "the cold-start rate: after the warm-up every mechanism is equally available, and the difference is the cold start: {}",
+            costly.join(", ")
+        ))
     }
 }
 
@@ -776,19 +842,58 @@ mod tests {
             messages_per_demand: m,
             success: iv(s, s - 0.01, s + 0.01),
         };
-        let d = |push, trigger| H10Data { push, trigger };
-        assert!(matches!(
-            h10_rule(&d(cost(0.5, 0.9), cost(4.0, 1.0))),
-            Verdict::DependsOn(_)
-        ));
+        let one = iv(1.0, 1.0, 1.0);
+        let d = |push, trigger, pm| H10Data {
+            push,
+            trigger,
+            push_month: pm,
+            trigger_month: one,
+            cold_events: 4.05,
+        };
+        let v = h10_rule(&d(cost(0.5, 0.9), cost(4.0, 1.0), one));
+        assert!(matches!(&v, Verdict::DependsOn(c) if c.starts_with("the steady state")));
+        let v = h10_rule(&d(cost(0.5, 1.0), cost(4.0, 1.0), iv(0.997, 0.996, 0.998)));
+        assert!(matches!(&v, Verdict::DependsOn(c) if c.starts_with("the cold-start rate")));
         assert_eq!(
-            h10_rule(&d(cost(0.5, 1.0), cost(4.0, 1.0))),
+            h10_rule(&d(cost(0.5, 1.0), cost(4.0, 1.0), one)),
             Verdict::Supported
         );
         assert_eq!(
-            h10_rule(&d(cost(5.0, 1.0), cost(4.0, 1.0))),
+            h10_rule(&d(cost(5.0, 1.0), cost(4.0, 1.0), one)),
             Verdict::Refuted
         );
+    }
+
+    #[test]
+    fn steady_flips() {
+        let row = |m: &str, s: Interval, c: Interval| Availability {
+            mechanism: m.into(),
+            steady: s,
+            cold_failed_per_event: c,
+            month: iv(0.99, 0.98, 1.0),
+        };
+        let one = iv(1.0, 0.999, 1.0);
+        let zero = iv(0.0, 0.0, 0.0);
+        let d = |v| SteadyData { rows: v };
+        assert!(matches!(
+            steady_rule(&d(vec![
+                row("a", one, zero),
+                row("b", one, iv(30.0, 25.0, 35.0))
+            ])),
+            Verdict::DependsOn(_)
+        ));
+        assert_eq!(
+            steady_rule(&d(vec![row("a", one, zero), row("b", one, zero)])),
+            Verdict::Supported
+        );
+        assert_eq!(
+            steady_rule(&d(vec![
+                row("a", one, zero),
+                row("b", iv(0.9, 0.89, 0.91), zero)
+            ])),
+            Verdict::Refuted
+        );
+        assert!(is_open(&steady_rule(&d(vec![]))));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The scorecard at the top of the report: one row per mechanism reference, from the sweep's
 //! results and the security data, serialised to `data/scorecard.json` and shown as a table.
 
+use super::analysis::{availability, default_cold_events};
 use super::analytic::pushed_only;
 use super::experiments::all_refs;
 use super::results::Results;
@@ -28,6 +29,13 @@ pub struct ScoreRow {
     revocation_latency_api_check_h: Option<f64>,
     long_lived_secrets_per_installation: Option<f64>,
     invariants_held: (usize, usize),
+    /// Success of demands after the warm-up, no faults, and at 5% loss (`workload.md` §9).
+    steady_state_success: Option<f64>,
+    steady_state_success_at_5pct_loss: Option<f64>,
+    /// Failed demands per tenant per cold-start event (no faults).
+    cold_start_failed_demands: Option<f64>,
+    /// At the default installs and cache losses per tenant-month.
+    availability_per_tenant_month: Option<f64>,
 }
 
 pub fn scorecard(r: &Results, sec: &SecurityData) -> Vec<ScoreRow> {
@@ -54,7 +62,13 @@ pub fn scorecard(r: &Results, sec: &SecurityData) -> Vec<ScoreRow> {
             } else {
                 sec.root(base)
             };
+            let avail = |p: f64| availability(r, &format!("{m}/p={p}"), default_cold_events());
+            let (a0, a5) = (avail(0.0), avail(0.05));
             ScoreRow {
+                steady_state_success: a0.as_ref().map(|a| a.steady.est),
+                steady_state_success_at_5pct_loss: a5.as_ref().map(|a| a.steady.est),
+                cold_start_failed_demands: a0.as_ref().map(|a| a.cold_failed_per_event.est),
+                availability_per_tenant_month: a0.as_ref().map(|a| a.month.est),
                 mechanism: m.clone(),
                 cold_p50_ms: lat
                     .and_then(|x| x.cold_latency_ms.as_ref())
@@ -104,6 +118,9 @@ pub fn scorecard_table(rows: &[ScoreRow]) -> Block {
             "cold p50 / p99 ms (80 ms RTT)",
             "cold p50 ms (200 ms RTT)",
             "cold success at 1% / 5% loss (retries)",
+            "steady-state success, no faults / 5% loss",
+            "failed demands per cold start",
+            "availability per tenant-month",
             "acq. messages per demand",
             "platform requests / tenant-h",
             "mints per idle tenant-h",
@@ -126,6 +143,13 @@ pub fn scorecard_table(rows: &[ScoreRow]) -> Block {
                         opt(s.success_at_1pct_loss, 4),
                         opt(s.success_at_5pct_loss, 4)
                     ),
+                    format!(
+                        "{} / {}",
+                        opt(s.steady_state_success, 4),
+                        opt(s.steady_state_success_at_5pct_loss, 4)
+                    ),
+                    opt(s.cold_start_failed_demands, 2),
+                    opt(s.availability_per_tenant_month, 5),
                     opt(s.messages_per_demand, 2),
                     opt(s.platform_requests_per_tenant_hour, 2),
                     opt(s.mints_per_idle_tenant_hour, 2),
