@@ -557,19 +557,46 @@ pub fn h16_rule(d: &H16Data) -> Verdict {
     }
 }
 
-/// H21: P1 and P7 for trigger and push, and whether a store breach is unbounded for each.
+/// What one breach of P's store bought (mean over the thefts).
+#[derive(Clone, Copy)]
+pub struct StoreBreach {
+    pub unbounded: bool,
+    pub at_least_horizon: bool,
+    pub w_hours: f64,
+    pub tokens: f64,
+    pub tenant_hours: f64,
+}
+
+/// H21: P1 and P7 for trigger and push, and what a store breach bought each.
 pub struct H21Data {
     pub p1: (Option<VerdictKind>, Option<VerdictKind>),
     pub p7: (Option<VerdictKind>, Option<VerdictKind>),
-    pub trigger_store_unbounded: Option<bool>,
-    pub push_store_unbounded: Option<bool>,
+    pub trigger_store: Option<StoreBreach>,
+    pub push_store: Option<StoreBreach>,
+}
+
+fn breach_text(b: &StoreBreach) -> String {
+    let ge = if b.at_least_horizon { "≥ " } else { "" };
+    format!(
+        "W {ge}{:.2} h, {:.1} tokens, {ge}{:.1} tenant-hours per theft",
+        b.w_hours, b.tokens, b.tenant_hours
+    )
 }
 
 pub fn h21_rule(d: &H21Data) -> Verdict {
     let same_p1_p7 = d.p1.0 == d.p1.1 && d.p7.0 == d.p7.1;
-    match (d.trigger_store_unbounded, d.push_store_unbounded) {
-        (Some(t), Some(p)) if same_p1_p7 && t && !p => {
-            Verdict::DependsOn("the attack: trigger and push are equal on P1 and P7, but after a store breach push's exposure is bounded by the TTL while trigger's URL keeps working; push holds a live token for every installation, idle ones included".into())
+    match (d.trigger_store, d.push_store) {
+        (Some(t), Some(p)) if same_p1_p7 && t.unbounded && !p.unbounded => {
+            Verdict::DependsOn(format!(
+                "the attack: trigger and push are equal on P1 and P7; after one breach of P's store push's exposure is bounded by the TTL ({}) while trigger's URL keeps working ({}){}; push holds a live token for every installation, idle ones included",
+                breach_text(&p),
+                breach_text(&t),
+                if p.tokens > t.tokens {
+                    "; push gives the attacker more tokens, trigger more time"
+                } else {
+                    ""
+                }
+            ))
         }
         (Some(_), Some(_)) if same_p1_p7 => Verdict::Supported,
         (Some(_), Some(_)) => Verdict::Refuted,
@@ -1178,12 +1205,24 @@ mod tests {
 
     #[test]
     fn h21_flips() {
-        let d = |p1b, t, p| H21Data {
+        let b = |unbounded: bool| StoreBreach {
+            unbounded,
+            at_least_horizon: unbounded,
+            w_hours: if unbounded { 12.0 } else { 4.0 },
+            tokens: if unbounded { 2.0 } else { 4.0 },
+            tenant_hours: 8.0,
+        };
+        let d = |p1b, t: Option<bool>, p: Option<bool>| H21Data {
             p1: (Some(Holds), Some(p1b)),
             p7: (Some(Holds), Some(Holds)),
-            trigger_store_unbounded: t,
-            push_store_unbounded: p,
+            trigger_store: t.map(b),
+            push_store: p.map(b),
         };
+        let v = h21_rule(&d(Holds, Some(true), Some(false)));
+        assert!(
+            matches!(&v, Verdict::DependsOn(c) if c.contains("push gives the attacker more tokens")),
+            "{v:?}"
+        );
         assert!(matches!(
             h21_rule(&d(Holds, Some(true), Some(false))),
             Verdict::DependsOn(_)

@@ -23,8 +23,13 @@ pub struct ScoreRow {
     mints_per_idle_tenant_hour: Option<f64>,
     root_credential: Option<String>,
     blast_radius: Option<u64>,
+    /// Mean over the exposure runs' thefts (no revocation); a lower bound when
+    /// `exposure_at_least_horizon`.
     exposure_window_h: Option<f64>,
+    exposure_at_least_horizon: Option<bool>,
     exposure_unbounded: Option<bool>,
+    root_tokens_obtained: Option<f64>,
+    root_tenant_hours: Option<f64>,
     revocation_latency_h: Option<f64>,
     revocation_latency_api_check_h: Option<f64>,
     long_lived_secrets_per_installation: Option<f64>,
@@ -62,6 +67,11 @@ pub fn scorecard(r: &Results, sec: &SecurityData) -> Vec<ScoreRow> {
             } else {
                 sec.root(base)
             };
+            let rx = if m.contains(':') {
+                None
+            } else {
+                sec.root_exposure(base)
+            };
             let avail = |p: f64| availability(r, &format!("{m}/p={p}"), default_cold_events());
             let (a0, a5) = (avail(0.0), avail(0.05));
             ScoreRow {
@@ -86,9 +96,12 @@ pub fn scorecard(r: &Results, sec: &SecurityData) -> Vec<ScoreRow> {
                     .map(|x| x.platform_requests_per_tenant_hour),
                 mints_per_idle_tenant_hour: idle.map(|x| x.platform_mints_per_tenant_hour),
                 root_credential: root.map(|a| a.credential.clone()),
-                blast_radius: root.map(|a| a.tenants_compromised),
-                exposure_window_h: root.and_then(|a| a.exposure_window_s).map(|s| s / 3600.0),
-                exposure_unbounded: root.map(|a| a.exposure_unbounded),
+                blast_radius: rx.map(|a| a.tenants_compromised),
+                exposure_window_h: rx.and_then(|a| a.w_hours),
+                exposure_at_least_horizon: rx.map(|a| a.w_at_least_horizon),
+                exposure_unbounded: rx.map(|a| a.exposure_unbounded),
+                root_tokens_obtained: rx.map(|a| a.tokens_obtained),
+                root_tenant_hours: rx.and_then(|a| a.tenant_hours),
                 revocation_latency_h: root
                     .and_then(|a| a.revocation_latency_s)
                     .map(|s| s / 3600.0),
@@ -124,7 +137,7 @@ pub fn scorecard_table(rows: &[ScoreRow]) -> Block {
             "acq. messages per demand",
             "platform requests / tenant-h",
             "mints per idle tenant-h",
-            "root credential: B / W h / R h (api check off, on)",
+            "root credential: B / W h (no revocation) / R h (api check off, on)",
             "items > 1 day at P per installation",
             "invariants held (default profile)",
         ],
@@ -155,11 +168,16 @@ pub fn scorecard_table(rows: &[ScoreRow]) -> Block {
                     opt(s.mints_per_idle_tenant_hour, 2),
                     match &s.root_credential {
                         Some(c) => format!(
-                            "{c}: {} / {}{} / {}, {}",
+                            "{c}: {} / {}{}{} / {}, {}",
                             s.blast_radius.map_or("—".into(), |b| b.to_string()),
+                            if s.exposure_at_least_horizon == Some(true) {
+                                "≥ "
+                            } else {
+                                ""
+                            },
                             opt(s.exposure_window_h, 1),
                             if s.exposure_unbounded == Some(true) {
-                                " (unbounded)"
+                                " (no bound)"
                             } else {
                                 ""
                             },
