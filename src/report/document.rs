@@ -15,6 +15,7 @@ pub fn build(
     r: &Results,
     hypotheses: &[Section],
     score: &[ScoreRow],
+    page_one: &[super::summary::DesignSummary],
     loopback: &Result<LoopbackData, String>,
 ) -> Document {
     let q = r.config.scale_flag();
@@ -40,6 +41,7 @@ pub fn build(
             }
         ),
     }];
+    intro.extend(super::summary::blocks(page_one));
     intro.push(Block::Text {
         text: "Scorecard (defaults at the top, the \"as published\" profiles after; same-region unless stated; cold success is each tenant's first demand with the partner's default retries; steady-state success is every demand after the warm-up, and availability per tenant-month adds the cold starts at the default rates, see section SS):".into(),
     });

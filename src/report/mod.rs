@@ -35,6 +35,7 @@ pub mod section;
 pub mod security;
 pub mod sensitivity;
 pub mod stats;
+pub mod summary;
 pub mod traces;
 
 use anyhow::{Context, Result, bail};
@@ -200,7 +201,8 @@ fn publish(
     let traces = traces::cold_paths(cfg.seed)?;
     let hypotheses = analysis::sections(res, Some(&sec));
     let score = scorecard::scorecard(res, &sec);
-    let doc = document::build(res, &hypotheses, &score, &loopback);
+    let page_one = summary::summaries(res, &sec);
+    let doc = document::build(res, &hypotheses, &score, &page_one, &loopback);
     let drawn = charts::draw(res, &sec, &traces)?;
     render::write_report(
         dir,
@@ -212,6 +214,7 @@ fn publish(
             hypotheses: &hypotheses,
             security: &sec,
             scorecard: &score,
+            summary: &page_one,
             loopback: loopback.as_ref().ok(),
         },
     )

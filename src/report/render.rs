@@ -24,6 +24,7 @@ pub struct DataFiles<'a> {
     pub hypotheses: &'a [Section],
     pub security: &'a SecurityData,
     pub scorecard: &'a [ScoreRow],
+    pub summary: &'a [super::summary::DesignSummary],
     pub loopback: Option<&'a LoopbackData>,
 }
 
@@ -146,6 +147,10 @@ pub fn write_report(
     write(
         "data/scorecard.json",
         serde_json::to_string_pretty(data.scorecard)?.as_bytes(),
+    )?;
+    write(
+        "data/summary.json",
+        serde_json::to_string_pretty(data.summary)?.as_bytes(),
     )?;
     Ok(())
 }
