@@ -55,6 +55,9 @@ pub struct AttackRow {
     pub tenant_hours: Option<f64>,
     pub exposure_unbounded: bool,
     pub exposure_bound_h: Option<f64>,
+    /// Secrets at rest at P at the end of the first theft's counterfactual run (no attacker,
+    /// no revocation: every installation counted, so denominators agree across rows).
+    pub standing_secrets: tokenlab_properties::attack::StandingSecrets,
     /// The attack table's run (revocation 30 min after the theft); None for rows without one.
     pub revocation_run: Option<AttackResult>,
 }
@@ -131,6 +134,7 @@ fn exposure_row(
         }),
         exposure_unbounded: runs.iter().any(|a| a.exposure_unbounded),
         exposure_bound_h: first.exposure_bound_s.map(|s| s / 3600.0),
+        standing_secrets: first.standing_secrets.clone(),
         revocation_run,
     })
 }
@@ -275,7 +279,7 @@ impl SecurityData {
     /// Live items with lifetime > 1 day at P per installation, from the attack runs'
     /// counterfactual (no attacker).
     pub fn long_lived_per_installation(&self, mechanism: &str) -> Option<f64> {
-        let a = self.root(mechanism)?;
+        let a = self.root_exposure(mechanism)?;
         let n: u64 = a
             .standing_secrets
             .by_kind
@@ -435,14 +439,13 @@ fn attack_rows(d: &SecurityData) -> Vec<Vec<String>> {
         .iter()
         .map(|a| {
             let r = a.revocation_run.as_ref();
-            let long: Option<u64> = r.map(|r| {
-                r.standing_secrets
-                    .by_kind
-                    .iter()
-                    .filter(|(k, _)| k.ends_with("> 1 day"))
-                    .map(|(_, v)| *v)
-                    .sum()
-            });
+            let long: u64 = a
+                .standing_secrets
+                .by_kind
+                .iter()
+                .filter(|(k, _)| k.ends_with("> 1 day"))
+                .map(|(_, v)| *v)
+                .sum();
             vec![
                 format!(
                     "{}{}",
@@ -473,12 +476,10 @@ fn attack_rows(d: &SecurityData) -> Vec<Vec<String>> {
                         hours(r.revocation_latency_api_checks_on_s)
                     )
                 }),
-                match (long, r) {
-                    (Some(l), Some(r)) => {
-                        format!("{l} of {} installations", r.standing_secrets.installations)
-                    }
-                    _ => "—".into(),
-                },
+                format!(
+                    "{long} across {} installations",
+                    a.standing_secrets.installations
+                ),
             ]
         })
         .collect()
@@ -700,7 +701,7 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
     // H16: UPM OAuth revocation.
     let u = d.root("upm-oauth");
     let p5 = d.verdict("upm-oauth", None, "P5");
-    let p7 = d.verdict("upm-oauth", None, "P7");
+    let p3 = d.verdict("upm-oauth", None, "P3");
     let verdict = h16_rule(&H16Data {
         upm_oauth: u.map(|a| Revocation {
             api_check_off_s: a.revocation_latency_s,
@@ -712,7 +713,7 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
         "H16",
         "UPM-authorized OAuth",
         "remie: \"adjusting the UPM to implement the normal OAuth authorization flow\", with authorization and revocation buttons, \"an allow list of callback URLs\", and offline access revocable \"at any time without having to uninstall the app\" [F: thread].",
-        "E-sec on upm-oauth: revocation latency with `api_checks_installation` off and on, P5 (revocation) and P7 (no issuance without authorization) from the matrix.",
+        "E-sec on upm-oauth: revocation latency with `api_checks_installation` off and on, P5 (revocation) and P3 (authorized issuance: no token without install and consent) from the matrix. Its install path under loss is in section PROV.",
         vec![Block::table(&["metric", "value"], vec![
                 vec![
                     "R h, api check off / on".into(),
@@ -725,7 +726,7 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
                     }),
                 ],
                 vec!["P5 revocation".into(), v(p5).into()],
-                vec!["P7 authorized issuance".into(), v(p7).into()],
+                vec!["P3 authorized issuance".into(), v(p3).into()],
             ])],
         "Supported if revocation takes effect at once with the API's installation check (R = 0) and within one TTL (4 h) without it (V1).",
         verdict,

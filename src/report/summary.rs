@@ -165,7 +165,7 @@ fn stolen(sec: &SecurityData, m: &str) -> Line {
 
 fn at_rest(sec: &SecurityData, m: &str) -> Line {
     let ll = sec.long_lived_per_installation(m);
-    let live: Option<f64> = sec.root(m).map(|a| {
+    let live: Option<f64> = sec.root_exposure(m).map(|a| {
         a.standing_secrets.by_kind.values().sum::<u64>() as f64
             / a.standing_secrets.installations.max(1) as f64
     });
