@@ -223,7 +223,7 @@ fn h2(c: &Ctx) -> Section {
                                 .map_or("—".into(), |q| iv(&q.p99, 0)),
                         ]);
                     }
-                    if kind == "loss" && (m == "trigger" || m == "refresh") {
+                    if kind == "loss" && (m == "trigger" || AS_BASED.contains(&m)) {
                         let v = if rk == "0" { &mut nr } else { &mut wr };
                         v.push((p, m, w));
                     }
@@ -231,13 +231,17 @@ fn h2(c: &Ctx) -> Section {
             }
         }
     }
-    let pair = |v: &[(f64, &str, Interval)]| -> Vec<(f64, Interval, Interval)> {
+    let pair = |v: &[(f64, &str, Interval)]| -> Vec<(f64, Interval, Vec<Interval>)> {
         LOSS_GRID
             .iter()
             .filter_map(|p| {
                 let t = v.iter().find(|(q, m, _)| q == p && *m == "trigger")?.2;
-                let r = v.iter().find(|(q, m, _)| q == p && *m == "refresh")?.2;
-                Some((*p, t, r))
+                let o: Vec<Interval> = v
+                    .iter()
+                    .filter(|(q, m, _)| q == p && AS_BASED.contains(m))
+                    .map(|x| x.2)
+                    .collect();
+                Some((*p, t, o))
             })
             .collect()
     };
@@ -285,7 +289,7 @@ fn h2(c: &Ctx) -> Section {
             },
             Block::table(&["mechanism", "cause", "demands"], fails),
         ],
-        rule: "At every p ≥ 10%: supported if trigger's Wilson interval lies below refresh's without retries and with the default retries; depends on retries if only the no-retry gap is measurable; refuted if trigger's estimate is at least refresh's; not evaluated if the intervals overlap at this n.".into(),
+        rule: "At every p ≥ 10%: supported if trigger's Wilson interval lies below that of every AS-based design (refresh, upm-oauth, tenant-secret, global-secret) without retries and with the default retries; depends on retries if that holds without retries only, naming the p at which it also holds with them; refuted if trigger's estimate is at least one AS-based design's; not evaluated if the intervals overlap at this n.".into(),
         verdict: h2_rule(&H2Data {
             no_retry: nrp,
             with_retry: wrp,
@@ -1214,45 +1218,173 @@ fn not_landed(id: &str, title: &str, claim: &str, experiment: &str, needs: &str)
     }
 }
 
-fn h8_h27(c: &Ctx, id: &str) -> Section {
-    // A scorecard trade-off: does one mechanism dominate on every measured column?
-    let columns: Vec<OpsColumns> = all_refs()
-        .iter()
-        .filter(|r| !r.contains(':'))
-        .map(|r| OpsColumns {
-            mechanism: r.clone(),
-            cold_p50_ms: latency_row(c, r, "same-region").map(|x| x.0.est),
-            success_5pct: c
-                .m("loss", &format!("{r}/p=0.05/retries=default"))
-                .map(|m| cold_rate(m).est),
-            idle_mints: c
-                .m("load", &format!("{r}/rate=0"))
-                .map(|m| m.platform_mints_per_tenant_hour),
-        })
-        .collect();
-    let verdict = trade_off_rule(&TradeOffData { columns });
-    let (title, claim) = if id == "H8" {
-        (
-            "The trade-off question",
-            "The trade-off post: \"If we go with this more proprietary flow, what does this do to your app development efforts? How does it affect … performance, reliability, and security?\" [F: thread].",
-        )
-    } else {
-        (
-            "Outcome: long-lived credentials plus synchronous fetch",
-            "Atlassian's closing post: there is \"a very strong preference for long-lived credentials that you can use synchronously to fetch new access tokens … as close as possible to standard OAuth\" [F: thread].",
-        )
+const H8_COLUMNS: [&str; 4] = [
+    "cost of a miss (cold p50; a push miss fails)",
+    "steady-state success at 5% loss",
+    "availability per tenant-month",
+    "mints per idle tenant-hour",
+];
+
+/// H8's scores for one mechanism (higher is better; costs negated).
+fn h8_candidate(c: &Ctx, m: &str) -> Candidate {
+    let events = default_cold_events();
+    Candidate {
+        mechanism: m.to_string(),
+        scores: vec![
+            latency_row(c, m, "same-region").map(|x| -x.0.est),
+            availability(c.r, &format!("{m}/p=0.05"), events).map(|a| a.steady.est),
+            availability(c.r, &format!("{m}/p=0"), events).map(|a| a.month.est),
+            c.m("load", &format!("{m}/rate=0"))
+                .map(|x| -x.platform_mints_per_tenant_hour),
+        ],
+    }
+}
+
+fn score_cells(cand: &Candidate, negated: &[bool], digits: &[usize]) -> Vec<String> {
+    let mut row = vec![cand.mechanism.clone()];
+    for ((x, neg), d) in cand.scores.iter().zip(negated).zip(digits) {
+        row.push(x.map_or("— (worst)".into(), |v| f(if *neg { -v } else { v }, *d)));
+    }
+    row
+}
+
+/// The Forge options: every default profile but the self-signed ones (Connect's model, shown
+/// as a reference).
+fn forge_options() -> Vec<String> {
+    all_refs()
+        .into_iter()
+        .filter(|r| !r.contains(':') && !self_signed(r))
+        .collect()
+}
+
+/// H8's verdict with or without the self-signed reference among the candidates.
+pub fn h8_verdict(r: &Results, with_reference: bool) -> Verdict {
+    let c = Ctx {
+        r,
+        seed: r.config.seed,
     };
+    h8_rule(&h8_data(&c, with_reference))
+}
+
+/// H27's verdict at `events` cold starts per tenant-month.
+pub fn h27_verdict(r: &Results, sec: &super::security::SecurityData, events: f64) -> Verdict {
+    let c = Ctx {
+        r,
+        seed: r.config.seed,
+    };
+    let mut d = h27_data(&c, sec);
+    for x in d.long_lived.iter_mut().chain(d.push.iter_mut()) {
+        x.scores[0] = availability(r, &format!("{}/p=0", x.mechanism), events).map(|a| a.month.est);
+    }
+    h27_rule(&d)
+}
+
+fn h8_data(c: &Ctx, with_reference: bool) -> H8Data {
+    let mut names = forge_options();
+    if with_reference {
+        names.extend(
+            all_refs()
+                .into_iter()
+                .filter(|r| !r.contains(':') && self_signed(r)),
+        );
+    }
+    H8Data {
+        columns: H8_COLUMNS.iter().map(|s| s.to_string()).collect(),
+        candidates: names.iter().map(|m| h8_candidate(c, m)).collect(),
+    }
+}
+
+fn h8(c: &Ctx) -> Section {
+    let data = h8_data(c, false);
+    let negated = [true, false, false, true];
+    let digits = [0, 4, 5, 3];
+    let mut rows: Vec<Vec<String>> = data
+        .candidates
+        .iter()
+        .map(|x| score_cells(x, &negated, &digits))
+        .collect();
+    for r in all_refs()
+        .iter()
+        .filter(|r| !r.contains(':') && self_signed(r))
+    {
+        let mut row = score_cells(&h8_candidate(c, r), &negated, &digits);
+        row[0] = format!(
+            "{r} (reference: not a Forge option; signs locally, its user-token path is not modelled)"
+        );
+        rows.push(row);
+    }
+    let mut headers = vec!["mechanism"];
+    headers.extend(H8_COLUMNS);
+    let verdict = h8_rule(&data);
     Section {
-        id: id.into(),
-        title: title.into(),
-        claim: claim.into(),
-        experiment: "The scorecard at the top of this report, across all experiments.".into(),
-        blocks: vec![Block::Text {
-            text: "See the scorecard. The rule looks for a mechanism that is at least as good as every other on cold p50 latency, cold success at 5% loss with retries, and mints per idle tenant-hour.".into(),
-        }],
-        rule: "Depends-on (the weighting) unless one mechanism is at least as good as all others on every measured operational column; then depends-on the security columns.".into(),
+        id: "H8".into(),
+        title: "The trade-off question".into(),
+        claim: "The trade-off post: \"If we go with this more proprietary flow, what does this do to your app development efforts? How does it affect … performance, reliability, and security?\" [F: thread].".into(),
+        experiment: "The Forge options (every default profile but the self-signed connect-jwt, shown as a reference) on the operational columns: the cost of a miss (cold p50, E-lat; a pushed-only miss fails fast and counts as the worst), steady-state success at 5% loss and availability per tenant-month (section SS), and mints per idle tenant-hour (C4). Security columns are H27's and E-leak's.".into(),
+        blocks: vec![Block::table(&headers, rows)],
+        rule: "Depends-on (the weighting) unless one Forge option is at least as good as every other on every column (a missing value counts as the worst); then depends-on the security columns.".into(),
         verdict,
-        reproduce: vec![],
+        reproduce: vec![c.only("steady"), c.only("latency")],
+        ..Default::default()
+    }
+}
+
+const H27_COLUMNS: [&str; 3] = [
+    "availability per tenant-month",
+    "items > 1 day at P per installation",
+    "W of the root credential h (≥: reached the horizon)",
+];
+
+fn h27_data(c: &Ctx, sec: &super::security::SecurityData) -> H27Data {
+    let cand = |m: &str| Candidate {
+        mechanism: m.to_string(),
+        scores: vec![
+            availability(c.r, &format!("{m}/p=0"), default_cold_events()).map(|a| a.month.est),
+            sec.long_lived_per_installation(m).map(|x| -x),
+            sec.root_exposure(m).map(|a| -a.w_hours.unwrap_or(0.0)),
+        ],
+    };
+    H27Data {
+        columns: H27_COLUMNS.iter().map(|s| s.to_string()).collect(),
+        long_lived: ["refresh", "tenant-secret", "upm-oauth"]
+            .iter()
+            .map(|m| cand(m))
+            .collect(),
+        push: Some(cand("push")),
+    }
+}
+
+fn h27(c: &Ctx, sec: Option<&super::security::SecurityData>) -> Section {
+    let title = "Outcome: long-lived credentials plus synchronous fetch";
+    let Some(sec) = sec else {
+        return missing("H27", title, "the security runs");
+    };
+    let data = h27_data(c, sec);
+    let mut rows: Vec<Vec<String>> = data
+        .long_lived
+        .iter()
+        .chain(data.push.iter())
+        .map(|x| score_cells(x, &[false, true, true], &[5, 0, 2]))
+        .collect();
+    for (row, m) in rows
+        .iter_mut()
+        .zip(["refresh", "tenant-secret", "upm-oauth", "push"])
+    {
+        if sec.root_exposure(m).is_some_and(|a| a.w_at_least_horizon) {
+            row[3] = format!("≥ {}", row[3]);
+        }
+    }
+    let mut headers = vec!["mechanism"];
+    headers.extend(H27_COLUMNS);
+    Section {
+        id: "H27".into(),
+        title: title.into(),
+        claim: "Atlassian's closing post: there is \"a very strong preference for long-lived credentials that you can use synchronously to fetch new access tokens … as close as possible to standard OAuth\" [F: thread].".into(),
+        experiment: "hypotheses.md H27's comparison: refresh, tenant-secret and upm-oauth against push on availability when a token is missing (availability per tenant-month with cold starts, section SS), standing secrets (items living over a day at P, E-inv) and W of the root credential (E-leak's exposure runs, no revocation).".into(),
+        blocks: vec![Block::table(&headers, rows)],
+        rule: "Supported if some long-lived-credential design is at least as good as push on every column; refuted if push is at least as good as each of them; depends-on (a trade-off) otherwise.".into(),
+        verdict: h27_rule(&data),
+        reproduce: vec![c.only("steady")],
         ..Default::default()
     }
 }
@@ -1299,7 +1431,7 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
             "\"with a standard flow we'd just plug in a library and never think about it again\" [F: thread].",
             "E-conf: a stock RFC 6749 client against each mechanism.",
         ),
-        h8_h27(&c, "H8"),
+        h8(&c),
         not_landed(
             "H9",
             "Unrotated URL as a backdoor",
@@ -1385,7 +1517,7 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
             "tenant-secret on P1, E-conf and B.",
             sec_needs,
         ),
-        h8_h27(&c, "H27"),
+        h27(&c, sec),
         h_lockout(&c),
         load_section(&c),
         steady_section(&c),

@@ -31,39 +31,67 @@ pub fn h1_rule(d: &H1Data) -> Verdict {
     }
 }
 
-/// H2: (loss p, trigger's cold success, refresh's cold success), without and with retries.
+/// H2: per loss p, trigger's cold success and every AS-based design's, without and with the
+/// partner's default retries.
 pub struct H2Data {
-    pub no_retry: Vec<(f64, Interval, Interval)>,
-    pub with_retry: Vec<(f64, Interval, Interval)>,
+    pub no_retry: Vec<(f64, Interval, Vec<Interval>)>,
+    pub with_retry: Vec<(f64, Interval, Vec<Interval>)>,
     /// The smallest loss the rule considers (the report: 10%; a sweep: each p alone).
     pub min_loss: f64,
 }
 
-/// At p ≥ 10% (where the predicted gap exceeds the quick-mode interval widths): supported when
-/// trigger is measurably below refresh with and without retries; depends on retries when only
-/// the no-retry gap is measurable; refuted when trigger is at least as good; not evaluated when
-/// the intervals overlap at this n.
+fn below_all(t: &Interval, others: &[Interval]) -> bool {
+    !others.is_empty() && others.iter().all(|o| t.below(o))
+}
+
+fn ps(v: &[f64]) -> String {
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.iter()
+            .map(|p| format!("{p}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// At p ≥ `min_loss` (where the predicted gap exceeds the quick-mode interval widths):
+/// supported when trigger is measurably below every AS-based design with and without retries;
+/// depends on retries when that holds without retries only, naming the p at which it also
+/// holds with them; refuted when trigger's estimate is at least one AS-based design's; not
+/// evaluated when the intervals overlap at this n.
 pub fn h2_rule(d: &H2Data) -> Verdict {
-    let considered: Vec<&(f64, Interval, Interval)> = d
-        .no_retry
-        .iter()
-        .filter(|(p, _, _)| *p >= d.min_loss)
-        .collect();
+    let at = |v: &[(f64, Interval, Vec<Interval>)]| -> Vec<(f64, bool)> {
+        v.iter()
+            .filter(|(p, _, _)| *p >= d.min_loss)
+            .map(|(p, t, o)| (*p, below_all(t, o)))
+            .collect()
+    };
+    let considered = at(&d.no_retry);
     if considered.is_empty() {
         return Verdict::NotEvaluated(format!("no loss points at p ≥ {}%", d.min_loss * 100.0));
     }
-    let sep = |v: &[(f64, Interval, Interval)]| {
-        let c: Vec<_> = v.iter().filter(|(p, _, _)| *p >= d.min_loss).collect();
-        !c.is_empty() && c.iter().all(|(_, t, r)| t.below(r))
-    };
-    if considered.iter().any(|(_, t, r)| t.est >= r.est) {
+    if d.no_retry
+        .iter()
+        .filter(|(p, _, _)| *p >= d.min_loss)
+        .any(|(_, t, o)| o.iter().any(|o| t.est >= o.est))
+    {
         return Verdict::Refuted;
     }
-    match (sep(&d.no_retry), sep(&d.with_retry)) {
+    let with = at(&d.with_retry);
+    let all = |v: &[(f64, bool)]| !v.is_empty() && v.iter().all(|(_, b)| *b);
+    match (all(&considered), all(&with)) {
         (true, true) => Verdict::Supported,
-        (true, false) => Verdict::DependsOn(
-            "retries: without them trigger fails measurably more often; with the default retries the intervals overlap".into(),
-        ),
+        (true, false) => {
+            let sep: Vec<f64> = with.iter().filter(|(_, b)| *b).map(|(p, _)| *p).collect();
+            let overlap: Vec<f64> = with.iter().filter(|(_, b)| !*b).map(|(p, _)| *p).collect();
+            Verdict::DependsOn(format!(
+                "retries: without them trigger fails measurably more often than every AS-based design at p ≥ {}; with the default retries it is measurably worse at p = {} and the intervals overlap at p = {}",
+                d.min_loss,
+                ps(&sep),
+                ps(&overlap)
+            ))
+        }
         (false, _) => Verdict::NotEvaluated("the intervals overlap at this n: raise n".into()),
     }
 }
@@ -377,45 +405,95 @@ pub fn provisioning_rule(d: &ProvisioningData) -> Verdict {
     }
 }
 
-/// One mechanism's operational columns: cold p50, success at 5% loss, mints per idle
-/// tenant-hour.
-pub struct OpsColumns {
+/// One candidate of a dominance comparison: its scores, higher is better (the caller negates
+/// costs); `None` counts as the worst value.
+#[derive(Clone)]
+pub struct Candidate {
     pub mechanism: String,
-    pub cold_p50_ms: Option<f64>,
-    pub success_5pct: Option<f64>,
-    pub idle_mints: Option<f64>,
+    pub scores: Vec<Option<f64>>,
 }
 
-/// H8 and H27: the scorecard's operational columns.
-pub struct TradeOffData {
-    pub columns: Vec<OpsColumns>,
-}
-
-/// Depends on the weighting unless one mechanism is at least as good as all others on every
-/// operational column; then on the security columns.
-pub fn trade_off_rule(d: &TradeOffData) -> Verdict {
-    let cols = &d.columns;
-    let dominates = |a: &OpsColumns| {
-        cols.iter().all(|b| {
-            a.mechanism == b.mechanism
-                || (a.cold_p50_ms.unwrap_or(f64::INFINITY)
-                    <= b.cold_p50_ms.unwrap_or(f64::INFINITY)
-                    && a.success_5pct.unwrap_or(0.0) >= b.success_5pct.unwrap_or(0.0)
-                    && a.idle_mints.unwrap_or(f64::INFINITY)
-                        <= b.idle_mints.unwrap_or(f64::INFINITY))
-        })
+/// The candidates at least as good as every other on every column.
+pub fn dominant(cands: &[Candidate]) -> Vec<String> {
+    let at_least = |a: &Candidate, b: &Candidate| {
+        a.scores
+            .iter()
+            .zip(&b.scores)
+            .all(|(x, y)| x.unwrap_or(f64::NEG_INFINITY) >= y.unwrap_or(f64::NEG_INFINITY))
     };
-    let winner: Vec<&str> = cols
+    cands
         .iter()
-        .filter(|a| dominates(a))
-        .map(|a| a.mechanism.as_str())
-        .collect();
-    if winner.is_empty() {
-        Verdict::DependsOn("the weighting: no mechanism is best on cold latency, success under loss and idle platform load at once; the security columns (issue 3) add exposure and standing secrets".into())
+        .filter(|a| cands.iter().all(|b| at_least(a, b)))
+        .map(|a| a.mechanism.clone())
+        .collect()
+}
+
+/// H8: the Forge options on cost of a miss, availability and idle platform load.
+pub struct H8Data {
+    pub columns: Vec<String>,
+    pub candidates: Vec<Candidate>,
+}
+
+/// Depends on the weighting unless one option is at least as good as every other on every
+/// column; then on the security columns.
+pub fn h8_rule(d: &H8Data) -> Verdict {
+    if d.candidates.is_empty() {
+        return Verdict::NotEvaluated("no candidates".into());
+    }
+    let w = dominant(&d.candidates);
+    if w.is_empty() {
+        Verdict::DependsOn(format!(
+            "the weighting: no Forge option is best on {} at once",
+            d.columns.join(", ")
+        ))
     } else {
         Verdict::DependsOn(format!(
-            "the security columns: {} dominates on the operational columns measured here",
-            winner.join(", ")
+            "the security columns: {} is at least as good as every other Forge option on {}",
+            w.join(", "),
+            d.columns.join(", ")
+        ))
+    }
+}
+
+/// H27: the long-lived-credential designs against push on availability per tenant-month,
+/// standing secrets and the root credential's exposure.
+pub struct H27Data {
+    pub columns: Vec<String>,
+    /// The designs with a long-lived credential and a synchronous fetch.
+    pub long_lived: Vec<Candidate>,
+    pub push: Option<Candidate>,
+}
+
+/// Supported if some long-lived-credential design is at least as good as push on every
+/// column; refuted if push is at least as good as each of them; a trade-off otherwise.
+pub fn h27_rule(d: &H27Data) -> Verdict {
+    let Some(push) = &d.push else {
+        return Verdict::NotEvaluated("no push row".into());
+    };
+    if d.long_lived.is_empty() {
+        return Verdict::NotEvaluated("no long-lived-credential rows".into());
+    }
+    let beats =
+        |a: &Candidate, b: &Candidate| dominant(&[a.clone(), b.clone()]).contains(&a.mechanism);
+    let winners: Vec<&str> = d
+        .long_lived
+        .iter()
+        .filter(|c| beats(c, push))
+        .map(|c| c.mechanism.as_str())
+        .collect();
+    if !winners.is_empty() {
+        Verdict::Supported
+    } else if d.long_lived.iter().all(|c| beats(push, c)) {
+        Verdict::Refuted
+    } else {
+        Verdict::DependsOn(format!(
+            "a trade-off, not a winner: neither push nor {} is at least as good as the other on {} at once",
+            d.long_lived
+                .iter()
+                .map(|c| c.mechanism.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            d.columns.join(", ")
         ))
     }
 }
@@ -810,20 +888,28 @@ mod tests {
         let t = iv(0.81, 0.80, 0.82);
         let r = iv(0.90, 0.89, 0.91);
         let close = iv(0.995, 0.99, 1.0);
-        let d = |no: Vec<(f64, Interval, Interval)>, with: Vec<(f64, Interval, Interval)>| H2Data {
+        type Pts = Vec<(f64, Interval, Vec<Interval>)>;
+        let d = |no: Pts, with: Pts| H2Data {
             no_retry: no,
             with_retry: with,
             min_loss: 0.1,
         };
-        let no = vec![(0.05, t, r), (0.1, t, r)];
+        let no = vec![(0.05, t, vec![r]), (0.1, t, vec![r, r])];
         assert_eq!(h2_rule(&d(no.clone(), no.clone())), Verdict::Supported);
-        let with = vec![(0.1, close, close)];
-        assert!(matches!(h2_rule(&d(no, with)), Verdict::DependsOn(_)));
+        let with = vec![(0.1, close, vec![close]), (0.2, t, vec![r])];
+        let v = h2_rule(&d(no.clone(), with));
+        assert!(
+            matches!(&v, Verdict::DependsOn(c) if c.contains("worse at p = 0.2") && c.contains("overlap at p = 0.1")),
+            "{v:?}"
+        );
+        // One AS-based design no better than trigger: not worse than every one.
+        let mixed = vec![(0.1, t, vec![r, iv(0.80, 0.79, 0.81)])];
+        assert_eq!(h2_rule(&d(mixed.clone(), mixed)), Verdict::Refuted);
         // Flip the input: trigger no longer worse without retries.
-        let flipped = vec![(0.1, r, t)];
+        let flipped = vec![(0.1, r, vec![t])];
         assert_eq!(h2_rule(&d(flipped.clone(), flipped)), Verdict::Refuted);
         // Overlapping intervals are not evidence either way.
-        let wide = vec![(0.1, iv(0.81, 0.75, 0.87), iv(0.83, 0.78, 0.88))];
+        let wide = vec![(0.1, iv(0.81, 0.75, 0.87), vec![iv(0.83, 0.78, 0.88)])];
         assert!(is_open(&h2_rule(&d(wide.clone(), wide))));
         assert!(is_open(&h2_rule(&d(vec![], vec![]))));
     }
@@ -1069,33 +1155,6 @@ mod tests {
             Verdict::Supported
         );
         assert!(is_open(&provisioning_rule(&d(vec![]))));
-    }
-
-    #[test]
-    fn trade_off_flips() {
-        let col = |m: &str, p50: f64, s: f64, idle: f64| OpsColumns {
-            mechanism: m.into(),
-            cold_p50_ms: Some(p50),
-            success_5pct: Some(s),
-            idle_mints: Some(idle),
-        };
-        let mixed = TradeOffData {
-            columns: vec![col("a", 100.0, 0.99, 0.0), col("b", 50.0, 0.98, 0.0)],
-        };
-        let v = trade_off_rule(&mixed);
-        assert!(
-            matches!(&v, Verdict::DependsOn(c) if c.starts_with("the weighting")),
-            "{v:?}"
-        );
-        let dominated = TradeOffData {
-            columns: vec![col("a", 100.0, 0.99, 0.0), col("b", 50.0, 0.999, 0.0)],
-        };
-        assert_eq!(
-            trade_off_rule(&dominated),
-            Verdict::DependsOn(
-                "the security columns: b dominates on the operational columns measured here".into()
-            )
-        );
     }
 
     #[test]
@@ -1371,5 +1430,52 @@ mod tests {
             Some("0.1".to_string())
         );
         assert_eq!(flip_in_sweep(&Verdict::Supported, &sweep[..2]), None);
+    }
+
+    #[test]
+    fn h8_h27_flip() {
+        let c = |m: &str, v: &[f64]| Candidate {
+            mechanism: m.into(),
+            scores: v.iter().map(|x| Some(*x)).collect(),
+        };
+        let cols = vec!["a".to_string(), "b".to_string()];
+        let mixed = H8Data {
+            columns: cols.clone(),
+            candidates: vec![c("x", &[1.0, 0.0]), c("y", &[0.0, 1.0])],
+        };
+        assert!(matches!(h8_rule(&mixed), Verdict::DependsOn(s) if s.starts_with("the weighting")));
+        let dom = H8Data {
+            columns: cols.clone(),
+            candidates: vec![c("x", &[1.0, 1.0]), c("y", &[0.0, 1.0])],
+        };
+        assert!(
+            matches!(h8_rule(&dom), Verdict::DependsOn(s) if s.starts_with("the security columns: x"))
+        );
+        // A missing score is the worst value, never a silent drop.
+        let missing = Candidate {
+            mechanism: "push".into(),
+            scores: vec![None, Some(5.0)],
+        };
+        assert_eq!(
+            dominant(&[missing.clone(), c("y", &[0.0, 1.0])]),
+            Vec::<String>::new()
+        );
+        let d = |ll: Vec<Candidate>, p: Candidate| H27Data {
+            columns: cols.clone(),
+            long_lived: ll,
+            push: Some(p),
+        };
+        assert_eq!(
+            h27_rule(&d(vec![c("r", &[1.0, 1.0])], c("push", &[0.0, 1.0]))),
+            Verdict::Supported
+        );
+        assert_eq!(
+            h27_rule(&d(vec![c("r", &[0.0, 0.0])], c("push", &[0.0, 1.0]))),
+            Verdict::Refuted
+        );
+        assert!(matches!(
+            h27_rule(&d(vec![c("r", &[1.0, 0.0])], c("push", &[0.0, 1.0]))),
+            Verdict::DependsOn(_)
+        ));
     }
 }

@@ -6,7 +6,7 @@
 //! gives the threshold, and is null with a reason otherwise. Numbers here are computed from the
 //! results and the registries, never typed.
 
-use super::analysis::availability;
+use super::analysis::{availability, h8_verdict, h27_verdict};
 use super::analytic::{
     CACHE_LOSSES_PER_TENANT_MONTH, COLD_EVENTS_SWEEP, INSTALLS_PER_TENANT_MONTH, hops, l1_ms,
     one_way_ms, pushed_only, self_signed,
@@ -142,15 +142,24 @@ fn h2(r: &Results, v: &Verdict) -> Annotation {
             .map(|x| wilson(x.cold_ok, x.cold_n))
     };
     let mut fl = Flip {
-        assumption: "the loss rate p on every inter-party message (trigger against refresh)".into(),
+        assumption:
+            "the loss rate p on every inter-party message (trigger against every AS-based design)"
+                .into(),
         value: None,
         basis: "sweep",
         sweep: Vec::new(),
     };
     for p in LOSS_GRID.iter().filter(|p| **p > 0.0) {
-        let pair = |rk: &str| match (cold("trigger", *p, rk), cold("refresh", *p, rk)) {
-            (Some(t), Some(s)) => vec![(*p, t, s)],
-            _ => vec![],
+        let pair = |rk: &str| match cold("trigger", *p, rk) {
+            Some(t) => vec![(
+                *p,
+                t,
+                AS_BASED
+                    .iter()
+                    .filter_map(|m| cold(m, *p, rk))
+                    .collect::<Vec<_>>(),
+            )],
+            None => vec![],
         };
         let verdict = h2_rule(&H2Data {
             no_retry: pair("0"),
@@ -256,52 +265,33 @@ fn lockout(r: &Results, v: &Verdict) -> Annotation {
     Annotation::measured().flips(Some(fl))
 }
 
-fn trade_off(r: &Results) -> Annotation {
-    // The same rule over the candidates with and without the self-signed mechanism(s).
-    let cols = |keep: &dyn Fn(&str) -> bool| -> Vec<OpsColumns> {
-        all_refs()
-            .iter()
-            .filter(|m| !m.contains(':') && keep(m))
-            .map(|m| OpsColumns {
-                mechanism: m.clone(),
-                cold_p50_ms: r
-                    .get("latency", &format!("{m}@same-region"))
-                    .filter(|_| !pushed_only(m))
-                    .and_then(|x| x.cold_latency_ms.as_ref())
-                    .map(|q| q.p50.est),
-                success_5pct: r
-                    .get("loss", &format!("{m}/p=0.05/retries=default"))
-                    .map(|x| wilson(x.cold_ok, x.cold_n).est),
-                idle_mints: r
-                    .get("load", &format!("{m}/rate=0"))
-                    .map(|x| x.platform_mints_per_tenant_hour),
-            })
-            .collect()
-    };
+fn h8(r: &Results, v: &Verdict) -> Annotation {
     let local: Vec<String> = all_refs()
         .into_iter()
         .filter(|m| !m.contains(':') && self_signed(m))
         .collect();
-    let all = trade_off_rule(&TradeOffData {
-        columns: cols(&|_| true),
-    });
-    let without = trade_off_rule(&TradeOffData {
-        columns: cols(&|m| !self_signed(m)),
-    });
-    let same = all == without;
+    let with = h8_verdict(r, true);
     let fl = Flip {
         assumption: format!(
-            "which candidates are compared (the self-signed {} included or not)",
+            "which candidates are compared (the self-signed {} as a candidate, not a reference)",
             local.join(", ")
         ),
-        value: (!same).then(|| format!("without {}: {}", local.join(", "), without.label())),
+        value: (with != *v).then(|| format!("with {}: {}", local.join(", "), with.label())),
         basis: "sweep",
         sweep: vec![
-            point("every mechanism".into(), &all),
-            point(format!("without {}", local.join(", ")), &without),
+            point("Forge options".into(), v),
+            point(format!("with {}", local.join(", ")), &with),
         ],
     };
     Annotation::measured().flips(Some(fl))
+}
+
+fn h27(r: &Results, sec: Option<&SecurityData>, v: &Verdict) -> Annotation {
+    let Some(sec) = sec else {
+        return Annotation::measured().because("no security runs");
+    };
+    let rule = |e: f64| Some(h27_verdict(r, sec, e));
+    Annotation::measured().flips(cold_events_flip(v, &rule))
 }
 
 /// The cold-start rate (installs + cache losses per tenant-month) swept through `rule`.
@@ -489,7 +479,8 @@ fn annotation(s: &Section, r: &Results, sec: Option<&SecurityData>) -> Annotatio
         "H4" => h4(r, v),
         "H5" => h5(sec),
         "H6" => Annotation::measured().because("a count over the suite's own planted mutants: it flips only if a checker misses a planted bug, which no workload assumption changes"),
-        "H8" | "H27" => trade_off(r),
+        "H8" => h8(r, v),
+        "H27" => h27(r, sec, v),
         "H9" => h9(sec),
         "H10" => h10(r, v),
         "SS" => steady(r, v),
