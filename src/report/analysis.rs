@@ -1163,7 +1163,7 @@ fn provisioning(c: &Ctx) -> Section {
         id: "PROV".into(),
         title: "Provisioning under faults".into(),
         claim: "Not a thread claim: what each mechanism's install step (URL or secret delivery, the UPM consent and code exchange) costs when the network is lossy.".into(),
-        experiment: "Every tenant installed during the run (10 ms apart from t = 0) with independent loss on every inter-party message; 600 s (push 2 h) at 60 demands/tenant-hour. Metric: tenants that never held a token, and demand success.".into(),
+        experiment: format!("Every tenant installed during the run (10 ms apart from t = 0) with independent loss on every inter-party message; {} h for every mechanism at 60 demands/tenant-hour. Metric: tenants that never held a token, and demand success. An install lost on the wire is not retried: workload.md §8 gives lifecycle events 4 retries, which the model's install path does not have yet (a models change), so the losses here are an upper bound on what §8's retries would leave; upm-oauth's install also needs the admin's consent legs, each lossy.", f(c.r.spec("provision", "trigger/p=0").map_or(f64::NAN, |s| s.duration_s / 3600.0), 0)),
         blocks: vec![Block::table(&["mechanism", "loss p", "tenants never holding a token [95% Wilson]", "demand success [95% Wilson]", "failures"], rows)],
         rule: "Reported as measured; depends-on names the mechanism whose install loses the most tenants at 5% loss.".into(),
         verdict,

@@ -489,14 +489,11 @@ pub fn points(cfg: &Config) -> Vec<PointSpec> {
     // Provisioning under faults: every tenant installed during the run on lossy links.
     for m in on_demand().into_iter().chain(pushed_only()) {
         for p in PROVISION_LOSS {
-            let mut s = PointSpec::new("provision", format!("{m}/p={p}"), m, cfg.small(1000, 200));
+            let mut s = PointSpec::new("provision", format!("{m}/p={p}"), m, cfg.small(500, 200));
             s.provision_at_s = Some(0.0);
-            // A pushed-only tenant's first token waits for the schedule: give it two intervals.
-            s.duration_s = if pushed_only().contains(&m) {
-                7200.0
-            } else {
-                600.0
-            };
+            // One run length for every mechanism: two push intervals, so a pushed-only tenant's
+            // first token can arrive (issue 19: push no longer runs longer than the others).
+            s.duration_s = 7200.0;
             s.demands_per_tenant_hour = 60.0;
             s.net.push(NetMod::Loss(p));
             v.push(s);

@@ -397,7 +397,7 @@ pub fn provisioning_rule(d: &ProvisioningData) -> Verdict {
     at5.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     match at5.first() {
         Some((m, worst)) if *worst > 0.0 => Verdict::DependsOn(format!(
-            "the install path: at 5% loss {m} leaves the largest share of tenants ({:.1}%) without a token for the whole run, because an install lost on the wire is not retried in the model (Forge's lifecycle retries are unverified)",
+            "the install path: at 5% loss {m} leaves the largest share of tenants ({:.1}%) without a token for the whole run, because an install lost on the wire is not retried in the model (workload.md §8 gives lifecycle events 4 retries; with them fewer tenants would be lost, so this is an upper bound)",
             worst * 100.0
         )),
         Some(_) => Verdict::Supported,
@@ -575,16 +575,20 @@ pub fn h9_rule(d: &H9Data) -> Verdict {
     }
 }
 
-/// H14: items living over a day at P per installation, trigger and push.
+/// H14: items living over a day at P per installation, trigger and push, and the tokens
+/// trigger's long-lived item (the URL) bought alone per theft.
 pub struct H14Data {
     pub trigger: Option<f64>,
     pub push: Option<f64>,
+    pub trigger_item_tokens: Option<f64>,
 }
 
 pub fn h14_rule(d: &H14Data) -> Verdict {
     match (d.trigger, d.push) {
         (Some(t), Some(p)) if t > 0.0 && p == 0.0 => Verdict::DependsOn(format!(
-            "the mechanism: push leaves no item living over a day at P; trigger leaves {t:.0} per installation (the URL), so the RFC's trigger does not meet its own goal"
+            "the mechanism and what the item yields: push leaves no item living over a day at P; trigger leaves {t:.0} per installation (the URL), so the RFC's trigger does not meet its own goal to the letter, but the URL alone bought {} tokens per theft: it is a standing credential for quota burn, not for tokens",
+            d.trigger_item_tokens
+                .map_or("—".into(), |x| format!("{x:.1}"))
         )),
         (Some(0.0), Some(_)) => Verdict::Supported,
         (Some(_), Some(_)) => Verdict::Refuted,
@@ -1220,6 +1224,7 @@ mod tests {
         let d = |t, p| H14Data {
             trigger: t,
             push: p,
+            trigger_item_tokens: Some(0.0),
         };
         assert!(matches!(
             h14_rule(&d(Some(1.0), Some(0.0))),

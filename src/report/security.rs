@@ -651,17 +651,53 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
     let verdict = h14_rule(&H14Data {
         trigger: ll.get("trigger").copied().flatten(),
         push: ll.get("push").copied().flatten(),
+        trigger_item_tokens: d
+            .exposure("trigger", "trigger_url")
+            .map(|a| a.tokens_obtained),
     });
+    // Each credential classified by what it yields alone and by its scope (issue 19: the
+    // URL, which alone buys no token, is not counted like an RT or a secret).
+    let yields: Vec<Vec<String>> = d
+        .attacks
+        .iter()
+        .filter(|a| a.sets.is_empty() && a.mode == Mode::Snapshot && a.credential != "store")
+        .map(|a| {
+            vec![
+                a.mechanism.clone(),
+                a.credential.clone(),
+                if a.tokens_obtained > 0.0 {
+                    format!("yes: {:.1} tokens per theft", a.tokens_obtained)
+                } else {
+                    "no token (alone)".into()
+                },
+                if a.tenants_compromised > 1 {
+                    format!("per app: {} tenants", a.tenants_compromised)
+                } else {
+                    format!("per installation: {} tenant(s)", a.tenants_compromised)
+                },
+                if a.exposure_unbounded {
+                    "no declared bound".into()
+                } else {
+                    a.exposure_bound_h
+                        .map_or("—".into(), |b| format!("bound {b:.2} h"))
+                },
+            ]
+        })
+        .collect();
     out.push(section(
         "H14",
         "No long-lived partner credentials",
         "The RFC's goal [F: rfc34]; the 2-cents post concedes it does \"remove the need to store any long-term credentials\", but \"keys are still generated and exchanged\" [F: thread].",
         "E-inv: items at rest at P with a lifetime over one day, per installation, counted in a fault-free run with idle installations included.",
-        vec![Block::table(&["mechanism", "items > 1 day per installation"], ll
+        vec![
+            Block::table(&["mechanism", "items > 1 day per installation"], ll
                 .iter()
                 .map(|(m, x)| vec![m.to_string(), x.map_or("—".into(), |x| format!("{x:.0}"))])
-                .collect())],
-        "Depends-on (the mechanism) if push holds none and trigger holds some; supported if trigger holds none; refuted if push holds some too.",
+                .collect()),
+            Block::Text { text: "What each credential at P yields on its own (E-leak's exposure runs: a snapshot theft, no revocation) and its scope: per installation (reaches one tenant) or per app (reaches every tenant).".into() },
+            Block::table(&["mechanism", "credential", "yields tokens alone", "scope", "exposure"], yields),
+        ],
+        "Depends-on (the mechanism and what the item yields) if push holds none and trigger holds some, naming the tokens trigger's item bought alone; supported if trigger holds none; refuted if push holds some too.",
         verdict,
     ));
 
