@@ -41,6 +41,20 @@ fn f(v: f64, d: usize) -> String {
     format!("{v:.d$}")
 }
 
+/// Every sweep value at which the rule gives another verdict than the section's, with that
+/// verdict (None: the verdict holds over the whole sweep).
+fn differing(v: &Verdict, sweep: &[SweepPoint]) -> Option<String> {
+    flip_in_sweep(v, sweep)?;
+    Some(
+        sweep
+            .iter()
+            .filter(|x| x.verdict != v.kind())
+            .map(|x| format!("{} ({})", x.value, x.verdict))
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
+}
+
 /// What one section's label and flip are, computed from the data.
 struct Annotation {
     evidence: EvidenceData,
@@ -168,14 +182,7 @@ fn h2(r: &Results, v: &Verdict) -> Annotation {
         });
         fl.sweep.push(point(format!("p = {p}"), &verdict));
     }
-    // The report judges at p ≥ 10%; below that the sweep shows where the gap stops being
-    // measurable at this n.
-    fl.value = fl
-        .sweep
-        .iter()
-        .rev()
-        .find(|x| x.verdict != v.kind())
-        .map(|x| format!("{} or below", x.value));
+    fl.value = differing(v, &fl.sweep);
     Annotation::measured().flips(Some(fl))
 }
 
@@ -205,13 +212,7 @@ fn h4(r: &Results, v: &Verdict) -> Annotation {
         });
         fl.sweep.push(point(format!("ℓmax {l} ms"), &verdict));
     }
-    // The largest lag at which the verdict differs: below it no stale read is measurable.
-    fl.value = fl
-        .sweep
-        .iter()
-        .rev()
-        .find(|x| x.verdict != v.kind())
-        .map(|x| format!("{} or less", x.value));
+    fl.value = differing(v, &fl.sweep);
     Annotation::measured().flips(Some(fl))
 }
 
@@ -234,7 +235,7 @@ fn h13(r: &Results, v: &Verdict) -> Annotation {
         });
         fl.sweep.push(point(format!("D = {d} h"), &verdict));
     }
-    fl.value = flip_in_sweep(v, &fl.sweep);
+    fl.value = differing(v, &fl.sweep);
     Annotation::fixed("U3 is the push schedule's arithmetic (interval, TTL and outage length are the model's inputs): a longer TTL keeps more scheduled pushes inside a token's life, so TTL 4 h shortens the gap whenever the outage is shorter than it".into())
         .flips(Some(fl))
 }
@@ -261,7 +262,7 @@ fn lockout(r: &Results, v: &Verdict) -> Annotation {
         let verdict = lockout_rule(&LockoutData { points: pts });
         fl.sweep.push(point(format!("p = {p}"), &verdict));
     }
-    fl.value = flip_in_sweep(v, &fl.sweep);
+    fl.value = differing(v, &fl.sweep);
     Annotation::measured().flips(Some(fl))
 }
 
@@ -308,12 +309,7 @@ fn cold_events_flip(v: &Verdict, rule: &dyn Fn(f64) -> Option<Verdict>) -> Optio
         let verdict = rule(e)?;
         fl.sweep.push(point(format!("{e}"), &verdict));
     }
-    fl.value = fl
-        .sweep
-        .iter()
-        .rev()
-        .find(|x| x.verdict != v.kind())
-        .map(|x| format!("{} or fewer", x.value));
+    fl.value = differing(v, &fl.sweep);
     Some(fl)
 }
 
