@@ -139,6 +139,66 @@ fn every_hypothesis_has_a_section_a_rule_a_verdict_and_its_figures() {
             .iter()
             .all(|s| s["rule"].is_string() && s["verdict"].is_object())
     );
+    // Issue 19: every entry says what kind of evidence it is and what would flip it (or why
+    // nothing does), and the markdown labels every section the same way.
+    for s in v.as_array().expect("a list") {
+        let kind = s["evidence_kind"].as_str().expect("evidence_kind");
+        assert!(
+            ["measured", "model_consistency", "none"].contains(&kind),
+            "{}: {kind}",
+            s["id"]
+        );
+        assert_eq!(kind == "none", s["verdict"]["verdict"] == "not_evaluated");
+        assert!(
+            s["flips_if"].is_object() || s["flips_if_reason"].is_string(),
+            "{}: neither flips_if nor a reason",
+            s["id"]
+        );
+    }
+    assert_eq!(
+        md.matches("**Evidence: ").count(),
+        md.matches("**Rule.**").count()
+    );
+    // Page one per design, the scorecard's availability columns, the attack rows' exposure.
+    let json = |f: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join(f)).expect(f)).expect("valid JSON")
+    };
+    let summary = json("data/summary.json");
+    let designs = summary.as_array().expect("a list");
+    assert!(designs.len() >= 7, "one object per mechanism");
+    for x in designs {
+        for line in [
+            "on_a_miss",
+            "availability",
+            "stolen_root_credential",
+            "at_rest",
+        ] {
+            assert!(x[line]["numbers"].is_object(), "{}: {line}", x["mechanism"]);
+            assert!(
+                x[line]["assumptions"].is_array(),
+                "{}: {line}",
+                x["mechanism"]
+            );
+        }
+    }
+    for row in json("data/scorecard.json").as_array().expect("a list") {
+        for k in [
+            "steady_state_success",
+            "cold_start_failed_demands",
+            "availability_per_tenant_month",
+        ] {
+            assert!(row.get(k).is_some(), "scorecard lacks {k}");
+        }
+    }
+    for row in json("data/security.json")["attacks"]
+        .as_array()
+        .expect("attacks")
+    {
+        assert!(row["w_at_least_horizon"].is_boolean());
+        assert!(row["thefts"].as_u64().is_some_and(|n| n > 1));
+        assert!(row["tokens_obtained"].is_number());
+        assert!(row.get("w_hours").is_some() && row.get("tenant_hours").is_some());
+    }
     let _ = std::fs::remove_dir_all(d);
 }
 

@@ -3,12 +3,14 @@
 //! Nothing here writes a verdict by hand: change the data and the verdict follows.
 
 use super::analytic::{
-    DELIVERY_S, TRIGGER_DELTA_MS, db_write_ms, expiry_margin_s, hops, l1_ms, mint_ms, one_way_ms,
-    pushed_only, s1, seconds, self_signed, switch_default_s, ttl_s, u3,
+    CACHE_LOSSES_PER_TENANT_MONTH, COLD_EVENTS_SWEEP, DELIVERY_S, INSTALLS_PER_TENANT_MONTH,
+    TRIGGER_DELTA_MS, availability_per_tenant_month, db_write_ms, expiry_margin_s, hops, l1_ms,
+    mint_ms, one_way_ms, pushed_only, s1, seconds, self_signed, switch_default_s, ttl_s, u3,
 };
 use super::experiments::{
     FIXED_LAG_MS, HERD_RATE, LAG_GRID_MS, LOAD_RATES, LOSS_GRID, Metrics, OUTAGE_AT_H, OUTAGE_H,
-    PROVISION_LOSS, PUSH_GRID, RESPONSE_LOSS_GRID, all_refs, on_demand,
+    PROVISION_LOSS, PUSH_GRID, RESPONSE_LOSS_GRID, STEADY_HOURS, STEADY_LOSS,
+    STEADY_PUSH_INTERVALS, STEADY_RATE, all_refs, on_demand,
 };
 use super::modelled;
 use super::results::Results;
@@ -77,6 +79,7 @@ fn missing(id: &str, title: &str, what: &str) -> Section {
         rule: String::new(),
         verdict: Verdict::NotEvaluated(format!("missing data ({what})")),
         reproduce: vec![],
+        ..Default::default()
     }
 }
 
@@ -154,7 +157,15 @@ fn h1(c: &Ctx) -> Section {
             c.repro("latency", "trigger@same-region"),
             c.repro("latency", "refresh@cross-region"),
         ],
+        ..Default::default()
     }
+}
+
+/// Whether S2 is a lower bound for this mechanism: a lost ack or response still leaves T
+/// stored for the re-read before the retry, which only the mechanism delivering T to the
+/// partner's store out of band (trigger) does.
+fn reread_makes_bound(m: &str) -> bool {
+    hops(m) > 2
 }
 
 /// The mechanisms H1 sets against trigger: those that get a token from an authorization server.
@@ -177,7 +188,9 @@ fn h2(c: &Ctx) -> Section {
                             f(s, 4),
                             agreement_cell(&compare(s, &w, Some(x.cold_n), true)),
                         )
-                    } else {
+                    } else if reread_makes_bound(m) {
+                        // S2 is a lower bound only where a retry re-reads the cache and a call
+                        // whose ack was lost has still stored T (trigger).
                         let s = 1.0 - (1.0 - s1(m, kind, p)).powi(3);
                         let ok = w.hi + 1e-12 >= s;
                         (
@@ -187,6 +200,14 @@ fn h2(c: &Ctx) -> Section {
                             } else {
                                 "below the S2 bound: attempts not independent (see failures)".into()
                             },
+                        )
+                    } else {
+                        // AS-based: the retry presents the grant again; S2 is the prediction
+                        // itself (independent attempts), judged like any other.
+                        let s = 1.0 - (1.0 - s1(m, kind, p)).powi(3);
+                        (
+                            f(s, 4),
+                            agreement_cell(&compare(s, &w, Some(x.cold_n), true)),
                         )
                     };
                     if kind == "loss" && (p == 0.01 || p == 0.05 || p == 0.2) {
@@ -199,10 +220,10 @@ fn h2(c: &Ctx) -> Section {
                             agree,
                             x.cold_latency_ms
                                 .as_ref()
-                                .map_or("—".into(), |q| f(q.p99.est, 0)),
+                                .map_or("—".into(), |q| iv(&q.p99, 0)),
                         ]);
                     }
-                    if kind == "loss" && (m == "trigger" || m == "refresh") {
+                    if kind == "loss" && (m == "trigger" || AS_BASED.contains(&m)) {
                         let v = if rk == "0" { &mut nr } else { &mut wr };
                         v.push((p, m, w));
                     }
@@ -210,13 +231,17 @@ fn h2(c: &Ctx) -> Section {
             }
         }
     }
-    let pair = |v: &[(f64, &str, Interval)]| -> Vec<(f64, Interval, Interval)> {
+    let pair = |v: &[(f64, &str, Interval)]| -> Vec<(f64, Interval, Vec<Interval>)> {
         LOSS_GRID
             .iter()
             .filter_map(|p| {
                 let t = v.iter().find(|(q, m, _)| q == p && *m == "trigger")?.2;
-                let r = v.iter().find(|(q, m, _)| q == p && *m == "refresh")?.2;
-                Some((*p, t, r))
+                let o: Vec<Interval> = v
+                    .iter()
+                    .filter(|(q, m, _)| q == p && AS_BASED.contains(m))
+                    .map(|x| x.2)
+                    .collect();
+                Some((*p, t, o))
             })
             .collect()
     };
@@ -246,7 +271,7 @@ fn h2(c: &Ctx) -> Section {
         claim: "Double-round-trip post: \"There is a lot that can go wrong (timeouts, network failures, etc)\" [F: thread].".into(),
         experiment: format!("E-rel: independent loss p on every inter-party message (and, separately, edge 5xx on every request), p ∈ {{0, 1, 2, 5, 10, 20}}%, without retries and with the default retries (2). n = {n} cold demands per point; the Wilson 95% interval at p = 5% for trigger is {} wide.", f(width, 4)),
         blocks: vec![
-            Block::table(&["mechanism", "loss p", "retries", "cold token success [95% Wilson]", "S1/S2 prediction", "agreement", "cold p99 ms"], rows),
+            Block::table(&["mechanism", "loss p", "retries", "cold token success [95% Wilson]", "S1/S2 prediction", "agreement", "cold p99 ms [95% CI]"], rows),
             Block::Figure {
                 name: "success-vs-loss".into(),
                 caption: "Cold token success against loss, no retries; dashed: S1 = (1−p)^hops.".into(),
@@ -260,21 +285,45 @@ fn h2(c: &Ctx) -> Section {
                 caption: "Cold token p99 latency against loss, default retries.".into(),
             },
             Block::Text {
+                text: "Tail latency on the heavy-tailed `flaky-partner` preset (requests into the partner's endpoints: heavy-tailed delay, 5% 5xx, 2% loss; links to the AS unchanged), default retries, each tenant's first demand:".into(),
+            },
+            Block::table(&["mechanism", "cold p50 ms [95% CI]", "cold p99 ms [95% CI]", "cold token success [95% Wilson]"], flaky_rows(c)),
+            Block::Text {
                 text: "Failures at p = 5% without retries, by the closed taxonomy (demands, not only cold ones):".into(),
             },
             Block::table(&["mechanism", "cause", "demands"], fails),
         ],
-        rule: "At every p ≥ 10%: supported if trigger's Wilson interval lies below refresh's without retries and with the default retries; depends on retries if only the no-retry gap is measurable; refuted if trigger's estimate is at least refresh's; not evaluated if the intervals overlap at this n.".into(),
+        rule: "At every p ≥ 10%: supported if trigger's Wilson interval lies below that of every AS-based design (refresh, upm-oauth, tenant-secret, global-secret) without retries and with the default retries; depends on retries if that holds without retries only, naming the p at which it also holds with them; refuted if trigger's estimate is at least one AS-based design's; not evaluated if the intervals overlap at this n.".into(),
         verdict: h2_rule(&H2Data {
             no_retry: nrp,
             with_retry: wrp,
+            min_loss: 0.1,
         }),
         reproduce: vec![
             c.repro("loss", "trigger/p=0.05/retries=0"),
             c.repro("loss", "refresh/p=0.05/retries=0"),
             c.only("5xx"),
+            c.repro("latency", "trigger@flaky-partner"),
         ],
+        ..Default::default()
     }
+}
+
+/// H2's tail: cold latency on `flaky-partner` for every on-demand mechanism.
+fn flaky_rows(c: &Ctx) -> Vec<Vec<String>> {
+    on_demand()
+        .into_iter()
+        .filter_map(|m| {
+            let x = c.m("latency", &format!("{m}@flaky-partner"))?;
+            let q = x.cold_latency_ms.as_ref();
+            Some(vec![
+                m.to_string(),
+                q.map_or("—".into(), |q| iv(&q.p50, 0)),
+                q.map_or("—".into(), |q| iv(&q.p99, 0)),
+                iv(&cold_rate(x), 4),
+            ])
+        })
+        .collect()
 }
 
 fn h4(c: &Ctx) -> Section {
@@ -352,6 +401,7 @@ fn h4(c: &Ctx) -> Section {
             c.repro("lag", "uniform(500ms)"),
             c.repro("lag", "variant:in_band"),
         ],
+        ..Default::default()
     }
 }
 
@@ -444,6 +494,167 @@ fn push_table(rows: Vec<Vec<String>>) -> Block {
     )
 }
 
+/// One steady-state run's availability: steady success (Wilson), failed demands per tenant
+/// per cold start, and availability per tenant-month with `events` cold starts a month
+/// (interval from the two intervals' ends).
+pub fn availability(r: &Results, key: &str, events: f64) -> Option<Availability> {
+    let m = r.get("steady", key)?;
+    let st = m.steady.as_ref()?;
+    let steady = wilson(st.succeeded, st.demands - st.unknown);
+    let cold = st.cold_start_failed_demands;
+    let cold = Interval {
+        est: cold.est,
+        lo: cold.lo.max(0.0),
+        hi: cold.hi,
+    };
+    let month = |s: f64, c: f64| availability_per_tenant_month(s, c, events, STEADY_RATE);
+    Some(Availability {
+        mechanism: key.split('/').next().unwrap_or(key).to_string(),
+        steady,
+        cold_failed_per_event: cold,
+        month: Interval {
+            est: month(steady.est, cold.est),
+            lo: month(steady.lo, cold.hi),
+            hi: month(steady.hi, cold.lo),
+        },
+    })
+}
+
+/// Installs plus cache losses per tenant-month at the defaults of `workload.md` §9.
+pub fn default_cold_events() -> f64 {
+    INSTALLS_PER_TENANT_MONTH + CACHE_LOSSES_PER_TENANT_MONTH
+}
+
+fn steady_section(c: &Ctx) -> Section {
+    let events = default_cold_events();
+    let mut rows = Vec::new();
+    for m in all_refs().iter().filter(|r| !r.contains(':')) {
+        for p in STEADY_LOSS {
+            let key = format!("{m}/p={p}");
+            let Some(x) = c.m("steady", &key) else {
+                continue;
+            };
+            let Some(st) = x.steady.as_ref() else {
+                continue;
+            };
+            rows.push(vec![
+                m.clone(),
+                format!("{p}"),
+                st.demands.to_string(),
+                iv(&wilson(st.succeeded, st.demands - st.unknown), 5),
+                st.failed
+                    .iter()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(k, n)| format!("{k} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                st.latency_ms.as_ref().map_or("—".into(), |q| {
+                    format!("{} / {}", iv(&q.p50, 0), iv(&q.p99, 0))
+                }),
+                f(st.platform_requests_per_tenant_hour, 3),
+                f(st.platform_mints_per_tenant_hour, 3),
+            ]);
+        }
+    }
+    // The cost of one cold start per mechanism (no faults), beside U4 for the pushed-only.
+    let mut cold_rows = Vec::new();
+    let mut avail = Vec::new();
+    for m in all_refs().iter().filter(|r| !r.contains(':')) {
+        let key = format!("{m}/p=0");
+        let Some(a) = availability(c.r, &key, events) else {
+            continue;
+        };
+        let st = c.m("steady", &key).and_then(|x| x.steady.as_ref());
+        let pred = if pushed_only(m) {
+            STEADY_RATE * switch_default_s(m, "interval") / 3600.0 / 2.0
+        } else {
+            0.0
+        };
+        let cold_lat = c
+            .m("latency", &format!("{m}@same-region"))
+            .filter(|_| !pushed_only(m))
+            .and_then(|x| x.cold_latency_ms.as_ref())
+            .map_or("—".into(), |q| f(q.p50.est, 0));
+        cold_rows.push(vec![
+            m.clone(),
+            iv(&a.cold_failed_per_event, 2),
+            f(pred, 2),
+            agreement_cell(&compare(pred, &a.cold_failed_per_event, None, true)),
+            cold_lat,
+            st.and_then(|s| s.cold_start_ttft_s)
+                .map_or("—".into(), |x| iv(&scale(&x, 1.0 / 60.0), 1)),
+        ]);
+        avail.push(a);
+    }
+    // Availability per tenant-month against the cold-start rate.
+    let mut headers: Vec<String> = vec!["mechanism".into()];
+    headers.extend(
+        COLD_EVENTS_SWEEP
+            .iter()
+            .map(|e| format!("{e} cold starts / tenant-month")),
+    );
+    let month_rows: Vec<Vec<String>> = avail
+        .iter()
+        .map(|a| {
+            let mut row = vec![a.mechanism.clone()];
+            for e in COLD_EVENTS_SWEEP {
+                let x = availability_per_tenant_month(
+                    a.steady.est,
+                    a.cold_failed_per_event.est,
+                    e,
+                    STEADY_RATE,
+                );
+                row.push(f(x, 5));
+            }
+            row
+        })
+        .collect();
+    // Push's interval against its mints and its cold-start cost.
+    let mut push_rows = Vec::new();
+    for m in super::experiments::pushed_only() {
+        for i in STEADY_PUSH_INTERVALS {
+            let key = format!("{m} interval={i}/p=0");
+            let (Some(x), Some(a)) = (c.m("steady", &key), availability(c.r, &key, events)) else {
+                continue;
+            };
+            let Some(st) = x.steady.as_ref() else {
+                continue;
+            };
+            push_rows.push(vec![
+                format!("{m} interval={i}"),
+                f(st.platform_mints_per_tenant_hour, 3),
+                f(3600.0 / seconds(i), 3),
+                iv(&a.cold_failed_per_event, 2),
+                f(STEADY_RATE * seconds(i) / 3600.0 / 2.0, 2),
+                iv(&a.month, 5),
+            ]);
+        }
+    }
+    let n = c.r.spec("steady", "trigger/p=0").map_or(0, |s| s.tenants);
+    let warm_h =
+        c.r.spec("steady", "push/p=0")
+            .and_then(|s| s.steady_from_s)
+            .map_or(f64::NAN, |x| x / 3600.0);
+    let verdict = steady_rule(&SteadyData { rows: avail });
+    Section {
+        id: "SS".into(),
+        title: "Steady state and cold starts".into(),
+        claim: "workload.md §9: t = 0 is a cold start for every tenant at once, one event and not the normal day; availability and latency are judged in the steady state after the warm-up, and the cost of a cold start is measured apart and combined with event rates.".into(),
+        experiment: format!("Every mechanism, {n} tenants at {STEADY_RATE} demands/tenant-hour, caches empty at t = 0; the steady state is every demand invoked after the warm-up max(interval, TTL) + the expiry margin ({} h for the 1 h push and for the TTL), then {STEADY_HOURS} h; loss p on every inter-party message (the API call included). A cold start's cost is the failed demands per tenant before its first success. Per tenant-month: 30 days of demands, steady failures plus (installs + cache losses) × the cold-start cost; defaults {INSTALLS_PER_TENANT_MONTH} installs and {CACHE_LOSSES_PER_TENANT_MONTH} cache losses per tenant-month (workload.md §9, inference), swept.", f(warm_h, 2)),
+        blocks: vec![
+            Block::table(&["mechanism", "loss p", "steady demands", "steady success [95% Wilson]", "failures", "demand latency p50 / p99 ms [95% CI]", "platform requests / tenant-h (steady)", "mints / tenant-h (steady)"], rows),
+            Block::Text { text: "The p99 at p > 0 sits on the API call's 10 s timeout step: a lost API request or response fails the demand at its timeout, whatever the mechanism; its interval is the order-statistic interval of that step.".into() },
+            Block::table(&["mechanism", "failed demands per tenant per cold start [95% CI]", "U4: λ·T/2 (pushed-only), else 0", "agreement", "cold-miss token latency p50 ms", "time to first token min [95% CI] (on-demand: when the first demand came)"], cold_rows),
+            Block::table(&headers.iter().map(String::as_str).collect::<Vec<_>>(), month_rows),
+            Block::table(&["configuration", "mints / tenant-h (steady)", "1/T", "failed demands per cold start [95% CI]", "U4: λ·T/2", "availability per tenant-month at the defaults [95% CI]"], push_rows),
+        ],
+        rule: "Refuted if some mechanism's steady-state success (no faults) lies measurably below another's; depends on the cold-start rate if they agree in steady state but some mechanism's cold start measurably fails demands (lower bound > 0); supported otherwise.".into(),
+        verdict,
+        reproduce: vec![c.only("steady")],
+        ..Default::default()
+    }
+}
+
 fn h10(c: &Ctx) -> Section {
     let load = |m: &str| c.m("load", &format!("{m}/rate=60"));
     let (Some(push), Some(trig)) = (load("push"), load("trigger")) else {
@@ -479,23 +690,56 @@ fn h10(c: &Ctx) -> Section {
                 .map_or("—".into(), |x| iv(&scale(&x, 1.0 / 60.0), 1)),
         ],
     ];
-    let cost = |m: &Metrics| DemandCost {
+    let events = default_cold_events();
+    let (Some(pa), Some(ta)) = (
+        availability(c.r, "push/p=0", events),
+        availability(c.r, "trigger/p=0", events),
+    ) else {
+        return missing(
+            "H10",
+            "Push removes \"90% of the complexity\"",
+            "steady-state points for push and trigger",
+        );
+    };
+    let cost = |m: &Metrics, a: &Availability| DemandCost {
         messages_per_demand: m.messages_per_demand,
-        success: wilson(m.succeeded, m.demands - m.unknown),
+        success: a.steady,
     };
     let verdict = h10_rule(&H10Data {
-        push: cost(push),
-        trigger: cost(trig),
+        push: cost(push, &pa),
+        trigger: cost(trig, &ta),
+        push_month: pa.month,
+        trigger_month: ta.month,
+        cold_events: events,
     });
+    let steady_rows: Vec<Vec<String>> = [&pa, &ta]
+        .iter()
+        .map(|a| {
+            vec![
+                a.mechanism.clone(),
+                iv(&a.steady, 5),
+                iv(&a.cold_failed_per_event, 2),
+                iv(&a.month, 5),
+            ]
+        })
+        .collect();
     Section {
         id: "H10".into(),
         title: "Push removes \"90% of the complexity\"".into(),
         claim: "The 2-cents post: \"Why not just have forge proactively send a new key to the callback every so often? It removes 90% of the complexity … All we have to do is implement an endpoint that receives a key and updates a db\" [F: thread].".into(),
-        experiment: "The load experiment at 60 demands/tenant-hour, 2 h, no faults: messages per demand on the acquisition path, demand success, and demands failed `no_token`. What each design makes the partner implement (endpoints, state, message types, failure branches) is counted on loopback: see H7 in the loopback section.".into(),
-        blocks: vec![Block::table(&["mechanism", "acquisition messages per demand", "demand success [95% Wilson]", "failed no_token", "time to first token min"], rows)],
-        rule: "Supported if push needs fewer acquisition messages per demand and is not measurably less available; depends-on if it is cheaper but measurably less available; refuted if it is not cheaper.".into(),
+        experiment: format!("Messages per demand on the acquisition path from the load experiment at 60 demands/tenant-hour, 2 h, no faults (its demand success includes the cold start at t = 0 and is shown for that reason only). Availability from the steady-state runs (section SS): success after the warm-up, the failed demands one cold start costs per tenant, and availability per tenant-month at {events} cold starts (installs + cache losses) per tenant-month. What each design makes the partner implement (endpoints, state, message types, failure branches) is counted on loopback: see H7 in the loopback section."),
+        blocks: vec![
+            Block::table(&["mechanism", "acquisition messages per demand", "2 h run's demand success incl. the cold start [95% Wilson]", "failed no_token", "time to first token min"], rows),
+            Block::table(&["mechanism", "steady-state success [95% Wilson]", "failed demands per cold start [95% CI]", "availability per tenant-month [95% CI]"], steady_rows),
+        ],
+        rule: "Refuted if push needs no fewer acquisition messages per demand; depends on the steady state if it is cheaper but measurably less available after the warm-up; depends on the cold-start rate if it is as available in steady state but measurably less available per tenant-month; supported otherwise.".into(),
         verdict,
-        reproduce: vec![c.repro("load", "push/rate=60"), c.repro("load", "trigger/rate=60")],
+        reproduce: vec![
+            c.repro("load", "push/rate=60"),
+            c.repro("load", "trigger/rate=60"),
+            c.only("steady"),
+        ],
+        ..Default::default()
     }
 }
 
@@ -532,6 +776,7 @@ fn h11(c: &Ctx) -> Section {
         rule: "Supported if the mean time to first token after a cache loss is measurably above one minute (interval lower bound > 1 min), i.e. a demand in that window has no way to get a token; refuted otherwise.".into(),
         verdict,
         reproduce: vec![c.only("push")],
+        ..Default::default()
     }
 }
 
@@ -562,6 +807,7 @@ fn h13(c: &Ctx) -> Section {
         rule: "Supported if, at interval 1 h and a 2 h outage, TTL 4 h leaves measurably less time without a token than TTL 1 h (disjoint intervals) and U3 agrees across the grid; depends-on if U3 is flagged; refuted if TTL 4 h does not help.".into(),
         verdict,
         reproduce: vec![c.only("push")],
+        ..Default::default()
     }
 }
 
@@ -592,6 +838,7 @@ fn h17(c: &Ctx) -> Section {
         rule: "Supported if every mechanism's cold p50 grows by its L1 share of ΔRTT within 1 ms (trigger 2·ΔRTT, AS-based ΔRTT, connect-jwt 0).".into(),
         verdict,
         reproduce: vec![c.repro("latency", "trigger@cross-region")],
+        ..Default::default()
     }
 }
 
@@ -620,10 +867,12 @@ fn h18(c: &Ctx) -> Section {
         let as_written = w.map_or(1.0, |w| 1.0 + lambda * w / 1000.0);
         let pred = w.map_or(1.0, |_| 1.0 + lambda * w_vis / 1000.0);
         let a = compare(pred, &x, None, true);
+        let a0 = compare(as_written, &x, None, true);
         rows.push(vec![
             k.into(),
             iv(&x, 3),
             f(as_written, 3),
+            agreement_cell(&a0),
             f(pred, 3),
             agreement_cell(&a),
             m.lockout_tenants.to_string(),
@@ -637,11 +886,12 @@ fn h18(c: &Ctx) -> Section {
         id: "H18".into(),
         title: "Thundering herd".into(),
         claim: "Inference: the RFC's sample getToken has no lock, so concurrent misses each fire their own trigger.".into(),
-        experiment: format!("Every tenant's cache is empty at t = 0 and demands arrive at {} per second per tenant. Metric: acquisitions (trigger calls or refresh grants) a tenant starts before its first token. analytic.md's C1 takes W as the whole acquisition latency (217 ms for trigger); the simulation shows the herd window closes earlier, when the token is committed at P (135 ms), because later demands hit the store. Both predictions are shown; agreement is judged against the second. With single-flight the partner re-reads the store when a lookup's read predates the commit of an acquisition that has just finished (double-checked locking); without that re-check, single-flight refresh started a second refresh for 1.8% of tenants in this experiment.", HERD_RATE / 3600.0),
-        blocks: vec![Block::table(&["configuration", "acquisitions per miss [95% CI]", "C1 as written: 1 + λW", "C1 with W_vis (miss → commit)", "agreement (W_vis)", "tenants locked out"], rows)],
+        experiment: format!("Every tenant's cache is empty at t = 0 and demands arrive at {} per second per tenant. Metric: acquisitions (trigger calls or refresh grants) a tenant starts before its first token. analytic.md's C1 takes W as the whole acquisition latency (217 ms for trigger); the simulation shows the herd window closes earlier, when the token is committed at P (135 ms), because later demands hit the store. Both predictions are shown with their agreement. W_vis is a refit made after seeing the run, so its agreement is a consistency check of the explanation, not a test of a prediction; the verdict does not use either. With single-flight the partner re-reads the store when a lookup's read predates the commit of an acquisition that has just finished (double-checked locking); without that re-check, single-flight refresh started a second refresh for 1.8% of tenants in this experiment.", HERD_RATE / 3600.0),
+        blocks: vec![Block::table(&["configuration", "acquisitions per miss [95% CI]", "C1 as written: 1 + λW", "agreement (as written)", "C1 with W_vis (miss → commit), refit after the run", "agreement (W_vis)", "tenants locked out"], rows)],
         rule: "Supported if the sample's acquisitions per miss are measurably above those of the default (single-flight) trigger, and the default's interval does not exceed 1.".into(),
         verdict,
         reproduce: vec![c.only("herd")],
+        ..Default::default()
     }
 }
 
@@ -674,6 +924,7 @@ fn h19(c: &Ctx) -> Section {
         rule: "Depends-on (keep=max_exp) if max_exp shows no regression and last_write shows at least one; not evaluated if last_write shows none (no reordering at this n).".into(),
         verdict,
         reproduce: vec![c.only("dup")],
+        ..Default::default()
     }
 }
 
@@ -711,6 +962,7 @@ fn h20(c: &Ctx) -> Section {
         rule: "Supported if nesting multiplies deliveries (some acquisition gets more than one) and never exceeds the C2 worst case.".into(),
         verdict,
         reproduce: vec![c.only("nested")],
+        ..Default::default()
     }
 }
 
@@ -729,6 +981,7 @@ fn h25(c: &Ctx) -> Section {
             k.into(),
             m.max_inflight_demands.to_string(),
             f(pred, 0),
+            f(m.max_inflight_demands as f64 / pred, 2),
         ]);
         if k == "trigger" {
             peaks.trigger_peak = Some(m.max_inflight_demands);
@@ -742,10 +995,14 @@ fn h25(c: &Ctx) -> Section {
         title: "Blocking chain".into(),
         claim: "The 2-cents post: the flow \"needs to work in a blocking IO fashion\" [F: thread].".into(),
         experiment: format!("A miss storm: {tenants} tenants miss at t = 0 with 10 demands/s each. Metric: the peak number of demands held waiting at P."),
-        blocks: vec![Block::table(&["configuration", "peak demands held at P", "C3: N·λ·W (mean in flight during the miss)"], rows)],
+        blocks: vec![
+            Block::table(&["configuration", "peak demands held at P", "C3: N·λ·W (mean in flight during the miss)", "peak / C3 mean"], rows),
+            Block::Text { text: "C3 (Little's law) predicts the mean in flight; the table shows the peak, which for Poisson arrivals lies above the mean, so the ratio is shown and no agreement is judged: the verdict compares the two mechanisms' peaks under the same storm, not either with C3.".into() },
+        ],
         rule: "Supported if the default trigger holds more demands at its peak than the default refresh under the same storm (its W is longer).".into(),
         verdict,
         reproduce: vec![c.only("herd")],
+        ..Default::default()
     }
 }
 
@@ -789,7 +1046,7 @@ fn h_lockout(c: &Ctx) -> Section {
         id: "K".into(),
         title: "Refresh-token rotation lockouts (analytic K1–K2)".into(),
         claim: "Not a thread claim: the cost partners would pay for the refresh-token alternative they proposed, if it rotates with reuse detection (Atlassian 3LO style) and no grace window.".into(),
-        experiment: "refresh with TTL 10 min (to make refreshes frequent), 4 h, responses from the AS to P lost with probability p; grace window 0 vs 30 s; the partner's default retries (2). Metric: the per-refresh lockout hazard, tenants locked out over refresh attempts made before each tenant's lockout.".into(),
+        experiment: "refresh with TTL 10 min (to make refreshes frequent), 4 h, responses from the AS to P lost with probability p; grace window 0 vs 30 s; the partner's default retries (2). Metric: the per-refresh lockout hazard, tenants locked out over refresh attempts made before each tenant's lockout. Only responses are lost here (requests arrive), so analytic.md's K1 q = p(1−p) with loss both ways becomes q = p, and K2 with k attempts inside the grace window becomes p^k (every attempt's response lost); the prediction column uses these forms.".into(),
         blocks: vec![
             Block::table(&["configuration", "response loss p", "refreshes", "tenants locked out", "per-refresh hazard [95% Wilson]", "K1/K2 prediction", "agreement"], rows),
             Block::Figure {
@@ -800,6 +1057,7 @@ fn h_lockout(c: &Ctx) -> Section {
         rule: "Depends-on (the grace window) if the hazard is measurably above 0 at every p without a grace window and measurably lower with 30 s at every p.".into(),
         verdict,
         reproduce: vec![c.only("lockout")],
+        ..Default::default()
     }
 }
 
@@ -848,12 +1106,40 @@ fn load_section(c: &Ctx) -> Section {
         id: "C4".into(),
         title: "Platform load: push pays for idle tenants (analytic C4)".into(),
         claim: "Inference from the designs: push mints on a schedule whether or not a tenant is used; on-demand mechanisms mint only for active tenants.".into(),
-        experiment: "Every mechanism, 2 h, demand rates 0 (idle), 1 and 60 per tenant-hour, no faults. Counts of platform-side requests (to F or the AS) and of access-token mints, per tenant-hour.".into(),
-        blocks: vec![Block::table(&["mechanism", "demands/tenant-h", "platform requests/tenant-h", "mints/tenant-h", "C4 mints/tenant-h"], rows)],
+        experiment: "Every mechanism, 2 h, demand rates 0 (idle), 1 and 60 per tenant-hour, no faults. Counts of platform-side requests (to F or the AS) and of access-token mints, per tenant-hour. In a 2 h run an on-demand tenant's first mint is most of its mints, so the 2 h figures are (active tenants) × ⌈run / (L − s)⌉ / run, an artefact of the run length; C4's steady rate, (active tenants)/(L − s), is set beside the steady-state runs' counts (section SS) in the second table.".into(),
+        blocks: vec![
+            Block::table(&["mechanism", "demands/tenant-h", "platform requests/tenant-h (2 h)", "mints/tenant-h (2 h)", "2 h prediction: first mints / run length"], rows),
+            Block::table(&["mechanism", "platform requests/tenant-h (steady)", "mints/tenant-h (steady)", "C4 steady: 1/T (push) or 1/(L − s) (on demand, every tenant active)"], steady_load_rows(c)),
+        ],
         rule: "Supported if idle push tenants cost mints (> 0) while no on-demand mechanism mints for an idle tenant.".into(),
         verdict,
         reproduce: vec![c.repro("load", "push/rate=0"), c.repro("load", "trigger/rate=0")],
+        ..Default::default()
     }
+}
+
+/// C4 in steady state, from the steady-state runs at 60 demands/tenant-hour.
+fn steady_load_rows(c: &Ctx) -> Vec<Vec<String>> {
+    all_refs()
+        .iter()
+        .filter(|m| !m.contains(':'))
+        .filter_map(|m| {
+            let st = c.m("steady", &format!("{m}/p=0"))?.steady.as_ref()?;
+            let pred = if pushed_only(m) {
+                3600.0 / switch_default_s(m, "interval")
+            } else if self_signed(m) {
+                0.0
+            } else {
+                3600.0 / (ttl_s() - expiry_margin_s())
+            };
+            Some(vec![
+                m.clone(),
+                f(st.platform_requests_per_tenant_hour, 3),
+                f(st.platform_mints_per_tenant_hour, 3),
+                f(pred, 3),
+            ])
+        })
+        .collect()
 }
 
 fn provisioning(c: &Ctx) -> Section {
@@ -899,11 +1185,12 @@ fn provisioning(c: &Ctx) -> Section {
         id: "PROV".into(),
         title: "Provisioning under faults".into(),
         claim: "Not a thread claim: what each mechanism's install step (URL or secret delivery, the UPM consent and code exchange) costs when the network is lossy.".into(),
-        experiment: "Every tenant installed during the run (10 ms apart from t = 0) with independent loss on every inter-party message; 600 s (push 2 h) at 60 demands/tenant-hour. Metric: tenants that never held a token, and demand success.".into(),
+        experiment: format!("Every tenant installed during the run (10 ms apart from t = 0) with independent loss on every inter-party message; {} h for every mechanism at 60 demands/tenant-hour. Metric: tenants that never held a token, and demand success. An install lost on the wire is not retried: workload.md §8 gives lifecycle events 4 retries, which the model's install path does not have yet (a models change), so the losses here are an upper bound on what §8's retries would leave; upm-oauth's install also needs the admin's consent legs, each lossy.", f(c.r.spec("provision", "trigger/p=0").map_or(f64::NAN, |s| s.duration_s / 3600.0), 0)),
         blocks: vec![Block::table(&["mechanism", "loss p", "tenants never holding a token [95% Wilson]", "demand success [95% Wilson]", "failures"], rows)],
         rule: "Reported as measured; depends-on names the mechanism whose install loses the most tenants at 5% loss.".into(),
         verdict,
         reproduce: vec![c.only("provision")],
+        ..Default::default()
     }
 }
 
@@ -919,6 +1206,7 @@ fn on_loopback(id: &str, title: &str, claim: &str, experiment: &str) -> Section 
         rule: "See the loopback section.".into(),
         verdict: Verdict::OnLoopback,
         reproduce: vec![],
+        ..Default::default()
     }
 }
 
@@ -948,48 +1236,178 @@ fn not_landed(id: &str, title: &str, claim: &str, experiment: &str, needs: &str)
         rule: "—".into(),
         verdict: Verdict::NotEvaluated(needs.into()),
         reproduce: vec![],
+        ..Default::default()
     }
 }
 
-fn h8_h27(c: &Ctx, id: &str) -> Section {
-    // A scorecard trade-off: does one mechanism dominate on every measured column?
-    let columns: Vec<OpsColumns> = all_refs()
-        .iter()
-        .filter(|r| !r.contains(':'))
-        .map(|r| OpsColumns {
-            mechanism: r.clone(),
-            cold_p50_ms: latency_row(c, r, "same-region").map(|x| x.0.est),
-            success_5pct: c
-                .m("loss", &format!("{r}/p=0.05/retries=default"))
-                .map(|m| cold_rate(m).est),
-            idle_mints: c
-                .m("load", &format!("{r}/rate=0"))
-                .map(|m| m.platform_mints_per_tenant_hour),
-        })
-        .collect();
-    let verdict = trade_off_rule(&TradeOffData { columns });
-    let (title, claim) = if id == "H8" {
-        (
-            "The trade-off question",
-            "The trade-off post: \"If we go with this more proprietary flow, what does this do to your app development efforts? How does it affect … performance, reliability, and security?\" [F: thread].",
-        )
-    } else {
-        (
-            "Outcome: long-lived credentials plus synchronous fetch",
-            "Atlassian's closing post: there is \"a very strong preference for long-lived credentials that you can use synchronously to fetch new access tokens … as close as possible to standard OAuth\" [F: thread].",
-        )
+const H8_COLUMNS: [&str; 4] = [
+    "cost of a miss (cold p50; a push miss fails)",
+    "steady-state success at 5% loss",
+    "availability per tenant-month",
+    "mints per idle tenant-hour",
+];
+
+/// H8's scores for one mechanism (higher is better; costs negated).
+fn h8_candidate(c: &Ctx, m: &str) -> Candidate {
+    let events = default_cold_events();
+    Candidate {
+        mechanism: m.to_string(),
+        scores: vec![
+            latency_row(c, m, "same-region").map(|x| -x.0.est),
+            availability(c.r, &format!("{m}/p=0.05"), events).map(|a| a.steady.est),
+            availability(c.r, &format!("{m}/p=0"), events).map(|a| a.month.est),
+            c.m("load", &format!("{m}/rate=0"))
+                .map(|x| -x.platform_mints_per_tenant_hour),
+        ],
+    }
+}
+
+fn score_cells(cand: &Candidate, negated: &[bool], digits: &[usize]) -> Vec<String> {
+    let mut row = vec![cand.mechanism.clone()];
+    for ((x, neg), d) in cand.scores.iter().zip(negated).zip(digits) {
+        row.push(x.map_or("— (worst)".into(), |v| f(if *neg { -v } else { v }, *d)));
+    }
+    row
+}
+
+/// The Forge options: every default profile but the self-signed ones (Connect's model, shown
+/// as a reference).
+fn forge_options() -> Vec<String> {
+    all_refs()
+        .into_iter()
+        .filter(|r| !r.contains(':') && !self_signed(r))
+        .collect()
+}
+
+/// H8's verdict with or without the self-signed reference among the candidates.
+pub fn h8_verdict(r: &Results, with_reference: bool) -> Verdict {
+    let c = Ctx {
+        r,
+        seed: r.config.seed,
     };
+    h8_rule(&h8_data(&c, with_reference))
+}
+
+/// H27's verdict at `events` cold starts per tenant-month.
+pub fn h27_verdict(r: &Results, sec: &super::security::SecurityData, events: f64) -> Verdict {
+    let c = Ctx {
+        r,
+        seed: r.config.seed,
+    };
+    let mut d = h27_data(&c, sec);
+    for x in d.long_lived.iter_mut().chain(d.push.iter_mut()) {
+        x.scores[0] = availability(r, &format!("{}/p=0", x.mechanism), events).map(|a| a.month.est);
+    }
+    h27_rule(&d)
+}
+
+fn h8_data(c: &Ctx, with_reference: bool) -> H8Data {
+    let mut names = forge_options();
+    if with_reference {
+        names.extend(
+            all_refs()
+                .into_iter()
+                .filter(|r| !r.contains(':') && self_signed(r)),
+        );
+    }
+    H8Data {
+        columns: H8_COLUMNS.iter().map(|s| s.to_string()).collect(),
+        candidates: names.iter().map(|m| h8_candidate(c, m)).collect(),
+    }
+}
+
+fn h8(c: &Ctx) -> Section {
+    let data = h8_data(c, false);
+    let negated = [true, false, false, true];
+    let digits = [0, 4, 5, 3];
+    let mut rows: Vec<Vec<String>> = data
+        .candidates
+        .iter()
+        .map(|x| score_cells(x, &negated, &digits))
+        .collect();
+    for r in all_refs()
+        .iter()
+        .filter(|r| !r.contains(':') && self_signed(r))
+    {
+        let mut row = score_cells(&h8_candidate(c, r), &negated, &digits);
+        row[0] = format!(
+            "{r} (reference: not a Forge option; signs locally, its user-token path is not modelled)"
+        );
+        rows.push(row);
+    }
+    let mut headers = vec!["mechanism"];
+    headers.extend(H8_COLUMNS);
+    let verdict = h8_rule(&data);
     Section {
-        id: id.into(),
-        title: title.into(),
-        claim: claim.into(),
-        experiment: "The scorecard at the top of this report, across all experiments.".into(),
-        blocks: vec![Block::Text {
-            text: "See the scorecard. The rule looks for a mechanism that is at least as good as every other on cold p50 latency, cold success at 5% loss with retries, and mints per idle tenant-hour.".into(),
-        }],
-        rule: "Depends-on (the weighting) unless one mechanism is at least as good as all others on every measured operational column; then depends-on the security columns.".into(),
+        id: "H8".into(),
+        title: "The trade-off question".into(),
+        claim: "The trade-off post: \"If we go with this more proprietary flow, what does this do to your app development efforts? How does it affect … performance, reliability, and security?\" [F: thread].".into(),
+        experiment: "The Forge options (every default profile but the self-signed connect-jwt, shown as a reference) on the operational columns: the cost of a miss (cold p50, E-lat; a pushed-only miss fails fast and counts as the worst), steady-state success at 5% loss and availability per tenant-month (section SS), and mints per idle tenant-hour (C4). Security columns are H27's and E-leak's.".into(),
+        blocks: vec![Block::table(&headers, rows)],
+        rule: "Depends-on (the weighting) unless one Forge option is at least as good as every other on every column (a missing value counts as the worst); then depends-on the security columns.".into(),
         verdict,
-        reproduce: vec![],
+        reproduce: vec![c.only("steady"), c.only("latency")],
+        ..Default::default()
+    }
+}
+
+const H27_COLUMNS: [&str; 3] = [
+    "availability per tenant-month",
+    "items > 1 day at P per installation",
+    "W of the root credential h (≥: reached the horizon)",
+];
+
+fn h27_data(c: &Ctx, sec: &super::security::SecurityData) -> H27Data {
+    let cand = |m: &str| Candidate {
+        mechanism: m.to_string(),
+        scores: vec![
+            availability(c.r, &format!("{m}/p=0"), default_cold_events()).map(|a| a.month.est),
+            sec.long_lived_per_installation(m).map(|x| -x),
+            sec.root_exposure(m).map(|a| -a.w_hours.unwrap_or(0.0)),
+        ],
+    };
+    H27Data {
+        columns: H27_COLUMNS.iter().map(|s| s.to_string()).collect(),
+        long_lived: ["refresh", "tenant-secret", "upm-oauth"]
+            .iter()
+            .map(|m| cand(m))
+            .collect(),
+        push: Some(cand("push")),
+    }
+}
+
+fn h27(c: &Ctx, sec: Option<&super::security::SecurityData>) -> Section {
+    let title = "Outcome: long-lived credentials plus synchronous fetch";
+    let Some(sec) = sec else {
+        return missing("H27", title, "the security runs");
+    };
+    let data = h27_data(c, sec);
+    let mut rows: Vec<Vec<String>> = data
+        .long_lived
+        .iter()
+        .chain(data.push.iter())
+        .map(|x| score_cells(x, &[false, true, true], &[5, 0, 2]))
+        .collect();
+    for (row, m) in rows
+        .iter_mut()
+        .zip(["refresh", "tenant-secret", "upm-oauth", "push"])
+    {
+        if sec.root_exposure(m).is_some_and(|a| a.w_at_least_horizon) {
+            row[3] = format!("≥ {}", row[3]);
+        }
+    }
+    let mut headers = vec!["mechanism"];
+    headers.extend(H27_COLUMNS);
+    Section {
+        id: "H27".into(),
+        title: title.into(),
+        claim: "Atlassian's closing post: there is \"a very strong preference for long-lived credentials that you can use synchronously to fetch new access tokens … as close as possible to standard OAuth\" [F: thread].".into(),
+        experiment: "hypotheses.md H27's comparison: refresh, tenant-secret and upm-oauth against push on availability when a token is missing (availability per tenant-month with cold starts, section SS), standing secrets (items living over a day at P, E-inv) and W of the root credential (E-leak's exposure runs, no revocation).".into(),
+        blocks: vec![Block::table(&headers, rows)],
+        rule: "Supported if some long-lived-credential design is at least as good as push on every column; refuted if push is at least as good as each of them; depends-on (a trade-off) otherwise.".into(),
+        verdict: h27_rule(&data),
+        reproduce: vec![c.only("steady")],
+        ..Default::default()
     }
 }
 
@@ -1035,7 +1453,7 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
             "\"with a standard flow we'd just plug in a library and never think about it again\" [F: thread].",
             "E-conf: a stock RFC 6749 client against each mechanism.",
         ),
-        h8_h27(&c, "H8"),
+        h8(&c),
         not_landed(
             "H9",
             "Unrotated URL as a backdoor",
@@ -1121,9 +1539,10 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
             "tenant-secret on P1, E-conf and B.",
             sec_needs,
         ),
-        h8_h27(&c, "H27"),
+        h27(&c, sec),
         h_lockout(&c),
         load_section(&c),
+        steady_section(&c),
         provisioning(&c),
     ];
     if let Some(d) = sec {
@@ -1139,5 +1558,6 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
     for s in &mut v {
         s.reproduce.retain(|x| !x.is_empty());
     }
+    super::sensitivity::annotate(&mut v, r, sec);
     v
 }

@@ -35,6 +35,33 @@ pub fn ttl_s() -> f64 {
     shared_default_ms("ttl") / 1000.0
 }
 
+/// `workload.md` §9: new installs per tenant-month (inference; swept in the report).
+pub const INSTALLS_PER_TENANT_MONTH: f64 = 0.05;
+/// `workload.md` §9: cache losses per tenant-month, partner deploys or restarts without
+/// `persist_cache` (inference; swept in the report).
+pub const CACHE_LOSSES_PER_TENANT_MONTH: f64 = 4.0;
+/// Cold-start events per tenant-month swept beside the defaults (installs + cache losses).
+pub const COLD_EVENTS_SWEEP: [f64; 5] = [0.0, 0.05, 1.05, 4.05, 30.05];
+/// Hours in the tenant-month of the per-tenant-month figures (30 days).
+pub const HOURS_PER_MONTH: f64 = 720.0;
+
+/// Availability per tenant-month: the steady-state failure rate over every demand of the
+/// month, plus `events` cold starts each costing `cold_failed` failed demands (inference,
+/// `workload.md` §9).
+pub fn availability_per_tenant_month(
+    steady_success: f64,
+    cold_failed: f64,
+    events: f64,
+    demands_per_hour: f64,
+) -> f64 {
+    let demands = demands_per_hour * HOURS_PER_MONTH;
+    if demands <= 0.0 {
+        return f64::NAN;
+    }
+    let failed = (1.0 - steady_success) * demands + events * cold_failed;
+    1.0 - failed.min(demands) / demands
+}
+
 /// Δ of S3 at the same-region preset: from trigger's call to the commit it waits for (2d).
 pub const TRIGGER_DELTA_MS: f64 = 80.0;
 /// δ of U1–U3: from mint to the partner's commit (one 40 ms hop and a 5 ms write).
@@ -138,5 +165,9 @@ mod tests {
         assert!((g / 3600.0 - 0.5).abs() < 1e-3, "{g}");
         let (p, _) = u3(3600.0, 4.0 * 3600.0, 3.0 * 3600.0);
         assert_eq!(p, 0.0);
+        // Push at 1 h, 60 demands/h: 30 failed per cold start, 4.05 events a month.
+        let a = availability_per_tenant_month(1.0, 30.0, 4.05, 60.0);
+        assert!((a - (1.0 - 121.5 / 43_200.0)).abs() < 1e-12, "{a}");
+        assert_eq!(availability_per_tenant_month(1.0, 30.0, 0.0, 60.0), 1.0);
     }
 }

@@ -390,8 +390,17 @@ fn result_figures(r: &Results) -> Result<Vec<Figure>> {
 }
 
 fn security_figures(d: &SecurityData) -> Result<Vec<Figure>> {
-    let label = |a: &tokenlab_properties::attack::AttackResult| {
-        format!("{}: {}", a.mechanism, a.credential)
+    let label = |a: &super::security::AttackRow| {
+        format!(
+            "{}: {}{}",
+            a.mechanism,
+            a.credential,
+            if a.mode == tokenlab_properties::attack::Mode::Continuing {
+                " (continuing)"
+            } else {
+                ""
+            }
+        )
     };
     let bars: Vec<Bar> = d
         .attacks
@@ -404,21 +413,17 @@ fn security_figures(d: &SecurityData) -> Result<Vec<Figure>> {
             unbounded: false,
         })
         .collect();
-    // An unbounded exposure is drawn to the end of the run (theft to horizon) and marked: it
-    // would last longer in a longer run, so its bar must never look shorter than a bound.
+    // An exposure that reached the horizon is drawn to it and marked: it would last longer in
+    // a longer run, so its bar must never look shorter than a bound.
     let w: Vec<Bar> = d
         .attacks
         .iter()
         .filter(|a| a.sets.is_empty())
         .map(|a| Bar {
             label: label(a),
-            value: if a.exposure_unbounded {
-                (a.horizon_s - a.stolen_at_s) / 3600.0
-            } else {
-                a.exposure_window_s.unwrap_or(0.0) / 3600.0
-            },
+            value: a.w_hours.unwrap_or(0.0),
             color: mechanism_color(&a.mechanism),
-            unbounded: a.exposure_unbounded,
+            unbounded: a.w_at_least_horizon,
         })
         .collect();
     Ok(vec![
@@ -434,7 +439,7 @@ fn security_figures(d: &SecurityData) -> Result<Vec<Figure>> {
             name: "exposure-window".into(),
             svg: bar_chart(
                 "Exposure window per stolen credential",
-                "hours from theft to the last accepted use; unbounded: to the run's end",
+                "hours from theft to the last accepted use (mean over thefts); marked: ≥, reached the run's end",
                 &w,
             )?,
         },

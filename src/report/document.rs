@@ -15,6 +15,7 @@ pub fn build(
     r: &Results,
     hypotheses: &[Section],
     score: &[ScoreRow],
+    page_one: &[super::summary::DesignSummary],
     loopback: &Result<LoopbackData, String>,
 ) -> Document {
     let q = r.config.scale_flag();
@@ -40,8 +41,9 @@ pub fn build(
             }
         ),
     }];
+    intro.extend(super::summary::blocks(page_one));
     intro.push(Block::Text {
-        text: "Scorecard (defaults at the top, the \"as published\" profiles after; same-region unless stated; success is each tenant's first demand with the partner's default retries):".into(),
+        text: "Scorecard (defaults at the top, the \"as published\" profiles after; same-region unless stated; cold success is each tenant's first demand with the partner's default retries; steady-state success is every demand after the warm-up, and availability per tenant-month adds the cold starts at the default rates, see section SS):".into(),
     });
     intro.push(scorecard_table(score));
     intro.push(Block::Figure {
@@ -49,10 +51,43 @@ pub fn build(
         caption: "Mints per idle tenant-hour: push pays for tenants that never ask.".into(),
     });
     intro.push(Block::table(
-        &["hypothesis", "verdict"],
+        &["hypothesis", "verdict", "evidence"],
         hypotheses
             .iter()
-            .map(|s| vec![format!("{} {}", s.id, s.title), s.verdict.label()])
+            .map(|s| {
+                vec![
+                    format!("{} {}", s.id, s.title),
+                    s.verdict.label(),
+                    s.evidence_kind.label().into(),
+                ]
+            })
+            .collect(),
+    ));
+    intro.push(Block::Text {
+        text: "Evidence: \"measured\" means the data could have gone the other way; a \"model-consistency check\" is true by construction (an analytic identity of the model's settings decides it), so it shows the model computes what it should, not that one design is better. Sensitivity: the assumption each verdict rests on and the value at which it flips, from the section's own one-parameter sweep (the same rule applied at each value) or from its formula; a blank flip says why there is none.".into(),
+    });
+    intro.push(Block::table(
+        &["hypothesis", "verdict", "assumption", "flips at", "basis"],
+        hypotheses
+            .iter()
+            .map(|s| match &s.flips_if {
+                Some(f) => vec![
+                    s.id.clone(),
+                    s.verdict.kind().into(),
+                    f.assumption.clone(),
+                    f.value
+                        .clone()
+                        .unwrap_or_else(|| "not within the values run".into()),
+                    f.basis.into(),
+                ],
+                None => vec![
+                    s.id.clone(),
+                    s.verdict.kind().into(),
+                    "—".into(),
+                    "—".into(),
+                    s.flips_if_reason.clone().unwrap_or_default(),
+                ],
+            })
             .collect(),
     ));
 
@@ -99,7 +134,7 @@ pub fn build(
     };
     let mut items: Vec<Item> = intro.into_iter().map(Item::Block).collect();
     items.extend(hypotheses.iter().map(|s| Item::Section {
-        section: s.clone(),
+        section: Box::new(s.clone()),
         level: 2,
         anchor_prefix: "",
     }));
@@ -111,8 +146,8 @@ pub fn build(
     items.push(Item::Marker(loopback::BEGIN));
     items.push(Item::Block(loop_intro));
     match loopback {
-        Ok(d) => items.extend(loopback::sections(d).into_iter().map(|s| Item::Section {
-            section: s,
+        Ok(d) => items.extend(loopback_sections(d).into_iter().map(|s| Item::Section {
+            section: Box::new(s),
             level: 3,
             // Loopback copies of a hypothesis get their own anchor.
             anchor_prefix: "loopback-",
@@ -126,4 +161,10 @@ pub fn build(
         title: "RFC-34 evidence report".into(),
         items,
     }
+}
+
+fn loopback_sections(d: &LoopbackData) -> Vec<Section> {
+    let mut v = loopback::sections(d);
+    super::sensitivity::annotate_loopback(&mut v);
+    v
 }

@@ -85,6 +85,10 @@ pub struct PointSpec {
     /// Install the tenants during the run, under its faults (seconds).
     #[serde(default)]
     pub provision_at_s: Option<f64>,
+    /// Where the steady state starts (seconds): demands invoked from here on are the steady
+    /// state, those before it the cold start at t = 0 (`workload.md` §9).
+    #[serde(default)]
+    pub steady_from_s: Option<f64>,
 }
 
 impl PointSpec {
@@ -103,6 +107,7 @@ impl PointSpec {
             keep_cold_latencies: false,
             gap_from_s: None,
             provision_at_s: None,
+            steady_from_s: None,
         }
     }
 
@@ -213,6 +218,8 @@ pub fn pushed_only() -> Vec<&'static str> {
         .collect()
 }
 
+/// Presets of E-lat: the two RTTs of H1/H17, then a heavy-tailed one for p99 (H2).
+pub const LATENCY_PRESETS: [&str; 3] = ["same-region", "cross-region", "flaky-partner"];
 pub const LOSS_GRID: [f64; 6] = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2];
 pub const LAG_GRID_MS: [f64; 10] = [
     0.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0, 500.0, 750.0, 1000.0,
@@ -227,13 +234,29 @@ pub const OUTAGE_AT_H: f64 = 3.0;
 pub const LOAD_RATES: [f64; 3] = [0.0, 1.0, 60.0];
 pub const HERD_RATE: f64 = 36_000.0;
 pub const PROVISION_LOSS: [f64; 3] = [0.0, 0.05, 0.2];
+/// Loss rates of the steady-state runs (every mechanism).
+pub const STEADY_LOSS: [f64; 3] = [0.0, 0.01, 0.05];
+/// Push intervals run in steady state against their mints (the spec's 5m and 1h, and 15m).
+pub const STEADY_PUSH_INTERVALS: [&str; 3] = ["5m", "15m", "1h"];
+/// Demands per tenant-hour in the steady-state runs (the default workload).
+pub const STEADY_RATE: f64 = 60.0;
+/// Hours of steady state after the warm-up (`workload.md` §9: at least 2).
+pub const STEADY_HOURS: f64 = 2.0;
+
+/// The warm-up of `workload.md` §9: max(interval, TTL) + the expiry margin, in seconds
+/// (`interval_s` is 0 for a mechanism without a push schedule).
+pub fn warm_up_s(interval_s: f64) -> f64 {
+    let ttl = super::analytic::ttl_s();
+    interval_s.max(ttl) + super::analytic::expiry_margin_s()
+}
 
 /// The whole sweep, in a fixed order.
 pub fn points(cfg: &Config) -> Vec<PointSpec> {
     let mut v = Vec::new();
     let n = cfg.cold_tenants();
-    // E-lat: every reference on both presets, cold latencies kept for the CDF.
-    for preset in ["same-region", "cross-region"] {
+    // E-lat: every reference on both presets, cold latencies kept for the CDF; and the
+    // heavy-tailed `flaky-partner` preset for the tail (H2's "timeouts").
+    for preset in LATENCY_PRESETS {
         for r in all_refs() {
             let mut p =
                 PointSpec::new("latency", format!("{r}@{preset}"), &r, cfg.small(2000, 200));
@@ -420,17 +443,60 @@ pub fn points(cfg: &Config) -> Vec<PointSpec> {
         s.demands_per_tenant_hour = 6.0;
         v.push(s);
     }
+    // Steady state apart from the cold start at t = 0 (`workload.md` §9): every mechanism at
+    // the default workload, long enough to leave STEADY_HOURS after the warm-up; push also at
+    // other intervals (its interval against its mints and its cold-start cost).
+    let steady_cases: Vec<(String, String, Vec<String>, f64)> = registry()
+        .iter()
+        .flat_map(|m| {
+            STEADY_LOSS.iter().map(move |p| {
+                (
+                    format!("{}/p={p}", m.id()),
+                    m.id().to_string(),
+                    Vec::new(),
+                    *p,
+                )
+            })
+        })
+        .chain(
+            pushed_only()
+                .into_iter()
+                .flat_map(|m| {
+                    STEADY_PUSH_INTERVALS
+                        .iter()
+                        .map(move |i| (format!("{m} interval={i}/p=0"), m, *i))
+                })
+                .map(|(k, m, i)| (k, m.to_string(), vec![format!("interval={i}")], 0.0)),
+        )
+        .collect();
+    for (key, mech, sets, p) in steady_cases {
+        let interval = sets
+            .iter()
+            .find_map(|s| s.strip_prefix("interval="))
+            .map(super::analytic::seconds)
+            .unwrap_or_else(|| {
+                let t = super::analytic::switch_default_s(&mech, "interval");
+                if t.is_nan() { 0.0 } else { t }
+            });
+        let warm = warm_up_s(interval);
+        let mut s = PointSpec::new("steady", key, &mech, cfg.small(400, 100));
+        s.sets = sets;
+        s.duration_s = warm + STEADY_HOURS * 3600.0;
+        s.demands_per_tenant_hour = STEADY_RATE;
+        s.steady_from_s = Some(warm);
+        if p > 0.0 {
+            s.net.push(NetMod::Loss(p));
+        }
+        v.push(s);
+    }
     // Provisioning under faults: every tenant installed during the run on lossy links.
     for m in on_demand().into_iter().chain(pushed_only()) {
         for p in PROVISION_LOSS {
-            let mut s = PointSpec::new("provision", format!("{m}/p={p}"), m, cfg.small(1000, 200));
+            let mut s = PointSpec::new("provision", format!("{m}/p={p}"), m, cfg.small(500, 200));
             s.provision_at_s = Some(0.0);
-            // A pushed-only tenant's first token waits for the schedule: give it two intervals.
-            s.duration_s = if pushed_only().contains(&m) {
-                7200.0
-            } else {
-                600.0
-            };
+            // One run length for every mechanism: two push intervals, so a pushed-only tenant's
+            // first token can arrive (issue 19: push no longer runs longer than the others).
+            s.duration_s = 7200.0;
             s.demands_per_tenant_hour = 60.0;
             s.net.push(NetMod::Loss(p));
             v.push(s);
@@ -501,6 +567,28 @@ pub struct Metrics {
     pub max_inflight_demands: u64,
     pub mean_inflight_demands: f64,
     pub unverified_parameters: Vec<String>,
+    /// The steady state and the cold start before it, where the point asks (`steady_from_s`).
+    #[serde(default)]
+    pub steady: Option<Steady>,
+}
+
+/// Demands after the warm-up, and what the cold start at t = 0 cost before it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Steady {
+    pub from_s: f64,
+    pub demands: u64,
+    pub succeeded: u64,
+    pub unknown: u64,
+    pub failed: BTreeMap<String, u64>,
+    /// Every completed steady demand (failures at their time of failure).
+    pub latency_ms: Option<Quantiles>,
+    pub platform_requests_per_tenant_hour: f64,
+    pub platform_mints_per_tenant_hour: f64,
+    /// Per tenant: demands that failed before the tenant's first success (the cold start's
+    /// cost per event), mean with its CLT interval.
+    pub cold_start_failed_demands: Interval,
+    /// Per tenant: seconds from t = 0 to the first stored token (mean; None: no token held).
+    pub cold_start_ttft_s: Option<Interval>,
 }
 
 /// Runs one point and measures it.
@@ -533,6 +621,10 @@ fn measure(spec: &PointSpec, r: &RunResult) -> Metrics {
     let mut locked: BTreeMap<TenantId, Micros> = BTreeMap::new();
     let mut inflight_area: i128 = 0;
     let (mut inflight, mut max_inflight, mut last_t) = (0i64, 0i64, 0 as Micros);
+    // (tenant, invoked at, completed at, outcome) of every completed demand.
+    let mut done: Vec<(TenantId, Micros, Micros, Outcome)> = Vec::new();
+    let steady_from = spec.steady_from_s.map(secs);
+    let (mut steady_requests, mut steady_mints) = (0u64, 0u64);
     for rec in &r.history.records {
         if rec.t >= 0 && rec.t <= end {
             inflight_area += i128::from(inflight) * i128::from(rec.t - last_t);
@@ -553,6 +645,9 @@ fn measure(spec: &PointSpec, r: &RunResult) -> Metrics {
                 cold,
             } => {
                 inflight -= 1;
+                if let Some(t0) = invoked.get(&demand.0) {
+                    done.push((*tenant, *t0, rec.t, *outcome));
+                }
                 let is_first = first_demand.get(tenant) == Some(&demand.0);
                 if is_first && let Some(tl) = token_latency {
                     cold_lat.push(*tl as f64 / 1000.0);
@@ -584,6 +679,12 @@ fn measure(spec: &PointSpec, r: &RunResult) -> Metrics {
                 if let Some(c) = env.cause {
                     cause_of.insert(env.id, c);
                 }
+                if steady_from.is_some_and(|f| rec.t >= f && rec.t <= end)
+                    && env.is_request()
+                    && (is_platform(env.from) || is_platform(env.to))
+                {
+                    steady_requests += 1;
+                }
             }
             Event::Receive { who, env }
                 if *who == Party::Partner(PartnerEndpoint::Auth)
@@ -606,6 +707,9 @@ fn measure(spec: &PointSpec, r: &RunResult) -> Metrics {
                 ..
             } => {
                 exp_of.insert(*item, *exp);
+                if steady_from.is_some_and(|f| rec.t >= f && rec.t <= end) {
+                    steady_mints += 1;
+                }
             }
             Event::StoreCommit { tenant, item, .. } => {
                 commits
@@ -674,6 +778,51 @@ fn measure(spec: &PointSpec, r: &RunResult) -> Metrics {
         }
     }
     let tenants_without_token = u64::from(spec.tenants) - ttft.len() as u64;
+    let steady = steady_from.map(|from| {
+        let mut st = Steady {
+            from_s: from as f64 / SEC as f64,
+            demands: 0,
+            succeeded: 0,
+            unknown: 0,
+            failed: BTreeMap::new(),
+            latency_ms: None,
+            platform_requests_per_tenant_hour: 0.0,
+            platform_mints_per_tenant_hour: 0.0,
+            cold_start_failed_demands: Interval::point(0.0),
+            cold_start_ttft_s: (!ttft.is_empty()).then(|| mean_ci(&ttft)),
+        };
+        let mut lat = Vec::new();
+        let mut cold_failed: BTreeMap<TenantId, f64> =
+            (0..spec.tenants).map(|t| (TenantId(t), 0.0)).collect();
+        for (tenant, t0, t1, outcome) in &done {
+            if *t0 >= from {
+                match outcome {
+                    Outcome::Ok => st.succeeded += 1,
+                    Outcome::Fail(c) => *st.failed.entry(c.name().to_string()).or_insert(0) += 1,
+                    Outcome::Unknown => {}
+                }
+                if *outcome != Outcome::Unknown {
+                    lat.push((t1 - t0) as f64 / 1000.0);
+                }
+            } else if matches!(outcome, Outcome::Fail(_))
+                && first_ok.get(tenant).is_none_or(|ok| t0 < ok)
+            {
+                *cold_failed.entry(*tenant).or_insert(0.0) += 1.0;
+            }
+        }
+        // Unknown: still open at the hard stop, whether or not it completed as unknown.
+        st.demands = invoked.values().filter(|t| **t >= from).count() as u64;
+        st.unknown = st.demands - st.succeeded - st.failed.values().sum::<u64>();
+        st.latency_ms = quantiles(lat);
+        let tenant_hours = f64::from(spec.tenants) * (end - from) as f64 / SEC as f64 / 3600.0;
+        if tenant_hours > 0.0 {
+            st.platform_requests_per_tenant_hour = steady_requests as f64 / tenant_hours;
+            st.platform_mints_per_tenant_hour = steady_mints as f64 / tenant_hours;
+        }
+        let per: Vec<f64> = cold_failed.into_values().collect();
+        st.cold_start_failed_demands = mean_ci(&per);
+        st
+    });
     let cold_n = first_demand.len() as u64;
     Metrics {
         demands: sm.demands,
@@ -716,5 +865,16 @@ fn measure(spec: &PointSpec, r: &RunResult) -> Metrics {
             0.0
         },
         unverified_parameters: sm.unverified_parameters.clone(),
+        steady,
     }
+}
+
+fn is_platform(p: Party) -> bool {
+    matches!(
+        p,
+        Party::Platform(
+            tokenlab_models::ids::PlatformEndpoint::Forge
+                | tokenlab_models::ids::PlatformEndpoint::AuthServer
+        )
+    )
 }

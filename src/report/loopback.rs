@@ -81,6 +81,10 @@ fn postgres_section(d: &LoopbackData) -> Section {
             rule,
             verdict: Verdict::NotEvaluated("no PostgreSQL run".into()),
             reproduce,
+            evidence_kind: super::section::EvidenceKind::None,
+            evidence_basis: "not run (no PostgreSQL on this machine)".into(),
+            flips_if: None,
+            flips_if_reason: Some("not run".into()),
         };
     };
     let rows: Vec<Vec<String>> = s
@@ -161,6 +165,12 @@ fn postgres_section(d: &LoopbackData) -> Section {
         rule,
         verdict: pg_read_after_write_rule(&PgData { points }),
         reproduce,
+        evidence_kind: super::section::EvidenceKind::Measured,
+        evidence_basis: "a real PostgreSQL primary and hot standby on loopback, wall clock: the stale share could have been anything".into(),
+        flips_if: None,
+        flips_if_reason: Some(
+            "the apply delay is the swept parameter: the table shows the delay at which stale reads begin against Δ".into(),
+        ),
     }
 }
 
@@ -293,6 +303,7 @@ pub fn sections(d: &LoopbackData) -> Vec<Section> {
             same_ordering: c.same_ordering,
         }),
         reproduce: vec!["cargo run --release -- calibrate".into()],
+        ..Default::default()
     };
 
     let burden_rows: Vec<Vec<String>> = d
@@ -353,6 +364,7 @@ pub fn sections(d: &LoopbackData) -> Vec<Section> {
         rule: "Depends-on (the mechanism) when some mechanisms are driven by a stock client unmodified and others are not; supported if all are; refuted if none is.".into(),
         verdict: h7_rule(&h7_data),
         reproduce: vec!["cargo test --test net_interop".into()],
+        ..Default::default()
     };
     let refresh = d.burden.iter().find(|b| b.mechanism == "refresh");
     let h22 = Section {
@@ -369,6 +381,7 @@ pub fn sections(d: &LoopbackData) -> Vec<Section> {
             }),
         }),
         reproduce: vec!["cargo test --test net_interop".into()],
+        ..Default::default()
     };
     vec![calib, h7, h22, postgres_section(d)]
 }

@@ -34,7 +34,9 @@ pub mod rules;
 pub mod scorecard;
 pub mod section;
 pub mod security;
+pub mod sensitivity;
 pub mod stats;
+pub mod summary;
 pub mod traces;
 
 use anyhow::{Context, Result, bail};
@@ -232,7 +234,8 @@ fn publish(
     let traces = traces::cold_paths(cfg.seed)?;
     let hypotheses = analysis::sections(res, Some(&sec));
     let score = scorecard::scorecard(res, &sec);
-    let doc = document::build(res, &hypotheses, &score, &loopback);
+    let page_one = summary::summaries(res, &sec);
+    let doc = document::build(res, &hypotheses, &score, &page_one, &loopback);
     let mut drawn = charts::draw(res, &sec, &traces)?;
     if let Ok(l) = &loopback {
         drawn.figures.extend(loopback::figures(l)?);
@@ -247,6 +250,7 @@ fn publish(
             hypotheses: &hypotheses,
             security: &sec,
             scorecard: &score,
+            summary: &page_one,
             loopback: loopback.as_ref().ok(),
         },
     )

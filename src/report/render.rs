@@ -24,6 +24,7 @@ pub struct DataFiles<'a> {
     pub hypotheses: &'a [Section],
     pub security: &'a SecurityData,
     pub scorecard: &'a [ScoreRow],
+    pub summary: &'a [super::summary::DesignSummary],
     pub loopback: Option<&'a LoopbackData>,
 }
 
@@ -146,6 +147,10 @@ pub fn write_report(
     write(
         "data/scorecard.json",
         serde_json::to_string_pretty(data.scorecard)?.as_bytes(),
+    )?;
+    write(
+        "data/summary.json",
+        serde_json::to_string_pretty(data.summary)?.as_bytes(),
     )?;
     Ok(())
 }
@@ -300,6 +305,13 @@ fn md_section(s: &Section, md: &mut String, traces: &BTreeMap<String, Vec<Arrow>
     }
     let _ = writeln!(md, "**Rule.** {}\n", s.rule);
     let _ = writeln!(md, "**Verdict: {}.**\n", s.verdict.label());
+    let _ = writeln!(
+        md,
+        "**Evidence: {}.** {}\n",
+        s.evidence_kind.label(),
+        s.evidence_basis
+    );
+    let _ = writeln!(md, "**Flips if:** {}\n", flip_text(s));
     for c in &s.reproduce {
         let _ = writeln!(md, "Reproduce: `{c}`\n");
     }
@@ -338,8 +350,43 @@ fn html_section(
         verdict_badge(&s.verdict),
         esc_text(&s.verdict.label())
     );
+    let _ = writeln!(
+        html,
+        "<p><b>Evidence: {}.</b> {}</p>",
+        esc(s.evidence_kind.label()),
+        esc_text(&s.evidence_basis)
+    );
+    let _ = writeln!(html, "<p><b>Flips if:</b> {}</p>", esc_text(&flip_text(s)));
     for c in &s.reproduce {
         let _ = writeln!(html, "<p>Reproduce: <code>{}</code></p>", esc(c));
+    }
+}
+
+/// The flip condition in one line: the assumption, the value, and the sweep behind it.
+pub fn flip_text(s: &Section) -> String {
+    match &s.flips_if {
+        Some(f) => {
+            let mut t = match &f.value {
+                Some(v) => format!("{}: flips at {} ({})", f.assumption, v, f.basis),
+                None => format!(
+                    "{}: no flip within the values run ({})",
+                    f.assumption, f.basis
+                ),
+            };
+            if !f.sweep.is_empty() {
+                let pts: Vec<String> = f
+                    .sweep
+                    .iter()
+                    .map(|p| format!("{} → {}", p.value, p.verdict))
+                    .collect();
+                t.push_str(&format!("; sweep: {}", pts.join("; ")));
+            }
+            t
+        }
+        None => format!(
+            "none stated: {}",
+            s.flips_if_reason.as_deref().unwrap_or("no reason given")
+        ),
     }
 }
 

@@ -5,7 +5,7 @@
 //! Mechanisms named here (trigger against refresh, push against trigger…) are the comparisons
 //! the hypotheses make by design, not inferences about what a mechanism is.
 
-use super::section::Verdict;
+use super::section::{EvidenceKind, SweepPoint, Verdict};
 use super::stats::{Agreement, Interval};
 use tokenlab_properties::VerdictKind;
 
@@ -31,34 +31,67 @@ pub fn h1_rule(d: &H1Data) -> Verdict {
     }
 }
 
-/// H2: (loss p, trigger's cold success, refresh's cold success), without and with retries.
+/// H2: per loss p, trigger's cold success and every AS-based design's, without and with the
+/// partner's default retries.
 pub struct H2Data {
-    pub no_retry: Vec<(f64, Interval, Interval)>,
-    pub with_retry: Vec<(f64, Interval, Interval)>,
+    pub no_retry: Vec<(f64, Interval, Vec<Interval>)>,
+    pub with_retry: Vec<(f64, Interval, Vec<Interval>)>,
+    /// The smallest loss the rule considers (the report: 10%; a sweep: each p alone).
+    pub min_loss: f64,
 }
 
-/// At p ≥ 10% (where the predicted gap exceeds the quick-mode interval widths): supported when
-/// trigger is measurably below refresh with and without retries; depends on retries when only
-/// the no-retry gap is measurable; refuted when trigger is at least as good; not evaluated when
-/// the intervals overlap at this n.
-pub fn h2_rule(d: &H2Data) -> Verdict {
-    let considered: Vec<&(f64, Interval, Interval)> =
-        d.no_retry.iter().filter(|(p, _, _)| *p >= 0.1).collect();
-    if considered.is_empty() {
-        return Verdict::NotEvaluated("no loss points at p ≥ 10%".into());
+fn below_all(t: &Interval, others: &[Interval]) -> bool {
+    !others.is_empty() && others.iter().all(|o| t.below(o))
+}
+
+fn ps(v: &[f64]) -> String {
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.iter()
+            .map(|p| format!("{p}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
-    let sep = |v: &[(f64, Interval, Interval)]| {
-        let c: Vec<_> = v.iter().filter(|(p, _, _)| *p >= 0.1).collect();
-        !c.is_empty() && c.iter().all(|(_, t, r)| t.below(r))
+}
+
+/// At p ≥ `min_loss` (where the predicted gap exceeds the quick-mode interval widths):
+/// supported when trigger is measurably below every AS-based design with and without retries;
+/// depends on retries when that holds without retries only, naming the p at which it also
+/// holds with them; refuted when trigger's estimate is at least one AS-based design's; not
+/// evaluated when the intervals overlap at this n.
+pub fn h2_rule(d: &H2Data) -> Verdict {
+    let at = |v: &[(f64, Interval, Vec<Interval>)]| -> Vec<(f64, bool)> {
+        v.iter()
+            .filter(|(p, _, _)| *p >= d.min_loss)
+            .map(|(p, t, o)| (*p, below_all(t, o)))
+            .collect()
     };
-    if considered.iter().any(|(_, t, r)| t.est >= r.est) {
+    let considered = at(&d.no_retry);
+    if considered.is_empty() {
+        return Verdict::NotEvaluated(format!("no loss points at p ≥ {}%", d.min_loss * 100.0));
+    }
+    if d.no_retry
+        .iter()
+        .filter(|(p, _, _)| *p >= d.min_loss)
+        .any(|(_, t, o)| o.iter().any(|o| t.est >= o.est))
+    {
         return Verdict::Refuted;
     }
-    match (sep(&d.no_retry), sep(&d.with_retry)) {
+    let with = at(&d.with_retry);
+    let all = |v: &[(f64, bool)]| !v.is_empty() && v.iter().all(|(_, b)| *b);
+    match (all(&considered), all(&with)) {
         (true, true) => Verdict::Supported,
-        (true, false) => Verdict::DependsOn(
-            "retries: without them trigger fails measurably more often; with the default retries the intervals overlap".into(),
-        ),
+        (true, false) => {
+            let sep: Vec<f64> = with.iter().filter(|(_, b)| *b).map(|(p, _)| *p).collect();
+            let overlap: Vec<f64> = with.iter().filter(|(_, b)| !*b).map(|(p, _)| *p).collect();
+            Verdict::DependsOn(format!(
+                "retries: without them trigger fails measurably more often than every AS-based design at p ≥ {}; with the default retries it is measurably worse at p = {} and the intervals overlap at p = {}",
+                d.min_loss,
+                ps(&sep),
+                ps(&overlap)
+            ))
+        }
         (false, _) => Verdict::NotEvaluated("the intervals overlap at this n: raise n".into()),
     }
 }
@@ -99,18 +132,84 @@ pub struct DemandCost {
     pub success: Interval,
 }
 
-/// H10: push against trigger at 60 demands per tenant-hour.
+/// H10: push against trigger at 60 demands per tenant-hour: acquisition messages per demand
+/// and steady-state success (`success`), and availability per tenant-month with cold starts.
 pub struct H10Data {
     pub push: DemandCost,
     pub trigger: DemandCost,
+    pub push_month: Interval,
+    pub trigger_month: Interval,
+    /// Cold-start events per tenant-month behind the monthly figures.
+    pub cold_events: f64,
 }
 
+/// Refuted if push is not cheaper per demand; depends on the steady state if push is cheaper
+/// but measurably less available after the warm-up; depends on the cold-start rate if it is
+/// as available in steady state but measurably less per tenant-month; supported otherwise.
 pub fn h10_rule(d: &H10Data) -> Verdict {
     let cheaper = d.push.messages_per_demand < d.trigger.messages_per_demand;
-    match (cheaper, d.push.success.below(&d.trigger.success)) {
-        (true, true) => Verdict::DependsOn("what a miss costs: push spends fewer partner messages per demand but fails every demand before a tenant's first delivery (`no_token`), which trigger serves on demand".into()),
-        (true, false) => Verdict::Supported,
-        (false, _) => Verdict::Refuted,
+    if !cheaper {
+        return Verdict::Refuted;
+    }
+    if d.push.success.below(&d.trigger.success) {
+        return Verdict::DependsOn("the steady state: push spends fewer partner messages per demand but is measurably less available after the warm-up".into());
+    }
+    if d.push_month.below(&d.trigger_month) {
+        return Verdict::DependsOn(format!(
+            "the cold-start rate: in steady state push is as available as trigger with fewer partner messages per demand, but each cold start (an install, or a cache loss without persist_cache) fails demands until the next scheduled push; at {} cold starts per tenant-month availability is {:.5} against {:.5}",
+            d.cold_events, d.push_month.est, d.trigger_month.est
+        ));
+    }
+    Verdict::Supported
+}
+
+/// One mechanism's availability: steady-state success, the failed demands one cold start costs
+/// per tenant, and availability per tenant-month at the default event rates.
+#[derive(Clone)]
+pub struct Availability {
+    pub mechanism: String,
+    pub steady: Interval,
+    pub cold_failed_per_event: Interval,
+    pub month: Interval,
+}
+
+/// SS: every mechanism without faults.
+pub struct SteadyData {
+    pub rows: Vec<Availability>,
+}
+
+/// Refuted if some mechanism's steady-state success lies measurably below another's (the
+/// steady state itself separates them); depends on the cold-start rate if they agree in steady
+/// state but some cold start measurably fails demands; supported if neither separates them.
+pub fn steady_rule(d: &SteadyData) -> Verdict {
+    if d.rows.is_empty() {
+        return Verdict::NotEvaluated("no steady-state runs".into());
+    }
+    let separated = d
+        .rows
+        .iter()
+        .any(|a| d.rows.iter().any(|b| a.steady.below(&b.steady)));
+    if separated {
+        return Verdict::Refuted;
+    }
+    let costly: Vec<String> = d
+        .rows
+        .iter()
+        .filter(|a| a.cold_failed_per_event.lo > 0.0)
+        .map(|a| {
+            format!(
+                "{} ({:.1} failed demands per tenant per cold start; {:.5} per tenant-month)",
+                a.mechanism, a.cold_failed_per_event.est, a.month.est
+            )
+        })
+        .collect();
+    if costly.is_empty() {
+        Verdict::Supported
+    } else {
+        Verdict::DependsOn(format!(
+            "the cold-start rate: after the warm-up every mechanism is equally available, and the difference is the cold start: {}",
+            costly.join(", ")
+        ))
     }
 }
 
@@ -298,7 +397,7 @@ pub fn provisioning_rule(d: &ProvisioningData) -> Verdict {
     at5.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     match at5.first() {
         Some((m, worst)) if *worst > 0.0 => Verdict::DependsOn(format!(
-            "the install path: at 5% loss {m} leaves the largest share of tenants ({:.1}%) without a token for the whole run, because an install lost on the wire is not retried in the model (Forge's lifecycle retries are unverified)",
+            "the install path: at 5% loss {m} leaves the largest share of tenants ({:.1}%) without a token for the whole run, because an install lost on the wire is not retried in the model (workload.md §8 gives lifecycle events 4 retries; with them fewer tenants would be lost, so this is an upper bound)",
             worst * 100.0
         )),
         Some(_) => Verdict::Supported,
@@ -306,45 +405,95 @@ pub fn provisioning_rule(d: &ProvisioningData) -> Verdict {
     }
 }
 
-/// One mechanism's operational columns: cold p50, success at 5% loss, mints per idle
-/// tenant-hour.
-pub struct OpsColumns {
+/// One candidate of a dominance comparison: its scores, higher is better (the caller negates
+/// costs); `None` counts as the worst value.
+#[derive(Clone)]
+pub struct Candidate {
     pub mechanism: String,
-    pub cold_p50_ms: Option<f64>,
-    pub success_5pct: Option<f64>,
-    pub idle_mints: Option<f64>,
+    pub scores: Vec<Option<f64>>,
 }
 
-/// H8 and H27: the scorecard's operational columns.
-pub struct TradeOffData {
-    pub columns: Vec<OpsColumns>,
-}
-
-/// Depends on the weighting unless one mechanism is at least as good as all others on every
-/// operational column; then on the security columns.
-pub fn trade_off_rule(d: &TradeOffData) -> Verdict {
-    let cols = &d.columns;
-    let dominates = |a: &OpsColumns| {
-        cols.iter().all(|b| {
-            a.mechanism == b.mechanism
-                || (a.cold_p50_ms.unwrap_or(f64::INFINITY)
-                    <= b.cold_p50_ms.unwrap_or(f64::INFINITY)
-                    && a.success_5pct.unwrap_or(0.0) >= b.success_5pct.unwrap_or(0.0)
-                    && a.idle_mints.unwrap_or(f64::INFINITY)
-                        <= b.idle_mints.unwrap_or(f64::INFINITY))
-        })
+/// The candidates at least as good as every other on every column.
+pub fn dominant(cands: &[Candidate]) -> Vec<String> {
+    let at_least = |a: &Candidate, b: &Candidate| {
+        a.scores
+            .iter()
+            .zip(&b.scores)
+            .all(|(x, y)| x.unwrap_or(f64::NEG_INFINITY) >= y.unwrap_or(f64::NEG_INFINITY))
     };
-    let winner: Vec<&str> = cols
+    cands
         .iter()
-        .filter(|a| dominates(a))
-        .map(|a| a.mechanism.as_str())
-        .collect();
-    if winner.is_empty() {
-        Verdict::DependsOn("the weighting: no mechanism is best on cold latency, success under loss and idle platform load at once; the security columns (issue 3) add exposure and standing secrets".into())
+        .filter(|a| cands.iter().all(|b| at_least(a, b)))
+        .map(|a| a.mechanism.clone())
+        .collect()
+}
+
+/// H8: the Forge options on cost of a miss, availability and idle platform load.
+pub struct H8Data {
+    pub columns: Vec<String>,
+    pub candidates: Vec<Candidate>,
+}
+
+/// Depends on the weighting unless one option is at least as good as every other on every
+/// column; then on the security columns.
+pub fn h8_rule(d: &H8Data) -> Verdict {
+    if d.candidates.is_empty() {
+        return Verdict::NotEvaluated("no candidates".into());
+    }
+    let w = dominant(&d.candidates);
+    if w.is_empty() {
+        Verdict::DependsOn(format!(
+            "the weighting: no Forge option is best on {} at once",
+            d.columns.join(", ")
+        ))
     } else {
         Verdict::DependsOn(format!(
-            "the security columns: {} dominates on the operational columns measured here",
-            winner.join(", ")
+            "the security columns: {} is at least as good as every other Forge option on {}",
+            w.join(", "),
+            d.columns.join(", ")
+        ))
+    }
+}
+
+/// H27: the long-lived-credential designs against push on availability per tenant-month,
+/// standing secrets and the root credential's exposure.
+pub struct H27Data {
+    pub columns: Vec<String>,
+    /// The designs with a long-lived credential and a synchronous fetch.
+    pub long_lived: Vec<Candidate>,
+    pub push: Option<Candidate>,
+}
+
+/// Supported if some long-lived-credential design is at least as good as push on every
+/// column; refuted if push is at least as good as each of them; a trade-off otherwise.
+pub fn h27_rule(d: &H27Data) -> Verdict {
+    let Some(push) = &d.push else {
+        return Verdict::NotEvaluated("no push row".into());
+    };
+    if d.long_lived.is_empty() {
+        return Verdict::NotEvaluated("no long-lived-credential rows".into());
+    }
+    let beats =
+        |a: &Candidate, b: &Candidate| dominant(&[a.clone(), b.clone()]).contains(&a.mechanism);
+    let winners: Vec<&str> = d
+        .long_lived
+        .iter()
+        .filter(|c| beats(c, push))
+        .map(|c| c.mechanism.as_str())
+        .collect();
+    if !winners.is_empty() {
+        Verdict::Supported
+    } else if d.long_lived.iter().all(|c| beats(push, c)) {
+        Verdict::Refuted
+    } else {
+        Verdict::DependsOn(format!(
+            "a trade-off, not a winner: neither push nor {} is at least as good as the other on {} at once",
+            d.long_lived
+                .iter()
+                .map(|c| c.mechanism.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            d.columns.join(", ")
         ))
     }
 }
@@ -426,16 +575,20 @@ pub fn h9_rule(d: &H9Data) -> Verdict {
     }
 }
 
-/// H14: items living over a day at P per installation, trigger and push.
+/// H14: items living over a day at P per installation, trigger and push, and the tokens
+/// trigger's long-lived item (the URL) bought alone per theft.
 pub struct H14Data {
     pub trigger: Option<f64>,
     pub push: Option<f64>,
+    pub trigger_item_tokens: Option<f64>,
 }
 
 pub fn h14_rule(d: &H14Data) -> Verdict {
     match (d.trigger, d.push) {
         (Some(t), Some(p)) if t > 0.0 && p == 0.0 => Verdict::DependsOn(format!(
-            "the mechanism: push leaves no item living over a day at P; trigger leaves {t:.0} per installation (the URL), so the RFC's trigger does not meet its own goal"
+            "the mechanism and what the item yields: push leaves no item living over a day at P; trigger leaves {t:.0} per installation (the URL), so the RFC's trigger does not meet its own goal to the letter, but the URL alone bought {} tokens per theft: it is a standing credential for quota burn, not for tokens",
+            d.trigger_item_tokens
+                .map_or("—".into(), |x| format!("{x:.1}"))
         )),
         (Some(0.0), Some(_)) => Verdict::Supported,
         (Some(_), Some(_)) => Verdict::Refuted,
@@ -486,19 +639,46 @@ pub fn h16_rule(d: &H16Data) -> Verdict {
     }
 }
 
-/// H21: P1 and P7 for trigger and push, and whether a store breach is unbounded for each.
+/// What one breach of P's store bought (mean over the thefts).
+#[derive(Clone, Copy)]
+pub struct StoreBreach {
+    pub unbounded: bool,
+    pub at_least_horizon: bool,
+    pub w_hours: f64,
+    pub tokens: f64,
+    pub tenant_hours: f64,
+}
+
+/// H21: P1 and P7 for trigger and push, and what a store breach bought each.
 pub struct H21Data {
     pub p1: (Option<VerdictKind>, Option<VerdictKind>),
     pub p7: (Option<VerdictKind>, Option<VerdictKind>),
-    pub trigger_store_unbounded: Option<bool>,
-    pub push_store_unbounded: Option<bool>,
+    pub trigger_store: Option<StoreBreach>,
+    pub push_store: Option<StoreBreach>,
+}
+
+fn breach_text(b: &StoreBreach) -> String {
+    let ge = if b.at_least_horizon { "≥ " } else { "" };
+    format!(
+        "W {ge}{:.2} h, {:.1} tokens, {ge}{:.1} tenant-hours per theft",
+        b.w_hours, b.tokens, b.tenant_hours
+    )
 }
 
 pub fn h21_rule(d: &H21Data) -> Verdict {
     let same_p1_p7 = d.p1.0 == d.p1.1 && d.p7.0 == d.p7.1;
-    match (d.trigger_store_unbounded, d.push_store_unbounded) {
-        (Some(t), Some(p)) if same_p1_p7 && t && !p => {
-            Verdict::DependsOn("the attack: trigger and push are equal on P1 and P7, but after a store breach push's exposure is bounded by the TTL while trigger's URL keeps working; push holds a live token for every installation, idle ones included".into())
+    match (d.trigger_store, d.push_store) {
+        (Some(t), Some(p)) if same_p1_p7 && t.unbounded && !p.unbounded => {
+            Verdict::DependsOn(format!(
+                "the attack: trigger and push are equal on P1 and P7; after one breach of P's store push's exposure is bounded by the TTL ({}) while trigger's URL keeps working ({}){}; push holds a live token for every installation, idle ones included",
+                breach_text(&p),
+                breach_text(&t),
+                if p.tokens > t.tokens {
+                    "; push gives the attacker more tokens, trigger more time"
+                } else {
+                    ""
+                }
+            ))
         }
         (Some(_), Some(_)) if same_p1_p7 => Verdict::Supported,
         (Some(_), Some(_)) => Verdict::Refuted,
@@ -653,6 +833,58 @@ pub fn h22_rule(d: &H22Data) -> Verdict {
     }
 }
 
+/// What decides a verdict, for its evidence label (item 4 of issue 19).
+pub struct EvidenceData {
+    /// The analytic identity of the model's own settings that fixes the outcome before any
+    /// run, if there is one (a model input such as the push schedule, or a retry loop's
+    /// arithmetic).
+    pub fixed_by: Option<String>,
+    /// The quantities the rule compares, each with its analytic prediction where one exists.
+    pub compared: Vec<(Interval, Option<f64>)>,
+}
+
+/// Relative tolerance for "equals its prediction" (hdrhistogram keeps 3 significant digits).
+pub const IDENTITY_TOLERANCE: f64 = 1e-3;
+
+/// A model-consistency check when an identity of the model fixes the outcome, or when every
+/// compared quantity has zero spread and equals its prediction (fixed delays: the verdict is
+/// the formula evaluated at the parameters); measured otherwise.
+pub fn evidence_kind_rule(d: &EvidenceData) -> (EvidenceKind, String) {
+    if let Some(why) = &d.fixed_by {
+        return (
+            EvidenceKind::ModelConsistency,
+            format!(
+                "True by construction: {why}. Agreement shows the model computes what it should, not that one design is better."
+            ),
+        );
+    }
+    let identity = |(i, p): &(Interval, Option<f64>)| {
+        let tol = IDENTITY_TOLERANCE * i.est.abs().max(1.0);
+        (i.hi - i.lo).abs() <= tol && p.is_some_and(|p| (i.est - p).abs() <= tol)
+    };
+    if !d.compared.is_empty() && d.compared.iter().all(identity) {
+        (
+            EvidenceKind::ModelConsistency,
+            "True by construction: every compared quantity has zero spread and equals its analytic prediction, so the verdict is the formula evaluated at the stated parameters (fixed link delays); agreement shows the model is right, not that one design is better.".into(),
+        )
+    } else {
+        (
+            EvidenceKind::Measured,
+            "The outcome was open before the run: the compared quantities come from seeded draws (loss, lags, attacker timing, checkers over histories), not from a formula fixed by the settings.".into(),
+        )
+    }
+}
+
+/// The first value of a one-parameter sweep whose verdict differs from `current` (None: the
+/// verdict holds over the whole sweep).
+pub fn flip_in_sweep(current: &Verdict, sweep: &[SweepPoint]) -> Option<String> {
+    let here = current.kind();
+    sweep
+        .iter()
+        .find(|p| p.verdict != here)
+        .map(|p| p.value.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -696,19 +928,28 @@ mod tests {
         let t = iv(0.81, 0.80, 0.82);
         let r = iv(0.90, 0.89, 0.91);
         let close = iv(0.995, 0.99, 1.0);
-        let d = |no: Vec<(f64, Interval, Interval)>, with: Vec<(f64, Interval, Interval)>| H2Data {
+        type Pts = Vec<(f64, Interval, Vec<Interval>)>;
+        let d = |no: Pts, with: Pts| H2Data {
             no_retry: no,
             with_retry: with,
+            min_loss: 0.1,
         };
-        let no = vec![(0.05, t, r), (0.1, t, r)];
+        let no = vec![(0.05, t, vec![r]), (0.1, t, vec![r, r])];
         assert_eq!(h2_rule(&d(no.clone(), no.clone())), Verdict::Supported);
-        let with = vec![(0.1, close, close)];
-        assert!(matches!(h2_rule(&d(no, with)), Verdict::DependsOn(_)));
+        let with = vec![(0.1, close, vec![close]), (0.2, t, vec![r])];
+        let v = h2_rule(&d(no.clone(), with));
+        assert!(
+            matches!(&v, Verdict::DependsOn(c) if c.contains("worse at p = 0.2") && c.contains("overlap at p = 0.1")),
+            "{v:?}"
+        );
+        // One AS-based design no better than trigger: not worse than every one.
+        let mixed = vec![(0.1, t, vec![r, iv(0.80, 0.79, 0.81)])];
+        assert_eq!(h2_rule(&d(mixed.clone(), mixed)), Verdict::Refuted);
         // Flip the input: trigger no longer worse without retries.
-        let flipped = vec![(0.1, r, t)];
+        let flipped = vec![(0.1, r, vec![t])];
         assert_eq!(h2_rule(&d(flipped.clone(), flipped)), Verdict::Refuted);
         // Overlapping intervals are not evidence either way.
-        let wide = vec![(0.1, iv(0.81, 0.75, 0.87), iv(0.83, 0.78, 0.88))];
+        let wide = vec![(0.1, iv(0.81, 0.75, 0.87), vec![iv(0.83, 0.78, 0.88)])];
         assert!(is_open(&h2_rule(&d(wide.clone(), wide))));
         assert!(is_open(&h2_rule(&d(vec![], vec![]))));
     }
@@ -754,19 +995,58 @@ mod tests {
             messages_per_demand: m,
             success: iv(s, s - 0.01, s + 0.01),
         };
-        let d = |push, trigger| H10Data { push, trigger };
-        assert!(matches!(
-            h10_rule(&d(cost(0.5, 0.9), cost(4.0, 1.0))),
-            Verdict::DependsOn(_)
-        ));
+        let one = iv(1.0, 1.0, 1.0);
+        let d = |push, trigger, pm| H10Data {
+            push,
+            trigger,
+            push_month: pm,
+            trigger_month: one,
+            cold_events: 4.05,
+        };
+        let v = h10_rule(&d(cost(0.5, 0.9), cost(4.0, 1.0), one));
+        assert!(matches!(&v, Verdict::DependsOn(c) if c.starts_with("the steady state")));
+        let v = h10_rule(&d(cost(0.5, 1.0), cost(4.0, 1.0), iv(0.997, 0.996, 0.998)));
+        assert!(matches!(&v, Verdict::DependsOn(c) if c.starts_with("the cold-start rate")));
         assert_eq!(
-            h10_rule(&d(cost(0.5, 1.0), cost(4.0, 1.0))),
+            h10_rule(&d(cost(0.5, 1.0), cost(4.0, 1.0), one)),
             Verdict::Supported
         );
         assert_eq!(
-            h10_rule(&d(cost(5.0, 1.0), cost(4.0, 1.0))),
+            h10_rule(&d(cost(5.0, 1.0), cost(4.0, 1.0), one)),
             Verdict::Refuted
         );
+    }
+
+    #[test]
+    fn steady_flips() {
+        let row = |m: &str, s: Interval, c: Interval| Availability {
+            mechanism: m.into(),
+            steady: s,
+            cold_failed_per_event: c,
+            month: iv(0.99, 0.98, 1.0),
+        };
+        let one = iv(1.0, 0.999, 1.0);
+        let zero = iv(0.0, 0.0, 0.0);
+        let d = |v| SteadyData { rows: v };
+        assert!(matches!(
+            steady_rule(&d(vec![
+                row("a", one, zero),
+                row("b", one, iv(30.0, 25.0, 35.0))
+            ])),
+            Verdict::DependsOn(_)
+        ));
+        assert_eq!(
+            steady_rule(&d(vec![row("a", one, zero), row("b", one, zero)])),
+            Verdict::Supported
+        );
+        assert_eq!(
+            steady_rule(&d(vec![
+                row("a", one, zero),
+                row("b", iv(0.9, 0.89, 0.91), zero)
+            ])),
+            Verdict::Refuted
+        );
+        assert!(is_open(&steady_rule(&d(vec![]))));
     }
 
     #[test]
@@ -918,33 +1198,6 @@ mod tests {
     }
 
     #[test]
-    fn trade_off_flips() {
-        let col = |m: &str, p50: f64, s: f64, idle: f64| OpsColumns {
-            mechanism: m.into(),
-            cold_p50_ms: Some(p50),
-            success_5pct: Some(s),
-            idle_mints: Some(idle),
-        };
-        let mixed = TradeOffData {
-            columns: vec![col("a", 100.0, 0.99, 0.0), col("b", 50.0, 0.98, 0.0)],
-        };
-        let v = trade_off_rule(&mixed);
-        assert!(
-            matches!(&v, Verdict::DependsOn(c) if c.starts_with("the weighting")),
-            "{v:?}"
-        );
-        let dominated = TradeOffData {
-            columns: vec![col("a", 100.0, 0.99, 0.0), col("b", 50.0, 0.999, 0.0)],
-        };
-        assert_eq!(
-            trade_off_rule(&dominated),
-            Verdict::DependsOn(
-                "the security columns: b dominates on the operational columns measured here".into()
-            )
-        );
-    }
-
-    #[test]
     fn matrix_flips() {
         assert_eq!(
             matrix_rule(&MatrixData { mismatches: vec![] }),
@@ -1007,6 +1260,7 @@ mod tests {
         let d = |t, p| H14Data {
             trigger: t,
             push: p,
+            trigger_item_tokens: Some(0.0),
         };
         assert!(matches!(
             h14_rule(&d(Some(1.0), Some(0.0))),
@@ -1051,12 +1305,24 @@ mod tests {
 
     #[test]
     fn h21_flips() {
-        let d = |p1b, t, p| H21Data {
+        let b = |unbounded: bool| StoreBreach {
+            unbounded,
+            at_least_horizon: unbounded,
+            w_hours: if unbounded { 12.0 } else { 4.0 },
+            tokens: if unbounded { 2.0 } else { 4.0 },
+            tenant_hours: 8.0,
+        };
+        let d = |p1b, t: Option<bool>, p: Option<bool>| H21Data {
             p1: (Some(Holds), Some(p1b)),
             p7: (Some(Holds), Some(Holds)),
-            trigger_store_unbounded: t,
-            push_store_unbounded: p,
+            trigger_store: t.map(b),
+            push_store: p.map(b),
         };
+        let v = h21_rule(&d(Holds, Some(true), Some(false)));
+        assert!(
+            matches!(&v, Verdict::DependsOn(c) if c.contains("push gives the attacker more tokens")),
+            "{v:?}"
+        );
         assert!(matches!(
             h21_rule(&d(Holds, Some(true), Some(false))),
             Verdict::DependsOn(_)
@@ -1176,5 +1442,105 @@ mod tests {
         assert_eq!(h22_rule(&d(true, &[])), Verdict::Refuted);
         assert_eq!(h22_rule(&d(false, &[])), Verdict::Supported);
         assert!(is_open(&h22_rule(&H22Data { refresh: None })));
+    }
+
+    #[test]
+    fn evidence_kind_flips() {
+        let exact = (iv(217.0, 217.0, 217.0), Some(217.0));
+        let d = |fixed: Option<&str>, c: Vec<(Interval, Option<f64>)>| EvidenceData {
+            fixed_by: fixed.map(String::from),
+            compared: c,
+        };
+        assert_eq!(
+            evidence_kind_rule(&d(None, vec![exact])).0,
+            EvidenceKind::ModelConsistency
+        );
+        // Spread (a heavy-tailed preset) makes it a measurement.
+        assert_eq!(
+            evidence_kind_rule(&d(None, vec![(iv(217.0, 210.0, 230.0), Some(217.0))])).0,
+            EvidenceKind::Measured
+        );
+        // Zero spread but away from the formula: measured too.
+        assert_eq!(
+            evidence_kind_rule(&d(None, vec![(iv(250.0, 250.0, 250.0), Some(217.0))])).0,
+            EvidenceKind::Measured
+        );
+        assert_eq!(
+            evidence_kind_rule(&d(None, vec![])).0,
+            EvidenceKind::Measured
+        );
+        assert_eq!(
+            evidence_kind_rule(&d(Some("a model input"), vec![])).0,
+            EvidenceKind::ModelConsistency
+        );
+    }
+
+    #[test]
+    fn flip_in_sweep_flips() {
+        let pt = |v: &str, verdict: &Verdict| SweepPoint {
+            value: v.into(),
+            verdict: verdict.kind().into(),
+        };
+        let sweep = vec![
+            pt("0.1", &Verdict::Supported),
+            pt("0.2", &Verdict::Supported),
+            pt("0.5", &Verdict::Refuted),
+        ];
+        assert_eq!(
+            flip_in_sweep(&Verdict::Supported, &sweep),
+            Some("0.5".to_string())
+        );
+        assert_eq!(
+            flip_in_sweep(&Verdict::Refuted, &sweep),
+            Some("0.1".to_string())
+        );
+        assert_eq!(flip_in_sweep(&Verdict::Supported, &sweep[..2]), None);
+    }
+
+    #[test]
+    fn h8_h27_flip() {
+        let c = |m: &str, v: &[f64]| Candidate {
+            mechanism: m.into(),
+            scores: v.iter().map(|x| Some(*x)).collect(),
+        };
+        let cols = vec!["a".to_string(), "b".to_string()];
+        let mixed = H8Data {
+            columns: cols.clone(),
+            candidates: vec![c("x", &[1.0, 0.0]), c("y", &[0.0, 1.0])],
+        };
+        assert!(matches!(h8_rule(&mixed), Verdict::DependsOn(s) if s.starts_with("the weighting")));
+        let dom = H8Data {
+            columns: cols.clone(),
+            candidates: vec![c("x", &[1.0, 1.0]), c("y", &[0.0, 1.0])],
+        };
+        assert!(
+            matches!(h8_rule(&dom), Verdict::DependsOn(s) if s.starts_with("the security columns: x"))
+        );
+        // A missing score is the worst value, never a silent drop.
+        let missing = Candidate {
+            mechanism: "push".into(),
+            scores: vec![None, Some(5.0)],
+        };
+        assert_eq!(
+            dominant(&[missing.clone(), c("y", &[0.0, 1.0])]),
+            Vec::<String>::new()
+        );
+        let d = |ll: Vec<Candidate>, p: Candidate| H27Data {
+            columns: cols.clone(),
+            long_lived: ll,
+            push: Some(p),
+        };
+        assert_eq!(
+            h27_rule(&d(vec![c("r", &[1.0, 1.0])], c("push", &[0.0, 1.0]))),
+            Verdict::Supported
+        );
+        assert_eq!(
+            h27_rule(&d(vec![c("r", &[0.0, 0.0])], c("push", &[0.0, 1.0]))),
+            Verdict::Refuted
+        );
+        assert!(matches!(
+            h27_rule(&d(vec![c("r", &[1.0, 0.0])], c("push", &[0.0, 1.0]))),
+            Verdict::DependsOn(_)
+        ));
     }
 }

@@ -1,6 +1,7 @@
 //! The scorecard at the top of the report: one row per mechanism reference, from the sweep's
 //! results and the security data, serialised to `data/scorecard.json` and shown as a table.
 
+use super::analysis::{availability, default_cold_events};
 use super::analytic::pushed_only;
 use super::experiments::all_refs;
 use super::results::Results;
@@ -22,12 +23,24 @@ pub struct ScoreRow {
     mints_per_idle_tenant_hour: Option<f64>,
     root_credential: Option<String>,
     blast_radius: Option<u64>,
+    /// Mean over the exposure runs' thefts (no revocation); a lower bound when
+    /// `exposure_at_least_horizon`.
     exposure_window_h: Option<f64>,
+    exposure_at_least_horizon: Option<bool>,
     exposure_unbounded: Option<bool>,
+    root_tokens_obtained: Option<f64>,
+    root_tenant_hours: Option<f64>,
     revocation_latency_h: Option<f64>,
     revocation_latency_api_check_h: Option<f64>,
     long_lived_secrets_per_installation: Option<f64>,
     invariants_held: (usize, usize),
+    /// Success of demands after the warm-up, no faults, and at 5% loss (`workload.md` §9).
+    steady_state_success: Option<f64>,
+    steady_state_success_at_5pct_loss: Option<f64>,
+    /// Failed demands per tenant per cold-start event (no faults).
+    cold_start_failed_demands: Option<f64>,
+    /// At the default installs and cache losses per tenant-month.
+    availability_per_tenant_month: Option<f64>,
 }
 
 pub fn scorecard(r: &Results, sec: &SecurityData) -> Vec<ScoreRow> {
@@ -54,7 +67,18 @@ pub fn scorecard(r: &Results, sec: &SecurityData) -> Vec<ScoreRow> {
             } else {
                 sec.root(base)
             };
+            let rx = if m.contains(':') {
+                None
+            } else {
+                sec.root_exposure(base)
+            };
+            let avail = |p: f64| availability(r, &format!("{m}/p={p}"), default_cold_events());
+            let (a0, a5) = (avail(0.0), avail(0.05));
             ScoreRow {
+                steady_state_success: a0.as_ref().map(|a| a.steady.est),
+                steady_state_success_at_5pct_loss: a5.as_ref().map(|a| a.steady.est),
+                cold_start_failed_demands: a0.as_ref().map(|a| a.cold_failed_per_event.est),
+                availability_per_tenant_month: a0.as_ref().map(|a| a.month.est),
                 mechanism: m.clone(),
                 cold_p50_ms: lat
                     .and_then(|x| x.cold_latency_ms.as_ref())
@@ -68,13 +92,21 @@ pub fn scorecard(r: &Results, sec: &SecurityData) -> Vec<ScoreRow> {
                 success_at_1pct_loss: succ(0.01),
                 success_at_5pct_loss: succ(0.05),
                 messages_per_demand: load.map(|x| x.messages_per_demand),
-                platform_requests_per_tenant_hour: load
-                    .map(|x| x.platform_requests_per_tenant_hour),
+                // In steady state (the 2 h run's figure is mostly first mints); the 2 h value
+                // where no steady-state run exists (the "as published" profiles).
+                platform_requests_per_tenant_hour: r
+                    .get("steady", &format!("{m}/p=0"))
+                    .and_then(|x| x.steady.as_ref())
+                    .map(|s| s.platform_requests_per_tenant_hour)
+                    .or(load.map(|x| x.platform_requests_per_tenant_hour)),
                 mints_per_idle_tenant_hour: idle.map(|x| x.platform_mints_per_tenant_hour),
                 root_credential: root.map(|a| a.credential.clone()),
-                blast_radius: root.map(|a| a.tenants_compromised),
-                exposure_window_h: root.and_then(|a| a.exposure_window_s).map(|s| s / 3600.0),
-                exposure_unbounded: root.map(|a| a.exposure_unbounded),
+                blast_radius: rx.map(|a| a.tenants_compromised),
+                exposure_window_h: rx.and_then(|a| a.w_hours),
+                exposure_at_least_horizon: rx.map(|a| a.w_at_least_horizon),
+                exposure_unbounded: rx.map(|a| a.exposure_unbounded),
+                root_tokens_obtained: rx.map(|a| a.tokens_obtained),
+                root_tenant_hours: rx.and_then(|a| a.tenant_hours),
                 revocation_latency_h: root
                     .and_then(|a| a.revocation_latency_s)
                     .map(|s| s / 3600.0),
@@ -104,10 +136,13 @@ pub fn scorecard_table(rows: &[ScoreRow]) -> Block {
             "cold p50 / p99 ms (80 ms RTT)",
             "cold p50 ms (200 ms RTT)",
             "cold success at 1% / 5% loss (retries)",
+            "steady-state success, no faults / 5% loss",
+            "failed demands per cold start",
+            "availability per tenant-month",
             "acq. messages per demand",
-            "platform requests / tenant-h",
+            "platform requests / tenant-h (steady state)",
             "mints per idle tenant-h",
-            "root credential: B / W h / R h (api check off, on)",
+            "root credential: B / W h (no revocation) / R h (api check off, on)",
             "items > 1 day at P per installation",
             "invariants held (default profile)",
         ],
@@ -126,16 +161,28 @@ pub fn scorecard_table(rows: &[ScoreRow]) -> Block {
                         opt(s.success_at_1pct_loss, 4),
                         opt(s.success_at_5pct_loss, 4)
                     ),
+                    format!(
+                        "{} / {}",
+                        opt(s.steady_state_success, 4),
+                        opt(s.steady_state_success_at_5pct_loss, 4)
+                    ),
+                    opt(s.cold_start_failed_demands, 2),
+                    opt(s.availability_per_tenant_month, 5),
                     opt(s.messages_per_demand, 2),
                     opt(s.platform_requests_per_tenant_hour, 2),
                     opt(s.mints_per_idle_tenant_hour, 2),
                     match &s.root_credential {
                         Some(c) => format!(
-                            "{c}: {} / {}{} / {}, {}",
+                            "{c}: {} / {}{}{} / {}, {}",
                             s.blast_radius.map_or("—".into(), |b| b.to_string()),
+                            if s.exposure_at_least_horizon == Some(true) {
+                                "≥ "
+                            } else {
+                                ""
+                            },
                             opt(s.exposure_window_h, 1),
                             if s.exposure_unbounded == Some(true) {
-                                " (unbounded)"
+                                " (no bound)"
                             } else {
                                 ""
                             },

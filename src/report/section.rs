@@ -20,7 +20,24 @@ pub enum Verdict {
     OnLoopback,
 }
 
+/// A section that no rule judged stays open (every constructor sets its own verdict).
+impl Default for Verdict {
+    fn default() -> Self {
+        Verdict::NotEvaluated("no rule ran".into())
+    }
+}
+
 impl Verdict {
+    /// The verdict without its condition: what a sweep compares.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Verdict::Supported => "supported",
+            Verdict::Refuted => "refuted",
+            Verdict::DependsOn(_) => "depends on",
+            Verdict::NotEvaluated(_) => "not evaluated",
+            Verdict::OnLoopback => "on loopback",
+        }
+    }
     pub fn label(&self) -> String {
         match self {
             Verdict::Supported => "supported".into(),
@@ -61,7 +78,50 @@ impl Block {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// What kind of evidence a verdict is (`rules::evidence_kind_rule` decides it from the data).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceKind {
+    /// The outcome was open before the run: the data could have gone the other way.
+    #[default]
+    Measured,
+    /// True by construction: an analytic identity of the model's own settings decides it, so
+    /// agreement shows the model is right, not that one design is better.
+    ModelConsistency,
+    /// Not evaluated (or waiting on a part of tokenlab): no evidence either way.
+    None,
+}
+
+impl EvidenceKind {
+    pub fn label(&self) -> &'static str {
+        match self {
+            EvidenceKind::Measured => "measured",
+            EvidenceKind::ModelConsistency => "model-consistency check",
+            EvidenceKind::None => "none (not evaluated)",
+        }
+    }
+}
+
+/// One point of a one-parameter sweep: the parameter's value and the verdict the section's
+/// rule gives there.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SweepPoint {
+    pub value: String,
+    pub verdict: String,
+}
+
+/// The assumption that would flip a verdict and the value at which it flips.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Flip {
+    pub assumption: String,
+    /// The value at which the verdict flips (`None`: not reached in the sweep shown).
+    pub value: Option<String>,
+    /// Where the value comes from: "sweep" (the section's own runs) or "analytic" (its formula).
+    pub basis: &'static str,
+    pub sweep: Vec<SweepPoint>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Section {
     pub id: String,
     pub title: String,
@@ -71,6 +131,12 @@ pub struct Section {
     pub rule: String,
     pub verdict: Verdict,
     pub reproduce: Vec<String>,
+    pub evidence_kind: EvidenceKind,
+    /// Why the section carries that evidence kind.
+    pub evidence_basis: String,
+    /// `None` (null in JSON) with `flips_if_reason` saying why.
+    pub flips_if: Option<Flip>,
+    pub flips_if_reason: Option<String>,
 }
 
 /// One entry of the document, in reading order.
@@ -81,7 +147,7 @@ pub enum Item {
     Block(Block),
     /// A section at `level` (2: a hypothesis; 3: a subsection, whose anchor gets `anchor_prefix`).
     Section {
-        section: Section,
+        section: Box<Section>,
         level: u8,
         anchor_prefix: &'static str,
     },

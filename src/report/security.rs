@@ -6,11 +6,12 @@
 use super::analytic::ttl_s;
 use super::rules::*;
 use super::section::{Block, Section, Verdict};
+use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use tokenlab_models::mechanisms::registry;
 use tokenlab_properties::VerdictKind;
-use tokenlab_properties::attack::{AttackResult, attack_table};
+use tokenlab_properties::attack::{AttackRequest, AttackResult, Mode, attack, attack_table};
 use tokenlab_properties::suite::{CheckBudget, MatrixRow, expectations, run_row_searched};
 
 #[derive(Clone, Debug, Serialize)]
@@ -20,13 +21,151 @@ pub struct SecurityData {
     /// The search budget the matrix ran with (`check`'s names: default, quick, report).
     pub budget: &'static str,
     pub matrix: Vec<MatrixRow>,
-    pub attacks: Vec<AttackResult>,
+    pub attacks: Vec<AttackRow>,
 }
+
+/// One row of the attack table (`workload.md` §9, exposure runs): the credential stolen
+/// `thefts` times at drawn times with no uninstall or revocation during the run, W from each
+/// theft to the attacker's last accepted use ("≥ horizon" when that reached the run's end),
+/// tokens and tenant-hours of access obtained; beside it the table's run with a revocation
+/// 30 min after the theft, which gives R, detection and the secrets at rest.
+#[derive(Clone, Debug, Serialize)]
+pub struct AttackRow {
+    pub mechanism: String,
+    pub sets: Vec<String>,
+    pub credential: String,
+    pub mode: Mode,
+    pub thefts: u32,
+    pub stolen_at_s: Vec<f64>,
+    /// The victim of every theft (the attack harness fixes one victim tenant).
+    pub victim: u32,
+    /// Mean W over the thefts, hours (a theft that bought nothing counts 0); None: none bought
+    /// anything. When `w_at_least_horizon`, a lower bound.
+    pub w_hours: Option<f64>,
+    pub w_hours_min: Option<f64>,
+    pub w_hours_max: Option<f64>,
+    /// True when some theft's exposure reached the run's horizon (within two probes).
+    pub w_at_least_horizon: bool,
+    /// The shortest theft-to-horizon span over the thefts, hours.
+    pub horizon_hours: f64,
+    /// Distinct tokens the attacker used at the API, mean per theft.
+    pub tokens_obtained: f64,
+    /// Tenants the attacker reached (most over the thefts).
+    pub tenants_compromised: u64,
+    /// Mean over thefts of B × W (tenant-hours; an upper bound: W is the last use over all
+    /// tenants reached). None where W is not measured (a continuing breach: the attack harness
+    /// gives no W for it, the breach lasts to the horizon).
+    pub tenant_hours: Option<f64>,
+    pub exposure_unbounded: bool,
+    pub exposure_bound_h: Option<f64>,
+    /// Secrets at rest at P at the end of the first theft's counterfactual run (no attacker,
+    /// no revocation: every installation counted, so denominators agree across rows).
+    pub standing_secrets: tokenlab_properties::attack::StandingSecrets,
+    /// The attack table's run (revocation 30 min after the theft); None for rows without one.
+    pub revocation_run: Option<AttackResult>,
+}
+
+/// Thefts per attack-table row: `workload.md` §9 repeats each leak row.
+pub fn thefts(cases: u32) -> u32 {
+    if cases >= 3 { 5 } else { 3 }
+}
+
+/// Theft times: the table's first theft time, then one per hour with a drawn offset
+/// (splitmix64 of the seed and the theft's index: no global randomness).
+fn theft_times(first_s: f64, n: u32, seed: u64) -> Vec<f64> {
+    (0..n)
+        .map(|k| {
+            if k == 0 {
+                return first_s;
+            }
+            let mut z = seed ^ (u64::from(k)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            let u = (z >> 11) as f64 / (1u64 << 53) as f64;
+            (first_s + f64::from(k) * 3600.0 + (u * 3600.0).floor()).round()
+        })
+        .collect()
+}
+
+/// Aggregates the exposure runs of one row.
+fn exposure_row(
+    runs: &[AttackResult],
+    mode: Mode,
+    revocation_run: Option<AttackResult>,
+) -> Option<AttackRow> {
+    let first = runs.first()?;
+    let n = runs.len() as f64;
+    let w: Vec<f64> = runs
+        .iter()
+        .map(|a| a.exposure_window_s.unwrap_or(0.0) / 3600.0)
+        .collect();
+    let bought = runs.iter().any(|a| a.exposure_window_s.is_some());
+    let at_horizon = runs.iter().any(|a| {
+        a.exposure_window_s
+            .is_some_and(|x| x >= a.horizon_s - a.stolen_at_s - 2.0 * a.resolution_s)
+    });
+    let mean = w.iter().sum::<f64>() / n;
+    Some(AttackRow {
+        mechanism: first.mechanism.clone(),
+        sets: first.sets.clone(),
+        credential: first.credential.clone(),
+        mode,
+        thefts: runs.len() as u32,
+        stolen_at_s: runs.iter().map(|a| a.stolen_at_s).collect(),
+        victim: first.victim.0,
+        w_hours: bought.then_some(mean),
+        w_hours_min: bought.then(|| w.iter().copied().fold(f64::INFINITY, f64::min)),
+        w_hours_max: bought.then(|| w.iter().copied().fold(0.0, f64::max)),
+        w_at_least_horizon: at_horizon,
+        horizon_hours: runs
+            .iter()
+            .map(|a| (a.horizon_s - a.stolen_at_s) / 3600.0)
+            .fold(f64::INFINITY, f64::min),
+        tokens_obtained: runs.iter().map(|a| a.tokens_obtained as f64).sum::<f64>() / n,
+        tenants_compromised: runs
+            .iter()
+            .map(|a| a.tenants_compromised)
+            .max()
+            .unwrap_or(0),
+        tenant_hours: bought.then(|| {
+            runs.iter()
+                .zip(&w)
+                .map(|(a, w)| a.tenants_compromised as f64 * w)
+                .sum::<f64>()
+                / n
+        }),
+        exposure_unbounded: runs.iter().any(|a| a.exposure_unbounded),
+        exposure_bound_h: first.exposure_bound_s.map(|s| s / 3600.0),
+        standing_secrets: first.standing_secrets.clone(),
+        revocation_run,
+    })
+}
+
+/// The exposure runs of one request: `n` thefts, no revocation.
+fn exposure_runs(req: &AttackRequest, n: u32) -> Vec<AttackResult> {
+    theft_times(req.at_s, n, req.seed)
+        .into_iter()
+        .filter_map(|at_s| {
+            attack(&AttackRequest {
+                at_s,
+                revoke_at_s: None,
+                ..req.clone()
+            })
+            .ok()
+        })
+        .collect()
+}
+
+/// The mechanisms whose whole store is also breached continuously (H9, H21): the thread's
+/// comparison of the trigger URL against pushed tokens.
+pub const CONTINUING_BREACH: [&str; 2] = ["trigger", "push"];
+/// Thefts of a continuing breach (each simulates the attacker reading the store all run).
+pub const CONTINUING_THEFTS: u32 = 2;
 
 /// `only_mechanisms`: restrict the matrix (the pipeline's own tests use two mechanisms). Rows
 /// run in parallel; each is searched as `check` searches it, within `budget`.
 pub fn compute(seed: u64, budget: CheckBudget, only_mechanisms: Option<&[&str]>) -> SecurityData {
-    use rayon::prelude::*;
     let rows: Vec<_> = expectations()
         .into_iter()
         .filter(|e| only_mechanisms.is_none_or(|ms| ms.contains(&e.mechanism.as_str())))
@@ -35,11 +174,61 @@ pub fn compute(seed: u64, budget: CheckBudget, only_mechanisms: Option<&[&str]>)
         .par_iter()
         .map(|e| run_row_searched(e, &budget, seed))
         .collect();
+    let n = thefts(budget.cases_open);
+    // Every exposure request, in table order; run in parallel, collected in that order.
+    let table = attack_table(seed);
+    let mut jobs: Vec<(usize, Mode, AttackRequest)> = Vec::new();
+    for (i, a) in table.iter().enumerate() {
+        let req = AttackRequest {
+            mechanism: a.mechanism.clone(),
+            sets: a.sets.clone(),
+            credential: (a.credential != "store").then(|| a.credential.clone()),
+            from: a.from,
+            mode: a.mode,
+            at_s: a.stolen_at_s,
+            revoke_at_s: None,
+            seed,
+            preset: "same-region".into(),
+            without_key: false,
+        };
+        let continuing =
+            req.credential.is_none() && CONTINUING_BREACH.contains(&a.mechanism.as_str());
+        jobs.push((i, a.mode, req.clone()));
+        if continuing {
+            jobs.push((
+                i,
+                Mode::Continuing,
+                AttackRequest {
+                    mode: Mode::Continuing,
+                    ..req
+                },
+            ));
+        }
+    }
+    let runs: Vec<(usize, Mode, Vec<AttackResult>)> = jobs
+        .par_iter()
+        .map(|(i, mode, req)| {
+            // A continuing breach costs far more to simulate: fewer thefts, stated in its row.
+            let k = if *mode == Mode::Continuing {
+                CONTINUING_THEFTS
+            } else {
+                n
+            };
+            (*i, *mode, exposure_runs(req, k))
+        })
+        .collect();
+    let mut attacks = Vec::new();
+    for (i, mode, r) in runs {
+        let revocation = (mode == Mode::Snapshot).then(|| table[i].clone());
+        if let Some(row) = exposure_row(&r, mode, revocation) {
+            attacks.push(row);
+        }
+    }
     SecurityData {
         cases: budget.cases_open,
         budget: budget.name,
         matrix,
-        attacks: attack_table(seed),
+        attacks,
     }
 }
 
@@ -48,10 +237,30 @@ pub const PROPERTIES: [&str; 12] = [
 ];
 
 impl SecurityData {
+    /// The attack table's run of a credential (revocation 30 min after the theft).
     pub fn attack(&self, mechanism: &str, credential: &str) -> Option<&AttackResult> {
+        self.exposure(mechanism, credential)
+            .and_then(|a| a.revocation_run.as_ref())
+    }
+    /// The exposure row of a credential (snapshot theft, no revocation).
+    pub fn exposure(&self, mechanism: &str, credential: &str) -> Option<&AttackRow> {
+        self.attacks.iter().find(|a| {
+            a.mechanism == mechanism
+                && a.credential == credential
+                && a.sets.is_empty()
+                && a.mode == Mode::Snapshot
+        })
+    }
+    /// The continuing breach of the whole store, where it was run.
+    pub fn continuing(&self, mechanism: &str) -> Option<&AttackRow> {
         self.attacks
             .iter()
-            .find(|a| a.mechanism == mechanism && a.credential == credential && a.sets.is_empty())
+            .find(|a| a.mechanism == mechanism && a.mode == Mode::Continuing)
+    }
+    /// The exposure row of a mechanism's root credential (see [`SecurityData::root`]).
+    pub fn root_exposure(&self, mechanism: &str) -> Option<&AttackRow> {
+        let r = self.root(mechanism)?;
+        self.exposure(mechanism, &r.credential)
     }
     /// The long-lived root credential of a mechanism: the first row of its attack table.
     /// (Not `Mechanism::root_credential`: for upm-oauth that names the per-tenant refresh
@@ -60,6 +269,8 @@ impl SecurityData {
     pub fn root(&self, mechanism: &str) -> Option<&AttackResult> {
         self.attacks
             .iter()
+            .filter(|a| a.mode == Mode::Snapshot)
+            .filter_map(|a| a.revocation_run.as_ref())
             .find(|a| a.mechanism == mechanism && a.sets.is_empty() && a.credential != "store")
     }
     pub fn verdict(&self, mechanism: &str, variant: Option<&str>, p: &str) -> Option<VerdictKind> {
@@ -73,7 +284,7 @@ impl SecurityData {
     /// Live items with lifetime > 1 day at P per installation, from the attack runs'
     /// counterfactual (no attacker).
     pub fn long_lived_per_installation(&self, mechanism: &str) -> Option<f64> {
-        let a = self.root(mechanism)?;
+        let a = self.root_exposure(mechanism)?;
         let n: u64 = a
             .standing_secrets
             .by_kind
@@ -102,12 +313,53 @@ fn hours(s: Option<f64>) -> String {
     s.map_or("—".into(), |v| format!("{:.2}", v / 3600.0))
 }
 
-fn w_cell(a: &AttackResult) -> String {
-    let w = hours(a.exposure_window_s);
-    if a.exposure_unbounded {
-        format!("{w} (unbounded: no declared bound)")
+/// W as the report prints it: the mean over the thefts with its range, "≥" when an exposure
+/// reached the run's horizon, and the declared bound.
+fn w_cell(a: &AttackRow) -> String {
+    let w = match (a.w_hours, a.w_hours_min, a.w_hours_max) {
+        (Some(m), Some(lo), Some(hi)) => {
+            let ge = if a.w_at_least_horizon { "≥ " } else { "" };
+            format!("{ge}{m:.2} [{lo:.2}, {hi:.2}]")
+        }
+        _ if a.mode == Mode::Continuing => {
+            "not measured (the breach continues to the horizon)".into()
+        }
+        _ => "— (bought nothing)".into(),
+    };
+    let bound = if a.exposure_unbounded {
+        "no declared bound".to_string()
     } else {
-        format!("{w} (bound {})", hours(a.exposure_bound_s))
+        format!(
+            "bound {}",
+            a.exposure_bound_h.map_or("—".into(), |b| format!("{b:.2}"))
+        )
+    };
+    let horizon = if a.w_at_least_horizon {
+        format!(
+            "; reached the horizon, {:.1} h after the theft",
+            a.horizon_hours
+        )
+    } else {
+        String::new()
+    };
+    format!("{w} ({bound}{horizon})")
+}
+
+fn th_cell(a: &AttackRow) -> String {
+    a.tenant_hours.map_or("—".into(), |t| {
+        format!("{}{t:.1}", if a.w_at_least_horizon { "≥ " } else { "" })
+    })
+}
+
+fn stolen_cell(a: &AttackRow) -> String {
+    let what = if a.credential == "store" {
+        "whole store (A2/A8)".to_string()
+    } else {
+        a.credential.clone()
+    };
+    match a.mode {
+        Mode::Continuing => format!("{what}, continuing"),
+        Mode::Snapshot => what,
     }
 }
 
@@ -195,6 +447,7 @@ fn attack_rows(d: &SecurityData) -> Vec<Vec<String>> {
     d.attacks
         .iter()
         .map(|a| {
+            let r = a.revocation_run.as_ref();
             let long: u64 = a
                 .standing_secrets
                 .by_kind
@@ -212,28 +465,28 @@ fn attack_rows(d: &SecurityData) -> Vec<Vec<String>> {
                         format!(" [{}]", a.sets.join(","))
                     }
                 ),
-                if a.credential == "store" {
-                    "whole store (A2/A8)".into()
-                } else {
-                    a.credential.clone()
-                },
-                format!("{} ({})", a.tenants_compromised, a.privilege),
-                a.tokens_obtained.to_string(),
-                format!("{}/{}", a.accepted, a.attempts),
+                stolen_cell(a),
+                a.thefts.to_string(),
+                a.tenants_compromised.to_string(),
+                format!("{:.1}", a.tokens_obtained),
                 w_cell(a),
-                if a.detected {
-                    format!("yes, after {:.0} s", a.detected_after_s.unwrap_or(0.0))
-                } else {
-                    "no".into()
-                },
-                a.false_detections.to_string(),
+                th_cell(a),
+                r.map_or("—".into(), |r| {
+                    if r.detected {
+                        format!("yes, after {:.0} s", r.detected_after_s.unwrap_or(0.0))
+                    } else {
+                        "no".into()
+                    }
+                }),
+                r.map_or("—".into(), |r| {
+                    format!(
+                        "{} / {}",
+                        hours(r.revocation_latency_s),
+                        hours(r.revocation_latency_api_checks_on_s)
+                    )
+                }),
                 format!(
-                    "{} / {}",
-                    hours(a.revocation_latency_s),
-                    hours(a.revocation_latency_api_checks_on_s)
-                ),
-                format!(
-                    "{long} of {} installations",
+                    "{long} across {} installations",
                     a.standing_secrets.installations
                 ),
             ]
@@ -259,6 +512,7 @@ fn section(
         rule: rule.into(),
         verdict,
         reproduce: vec![],
+        ..Default::default()
     }
 }
 
@@ -291,16 +545,16 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
         "E-leak",
         "What one stolen credential buys",
         "threats.md §4 metrics: blast radius B, tokens obtained, exposure window W against its declared bound, detection, revocation latency R, and the secrets standing at rest at P.",
-        "`tokenlab attack --table`: for each credential P holds (and the whole store), one theft from the store at t = 600 s for one victim tenant, the attacker then using it through the protocol; gains are this run minus the same seed without the theft.",
+        &format!("Exposure runs (workload.md §9): for each credential P holds (and the whole store), {} thefts from the store, the first at the attack table's time (600 s; push 5 min after its first delivery) and then one per hour at a drawn offset, always the same victim tenant (the attack harness fixes it), with no uninstall or revocation during the run; the attacker then uses the loot through the protocol, probing every 60 s. W runs from the theft to the attacker's last accepted use; an exposure that reached the run's horizon is shown as \"≥\" that value, never as the horizon's value. Tokens: distinct tokens the attacker used at the API, mean per theft. Tenant-hours: B × W per theft, mean (an upper bound: W is the last use over all tenants reached). For trigger and push the whole store is also breached continuously (the attacker keeps reading it). Detection and R come from the attack table's run with a revocation 30 min after the first theft (`tokenlab attack --table`).", thefts(d.cases)),
         vec![
-            Block::table(&["mechanism", "stolen", "tenants reached B (privilege)", "tokens obtained", "accepted/attempts", "W h (declared bound h)", "detected", "false detections", "R h, api check off / on", "items > 1 day at P"], attack_rows(d)),
+            Block::table(&["mechanism", "stolen", "thefts", "tenants reached B", "tokens obtained per theft", "W h, mean [min, max] (declared bound)", "tenant-hours (B × W)", "detected (revocation run)", "R h, api check off / on", "items > 1 day at P"], attack_rows(d)),
             Block::Figure {
                 name: "blast-radius".into(),
                 caption: "Tenants reached per stolen credential.".into(),
             },
             Block::Figure {
                 name: "exposure-window".into(),
-                caption: "Exposure window W per stolen credential, in hours; a credential with no declared bound is drawn hatched to the end of the run and marked unbounded (a longer run would only lengthen it).".into(),
+                caption: "Exposure window W per stolen credential, in hours, mean over the thefts with no revocation; an exposure that reached the run's horizon is drawn hatched and marked (a longer run would only lengthen it).".into(),
             },
         ],
         "A measurement table; its verdicts are drawn in the hypotheses that use it.",
@@ -310,7 +564,7 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
     out.push(s);
 
     // H5: isolation against single-secret leaks, not against a store breach.
-    let b = |m: &str, c: &str| d.attack(m, c).map(|a| a.tenants_compromised);
+    let b = |m: &str, c: &str| d.exposure(m, c).map(|a| a.tenants_compromised);
     let (gs, ts, gb, tb) = (
         b("global-secret", "client_secret"),
         b("tenant-secret", "client_secret"),
@@ -347,7 +601,7 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
     out.push(s);
 
     // H9: the URL as a standing credential.
-    let url = d.attack("trigger", "trigger_url");
+    let url = d.exposure("trigger", "trigger_url");
     let inband = d.verdict("trigger", Some("token_return=in_band"), "P7");
     let inband_auth = d.verdict(
         "trigger",
@@ -357,8 +611,8 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
     let verdict = h9_rule(&H9Data {
         url: url.map(|u| UrlTheft {
             exposure_unbounded: u.exposure_unbounded,
-            tokens_obtained: u.tokens_obtained,
-            accepted: u.accepted,
+            tokens_obtained: u.tokens_obtained.round() as u64,
+            accepted: u.revocation_run.as_ref().map_or(0, |r| r.accepted),
         }),
         in_band_p7: inband,
         in_band_url_auth_p7: inband_auth,
@@ -367,24 +621,25 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
         "H9",
         "Unrotated URL as a backdoor",
         "The proprietary-flow post: \"I'm uncomfortable with the unrotated, persistent authTriggerURL … This avoids a persistent 'backdoor' if anyone does manage to get hold of it and decrypt it\" [F: thread].",
-        "E-sec: the trigger URL stolen from P's store (A2 snapshot), the whole store, and the in-band variants from the matrix.",
+        "E-sec: the trigger URL stolen from P's store (A2 snapshot), the trigger's token, the whole store once and continuously (the exposure runs of E-leak, no revocation), and the in-band variants from the matrix.",
         vec![Block::table(
             &[
                 "case",
                 "tenants reached",
-                "tokens obtained",
-                "accepted/attempts",
-                "W h",
+                "tokens obtained per theft",
+                "tenant-hours",
+                "W h, mean [min, max]",
             ],
             ["trigger_url", "token", "store"]
                 .iter()
-                .filter_map(|c| d.attack("trigger", c))
+                .filter_map(|c| d.exposure("trigger", c))
+                .chain(d.continuing("trigger"))
                 .map(|a| {
                     vec![
-                        a.credential.clone(),
+                        stolen_cell(a),
                         a.tenants_compromised.to_string(),
-                        a.tokens_obtained.to_string(),
-                        format!("{}/{}", a.accepted, a.attempts),
+                        format!("{:.1}", a.tokens_obtained),
+                        th_cell(a),
                         w_cell(a),
                     ]
                 })
@@ -404,17 +659,53 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
     let verdict = h14_rule(&H14Data {
         trigger: ll.get("trigger").copied().flatten(),
         push: ll.get("push").copied().flatten(),
+        trigger_item_tokens: d
+            .exposure("trigger", "trigger_url")
+            .map(|a| a.tokens_obtained),
     });
+    // Each credential classified by what it yields alone and by its scope (issue 19: the
+    // URL, which alone buys no token, is not counted like an RT or a secret).
+    let yields: Vec<Vec<String>> = d
+        .attacks
+        .iter()
+        .filter(|a| a.sets.is_empty() && a.mode == Mode::Snapshot && a.credential != "store")
+        .map(|a| {
+            vec![
+                a.mechanism.clone(),
+                a.credential.clone(),
+                if a.tokens_obtained > 0.0 {
+                    format!("yes: {:.1} tokens per theft", a.tokens_obtained)
+                } else {
+                    "no token (alone)".into()
+                },
+                if a.tenants_compromised > 1 {
+                    format!("per app: {} tenants", a.tenants_compromised)
+                } else {
+                    format!("per installation: {} tenant(s)", a.tenants_compromised)
+                },
+                if a.exposure_unbounded {
+                    "no declared bound".into()
+                } else {
+                    a.exposure_bound_h
+                        .map_or("—".into(), |b| format!("bound {b:.2} h"))
+                },
+            ]
+        })
+        .collect();
     out.push(section(
         "H14",
         "No long-lived partner credentials",
         "The RFC's goal [F: rfc34]; the 2-cents post concedes it does \"remove the need to store any long-term credentials\", but \"keys are still generated and exchanged\" [F: thread].",
         "E-inv: items at rest at P with a lifetime over one day, per installation, counted in a fault-free run with idle installations included.",
-        vec![Block::table(&["mechanism", "items > 1 day per installation"], ll
+        vec![
+            Block::table(&["mechanism", "items > 1 day per installation"], ll
                 .iter()
                 .map(|(m, x)| vec![m.to_string(), x.map_or("—".into(), |x| format!("{x:.0}"))])
-                .collect())],
-        "Depends-on (the mechanism) if push holds none and trigger holds some; supported if trigger holds none; refuted if push holds some too.",
+                .collect()),
+            Block::Text { text: "What each credential at P yields on its own (E-leak's exposure runs: a snapshot theft, no revocation) and its scope: per installation (reaches one tenant) or per app (reaches every tenant).".into() },
+            Block::table(&["mechanism", "credential", "yields tokens alone", "scope", "exposure"], yields),
+        ],
+        "Depends-on (the mechanism and what the item yields) if push holds none and trigger holds some, naming the tokens trigger's item bought alone; supported if trigger holds none; refuted if push holds some too.",
         verdict,
     ));
 
@@ -434,14 +725,16 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
                 .filter(|a| a.mechanism == "connect-jwt")
                 .map(|a| {
                     vec![
-                        a.credential.clone(),
+                        stolen_cell(a),
                         a.tenants_compromised.to_string(),
                         w_cell(a),
-                        format!(
-                            "{} / {}",
-                            hours(a.revocation_latency_s),
-                            hours(a.revocation_latency_api_checks_on_s)
-                        ),
+                        a.revocation_run.as_ref().map_or("—".into(), |r| {
+                            format!(
+                                "{} / {}",
+                                hours(r.revocation_latency_s),
+                                hours(r.revocation_latency_api_checks_on_s)
+                            )
+                        }),
                     ]
                 })
                 .collect())],
@@ -452,7 +745,7 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
     // H16: UPM OAuth revocation.
     let u = d.root("upm-oauth");
     let p5 = d.verdict("upm-oauth", None, "P5");
-    let p7 = d.verdict("upm-oauth", None, "P7");
+    let p3 = d.verdict("upm-oauth", None, "P3");
     let verdict = h16_rule(&H16Data {
         upm_oauth: u.map(|a| Revocation {
             api_check_off_s: a.revocation_latency_s,
@@ -464,7 +757,7 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
         "H16",
         "UPM-authorized OAuth",
         "remie: \"adjusting the UPM to implement the normal OAuth authorization flow\", with authorization and revocation buttons, \"an allow list of callback URLs\", and offline access revocable \"at any time without having to uninstall the app\" [F: thread].",
-        "E-sec on upm-oauth: revocation latency with `api_checks_installation` off and on, P5 (revocation) and P7 (no issuance without authorization) from the matrix.",
+        "E-sec on upm-oauth: revocation latency with `api_checks_installation` off and on, P5 (revocation) and P3 (authorized issuance: no token without install and consent) from the matrix. Its install path under loss is in section PROV.",
         vec![Block::table(&["metric", "value"], vec![
                 vec![
                     "R h, api check off / on".into(),
@@ -477,21 +770,52 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
                     }),
                 ],
                 vec!["P5 revocation".into(), v(p5).into()],
-                vec!["P7 authorized issuance".into(), v(p7).into()],
+                vec!["P3 authorized issuance".into(), v(p3).into()],
             ])],
         "Supported if revocation takes effect at once with the API's installation check (R = 0) and within one TTL (4 h) without it (V1).",
         verdict,
     ));
 
     // H21: push vs trigger security.
-    let (tb, pb) = (d.attack("trigger", "store"), d.attack("push", "store"));
+    let (tb, pb) = (d.exposure("trigger", "store"), d.exposure("push", "store"));
     let both = |p: &str| (d.verdict("trigger", None, p), d.verdict("push", None, p));
+    let breach = |a: &AttackRow| StoreBreach {
+        unbounded: a.exposure_unbounded,
+        at_least_horizon: a.w_at_least_horizon,
+        w_hours: a.w_hours.unwrap_or(0.0),
+        tokens: a.tokens_obtained,
+        tenant_hours: a.tenant_hours.unwrap_or(0.0),
+    };
     let verdict = h21_rule(&H21Data {
         p1: both("P1"),
         p7: both("P7"),
-        trigger_store_unbounded: tb.map(|a| a.exposure_unbounded),
-        push_store_unbounded: pb.map(|a| a.exposure_unbounded),
+        trigger_store: tb.map(breach),
+        push_store: pb.map(breach),
     });
+    let breach_rows = |label: &str, t: Option<&AttackRow>, p: Option<&AttackRow>| {
+        vec![
+            vec![
+                format!("{label}: B"),
+                t.map_or("—".into(), |a| a.tenants_compromised.to_string()),
+                p.map_or("—".into(), |a| a.tenants_compromised.to_string()),
+            ],
+            vec![
+                format!("{label}: W h"),
+                t.map_or("—".into(), w_cell),
+                p.map_or("—".into(), w_cell),
+            ],
+            vec![
+                format!("{label}: tokens per theft"),
+                t.map_or("—".into(), |a| format!("{:.1}", a.tokens_obtained)),
+                p.map_or("—".into(), |a| format!("{:.1}", a.tokens_obtained)),
+            ],
+            vec![
+                format!("{label}: tenant-hours"),
+                t.map_or("—".into(), th_cell),
+                p.map_or("—".into(), th_cell),
+            ],
+        ]
+    };
     out.push(section(
         "H21",
         "Push has \"the exact same effect from the point of view of security\"",
@@ -501,10 +825,11 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
                 vec!["P1".into(), v(d.verdict("trigger", None, "P1")).into(), v(d.verdict("push", None, "P1")).into()],
                 vec!["P4 bounded exposure".into(), v(d.verdict("trigger", None, "P4")).into(), v(d.verdict("push", None, "P4")).into()],
                 vec!["P7".into(), v(d.verdict("trigger", None, "P7")).into(), v(d.verdict("push", None, "P7")).into()],
-                vec!["whole store: B".into(), tb.map_or("—".into(), |a| a.tenants_compromised.to_string()), pb.map_or("—".into(), |a| a.tenants_compromised.to_string())],
-                vec!["whole store: W h".into(), tb.map_or("—".into(), w_cell), pb.map_or("—".into(), w_cell)],
-            ])],
-        "Depends-on if P1 and P7 agree but the store breach is bounded for push and unbounded for trigger; supported if they agree everywhere; refuted if P1 or P7 differ.",
+            ].into_iter()
+                .chain(breach_rows("whole store once", tb, pb))
+                .chain(breach_rows("whole store, continuing", d.continuing("trigger"), d.continuing("push")))
+                .collect())],
+        "Depends-on if P1 and P7 agree but the store breach (one snapshot, no revocation) is bounded for push and unbounded for trigger, naming W, tokens and tenant-hours of each; supported if they agree everywhere; refuted if P1 or P7 differ.",
         verdict,
     ));
 

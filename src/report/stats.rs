@@ -52,10 +52,19 @@ pub fn wilson(k: u64, n: u64) -> Interval {
     let denom = 1.0 + z2 / n;
     let centre = (p + z2 / (2.0 * n)) / denom;
     let half = Z95 * ((p * (1.0 - p) / n) + z2 / (4.0 * n * n)).sqrt() / denom;
+    // At k = 0 (k = n) the bound is exactly 0 (1); rounding must not make it look measurable.
     Interval {
         est: p,
-        lo: (centre - half).max(0.0),
-        hi: (centre + half).min(1.0),
+        lo: if k == 0.0 {
+            0.0
+        } else {
+            (centre - half).max(0.0)
+        },
+        hi: if k == n {
+            1.0
+        } else {
+            (centre + half).min(1.0)
+        },
     }
 }
 
@@ -188,6 +197,15 @@ pub fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wilson_is_exactly_zero_or_one_at_the_ends() {
+        for n in [1u64, 7, 100, 4000, 123_457] {
+            assert_eq!(wilson(0, n).lo, 0.0, "n = {n}");
+            assert_eq!(wilson(n, n).hi, 1.0, "n = {n}");
+            assert!(wilson(1, n).lo > 0.0, "n = {n}");
+        }
+    }
 
     #[test]
     fn wilson_matches_a_known_value() {
