@@ -192,12 +192,13 @@ impl CheckBudget {
         cases_open: 1,
         name: "quick",
     };
-    /// The report's security section: a 150-run search, 1 or 3 cases, within the report's
-    /// time (the report prints the bound this reaches; `check` is the stronger run).
+    /// The report's security section: a 400-run search (enough for every grace-window row at
+    /// the report's seed), 1 or 3 cases, within the report's time (the report prints the
+    /// bound this reaches; `check` is the stronger run).
     pub const REPORT: CheckBudget = CheckBudget {
         cases: None,
         max_unusual: 1,
-        explore_budget: 150,
+        explore_budget: 400,
         cases_exhausted: 1,
         cases_open: 3,
         name: "report",
