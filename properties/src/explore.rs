@@ -486,6 +486,11 @@ pub fn explore(e: &Expectation, search: &Search) -> Result<Exploration, String> 
         )?;
         let times = search_times(e.property, spec, &params, &probe.history);
         let guided = |d: &BTreeMap<u32, u16>| Choices::guided(d.clone(), times.clone(), faults);
+        // A violating run's counterexample, replayable from its seed and decisions.
+        let violation = |seed: u64, d: Option<&BTreeMap<u32, u16>>, o: &Outcome| {
+            (o.verdict.kind == VerdictKind::Violated)
+                .then(|| counterexample(e, WorldSize::Small, run, seed, d.cloned(), &o.verdict))
+        };
         match search.strategy {
             Strategy::Exhaustive => {
                 let base = run_once(spec, e.property, guided(&BTreeMap::new()))?;
@@ -493,15 +498,8 @@ pub fn explore(e: &Expectation, search: &Search) -> Result<Exploration, String> 
                     points = tokenlab_models::choice::point_summary(&base.made);
                 }
                 tally.add(&base);
-                if base.verdict.kind == VerdictKind::Violated {
-                    found = Some(counterexample(
-                        e,
-                        WorldSize::Small,
-                        run,
-                        search.seed,
-                        Some(BTreeMap::new()),
-                        &base.verdict,
-                    ));
+                if let Some(c) = violation(search.seed, Some(&BTreeMap::new()), &base) {
+                    found = Some(c);
                     break 'runs;
                 }
                 // Breadth-first by the number of non-default choices: the first
@@ -521,15 +519,8 @@ pub fn explore(e: &Expectation, search: &Search) -> Result<Exploration, String> 
                                 d.insert(pos as u32, alt);
                                 let o = run_once(spec, e.property, guided(&d))?;
                                 tally.add(&o);
-                                if o.verdict.kind == VerdictKind::Violated {
-                                    found = Some(counterexample(
-                                        e,
-                                        WorldSize::Small,
-                                        run,
-                                        search.seed,
-                                        Some(d),
-                                        &o.verdict,
-                                    ));
+                                if let Some(c) = violation(search.seed, Some(&d), &o) {
+                                    found = Some(c);
                                     break 'runs;
                                 }
                                 if level < search.max_unusual {
@@ -560,15 +551,8 @@ pub fn explore(e: &Expectation, search: &Search) -> Result<Exploration, String> 
                     }
                     let o = run_once(spec, e.property, guided(&d))?;
                     tally.add(&o);
-                    if o.verdict.kind == VerdictKind::Violated {
-                        found = Some(counterexample(
-                            e,
-                            WorldSize::Small,
-                            run,
-                            search.seed,
-                            Some(d),
-                            &o.verdict,
-                        ));
+                    if let Some(c) = violation(search.seed, Some(&d), &o) {
+                        found = Some(c);
                         break 'runs;
                     }
                 }
@@ -581,15 +565,8 @@ pub fn explore(e: &Expectation, search: &Search) -> Result<Exploration, String> 
                     s.scenario.seed = search.seed.wrapping_add(k);
                     let o = run_once(&s, e.property, Choices::random())?;
                     tally.add(&o);
-                    if o.verdict.kind == VerdictKind::Violated {
-                        found = Some(counterexample(
-                            e,
-                            WorldSize::Small,
-                            run,
-                            s.scenario.seed,
-                            None,
-                            &o.verdict,
-                        ));
+                    if let Some(c) = violation(s.scenario.seed, None, &o) {
+                        found = Some(c);
                         break 'runs;
                     }
                 }
@@ -599,7 +576,7 @@ pub fn explore(e: &Expectation, search: &Search) -> Result<Exploration, String> 
     let verdict = if found.is_some() {
         VerdictKind::Violated
     } else {
-        aggregate(&tally.kinds)
+        crate::suite::aggregate(&tally.kinds)
     };
     Ok(Exploration {
         row: e.row.clone(),
@@ -615,19 +592,6 @@ pub fn explore(e: &Expectation, search: &Search) -> Result<Exploration, String> 
         counterexample: found,
         choice_points: points,
     })
-}
-
-fn aggregate(kinds: &[VerdictKind]) -> VerdictKind {
-    for k in [
-        VerdictKind::Violated,
-        VerdictKind::ByDesign,
-        VerdictKind::Holds,
-    ] {
-        if kinds.contains(&k) {
-            return k;
-        }
-    }
-    VerdictKind::NotApplicable
 }
 
 /// A replayed run.

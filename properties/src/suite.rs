@@ -738,7 +738,8 @@ pub fn run_row(e: &Expectation, cases: u32, seed: u64) -> MatrixRow {
     }
 }
 
-fn aggregate(kinds: &[VerdictKind]) -> VerdictKind {
+/// A row's verdict from its runs': violated, else by-design, else holds, else n/a.
+pub(crate) fn aggregate(kinds: &[VerdictKind]) -> VerdictKind {
     for k in [
         VerdictKind::Violated,
         VerdictKind::ByDesign,
