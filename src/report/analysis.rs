@@ -8,9 +8,10 @@ use super::analytic::{
     mint_ms, one_way_ms, pushed_only, s1, seconds, self_signed, switch_default_s, ttl_s, u3,
 };
 use super::experiments::{
-    FIXED_LAG_MS, HERD_RATE, LAG_GRID_MS, LOAD_RATES, LOSS_GRID, Metrics, OUTAGE_AT_H, OUTAGE_H,
-    PROVISION_LOSS, PUSH_GRID, RESPONSE_LOSS_GRID, STEADY_HOURS, STEADY_LOSS,
-    STEADY_PUSH_INTERVALS, STEADY_RATE, all_refs, on_demand,
+    FIXED_LAG_MS, HERD_RATE, LAG_GRID_MS, LOAD_RATES, LOSS_GRID, MISTAKE_HOURS, MISTAKE_LOSS,
+    MISTAKE_RATE, Metrics, OUTAGE_AT_H, OUTAGE_H, PROVISION_LOSS, PUSH_GRID, RESPONSE_LOSS_GRID,
+    STEADY_HOURS, STEADY_LOSS, STEADY_PUSH_INTERVALS, STEADY_RATE, all_refs, on_demand,
+    partner_mistakes,
 };
 use super::modelled;
 use super::results::Results;
@@ -1142,9 +1143,26 @@ fn steady_load_rows(c: &Ctx) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// Section PROV's share of tenants never holding a token when installed under 5% loss, per
+/// token-using mechanism (empty when PROV did not run).
+fn provision_lost_at_5pct(c: &Ctx) -> Vec<(String, f64)> {
+    on_demand()
+        .into_iter()
+        .chain(super::experiments::pushed_only())
+        .filter(|m| !self_signed(m))
+        .filter_map(|m| {
+            let key = format!("{m}/p=0.05");
+            let x = c.m("provision", &key)?;
+            let tenants =
+                c.r.spec("provision", &key)
+                    .map_or(0, |s| u64::from(s.tenants));
+            Some((m.to_string(), wilson(x.tenants_without_token, tenants).est))
+        })
+        .collect()
+}
+
 fn provisioning(c: &Ctx) -> Section {
     let mut rows = Vec::new();
-    let mut at5: Vec<(String, f64)> = Vec::new();
     let mechs: Vec<&str> = on_demand()
         .into_iter()
         .chain(super::experiments::pushed_only())
@@ -1159,9 +1177,6 @@ fn provisioning(c: &Ctx) -> Section {
                     .map_or(0, |s| u64::from(s.tenants));
             let uses_tokens = !self_signed(m);
             let lost = wilson(x.tenants_without_token, tenants);
-            if p == 0.05 && uses_tokens {
-                at5.push((m.to_string(), lost.est));
-            }
             rows.push(vec![
                 m.to_string(),
                 format!("{p}"),
@@ -1180,12 +1195,14 @@ fn provisioning(c: &Ctx) -> Section {
             ]);
         }
     }
-    let verdict = provisioning_rule(&ProvisioningData { lost_at_5pct: at5 });
+    let verdict = provisioning_rule(&ProvisioningData {
+        lost_at_5pct: provision_lost_at_5pct(c),
+    });
     Section {
         id: "PROV".into(),
         title: "Provisioning under faults".into(),
         claim: "Not a thread claim: what each mechanism's install step (URL or secret delivery, the UPM consent and code exchange) costs when the network is lossy.".into(),
-        experiment: format!("Every tenant installed during the run (10 ms apart from t = 0) with independent loss on every inter-party message; {} h for every mechanism at 60 demands/tenant-hour. Metric: tenants that never held a token, and demand success. An install lost on the wire is not retried: workload.md §8 gives lifecycle events 4 retries, which the model's install path does not have yet (a models change), so the losses here are an upper bound on what §8's retries would leave; upm-oauth's install also needs the admin's consent legs, each lossy.", f(c.r.spec("provision", "trigger/p=0").map_or(f64::NAN, |s| s.duration_s / 3600.0), 0)),
+        experiment: format!("Every tenant installed during the run (10 ms apart from t = 0) with independent loss on every inter-party message; {} h for every mechanism at 60 demands/tenant-hour. Metric: tenants that never held a token, and demand success. F retries each lifecycle event (the install delivery carrying the URL, RT or secret) on timeout or 5xx as workload.md §8 gives: `event_retries` 4, `event_timeout` 5 s, `event_backoff` 1 s doubling (the backoff unverified). What is still lost is the admin's own side: the install click (browser → UPM) is lost with probability p and the model's admin does not click again, so about p of the tenants of every mechanism are never installed; upm-oauth's install also needs the browser legs of consent and the partner's code exchange, each lossy and not retried.", f(c.r.spec("provision", "trigger/p=0").map_or(f64::NAN, |s| s.duration_s / 3600.0), 0)),
         blocks: vec![Block::table(&["mechanism", "loss p", "tenants never holding a token [95% Wilson]", "demand success [95% Wilson]", "failures"], rows)],
         rule: "Reported as measured; depends-on names the mechanism whose install loses the most tenants at 5% loss.".into(),
         verdict,
@@ -1411,6 +1428,214 @@ fn h27(c: &Ctx, sec: Option<&super::security::SecurityData>) -> Section {
     }
 }
 
+/// One partner mistake on one mechanism: what it cost in the matrix and in availability.
+fn mistake_table(c: &Ctx, sec: &super::security::SecurityData) -> (Vec<Vec<String>>, MistakeData) {
+    use tokenlab_properties::VerdictKind;
+    let mut rows = Vec::new();
+    let mut per_mechanism = Vec::new();
+    let success = |x: &Metrics| x.succeeded as f64 / (x.demands - x.unknown).max(1) as f64;
+    for m in tokenlab_models::mechanisms::registry() {
+        let m = m.id();
+        let mistakes = partner_mistakes(m);
+        if mistakes.is_empty() {
+            continue;
+        }
+        let mut costs = Vec::new();
+        for (label, switch) in mistakes {
+            let with_switch: Vec<_> = sec
+                .matrix
+                .iter()
+                .filter(|r| r.mechanism == m)
+                .filter(|r| {
+                    r.variant
+                        .as_deref()
+                        .is_some_and(|v| v.split(',').any(|s| s == switch))
+                })
+                .collect();
+            let broken: Vec<String> = with_switch
+                .iter()
+                .filter(|r| r.verdict == VerdictKind::Violated)
+                .map(|r| {
+                    format!(
+                        "{} violated ({})",
+                        r.property,
+                        r.variant.as_deref().unwrap_or("")
+                    )
+                })
+                .collect();
+            let security = if !broken.is_empty() {
+                broken.join("; ")
+            } else if with_switch.is_empty() {
+                "not in the matrix".into()
+            } else {
+                "every row holds".into()
+            };
+            let base = c.m("mistakes", &format!("{m}/none"));
+            let x = c.m("mistakes", &format!("{m}/{switch}"));
+            let mut costly = false;
+            let mut avail = match (base, x) {
+                (Some(b), Some(x)) => {
+                    let drop = success(b) - success(x);
+                    costly |=
+                        drop >= 0.01 || x.lockout_tenants > 0 || x.regressions > b.regressions;
+                    let mut t = format!("success {:.4} → {:.4}", success(b), success(x));
+                    if x.lockout_tenants > 0 {
+                        t.push_str(&format!(", {} tenants locked out", x.lockout_tenants));
+                    }
+                    if x.regressions > b.regressions {
+                        t.push_str(&format!(", {} regressions", x.regressions));
+                    }
+                    t
+                }
+                _ => "—".into(),
+            };
+            if switch == "single_flight=off" {
+                let hb = c.m("mistakes", &format!("{m}/herd/none"));
+                let hx = c.m("mistakes", &format!("{m}/herd/single_flight=off"));
+                if let (Some(hb), Some(hx)) = (hb, hx) {
+                    let a = |x: &Metrics| x.acquisitions_before_first_token.as_ref().map(|i| i.est);
+                    if let (Some(ab), Some(ax)) = (a(hb), a(hx)) {
+                        costly |= ax >= 1.5 * ab || hx.lockout_tenants > 0;
+                        avail.push_str(&format!(
+                            "; herd: {ab:.2} → {ax:.2} acquisitions per tenant before its first token"
+                        ));
+                        if hx.lockout_tenants > 0 {
+                            avail.push_str(&format!(", {} tenants locked out", hx.lockout_tenants));
+                        }
+                    }
+                }
+            }
+            let cost = if !broken.is_empty() {
+                MistakeCost::Security
+            } else if costly {
+                MistakeCost::Availability
+            } else {
+                MistakeCost::NoneMeasured
+            };
+            costs.push(cost);
+            rows.push(vec![
+                m.to_string(),
+                label.to_string(),
+                format!("`{switch}`"),
+                security,
+                avail,
+                match cost {
+                    MistakeCost::Security => "security",
+                    MistakeCost::Availability => "availability",
+                    MistakeCost::NoneMeasured => "none measured",
+                }
+                .into(),
+            ]);
+        }
+        per_mechanism.push((m.to_string(), costs));
+    }
+    let suite_caught_every_mutant = sec
+        .matrix
+        .iter()
+        .filter(|r| r.variant.is_some() && r.expected == VerdictKind::Violated)
+        .all(|r| r.verdict == VerdictKind::Violated);
+    (
+        rows,
+        MistakeData {
+            per_mechanism,
+            suite_caught_every_mutant,
+        },
+    )
+}
+
+const MISTAKE_HEADERS: [&str; 6] = [
+    "mechanism",
+    "partner mistake",
+    "switch",
+    "security cost (the matrix's rows with it)",
+    "availability cost (its run against the same run without it)",
+    "cost",
+];
+
+fn mistakes_experiment() -> String {
+    format!(
+        "E-mut as attack surface, not bug likelihood: every mistake of hypotheses.md H6's list that applies to a mechanism (its own switches; the shared ones where the partner holds a token), scored by consequence. Security cost: the property matrix's rows with the switch (E-sec). Availability cost: one run with the mistake against the same seed without it, {MISTAKE_HOURS} h (past one TTL) at {MISTAKE_RATE} demands per tenant-hour with {}% loss; for \"no lock\" also the herd's workload (H18: 10 demands per second per tenant from an empty cache).",
+        MISTAKE_LOSS * 100.0
+    )
+}
+
+fn h6(c: &Ctx, sec: Option<&super::security::SecurityData>) -> Section {
+    let title = "Error-prone";
+    let Some(sec) = sec else {
+        return missing("H6", title, "the security runs");
+    };
+    let (rows, data) = mistake_table(c, sec);
+    let summary: Vec<Vec<String>> = data
+        .per_mechanism
+        .iter()
+        .map(|(m, v)| {
+            let n = |k| v.iter().filter(|c| **c == k).count();
+            vec![
+                m.clone(),
+                v.len().to_string(),
+                n(MistakeCost::Security).to_string(),
+                n(MistakeCost::Availability).to_string(),
+                n(MistakeCost::NoneMeasured).to_string(),
+            ]
+        })
+        .collect();
+    Section {
+        id: "H6".into(),
+        title: title.into(),
+        claim: "The tenant-isolation post: it is \"overcomplicating engineering efforts (making it error prone)\"; the glue-code post: \"every vendor's implementation can have bugs\" [F: thread].".into(),
+        experiment: mistakes_experiment(),
+        blocks: vec![
+            Block::table(
+                &["mechanism", "applicable mistakes", "security cost", "availability cost", "none measured"],
+                summary,
+            ),
+            Block::table(&MISTAKE_HEADERS, rows),
+        ],
+        rule: "Not evaluated if the suite misses a planted mutant. Supported if trigger leaves the partner more mistakes with a security cost than every standard AS-based design (refresh, tenant-secret, global-secret); refuted if one of them leaves at least as many, and at least as many costly ones overall; depends-on otherwise.".into(),
+        verdict: h6_rule(&data),
+        reproduce: vec![c.only("mistakes")],
+        ..Default::default()
+    }
+}
+
+fn h24(c: &Ctx, sec: Option<&super::security::SecurityData>) -> Section {
+    let title = "\"Not at all confident … more secure system overall\"";
+    let Some(sec) = sec else {
+        return missing("H24", title, "the security runs");
+    };
+    let (rows, data) = mistake_table(c, sec);
+    let three = ["trigger", "refresh", "tenant-secret"];
+    let tenant_hours: Vec<(String, Option<f64>)> = three
+        .iter()
+        .map(|m| {
+            (
+                m.to_string(),
+                sec.root_exposure(m).and_then(|a| a.tenant_hours),
+            )
+        })
+        .collect();
+    Section {
+        id: "H24".into(),
+        title: title.into(),
+        claim: "The 2-cents post [F: thread].".into(),
+        experiment: format!(
+            "{} Compared for trigger, refresh and tenant-secret, beside B × W (tenant-hours) of each root credential from E-leak's exposure runs.",
+            mistakes_experiment()
+        ),
+        blocks: vec![Block::table(
+            &MISTAKE_HEADERS,
+            rows.into_iter().filter(|r| three.contains(&r[0].as_str())).collect(),
+        )],
+        rule: "Reported as measured (hypotheses.md expects no closed form): depends-on names, per design, the mistakes with a security cost and the tenant-hours one stolen root credential bought.".into(),
+        verdict: h24_rule(&H24Data {
+            mistakes: Some(data),
+            tenant_hours,
+        }),
+        reproduce: vec![c.only("mistakes")],
+        ..Default::default()
+    }
+}
+
 /// Every section, in the order of `hypotheses.md`, plus the analytic cross-check sections.
 pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec<Section> {
     let c = Ctx {
@@ -1440,13 +1665,7 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
             "E-sec with A5, A1, A3 on global-secret vs tenant-secret, then A2 and A8.",
             sec_needs,
         ),
-        not_landed(
-            "H6",
-            "Error-prone",
-            "\"overcomplicating engineering efforts (making it error prone)\"; \"every vendor's implementation can have bugs\" [F: thread].",
-            "E-mut: mutants per mechanism against the property suite.",
-            sec_needs,
-        ),
+        h6(&c, sec),
         on_loopback(
             "H7",
             "Standard OAuth and libraries",
@@ -1524,13 +1743,7 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
                 "the `ip_allowlist` switch and the attacker's network location are not modelled yet",
             ),
         ),
-        not_landed(
-            "H24",
-            "\"Not at all confident … more secure system overall\"",
-            "The 2-cents post [F: thread].",
-            "E-mut × attacker matrix, trigger vs refresh / tenant-secret.",
-            sec_needs,
-        ),
+        h24(&c, sec),
         h25(&c),
         not_landed(
             "H26",
@@ -1547,7 +1760,7 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
     ];
     if let Some(d) = sec {
         let mut extra = Vec::new();
-        for s in super::security::sections(d, r.config.seed) {
+        for s in super::security::sections(d, r.config.seed, &provision_lost_at_5pct(&c)) {
             match v.iter_mut().find(|x| x.id == s.id) {
                 Some(slot) => *slot = s,
                 None => extra.push(s),

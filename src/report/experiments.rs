@@ -234,6 +234,45 @@ pub const OUTAGE_AT_H: f64 = 3.0;
 pub const LOAD_RATES: [f64; 3] = [0.0, 1.0, 60.0];
 pub const HERD_RATE: f64 = 36_000.0;
 pub const PROVISION_LOSS: [f64; 3] = [0.0, 0.05, 0.2];
+
+/// H6's partner mistakes (`hypotheses.md` H6): (mistake, the switch that makes it).
+pub const PARTNER_MISTAKES: [(&str, &str); 6] = [
+    ("wrong tenant key", "store_key=body"),
+    ("no FIT check", "fit_check=off"),
+    ("no exp check", "check_exp=off"),
+    ("no lock", "single_flight=off"),
+    ("keep the last write", "keep=last_write"),
+    ("no state", "state=off"),
+];
+
+/// The mistakes a mechanism's partner can make: its own switches, and the shared ones that
+/// touch what it holds (a partner that signs its own requests caches no token, so it has no
+/// expiry check to get wrong; one that only receives pushes has no acquisition to lock).
+pub fn partner_mistakes(mechanism: &str) -> Vec<(&'static str, &'static str)> {
+    let Some(m) = registry().into_iter().find(|m| m.id() == mechanism) else {
+        return Vec::new();
+    };
+    let own: Vec<&str> = m.switches().iter().map(|s| s.key).collect();
+    PARTNER_MISTAKES
+        .into_iter()
+        .filter(|(_, switch)| {
+            let key = switch.split('=').next().unwrap_or_default();
+            match key {
+                "fit_check" => true,
+                "check_exp" => m.acquisition() != Acquisition::SelfSigned,
+                // A lock serialises the partner's own acquisitions; push makes none.
+                "single_flight" => m.acquisition() == Acquisition::OnDemand,
+                _ => own.contains(&key),
+            }
+        })
+        .collect()
+}
+
+/// The mistakes' workload: past one TTL (so tokens expire and are renewed), with 1% loss so
+/// retries run. Concurrent misses (what a lock is for) are the herd experiment's (H18).
+pub const MISTAKE_RATE: f64 = 120.0;
+pub const MISTAKE_HOURS: f64 = 5.0;
+pub const MISTAKE_LOSS: f64 = 0.01;
 /// Loss rates of the steady-state runs (every mechanism).
 pub const STEADY_LOSS: [f64; 3] = [0.0, 0.01, 0.05];
 /// Push intervals run in steady state against their mints (the spec's 5m and 1h, and 15m).
@@ -488,6 +527,41 @@ pub fn points(cfg: &Config) -> Vec<PointSpec> {
             s.net.push(NetMod::Loss(p));
         }
         v.push(s);
+    }
+    // H6/H24: each partner mistake on its mechanism (and the mechanism without it), scored by
+    // what it costs in availability; its security cost comes from the matrix.
+    for m in registry() {
+        let mistakes = partner_mistakes(m.id());
+        if mistakes.is_empty() {
+            continue;
+        }
+        for (label, sets) in std::iter::once(("none", vec![])).chain(
+            mistakes
+                .iter()
+                .map(|(_, switch)| (*switch, vec![switch.to_string()])),
+        ) {
+            let key = format!("{}/{label}", m.id());
+            let mut s = PointSpec::new("mistakes", key, m.id(), cfg.small(50, 20));
+            s.sets = sets;
+            s.duration_s = MISTAKE_HOURS * 3600.0;
+            s.demands_per_tenant_hour = MISTAKE_RATE;
+            s.net.push(NetMod::Loss(MISTAKE_LOSS));
+            v.push(s);
+        }
+        // A lock matters when demands meet a miss together: the herd's workload (H18).
+        if mistakes.iter().any(|(_, sw)| *sw == "single_flight=off") {
+            for (label, sets) in [
+                ("none", vec![]),
+                ("single_flight=off", vec!["single_flight=off".to_string()]),
+            ] {
+                let key = format!("{}/herd/{label}", m.id());
+                let mut s = PointSpec::new("mistakes", key, m.id(), cfg.small(200, 50));
+                s.sets = sets;
+                s.duration_s = 5.0;
+                s.demands_per_tenant_hour = HERD_RATE;
+                v.push(s);
+            }
+        }
     }
     // Provisioning under faults: every tenant installed during the run on lossy links.
     for m in on_demand().into_iter().chain(pushed_only()) {

@@ -397,7 +397,7 @@ pub fn provisioning_rule(d: &ProvisioningData) -> Verdict {
     at5.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     match at5.first() {
         Some((m, worst)) if *worst > 0.0 => Verdict::DependsOn(format!(
-            "the install path: at 5% loss {m} leaves the largest share of tenants ({:.1}%) without a token for the whole run, because an install lost on the wire is not retried in the model (workload.md §8 gives lifecycle events 4 retries; with them fewer tenants would be lost, so this is an upper bound)",
+            "the install path: at 5% loss {m} leaves the largest share of tenants ({:.1}%) without a token for the whole run (after F's lifecycle retries of workload.md §8; an install that needs browser legs is not retried by the admin in the model)",
             worst * 100.0
         )),
         Some(_) => Verdict::Supported,
@@ -617,25 +617,48 @@ pub struct Revocation {
     pub api_check_on_s: Option<f64>,
 }
 
-/// H16: upm-oauth's revocation, against one access-token lifetime.
+/// H16: upm-oauth's revocation, against one access-token lifetime, and what its install
+/// path costs (the hypothesis' "install-time cost").
 pub struct H16Data {
     pub upm_oauth: Option<Revocation>,
     pub ttl_s: f64,
+    /// Per token-using mechanism, the share of tenants never holding a token when every
+    /// install ran under 5% loss (section PROV); empty when PROV did not run.
+    pub install_lost_at_5pct: Vec<(String, f64)>,
 }
 
 /// The probe resolution of a measured revocation latency (the attacker probes every 60 s).
 const PROBE_S: f64 = 60.0;
 
 pub fn h16_rule(d: &H16Data) -> Verdict {
-    match d.upm_oauth {
-        Some(r)
-            if r.api_check_on_s == Some(0.0)
-                && r.api_check_off_s.is_some_and(|x| x <= d.ttl_s + PROBE_S) =>
-        {
-            Verdict::Supported
+    let revocation_holds = match d.upm_oauth {
+        Some(r) => {
+            r.api_check_on_s == Some(0.0)
+                && r.api_check_off_s.is_some_and(|x| x <= d.ttl_s + PROBE_S)
         }
-        Some(_) => Verdict::Refuted,
-        None => Verdict::NotEvaluated("no upm-oauth rows".into()),
+        None => return Verdict::NotEvaluated("no upm-oauth rows".into()),
+    };
+    if !revocation_holds {
+        return Verdict::Refuted;
+    }
+    let upm = d
+        .install_lost_at_5pct
+        .iter()
+        .find(|(m, _)| m == "upm-oauth")
+        .map(|(_, x)| *x);
+    let others = d
+        .install_lost_at_5pct
+        .iter()
+        .filter(|(m, _)| m != "upm-oauth")
+        .map(|(_, x)| *x)
+        .fold(None, |a: Option<f64>, x| Some(a.map_or(x, |a| a.max(x))));
+    match (upm, others) {
+        (Some(u), Some(o)) if u > o && u > 0.0 => Verdict::DependsOn(format!(
+            "the install path: revocation works as claimed, but at 5% loss upm-oauth's install (the admin's consent legs and the code exchange) leaves {:.1}% of tenants without a token, against at most {:.1}% for the other token-using mechanisms",
+            u * 100.0,
+            o * 100.0
+        )),
+        _ => Verdict::Supported,
     }
 }
 
@@ -686,40 +709,104 @@ pub fn h21_rule(d: &H21Data) -> Verdict {
     }
 }
 
-/// H6: every variant or mutant row as (expected, computed).
-pub struct MutantData {
-    pub variants: Vec<(VerdictKind, VerdictKind)>,
+/// What one partner mistake costs on one mechanism.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MistakeCost {
+    /// A property of the matrix breaks with it (an attacker gains).
+    Security,
+    /// Only availability suffers (failed demands, lockouts, extra acquisitions).
+    Availability,
+    /// Nothing measured: neither a matrix row broke nor availability moved.
+    NoneMeasured,
 }
 
-pub fn h6_rule(d: &MutantData) -> Verdict {
-    let caught_all = d
-        .variants
-        .iter()
-        .filter(|(expected, _)| *expected == VerdictKind::Violated)
-        .all(|(_, got)| *got == VerdictKind::Violated);
-    if d.variants.is_empty() {
-        Verdict::NotEvaluated("no variant rows".into())
-    } else if caught_all {
-        Verdict::Supported
-    } else {
-        Verdict::Refuted
+/// H6 and H24: per mechanism, the cost of each applicable partner mistake
+/// (`hypotheses.md` H6's list), and whether the suite caught every planted mutant.
+pub struct MistakeData {
+    pub per_mechanism: Vec<(String, Vec<MistakeCost>)>,
+    pub suite_caught_every_mutant: bool,
+}
+
+impl MistakeData {
+    fn count(&self, m: &str, cost: MistakeCost) -> Option<usize> {
+        self.per_mechanism
+            .iter()
+            .find(|(x, _)| x == m)
+            .map(|(_, v)| v.iter().filter(|c| **c == cost).count())
     }
 }
 
-/// H24: property-breaking variant rows of trigger, refresh and tenant-secret (None: no rows
-/// at all).
+/// H6 (as attack surface, not bug likelihood): supported if trigger leaves the partner more
+/// mistakes with a security cost than every standard AS-based design; refuted if some such
+/// design leaves at least as many, with at least as many costly ones overall.
+pub fn h6_rule(d: &MistakeData) -> Verdict {
+    if !d.suite_caught_every_mutant {
+        return Verdict::NotEvaluated(
+            "the suite missed a planted mutant, so a mistake's security cost may be missed too"
+                .into(),
+        );
+    }
+    let sec = |m| d.count(m, MistakeCost::Security);
+    let costly =
+        |m| Some(d.count(m, MistakeCost::Security)? + d.count(m, MistakeCost::Availability)?);
+    let Some(t) = sec("trigger") else {
+        return Verdict::NotEvaluated("no trigger mistakes".into());
+    };
+    let others: Vec<(&str, usize, usize)> = ["refresh", "tenant-secret", "global-secret"]
+        .into_iter()
+        .filter_map(|m| Some((m, sec(m)?, costly(m)?)))
+        .collect();
+    if others.is_empty() {
+        return Verdict::NotEvaluated("no AS-based mechanism's mistakes".into());
+    }
+    let t_costly = costly("trigger").unwrap_or(t);
+    if others.iter().all(|(_, s, _)| t > *s) {
+        Verdict::Supported
+    } else if others.iter().any(|(_, s, c)| *s >= t && *c >= t_costly) {
+        Verdict::Refuted
+    } else {
+        Verdict::DependsOn(format!(
+            "which mistakes the partner makes: trigger leaves {t} with a security cost and {t_costly} costly in all; {}",
+            others
+                .iter()
+                .map(|(m, s, c)| format!("{m} {s} and {c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+}
+
+/// H24: mistakes with a security cost for trigger, refresh and tenant-secret, beside the
+/// tenant-hours one stolen root credential bought (B × W).
 pub struct H24Data {
-    pub breaking: Option<[usize; 3]>,
+    pub mistakes: Option<MistakeData>,
+    /// (mechanism, tenant-hours of its root credential's exposure run).
+    pub tenant_hours: Vec<(String, Option<f64>)>,
 }
 
 /// Reported as measured: depends on what the partner gets wrong, with the counts.
 pub fn h24_rule(d: &H24Data) -> Verdict {
-    match d.breaking {
-        Some([t, r, s]) => Verdict::DependsOn(format!(
-            "what the partner gets wrong: trigger has {t} property-breaking variant rows, refresh {r}, tenant-secret {s}"
-        )),
-        None => Verdict::NotEvaluated("no variant rows".into()),
-    }
+    let Some(m) = &d.mistakes else {
+        return Verdict::NotEvaluated("no mistake runs".into());
+    };
+    let part = |x: &str| {
+        let th = d
+            .tenant_hours
+            .iter()
+            .find(|(y, _)| y == x)
+            .and_then(|(_, v)| *v)
+            .map_or("—".to_string(), |v| format!("{v:.1}"));
+        format!(
+            "{x} {} (B×W {th} tenant-h)",
+            m.count(x, MistakeCost::Security).unwrap_or(0)
+        )
+    };
+    Verdict::DependsOn(format!(
+        "what the partner gets wrong: mistakes with a security cost: {}, {}, {}",
+        part("trigger"),
+        part("refresh"),
+        part("tenant-secret")
+    ))
 }
 
 /// H26: one stolen per-tenant secret, P1, and the long-lived secrets standing at P.
@@ -1289,6 +1376,7 @@ mod tests {
                 api_check_on_s: on,
             }),
             ttl_s: 4.0 * 3600.0,
+            install_lost_at_5pct: vec![],
         };
         assert_eq!(h16_rule(&d(Some(3600.0), Some(0.0))), Verdict::Supported);
         assert_eq!(h16_rule(&d(Some(3600.0), Some(60.0))), Verdict::Refuted);
@@ -1296,9 +1384,20 @@ mod tests {
             h16_rule(&d(Some(5.0 * 3600.0), Some(0.0))),
             Verdict::Refuted
         );
+        // The install path weighs in: worse than every other mechanism flips to depends-on.
+        let with_install = |upm: f64| H16Data {
+            install_lost_at_5pct: vec![("refresh".into(), 0.01), ("upm-oauth".into(), upm)],
+            ..d(Some(3600.0), Some(0.0))
+        };
+        assert!(matches!(
+            h16_rule(&with_install(0.2)),
+            Verdict::DependsOn(_)
+        ));
+        assert_eq!(h16_rule(&with_install(0.01)), Verdict::Supported);
         let none = H16Data {
             upm_oauth: None,
             ttl_s: 4.0 * 3600.0,
+            install_lost_at_5pct: vec![],
         };
         assert!(is_open(&h16_rule(&none)));
     }
@@ -1340,26 +1439,49 @@ mod tests {
 
     #[test]
     fn h6_flips() {
-        let d = |v| MutantData { variants: v };
+        use MistakeCost::*;
+        let d = |t: Vec<MistakeCost>, r: Vec<MistakeCost>, caught| MistakeData {
+            per_mechanism: vec![("trigger".into(), t), ("refresh".into(), r)],
+            suite_caught_every_mutant: caught,
+        };
         assert_eq!(
-            h6_rule(&d(vec![(Violated, Violated), (Holds, Holds)])),
+            h6_rule(&d(vec![Security, Security], vec![Security], true)),
             Verdict::Supported
         );
-        assert_eq!(h6_rule(&d(vec![(Violated, Holds)])), Verdict::Refuted);
-        assert!(is_open(&h6_rule(&d(vec![]))));
+        assert!(matches!(
+            h6_rule(&d(vec![Security], vec![Security, Availability], true)),
+            Verdict::Refuted
+        ));
+        assert!(matches!(
+            h6_rule(&d(
+                vec![Security, Availability, Availability],
+                vec![Security],
+                true
+            )),
+            Verdict::DependsOn(_)
+        ));
+        assert!(is_open(&h6_rule(&d(vec![Security], vec![], false))));
     }
 
     #[test]
     fn h24_flips() {
-        let a = h24_rule(&H24Data {
-            breaking: Some([5, 2, 1]),
-        });
-        let b = h24_rule(&H24Data {
-            breaking: Some([1, 2, 5]),
-        });
-        assert!(matches!(&a, Verdict::DependsOn(c) if c.contains("trigger has 5")));
-        assert_ne!(a, b);
-        assert!(is_open(&h24_rule(&H24Data { breaking: None })));
+        let d = |t: usize| H24Data {
+            mistakes: Some(MistakeData {
+                per_mechanism: vec![
+                    ("trigger".into(), vec![MistakeCost::Security; t]),
+                    ("refresh".into(), vec![MistakeCost::Security]),
+                ],
+                suite_caught_every_mutant: true,
+            }),
+            tenant_hours: vec![("trigger".into(), Some(12.0))],
+        };
+        let a = h24_rule(&d(5));
+        assert!(matches!(&a, Verdict::DependsOn(c) if c.contains("trigger 5 (B×W 12.0")));
+        assert_ne!(a, h24_rule(&d(1)));
+        assert!(is_open(&h24_rule(&H24Data {
+            mistakes: None,
+            tenant_hours: vec![]
+        })));
     }
 
     #[test]

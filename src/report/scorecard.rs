@@ -34,6 +34,8 @@ pub struct ScoreRow {
     revocation_latency_api_check_h: Option<f64>,
     long_lived_secrets_per_installation: Option<f64>,
     invariants_held: (usize, usize),
+    /// The default profile's violations grouped by cause (a definitional one counted once).
+    violation_causes: Vec<super::security::ViolationCause>,
     /// Success of demands after the warm-up, no faults, and at 5% loss (`workload.md` §9).
     steady_state_success: Option<f64>,
     steady_state_success_at_5pct_loss: Option<f64>,
@@ -120,6 +122,11 @@ pub fn scorecard(r: &Results, sec: &SecurityData) -> Vec<ScoreRow> {
                 } else {
                     (0, 0)
                 },
+                violation_causes: if root.is_some() {
+                    sec.violation_causes(base)
+                } else {
+                    Vec::new()
+                },
             }
         })
         .collect()
@@ -194,8 +201,19 @@ pub fn scorecard_table(rows: &[ScoreRow]) -> Block {
                     opt(s.long_lived_secrets_per_installation, 0),
                     if s.invariants_held.1 == 0 {
                         "—".into()
-                    } else {
+                    } else if s.violation_causes.is_empty() {
                         format!("{} of {}", s.invariants_held.0, s.invariants_held.1)
+                    } else {
+                        format!(
+                            "{} of {}; {}",
+                            s.invariants_held.0,
+                            s.invariants_held.1,
+                            s.violation_causes
+                                .iter()
+                                .map(|c| c.label())
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        )
                     },
                 ]
             })

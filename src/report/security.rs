@@ -294,6 +294,17 @@ impl SecurityData {
             .sum();
         Some(n as f64 / a.standing_secrets.installations.max(1) as f64)
     }
+    /// The default profile's violated properties grouped by cause, each with the switches under
+    /// which the mechanism's matrix rows hold. Tenant isolation (P1) and credential binding
+    /// (P9) broken by a credential that is app-wide by design (its measured theft reaches
+    /// more than one tenant) are one definitional cause, counted once.
+    pub fn violation_causes(&self, mechanism: &str) -> Vec<ViolationCause> {
+        let app_wide = self
+            .root_exposure(mechanism)
+            .filter(|a| a.tenants_compromised > 1)
+            .map(|a| (a.credential.as_str(), a.tenants_compromised));
+        violation_causes(&self.matrix, mechanism, app_wide)
+    }
     /// Default-profile properties that hold (or are n/a, by design) out of those checked.
     pub fn invariants_held(&self, mechanism: &str) -> (usize, usize) {
         let rows: Vec<&MatrixRow> = self
@@ -307,6 +318,107 @@ impl SecurityData {
             .count();
         (held, rows.len())
     }
+}
+
+/// The properties an app-wide credential breaks by definition (`threats.md` P1: its reach of
+/// every tenant is B1, its violations come from the one secret accepted for any tenant; P9:
+/// the secret is bound to the app only, the same Accept as P1).
+const DEFINITIONAL: [&str; 2] = ["P1", "P9"];
+
+/// One cause of a mechanism's default-profile violations.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ViolationCause {
+    pub properties: Vec<String>,
+    pub cause: String,
+    /// True when the design itself decides it (no switch restores it).
+    pub definitional: bool,
+    /// The matrix's variants under which these properties hold.
+    pub holds_with: Vec<String>,
+    /// For a definitional cause: the mechanism's variants under which a property the default
+    /// profile does not keep holds (what a deployment can add beside it), "switch (property)".
+    pub mitigations: Vec<String>,
+}
+
+impl ViolationCause {
+    /// "P1+P9 (definitional: …)" or "P5 (holds with tenant_block=on)".
+    pub fn label(&self) -> String {
+        let props = self.properties.join("+");
+        if self.definitional {
+            format!("{props} one cause, definitional")
+        } else if self.holds_with.is_empty() {
+            format!("{props} (no switch in the matrix restores it)")
+        } else {
+            format!("{props} (holds with {})", self.holds_with.join(", "))
+        }
+    }
+}
+
+/// See [`SecurityData::violation_causes`]; `app_wide`: the root credential and the tenants one
+/// theft of it reached, when that is more than one.
+fn violation_causes(
+    matrix: &[MatrixRow],
+    mechanism: &str,
+    app_wide: Option<(&str, u64)>,
+) -> Vec<ViolationCause> {
+    let violated: Vec<&MatrixRow> = matrix
+        .iter()
+        .filter(|r| r.mechanism == mechanism && r.variant.is_none())
+        .filter(|r| r.verdict == VerdictKind::Violated)
+        .collect();
+    let holds_with = |props: &[&str]| -> Vec<String> {
+        matrix
+            .iter()
+            .filter(|r| r.mechanism == mechanism && props.contains(&r.property.as_str()))
+            .filter(|r| r.verdict == VerdictKind::Holds)
+            .filter_map(|r| r.variant.clone())
+            .collect()
+    };
+    // Variants that turn a property the default profile does not keep (violated or
+    // by-design) into one that holds: what a deployment can add beside a definitional cause.
+    let mitigations: Vec<String> = matrix
+        .iter()
+        .filter(|r| r.mechanism == mechanism && r.verdict == VerdictKind::Holds)
+        .filter(|r| {
+            matrix
+                .iter()
+                .find(|d| {
+                    d.mechanism == mechanism && d.variant.is_none() && d.property == r.property
+                })
+                .is_some_and(|d| d.verdict != VerdictKind::Holds)
+        })
+        .filter_map(|r| r.variant.as_ref().map(|v| format!("{v} ({})", r.property)))
+        .collect();
+    let mut causes = Vec::new();
+    let binding: Vec<&str> = violated
+        .iter()
+        .map(|r| r.property.as_str())
+        .filter(|p| app_wide.is_some() && DEFINITIONAL.contains(p))
+        .collect();
+    if let (Some((credential, tenants)), false) = (app_wide, binding.is_empty()) {
+        causes.push(ViolationCause {
+            properties: binding.iter().map(|p| p.to_string()).collect(),
+            cause: format!(
+                "definitional: the {} is app-wide (one theft reaches all {} tenants); recovering from it means rotating it for every tenant",
+                credential, tenants
+            ),
+            definitional: true,
+            holds_with: holds_with(&binding),
+            mitigations,
+        });
+    }
+    for r in violated
+        .iter()
+        .filter(|r| !binding.contains(&r.property.as_str()))
+    {
+        causes.push(ViolationCause {
+            properties: vec![r.property.clone()],
+            cause: "the default profile".into(),
+            definitional: false,
+            holds_with: holds_with(&[r.property.as_str()]),
+            mitigations: Vec::new(),
+        });
+    }
+    causes
 }
 
 fn hours(s: Option<f64>) -> String {
@@ -521,7 +633,13 @@ fn v(x: Option<VerdictKind>) -> &'static str {
 }
 
 /// The security sections; `id`s match `hypotheses.md`, plus the matrix and the attack table.
-pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
+/// `install_lost_at_5pct`: section PROV's share of tenants never holding a token at 5% loss,
+/// per token-using mechanism (H16 weighs upm-oauth's install path with it).
+pub fn sections(
+    d: &SecurityData,
+    seed: u64,
+    install_lost_at_5pct: &[(String, f64)],
+) -> Vec<Section> {
     // The report's matrix ran a smaller budget (named in the section); this is the stronger,
     // default run of the same rows.
     let check_cmd = format!("cargo run --release -- check --seed {seed} --json");
@@ -593,6 +711,45 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
                     v(d.verdict("tenant-secret", None, "P1")).into(),
                 ],
             ],
+        ),
+        Block::Text { text: "The default profile's violations by cause, counted once per cause (the scorecard counts them the same way). A definitional cause is the design itself: an app-wide secret is accepted for any tenant, so tenant isolation (P1) and binding (P9) fall together from the one Accept; no switch restores them, and recovering from one theft means rotating the secret for every tenant. The switches beside each cause are the matrix's variants under which the property holds.".into() },
+        Block::table(
+            &["mechanism", "violated", "cause", "holds with", "mitigations beside it"],
+            ["global-secret", "tenant-secret"]
+                .iter()
+                .flat_map(|m| {
+                    let causes = d.violation_causes(m);
+                    if causes.is_empty() {
+                        return vec![vec![
+                            m.to_string(),
+                            "none".into(),
+                            "—".into(),
+                            "—".into(),
+                            "—".into(),
+                        ]];
+                    }
+                    causes
+                        .into_iter()
+                        .map(|c| {
+                            vec![
+                                m.to_string(),
+                                c.properties.join(", "),
+                                c.cause,
+                                if c.holds_with.is_empty() {
+                                    "no switch in the matrix".into()
+                                } else {
+                                    c.holds_with.join(", ")
+                                },
+                                if c.mitigations.is_empty() {
+                                    "—".into()
+                                } else {
+                                    c.mitigations.join(", ")
+                                },
+                            ]
+                        })
+                        .collect()
+                })
+                .collect(),
         )],
         "Depends-on (the kind of leak) if the app-wide secret reaches more tenants than a per-tenant one while a store breach reaches as many either way; supported if isolation shrinks B in both; refuted if it never does.",
         verdict,
@@ -752,12 +909,13 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
             api_check_on_s: a.revocation_latency_api_checks_on_s,
         }),
         ttl_s: ttl_s(),
+        install_lost_at_5pct: install_lost_at_5pct.to_vec(),
     });
     out.push(section(
         "H16",
         "UPM-authorized OAuth",
         "remie: \"adjusting the UPM to implement the normal OAuth authorization flow\", with authorization and revocation buttons, \"an allow list of callback URLs\", and offline access revocable \"at any time without having to uninstall the app\" [F: thread].",
-        "E-sec on upm-oauth: revocation latency with `api_checks_installation` off and on, P5 (revocation) and P3 (authorized issuance: no token without install and consent) from the matrix. Its install path under loss is in section PROV.",
+        "E-sec on upm-oauth: revocation latency with `api_checks_installation` off and on, P5 (revocation) and P3 (authorized issuance: no token without install and consent) from the matrix. Its install path under loss is in section PROV, whose share of tenants left without a token at 5% loss the rule weighs.",
         vec![Block::table(&["metric", "value"], vec![
                 vec![
                     "R h, api check off / on".into(),
@@ -772,7 +930,7 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
                 vec!["P5 revocation".into(), v(p5).into()],
                 vec!["P3 authorized issuance".into(), v(p3).into()],
             ])],
-        "Supported if revocation takes effect at once with the API's installation check (R = 0) and within one TTL (4 h) without it (V1).",
+        "Refuted unless revocation takes effect at once with the API's installation check (R = 0) and within one TTL (4 h) without it (V1); then depends-on the install path if, at 5% loss (section PROV), upm-oauth leaves a larger share of tenants without a token than every other token-using mechanism; supported otherwise.",
         verdict,
     ));
 
@@ -833,52 +991,6 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
         verdict,
     ));
 
-    // H6 and H24: what the variants and mutants break, per mechanism.
-    let mut per: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    for r in d.matrix.iter().filter(|r| r.variant.is_some()) {
-        let e = per.entry(r.mechanism.as_str()).or_insert((0, 0));
-        e.1 += 1;
-        if r.verdict == VerdictKind::Violated {
-            e.0 += 1;
-        }
-    }
-    let rows: Vec<Vec<String>> = per
-        .iter()
-        .map(|(m, (b, n))| vec![m.to_string(), format!("{b} of {n}")])
-        .collect();
-    let variants: Vec<(VerdictKind, VerdictKind)> = d
-        .matrix
-        .iter()
-        .filter(|r| r.variant.is_some())
-        .map(|r| (r.expected, r.verdict))
-        .collect();
-    out.push(section(
-        "H6",
-        "Error-prone",
-        "The tenant-isolation post: it is \"overcomplicating engineering efforts (making it error prone)\"; the glue-code post: \"every vendor's implementation can have bugs\" [F: thread].",
-        "E-mut: each variant or mutant row switches one partner- or platform-side check off; the suite must catch it (the property flips to violated).",
-        vec![Block::table(&["mechanism", "variant rows that break a property"], rows.clone())],
-        "Supported (as attack surface, not bug likelihood) if every mutant expected to break a property is caught by the suite; refuted if some mutant goes unnoticed.",
-        h6_rule(&MutantData { variants }),
-    ));
-    let count = |m: &str| per.get(m).map_or(0, |x| x.0);
-    out.push(section(
-        "H24",
-        "\"Not at all confident … more secure system overall\"",
-        "The 2-cents post [F: thread].",
-        "E-mut × attacker matrix: trigger vs refresh and tenant-secret, counted from the variant rows, with B×W from the attack table.",
-        vec![Block::table(&["mechanism", "variant rows that break a property"], rows
-                .into_iter()
-                .filter(|r| ["trigger", "refresh", "tenant-secret"].contains(&r[0].as_str()))
-                .collect())],
-        "Reported as measured (hypotheses.md expects no closed form): depends-on names which design leaves more switches that break a property to the partner.",
-        h24_rule(&H24Data {
-            breaking: (!per.is_empty()).then(|| {
-                [count("trigger"), count("refresh"), count("tenant-secret")]
-            }),
-        }),
-    ));
-
     // H26: per-installation client credentials.
     let t = d.attack("tenant-secret", "client_secret");
     let p1 = d.verdict("tenant-secret", None, "P1");
@@ -907,4 +1019,63 @@ pub fn sections(d: &SecurityData, seed: u64) -> Vec<Section> {
 
 fn opt(x: Option<u64>) -> String {
     x.map_or("—".into(), |v| v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(
+        mechanism: &str,
+        variant: Option<&str>,
+        property: &str,
+        verdict: VerdictKind,
+    ) -> MatrixRow {
+        MatrixRow {
+            mechanism: mechanism.into(),
+            variant: variant.map(Into::into),
+            property: property.into(),
+            name: "",
+            verdict,
+            expected: verdict,
+            cases: 1,
+            reached: 1,
+            counterexample: None,
+            matches: true,
+            seeds: vec![],
+            evidence: None,
+            choices: None,
+        }
+    }
+
+    #[test]
+    fn an_app_wide_credential_breaks_p1_and_p9_once_and_switches_are_named() {
+        use VerdictKind::*;
+        let matrix = vec![
+            row("g", None, "P1", Violated),
+            row("g", None, "P5", Violated),
+            row("g", None, "P6", ByDesign),
+            row("g", None, "P9", Violated),
+            row("g", Some("tenant_block=on"), "P5", Holds),
+            row("g", Some("sender_constraint=mtls"), "P6", Holds),
+        ];
+        let causes = violation_causes(&matrix, "g", Some(("client_secret", 4)));
+        assert_eq!(causes.len(), 2);
+        assert_eq!(causes[0].properties, ["P1", "P9"]);
+        assert!(causes[0].definitional);
+        assert!(causes[0].cause.contains("all 4 tenants"));
+        assert_eq!(
+            causes[0].mitigations,
+            ["tenant_block=on (P5)", "sender_constraint=mtls (P6)"]
+        );
+        assert_eq!(causes[1].properties, ["P5"]);
+        assert_eq!(causes[1].holds_with, ["tenant_block=on"]);
+        assert_eq!(causes[1].label(), "P5 (holds with tenant_block=on)");
+        // A per-installation credential: every violation is its own cause.
+        let causes = violation_causes(&matrix, "g", None);
+        assert_eq!(causes.len(), 3);
+        assert!(causes.iter().all(|c| !c.definitional));
+        // Nothing violated, nothing listed.
+        assert!(violation_causes(&matrix[2..3], "g", Some(("s", 4))).is_empty());
+    }
 }

@@ -305,6 +305,27 @@ pub fn shared_specs() -> Vec<ParamSpec> {
             "the API rejects T of an uninstalled app or revoked grant",
         ),
         spec(
+            "event_retries",
+            Kind::Int,
+            "4",
+            Fact,
+            "F's retries of a lifecycle event (install, uninstall) on timeout or 5xx",
+        ),
+        spec(
+            "event_timeout",
+            Kind::Duration,
+            "5s",
+            Fact,
+            "F's per-attempt timeout for a lifecycle event",
+        ),
+        spec(
+            "event_backoff",
+            Kind::Duration,
+            "1s",
+            Unverified,
+            "F's exponential backoff base between lifecycle event attempts",
+        ),
+        spec(
             "recheck_install",
             Kind::Switch,
             "on",
@@ -473,6 +494,9 @@ impl SharedConfig {
                 revocation: p.pick("revocation"),
                 exp_leeway: p.pick("exp_leeway"),
                 api_checks_installation: p.bool("api_checks_installation"),
+                event_retries: p.int("event_retries") as u32,
+                event_timeout: p.dur_req("event_timeout"),
+                event_backoff: p.dur_req("event_backoff"),
             },
             store: StoreConfig {
                 write_cost: p.dur_req("db_write"),

@@ -456,9 +456,6 @@ impl PlatformSide for TriggerPlatform {
     }
 
     fn on_call_response(&mut self, cx: &mut PlatformCx<'_>, tag: u64, resp: Option<&Response>) {
-        if tag == 0 {
-            return; // lifecycle acks
-        }
         let Some(n) = self.nested.get_mut(&tag) else {
             return;
         };

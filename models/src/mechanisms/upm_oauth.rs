@@ -187,9 +187,15 @@ impl PartnerSide for UpmPartner {
                 let use_state = self.state;
                 let flow = match req.body.secret("state") {
                     Some(s) if use_state => self.flows.remove(s),
-                    _ if !use_state => req.tenant.map(|t| Flow {
-                        tenant: t,
-                        verifier: Secret::generate(cx.rng, "pkce"),
+                    // Without `state` P still keeps its flow (the PKCE verifier) in the
+                    // browser's session: it finds the one it started for this tenant.
+                    _ if !use_state => req.tenant.and_then(|t| {
+                        let key = self
+                            .flows
+                            .iter()
+                            .find(|(_, f)| f.tenant == t)
+                            .map(|(k, _)| k.clone())?;
+                        self.flows.remove(&key)
                     }),
                     _ => None,
                 };

@@ -59,6 +59,11 @@ pub struct PlatformConfig {
     pub exp_leeway: ExpLeeway,
     /// The API rejects T of an uninstalled app or revoked grant.
     pub api_checks_installation: bool,
+    /// Lifecycle events (install, uninstall) F → P: retries on timeout or 5xx, the
+    /// per-attempt timeout and the exponential backoff base (`workload.md` §8: 4 and 5 s).
+    pub event_retries: u32,
+    pub event_timeout: Micros,
+    pub event_backoff: Micros,
 }
 
 /// How a platform endpoint handles a request.
@@ -114,6 +119,44 @@ enum Timer {
     Mechanism { tag: u64 },
 }
 
+/// One lifecycle event F is delivering to P.lifecycle, kept until P acknowledges it or F
+/// runs out of retries.
+#[derive(Clone, Debug)]
+struct LifecycleEvent {
+    tenant: TenantId,
+    event: &'static str,
+    extra: Fields,
+    attempt: u32,
+}
+
+/// What happens next to a lifecycle delivery in flight.
+enum LifecycleTimer {
+    /// The attempt sent as `req` timed out (if it is still outstanding).
+    Timeout { req: MsgId },
+    /// The backoff before the next attempt ended.
+    Retry(LifecycleEvent),
+}
+
+/// Lifecycle deliveries in flight. Their timers have their own id space (the top bit set),
+/// so delivering with a timeout does not renumber the platform's messages.
+#[derive(Default)]
+struct LifecycleCalls {
+    in_flight: BTreeMap<MsgId, LifecycleEvent>,
+    timers: BTreeMap<TimerId, LifecycleTimer>,
+    next_timer: u64,
+}
+
+impl LifecycleCalls {
+    const TIMER_SPACE: u64 = 1 << 63;
+
+    fn set_timer(&mut self, out: &mut Effects, at: Micros, timer: LifecycleTimer) {
+        self.next_timer += 1;
+        let id = TimerId(Self::TIMER_SPACE | self.next_timer);
+        self.timers.insert(id, timer);
+        out.timers.push((at, id));
+    }
+}
+
 /// What a [`PlatformSide`] may use.
 pub struct PlatformCx<'a> {
     pub now: Micros,
@@ -126,6 +169,7 @@ pub struct PlatformCx<'a> {
     ids: &'a mut IdGen,
     calls: &'a mut BTreeMap<MsgId, u64>,
     timers: &'a mut BTreeMap<TimerId, Timer>,
+    lifecycle: &'a mut LifecycleCalls,
     out: &'a mut Effects,
 }
 
@@ -273,31 +317,70 @@ impl PlatformCx<'_> {
         }
         id
     }
-    /// A lifecycle event F → P.lifecycle, authenticated by a FIT (setup; answer ignored).
+    /// A lifecycle event F → P.lifecycle, authenticated by a FIT. F retries it on timeout or
+    /// 5xx (`event_retries`), each attempt with a fresh FIT and the same body.
     pub fn send_lifecycle(&mut self, tenant: TenantId, event: &'static str, extra: Fields) {
-        let fit = self.sign_fit(tenant);
+        self.deliver_lifecycle(LifecycleEvent {
+            tenant,
+            event,
+            extra,
+            attempt: 0,
+        });
+    }
+
+    fn deliver_lifecycle(&mut self, ev: LifecycleEvent) {
+        let fit = self.sign_fit(ev.tenant);
         let mut body = Fields::new()
-            .with("event", Value::Str(event.into()))
-            .with("installationId", Value::Tenant(tenant));
-        body.0.extend(extra.0);
+            .with("event", Value::Str(ev.event.into()))
+            .with("installationId", Value::Tenant(ev.tenant));
+        body.0.extend(ev.extra.0.iter().cloned());
         let req = Request {
             method: "POST",
             route: "POST /lifecycle",
-            tenant: Some(tenant),
+            tenant: Some(ev.tenant),
             headers: Fields::new().with("authorization", Value::Jwt(fit)),
             body,
         };
+        let id = self.ids.msg();
         let now = self.now;
-        self.call(
-            Party::FORGE,
-            Party::Partner(PartnerEndpoint::Lifecycle),
-            req,
-            None,
-            now,
-            None,
-            0,
+        self.out.send.push(Outgoing {
+            depart: now,
+            env: Envelope {
+                id,
+                from: Party::FORGE,
+                to: Party::Partner(PartnerEndpoint::Lifecycle),
+                cause: None,
+                body: Body::Request(req),
+            },
+        });
+        self.lifecycle.set_timer(
+            self.out,
+            now + self.cfg.event_timeout,
+            LifecycleTimer::Timeout { req: id },
         );
+        self.lifecycle.in_flight.insert(id, ev);
     }
+
+    /// The attempt `req` ended: acknowledged (`Some` 2xx or 4xx: P refused it, a retry would
+    /// not help), or failed (`None`: timed out; 5xx). A failed attempt is retried after an
+    /// exponential backoff while retries remain.
+    fn lifecycle_attempt_ended(&mut self, req: MsgId, resp: Option<&Response>) {
+        let Some(mut ev) = self.lifecycle.in_flight.remove(&req) else {
+            return;
+        };
+        let failed = resp.is_none_or(|r| r.status >= 500);
+        if failed && ev.attempt < self.cfg.event_retries {
+            let wait = self
+                .cfg
+                .event_backoff
+                .saturating_mul(1 << ev.attempt.min(20));
+            ev.attempt += 1;
+            let at = self.now + wait;
+            self.lifecycle
+                .set_timer(self.out, at, LifecycleTimer::Retry(ev));
+        }
+    }
+
     /// Answers `inbound` at `depart`.
     pub fn reply(&mut self, inbound: &Envelope, response: Response, depart: Micros) {
         let id = self.ids.msg();
@@ -337,6 +420,7 @@ pub struct Platform {
     ids: IdGen,
     calls: BTreeMap<MsgId, u64>,
     timers: BTreeMap<TimerId, Timer>,
+    lifecycle: LifecycleCalls,
     /// DPoP proofs already accepted (`jti` single use, RFC 9449).
     seen_proofs: BTreeSet<Secret>,
     /// The largest clock skew observed from the partner (`exp_leeway=track_skew` widens by it).
@@ -412,6 +496,7 @@ impl Platform {
             ids: IdGen::new(RoleKind::Platform),
             calls: BTreeMap::new(),
             timers: BTreeMap::new(),
+            lifecycle: LifecycleCalls::default(),
             seen_proofs: BTreeSet::new(),
             observed_skew: 0,
         }
@@ -439,6 +524,7 @@ impl Platform {
             ids: &mut self.ids,
             calls: &mut self.calls,
             timers: &mut self.timers,
+            lifecycle: &mut self.lifecycle,
             out,
         };
         f(self.side.as_mut(), &mut cx)
@@ -548,6 +634,7 @@ impl Platform {
                 ids: &mut self.ids,
                 calls: &mut self.calls,
                 timers: &mut self.timers,
+                lifecycle: &mut self.lifecycle,
                 out,
             };
             match self.side.verify_api(&cx, req) {
@@ -657,7 +744,11 @@ impl Platform {
             },
             Body::Response(resp) => {
                 let Some(cause) = env.cause else { return };
-                if let Some(tag) = self.calls.remove(&cause) {
+                if self.lifecycle.in_flight.contains_key(&cause) {
+                    self.with_side(now, out, |_, cx| {
+                        cx.lifecycle_attempt_ended(cause, Some(resp))
+                    });
+                } else if let Some(tag) = self.calls.remove(&cause) {
                     self.with_side(now, out, |side, cx| {
                         side.on_call_response(cx, tag, Some(resp))
                     });
@@ -746,6 +837,18 @@ impl Platform {
     }
 
     fn on_timer(&mut self, now: Micros, id: TimerId, out: &mut Effects) {
+        if let Some(timer) = self.lifecycle.timers.remove(&id) {
+            self.with_side(now, out, |_, cx| match timer {
+                LifecycleTimer::Timeout { req } => {
+                    if cx.lifecycle.in_flight.contains_key(&req) {
+                        cx.out.cancel.push(req);
+                        cx.lifecycle_attempt_ended(req, None);
+                    }
+                }
+                LifecycleTimer::Retry(ev) => cx.deliver_lifecycle(ev),
+            });
+            return;
+        }
         match self.timers.remove(&id) {
             Some(Timer::CallTimeout { req }) => {
                 if let Some(tag) = self.calls.remove(&req) {
@@ -787,6 +890,7 @@ impl Role for Platform {
             }
             Input::Restart { lost_volatile } => {
                 if lost_volatile {
+                    // Lifecycle events stay queued: F delivers them from a durable queue.
                     self.calls.clear();
                     self.side.reset_volatile();
                 }
