@@ -188,14 +188,21 @@ impl PartnerSide for UpmPartner {
                 let flow = match req.body.secret("state") {
                     Some(s) if use_state => self.flows.remove(s),
                     // Without `state` P still keeps its flow (the PKCE verifier) in the
-                    // browser's session: it finds the one it started for this tenant.
-                    _ if !use_state => req.tenant.and_then(|t| {
-                        let key = self
+                    // browser's session: it takes the one it started for this tenant; with
+                    // none, it accepts the callback anyway (the CSRF that `state` prevents).
+                    _ if !use_state => req.tenant.map(|t| {
+                        let started = self
                             .flows
                             .iter()
                             .find(|(_, f)| f.tenant == t)
-                            .map(|(k, _)| k.clone())?;
-                        self.flows.remove(&key)
+                            .map(|(k, _)| k.clone());
+                        match started.and_then(|k| self.flows.remove(&k)) {
+                            Some(flow) => flow,
+                            None => Flow {
+                                tenant: t,
+                                verifier: Secret::generate(cx.rng, "pkce"),
+                            },
+                        }
                     }),
                     _ => None,
                 };
