@@ -351,6 +351,11 @@ impl Finished {
     /// The summary and the run's result.
     pub fn into_result(self) -> RunResult {
         let summary = self.summarize();
+        self.into_result_with(summary)
+    }
+
+    /// The run's result with a summary made by [`Finished::summarize`].
+    pub fn into_result_with(self, summary: Summary) -> RunResult {
         RunResult {
             history: self.history,
             summary,
