@@ -173,12 +173,7 @@ pub fn run(s: &Scenario, properties: &[Property]) -> Result<SimOut> {
 /// The checked properties, one line each (text mode).
 pub fn print_properties(out: &SimOut) {
     for (p, v) in &out.properties {
-        println!(
-            "{p} {}: {} (reached {})",
-            p.name(),
-            v.verdict,
-            v.reached
-        );
+        println!("{p} {}: {} (reached {})", p.name(), v.verdict, v.reached);
     }
 }
 

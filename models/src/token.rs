@@ -440,10 +440,17 @@ mod tests {
             jti: "f7".into(),
         };
         let fit = k.sign_fit(&c);
-        assert_eq!(fit, k.sign_fit_reference(&c), "byte-identical to jsonwebtoken");
+        assert_eq!(
+            fit,
+            k.sign_fit_reference(&c),
+            "byte-identical to jsonwebtoken"
+        );
         assert!(fit.expose().starts_with(&format!("{FIT_HEADER}.")));
         let v = k.fit_public_key();
-        assert_eq!(v.verify_fast(fit.expose()).map(|c| c.installation_id), Some(7));
+        assert_eq!(
+            v.verify_fast(fit.expose()).map(|c| c.installation_id),
+            Some(7)
+        );
         // A tampered payload fails the fast path and the library then refuses it too.
         let (h, rest) = fit.expose().split_once('.').unwrap();
         let (_, sig) = rest.rsplit_once('.').unwrap();

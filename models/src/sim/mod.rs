@@ -12,10 +12,10 @@ use crate::history::History;
 use crate::ids::{RoleKind, TimerId};
 use crate::mechanisms::{Mechanism, ResolveError, resolve};
 use crate::message::Envelope;
-use crate::world::Schedule;
 use crate::params::Params;
 use crate::roles::AdminAction;
 use crate::roles::attacker::AttackPlan;
+use crate::world::Schedule;
 use crate::world::{Action, Step, World, hard_stop};
 use crate::{Micros, SEC};
 use serde::Serialize;
@@ -204,7 +204,11 @@ impl Queue {
             Ev::Timer(role, id) => Next::Timer(role, id),
             Ev::Deliver(slot) => {
                 self.free.push(slot);
-                Next::Deliver(self.envelopes[slot as usize].take().expect("a queued envelope"))
+                Next::Deliver(
+                    self.envelopes[slot as usize]
+                        .take()
+                        .expect("a queued envelope"),
+                )
             }
         };
         Some((q.at, next))
@@ -256,19 +260,16 @@ impl Sim {
         let (mechanism, profile, params) = resolve(&s.mechanism, &s.sets)?;
         Ok(Sim::guided(
             s,
-            mechanism,
-            profile,
-            params,
+            (mechanism, profile, params),
             None,
             Choices::random(),
         ))
     }
 
+    /// The world of `s` with a resolved mechanism, an optional attacker and a choice source.
     fn guided(
         s: &Scenario,
-        mechanism: &'static dyn Mechanism,
-        profile: Option<&'static str>,
-        params: Params,
+        (mechanism, profile, params): (&'static dyn Mechanism, Option<&'static str>, Params),
         plan: Option<&AttackPlan>,
         choices: Choices,
     ) -> Sim {
@@ -406,7 +407,7 @@ pub fn run_guided(
     plan: Option<&AttackPlan>,
     choices: Choices,
 ) -> RunResult {
-    let mut sim = Sim::guided(s, mechanism, profile, params, plan, choices);
+    let mut sim = Sim::guided(s, (mechanism, profile, params), plan, choices);
     sim.run();
     sim.finish().into_result()
 }
