@@ -123,7 +123,9 @@ fn cpu_time() -> Option<f64> {
     Some((utime + stime) as f64 / 100.0)
 }
 
-/// Runs the scenario in phases, then the checkers over its history.
+/// Runs the scenario in phases, then the checkers over its history. The wall clock times the
+/// phases for `--stats` only (the driver's side, outside the models).
+#[allow(clippy::disallowed_methods)]
 pub fn run(s: &Scenario, properties: &[Property]) -> Result<SimOut> {
     let t0 = Instant::now();
     let mut sim = Sim::new(s)?;
