@@ -2,17 +2,38 @@
 //! preset (history recording on, as always), side by side with a bare loop of the product
 //! API's HS256 verification, the crypto floor of one demand. Throughput is in demands
 //! (elements), so criterion prints demands/s; messages per demand come from the run itself.
+//!
+//! `{m}/demands` is the steady state: the world is built and provisioned (every install
+//! before t = 0) outside the timed part, which runs the demands to the hard stop and ends
+//! the run (its history sorted). Provisioning (`{m}/provision`, per tenant) and the summary
+//! pass (`{m}/summary`, per demand) are cases of their own; `checkers/*` is the cost of all
+//! twelve checkers per history event at two sizes (flat means linear); `scale/*` is the
+//! 1-demand-per-tenant-hour workload of the million-tenant run at 10,000 tenants (100 under
+//! `-- --test`).
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use std::hint::black_box;
-use tokenlab_models::sim::{Scenario, run};
+use tokenlab_models::sim::{Scenario, Sim, run};
 use tokenlab_models::token::{API_AUDIENCE, AccessClaims, EPOCH_S, PLATFORM_ISSUER};
+use tokenlab_properties::Property;
+use tokenlab_properties::suite::judge;
 
 fn scenario(m: &str) -> Scenario {
     let mut s = Scenario::new(m, "same-region").expect("preset");
     s.duration_s = 1800.0; // 100 tenants × 30 min ≈ 3,000 demands per iteration
     s
+}
+
+/// `cargo bench -- --test` (CI): every case once, on small inputs.
+fn test_mode() -> bool {
+    std::env::args().any(|a| a == "--test")
+}
+
+fn provisioned(s: &Scenario) -> Sim {
+    let mut sim = Sim::new(s).expect("resolves");
+    sim.provision();
+    sim
 }
 
 fn bench(c: &mut Criterion) {
@@ -28,14 +49,38 @@ fn bench(c: &mut Criterion) {
             .filter(|x| matches!(x.event, tokenlab_models::history::Event::Send { .. }))
             .count() as u64;
         eprintln!(
-            "{m}: {} demands, {} messages per run ({:.2} per demand)",
+            "{m}: {} demands, {} messages per run ({:.2} per demand), {} history events",
             r.summary.demands,
             messages,
-            messages as f64 / r.summary.demands as f64
+            messages as f64 / r.summary.demands as f64,
+            r.history.records.len()
         );
         g.throughput(Throughput::Elements(r.summary.demands));
         g.bench_function(format!("{m}/demands"), |b| {
-            b.iter(|| black_box(run(&s).expect("runs").summary.demands))
+            b.iter_batched(
+                || provisioned(&s),
+                |mut sim| {
+                    sim.run();
+                    sim.finish()
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        g.throughput(Throughput::Elements(u64::from(s.tenants)));
+        g.bench_function(format!("{m}/provision"), |b| {
+            b.iter(|| black_box(provisioned(&s).events()))
+        });
+        g.throughput(Throughput::Elements(r.summary.demands));
+        g.bench_function(format!("{m}/summary"), |b| {
+            b.iter_batched(
+                || {
+                    let mut sim = provisioned(&s);
+                    sim.run();
+                    sim.finish()
+                },
+                |f| black_box(f.summarize().demands),
+                BatchSize::PerIteration,
+            )
         });
     }
     // The crypto floor: one HS256 verification per demand at the product API.
@@ -71,6 +116,51 @@ fn bench(c: &mut Criterion) {
                     .inst,
             )
         })
+    });
+    g.finish();
+}
+
+/// The checkers' cost per history event: all twelve over one run's history, at two sizes.
+/// Throughput is in history events, so a flat events/s across sizes means linear.
+fn bench_checkers(c: &mut Criterion) {
+    let mut g = c.benchmark_group("checkers");
+    g.sample_size(10);
+    let sizes: &[u32] = if test_mode() { &[10] } else { &[100, 1000] };
+    for m in ["refresh", "trigger"] {
+        for &tenants in sizes {
+            let mut s = scenario(m);
+            s.tenants = tenants;
+            s.duration_s = 600.0;
+            let r = run(&s).expect("runs");
+            g.throughput(Throughput::Elements(r.history.records.len() as u64));
+            g.bench_function(format!("{m}/all_per_event/{tenants}_tenants"), |b| {
+                b.iter(|| {
+                    Property::ALL
+                        .iter()
+                        .map(|p| judge(*p, &r.history, &r.params, tenants).reached)
+                        .sum::<u64>()
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+/// The million-tenant workload (refresh, 1 demand per tenant-hour, one hour) at 10,000
+/// tenants: the whole run (provisioning, demands, summary) per demand. `tokenlab simulate
+/// --stats` measures the same at any size.
+fn bench_scale(c: &mut Criterion) {
+    let mut g = c.benchmark_group("scale");
+    g.sample_size(10);
+    let tenants = if test_mode() { 100 } else { 10_000 };
+    let mut s = Scenario::new("refresh", "same-region").expect("preset");
+    s.tenants = tenants;
+    s.duration_s = 3600.0;
+    s.demands_per_tenant_hour = 1.0;
+    let demands = run(&s).expect("runs").summary.demands;
+    g.throughput(Throughput::Elements(demands));
+    g.bench_function(format!("refresh/{tenants}_tenants"), |b| {
+        b.iter(|| black_box(run(&s).expect("runs").summary.demands))
     });
     g.finish();
 }
@@ -115,5 +205,5 @@ fn bench_explore(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, bench_explore);
+criterion_group!(benches, bench, bench_checkers, bench_scale, bench_explore);
 criterion_main!(benches);

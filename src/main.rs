@@ -9,6 +9,7 @@ mod cli_net;
 mod cli_security;
 mod json_out;
 mod scenario;
+mod sim_stats;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -109,6 +110,13 @@ struct SimArgs {
     /// KEY=VALUE for any switch of the mechanism (validated).
     #[arg(long = "set")]
     sets: Vec<String>,
+    /// Run these property checkers over the run's history (comma-separated, e.g. P1,P12);
+    /// the JSON gets `properties: {P1: {verdict, reached}, ...}`.
+    #[arg(long, value_delimiter = ',')]
+    check: Vec<String>,
+    /// Print the run's cost to stderr: history events, peak memory, µs per demand.
+    #[arg(long)]
+    stats: bool,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -130,12 +138,30 @@ fn check_prob(name: &str, p: Option<f64>) -> Result<()> {
     Ok(())
 }
 
-/// Builds the scenario and resolves the mechanism; every user error is one line.
+/// Builds the scenario and runs it; every user error is one line.
 fn scenario(
     mechanism: &str,
     sets: &[String],
     c: &CommonArgs,
 ) -> Result<(Scenario, tokenlab_models::sim::RunResult)> {
+    let (s, (m, profile, params)) = build_scenario(mechanism, sets, c)?;
+    let result = run_resolved(&s, m, profile, params);
+    Ok((s, result))
+}
+
+/// A resolved mechanism: the model, its profile and its parameters.
+type Resolved = (
+    &'static dyn tokenlab_models::mechanisms::Mechanism,
+    Option<&'static str>,
+    tokenlab_models::params::Params,
+);
+
+/// Builds the scenario and resolves the mechanism; every user error is one line.
+fn build_scenario(
+    mechanism: &str,
+    sets: &[String],
+    c: &CommonArgs,
+) -> Result<(Scenario, Resolved)> {
     let Some(p) = preset(&c.preset) else {
         bail!(
             "unknown preset '{}'; known: {}",
@@ -145,8 +171,8 @@ fn scenario(
     };
     check_prob("loss", c.loss)?;
     check_prob("error-rate", c.error_rate)?;
-    if c.tenants == 0 || c.tenants > 100_000 {
-        bail!("--tenants must be between 1 and 100000, got {}", c.tenants);
+    if c.tenants == 0 || c.tenants > 1_000_000 {
+        bail!("--tenants must be between 1 and 1000000, got {}", c.tenants);
     }
     if !(c.duration_s > 0.0 && c.duration_s <= 30.0 * 86_400.0) {
         bail!("--duration-s must be in (0, 2592000], got {}", c.duration_s);
@@ -212,8 +238,7 @@ fn scenario(
         provision_at_s: None,
         demands: Vec::new(),
     };
-    let result = run_resolved(&s, m, profile, params);
-    Ok((s, result))
+    Ok((s, (m, profile, params)))
 }
 
 fn fmt_opt(v: Option<f64>) -> String {
@@ -345,11 +370,26 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Simulate(a) => {
-            let (_, r) = scenario(&a.mechanism, &a.sets, &a.common)?;
-            if a.common.json {
-                println!("{}", json_out::to_string(&r.summary)?);
+            if a.check.is_empty() && !a.stats {
+                let (_, r) = scenario(&a.mechanism, &a.sets, &a.common)?;
+                if a.common.json {
+                    println!("{}", json_out::to_string(&r.summary)?);
+                } else {
+                    print_summary(&r.summary);
+                }
             } else {
-                print_summary(&r.summary);
+                let properties = sim_stats::parse_checks(&a.check)?;
+                let (s, _) = build_scenario(&a.mechanism, &a.sets, &a.common)?;
+                let out = sim_stats::run(&s, &properties)?;
+                if a.common.json {
+                    println!("{}", json_out::to_string(&out)?);
+                } else {
+                    print_summary(&out.summary);
+                    sim_stats::print_properties(&out);
+                }
+                if a.stats {
+                    eprintln!("{}", out.stats.line());
+                }
             }
         }
         Command::Report(a) => report::run(&a)?,

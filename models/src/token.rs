@@ -145,7 +145,12 @@ pub fn check_exp(exp_s: i64, now: Micros, leeway: Micros) -> Result<(), JwtError
 pub struct PlatformKeys {
     access_enc: EncodingKey,
     access_dec: DecodingKey,
+    /// The library's key, kept for the test that checks [`PlatformKeys::sign_fit`] against it.
+    #[cfg(test)]
     fit_enc: EncodingKey,
+    /// The FIT key parsed once (what `jsonwebtoken` would parse from `fit_enc` per signature):
+    /// Ed25519 signing is deterministic, so signing with it gives the same bytes.
+    fit_signing: ed25519_dalek::SigningKey,
     fit_public: [u8; 32],
     hs256: Validation,
     epoch: Epoch,
@@ -162,7 +167,9 @@ impl PlatformKeys {
         PlatformKeys {
             access_enc: EncodingKey::from_secret(&hmac).expect("32-byte HMAC key"),
             access_dec: DecodingKey::from_secret(&hmac).expect("32-byte HMAC key"),
+            #[cfg(test)]
             fit_enc: EncodingKey::from_ed_der(&ed25519_pkcs8_der(&seed)),
+            fit_signing: signing,
             fit_public,
             hs256: validation(Algorithm::HS256),
             epoch: Epoch::default(),
@@ -173,6 +180,7 @@ impl PlatformKeys {
     pub fn fit_public_key(&self) -> FitVerifier {
         FitVerifier {
             key: DecodingKey::from_ed_der(&self.fit_public),
+            fast: ed25519_dalek::VerifyingKey::from_bytes(&self.fit_public).ok(),
             v: validation(Algorithm::EdDSA),
             epoch: self.epoch,
         }
@@ -204,15 +212,40 @@ impl PlatformKeys {
             .map_err(map_err)
     }
 
+    /// The same compact JWS `jsonwebtoken::encode` makes with `fit_enc` (header, claims and
+    /// signature byte for byte), without re-parsing the PKCS#8 key and re-deriving the public
+    /// key on every signature.
     pub fn sign_fit(&self, claims: &FitClaims) -> Jwt {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use ed25519_dalek::Signer;
+        let json = serde_json::to_vec(claims).expect("plain claims serialize");
+        let mut token = String::with_capacity(FIT_HEADER.len() + 2 + json.len() * 4 / 3 + 88);
+        token.push_str(FIT_HEADER);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&json, &mut token);
+        let signature = self.fit_signing.sign(token.as_bytes());
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
+        Jwt::new(token)
+    }
+
+    /// [`PlatformKeys::sign_fit`] through `jsonwebtoken` (the reference it must equal).
+    #[cfg(test)]
+    fn sign_fit_reference(&self, claims: &FitClaims) -> Jwt {
         let token = jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), claims, &self.fit_enc)
             .expect("EdDSA signing with a valid key cannot fail");
         Jwt::new(token)
     }
 }
 
+/// The encoded JOSE header `jsonwebtoken` writes for `Header::new(Algorithm::EdDSA)`:
+/// base64url of `{"typ":"JWT","alg":"EdDSA"}` (a test checks it against the library).
+const FIT_HEADER: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJFZERTQSJ9";
+
 /// A PKCS#8 v1 wrapper around a raw Ed25519 seed (RFC 8410), which is what
 /// `EncodingKey::from_ed_der` expects.
+#[cfg(test)]
 fn ed25519_pkcs8_der(seed: &[u8; 32]) -> Vec<u8> {
     let mut der = vec![
         0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
@@ -225,6 +258,9 @@ fn ed25519_pkcs8_der(seed: &[u8; 32]) -> Vec<u8> {
 /// What the partner holds to check FITs: the platform's public key.
 pub struct FitVerifier {
     key: DecodingKey,
+    /// The platform's key parsed once, for the fast path of [`FitVerifier::verify`] (none for
+    /// a key obtained elsewhere: those always take the library's path).
+    fast: Option<ed25519_dalek::VerifyingKey>,
     v: Validation,
     epoch: Epoch,
 }
@@ -235,6 +271,7 @@ impl FitVerifier {
     pub fn from_decoding_key(key: DecodingKey) -> FitVerifier {
         FitVerifier {
             key,
+            fast: None,
             v: validation(Algorithm::EdDSA),
             epoch: Epoch::default(),
         }
@@ -248,9 +285,14 @@ impl FitVerifier {
     }
     /// Signature, issuer, audience (= the app) and `exp` against `now`.
     pub fn verify(&self, fit: &Jwt, now: Micros) -> Result<FitClaims, JwtError> {
-        let c = jsonwebtoken::decode::<FitClaims>(fit.expose(), &self.key, &self.v)
-            .map_err(map_err)?
-            .claims;
+        let c = match self.verify_fast(fit.expose()) {
+            Some(c) => c,
+            None => {
+                jsonwebtoken::decode::<FitClaims>(fit.expose(), &self.key, &self.v)
+                    .map_err(map_err)?
+                    .claims
+            }
+        };
         if c.iss != FIT_ISSUER {
             return Err(JwtError::WrongIssuer);
         }
@@ -259,6 +301,28 @@ impl FitVerifier {
         }
         self.epoch.check_exp(c.exp, now, 0)?;
         Ok(c)
+    }
+}
+
+impl FitVerifier {
+    /// The common case without re-parsing the key per token: the exact header the platform
+    /// writes, a valid signature under the parsed key, and claims that decode. Anything else
+    /// (`None`) goes through `jsonwebtoken::decode`, which then gives the same verdict and
+    /// error it always gave. With exp, nbf and aud validation off and no required claims,
+    /// `decode` checks nothing more than this for a token that passes here.
+    fn verify_fast(&self, token: &str) -> Option<FitClaims> {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let key = self.fast.as_ref()?;
+        let (message, signature) = token.rsplit_once('.')?;
+        let (header, _) = message.split_once('.')?;
+        if header != FIT_HEADER {
+            return None;
+        }
+        let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+        let signature = ed25519_dalek::Signature::from_slice(&signature).ok()?;
+        ed25519_dalek::Verifier::verify(key, message.as_bytes(), &signature).ok()?;
+        jsonwebtoken::dangerous::insecure_decode_claims::<FitClaims>(token).ok()
     }
 }
 
@@ -361,6 +425,46 @@ mod tests {
             k.fit_public_key().verify(&fit, 61 * SEC),
             Err(JwtError::Expired)
         );
+    }
+
+    #[test]
+    fn fit_signing_and_fast_verification_equal_the_library() {
+        let k = keys();
+        let c = FitClaims {
+            iss: FIT_ISSUER.into(),
+            aud: APP_ID.into(),
+            installation_id: 7,
+            api_base_url: "https://api/x?y=\"z\"".into(),
+            iat: EPOCH_S,
+            exp: EPOCH_S + 60,
+            jti: "f7".into(),
+        };
+        let fit = k.sign_fit(&c);
+        assert_eq!(
+            fit,
+            k.sign_fit_reference(&c),
+            "byte-identical to jsonwebtoken"
+        );
+        assert!(fit.expose().starts_with(&format!("{FIT_HEADER}.")));
+        let v = k.fit_public_key();
+        assert_eq!(
+            v.verify_fast(fit.expose()).map(|c| c.installation_id),
+            Some(7)
+        );
+        // A tampered payload fails the fast path and the library then refuses it too.
+        let (h, rest) = fit.expose().split_once('.').unwrap();
+        let (_, sig) = rest.rsplit_once('.').unwrap();
+        let mut other = c.clone();
+        other.installation_id = 8;
+        let forged_body = k.sign_fit(&other);
+        let forged_body = forged_body.expose().split('.').nth(1).unwrap();
+        let forged = Jwt::new(format!("{h}.{forged_body}.{sig}"));
+        assert!(v.verify_fast(forged.expose()).is_none());
+        assert_eq!(v.verify(&forged, 0), Err(JwtError::BadSignature));
+        // Another header (alg none) is never taken by the fast path.
+        let none = Jwt::new(format!("eyJhbGciOiJub25lIn0.{forged_body}.{sig}"));
+        assert!(v.verify_fast(none.expose()).is_none());
+        assert!(v.verify(&none, 0).is_err());
     }
 
     #[test]
