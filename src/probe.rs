@@ -615,7 +615,8 @@ async fn experiments(p: &mut Prober, families: &[String]) -> Result<Findings> {
             match hi {
                 Some(h) => {
                     window = Verdict::new(
-                        Some(((lo + h) / 2.0 * 100.0).round() / 100.0),
+                        // To 0.1 s: the bracket is 0.25 s wide by default.
+                        Some(((lo + h) / 2.0 * 10.0).round() / 10.0),
                         steps,
                         format!(
                             "a superseded RT was accepted {lo:.3} s and refused {h:.3} s after its supersession{note}"
