@@ -18,7 +18,7 @@ dot=$("$py" -c 'import importlib.metadata as m; print(m.version("django-oauth-to
 oidc=$(node -p 'require("./tests/probe_servers/oidc_provider/node_modules/oidc-provider/package.json").version')
 node=$(node --version)
 tl=$(cargo pkgid -p tokenlab | sed 's/.*[#@]//')
-python3 - "$rec" "$out" "$dot" "$oidc ($node)" "$tl" <<'PY'
+python3 - "$rec" "$out" "$dot" "$oidc (node $node)" "$tl" <<'PY'
 import json, pathlib, sys
 rec, out, dot, oidc, tl = sys.argv[1:]
 settings = {

@@ -38,6 +38,7 @@ pub fn blocks() -> Vec<Block> {
         .map(|c| {
             let grace = match (&c["rotation"], &c["grace_window_s"]) {
                 (Value::Bool(false), _) => "n/a".to_string(),
+                (_, Value::Number(n)) if n.as_f64() == Some(0.0) => "none".to_string(),
                 (_, Value::Number(n)) => format!("{n} s"),
                 _ => "—".to_string(),
             };
@@ -54,7 +55,11 @@ pub fn blocks() -> Vec<Block> {
                 cell(&c["grace_reply"]),
                 cell(&c["family_revoked_on_reuse"]),
                 cell(&c["old_generations_accepted"]),
-                format!("{} / {} s", cell(&c["requests"]), cell(&c["elapsed_s"])),
+                format!(
+                    "{} / {:.1} s",
+                    cell(&c["requests"]),
+                    c["elapsed_s"].as_f64().unwrap_or(0.0)
+                ),
                 format!("`{switches}`"),
                 format!("{} / {}", cell(&c["p4"]), cell(&c["p9"])),
                 cell(&c["f_grace_applies"]),
