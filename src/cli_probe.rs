@@ -117,10 +117,6 @@ fn run_check(sets: &[String]) -> Result<CheckResult> {
     })
 }
 
-fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
-    v.as_ref().map_or("undetermined".into(), |x| x.to_string())
-}
-
 fn print_text(f: &Findings, sets: &[String], caveats: &[String], check: Option<&CheckResult>) {
     let refs = |r: &[u32]| {
         r.iter()
@@ -139,36 +135,14 @@ fn print_text(f: &Findings, sets: &[String], caveats: &[String], check: Option<&
         f.families_given
     );
     println!("verdicts (value, requests that showed it, how):");
-    line(
-        "rotation",
-        opt(&f.rotation.value),
-        &f.rotation.requests,
-        &f.rotation.how,
-    );
-    let r = &f.reuse_rejected;
-    line("reuse_rejected", opt(&r.value), &r.requests, &r.how);
-    let g = &f.grace_window_s;
-    line("grace_window_s", opt(&g.value), &g.requests, &g.how);
-    let g = &f.grace_reply;
-    line("grace_reply", opt(&g.value), &g.requests, &g.how);
-    let g = &f.family_revoked_on_reuse;
-    line(
-        "family_revoked_on_reuse",
-        opt(&g.value),
-        &g.requests,
-        &g.how,
-    );
-    let g = &f.old_generations_accepted;
-    line(
-        "old_generations_accepted",
-        opt(&g.value),
-        &g.requests,
-        &g.how,
-    );
-    let g = &f.access_token_ttl_s;
-    line("access_token_ttl_s", opt(&g.value), &g.requests, &g.how);
-    let g = &f.error_codes_conform;
-    line("error_codes_conform", opt(&g.value), &g.requests, &g.how);
+    for (name, value, requests, how) in f.rows() {
+        line(
+            name,
+            value.unwrap_or_else(|| "undetermined".into()),
+            requests,
+            how,
+        );
+    }
     for d in &f.deviations {
         println!("    deviation {d}");
     }

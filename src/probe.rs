@@ -165,6 +165,37 @@ pub struct Findings {
     pub elapsed_s: f64,
 }
 
+/// One verdict as a printed row: name, value (`None`: undetermined), requests, how.
+pub type VerdictRow<'a> = (&'static str, Option<String>, &'a [u32], &'a str);
+
+fn row<'a, T: Serialize + std::fmt::Display>(
+    name: &'static str,
+    v: &'a Verdict<T>,
+) -> VerdictRow<'a> {
+    (
+        name,
+        v.value.as_ref().map(|x| x.to_string()),
+        &v.requests,
+        &v.how,
+    )
+}
+
+impl Findings {
+    /// Every verdict, in the order printed.
+    pub fn rows(&self) -> Vec<VerdictRow<'_>> {
+        vec![
+            row("rotation", &self.rotation),
+            row("reuse_rejected", &self.reuse_rejected),
+            row("grace_window_s", &self.grace_window_s),
+            row("grace_reply", &self.grace_reply),
+            row("family_revoked_on_reuse", &self.family_revoked_on_reuse),
+            row("old_generations_accepted", &self.old_generations_accepted),
+            row("access_token_ttl_s", &self.access_token_ttl_s),
+            row("error_codes_conform", &self.error_codes_conform),
+        ]
+    }
+}
+
 struct Prober {
     client: hyper_util::client::legacy::Client<
         hyper_util::client::legacy::connect::HttpConnector,
