@@ -205,6 +205,18 @@ fn assert_truth(id: &str, v: &Value, t: &Truth) {
     }
 }
 
+/// Negative control: the assertion can fail. A measurement matches no other configuration's
+/// truth of the same server (every configuration tested is told apart).
+fn distinguishes<'a>(id: &str, v: &Value, others: impl Iterator<Item = (&'a str, &'a Truth)>) {
+    for (other, t) in others.filter(|(o, _)| *o != id) {
+        let wrong = std::panic::catch_unwind(|| assert_truth(other, v, t));
+        assert!(
+            wrong.is_err(),
+            "{id}: its measurement also matches {other}'s truth"
+        );
+    }
+}
+
 /// Runs the probe on a started server, checks it against the truth and the committed data.
 fn probe_and_assert(
     id: &str,
@@ -410,11 +422,12 @@ fn django_oauth_toolkit_configurations() {
         ),
         ("dot-norotate", false, 0, true, NO_ROTATION),
     ];
-    for (id, rotate, grace, reuse, truth) in cases {
+    for (id, rotate, grace, reuse, truth) in cases.clone() {
         let families = if grace > 0 { 8 } else { 3 };
         let s = dot(id, rotate, grace, reuse, families);
         assert!(s.banner.contains("django-oauth-toolkit"), "{}", s.banner);
-        probe_and_assert(id, &s, None, &truth, id == "dot-grace1-reuse");
+        let v = probe_and_assert(id, &s, None, &truth, id == "dot-grace1-reuse");
+        distinguishes(id, &v, cases.iter().map(|c| (c.0, &c.4)));
     }
 }
 
@@ -453,7 +466,7 @@ fn oidc_provider_configurations() {
         ("oidc-rotate", true, rotating(0.0, None, true, false)),
         ("oidc-norotate", false, NO_ROTATION),
     ];
-    for (id, rotate, truth) in cases {
+    for (id, rotate, truth) in cases.clone() {
         let mut cmd = Command::new("node");
         cmd.current_dir(oidc_dir()).arg("server.js").args([
             "--families",
@@ -463,7 +476,8 @@ fn oidc_provider_configurations() {
         ]);
         let s = Server::start(cmd, None);
         assert!(s.banner.contains("oidc-provider"), "{}", s.banner);
-        probe_and_assert(id, &s, None, &truth, id == "oidc-rotate");
+        let v = probe_and_assert(id, &s, None, &truth, id == "oidc-rotate");
+        distinguishes(id, &v, cases.iter().map(|c| (c.0, &c.2)));
     }
 }
 
@@ -500,7 +514,7 @@ fn tokenlab_serve_configurations() {
             NO_ROTATION,
         ),
     ];
-    for (id, sets, truth) in cases {
+    for (id, sets, truth) in cases.clone() {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokenlab"));
         cmd.args([
             "serve",
@@ -515,7 +529,8 @@ fn tokenlab_serve_configurations() {
             cmd.args(["--set", s]);
         }
         let s = Server::start(cmd, None);
-        probe_and_assert(id, &s, None, &truth, false);
+        let v = probe_and_assert(id, &s, None, &truth, false);
+        distinguishes(id, &v, cases.iter().map(|c| (c.0, &c.2)));
     }
 }
 
