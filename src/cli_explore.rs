@@ -37,7 +37,10 @@ pub struct ExploreArgs {
 }
 
 /// The row to explore: the `expectations.md` row when one exists, else an ad-hoc one.
-fn row_of(mechanism: &str, property: Property) -> Result<(Expectation, Option<VerdictKind>)> {
+pub(crate) fn row_of(
+    mechanism: &str,
+    property: Property,
+) -> Result<(Expectation, Option<VerdictKind>)> {
     let reference = Reference::parse(mechanism)?;
     resolve(mechanism, &[])?;
     if let Some(e) = expectations().into_iter().find(|e| {

@@ -6,6 +6,7 @@
 mod batch;
 mod cli_explore;
 mod cli_net;
+mod cli_probe;
 mod cli_security;
 mod json_out;
 mod scenario;
@@ -60,6 +61,8 @@ enum Command {
     StaleReads(cli_net::StaleReadsArgs),
     /// Re-run a saved counterexample (generated case JSON, or `--choices` string) and show its verdicts (exit 1 if violated).
     Replay(cli_security::ReplayArgs),
+    /// Measure a real token endpoint's refresh-token semantics (only servers you are authorised to test).
+    Probe(cli_probe::ProbeArgs),
     /// Run a scenario file (TOML): its summary and property verdicts (exit 1 on a mismatch).
     Run(scenario::run::RunArgs),
     /// Print a commented example scenario file (`--example NAME`; without NAME, list them).
@@ -332,6 +335,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Scenario(a) => scenario::run::scenario_cmd(a)?,
         Command::Serve(a) => cli_net::serve(a)?,
+        Command::Probe(a) => cli_probe::probe_cmd(a)?,
         Command::Calibrate(a) => cli_net::calibrate_cmd(a)?,
         Command::StaleReads(a) => cli_net::stale_reads(a)?,
         Command::Mechanisms { json } => {

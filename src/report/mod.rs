@@ -28,6 +28,7 @@ pub mod experiments;
 pub mod figures;
 pub mod loopback;
 pub mod modelled;
+pub mod real_servers;
 pub mod render;
 pub mod results;
 pub mod rules;

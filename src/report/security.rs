@@ -656,6 +656,7 @@ pub fn sections(
         "Supported if every row's computed verdict equals expectations.md; refuted naming the rows that differ.",
         matrix_rule(&MatrixData { mismatches }),
     );
+    s.blocks.extend(super::real_servers::blocks()); // measured, committed: issue 17
     s.reproduce.push(check_cmd.clone());
     out.push(s);
 
