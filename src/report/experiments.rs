@@ -400,6 +400,34 @@ pub fn points(cfg: &Config) -> Vec<PointSpec> {
             v.push(s);
         }
     }
+    // The same issuance outage for every mechanism: P cannot reach F or the AS (nor they P)
+    // for D hours from OUTAGE_AT_H; the product API stays up. Steady metrics count from the
+    // outage's start to 2 h after its end.
+    for m in registry() {
+        for d in OUTAGE_H {
+            let mut s = PointSpec::new(
+                "outage",
+                format!("{}/outage={d}h", m.id()),
+                m.id(),
+                cfg.small(200, 50),
+            );
+            s.demands_per_tenant_hour = 6.0;
+            s.duration_s = (OUTAGE_AT_H + d + 2.0) * 3600.0;
+            s.steady_from_s = Some(OUTAGE_AT_H * 3600.0);
+            s.gap_from_s = Some(OUTAGE_AT_H * 3600.0);
+            if d > 0.0 {
+                for platform in [Group::Forge, Group::AuthServer] {
+                    s.nemesis.push(Nemesis::Partition {
+                        a: platform,
+                        b: Group::Partner,
+                        from_s: OUTAGE_AT_H * 3600.0,
+                        until_s: (OUTAGE_AT_H + d) * 3600.0,
+                    });
+                }
+            }
+            v.push(s);
+        }
+    }
     // Refresh-token rotation under response loss, with and without a grace window.
     for grace in ["0", "30s"] {
         for p in RESPONSE_LOSS_GRID {

@@ -495,6 +495,7 @@ fn annotation(s: &Section, r: &Results, sec: Option<&SecurityData>) -> Annotatio
         "H26" => Annotation::measured().because("a per-tenant secret reaches one tenant by definition; P1 would flip only with a checker defect"),
         "K" => lockout(r, v),
         "C4" => c4(),
+        "OUT" => Annotation::measured().because("the outage length is the swept assumption: the table gives each mechanism's success at every length, and the verdict names who keeps service at 2 h"),
         "PROV" => Annotation::measured().because("the verdict names the mechanism losing the most tenants; no threshold decides it"),
         "E-sec" => Annotation::measured().because("a row-by-row comparison with expectations.md: it flips when a checker's verdict changes, not with a workload parameter"),
         "E-leak" => Annotation::measured().because("a measurement table; the hypotheses that use it carry the flips"),
