@@ -1591,7 +1591,7 @@ fn h6(c: &Ctx, sec: Option<&super::security::SecurityData>) -> Section {
             ),
             Block::table(&MISTAKE_HEADERS, rows),
         ],
-        rule: "Not evaluated if the suite misses a planted mutant. Supported if trigger leaves the partner more mistakes with a security cost than every standard AS-based design (refresh, tenant-secret, global-secret); refuted if one of them leaves at least as many, and at least as many costly ones overall; depends-on otherwise.".into(),
+        rule: "Not evaluated if the suite misses a planted mutant. Supported if trigger leaves the partner more mistakes with a security cost than every standard AS-based design (refresh, tenant-secret, global-secret); refuted if one of them leaves at least as many, and at least as many costly ones overall; depends-on otherwise. A mistake \"not in the matrix\" is untested, not shown harmless, and counts as no security cost (for example `fit_check=off` on the lifecycle endpoint that delivers an RT or a secret at install has no attacker row yet), so the comparison favours the designs with fewer rows.".into(),
         verdict: h6_rule(&data),
         reproduce: vec![c.only("mistakes")],
         ..Default::default()
