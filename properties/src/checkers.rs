@@ -677,7 +677,11 @@ pub fn injection_resistance(h: &History) -> Verdict {
                         .and_then(|j| f.issued.get(&j.id()))
                         .is_some_and(|i| i.kind == ItemKind::Fit && i.tenant == tenant);
                     let via_flow = env.to == Party::Partner(PartnerEndpoint::OAuth);
-                    (fit_ok || via_flow) && (item_ok || !f.issued.contains_key(&item) && fit_ok)
+                    // A genuine FIT authenticates the delivery it came with, not whatever body
+                    // a replay attaches to it: an item the platform never issued is stored
+                    // legitimately only in the attacker's own tenant (A4, its own business).
+                    let own_row = env.from == Party::Attacker && f.owned == Some(tenant);
+                    (fit_ok || via_flow) && (item_ok || own_row && !f.issued.contains_key(&item))
                 }
                 // An answer to P's own request.
                 None => {

@@ -547,7 +547,20 @@ fn runs_of(
         }
         Property::P8 => {
             let d = 900.0;
-            let mut steps = vec![step(300.0, Capability::Forge)];
+            let fit_deliveries = m.capability_url() || m.acquisition() == Acquisition::PushedOnly;
+            // With FIT deliveries, A10 from the start and A1 on the partner–Forge hop: the
+            // first deliveries (cold starts) are seen in transit and replayed with a forged T.
+            let forge_at = if fit_deliveries { 0.0 } else { 300.0 };
+            let mut steps = vec![step(forge_at, Capability::Forge)];
+            if fit_deliveries {
+                steps.push(step(
+                    0.0,
+                    Capability::Tap {
+                        a: Group::Partner,
+                        b: Group::Forge,
+                    },
+                ));
+            }
             if m.browser_consent() {
                 steps.push(step(BEFORE_SETUP, Capability::Own { tenant: OWN }));
                 steps.push(step(400.0, Capability::InjectCode { victim: VICTIM }));

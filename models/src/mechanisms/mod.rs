@@ -291,6 +291,13 @@ pub fn shared_specs() -> Vec<ParamSpec> {
             "P.auth / P.recv verify the FIT before storing T (off: mutant)",
         ),
         spec(
+            "fit_replay_check",
+            Kind::Switch,
+            "on",
+            Mutant,
+            "P.auth / P.recv refuse a FIT whose `jti` already came with another body (a replayed FIT carrying a forged T; off: mutant)",
+        ),
+        spec(
             "jwks_fail",
             Kind::Choice(JwksFail::NAMES),
             "closed",
@@ -460,6 +467,7 @@ impl SharedConfig {
                     expiry_margin: p.dur_req("expiry_margin"),
                 },
                 fit_check: p.bool("fit_check"),
+                fit_replay_check: p.bool("fit_replay_check"),
                 jwks_fail: p.pick("jwks_fail"),
                 clock_skew: p.dur_req("clock_skew"),
                 log_token: p.pick("log_token"),

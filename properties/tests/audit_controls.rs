@@ -1,0 +1,105 @@
+//! Issue 11's audit fixes: for each, the broken verifier (a test-only mutant switch) that the
+//! old checker let slip past now fails, the sound design still holds, and the attacker
+//! requests that reached the check in question are counted.
+
+use tokenlab_models::history::{Event, ItemKind};
+use tokenlab_models::ids::Party;
+use tokenlab_models::message::Body;
+use tokenlab_properties::suite::{Expectation, execute, run_row, runs_for};
+use tokenlab_properties::{Property, VerdictKind};
+
+const SEED: u64 = 0x5eed;
+
+fn row(mechanism: &str, sets: &[&str], property: &str) -> Expectation {
+    Expectation {
+        row: mechanism.into(),
+        mechanism: mechanism.into(),
+        variant: (!sets.is_empty()).then(|| sets.join(",")),
+        sets: sets.iter().map(|s| s.to_string()).collect(),
+        property: property.parse().unwrap(),
+        expected: VerdictKind::Holds,
+        must_reach: String::new(),
+        note: String::new(),
+    }
+}
+
+/// The sound design holds (and was reached); the mutant is violated.
+fn flips(mechanism: &str, mutant: &[&str], property: &str) {
+    let sound = run_row(&row(mechanism, &[], property), 1, SEED);
+    assert_eq!(
+        sound.verdict,
+        VerdictKind::Holds,
+        "{mechanism} {property}: {sound:?}"
+    );
+    assert!(sound.reached > 0, "{mechanism} {property}: not reached");
+    let broken = run_row(&row(mechanism, mutant, property), 1, SEED);
+    assert_eq!(
+        broken.verdict,
+        VerdictKind::Violated,
+        "{mechanism}{mutant:?} {property}: {broken:?}"
+    );
+}
+
+/// Answers the partner's inbound endpoints gave to attacker requests that carried a FIT the
+/// platform issued (replays of a captured FIT), as "status body".
+fn answers_to_replayed_fits(mechanism: &str, sets: &[&str], property: Property) -> Vec<String> {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let mut out = Vec::new();
+    for mut spec in runs_for(mechanism, &sets, property) {
+        spec.scenario.seed = SEED;
+        let (h, _) = execute(&spec).unwrap();
+        let mut from_attacker = std::collections::BTreeSet::new();
+        let mut fits = std::collections::BTreeSet::new();
+        for r in &h.records {
+            if let Event::Issue {
+                item,
+                kind: ItemKind::Fit,
+                ..
+            } = &r.event
+            {
+                fits.insert(*item);
+            }
+            if let Event::Send { env } = &r.event {
+                if env.from == Party::Attacker
+                    && matches!(env.to, Party::Partner(_))
+                    && env
+                        .request()
+                        .and_then(|q| q.headers.jwt("authorization"))
+                        .is_some_and(|j| fits.contains(&j.id()))
+                {
+                    from_attacker.insert(env.id);
+                }
+                if let (Body::Response(resp), Some(c)) = (&env.body, env.cause)
+                    && from_attacker.contains(&c)
+                {
+                    out.push(format!("{} {:?}", resp.status, resp.body));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// P8: a FIT captured in transit and replayed with a forged T. Before, the checker accepted
+/// an unissued T that came with a genuine FIT, so a P that does not bind the FIT to its body
+/// (`fit_replay_check=off`) passed; now it fails, and the sound P refuses the replay.
+#[test]
+fn p8_a_replayed_fit_with_a_forged_body() {
+    for m in ["trigger", "push"] {
+        flips(m, &["fit_replay_check=off"], "P8");
+        let answers = answers_to_replayed_fits(m, &[], Property::P8);
+        assert!(
+            answers.iter().any(|a| a.contains("fit_replayed")),
+            "{m}: the replay reached the FIT binding: {answers:?}"
+        );
+        // The late replay (past the FIT's lifetime, its binding forgotten) meets `exp`.
+        assert!(
+            answers.iter().any(|a| a.contains("invalid_fit")),
+            "{m}: the late replay reached the FIT's exp check: {answers:?}"
+        );
+        assert!(
+            answers.iter().all(|a| a.starts_with("401")),
+            "{m}: {answers:?}"
+        );
+    }
+}
