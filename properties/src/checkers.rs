@@ -726,7 +726,8 @@ pub fn credential_binding(h: &History, grace: Micros) -> Verdict {
     });
     let mut violations = Vec::new();
     let mut reached = 0;
-    // When each RT was superseded (a different RT came back for it).
+    // When each RT was superseded: the earliest answer (by time, not by message id) that
+    // handed back a different RT for it.
     let mut superseded: BTreeMap<ItemId, Micros> = BTreeMap::new();
     for (req, p) in &f.presents {
         let Some((t, ans)) = f.answers.get(req) else {
@@ -738,9 +739,19 @@ pub fn credential_binding(h: &History, grace: Micros) -> Verdict {
         if let Some(rt) = ans.response().and_then(|r| r.body.secret("refresh_token"))
             && rt.id() != p.item
         {
-            superseded.entry(p.item).or_insert(*t);
+            let s = superseded.entry(p.item).or_insert(*t);
+            *s = (*s).min(*t);
         }
     }
+    // Decided presentations of RTs, by family root, for "was the family revoked".
+    let family_accepts: Vec<(ItemId, Micros, tokenlab_models::ids::MsgId)> = f
+        .decided()
+        .filter(|(p, d, _)| {
+            matches!(d, Decision::Accept { .. })
+                && f.issued.get(&p.item).map(|i| i.kind) == Some(ItemKind::RefreshToken)
+        })
+        .map(|(p, _, t)| (f.root_of(p.item), t, p.req))
+        .collect();
     let detects: Vec<(Micros, TenantId)> = h
         .records
         .iter()
@@ -782,10 +793,26 @@ pub fn credential_binding(h: &History, grace: Micros) -> Verdict {
         {
             reached += 1;
             let tenant = f.issued[&p.item].tenant;
-            if !detects
+            let detected = detects
                 .iter()
-                .any(|(dt, dtn)| *dtn == tenant && *dt >= *s && *dt <= t)
-            {
+                .any(|(dt, dtn)| *dtn == tenant && *dt >= *s && *dt <= t);
+            let accepted = matches!(d, Decision::Accept { .. });
+            // The family is revoked: no RT of it is accepted after the reuse was decided.
+            let root = f.root_of(p.item);
+            let live_after = family_accepts
+                .iter()
+                .filter(|(r, at, _)| *r == root && *at > t)
+                .min_by_key(|(_, at, _)| *at);
+            let why = if !detected {
+                Some("nothing detected it")
+            } else if accepted {
+                Some("it was accepted")
+            } else if live_after.is_some() {
+                Some("its family was not revoked: a later RT of the family was accepted")
+            } else {
+                None
+            };
+            if let Some(why) = why {
                 let mut lines = f.provenance(p.item);
                 lines.push(format!(
                     "t={:.3}s {} superseded by rotation",
@@ -793,7 +820,12 @@ pub fn credential_binding(h: &History, grace: Micros) -> Verdict {
                     short(p.item)
                 ));
                 lines.push(f.line(p.req));
-                lines.push("violation: a superseded RT outside the grace window was presented and nothing detected it".into());
+                if let Some((_, _, req)) = live_after {
+                    lines.push(f.line(*req));
+                }
+                lines.push(format!(
+                    "violation: a superseded RT outside the grace window was presented and {why}"
+                ));
                 violations.push(numbered(lines));
             }
         }

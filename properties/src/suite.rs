@@ -576,10 +576,23 @@ fn runs_of(
                 step(BEFORE_SETUP, Capability::Own { tenant: OWN }),
                 steal(600.0, root, VICTIM),
             ];
-            vec![RunSpec {
-                scenario: base(mechanism, &sets, d, 6.0),
-                plan: Some(plan(steps, d)),
-            }]
+            // A second world on lossy links: lost responses and the retries they cause are
+            // the antecedents the row names (a retry of a rotated RT, inside or outside the
+            // grace window).
+            let mut lossy = base(mechanism, &sets, d, 6.0);
+            let preset = tokenlab_models::faults::preset("lossy").expect("preset");
+            lossy.network = preset.network;
+            lossy.preset = "lossy".into();
+            vec![
+                RunSpec {
+                    scenario: base(mechanism, &sets, d, 6.0),
+                    plan: Some(plan(steps.clone(), d)),
+                },
+                RunSpec {
+                    scenario: lossy,
+                    plan: Some(plan(steps, d)),
+                },
+            ]
         }
         Property::P10 => {
             // Faults: JWKS outage, P's clock 2 h behind, lossy links, a partner crash;

@@ -103,3 +103,15 @@ fn p8_a_replayed_fit_with_a_forged_body() {
         );
     }
 }
+
+/// P9: before, any `Detect` for the tenant satisfied the checker, so an AS that detects reuse
+/// but lets the reused RT through, or refuses it but leaves the family (the thief's successor)
+/// live, passed. Now the reused presentation must be refused and no RT of its family accepted
+/// afterwards.
+#[test]
+fn p9_reuse_must_be_refused_and_the_family_revoked() {
+    for m in ["refresh", "upm-oauth"] {
+        flips(m, &["reuse_action=keep_family"], "P9");
+        flips(m, &["reuse_action=accept"], "P9");
+    }
+}
