@@ -485,7 +485,12 @@ fn runs_of(
                 .collect()
         }
         Property::P5 => {
-            let d = 3600.0 + warm;
+            // Long enough for the outstanding-T clause to fire: the revocation at 900 s plus
+            // R (= TTL with `api_checks_installation=off`) plus half an hour of probes.
+            let ttl_s = resolve(mechanism, &sets)
+                .map(|(_, _, p)| p.dur_req("ttl") as f64 / SEC as f64)
+                .unwrap_or(0.0);
+            let d = (900.0 + ttl_s + 1800.0).max(3600.0) + warm;
             let mut s = base(mechanism, &sets, d, 30.0);
             s.admin = vec![(900.0 + warm, AdminAction::Uninstall(2))];
             if m.revocable() {

@@ -115,3 +115,12 @@ fn p9_reuse_must_be_refused_and_the_family_revoked() {
         flips(m, &["reuse_action=accept"], "P9");
     }
 }
+
+/// P5: the run used to end before revocation + R (R = TTL = 4 h), so the outstanding-T clause
+/// could not fire; an API that never checks `exp` passed. Now the run outlasts the bound.
+#[test]
+fn p5_the_outstanding_token_bound_can_fire() {
+    for m in ["push", "refresh", "tenant-secret"] {
+        flips(m, &["exp_leeway=ignore"], "P5");
+    }
+}

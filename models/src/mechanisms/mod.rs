@@ -407,7 +407,7 @@ pub fn shared_specs() -> Vec<ParamSpec> {
             Kind::Choice(ExpLeeway::NAMES),
             "fixed(0s)",
             Mutant,
-            "track_skew: the API widens its exp leeway by the clock skew it observes (fail-open mutant)",
+            "track_skew: the API widens its exp leeway by the clock skew it observes; ignore: the API never checks exp (fail-open mutants)",
         ),
         spec(
             "clock_skew",
