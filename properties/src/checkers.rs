@@ -44,15 +44,17 @@ pub fn tenant_isolation(h: &History) -> Verdict {
     let mut violations = Vec::new();
     let mut reached = 0;
     for (p, d, _) in f.decided() {
-        if f.attacker_originated(p) {
+        let bound = f.bound_tenant(p.item);
+        let wrong_binding = bound.is_some_and(|i| i != p.tenant);
+        let unentitled = !f.entitled(p.who, p.tenant, p.t);
+        // Reached: an attacker presentation that only the verifier's tenant binding can
+        // refuse (an item bound elsewhere, or a tenant the presenter is not entitled to).
+        if f.attacker_originated(p) && (wrong_binding || unentitled) {
             reached += 1;
         }
         let Decision::Accept { tenant: served } = d else {
             continue;
         };
-        let bound = f.bound_tenant(p.item);
-        let wrong_binding = bound.is_some_and(|i| i != p.tenant);
-        let unentitled = !f.entitled(p.who, p.tenant, p.t);
         if wrong_binding || unentitled {
             let mut lines = f.provenance(p.item);
             lines.push(f.line(p.req));
@@ -577,6 +579,9 @@ pub fn replay(h: &History) -> Verdict {
     verdict("P6", violations, reached, otherwise)
 }
 
+/// Routes whose answer (or whose redirect) carries T or a code to somebody.
+const DELIVERING_ROUTES: [&str; 3] = ["GET /trigger", "GET /authorize", "POST /authorize/consent"];
+
 /// P7 Delivery integrity: tokens and codes reach only registered endpoints. T returned to the
 /// caller of an authenticated AS request is not a delivery.
 pub fn delivery_integrity(h: &History) -> Verdict {
@@ -620,8 +625,12 @@ pub fn delivery_integrity(h: &History) -> Verdict {
             }
         }
     }
+    // Reached: attacker-rooted requests answered by a route whose answer hands out T or a
+    // code (a trigger URL call, the authorize page and its consent), where only the
+    // verifier's delivery check (registered endpoint, `url_auth`, exact redirect) decides
+    // where it goes.
     for (id, (_, env)) in &f.msgs {
-        if env.is_request()
+        if env.request().is_some_and(|q| DELIVERING_ROUTES.contains(&q.route))
             && is_verifier(env.to)
             && f.attacker_rooted(*id)
             && f.answers.contains_key(id)
@@ -629,7 +638,9 @@ pub fn delivery_integrity(h: &History) -> Verdict {
             reached += 1;
         }
     }
-    if !(deliveries || codes) {
+    // Deliveries exist but no attacker move can reach a delivery check (push: the manifest
+    // `baseUrl` is the only target and no request changes it): nothing to judge.
+    if !(deliveries || codes) || reached == 0 && violations.is_empty() {
         return Verdict::not_applicable("P7", reached);
     }
     verdict("P7", violations, reached, VerdictKind::Holds)
