@@ -630,7 +630,9 @@ pub fn delivery_integrity(h: &History) -> Verdict {
     // verifier's delivery check (registered endpoint, `url_auth`, exact redirect) decides
     // where it goes.
     for (id, (_, env)) in &f.msgs {
-        if env.request().is_some_and(|q| DELIVERING_ROUTES.contains(&q.route))
+        if env
+            .request()
+            .is_some_and(|q| DELIVERING_ROUTES.contains(&q.route))
             && is_verifier(env.to)
             && f.attacker_rooted(*id)
             && f.answers.contains_key(id)

@@ -25,14 +25,20 @@ fn row(mechanism: &str, sets: &[&str], property: &str) -> Expectation {
 
 /// The sound design holds (and was reached); the mutant is violated.
 fn flips(mechanism: &str, mutant: &[&str], property: &str) {
-    let sound = run_row(&row(mechanism, &[], property), 1, SEED);
+    flips_from(mechanism, &[], mutant, property);
+}
+
+/// As [`flips`], from a variant `base` of the design.
+fn flips_from(mechanism: &str, base: &[&str], mutant: &[&str], property: &str) {
+    let sound = run_row(&row(mechanism, base, property), 1, SEED);
     assert_eq!(
         sound.verdict,
         VerdictKind::Holds,
         "{mechanism} {property}: {sound:?}"
     );
     assert!(sound.reached > 0, "{mechanism} {property}: not reached");
-    let broken = run_row(&row(mechanism, mutant, property), 1, SEED);
+    let sets: Vec<&str> = base.iter().chain(mutant).copied().collect();
+    let broken = run_row(&row(mechanism, &sets, property), 1, SEED);
     assert_eq!(
         broken.verdict,
         VerdictKind::Violated,
@@ -123,4 +129,17 @@ fn p5_the_outstanding_token_bound_can_fire() {
     for m in ["push", "refresh", "tenant-secret"] {
         flips(m, &["exp_leeway=ignore"], "P5");
     }
+}
+
+/// P6: the API's sender check used to reject every request not from P before the DPoP proof
+/// was looked at, so the proof-replay check was unreachable and an API that never remembers
+/// proofs passed. A captured proof is signed with P's key: replayed, only its `jti` stops it.
+#[test]
+fn p6_a_replayed_dpop_proof_reaches_the_jti_check() {
+    flips_from(
+        "refresh",
+        &["sender_constraint=dpop"],
+        &["dpop_replay_check=off"],
+        "P6",
+    );
 }

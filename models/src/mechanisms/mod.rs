@@ -291,6 +291,13 @@ pub fn shared_specs() -> Vec<ParamSpec> {
             "P.auth / P.recv verify the FIT before storing T (off: mutant)",
         ),
         spec(
+            "dpop_replay_check",
+            Kind::Switch,
+            "on",
+            Mutant,
+            "with `sender_constraint=dpop` the API refuses a proof it has seen before (its `jti`; off: mutant)",
+        ),
+        spec(
             "fit_replay_check",
             Kind::Switch,
             "on",
@@ -481,6 +488,7 @@ impl SharedConfig {
                 revocation: p.pick("revocation"),
                 exp_leeway: p.pick("exp_leeway"),
                 api_checks_installation: p.bool("api_checks_installation"),
+                dpop_replay_check: p.bool("dpop_replay_check"),
             },
             store: StoreConfig {
                 write_cost: p.dur_req("db_write"),
