@@ -455,11 +455,29 @@ fn runs_of(
                     lose_volatile: false,
                 });
             }
-            let steps = vec![
+            if m.capability_url() {
+                // P.auth is down from just before the URL thefts until after the uninstalls:
+                // F's nested call for a stolen URL fails and its retries run past the
+                // uninstall, where only F's recheck at the retry's mint stops them.
+                s.sets.push("platform_retries=3".into());
+                s.sets.push("platform_backoff=60s".into());
+                s.nemesis.push(tokenlab_models::faults::Nemesis::Crash {
+                    role: tokenlab_models::faults::CrashRole::Partner,
+                    from_s: 590.0,
+                    until_s: 1500.0,
+                    lose_volatile: false,
+                });
+            }
+            let mut steps = vec![
                 step(300.0, Capability::Forge),
                 steal(600.0, root, TenantId(2)),
                 steal(600.0, root, VICTIM),
             ];
+            if m.browser_consent() {
+                // The RT grant needs the app's client secret too: without it the AS refuses
+                // the client before the installation is ever looked at.
+                steps.push(steal(590.0, "client_secret", VICTIM));
+            }
             vec![RunSpec {
                 scenario: s,
                 plan: Some(plan(steps, d)),
@@ -551,11 +569,12 @@ fn runs_of(
             }]
         }
         Property::P8 => {
-            let d = 900.0;
             let fit_deliveries = m.capability_url() || m.acquisition() == Acquisition::PushedOnly;
             // With FIT deliveries, A10 from the start and A1 on the partner–Forge hop: the
             // first deliveries (cold starts) are seen in transit and replayed with a forged T.
             let forge_at = if fit_deliveries { 0.0 } else { 300.0 };
+            // A pushed-only partner's first deliveries come within its warm-up.
+            let d = 900.0 + warm;
             let mut steps = vec![step(forge_at, Capability::Forge)];
             if fit_deliveries {
                 steps.push(step(

@@ -143,3 +143,17 @@ fn p6_a_replayed_dpop_proof_reaches_the_jti_check() {
         "P6",
     );
 }
+
+/// P3: the platform's install recheck at mint was masked wherever the credential dies first
+/// (the URL is deleted, the RT family or secret revoked), so only push exercised it. Trigger:
+/// F's retry of a nested call that runs past the uninstall (P.auth down) mints at timer time.
+/// refresh, tenant-secret: with revocation ignored, only the recheck stops a mint after the
+/// uninstall. (upm-oauth is not here: its P3 world revokes a grant, and with revocation
+/// ignored that issuance is itself a violation.)
+#[test]
+fn p3_the_install_recheck_at_mint_is_unmasked() {
+    flips("trigger", &["recheck_install=off"], "P3");
+    for m in ["refresh", "tenant-secret"] {
+        flips_from(m, &["revocation=ignored"], &["recheck_install=off"], "P3");
+    }
+}
