@@ -157,3 +157,67 @@ fn p3_the_install_recheck_at_mint_is_unmasked() {
         flips_from(m, &["revocation=ignored"], &["recheck_install=off"], "P3");
     }
 }
+
+/// Rows that one sampled case (seed 1) gets wrong; the search finds them (`security_controls`).
+const MISSED_BY_ONE_SAMPLE: &[(&str, Option<&str>, &str)] = &[
+    ("refresh", None, "P4"),
+    ("refresh", Some("grace_reply=rotate"), "P4"),
+    ("upm-oauth", Some("grace_reply=rotate"), "P4"),
+];
+
+/// The security matrix in its fast mode (one sampled case per row, no search): the test
+/// command of `scripts/mutants.sh`. A mutated verifier or checker must flip some row.
+#[test]
+fn quick_matrix_matches_expectations() {
+    let rows = tokenlab_properties::suite::expectations();
+    let judge = |part: &[Expectation]| -> Vec<String> {
+        let mut wrong = Vec::new();
+        for e in part {
+            let r = run_row(e, 1, 1);
+            let missed = MISSED_BY_ONE_SAMPLE.iter().any(|(m, v, p)| {
+                e.mechanism == *m && e.variant.as_deref() == *v && e.property.id() == *p
+            });
+            if r.matches == missed {
+                wrong.push(format!("{} {}: {:?}", e.row, e.property, r.verdict));
+            }
+        }
+        wrong
+    };
+    // Two halves on two threads (the rows are independent and seeded).
+    let (a, b) = rows.split_at(rows.len() / 2);
+    let wrong: Vec<String> = std::thread::scope(|s| {
+        let h = s.spawn(|| judge(b));
+        let mut w = judge(a);
+        w.extend(h.join().expect("no panic"));
+        w
+    });
+    assert!(wrong.is_empty(), "rows that do not match: {wrong:#?}");
+}
+
+/// P12: the checker used to count P's own `StaleRead` reports, so a P that retries silently
+/// after a stale read passed. Now what P did next is compared with what step 4 committed.
+#[test]
+fn p12_what_p_read_against_what_step_4_committed() {
+    let lag = ["read_from=replica", "replica_lag=uniform(500ms)"];
+    let silent: Vec<&str> = lag
+        .iter()
+        .copied()
+        .chain(["stale_read_report=off"])
+        .collect();
+    for sets in [&lag[..], &silent[..]] {
+        let r = run_row(&row("trigger", sets, "P12"), 1, SEED);
+        assert_eq!(r.verdict, VerdictKind::Violated, "{sets:?}: {r:?}");
+        assert!(r.reached > 0);
+    }
+    let sound = run_row(&row("trigger", &[], "P12"), 1, SEED);
+    assert_eq!(sound.verdict, VerdictKind::Holds, "{sound:?}");
+    assert!(sound.reached > 0);
+    let in_band: Vec<&str> = lag
+        .iter()
+        .copied()
+        .chain(["token_return=in_band"])
+        .collect();
+    let fixed = run_row(&row("trigger", &in_band, "P12"), 1, SEED);
+    assert_eq!(fixed.verdict, VerdictKind::Holds, "{fixed:?}");
+    assert!(fixed.reached > 0);
+}

@@ -298,6 +298,13 @@ pub fn shared_specs() -> Vec<ParamSpec> {
             "with `sender_constraint=dpop` the API refuses a proof it has seen before (its `jti`; off: mutant)",
         ),
         spec(
+            "stale_read_report",
+            Kind::Switch,
+            "on",
+            Mutant,
+            "P.app records a read after a trigger 2xx that finds no token (off: mutant, it retries silently)",
+        ),
+        spec(
             "fit_replay_check",
             Kind::Switch,
             "on",
@@ -475,6 +482,7 @@ impl SharedConfig {
                 },
                 fit_check: p.bool("fit_check"),
                 fit_replay_check: p.bool("fit_replay_check"),
+                stale_read_report: p.bool("stale_read_report"),
                 jwks_fail: p.pick("jwks_fail"),
                 clock_skew: p.dur_req("clock_skew"),
                 log_token: p.pick("log_token"),

@@ -853,7 +853,9 @@ impl Partner {
                     Some(c) => self.token_in_hand(now, acq, c, out),
                     None => {
                         let tenant = self.acqs[&acq].tenant;
-                        out.record(now, Event::StaleRead { tenant, cause });
+                        if self.cfg.stale_read_report {
+                            out.record(now, Event::StaleRead { tenant, cause });
+                        }
                         self.attempt_failed(now, acq, Cause::StaleRead, true, out);
                     }
                 }
