@@ -10,6 +10,9 @@
 #   scripts/mutants.sh --shard 0/8            # one eighth of every file's mutants
 #   scripts/mutants.sh --file models/src/roles/resource.rs
 #   scripts/mutants.sh --list                 # the mutants, without running them
+# The unmutated baseline is skipped: cargo-mutants 27 runs it with the mutated package's
+# tests only (not `--test-workspace`), where `audit_controls` does not exist; the tree is
+# known to pass (CI), and a mutant's test is cut off after 600 s.
 # Results: mutants.out/ (caught.txt, missed.txt, timeout.txt, unviable.txt, outcomes.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,6 +71,8 @@ done
 exec cargo mutants --workspace \
     "${file_args[@]}" \
     --re "$CHECKS" \
-    --test-package tokenlab-properties \
+    --test-workspace=true \
+    --baseline=skip \
+    --timeout 600 \
     "${args[@]}" \
     -- --test audit_controls
