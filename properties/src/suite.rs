@@ -47,6 +47,23 @@ pub struct TableError {
     pub why: String,
 }
 
+impl Expectation {
+    /// A row that is not in the table (for tests and controls): `mechanism` with `sets`,
+    /// judged for `property`, expected to hold.
+    pub fn adhoc(mechanism: &str, sets: &[&str], property: Property) -> Expectation {
+        Expectation {
+            row: mechanism.into(),
+            mechanism: mechanism.into(),
+            variant: (!sets.is_empty()).then(|| sets.join(",")),
+            sets: sets.iter().map(|s| s.to_string()).collect(),
+            property,
+            expected: VerdictKind::Holds,
+            must_reach: String::new(),
+            note: String::new(),
+        }
+    }
+}
+
 /// The expectation table (the compiled-in copy; a test parses it, so this cannot fail).
 pub fn expectations() -> Vec<Expectation> {
     parse_expectations(EXPECTATIONS_MD).unwrap_or_else(|e| panic!("{e}"))
@@ -444,26 +461,22 @@ fn runs_of(
             if m.browser_consent() {
                 s.admin.push((800.0, AdminAction::Revoke(1)));
             }
-            if m.acquisition() == Acquisition::PushedOnly {
-                // Deliveries fail while P.recv is down, so retries run past the uninstalls.
-                s.sets.push("interval=5m".into());
+            // P's endpoint is down across the uninstalls, so the platform's retries run past
+            // them: push's deliveries (P.recv), or (trigger) F's nested call for a stolen URL
+            // (P.auth), where only F's recheck at the retry's mint stops them.
+            let retried = if m.acquisition() == Acquisition::PushedOnly {
+                Some(("interval=5m", 60.0))
+            } else if m.capability_url() {
+                Some(("platform_retries=3", 590.0))
+            } else {
+                None
+            };
+            if let Some((switch, down_from)) = retried {
+                s.sets.push(switch.into());
                 s.sets.push("platform_backoff=60s".into());
                 s.nemesis.push(tokenlab_models::faults::Nemesis::Crash {
                     role: tokenlab_models::faults::CrashRole::Partner,
-                    from_s: 60.0,
-                    until_s: 1500.0,
-                    lose_volatile: false,
-                });
-            }
-            if m.capability_url() {
-                // P.auth is down from just before the URL thefts until after the uninstalls:
-                // F's nested call for a stolen URL fails and its retries run past the
-                // uninstall, where only F's recheck at the retry's mint stops them.
-                s.sets.push("platform_retries=3".into());
-                s.sets.push("platform_backoff=60s".into());
-                s.nemesis.push(tokenlab_models::faults::Nemesis::Crash {
-                    role: tokenlab_models::faults::CrashRole::Partner,
-                    from_s: 590.0,
+                    from_s: down_from,
                     until_s: 1500.0,
                     lose_volatile: false,
                 });

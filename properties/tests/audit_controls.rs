@@ -11,16 +11,7 @@ use tokenlab_properties::{Property, VerdictKind};
 const SEED: u64 = 0x5eed;
 
 fn row(mechanism: &str, sets: &[&str], property: &str) -> Expectation {
-    Expectation {
-        row: mechanism.into(),
-        mechanism: mechanism.into(),
-        variant: (!sets.is_empty()).then(|| sets.join(",")),
-        sets: sets.iter().map(|s| s.to_string()).collect(),
-        property: property.parse().unwrap(),
-        expected: VerdictKind::Holds,
-        must_reach: String::new(),
-        note: String::new(),
-    }
+    Expectation::adhoc(mechanism, sets, property.parse().unwrap())
 }
 
 /// The sound design holds (and was reached); the mutant is violated.
