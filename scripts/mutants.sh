@@ -11,7 +11,7 @@
 #   scripts/mutants.sh --file models/src/roles/resource.rs
 #   scripts/mutants.sh --list                 # the mutants, without running them
 # The unmutated baseline is skipped: cargo-mutants 27 runs it with the mutated package's
-# tests only (not `--test-workspace`), where `audit_controls` does not exist; the tree is
+# tests only (not `--test-package`), where `audit_controls` does not exist; the tree is
 # known to pass (CI), and a mutant's test is cut off after 600 s.
 # Results: mutants.out/ (caught.txt, missed.txt, timeout.txt, unviable.txt, outcomes.json).
 set -euo pipefail
@@ -71,7 +71,7 @@ done
 exec cargo mutants --workspace \
     "${file_args[@]}" \
     --re "$CHECKS" \
-    --test-workspace=true \
+    --test-package tokenlab-properties \
     --baseline=skip \
     --timeout 600 \
     "${args[@]}" \
