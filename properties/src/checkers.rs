@@ -44,17 +44,15 @@ pub fn tenant_isolation(h: &History) -> Verdict {
     let mut violations = Vec::new();
     let mut reached = 0;
     for (p, d, _) in f.decided() {
-        let bound = f.bound_tenant(p.item);
-        let wrong_binding = bound.is_some_and(|i| i != p.tenant);
-        let unentitled = !f.entitled(p.who, p.tenant, p.t);
-        // Reached: an attacker presentation that only the verifier's tenant binding can
-        // refuse (an item bound elsewhere, or a tenant the presenter is not entitled to).
-        if f.attacker_originated(p) && (wrong_binding || unentitled) {
+        if f.attacker_originated(p) {
             reached += 1;
         }
         let Decision::Accept { tenant: served } = d else {
             continue;
         };
+        let bound = f.bound_tenant(p.item);
+        let wrong_binding = bound.is_some_and(|i| i != p.tenant);
+        let unentitled = !f.entitled(p.who, p.tenant, p.t);
         if wrong_binding || unentitled {
             let mut lines = f.provenance(p.item);
             lines.push(f.line(p.req));
