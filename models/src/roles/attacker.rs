@@ -532,6 +532,15 @@ impl Attacker {
         // Only its own tenant's FIT and T (A4); a FIT captured in transit is replayed by
         // [`Attacker::replay_fit`], after the genuine delivery it came with was decided.
         let own_fit = self.owned.and_then(|o| self.held("fit", Some(o))).cloned();
+        // A forged install hook carries any FIT the attacker holds (a tapped one too: the
+        // lifecycle endpoint does not bind a FIT to its body, a known weakness that
+        // `generated.rs` shows), except where the attacker replays captured token deliveries
+        // instead (the P8 worlds), which judge P.auth / P.recv's binding alone.
+        let hook_fit = if self.fit_captures.is_empty() {
+            self.held("fit", self.owned).cloned()
+        } else {
+            own_fit.clone()
+        };
         let own_token = self.owned.and_then(|o| {
             self.held("x-forge-oauth-system", Some(o))
                 .or_else(|| self.held("token", Some(o)))
@@ -582,7 +591,7 @@ impl Attacker {
                 method: "POST",
                 route: "POST /lifecycle",
                 tenant: Some(victim),
-                headers: Fields::new().with("authorization", fit),
+                headers: Fields::new().with("authorization", hook_fit.clone().unwrap_or(fit)),
                 body,
             };
             self.send(
