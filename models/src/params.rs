@@ -385,8 +385,8 @@ crate::choice_enum! {
     pub enum TokenAud { Right = "right", Wrong = "wrong" }
 }
 crate::choice_enum! {
-    /// The API's `exp` leeway (`exp_leeway`; `track_skew` is a fail-open mutant).
-    pub enum ExpLeeway { Fixed0 = "fixed(0s)", TrackSkew = "track_skew" }
+    /// The API's `exp` leeway (`exp_leeway`; `track_skew` and `ignore` are fail-open mutants).
+    pub enum ExpLeeway { Fixed0 = "fixed(0s)", TrackSkew = "track_skew", Ignore = "ignore" }
 }
 crate::choice_enum! {
     /// Where T leaks to a log (`log_token`; both non-`none` values are mutants).

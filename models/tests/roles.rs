@@ -137,6 +137,8 @@ impl Harness {
         let cfg = PartnerConfig {
             retry,
             fit_check: true,
+            fit_replay_check: true,
+            stale_read_report: true,
             jwks_fail: JwksFail::Closed,
             clock_skew: 0,
             log_token: LogToken::None,

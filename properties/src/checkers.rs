@@ -577,6 +577,9 @@ pub fn replay(h: &History) -> Verdict {
     verdict("P6", violations, reached, otherwise)
 }
 
+/// Routes whose answer (or whose redirect) carries T or a code to somebody.
+const DELIVERING_ROUTES: [&str; 3] = ["GET /trigger", "GET /authorize", "POST /authorize/consent"];
+
 /// P7 Delivery integrity: tokens and codes reach only registered endpoints. T returned to the
 /// caller of an authenticated AS request is not a delivery.
 pub fn delivery_integrity(h: &History) -> Verdict {
@@ -620,8 +623,14 @@ pub fn delivery_integrity(h: &History) -> Verdict {
             }
         }
     }
+    // Reached: attacker-rooted requests answered by a route whose answer hands out T or a
+    // code (a trigger URL call, the authorize page and its consent), where only the
+    // verifier's delivery check (registered endpoint, `url_auth`, exact redirect) decides
+    // where it goes.
     for (id, (_, env)) in &f.msgs {
-        if env.is_request()
+        if env
+            .request()
+            .is_some_and(|q| DELIVERING_ROUTES.contains(&q.route))
             && is_verifier(env.to)
             && f.attacker_rooted(*id)
             && f.answers.contains_key(id)
@@ -629,7 +638,9 @@ pub fn delivery_integrity(h: &History) -> Verdict {
             reached += 1;
         }
     }
-    if !(deliveries || codes) {
+    // Deliveries exist but no attacker move can reach a delivery check (push: the manifest
+    // `baseUrl` is the only target and no request changes it): nothing to judge.
+    if !(deliveries || codes) || reached == 0 && violations.is_empty() {
         return Verdict::not_applicable("P7", reached);
     }
     verdict("P7", violations, reached, VerdictKind::Holds)
@@ -677,7 +688,11 @@ pub fn injection_resistance(h: &History) -> Verdict {
                         .and_then(|j| f.issued.get(&j.id()))
                         .is_some_and(|i| i.kind == ItemKind::Fit && i.tenant == tenant);
                     let via_flow = env.to == Party::Partner(PartnerEndpoint::OAuth);
-                    (fit_ok || via_flow) && (item_ok || !f.issued.contains_key(&item) && fit_ok)
+                    // A genuine FIT authenticates the delivery it came with, not whatever body
+                    // a replay attaches to it: an item the platform never issued is stored
+                    // legitimately only in the attacker's own tenant (A4, its own business).
+                    let own_row = env.from == Party::Attacker && f.owned == Some(tenant);
+                    (fit_ok || via_flow) && (item_ok || own_row && !f.issued.contains_key(&item))
                 }
                 // An answer to P's own request.
                 None => {
@@ -722,7 +737,8 @@ pub fn credential_binding(h: &History, grace: Micros) -> Verdict {
     });
     let mut violations = Vec::new();
     let mut reached = 0;
-    // When each RT was superseded (a different RT came back for it).
+    // When each RT was superseded: the earliest answer (by time, not by message id) that
+    // handed back a different RT for it.
     let mut superseded: BTreeMap<ItemId, Micros> = BTreeMap::new();
     for (req, p) in &f.presents {
         let Some((t, ans)) = f.answers.get(req) else {
@@ -734,9 +750,19 @@ pub fn credential_binding(h: &History, grace: Micros) -> Verdict {
         if let Some(rt) = ans.response().and_then(|r| r.body.secret("refresh_token"))
             && rt.id() != p.item
         {
-            superseded.entry(p.item).or_insert(*t);
+            let s = superseded.entry(p.item).or_insert(*t);
+            *s = (*s).min(*t);
         }
     }
+    // Decided presentations of RTs, by family root, for "was the family revoked".
+    let family_accepts: Vec<(ItemId, Micros, tokenlab_models::ids::MsgId)> = f
+        .decided()
+        .filter(|(p, d, _)| {
+            matches!(d, Decision::Accept { .. })
+                && f.issued.get(&p.item).map(|i| i.kind) == Some(ItemKind::RefreshToken)
+        })
+        .map(|(p, _, t)| (f.root_of(p.item), t, p.req))
+        .collect();
     let detects: Vec<(Micros, TenantId)> = h
         .records
         .iter()
@@ -778,10 +804,26 @@ pub fn credential_binding(h: &History, grace: Micros) -> Verdict {
         {
             reached += 1;
             let tenant = f.issued[&p.item].tenant;
-            if !detects
+            let detected = detects
                 .iter()
-                .any(|(dt, dtn)| *dtn == tenant && *dt >= *s && *dt <= t)
-            {
+                .any(|(dt, dtn)| *dtn == tenant && *dt >= *s && *dt <= t);
+            let accepted = matches!(d, Decision::Accept { .. });
+            // The family is revoked: no RT of it is accepted after the reuse was decided.
+            let root = f.root_of(p.item);
+            let live_after = family_accepts
+                .iter()
+                .filter(|(r, at, _)| *r == root && *at > t)
+                .min_by_key(|(_, at, _)| *at);
+            let why = if !detected {
+                Some("nothing detected it")
+            } else if accepted {
+                Some("it was accepted")
+            } else if live_after.is_some() {
+                Some("its family was not revoked: a later RT of the family was accepted")
+            } else {
+                None
+            };
+            if let Some(why) = why {
                 let mut lines = f.provenance(p.item);
                 lines.push(format!(
                     "t={:.3}s {} superseded by rotation",
@@ -789,7 +831,12 @@ pub fn credential_binding(h: &History, grace: Micros) -> Verdict {
                     short(p.item)
                 ));
                 lines.push(f.line(p.req));
-                lines.push("violation: a superseded RT outside the grace window was presented and nothing detected it".into());
+                if let Some((_, _, req)) = live_after {
+                    lines.push(f.line(*req));
+                }
+                lines.push(format!(
+                    "violation: a superseded RT outside the grace window was presented and {why}"
+                ));
                 violations.push(numbered(lines));
             }
         }

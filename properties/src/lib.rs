@@ -73,40 +73,95 @@ pub struct Verdict {
 }
 
 /// P12 Read-your-writes: a 2xx from the trigger implies that P.app's subsequent read finds
-/// the token committed before it. Reached by every trigger 2xx P.app receives.
+/// the token committed before it. Judged from what P.app did next for that tenant, against
+/// what step 4 committed (the T that F's delivery in this trigger's chain wrote, or with
+/// `token_return=in_band` the T in the 2xx), not from P's own report of a stale read: after
+/// the 2xx, P's next act for the tenant must be a presentation of that T, not a stale-read
+/// report, another trigger call, or a presentation of something else. Reached by every
+/// trigger 2xx P.app receives.
 pub fn read_your_writes(h: &History) -> Verdict {
-    let mut trigger_requests: BTreeSet<MsgId> = BTreeSet::new();
-    let mut ok_responses: BTreeSet<MsgId> = BTreeSet::new();
+    use tokenlab_models::message::Value;
+    let f = facts::Facts::new(h);
+    // P's trigger calls: request → (tenant of its URL).
+    let mut trigger_requests: std::collections::BTreeMap<MsgId, TenantId> = Default::default();
+    for (id, (_, env)) in &f.msgs {
+        if env.from == Party::APP
+            && let Some(q) = env.request().filter(|q| q.route == "GET /trigger")
+            && let Some(url) = q.body.secret("url")
+            && let Some(i) = f.issued.get(&url.id())
+        {
+            trigger_requests.insert(*id, i.tenant);
+        }
+    }
+    // What step 4 committed for each trigger call: the commit caused by a delivery whose
+    // cause is the call, with its time.
+    let mut committed: std::collections::BTreeMap<
+        MsgId,
+        (Micros, tokenlab_models::secret::ItemId),
+    > = Default::default();
+    for r in &h.records {
+        if let Event::StoreCommit {
+            item,
+            cause: Some(d),
+            ..
+        } = &r.event
+            && let Some(q) = f.msgs.get(d).and_then(|(_, e)| e.cause)
+            && trigger_requests.contains_key(&q)
+        {
+            committed.entry(q).or_insert((r.t, *item));
+        }
+    }
     let mut reached = 0;
     let mut counterexample = None;
     let mut violations = 0u64;
-    for r in &h.records {
-        match &r.event {
-            Event::Send { env }
-                if env.request().is_some_and(|q| q.route == "GET /trigger")
-                    && env.from == Party::APP =>
+    for (i, r) in h.records.iter().enumerate() {
+        let Event::Receive { who, env } = &r.event else {
+            continue;
+        };
+        let (Some(resp), Some(q)) = (env.response(), env.cause) else {
+            continue;
+        };
+        let Some(tenant) = trigger_requests.get(&q).copied() else {
+            continue;
+        };
+        if *who != Party::APP || !resp.is_success() {
+            continue;
+        }
+        reached += 1;
+        // The T the read must find: in the 2xx itself, else what step 4 committed before it.
+        let expected = match resp.body.get("access_token") {
+            Some(Value::Jwt(j)) => Some(j.id()),
+            _ => committed
+                .get(&q)
+                .filter(|(t, _)| *t <= r.t)
+                .map(|(_, x)| *x),
+        };
+        // P's next act for the tenant.
+        let next = h.records[i + 1..].iter().find_map(|n| match &n.event {
+            Event::StaleRead { tenant: t, .. } if *t == tenant => Some(None),
+            Event::Send { env: e }
+                if e.from == Party::APP && trigger_requests.get(&e.id) == Some(&tenant) =>
             {
-                trigger_requests.insert(env.id);
+                Some(None)
             }
-            Event::Receive { who, env } if *who == Party::APP => {
-                if let (Some(resp), Some(c)) = (env.response(), env.cause)
-                    && resp.is_success()
-                    && trigger_requests.contains(&c)
-                {
-                    reached += 1;
-                    ok_responses.insert(env.id);
-                }
+            Event::Present {
+                who: Party::Partner(_),
+                item,
+                tenant: t,
+                ..
+            } if *t == tenant => Some(Some(*item)),
+            _ => None,
+        });
+        let stale = match next {
+            None => false,
+            Some(None) => true,
+            Some(Some(item)) => expected != Some(item),
+        };
+        if stale {
+            violations += 1;
+            if counterexample.is_none() {
+                counterexample = Some(describe(r.t, tenant, env.id, h));
             }
-            Event::StaleRead {
-                tenant,
-                cause: Some(c),
-            } if ok_responses.contains(c) => {
-                violations += 1;
-                if counterexample.is_none() {
-                    counterexample = Some(describe(r.t, *tenant, *c, h));
-                }
-            }
-            _ => {}
         }
     }
     if trigger_requests.is_empty() {

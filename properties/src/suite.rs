@@ -47,6 +47,23 @@ pub struct TableError {
     pub why: String,
 }
 
+impl Expectation {
+    /// A row that is not in the table (for tests and controls): `mechanism` with `sets`,
+    /// judged for `property`, expected to hold.
+    pub fn adhoc(mechanism: &str, sets: &[&str], property: Property) -> Expectation {
+        Expectation {
+            row: mechanism.into(),
+            mechanism: mechanism.into(),
+            variant: (!sets.is_empty()).then(|| sets.join(",")),
+            sets: sets.iter().map(|s| s.to_string()).collect(),
+            property,
+            expected: VerdictKind::Holds,
+            must_reach: String::new(),
+            note: String::new(),
+        }
+    }
+}
+
 /// The expectation table (the compiled-in copy; a test parses it, so this cannot fail).
 pub fn expectations() -> Vec<Expectation> {
     parse_expectations(EXPECTATIONS_MD).unwrap_or_else(|e| panic!("{e}"))
@@ -444,22 +461,36 @@ fn runs_of(
             if m.browser_consent() {
                 s.admin.push((800.0, AdminAction::Revoke(1)));
             }
-            if m.acquisition() == Acquisition::PushedOnly {
-                // Deliveries fail while P.recv is down, so retries run past the uninstalls.
-                s.sets.push("interval=5m".into());
+            // P's endpoint is down across the uninstalls, so the platform's retries run past
+            // them: push's deliveries (P.recv), or (trigger) F's nested call for a stolen URL
+            // (P.auth), where only F's recheck at the retry's mint stops them.
+            let retried = if m.acquisition() == Acquisition::PushedOnly {
+                Some(("interval=5m", 60.0))
+            } else if m.capability_url() {
+                Some(("platform_retries=3", 590.0))
+            } else {
+                None
+            };
+            if let Some((switch, down_from)) = retried {
+                s.sets.push(switch.into());
                 s.sets.push("platform_backoff=60s".into());
                 s.nemesis.push(tokenlab_models::faults::Nemesis::Crash {
                     role: tokenlab_models::faults::CrashRole::Partner,
-                    from_s: 60.0,
+                    from_s: down_from,
                     until_s: 1500.0,
                     lose_volatile: false,
                 });
             }
-            let steps = vec![
+            let mut steps = vec![
                 step(300.0, Capability::Forge),
                 steal(600.0, root, TenantId(2)),
                 steal(600.0, root, VICTIM),
             ];
+            if m.browser_consent() {
+                // The RT grant needs the app's client secret too: without it the AS refuses
+                // the client before the installation is ever looked at.
+                steps.push(steal(590.0, "client_secret", VICTIM));
+            }
             vec![RunSpec {
                 scenario: s,
                 plan: Some(plan(steps, d)),
@@ -485,7 +516,12 @@ fn runs_of(
                 .collect()
         }
         Property::P5 => {
-            let d = 3600.0 + warm;
+            // Long enough for the outstanding-T clause to fire: the revocation at 900 s plus
+            // R (= TTL with `api_checks_installation=off`) plus half an hour of probes.
+            let ttl_s = resolve(mechanism, &sets)
+                .map(|(_, _, p)| p.dur_req("ttl") as f64 / SEC as f64)
+                .unwrap_or(0.0);
+            let d = (900.0 + ttl_s + 1800.0).max(3600.0) + warm;
             let mut s = base(mechanism, &sets, d, 30.0);
             s.admin = vec![(900.0 + warm, AdminAction::Uninstall(2))];
             if m.revocable() {
@@ -546,8 +582,22 @@ fn runs_of(
             }]
         }
         Property::P8 => {
-            let d = 900.0;
-            let mut steps = vec![step(300.0, Capability::Forge)];
+            let fit_deliveries = m.capability_url() || m.acquisition() == Acquisition::PushedOnly;
+            // With FIT deliveries, A10 from the start and A1 on the partner–Forge hop: the
+            // first deliveries (cold starts) are seen in transit and replayed with a forged T.
+            let forge_at = if fit_deliveries { 0.0 } else { 300.0 };
+            // A pushed-only partner's first deliveries come within its warm-up.
+            let d = 900.0 + warm;
+            let mut steps = vec![step(forge_at, Capability::Forge)];
+            if fit_deliveries {
+                steps.push(step(
+                    0.0,
+                    Capability::Tap {
+                        a: Group::Partner,
+                        b: Group::Forge,
+                    },
+                ));
+            }
             if m.browser_consent() {
                 steps.push(step(BEFORE_SETUP, Capability::Own { tenant: OWN }));
                 steps.push(step(400.0, Capability::InjectCode { victim: VICTIM }));
@@ -563,10 +613,23 @@ fn runs_of(
                 step(BEFORE_SETUP, Capability::Own { tenant: OWN }),
                 steal(600.0, root, VICTIM),
             ];
-            vec![RunSpec {
-                scenario: base(mechanism, &sets, d, 6.0),
-                plan: Some(plan(steps, d)),
-            }]
+            // A second world on lossy links: lost responses and the retries they cause are
+            // the antecedents the row names (a retry of a rotated RT, inside or outside the
+            // grace window).
+            let mut lossy = base(mechanism, &sets, d, 6.0);
+            let preset = tokenlab_models::faults::preset("lossy").expect("preset");
+            lossy.network = preset.network;
+            lossy.preset = "lossy".into();
+            vec![
+                RunSpec {
+                    scenario: base(mechanism, &sets, d, 6.0),
+                    plan: Some(plan(steps.clone(), d)),
+                },
+                RunSpec {
+                    scenario: lossy,
+                    plan: Some(plan(steps, d)),
+                },
+            ]
         }
         Property::P10 => {
             // Faults: JWKS outage, P's clock 2 h behind, lossy links, a partner crash;

@@ -22,16 +22,7 @@ const SEARCH: CheckBudget = CheckBudget {
 };
 
 fn row(mechanism: &str, sets: &[&str], property: &str) -> Expectation {
-    Expectation {
-        row: mechanism.into(),
-        mechanism: mechanism.into(),
-        variant: (!sets.is_empty()).then(|| sets.join(",")),
-        sets: sets.iter().map(|s| s.to_string()).collect(),
-        property: property.parse().unwrap(),
-        expected: VerdictKind::Holds,
-        must_reach: String::new(),
-        note: String::new(),
-    }
+    Expectation::adhoc(mechanism, sets, property.parse().unwrap())
 }
 
 /// P's own presentations that the verifiers accepted in the row's runs: the positive control.

@@ -63,6 +63,19 @@ pub fn accept_token_delivery(
             None,
         );
     };
+    // The FIT authenticates this delivery only: the same FIT with another body is a replay.
+    if let Some(c) = &claims
+        && !cx.bind_fit_body(c, format!("{} {:?} {exp}", req.route, jwt.id()))
+    {
+        return (
+            Inbound::Reply {
+                tenant: None,
+                update: None,
+                response: Response::error(401, "fit_replayed"),
+            },
+            None,
+        );
+    }
     let token = CachedToken {
         jwt: jwt.clone(),
         exp,

@@ -291,6 +291,27 @@ pub fn shared_specs() -> Vec<ParamSpec> {
             "P.auth / P.recv verify the FIT before storing T (off: mutant)",
         ),
         spec(
+            "dpop_replay_check",
+            Kind::Switch,
+            "on",
+            Mutant,
+            "with `sender_constraint=dpop` the API refuses a proof it has seen before (its `jti`; off: mutant)",
+        ),
+        spec(
+            "stale_read_report",
+            Kind::Switch,
+            "on",
+            Mutant,
+            "P.app records a read after a trigger 2xx that finds no token (off: mutant, it retries silently)",
+        ),
+        spec(
+            "fit_replay_check",
+            Kind::Switch,
+            "on",
+            Mutant,
+            "P.auth / P.recv refuse a FIT whose `jti` already came with another body (a replayed FIT carrying a forged T; off: mutant)",
+        ),
+        spec(
             "jwks_fail",
             Kind::Choice(JwksFail::NAMES),
             "closed",
@@ -421,7 +442,7 @@ pub fn shared_specs() -> Vec<ParamSpec> {
             Kind::Choice(ExpLeeway::NAMES),
             "fixed(0s)",
             Mutant,
-            "track_skew: the API widens its exp leeway by the clock skew it observes (fail-open mutant)",
+            "track_skew: the API widens its exp leeway by the clock skew it observes; ignore: the API never checks exp (fail-open mutants)",
         ),
         spec(
             "clock_skew",
@@ -481,6 +502,8 @@ impl SharedConfig {
                     expiry_margin: p.dur_req("expiry_margin"),
                 },
                 fit_check: p.bool("fit_check"),
+                fit_replay_check: p.bool("fit_replay_check"),
+                stale_read_report: p.bool("stale_read_report"),
                 jwks_fail: p.pick("jwks_fail"),
                 clock_skew: p.dur_req("clock_skew"),
                 log_token: p.pick("log_token"),
@@ -497,6 +520,7 @@ impl SharedConfig {
                 event_retries: p.int("event_retries") as u32,
                 event_timeout: p.dur_req("event_timeout"),
                 event_backoff: p.dur_req("event_backoff"),
+                dpop_replay_check: p.bool("dpop_replay_check"),
             },
             store: StoreConfig {
                 write_cost: p.dur_req("db_write"),

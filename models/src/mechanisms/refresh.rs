@@ -60,6 +60,13 @@ pub fn rotation_specs(grace_default: &'static str) -> Vec<ParamSpec> {
             "test-only planted bug: a superseded RT presented within 1 ms of the family's last presentation is taken for a retry (proves that exploration finds what sampling misses)",
         ),
         spec(
+            "reuse_action",
+            Kind::Choice(ReuseAction::NAMES),
+            "revoke",
+            Mutant,
+            "what detected reuse does: revoke the family and refuse (revoke); keep_family: refuse but leave the family live, accept: let it through as a retry (mutants)",
+        ),
+        spec(
             "as_binding",
             Kind::Switch,
             "on",
@@ -203,6 +210,11 @@ crate::choice_enum! {
     pub enum GraceReply { Current = "current", Rotate = "rotate" }
 }
 
+crate::choice_enum! {
+    /// What detected reuse does (`reuse_action`; the non-default values are mutants).
+    pub enum ReuseAction { Revoke = "revoke", KeepFamily = "keep_family", Accept = "accept" }
+}
+
 struct Family {
     current: Secret,
     revoked: bool,
@@ -220,6 +232,8 @@ pub struct RtPolicy {
     /// The AS refuses an RT presented for another installation (off: mutant).
     pub as_binding: bool,
     pub grace_reply: GraceReply,
+    /// What detected reuse does (non-default: mutants).
+    pub reuse_action: ReuseAction,
     /// Test-only planted bug (`planted_race`).
     pub planted_race: bool,
 }
@@ -234,6 +248,7 @@ impl RtPolicy {
             max_life: params.dur_req("rt_max_life"),
             as_binding: params.bool("as_binding"),
             grace_reply: params.pick::<GraceReply>("grace_reply"),
+            reuse_action: params.pick::<ReuseAction>("reuse_action"),
             planted_race: params.bool("planted_race"),
         }
     }
@@ -334,14 +349,19 @@ impl RtAuthority {
             && cx.now - at > self.policy.grace
             && !planted
         {
+            let action = self.policy.reuse_action;
             if self.policy.reuse_detection {
-                self.families.get_mut(&family).expect("family").revoked = true;
+                if action == ReuseAction::Revoke {
+                    self.families.get_mut(&family).expect("family").revoked = true;
+                }
                 cx.record(Event::Detect {
                     kind: "refresh_token_reuse",
                     tenant,
                 });
             }
-            return reject("invalid_grant");
+            if !(self.policy.reuse_detection && action == ReuseAction::Accept) {
+                return reject("invalid_grant");
+            }
         }
         if !cx.may_issue(tenant) {
             return Handling::Reply {

@@ -499,9 +499,17 @@ impl PlatformSide for TriggerPlatform {
     fn on_timer(&mut self, cx: &mut PlatformCx<'_>, tag: u64) {
         if tag & RETRY != 0 {
             let tag = tag & !RETRY;
-            if self.nested.contains_key(&tag) {
-                self.call_auth(cx, tag);
+            let Some(tenant) = self.nested.get(&tag).map(|n| n.tenant) else {
+                return;
+            };
+            // The retry mints now: the installation is rechecked now, not when it was
+            // scheduled (an uninstall may have come in between).
+            if !cx.may_issue(tenant) {
+                let n = self.nested.remove(&tag).expect("present");
+                cx.reply(&n.inbound, Response::error(403, "not_installed"), cx.now);
+                return;
             }
+            self.call_auth(cx, tag);
         } else if tag & ROTATE != 0 {
             let tenant = TenantId((tag & 0xffff_ffff) as u32);
             if !cx.installed(tenant) {

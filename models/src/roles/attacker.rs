@@ -153,7 +153,24 @@ enum Act {
     Unanswered {
         req: MsgId,
     },
+    /// Replay a captured FIT delivery with a forged body (index into `fit_captures`).
+    ReplayFit {
+        capture: usize,
+    },
 }
+
+/// A FIT delivery to P.auth / P.recv seen in transit (A1 on the partner–Forge hop).
+#[derive(Clone, Debug)]
+struct FitCapture {
+    to: Party,
+    req: Request,
+    /// Its answer was seen: the genuine delivery has been decided.
+    answered: bool,
+}
+
+/// When the second replay of a captured FIT goes out: past the default 60 s FIT lifetime, so
+/// only P's `exp` check stops it.
+const FIT_REPLAY_LATE: Micros = 120 * SEC;
 
 #[derive(Clone, Debug)]
 enum Pending {
@@ -190,6 +207,9 @@ pub struct Attacker {
     replaying: bool,
     captured: BTreeSet<MsgId>,
     replays: u32,
+    fit_captures: Vec<FitCapture>,
+    /// The message id of each capture (same order as `fit_captures`).
+    capture_ids: Vec<MsgId>,
     timers: BTreeMap<TimerId, Act>,
     pending: BTreeMap<MsgId, Pending>,
     /// The world's time origin, for the NumericDates of JWTs it forges.
@@ -223,6 +243,8 @@ impl Attacker {
             replaying: false,
             captured: BTreeSet::new(),
             replays: 0,
+            fit_captures: Vec::new(),
+            capture_ids: Vec::new(),
             timers: BTreeMap::new(),
             pending: BTreeMap::new(),
             epoch: crate::token::Epoch::default(),
@@ -361,6 +383,7 @@ impl Attacker {
             }
         }
         let had_fit = items.iter().any(|l| l.field == "fit");
+        self.capture_fit_delivery(now, env, out);
         self.acquire(now, items, out);
         if self.replaying && env.from.role() == RoleKind::Partner {
             self.replay(now, env, out);
@@ -506,11 +529,23 @@ impl Attacker {
     /// A10: forged deliveries to P.auth and P.recv and forged install hooks, for every tenant
     /// the attacker does not own. With A4 it replays its own tenant's latest FIT and T.
     fn forge(&mut self, now: Micros, out: &mut Effects) {
-        let own_fit = self.held("fit", self.owned).cloned();
-        let own_token = self
-            .held("x-forge-oauth-system", self.owned)
-            .or_else(|| self.held("token", self.owned))
-            .cloned();
+        // Only its own tenant's FIT and T (A4); a FIT captured in transit is replayed by
+        // [`Attacker::replay_fit`], after the genuine delivery it came with was decided.
+        let own_fit = self.owned.and_then(|o| self.held("fit", Some(o))).cloned();
+        // A forged install hook carries any FIT the attacker holds (a tapped one too: the
+        // lifecycle endpoint does not bind a FIT to its body, a known weakness that
+        // `generated.rs` shows), except where the attacker replays captured token deliveries
+        // instead (the P8 worlds), which judge P.auth / P.recv's binding alone.
+        let hook_fit = if self.fit_captures.is_empty() {
+            self.held("fit", self.owned).cloned()
+        } else {
+            own_fit.clone()
+        };
+        let own_token = self.owned.and_then(|o| {
+            self.held("x-forge-oauth-system", Some(o))
+                .or_else(|| self.held("token", Some(o)))
+                .cloned()
+        });
         for victim in self.tenant_ids() {
             if Some(victim) == self.owned {
                 continue;
@@ -556,7 +591,7 @@ impl Attacker {
                 method: "POST",
                 route: "POST /lifecycle",
                 tenant: Some(victim),
-                headers: Fields::new().with("authorization", fit),
+                headers: Fields::new().with("authorization", hook_fit.clone().unwrap_or(fit)),
                 body,
             };
             self.send(
@@ -567,6 +602,58 @@ impl Attacker {
                 Pending::Other,
             );
         }
+    }
+
+    /// A1 + A10: a FIT delivery to P.auth / P.recv seen in transit is kept; once its answer
+    /// is seen (the genuine delivery was decided), the FIT is replayed with a forged T at
+    /// once (only P's binding of the FIT to its first body stops it) and again after the
+    /// FIT's lifetime (only P's `exp` check stops it).
+    fn capture_fit_delivery(&mut self, now: Micros, env: &Envelope, out: &mut Effects) {
+        if !self.forging || env.from == Party::Attacker {
+            return;
+        }
+        match &env.body {
+            Body::Request(req)
+                if matches!(
+                    env.to,
+                    Party::Partner(PartnerEndpoint::Auth | PartnerEndpoint::Recv)
+                ) && req.headers.jwt("authorization").is_some()
+                    && (req.tenant.is_none() || req.tenant != self.owned)
+                    && !self.capture_ids.contains(&env.id) =>
+            {
+                self.fit_captures.push(FitCapture {
+                    to: env.to,
+                    req: req.clone(),
+                    answered: false,
+                });
+                self.capture_ids.push(env.id);
+            }
+            Body::Response(_) => {
+                let Some(idx) = env
+                    .cause
+                    .and_then(|c| self.capture_ids.iter().position(|id| *id == c))
+                else {
+                    return;
+                };
+                if std::mem::replace(&mut self.fit_captures[idx].answered, true) {
+                    return;
+                }
+                self.replay_fit(now, idx, out);
+                if now + FIT_REPLAY_LATE < self.plan.until {
+                    self.timer(out, now + FIT_REPLAY_LATE, Act::ReplayFit { capture: idx });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The captured delivery again, its FIT intact and its T forged.
+    fn replay_fit(&mut self, now: Micros, idx: usize, out: &mut Effects) {
+        let FitCapture { to, mut req, .. } = self.fit_captures[idx].clone();
+        let forged = Value::Jwt(self.forged_jwt("token"));
+        req.headers.0.retain(|(k, _)| *k != "x-forge-oauth-system");
+        req.headers.0.push(("x-forge-oauth-system", forged));
+        self.send(out, now, to, req, Pending::Other);
     }
 
     /// A7: send a captured request again as the attacker; a Connect JWT also on another route.
@@ -750,6 +837,7 @@ impl Role for Attacker {
                         self.timer(out, next, Act::Forge);
                     }
                 }
+                Some(Act::ReplayFit { capture }) => self.replay_fit(now, capture, out),
                 Some(Act::Unanswered { req }) => {
                     if let Some(Pending::Use { loot, tenant }) = self.pending.remove(&req) {
                         let next = now + self.plan.probe_every;

@@ -48,6 +48,8 @@ impl InstallView for Registry {
 /// The platform's shared switches, typed (built by `mechanisms::SharedConfig::from_params`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PlatformConfig {
+    /// With DPoP the API refuses a proof it has seen (`dpop_replay_check`; off: mutant).
+    pub dpop_replay_check: bool,
     /// F and the AS check the installation at every mint (`recheck_install`; off: mutant).
     pub recheck_install: bool,
     pub mint_time: Micros,
@@ -607,7 +609,12 @@ impl Platform {
         {
             self.observed_skew = self.observed_skew.max((now - date).abs());
         }
-        let leeway = if track_skew { self.observed_skew } else { 0 };
+        let leeway = match self.cfg.exp_leeway {
+            _ if track_skew => self.observed_skew,
+            // The mutant that never checks exp: a leeway longer than any run.
+            ExpLeeway::Ignore => 365 * 86_400 * crate::SEC,
+            _ => 0,
+        };
         // Access logs record the request line: a credential in the query lands there.
         if req
             .body
@@ -653,14 +660,19 @@ impl Platform {
             if !self.sender_constrained() {
                 return Ok(ok);
             }
-            if env.from.role() != RoleKind::Partner {
-                return Err("sender_constraint");
-            }
             if self.sender_constraint == SenderConstraint::Dpop {
+                // DPoP: the proof is signed with P's key, so a captured proof replayed from
+                // any link passes the key check; only its `jti` (seen before) stops it. A
+                // request without a proof has no key behind it.
                 let proof = req.headers.secret("dpop").ok_or("dpop_missing")?;
-                if !self.seen_proofs.insert(proof.clone()) {
+                if !self.seen_proofs.insert(proof.clone()) && self.cfg.dpop_replay_check {
                     return Err("dpop_replay");
                 }
+                return Ok(ok);
+            }
+            // mTLS: the certificate is bound to P's TLS connection; nobody else has it.
+            if env.from.role() != RoleKind::Partner {
+                return Err("sender_constraint");
             }
             Ok(ok)
         });

@@ -148,6 +148,7 @@ pub struct PartnerCx<'a> {
     pub(super) cfg: &'a PartnerConfig,
     pub(super) fit: &'a FitVerifier,
     pub(super) jwks_reachable: bool,
+    pub(super) fit_bodies: &'a mut std::collections::BTreeMap<String, (i64, String)>,
     pub(super) out: &'a mut Effects,
 }
 
@@ -185,6 +186,23 @@ impl PartnerCx<'_> {
             .verify(fit, self.now)
             .map(Some)
             .map_err(FitRefusal::Invalid)
+    }
+    /// Binds a verified FIT to the body it came with: the first body for a `jti` wins, the
+    /// same body again is a duplicate delivery (accepted, idempotent), another body is a
+    /// replayed FIT carrying a forged one (refused). With `fit_replay_check=off` (a mutant)
+    /// every body is accepted. Entries are dropped once their FIT has expired (a later replay
+    /// fails the FIT's `exp` check instead).
+    pub fn bind_fit_body(&mut self, claims: &FitClaims, body: String) -> bool {
+        if !self.cfg.fit_replay_check {
+            return true;
+        }
+        let now = self.fit.epoch().numeric_date(self.now);
+        self.fit_bodies.retain(|_, (exp, _)| *exp >= now);
+        let (_, first) = self
+            .fit_bodies
+            .entry(claims.jti.clone())
+            .or_insert((claims.exp, body.clone()));
+        *first == body
     }
     /// The newest version of a tenant's row at the primary.
     pub fn row(&self, tenant: TenantId) -> Arc<Row> {

@@ -168,6 +168,8 @@ pub struct Partner {
     pub store: Store,
     pub(super) fit: FitVerifier,
     pub(super) jwks_reachable: bool,
+    /// FIT `jti` → (its exp, the body it first came with), while the FIT is live.
+    pub(super) fit_bodies: BTreeMap<String, (i64, String)>,
     pub(super) rng: ChaCha8Rng,
     /// The run's choice source (random mode: the draws below come from `rng`).
     pub choices: crate::choice::Choices,
@@ -200,6 +202,7 @@ impl Partner {
             store,
             fit,
             jwks_reachable: true,
+            fit_bodies: BTreeMap::new(),
             rng,
             choices: crate::choice::Choices::random(),
             ids: IdGen::new(RoleKind::Partner),
@@ -280,6 +283,7 @@ impl Partner {
             cfg: &self.cfg,
             fit: &self.fit,
             jwks_reachable: self.jwks_reachable,
+            fit_bodies: &mut self.fit_bodies,
             out,
         };
         f(self.side.as_mut(), &mut cx)
@@ -849,7 +853,9 @@ impl Partner {
                     Some(c) => self.token_in_hand(now, acq, c, out),
                     None => {
                         let tenant = self.acqs[&acq].tenant;
-                        out.record(now, Event::StaleRead { tenant, cause });
+                        if self.cfg.stale_read_report {
+                            out.record(now, Event::StaleRead { tenant, cause });
+                        }
                         self.attempt_failed(now, acq, Cause::StaleRead, true, out);
                     }
                 }

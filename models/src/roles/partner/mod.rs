@@ -48,6 +48,11 @@ pub struct PartnerConfig {
     pub retry: RetryPolicy,
     /// P.auth / P.recv verify the FIT (`fit_check`; off is a mutant).
     pub fit_check: bool,
+    /// P.auth / P.recv bind a FIT's `jti` to the first body it came with
+    /// (`fit_replay_check`; off is a mutant).
+    pub fit_replay_check: bool,
+    /// P.app records a stale read after a trigger 2xx (`stale_read_report`; off: mutant).
+    pub stale_read_report: bool,
     pub jwks_fail: JwksFail,
     /// How far P's clock runs behind the platform's.
     pub clock_skew: Micros,
