@@ -602,9 +602,13 @@ fn runs_of(
                 steps.push(step(BEFORE_SETUP, Capability::Own { tenant: OWN }));
                 steps.push(step(400.0, Capability::InjectCode { victim: VICTIM }));
             }
+            let mut p = plan(steps, d);
+            // This world judges P.auth / P.recv's binding of a FIT to its body; the lifecycle
+            // endpoint's missing binding is `generated.rs`'s (a tapped hook FIT).
+            p.hooks_with_tapped_fit = !fit_deliveries;
             vec![RunSpec {
                 scenario: base(mechanism, &sets, d, 30.0),
-                plan: Some(plan(steps, d)),
+                plan: Some(p),
             }]
         }
         Property::P9 => {

@@ -114,6 +114,10 @@ pub struct AttackPlan {
     /// Whether store reads (A2, A5 from the store) come with the decryption key. Without it,
     /// and with `encrypt_at_rest=on`, a read yields only ciphertext.
     pub store_key: bool,
+    /// Whether a forged install hook may carry a FIT tapped in transit (P.lifecycle does not
+    /// bind a FIT to its body, a known weakness). Off where a world judges P.auth / P.recv's
+    /// binding alone (P8 with FIT deliveries): its hooks carry only the attacker's own FIT.
+    pub hooks_with_tapped_fit: bool,
 }
 
 impl AttackPlan {
@@ -125,6 +129,7 @@ impl AttackPlan {
             until,
             jwks_outages: Vec::new(),
             store_key: true,
+            hooks_with_tapped_fit: true,
         }
     }
 }
@@ -535,8 +540,10 @@ impl Attacker {
         // A forged install hook carries any FIT the attacker holds (a tapped one too: the
         // lifecycle endpoint does not bind a FIT to its body, a known weakness that
         // `generated.rs` shows), except where the attacker replays captured token deliveries
-        // instead (the P8 worlds), which judge P.auth / P.recv's binding alone.
-        let hook_fit = if self.fit_captures.is_empty() {
+        // instead (the P8 worlds: `hooks_with_tapped_fit` off, or once a delivery was
+        // captured), which judge P.auth / P.recv's binding alone. F's lifecycle retries can
+        // put a hook's FIT in transit before any delivery was seen.
+        let hook_fit = if self.plan.hooks_with_tapped_fit && self.fit_captures.is_empty() {
             self.held("fit", self.owned).cloned()
         } else {
             own_fit.clone()
