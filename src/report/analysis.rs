@@ -543,12 +543,7 @@ fn steady_section(c: &Ctx) -> Section {
                 format!("{p}"),
                 st.demands.to_string(),
                 iv(&wilson(st.succeeded, st.demands - st.unknown), 5),
-                st.failed
-                    .iter()
-                    .filter(|(_, n)| **n > 0)
-                    .map(|(k, n)| format!("{k} {n}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                failures_cell(&st.failed),
                 st.latency_ms.as_ref().map_or("—".into(), |q| {
                     format!("{} / {}", iv(&q.p50, 0), iv(&q.p99, 0))
                 }),
@@ -1144,6 +1139,16 @@ fn steady_load_rows(c: &Ctx) -> Vec<Vec<String>> {
 }
 
 /// Section PROV's share of tenants never holding a token when installed under 5% loss, per
+/// A point's failures by cause, the causes that occurred only ("timeout 3, rejected 1").
+fn failures_cell(failed: &std::collections::BTreeMap<String, u64>) -> String {
+    failed
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// token-using mechanism (empty when PROV did not run).
 fn provision_lost_at_5pct(c: &Ctx) -> Vec<(String, f64)> {
     on_demand()
@@ -1186,12 +1191,7 @@ fn provisioning(c: &Ctx) -> Section {
                     "— (signs locally, no token)".into()
                 },
                 iv(&wilson(x.succeeded, x.demands - x.unknown), 3),
-                x.failed
-                    .iter()
-                    .filter(|(_, n)| **n > 0)
-                    .map(|(k, n)| format!("{k} {n}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                failures_cell(&x.failed),
             ]);
         }
     }
@@ -1559,12 +1559,14 @@ fn mistakes_experiment() -> String {
     )
 }
 
-fn h6(c: &Ctx, sec: Option<&super::security::SecurityData>) -> Section {
+/// The partner-mistake table and its scores, computed once for H6 and H24.
+type Mistakes = (Vec<Vec<String>>, MistakeData);
+
+fn h6(c: &Ctx, mistakes: Option<&Mistakes>) -> Section {
     let title = "Error-prone";
-    let Some(sec) = sec else {
+    let Some((rows, data)) = mistakes else {
         return missing("H6", title, "the security runs");
     };
-    let (rows, data) = mistake_table(c, sec);
     let summary: Vec<Vec<String>> = data
         .per_mechanism
         .iter()
@@ -1589,21 +1591,24 @@ fn h6(c: &Ctx, sec: Option<&super::security::SecurityData>) -> Section {
                 &["mechanism", "applicable mistakes", "security cost", "availability cost", "none measured"],
                 summary,
             ),
-            Block::table(&MISTAKE_HEADERS, rows),
+            Block::table(&MISTAKE_HEADERS, rows.clone()),
         ],
         rule: "Not evaluated if the suite misses a planted mutant. Supported if trigger leaves the partner more mistakes with a security cost than every standard AS-based design (refresh, tenant-secret, global-secret); refuted if one of them leaves at least as many, and at least as many costly ones overall; depends-on otherwise. A mistake \"not in the matrix\" is untested, not shown harmless, and counts as no security cost (for example `fit_check=off` on the lifecycle endpoint that delivers an RT or a secret at install has no attacker row yet), so the comparison favours the designs with fewer rows.".into(),
-        verdict: h6_rule(&data),
+        verdict: h6_rule(data),
         reproduce: vec![c.only("mistakes")],
         ..Default::default()
     }
 }
 
-fn h24(c: &Ctx, sec: Option<&super::security::SecurityData>) -> Section {
+fn h24(
+    c: &Ctx,
+    sec: Option<&super::security::SecurityData>,
+    mistakes: Option<&Mistakes>,
+) -> Section {
     let title = "\"Not at all confident … more secure system overall\"";
-    let Some(sec) = sec else {
+    let (Some(sec), Some((rows, data))) = (sec, mistakes) else {
         return missing("H24", title, "the security runs");
     };
-    let (rows, data) = mistake_table(c, sec);
     let three = ["trigger", "refresh", "tenant-secret"];
     let tenant_hours: Vec<(String, Option<f64>)> = three
         .iter()
@@ -1624,11 +1629,14 @@ fn h24(c: &Ctx, sec: Option<&super::security::SecurityData>) -> Section {
         ),
         blocks: vec![Block::table(
             &MISTAKE_HEADERS,
-            rows.into_iter().filter(|r| three.contains(&r[0].as_str())).collect(),
+            rows.iter()
+                .filter(|r| three.contains(&r[0].as_str()))
+                .cloned()
+                .collect(),
         )],
         rule: "Reported as measured (hypotheses.md expects no closed form): depends-on names, per design, the mistakes with a security cost and the tenant-hours one stolen root credential bought.".into(),
         verdict: h24_rule(&H24Data {
-            mistakes: Some(data),
+            mistakes: Some(data.clone()),
             tenant_hours,
         }),
         reproduce: vec![c.only("mistakes")],
@@ -1660,12 +1668,7 @@ fn outage_section(c: &Ctx) -> Section {
                 f(d, 1),
                 st.demands.to_string(),
                 iv(&succ, 4),
-                st.failed
-                    .iter()
-                    .filter(|(_, n)| **n > 0)
-                    .map(|(k, n)| format!("{k} {n}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                failures_cell(&st.failed),
                 if self_signed(m) {
                     "— (holds no token)".into()
                 } else {
@@ -1727,6 +1730,7 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
         r,
         seed: r.config.seed,
     };
+    let mistakes = sec.map(|s| mistake_table(&c, s));
     let sec_needs = "the attacker and the property checkers (issue 3)";
     let mut v = vec![
         h1(&c),
@@ -1750,7 +1754,7 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
             "E-sec with A5, A1, A3 on global-secret vs tenant-secret, then A2 and A8.",
             sec_needs,
         ),
-        h6(&c, sec),
+        h6(&c, mistakes.as_ref()),
         on_loopback(
             "H7",
             "Standard OAuth and libraries",
@@ -1828,7 +1832,7 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
                 "the `ip_allowlist` switch and the attacker's network location are not modelled yet",
             ),
         ),
-        h24(&c, sec),
+        h24(&c, sec, mistakes.as_ref()),
         h25(&c),
         not_landed(
             "H26",

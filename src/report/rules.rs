@@ -722,6 +722,7 @@ pub enum MistakeCost {
 
 /// H6 and H24: per mechanism, the cost of each applicable partner mistake
 /// (`hypotheses.md` H6's list), and whether the suite caught every planted mutant.
+#[derive(Clone)]
 pub struct MistakeData {
     pub per_mechanism: Vec<(String, Vec<MistakeCost>)>,
     pub suite_caught_every_mutant: bool,

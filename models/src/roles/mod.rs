@@ -72,6 +72,27 @@ pub struct Outgoing {
     pub env: Envelope,
 }
 
+impl Outgoing {
+    /// The answer `id` to `inbound`, leaving at `depart`.
+    pub fn reply(
+        id: crate::ids::MsgId,
+        inbound: &Envelope,
+        response: crate::message::Response,
+        depart: Micros,
+    ) -> Outgoing {
+        Outgoing {
+            depart,
+            env: Envelope {
+                id,
+                from: inbound.to,
+                to: inbound.from,
+                cause: Some(inbound.id),
+                body: crate::message::Body::Response(response),
+            },
+        }
+    }
+}
+
 /// What a role asks its driver to do.
 #[derive(Debug, Default)]
 pub struct Effects {

@@ -386,16 +386,9 @@ impl PlatformCx<'_> {
     /// Answers `inbound` at `depart`.
     pub fn reply(&mut self, inbound: &Envelope, response: Response, depart: Micros) {
         let id = self.ids.msg();
-        self.out.send.push(Outgoing {
-            depart,
-            env: Envelope {
-                id,
-                from: inbound.to,
-                to: inbound.from,
-                cause: Some(inbound.id),
-                body: Body::Response(response),
-            },
-        });
+        self.out
+            .send
+            .push(Outgoing::reply(id, inbound, response, depart));
     }
     /// Abandons an outstanding call (the connection is closed; a late answer is dropped).
     pub fn cancel(&mut self, req: MsgId) {
@@ -534,16 +527,8 @@ impl Platform {
 
     fn reply(&mut self, inbound: &Envelope, response: Response, depart: Micros, out: &mut Effects) {
         let id = self.ids.msg();
-        out.send.push(Outgoing {
-            depart,
-            env: Envelope {
-                id,
-                from: inbound.to,
-                to: inbound.from,
-                cause: Some(inbound.id),
-                body: Body::Response(response),
-            },
-        });
+        out.send
+            .push(Outgoing::reply(id, inbound, response, depart));
     }
 
     fn admin(&mut self, now: Micros, action: AdminAction, out: &mut Effects) -> Response {

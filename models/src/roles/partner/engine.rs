@@ -521,16 +521,8 @@ impl Partner {
         out: &mut Effects,
     ) {
         let id = self.ids.msg();
-        out.send.push(crate::roles::Outgoing {
-            depart,
-            env: Envelope {
-                id,
-                from: inbound.to,
-                to: inbound.from,
-                cause: Some(inbound.id),
-                body: Body::Response(response),
-            },
-        });
+        out.send
+            .push(Outgoing::reply(id, inbound, response, depart));
     }
 
     pub(super) fn on_demand(

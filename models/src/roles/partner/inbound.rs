@@ -5,7 +5,7 @@ use super::api::Inbound;
 use super::engine::{Partner, Pending, Timer, WriteThen};
 use crate::Micros;
 use crate::history::Event;
-use crate::message::{Body, Envelope, Response};
+use crate::message::{Envelope, Response};
 use crate::params::LogToken;
 use crate::roles::store::StoreFailure;
 use crate::roles::{Effects, Outgoing};
@@ -64,16 +64,8 @@ impl Partner {
                     _ => (now, response),
                 };
                 let id = self.ids.msg();
-                out.send.push(Outgoing {
-                    depart,
-                    env: Envelope {
-                        id,
-                        from: inbound.to,
-                        to: inbound.from,
-                        cause: Some(inbound.id),
-                        body: Body::Response(response),
-                    },
-                });
+                out.send
+                    .push(Outgoing::reply(id, &inbound, response, depart));
             }
             Inbound::AckThenWrite {
                 tenant,
@@ -93,16 +85,7 @@ impl Partner {
                     let _ = self.write_row(write_at, tenant, Some(inbound.id), out, update);
                 }
                 let id = self.ids.msg();
-                out.send.push(Outgoing {
-                    depart: now,
-                    env: Envelope {
-                        id,
-                        from: inbound.to,
-                        to: inbound.from,
-                        cause: Some(inbound.id),
-                        body: Body::Response(response),
-                    },
-                });
+                out.send.push(Outgoing::reply(id, &inbound, response, now));
             }
             Inbound::Call { call, tag } => {
                 let id = self.send(out, now, inbound.to, call, Some(inbound.id));
