@@ -226,6 +226,13 @@ pub struct AttackArgs {
     pub breach: Option<String>,
     #[arg(long, default_value_t = 600.0)]
     pub at_s: f64,
+    /// With --mode continuing: close the read at this time (the breach found and shut); the
+    /// attacker keeps what it read, and W after the close is measured.
+    #[arg(long)]
+    pub reads_end_at_s: Option<f64>,
+    /// The victim tenant, 0..4 (the run installs 4 tenants).
+    #[arg(long, default_value_t = tokenlab_properties::attack::DEFAULT_VICTIM)]
+    pub victim: u32,
     /// Revoke the victim's credential (or uninstall where there is no revocation) at this time.
     #[arg(long)]
     pub revoke_at_s: Option<f64>,
@@ -300,6 +307,8 @@ pub fn attack_cmd(a: AttackArgs) -> Result<()> {
         seed: a.seed,
         preset: a.preset.clone(),
         without_key: a.without_key,
+        reads_end_at_s: a.reads_end_at_s,
+        victim: a.victim,
     };
     let r = attack(&req).context("running the attack")?;
     if a.json {

@@ -171,6 +171,46 @@ fn bad_security_input_gets_one_clear_line() {
             ],
             "--mode must be",
         ),
+        (
+            vec![
+                "attack",
+                "--mechanism",
+                "refresh",
+                "--steal",
+                "token",
+                "--victim",
+                "4",
+            ],
+            "--victim must be a tenant id in 0..4",
+        ),
+        (
+            vec![
+                "attack",
+                "--mechanism",
+                "push",
+                "--breach",
+                "store",
+                "--reads-end-at-s",
+                "9000",
+            ],
+            "--reads-end-at-s closes a continuing read",
+        ),
+        (
+            vec![
+                "attack",
+                "--mechanism",
+                "push",
+                "--breach",
+                "store",
+                "--mode",
+                "continuing",
+                "--at-s",
+                "4000",
+                "--reads-end-at-s",
+                "3000",
+            ],
+            "--reads-end-at-s must be after --at-s",
+        ),
         (vec!["check", "--cases", "0"], "--cases must be"),
         (vec!["check", "--max-unusual", "9"], "--max-unusual must be"),
         (
@@ -268,4 +308,55 @@ fn check_and_attack_are_deterministic_from_the_seed() {
     ]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["accepted"], 0);
+}
+
+/// A continuing store read closed after 2 h (H9, H21): for push and trigger alike the tokens
+/// read die within one TTL of the close; trigger's URL is still accepted to the horizon but,
+/// returned out of band, yields no token. The victim is the one named.
+#[test]
+fn a_closed_continuing_read_leaves_the_url_behind_but_not_the_pushed_token() {
+    let run = |m: &str, at: &str, end: &str| -> serde_json::Value {
+        let (code, out, err) = tokenlab(&[
+            "attack",
+            "--mechanism",
+            m,
+            "--breach",
+            "store",
+            "--mode",
+            "continuing",
+            "--at-s",
+            at,
+            "--reads-end-at-s",
+            end,
+            "--victim",
+            "2",
+            "--json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let push = run("push", "3900", "11100");
+    let trigger = run("trigger", "600", "7800");
+    assert_eq!(push["victim"], 2);
+    let after = |v: &serde_json::Value| v["exposure_after_close_s"].as_f64().unwrap();
+    // Reached: both bought tokens during the read.
+    assert!(push["tokens_obtained"].as_u64().unwrap() > 0);
+    assert!(trigger["tokens_obtained"].as_u64().unwrap() > 0);
+    // Push: the last token read before the close lives at most one TTL (4 h) after it.
+    assert!(
+        after(&push) > 0.0 && after(&push) <= 4.0 * 3600.0 + 60.0,
+        "{push}"
+    );
+    // Trigger: with the token returned out of band, data access also ends within one TTL of
+    // the close (the URL alone yields no token) ...
+    assert!(
+        after(&trigger) > 0.0 && after(&trigger) <= 4.0 * 3600.0 + 60.0,
+        "{trigger}"
+    );
+    // ... but the URL read before the close is still accepted to the horizon (quota burn),
+    // while nothing of push's is accepted past its last token.
+    let any = |v: &serde_json::Value| v["accepted_after_close_s"].as_f64().unwrap();
+    let horizon = trigger["horizon_s"].as_f64().unwrap();
+    assert!(any(&trigger) >= horizon - 7800.0 - 120.0, "{trigger}");
+    assert!(any(&push) <= 4.0 * 3600.0 + 60.0, "{push}");
 }

@@ -80,7 +80,19 @@ pub struct AttackRequest {
     pub preset: String,
     /// The store thief lacks the decryption key (matters with `encrypt_at_rest=on`).
     pub without_key: bool,
+    /// A continuing read closed at this time (the breach found and shut); the attacker keeps
+    /// what it read. `None`: the read lasts to the horizon.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reads_end_at_s: Option<f64>,
+    /// The victim tenant (0..[`ATTACK_TENANTS`]); the whole-store breach reaches every tenant
+    /// and R is measured for this one.
+    pub victim: u32,
 }
+
+/// Installations in an attack run: the victim and bystanders.
+pub const ATTACK_TENANTS: u32 = 4;
+/// The victim of `tokenlab attack` and of the attack table unless one is given.
+pub const DEFAULT_VICTIM: u32 = 1;
 
 /// Standing secrets at rest at P at the end of the run (the counterfactual run: no attacker).
 #[derive(Clone, Debug, Default, Serialize)]
@@ -91,6 +103,18 @@ pub struct StandingSecrets {
     /// Installations with no demand in the last TTL, and the live items they still hold.
     pub idle_installations: u64,
     pub idle_items: u64,
+    /// Live items held by more than one installation (one app-wide item stored in every
+    /// row), by `kind/lifetime class`: each item counted once, with the rows holding it.
+    pub shared: BTreeMap<String, SharedItems>,
+}
+
+/// Distinct items of one `kind/lifetime class` that several installations hold.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SharedItems {
+    /// Distinct items.
+    pub items: u64,
+    /// Installation rows holding one of them (each also counted in `by_kind`).
+    pub rows: u64,
 }
 
 /// Where the numbers come from.
@@ -126,6 +150,14 @@ pub struct AttackResult {
     pub rejected_by: BTreeMap<String, u64>,
     /// Theft to the last Accept the theft bought (W), in s; `None`: it bought nothing.
     pub exposure_window_s: Option<f64>,
+    /// A continuing read closed at `reads_end_at_s`: from the close to the last accepted use
+    /// at the API (0 when nothing was accepted after it): what the breach left behind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exposure_after_close_s: Option<f64>,
+    /// The same to the attacker's last accepted request of any kind (a stolen trigger URL
+    /// still accepted burns quota even when it yields no token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted_after_close_s: Option<f64>,
     /// The declared bound B(x) of `threats.md` §3 P4; `None` when unbounded.
     pub exposure_bound_s: Option<f64>,
     pub exposure_unbounded: bool,
@@ -181,7 +213,7 @@ fn scenario(
         );
     };
     s.sets = sets.to_vec();
-    s.tenants = 4;
+    s.tenants = ATTACK_TENANTS;
     s.duration_s = horizon_s;
     s.demands_per_tenant_hour = 6.0;
     s.seed = seed;
@@ -234,8 +266,6 @@ pub fn credentials(mechanism: &str, sets: &[String]) -> anyhow::Result<Vec<Crede
     Ok(out.into_iter().map(|(_, c)| c).collect())
 }
 
-const VICTIM: TenantId = TenantId(1);
-
 fn horizon(b: &ExposureBounds, at: Micros, credential: Option<&str>) -> f64 {
     let finite = match credential {
         Some("token") | None => Some(b.ttl),
@@ -261,6 +291,13 @@ fn last_accept_for(h: &History, tenant: TenantId, after: Micros) -> Option<Micro
 
 /// Runs one attack and its counterfactual, and measures it.
 pub fn attack(req: &AttackRequest) -> anyhow::Result<AttackResult> {
+    if req.victim >= ATTACK_TENANTS {
+        anyhow::bail!(
+            "--victim must be a tenant id in 0..{ATTACK_TENANTS} (the attack run installs {ATTACK_TENANTS} tenants), got {}",
+            req.victim
+        );
+    }
+    let victim = TenantId(req.victim);
     let (m, _, params) = resolve(&req.mechanism, &req.sets)?;
     let b = bounds(&params);
     let at = (req.at_s * SEC as f64) as Micros;
@@ -268,9 +305,9 @@ pub fn attack(req: &AttackRequest) -> anyhow::Result<AttackResult> {
     let mut s = scenario(&req.mechanism, &req.sets, horizon_s, req.seed, &req.preset)?;
     // Where nothing can be revoked short of it, revocation means uninstall.
     let revoke_action = if m.revocable() {
-        AdminAction::Revoke(VICTIM.0)
+        AdminAction::Revoke(victim.0)
     } else {
-        AdminAction::Uninstall(VICTIM.0)
+        AdminAction::Uninstall(victim.0)
     };
     if let Some(r) = req.revoke_at_s {
         if !(r > req.at_s && r < horizon_s) {
@@ -287,25 +324,38 @@ pub fn attack(req: &AttackRequest) -> anyhow::Result<AttackResult> {
         (Some(c), Mode::Snapshot) => match req.from {
             From::Store => Capability::Steal {
                 field: static_field(c),
-                tenant: VICTIM,
+                tenant: victim,
                 from: tokenlab_models::history::ExposureMode::Store,
             },
             // The first instance that crosses a hop, or lands in a log, after --at-s.
             From::Network | From::Log => Capability::StealInTransit {
                 field: static_field(c),
-                tenant: VICTIM,
+                tenant: victim,
                 from_log: req.from == From::Log,
             },
         },
         (Some(c), Mode::Continuing) => Capability::StealContinuing {
             field: static_field(c),
-            tenant: VICTIM,
+            tenant: victim,
         },
     };
-    let mut plan = AttackPlan::new(
-        vec![AttackStep { at, capability }],
-        (horizon_s * 1e6) as Micros,
-    );
+    let mut steps = vec![AttackStep { at, capability }];
+    if let Some(e) = req.reads_end_at_s {
+        if req.mode != Mode::Continuing {
+            anyhow::bail!("--reads-end-at-s closes a continuing read: give --mode continuing");
+        }
+        if !(e > req.at_s && e < horizon_s) {
+            anyhow::bail!(
+                "--reads-end-at-s must be after --at-s ({}) and before the horizon ({horizon_s} s), got {e}",
+                req.at_s
+            );
+        }
+        steps.push(AttackStep {
+            at: (e * SEC as f64) as Micros,
+            capability: Capability::EndReads,
+        });
+    }
+    let mut plan = AttackPlan::new(steps, (horizon_s * 1e6) as Micros);
     plan.store_key = !req.without_key;
     let (h, params) = run(&s, Some(&plan))?;
     let (cf, _) = run(&s, None)?;
@@ -316,7 +366,9 @@ pub fn attack(req: &AttackRequest) -> anyhow::Result<AttackResult> {
     let (mut attempts, mut accepted) = (0u64, 0u64);
     let mut tenants = BTreeSet::new();
     let mut tokens = BTreeSet::new();
-    for (p, d, _) in f.decided() {
+    let mut last_api_accept: Option<Micros> = None;
+    let mut last_any_accept: Option<Micros> = None;
+    for (p, d, t) in f.decided() {
         if p.who != Party::Attacker {
             continue;
         }
@@ -324,16 +376,24 @@ pub fn attack(req: &AttackRequest) -> anyhow::Result<AttackResult> {
         match d {
             Decision::Accept { tenant } => {
                 accepted += 1;
+                last_any_accept = last_any_accept.max(Some(t));
                 if f.verifier(p.req) == Some(Party::API) {
                     tenants.insert(*tenant);
                     tokens.insert(p.item);
+                    last_api_accept = last_api_accept.max(Some(t));
                 }
             }
             Decision::Reject { reason } => *rejected_by.entry((*reason).into()).or_default() += 1,
         }
     }
     let windows = exposure_windows(&h, &b);
-    let last = windows.iter().filter_map(|w| w.last_accept).max();
+    // A closed continuing read is measured to the last accepted use at the API (data access);
+    // requests that are accepted but yield nothing (quota burn) are reported beside it.
+    let last = if req.reads_end_at_s.is_some() {
+        last_api_accept
+    } else {
+        windows.iter().filter_map(|w| w.last_accept).max()
+    };
     let unbounded = windows.iter().any(|w| w.deadline.is_none());
     let bound_s = if unbounded {
         None
@@ -383,13 +443,13 @@ pub fn attack(req: &AttackRequest) -> anyhow::Result<AttackResult> {
         .admin
         .iter()
         .filter(|(t, k, x)| {
-            *t >= 0 && *x == VICTIM && matches!(k, AdminKind::Revoke | AdminKind::Uninstall)
+            *t >= 0 && *x == victim && matches!(k, AdminKind::Revoke | AdminKind::Uninstall)
         })
         .map(|(t, _, _)| *t)
         .min();
     let latency = |h: &History| {
         revoke_t.map(|r| {
-            last_accept_for(h, VICTIM, r)
+            last_accept_for(h, victim, r)
                 .map(|l| (l - r) as f64 / 1e6)
                 .unwrap_or(0.0)
         })
@@ -409,7 +469,7 @@ pub fn attack(req: &AttackRequest) -> anyhow::Result<AttackResult> {
         credential: req.credential.clone().unwrap_or_else(|| "store".into()),
         from: req.from,
         mode: req.mode,
-        victim: VICTIM,
+        victim,
         stolen_at_s: req.at_s,
         tenants_compromised: tenants.len() as u64,
         privilege: "app",
@@ -418,6 +478,12 @@ pub fn attack(req: &AttackRequest) -> anyhow::Result<AttackResult> {
         accepted,
         rejected_by,
         exposure_window_s: last.map(|l| (l - at) as f64 / 1e6),
+        exposure_after_close_s: req
+            .reads_end_at_s
+            .map(|e| last_api_accept.map_or(0.0, |l| ((l as f64 / 1e6) - e).max(0.0))),
+        accepted_after_close_s: req
+            .reads_end_at_s
+            .map(|e| last_any_accept.map_or(0.0, |l| ((l as f64 / 1e6) - e).max(0.0))),
         exposure_bound_s: bound_s,
         exposure_unbounded: unbounded,
         horizon_s,
@@ -493,6 +559,7 @@ pub fn standing_secrets(h: &History, params: &Params) -> StandingSecrets {
         }
     }
     let mut s = StandingSecrets::default();
+    let mut holders: BTreeMap<tokenlab_models::secret::ItemId, (String, u64)> = BTreeMap::new();
     for (tenant, fields) in &rows {
         if uninstalled.contains(tenant) {
             continue;
@@ -510,11 +577,17 @@ pub fn standing_secrets(h: &History, params: &Params) -> StandingSecrets {
                 continue;
             }
             let key = format!("{}/{}", kind_name(i.kind), lifetime_class(i.exp, i.t, ttl));
+            holders.entry(*item).or_insert_with(|| (key.clone(), 0)).1 += 1;
             *s.by_kind.entry(key).or_default() += 1;
             if idle {
                 s.idle_items += 1;
             }
         }
+    }
+    for (key, n) in holders.into_values().filter(|(_, n)| *n > 1) {
+        let e = s.shared.entry(key).or_default();
+        e.items += 1;
+        e.rows += n;
     }
     s
 }
@@ -548,6 +621,8 @@ pub fn attack_table(seed: u64) -> Vec<AttackResult> {
                 seed,
                 preset: "same-region".into(),
                 without_key: false,
+                reads_end_at_s: None,
+                victim: DEFAULT_VICTIM,
             };
             if let Ok(r) = attack(&req) {
                 out.push(r);

@@ -678,6 +678,15 @@ pub struct H21Data {
     pub p7: (Option<VerdictKind>, Option<VerdictKind>),
     pub trigger_store: Option<StoreBreach>,
     pub push_store: Option<StoreBreach>,
+    /// A continuing read of the store closed after some hours: what it left behind.
+    pub trigger_closed: Option<super::security::ClosedRead>,
+    pub push_closed: Option<super::security::ClosedRead>,
+}
+
+/// Whether the attacker wins: a property that is n/a (its antecedent cannot arise, e.g. push
+/// has no on-demand route for P7) or by design is not a loss; only a violation is.
+fn violated(v: Option<VerdictKind>) -> Option<bool> {
+    v.map(|v| v == VerdictKind::Violated)
 }
 
 fn breach_text(b: &StoreBreach) -> String {
@@ -689,11 +698,27 @@ fn breach_text(b: &StoreBreach) -> String {
 }
 
 pub fn h21_rule(d: &H21Data) -> Verdict {
-    let same_p1_p7 = d.p1.0 == d.p1.1 && d.p7.0 == d.p7.1;
+    let same_p1_p7 = violated(d.p1.0) == violated(d.p1.1) && violated(d.p7.0) == violated(d.p7.1);
+    let closed = match (d.trigger_closed, d.push_closed) {
+        (Some(t), Some(p)) => format!(
+            "; a continuing read closed after {:.0} h leaves {:.2} h of API access with trigger and {:.2} h with push, and trigger's URL still accepted {}{:.2} h after the close{}",
+            t.closed_after_h,
+            t.api_access_after_close_h,
+            p.api_access_after_close_h,
+            if t.accepted_to_horizon { "≥ " } else { "" },
+            t.accepted_after_close_h,
+            if t.api_access_after_close_h <= p.api_access_after_close_h + 0.1 {
+                " (quota burn: returned out of band it yields no token)"
+            } else {
+                ""
+            }
+        ),
+        _ => String::new(),
+    };
     match (d.trigger_store, d.push_store) {
         (Some(t), Some(p)) if same_p1_p7 && t.unbounded && !p.unbounded => {
             Verdict::DependsOn(format!(
-                "the attack: trigger and push are equal on P1 and P7; after one breach of P's store push's exposure is bounded by the TTL ({}) while trigger's URL keeps working ({}){}; push holds a live token for every installation, idle ones included",
+                "the attack: neither violates P1 or P7 (push's P7 is n/a: it has no on-demand route); after one breach of P's store push's exposure is bounded by the TTL ({}) while trigger's URL keeps working ({}){}{closed}; push holds a live token for every installation, idle ones included",
                 breach_text(&p),
                 breach_text(&t),
                 if p.tokens > t.tokens {
@@ -1412,13 +1437,30 @@ mod tests {
             tokens: if unbounded { 2.0 } else { 4.0 },
             tenant_hours: 8.0,
         };
+        let closed = |api, any, to_horizon| super::super::security::ClosedRead {
+            closed_after_h: 2.0,
+            api_access_after_close_h: api,
+            accepted_after_close_h: any,
+            accepted_to_horizon: to_horizon,
+        };
         let d = |p1b, t: Option<bool>, p: Option<bool>| H21Data {
             p1: (Some(Holds), Some(p1b)),
             p7: (Some(Holds), Some(Holds)),
             trigger_store: t.map(b),
             push_store: p.map(b),
+            trigger_closed: Some(closed(3.6, 10.0, true)),
+            push_closed: Some(closed(3.5, 3.5, false)),
         };
         let v = h21_rule(&d(Holds, Some(true), Some(false)));
+        assert!(
+            matches!(&v, Verdict::DependsOn(c) if c.contains("3.60 h of API access with trigger and 3.50 h with push, and trigger's URL still accepted ≥ 10.00 h after the close (quota burn")),
+            "{v:?}"
+        );
+        // n/a (no such route in push) is not a loss: it compares like holds.
+        assert!(matches!(
+            h21_rule(&d(VerdictKind::NotApplicable, Some(true), Some(false))),
+            Verdict::DependsOn(_)
+        ));
         assert!(
             matches!(&v, Verdict::DependsOn(c) if c.contains("push gives the attacker more tokens")),
             "{v:?}"

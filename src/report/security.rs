@@ -11,7 +11,9 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use tokenlab_models::mechanisms::registry;
 use tokenlab_properties::VerdictKind;
-use tokenlab_properties::attack::{AttackRequest, AttackResult, Mode, attack, attack_table};
+use tokenlab_properties::attack::{
+    ATTACK_TENANTS, AttackRequest, AttackResult, DEFAULT_VICTIM, Mode, attack, attack_table,
+};
 use tokenlab_properties::suite::{CheckBudget, MatrixRow, expectations, run_row_searched};
 
 #[derive(Clone, Debug, Serialize)]
@@ -37,8 +39,9 @@ pub struct AttackRow {
     pub mode: Mode,
     pub thefts: u32,
     pub stolen_at_s: Vec<f64>,
-    /// The victim of every theft (the attack harness fixes one victim tenant).
-    pub victim: u32,
+    /// The victim of each theft, drawn (workload.md §9: times and victims drawn); the
+    /// whole-store rows reach every tenant whichever is named.
+    pub victims: Vec<u32>,
     /// Mean W over the thefts, hours (a theft that bought nothing counts 0); None: none bought
     /// anything. When `w_at_least_horizon`, a lower bound.
     pub w_hours: Option<f64>,
@@ -58,6 +61,8 @@ pub struct AttackRow {
     pub tenant_hours: Option<f64>,
     pub exposure_unbounded: bool,
     pub exposure_bound_h: Option<f64>,
+    /// A continuing read closed by the partner: what it left behind.
+    pub closed_read: Option<ClosedRead>,
     /// Secrets at rest at P at the end of the first theft's counterfactual run (no attacker,
     /// no revocation: every installation counted, so denominators agree across rows).
     pub standing_secrets: tokenlab_properties::attack::StandingSecrets,
@@ -65,25 +70,49 @@ pub struct AttackRow {
     pub revocation_run: Option<AttackResult>,
 }
 
+/// What a continuing read of P's store left behind once the partner closed it (means over
+/// the thefts, hours).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct ClosedRead {
+    /// From the theft to the close.
+    pub closed_after_h: f64,
+    /// From the close to the attacker's last accepted use at the API (data access).
+    pub api_access_after_close_h: f64,
+    /// From the close to the attacker's last accepted request of any kind (a URL that only
+    /// burns quota included); `accepted_to_horizon` when that reached the run's end.
+    pub accepted_after_close_h: f64,
+    pub accepted_to_horizon: bool,
+}
+
 /// Thefts per attack-table row: `workload.md` §9 repeats each leak row.
 pub fn thefts(cases: u32) -> u32 {
     if cases >= 3 { 5 } else { 3 }
 }
 
-/// Theft times: the table's first theft time, then one per hour with a drawn offset
-/// (splitmix64 of the seed and the theft's index: no global randomness).
-fn theft_times(first_s: f64, n: u32, seed: u64) -> Vec<f64> {
+/// A uniform draw in [0, 1) for theft `k` on `stream` (splitmix64 of the seed: no global
+/// randomness).
+fn theft_draw(seed: u64, k: u32, stream: u64) -> f64 {
+    let mut z = seed ^ (u64::from(k)).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ stream;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Theft times and victims: the table's first theft time, then one per hour with a drawn
+/// offset; every theft's victim drawn among the run's installations.
+fn thefts_drawn(first_s: f64, n: u32, seed: u64) -> Vec<(f64, u32)> {
+    const VICTIM_STREAM: u64 = 0x7669_6374_696d; // "victim"
     (0..n)
         .map(|k| {
-            if k == 0 {
-                return first_s;
-            }
-            let mut z = seed ^ (u64::from(k)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            let u = (z >> 11) as f64 / (1u64 << 53) as f64;
-            (first_s + f64::from(k) * 3600.0 + (u * 3600.0).floor()).round()
+            let at = if k == 0 {
+                first_s
+            } else {
+                (first_s + f64::from(k) * 3600.0 + (theft_draw(seed, k, 0) * 3600.0).floor())
+                    .round()
+            };
+            let victim = (theft_draw(seed, k, VICTIM_STREAM) * f64::from(ATTACK_TENANTS)) as u32;
+            (at, victim.min(ATTACK_TENANTS - 1))
         })
         .collect()
 }
@@ -113,7 +142,7 @@ fn exposure_row(
         mode,
         thefts: runs.len() as u32,
         stolen_at_s: runs.iter().map(|a| a.stolen_at_s).collect(),
-        victim: first.victim.0,
+        victims: runs.iter().map(|a| a.victim.0).collect(),
         w_hours: bought.then_some(mean),
         w_hours_min: bought.then(|| w.iter().copied().fold(f64::INFINITY, f64::min)),
         w_hours_max: bought.then(|| w.iter().copied().fold(0.0, f64::max)),
@@ -137,6 +166,24 @@ fn exposure_row(
         }),
         exposure_unbounded: runs.iter().any(|a| a.exposure_unbounded),
         exposure_bound_h: first.exposure_bound_s.map(|s| s / 3600.0),
+        closed_read: first.exposure_after_close_s.map(|_| {
+            let mean = |x: fn(&AttackResult) -> Option<f64>| {
+                runs.iter()
+                    .map(|a| x(a).unwrap_or(0.0) / 3600.0)
+                    .sum::<f64>()
+                    / n
+            };
+            ClosedRead {
+                closed_after_h: CONTINUING_READ_S / 3600.0,
+                api_access_after_close_h: mean(|a| a.exposure_after_close_s),
+                accepted_after_close_h: mean(|a| a.accepted_after_close_s),
+                accepted_to_horizon: runs.iter().any(|a| {
+                    a.accepted_after_close_s.is_some_and(|x| {
+                        x >= a.horizon_s - a.stolen_at_s - CONTINUING_READ_S - 2.0 * a.resolution_s
+                    })
+                }),
+            }
+        }),
         standing_secrets: first.standing_secrets.clone(),
         revocation_run,
     })
@@ -144,11 +191,13 @@ fn exposure_row(
 
 /// The exposure runs of one request: `n` thefts, no revocation.
 fn exposure_runs(req: &AttackRequest, n: u32) -> Vec<AttackResult> {
-    theft_times(req.at_s, n, req.seed)
+    thefts_drawn(req.at_s, n, req.seed)
         .into_iter()
-        .filter_map(|at_s| {
+        .filter_map(|(at_s, victim)| {
             attack(&AttackRequest {
                 at_s,
+                victim,
+                reads_end_at_s: (req.mode == Mode::Continuing).then_some(at_s + CONTINUING_READ_S),
                 revoke_at_s: None,
                 ..req.clone()
             })
@@ -160,8 +209,12 @@ fn exposure_runs(req: &AttackRequest, n: u32) -> Vec<AttackResult> {
 /// The mechanisms whose whole store is also breached continuously (H9, H21): the thread's
 /// comparison of the trigger URL against pushed tokens.
 pub const CONTINUING_BREACH: [&str; 2] = ["trigger", "push"];
-/// Thefts of a continuing breach (each simulates the attacker reading the store all run).
+/// Thefts of a continuing breach (each simulates the attacker reading every write).
 pub const CONTINUING_THEFTS: u32 = 2;
+/// How long a continuing read of P's store lasts before the partner finds and closes it
+/// (an assumption of the experiment, not a measured value): W after the close is what the
+/// breach leaves behind, the thread's "persistent backdoor".
+pub const CONTINUING_READ_S: f64 = 2.0 * 3600.0;
 
 /// `only_mechanisms`: restrict the matrix (the pipeline's own tests use two mechanisms). Rows
 /// run in parallel; each is searched as `check` searches it, within `budget`.
@@ -190,6 +243,8 @@ pub fn compute(seed: u64, budget: CheckBudget, only_mechanisms: Option<&[&str]>)
             seed,
             preset: "same-region".into(),
             without_key: false,
+            reads_end_at_s: None,
+            victim: DEFAULT_VICTIM,
         };
         let continuing =
             req.credential.is_none() && CONTINUING_BREACH.contains(&a.mechanism.as_str());
@@ -293,6 +348,29 @@ impl SecurityData {
             .map(|(_, v)| *v)
             .sum();
         Some(n as f64 / a.standing_secrets.installations.max(1) as f64)
+    }
+    /// Items living over a day at P, split by scope: (own items per installation, distinct
+    /// app-wide items). An app-wide item is one item stored in several installations' rows
+    /// (global-secret's secret): counted once, not once per installation.
+    pub fn long_lived_by_scope(&self, mechanism: &str) -> Option<(f64, u64)> {
+        let a = self.root_exposure(mechanism)?;
+        let s = &a.standing_secrets;
+        let long = |k: &String| k.ends_with("> 1 day");
+        let rows: u64 = s
+            .by_kind
+            .iter()
+            .filter(|(k, _)| long(k))
+            .map(|(_, v)| *v)
+            .sum();
+        let (shared_rows, shared_items) = s
+            .shared
+            .iter()
+            .filter(|(k, _)| long(k))
+            .fold((0, 0), |(r, i), (_, x)| (r + x.rows, i + x.items));
+        Some((
+            (rows - shared_rows) as f64 / s.installations.max(1) as f64,
+            shared_items,
+        ))
     }
     /// The default profile's violated properties grouped by cause, each with the switches under
     /// which the mechanism's matrix rows hold. Tenant isolation (P1) and credential binding
@@ -433,10 +511,17 @@ fn w_cell(a: &AttackRow) -> String {
             let ge = if a.w_at_least_horizon { "≥ " } else { "" };
             format!("{ge}{m:.2} [{lo:.2}, {hi:.2}]")
         }
-        _ if a.mode == Mode::Continuing => {
-            "not measured (the breach continues to the horizon)".into()
-        }
         _ => "— (bought nothing)".into(),
+    };
+    let w = match a.closed_read {
+        Some(c) => format!(
+            "{w}; API access {:.2} h after the read was closed at {:.0} h, requests accepted {}{:.2} h after it",
+            c.api_access_after_close_h,
+            c.closed_after_h,
+            if c.accepted_to_horizon { "≥ " } else { "" },
+            c.accepted_after_close_h,
+        ),
+        None => w,
     };
     let bound = if a.exposure_unbounded {
         "no declared bound".to_string()
@@ -470,7 +555,10 @@ fn stolen_cell(a: &AttackRow) -> String {
         a.credential.clone()
     };
     match a.mode {
-        Mode::Continuing => format!("{what}, continuing"),
+        Mode::Continuing => match a.closed_read {
+            Some(c) => format!("{what}, continuing for {:.0} h", c.closed_after_h),
+            None => format!("{what}, continuing"),
+        },
         Mode::Snapshot => what,
     }
 }
@@ -664,7 +752,7 @@ pub fn sections(
         "E-leak",
         "What one stolen credential buys",
         "threats.md §4 metrics: blast radius B, tokens obtained, exposure window W against its declared bound, detection, revocation latency R, and the secrets standing at rest at P.",
-        &format!("Exposure runs (workload.md §9): for each credential P holds (and the whole store), {} thefts from the store, the first at the attack table's time (600 s; push 5 min after its first delivery) and then one per hour at a drawn offset, always the same victim tenant (the attack harness fixes it), with no uninstall or revocation during the run; the attacker then uses the loot through the protocol, probing every 60 s. W runs from the theft to the attacker's last accepted use; an exposure that reached the run's horizon is shown as \"≥\" that value, never as the horizon's value. Tokens: distinct tokens the attacker used at the API, mean per theft. Tenant-hours: B × W per theft, mean (an upper bound: W is the last use over all tenants reached). For trigger and push the whole store is also breached continuously (the attacker keeps reading it). Detection and R come from the attack table's run with a revocation 30 min after the first theft (`tokenlab attack --table`).", thefts(d.cases)),
+        &format!("Exposure runs (workload.md §9): for each credential P holds (and the whole store), {} thefts from the store, the first at the attack table's time (600 s; push 5 min after its first delivery) and then one per hour at a drawn offset, each theft's victim drawn among the run's 4 installations, with no uninstall or revocation during the run; the attacker then uses the loot through the protocol, probing every 60 s. W runs from the theft to the attacker's last accepted use; an exposure that reached the run's horizon is shown as \"≥\" that value, never as the horizon's value. Tokens: distinct tokens the attacker used at the API, mean per theft. Tenant-hours: B × W per theft, mean (an upper bound: W is the last use over all tenants reached). For trigger and push the whole store is also read continuously (the attacker sees every write) for {} h from the theft, then the partner closes the read (an assumption of the experiment); what is still accepted after the close (at the API, and any request) is what the breach leaves behind. Detection and R come from the attack table's run with a revocation 30 min after the first theft (`tokenlab attack --table`).", thefts(d.cases), CONTINUING_READ_S / 3600.0),
         vec![
             Block::table(&["mechanism", "stolen", "thefts", "tenants reached B", "tokens obtained per theft", "W h, mean [min, max] (declared bound)", "tenant-hours (B × W)", "detected (revocation run)", "R h, api check off / on", "items > 1 day at P"], attack_rows(d)),
             Block::Figure {
@@ -809,11 +897,13 @@ pub fn sections(
     s.reproduce.push(attack_cmd.clone());
     out.push(s);
 
-    // H14: long-lived credentials at P.
-    let ll: BTreeMap<&str, Option<f64>> = registry()
+    // H14: long-lived credentials at P; an app-wide item counts once, not per installation.
+    let by_scope: BTreeMap<&str, Option<(f64, u64)>> = registry()
         .iter()
-        .map(|m| (m.id(), d.long_lived_per_installation(m.id())))
+        .map(|m| (m.id(), d.long_lived_by_scope(m.id())))
         .collect();
+    let ll: BTreeMap<&str, Option<f64>> =
+        by_scope.iter().map(|(m, x)| (*m, x.map(|x| x.0))).collect();
     let verdict = h14_rule(&H14Data {
         trigger: ll.get("trigger").copied().flatten(),
         push: ll.get("push").copied().flatten(),
@@ -854,11 +944,15 @@ pub fn sections(
         "H14",
         "No long-lived partner credentials",
         "The RFC's goal [F: rfc34]; the 2-cents post concedes it does \"remove the need to store any long-term credentials\", but \"keys are still generated and exchanged\" [F: thread].",
-        "E-inv: items at rest at P with a lifetime over one day, per installation, counted in a fault-free run with idle installations included.",
+        "E-inv: items at rest at P with a lifetime over one day, counted in a fault-free run with idle installations included: an installation's own items per installation, and app-wide items (the same item stored in every installation's row) once each.",
         vec![
-            Block::table(&["mechanism", "items > 1 day per installation"], ll
+            Block::table(&["mechanism", "own items > 1 day per installation", "app-wide items > 1 day (one item in every installation's row)"], by_scope
                 .iter()
-                .map(|(m, x)| vec![m.to_string(), x.map_or("—".into(), |x| format!("{x:.0}"))])
+                .map(|(m, x)| vec![
+                    m.to_string(),
+                    x.map_or("—".into(), |x| format!("{:.0}", x.0)),
+                    x.map_or("—".into(), |x| x.1.to_string()),
+                ])
                 .collect()),
             Block::Text { text: "What each credential at P yields on its own (E-leak's exposure runs: a snapshot theft, no revocation) and its scope: per installation (reaches one tenant) or per app (reaches every tenant).".into() },
             Block::table(&["mechanism", "credential", "yields tokens alone", "scope", "exposure"], yields),
@@ -950,6 +1044,8 @@ pub fn sections(
         p7: both("P7"),
         trigger_store: tb.map(breach),
         push_store: pb.map(breach),
+        trigger_closed: d.continuing("trigger").and_then(|a| a.closed_read),
+        push_closed: d.continuing("push").and_then(|a| a.closed_read),
     });
     let breach_rows = |label: &str, t: Option<&AttackRow>, p: Option<&AttackRow>| {
         vec![
@@ -988,7 +1084,7 @@ pub fn sections(
                 .chain(breach_rows("whole store once", tb, pb))
                 .chain(breach_rows("whole store, continuing", d.continuing("trigger"), d.continuing("push")))
                 .collect())],
-        "Depends-on if P1 and P7 agree but the store breach (one snapshot, no revocation) is bounded for push and unbounded for trigger, naming W, tokens and tenant-hours of each; supported if they agree everywhere; refuted if P1 or P7 differ.",
+        "Compared on whether the attacker wins (a property that is n/a, its antecedent impossible in the design, counts as not violated). Depends-on if neither or both violate P1 and P7 but the store breach (one snapshot, no revocation) is bounded for push and unbounded for trigger, naming W, tokens and tenant-hours of each and W after a continuing read is closed; supported if they agree everywhere; refuted if one violates P1 or P7 and the other does not.",
         verdict,
     ));
 

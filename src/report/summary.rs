@@ -152,7 +152,7 @@ fn stolen(sec: &SecurityData, m: &str) -> Line {
         assumptions: match x {
             Some(a) => vec![
                 format!(
-                    "{} snapshot thefts from P's store, one victim, no revocation during the run",
+                    "{} snapshot thefts from P's store, victims drawn, no revocation during the run",
                     a.thefts
                 ),
                 "\"≥\": the exposure reached the run's horizon (horizon_hours)".into(),
@@ -165,6 +165,7 @@ fn stolen(sec: &SecurityData, m: &str) -> Line {
 
 fn at_rest(sec: &SecurityData, m: &str) -> Line {
     let ll = sec.long_lived_per_installation(m);
+    let app_wide = sec.long_lived_by_scope(m).map(|x| x.1);
     let live: Option<f64> = sec.root_exposure(m).map(|a| {
         a.standing_secrets.by_kind.values().sum::<u64>() as f64
             / a.standing_secrets.installations.max(1) as f64
@@ -172,9 +173,16 @@ fn at_rest(sec: &SecurityData, m: &str) -> Line {
     let mut numbers = BTreeMap::new();
     numbers.insert("items_over_1_day_per_installation", ll);
     numbers.insert("live_items_per_installation", live);
+    numbers.insert("app_wide_items_over_1_day", app_wide.map(|x| x as f64));
+    let shared = match app_wide {
+        Some(n) if n > 0 => {
+            format!("; of which {n} app-wide (one item stored in every installation's row)")
+        }
+        _ => String::new(),
+    };
     Line {
         text: format!(
-            "{} items living over a day per installation ({} live items of any lifetime)",
+            "{} items living over a day per installation{shared} ({} live items of any lifetime)",
             f(ll, 0),
             f(live, 1)
         ),

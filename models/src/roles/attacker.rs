@@ -68,6 +68,9 @@ pub enum Capability {
     Spam { count: u32 },
     /// A10: POST forged token deliveries and install hooks to P's endpoints.
     Forge,
+    /// The partner closes a continuing read of its store (A2 or a continuing A5): no later
+    /// write is seen. What was stolen stays with the attacker, who goes on using it.
+    EndReads,
 }
 
 impl Capability {
@@ -79,7 +82,7 @@ impl Capability {
             Capability::ReadLogs => A3,
             Capability::Own { .. } => A4,
             Capability::Steal { .. } => A5,
-            Capability::StealContinuing { .. } => A2,
+            Capability::StealContinuing { .. } | Capability::EndReads => A2,
             Capability::StealInTransit {
                 from_log: false, ..
             } => A1,
@@ -755,7 +758,8 @@ impl Attacker {
             | Capability::ReadLogs
             | Capability::Steal { .. }
             | Capability::StealContinuing { .. }
-            | Capability::StealInTransit { .. } => {}
+            | Capability::StealInTransit { .. }
+            | Capability::EndReads => {}
         }
     }
 

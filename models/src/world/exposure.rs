@@ -382,6 +382,10 @@ impl World {
                 tenant,
                 from_log,
             } => self.watch.transit.push((field, *tenant, *from_log)),
+            Capability::EndReads => {
+                self.watch.continuing = false;
+                self.watch.stealing.clear();
+            }
             Capability::StealContinuing { field, tenant } => {
                 self.watch.stealing.push((field, *tenant));
                 self.steal_continuing();
