@@ -218,8 +218,17 @@ pub fn pushed_only() -> Vec<&'static str> {
         .collect()
 }
 
-/// Presets of E-lat: the two RTTs of H1/H17, then a heavy-tailed one for p99 (H2).
-pub const LATENCY_PRESETS: [&str; 3] = ["same-region", "cross-region", "flaky-partner"];
+/// Presets of E-lat: the two RTTs of H1/H17, then the heavy-tailed ones for p99 (H2).
+pub const LATENCY_PRESETS: [&str; 5] = [
+    "same-region",
+    "cross-region",
+    "flaky-partner",
+    "lossy",
+    "platform-brownout",
+];
+/// H2's heavy-tailed presets: the partner's endpoints (only trigger crosses them), every link
+/// alike, and the platform's endpoints (the partner's calls to F and to the AS).
+pub const TAIL_PRESETS: [&str; 3] = ["flaky-partner", "lossy", "platform-brownout"];
 pub const LOSS_GRID: [f64; 6] = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2];
 pub const LAG_GRID_MS: [f64; 10] = [
     0.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0, 500.0, 750.0, 1000.0,
@@ -294,7 +303,7 @@ pub fn points(cfg: &Config) -> Vec<PointSpec> {
     let mut v = Vec::new();
     let n = cfg.cold_tenants();
     // E-lat: every reference on both presets, cold latencies kept for the CDF; and the
-    // heavy-tailed `flaky-partner` preset for the tail (H2's "timeouts").
+    // heavy-tailed presets for the tail (H2's "timeouts").
     for preset in LATENCY_PRESETS {
         for r in all_refs() {
             let mut p =

@@ -38,6 +38,21 @@ pub struct H2Data {
     pub with_retry: Vec<(f64, Interval, Vec<Interval>)>,
     /// The smallest loss the rule considers (the report: 10%; a sweep: each p alone).
     pub min_loss: f64,
+    /// Cold p99 latency with the default retries on each heavy-tailed preset: (preset,
+    /// trigger's interval, every AS-based design's). Retries turn failures into waits.
+    pub tail: Vec<(String, Interval, Vec<Interval>)>,
+}
+
+/// The heavy-tailed presets on which trigger's cold p99 lies measurably above every AS-based
+/// design's, and those on which it does not.
+fn tail_split(tail: &[(String, Interval, Vec<Interval>)]) -> (Vec<&str>, Vec<&str>) {
+    let (worse, not): (Vec<_>, Vec<_>) = tail
+        .iter()
+        .partition(|(_, t, o)| !o.is_empty() && o.iter().all(|o| o.below(t)));
+    (
+        worse.iter().map(|x| x.0.as_str()).collect(),
+        not.iter().map(|x| x.0.as_str()).collect(),
+    )
 }
 
 fn below_all(t: &Interval, others: &[Interval]) -> bool {
@@ -80,13 +95,30 @@ pub fn h2_rule(d: &H2Data) -> Verdict {
     }
     let with = at(&d.with_retry);
     let all = |v: &[(f64, bool)]| !v.is_empty() && v.iter().all(|(_, b)| *b);
+    let (tail_worse, tail_not) = tail_split(&d.tail);
     match (all(&considered), all(&with)) {
         (true, true) => Verdict::Supported,
+        // Retries recover success only by waiting: a tail measurably worse on every
+        // heavy-tailed preset is the same failure point paid in time.
+        (true, false) if !d.tail.is_empty() && tail_not.is_empty() => Verdict::Supported,
         (true, false) => {
             let sep: Vec<f64> = with.iter().filter(|(_, b)| *b).map(|(p, _)| *p).collect();
             let overlap: Vec<f64> = with.iter().filter(|(_, b)| !*b).map(|(p, _)| *p).collect();
+            let tail = if d.tail.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; trigger's cold p99 with retries is measurably above every AS-based design's on {} and not on {}",
+                    if tail_worse.is_empty() {
+                        "no heavy-tailed preset".to_string()
+                    } else {
+                        tail_worse.join(", ")
+                    },
+                    tail_not.join(", ")
+                )
+            };
             Verdict::DependsOn(format!(
-                "retries: without them trigger fails measurably more often than every AS-based design at p ≥ {}; with the default retries it is measurably worse at p = {} and the intervals overlap at p = {}",
+                "retries: without them trigger fails measurably more often than every AS-based design at p ≥ {}; with the default retries it is measurably worse at p = {} and the intervals overlap at p = {}{tail}",
                 d.min_loss,
                 ps(&sep),
                 ps(&overlap)
@@ -1046,6 +1078,7 @@ mod tests {
             no_retry: no,
             with_retry: with,
             min_loss: 0.1,
+            tail: vec![],
         };
         let no = vec![(0.05, t, vec![r]), (0.1, t, vec![r, r])];
         assert_eq!(h2_rule(&d(no.clone(), no.clone())), Verdict::Supported);
@@ -1053,6 +1086,30 @@ mod tests {
         let v = h2_rule(&d(no.clone(), with));
         assert!(
             matches!(&v, Verdict::DependsOn(c) if c.contains("worse at p = 0.2") && c.contains("overlap at p = 0.1")),
+            "{v:?}"
+        );
+        // The tail: worse on every heavy-tailed preset makes the retries' recovery a wait,
+        // supported; worse on some only keeps depends-on and names them.
+        let with = vec![(0.1, close, vec![close]), (0.2, t, vec![r])];
+        let slow = iv(10_000.0, 9_900.0, 10_100.0);
+        let fast = iv(135.0, 135.0, 135.0);
+        let tailed = |tail| H2Data {
+            tail,
+            ..d(no.clone(), with.clone())
+        };
+        assert_eq!(
+            h2_rule(&tailed(vec![
+                ("lossy".into(), slow, vec![fast]),
+                ("flaky-partner".into(), slow, vec![fast, fast]),
+            ])),
+            Verdict::Supported
+        );
+        let v = h2_rule(&tailed(vec![
+            ("lossy".into(), fast, vec![slow]),
+            ("flaky-partner".into(), slow, vec![fast]),
+        ]));
+        assert!(
+            matches!(&v, Verdict::DependsOn(c) if c.contains("on flaky-partner and not on lossy")),
             "{v:?}"
         );
         // One AS-based design no better than trigger: not worse than every one.

@@ -6,7 +6,7 @@
 //! gives the threshold, and is null with a reason otherwise. Numbers here are computed from the
 //! results and the registries, never typed.
 
-use super::analysis::{availability, h8_verdict, h27_verdict};
+use super::analysis::{availability, h8_verdict, h27_verdict, tail_p99};
 use super::analytic::{
     CACHE_LOSSES_PER_TENANT_MONTH, COLD_EVENTS_SWEEP, INSTALLS_PER_TENANT_MONTH, hops, l1_ms,
     one_way_ms, pushed_only, self_signed,
@@ -163,6 +163,8 @@ fn h2(r: &Results, v: &Verdict) -> Annotation {
         basis: "sweep",
         sweep: Vec::new(),
     };
+    // The tail does not depend on p: every point of the sweep carries the same.
+    let tail = tail_p99(r);
     for p in LOSS_GRID.iter().filter(|p| **p > 0.0) {
         let pair = |rk: &str| match cold("trigger", *p, rk) {
             Some(t) => vec![(
@@ -179,6 +181,7 @@ fn h2(r: &Results, v: &Verdict) -> Annotation {
             no_retry: pair("0"),
             with_retry: pair("default"),
             min_loss: *p,
+            tail: tail.clone(),
         });
         fl.sweep.push(point(format!("p = {p}"), &verdict));
     }
