@@ -730,6 +730,9 @@ fn breach_text(b: &StoreBreach) -> String {
 }
 
 pub fn h21_rule(d: &H21Data) -> Verdict {
+    if [d.p1.0, d.p1.1, d.p7.0, d.p7.1].contains(&None) {
+        return Verdict::NotEvaluated("no P1/P7 matrix rows for trigger or push".into());
+    }
     let same_p1_p7 = violated(d.p1.0) == violated(d.p1.1) && violated(d.p7.0) == violated(d.p7.1);
     let closed = match (d.trigger_closed, d.push_closed) {
         (Some(t), Some(p)) => format!(

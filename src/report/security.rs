@@ -1082,7 +1082,7 @@ pub fn sections(
                 vec!["P7".into(), v(d.verdict("trigger", None, "P7")).into(), v(d.verdict("push", None, "P7")).into()],
             ].into_iter()
                 .chain(breach_rows("whole store once", tb, pb))
-                .chain(breach_rows("whole store, continuing", d.continuing("trigger"), d.continuing("push")))
+                .chain(breach_rows(&format!("whole store read for {:.0} h, then closed", CONTINUING_READ_S / 3600.0), d.continuing("trigger"), d.continuing("push")))
                 .collect())],
         "Compared on whether the attacker wins (a property that is n/a, its antecedent impossible in the design, counts as not violated). Depends-on if neither or both violate P1 and P7 but the store breach (one snapshot, no revocation) is bounded for push and unbounded for trigger, naming W, tokens and tenant-hours of each and W after a continuing read is closed; supported if they agree everywhere; refuted if one violates P1 or P7 and the other does not.",
         verdict,
