@@ -1470,6 +1470,7 @@ fn mistake_table(c: &Ctx, sec: &super::security::SecurityData) -> (Vec<Vec<Strin
             let with_switch: Vec<_> = sec
                 .matrix
                 .iter()
+                .chain(&sec.mistake_rows)
                 .filter(|r| r.mechanism == m)
                 .filter(|r| {
                     r.variant
@@ -1491,9 +1492,13 @@ fn mistake_table(c: &Ctx, sec: &super::security::SecurityData) -> (Vec<Vec<Strin
             let security = if !broken.is_empty() {
                 broken.join("; ")
             } else if with_switch.is_empty() {
-                "not in the matrix".into()
+                "no property judges it (availability only)".into()
             } else {
-                "every row holds".into()
+                let judged: Vec<String> = with_switch
+                    .iter()
+                    .map(|r| format!("{} {}", r.property, r.verdict.name()))
+                    .collect();
+                judged.join(", ")
             };
             let base = c.m("mistakes", &format!("{m}/none"));
             let x = c.m("mistakes", &format!("{m}/{switch}"));
@@ -1572,14 +1577,14 @@ const MISTAKE_HEADERS: [&str; 6] = [
     "mechanism",
     "partner mistake",
     "switch",
-    "security cost (the matrix's rows with it)",
+    "security cost (the matrix's rows with it, and a row per property it can break where the matrix has none)",
     "availability cost (its run against the same run without it)",
     "cost",
 ];
 
 fn mistakes_experiment() -> String {
     format!(
-        "E-mut as attack surface, not bug likelihood: every mistake of hypotheses.md H6's list that applies to a mechanism (its own switches; the shared ones where the partner holds a token), scored by consequence. Security cost: the property matrix's rows with the switch (E-sec). Availability cost: one run with the mistake against the same seed without it, {MISTAKE_HOURS} h (past one TTL) at {MISTAKE_RATE} demands per tenant-hour with {}% loss; for \"no lock\" also the herd's workload (H18: 10 demands per second per tenant from an empty cache).",
+        "E-mut as attack surface, not bug likelihood: every mistake of hypotheses.md H6's list that applies to a mechanism (its own switches; the shared ones where the partner holds a token), scored by consequence. Security cost: the property matrix's rows with the switch (E-sec), and where the matrix has none, one row per property the mistake can break (wrong tenant key P1; no FIT check P7, P8; no exp check P5; no lock P9; no state P3, P6; keeping the last write is judged by availability only), searched like a matrix row. Availability cost: one run with the mistake against the same seed without it, {MISTAKE_HOURS} h (past one TTL) at {MISTAKE_RATE} demands per tenant-hour with {}% loss; for \"no lock\" also the herd's workload (H18: 10 demands per second per tenant from an empty cache).",
         MISTAKE_LOSS * 100.0
     )
 }

@@ -10,11 +10,11 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use tokenlab_models::mechanisms::registry;
-use tokenlab_properties::VerdictKind;
 use tokenlab_properties::attack::{
     ATTACK_TENANTS, AttackRequest, AttackResult, DEFAULT_VICTIM, Mode, attack, attack_table,
 };
 use tokenlab_properties::suite::{CheckBudget, MatrixRow, expectations, run_row_searched};
+use tokenlab_properties::{Property, VerdictKind};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct SecurityData {
@@ -23,7 +23,57 @@ pub struct SecurityData {
     /// The search budget the matrix ran with (`check`'s names: default, quick, report).
     pub budget: &'static str,
     pub matrix: Vec<MatrixRow>,
+    /// Rows run for H6/H24 beside the matrix: each applicable partner mistake judged on the
+    /// properties it can break, where `expectations.md` has no row for it (no expectation:
+    /// what they show is reported, not compared).
+    pub mistake_rows: Vec<MatrixRow>,
     pub attacks: Vec<AttackRow>,
+}
+
+/// The properties a partner mistake can break (`hypotheses.md` H6): the wrong tenant key
+/// crosses tenants (P1); no FIT check lets forged deliveries in (P7, P8); no exp check could
+/// keep a revoked or expired T in use (P5); no lock races the partner's refreshes into reuse
+/// detection (P9); no `state` opens the authorization to a forged callback (P3, P6).
+/// Keeping the last write is an availability mistake only: no property judges it.
+pub fn mistake_properties(switch: &str) -> &'static [Property] {
+    match switch {
+        "store_key=body" => &[Property::P1],
+        "fit_check=off" => &[Property::P7, Property::P8],
+        "check_exp=off" => &[Property::P5],
+        "single_flight=off" => &[Property::P9],
+        "state=off" => &[Property::P3, Property::P6],
+        _ => &[],
+    }
+}
+
+/// The mistake rows to run: (mechanism, mistake, property) without an expectation row that
+/// sets the mistake's switch for that property.
+fn mistake_expectations(
+    table: &[tokenlab_properties::suite::Expectation],
+    only_mechanisms: Option<&[&str]>,
+) -> Vec<tokenlab_properties::suite::Expectation> {
+    let mut out = Vec::new();
+    for m in registry() {
+        let m = m.id();
+        if only_mechanisms.is_some_and(|ms| !ms.contains(&m)) {
+            continue;
+        }
+        for (_, switch) in super::experiments::partner_mistakes(m) {
+            for p in mistake_properties(switch) {
+                let covered = table.iter().any(|e| {
+                    e.mechanism == m && e.property == *p && e.sets.iter().any(|s| s == switch)
+                });
+                if !covered {
+                    out.push(tokenlab_properties::suite::Expectation::adhoc(
+                        m,
+                        &[switch],
+                        *p,
+                    ));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// One row of the attack table (`workload.md` §9, exposure runs): the credential stolen
@@ -223,10 +273,15 @@ pub fn compute(seed: u64, budget: CheckBudget, only_mechanisms: Option<&[&str]>)
         .into_iter()
         .filter(|e| only_mechanisms.is_none_or(|ms| ms.contains(&e.mechanism.as_str())))
         .collect();
-    let matrix = rows
+    let mistakes = mistake_expectations(&expectations(), only_mechanisms);
+    let mut matrix: Vec<MatrixRow> = rows
+        .iter()
+        .chain(&mistakes)
+        .collect::<Vec<_>>()
         .par_iter()
         .map(|e| run_row_searched(e, &budget, seed))
         .collect();
+    let mistake_rows = matrix.split_off(rows.len());
     let n = thefts(budget.cases_open);
     // Every exposure request, in table order; run in parallel, collected in that order.
     let table = attack_table(seed);
@@ -283,6 +338,7 @@ pub fn compute(seed: u64, budget: CheckBudget, only_mechanisms: Option<&[&str]>)
         cases: budget.cases_open,
         budget: budget.name,
         matrix,
+        mistake_rows,
         attacks,
     }
 }
@@ -1121,6 +1177,38 @@ fn opt(x: Option<u64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every applicable mistake is judged on the properties it can break: a row the table
+    /// lacks is added, a row the table has is not run twice.
+    #[test]
+    fn mistake_rows_fill_the_matrix_gaps_only() {
+        let table = expectations();
+        let extra = mistake_expectations(&table, None);
+        let has =
+            |v: &[tokenlab_properties::suite::Expectation], m: &str, sw: &str, p: Property| {
+                v.iter()
+                    .any(|e| e.mechanism == m && e.property == p && e.sets.iter().any(|s| s == sw))
+            };
+        for m in registry() {
+            for (_, sw) in super::super::experiments::partner_mistakes(m.id()) {
+                for p in mistake_properties(sw) {
+                    let in_table = has(&table, m.id(), sw, *p);
+                    assert_ne!(
+                        in_table,
+                        has(&extra, m.id(), sw, *p),
+                        "{} {sw} {p:?}",
+                        m.id()
+                    );
+                }
+            }
+        }
+        // The table's own row for trigger's wrong tenant key is not duplicated.
+        assert!(has(&table, "trigger", "store_key=body", Property::P1));
+        assert!(!has(&extra, "trigger", "store_key=body", Property::P1));
+        assert!(!extra.is_empty());
+        eprintln!("mistake rows: {}", extra.len());
+        assert!(mistake_properties("keep=last_write").is_empty());
+    }
 
     fn row(
         mechanism: &str,
