@@ -1478,9 +1478,14 @@ fn mistake_table(c: &Ctx, sec: &super::security::SecurityData) -> (Vec<Vec<Strin
                         .is_some_and(|v| v.split(',').any(|s| s == switch))
                 })
                 .collect();
+            // A violation counts against the mistake only where the default profile holds:
+            // global-secret's P5 and P9 are violated without any mistake.
+            let already = |r: &&&tokenlab_properties::suite::MatrixRow| {
+                sec.verdict(m, None, &r.property) == Some(VerdictKind::Violated)
+            };
             let broken: Vec<String> = with_switch
                 .iter()
-                .filter(|r| r.verdict == VerdictKind::Violated)
+                .filter(|r| r.verdict == VerdictKind::Violated && !already(r))
                 .map(|r| {
                     format!(
                         "{} violated ({})",
@@ -1489,8 +1494,15 @@ fn mistake_table(c: &Ctx, sec: &super::security::SecurityData) -> (Vec<Vec<Strin
                     )
                 })
                 .collect();
+            let as_before: Vec<String> = with_switch
+                .iter()
+                .filter(|r| r.verdict == VerdictKind::Violated && already(r))
+                .map(|r| format!("{} violated, as without the mistake", r.property))
+                .collect();
             let security = if !broken.is_empty() {
                 broken.join("; ")
+            } else if !as_before.is_empty() {
+                as_before.join("; ")
             } else if with_switch.is_empty() {
                 "no property judges it (availability only)".into()
             } else {
