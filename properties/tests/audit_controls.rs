@@ -101,6 +101,37 @@ fn p8_a_replayed_fit_with_a_forged_body() {
     }
 }
 
+/// P3: P.lifecycle did not bind a hook FIT to the event it came with, so an observer of the
+/// partner–Forge hop replayed an uninstall's FIT as an `installed` carrying its own secrets,
+/// and P stored them for the uninstalled tenant. Now the sound P refuses the replay
+/// (`fit_replayed`, and `invalid_fit` past the FIT's lifetime); the mutant
+/// `lifecycle_fit_replay_check=off` is violated.
+#[test]
+fn p3_a_replayed_hook_fit_with_a_forged_install() {
+    for m in [
+        "global-secret",
+        "tenant-secret",
+        "refresh",
+        "connect-jwt",
+        "upm-oauth",
+    ] {
+        flips(m, &["lifecycle_fit_replay_check=off"], "P3");
+        let answers = answers_to_replayed_fits(m, &[], Property::P3);
+        assert!(
+            answers.iter().any(|a| a.contains("fit_replayed")),
+            "{m}: the replay reached the hook FIT binding: {answers:?}"
+        );
+        assert!(
+            answers.iter().any(|a| a.contains("invalid_fit")),
+            "{m}: the late replay reached the FIT's exp check: {answers:?}"
+        );
+        assert!(
+            answers.iter().all(|a| a.starts_with("401")),
+            "{m}: {answers:?}"
+        );
+    }
+}
+
 /// P9: before, any `Detect` for the tenant satisfied the checker, so an AS that detects reuse
 /// but lets the reused RT through, or refuses it but leaves the family (the thief's successor)
 /// live, passed. Now the reused presentation must be refused and no RT of its family accepted

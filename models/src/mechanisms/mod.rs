@@ -312,6 +312,13 @@ pub fn shared_specs() -> Vec<ParamSpec> {
             "P.auth / P.recv refuse a FIT whose `jti` already came with another body (a replayed FIT carrying a forged T; off: mutant)",
         ),
         spec(
+            "lifecycle_fit_replay_check",
+            Kind::Switch,
+            "on",
+            Mutant,
+            "P.lifecycle refuses a FIT whose `jti` already came with another event body (a replayed hook FIT carrying a forged `installed`; off: mutant)",
+        ),
+        spec(
             "jwks_fail",
             Kind::Choice(JwksFail::NAMES),
             "closed",
@@ -503,6 +510,7 @@ impl SharedConfig {
                 },
                 fit_check: p.bool("fit_check"),
                 fit_replay_check: p.bool("fit_replay_check"),
+                lifecycle_fit_replay_check: p.bool("lifecycle_fit_replay_check"),
                 stale_read_report: p.bool("stale_read_report"),
                 jwks_fail: p.pick("jwks_fail"),
                 clock_skew: p.dur_req("clock_skew"),

@@ -114,10 +114,6 @@ pub struct AttackPlan {
     /// Whether store reads (A2, A5 from the store) come with the decryption key. Without it,
     /// and with `encrypt_at_rest=on`, a read yields only ciphertext.
     pub store_key: bool,
-    /// Whether a forged install hook may carry a FIT tapped in transit (P.lifecycle does not
-    /// bind a FIT to its body, a known weakness). Off where a world judges P.auth / P.recv's
-    /// binding alone (P8 with FIT deliveries): its hooks carry only the attacker's own FIT.
-    pub hooks_with_tapped_fit: bool,
 }
 
 impl AttackPlan {
@@ -129,7 +125,6 @@ impl AttackPlan {
             until,
             jwks_outages: Vec::new(),
             store_key: true,
-            hooks_with_tapped_fit: true,
         }
     }
 }
@@ -531,23 +526,30 @@ impl Attacker {
         ))
     }
 
+    /// An `installed` event for `tenant` carrying the attacker's own secrets.
+    fn forged_install(tenant: TenantId, rng: &mut ChaCha8Rng) -> Fields {
+        let mut body = Fields::new()
+            .with("event", Value::Str("installed".into()))
+            .with("installationId", Value::Tenant(tenant));
+        for (field, tag) in [
+            ("shared_secret", "shared"),
+            ("refresh_token", "rt"),
+            ("client_secret", "client"),
+            ("trigger_url", "url"),
+        ] {
+            body.0
+                .push((field, Value::Secret(Secret::generate(rng, tag))));
+        }
+        body
+    }
+
     /// A10: forged deliveries to P.auth and P.recv and forged install hooks, for every tenant
     /// the attacker does not own. With A4 it replays its own tenant's latest FIT and T.
     fn forge(&mut self, now: Micros, out: &mut Effects) {
-        // Only its own tenant's FIT and T (A4); a FIT captured in transit is replayed by
-        // [`Attacker::replay_fit`], after the genuine delivery it came with was decided.
+        // Only its own tenant's FIT and T (A4); a FIT captured in transit (a delivery or a
+        // lifecycle event) is replayed by [`Attacker::replay_fit`], after the genuine request
+        // it came with was decided.
         let own_fit = self.owned.and_then(|o| self.held("fit", Some(o))).cloned();
-        // A forged install hook carries any FIT the attacker holds (a tapped one too: the
-        // lifecycle endpoint does not bind a FIT to its body, a known weakness that
-        // `generated.rs` shows), except where the attacker replays captured token deliveries
-        // instead (the P8 worlds: `hooks_with_tapped_fit` off, or once a delivery was
-        // captured), which judge P.auth / P.recv's binding alone. F's lifecycle retries can
-        // put a hook's FIT in transit before any delivery was seen.
-        let hook_fit = if self.plan.hooks_with_tapped_fit && self.fit_captures.is_empty() {
-            self.held("fit", self.owned).cloned()
-        } else {
-            own_fit.clone()
-        };
         let own_token = self.owned.and_then(|o| {
             self.held("x-forge-oauth-system", Some(o))
                 .or_else(|| self.held("token", Some(o)))
@@ -582,24 +584,12 @@ impl Attacker {
                 };
                 self.send(out, now, Party::Partner(endpoint), req, Pending::Other);
             }
-            let mut body = Fields::new()
-                .with("event", Value::Str("installed".into()))
-                .with("installationId", Value::Tenant(victim));
-            for (field, tag) in [
-                ("shared_secret", "shared"),
-                ("refresh_token", "rt"),
-                ("client_secret", "client"),
-                ("trigger_url", "url"),
-            ] {
-                body.0
-                    .push((field, Value::Secret(Secret::generate(&mut self.rng, tag))));
-            }
             let req = Request {
                 method: "POST",
                 route: "POST /lifecycle",
                 tenant: Some(victim),
-                headers: Fields::new().with("authorization", hook_fit.clone().unwrap_or(fit)),
-                body,
+                headers: Fields::new().with("authorization", fit),
+                body: Self::forged_install(victim, &mut self.rng),
             };
             self.send(
                 out,
@@ -611,9 +601,10 @@ impl Attacker {
         }
     }
 
-    /// A1 + A10: a FIT delivery to P.auth / P.recv seen in transit is kept; once its answer
-    /// is seen (the genuine delivery was decided), the FIT is replayed with a forged T at
-    /// once (only P's binding of the FIT to its first body stops it) and again after the
+    /// A1 + A10: a FIT delivery to P.auth / P.recv, or a lifecycle event to P.lifecycle, seen
+    /// in transit is kept; once its answer is seen (the genuine request was decided), the FIT
+    /// is replayed with a forged body (a forged T; an `installed` with the attacker's secrets)
+    /// at once (only P's binding of the FIT to its first body stops it) and again after the
     /// FIT's lifetime (only P's `exp` check stops it).
     fn capture_fit_delivery(&mut self, now: Micros, env: &Envelope, out: &mut Effects) {
         if !self.forging || env.from == Party::Attacker {
@@ -623,7 +614,9 @@ impl Attacker {
             Body::Request(req)
                 if matches!(
                     env.to,
-                    Party::Partner(PartnerEndpoint::Auth | PartnerEndpoint::Recv)
+                    Party::Partner(
+                        PartnerEndpoint::Auth | PartnerEndpoint::Recv | PartnerEndpoint::Lifecycle
+                    )
                 ) && req.headers.jwt("authorization").is_some()
                     && (req.tenant.is_none() || req.tenant != self.owned)
                     && !self.capture_ids.contains(&env.id) =>
@@ -654,12 +647,22 @@ impl Attacker {
         }
     }
 
-    /// The captured delivery again, its FIT intact and its T forged.
+    /// The captured request again, its FIT intact: a delivery with its T forged, a lifecycle
+    /// event as an `installed` carrying the attacker's secrets.
     fn replay_fit(&mut self, now: Micros, idx: usize, out: &mut Effects) {
         let FitCapture { to, mut req, .. } = self.fit_captures[idx].clone();
-        let forged = Value::Jwt(self.forged_jwt("token"));
-        req.headers.0.retain(|(k, _)| *k != "x-forge-oauth-system");
-        req.headers.0.push(("x-forge-oauth-system", forged));
+        if to == Party::Partner(PartnerEndpoint::Lifecycle) {
+            let tenant = req
+                .body
+                .tenant("installationId")
+                .or(req.tenant)
+                .unwrap_or(TenantId(0));
+            req.body = Self::forged_install(tenant, &mut self.rng);
+        } else {
+            let forged = Value::Jwt(self.forged_jwt("token"));
+            req.headers.0.retain(|(k, _)| *k != "x-forge-oauth-system");
+            req.headers.0.push(("x-forge-oauth-system", forged));
+        }
         self.send(out, now, to, req, Pending::Other);
     }
 
