@@ -38,9 +38,25 @@ fn is_verifier(p: Party) -> bool {
     matches!(p, Party::Platform(_))
 }
 
+/// The FITs and T that F handed app B's backend (`apps=2`, the attacker's app) in its
+/// invocations: issued for app B, they authenticate nothing at app A.
+fn issued_to_app_b(f: &Facts<'_>) -> BTreeSet<ItemId> {
+    f.msgs
+        .values()
+        .filter(|(_, env)| {
+            env.to == Party::Attacker
+                && env
+                    .request()
+                    .is_some_and(|r| r.route == "POST /app-b/invoke")
+        })
+        .flat_map(|(_, env)| env.items().map(|(x, _)| x).collect::<Vec<_>>())
+        .collect()
+}
+
 /// P1 Tenant isolation.
 pub fn tenant_isolation(h: &History) -> Verdict {
     let f = Facts::new(h);
+    let app_b = issued_to_app_b(&f);
     let mut violations = Vec::new();
     let mut reached = 0;
     for (p, d, _) in f.decided() {
@@ -50,6 +66,18 @@ pub fn tenant_isolation(h: &History) -> Verdict {
         let Decision::Accept { tenant: served } = d else {
             continue;
         };
+        // App isolation (`apps=2`): T minted for app B is served none of app A's scope.
+        if app_b.contains(&p.item) {
+            let mut lines = f.provenance(p.item);
+            lines.push(f.line(p.req));
+            lines.push(format!(
+                "violation: {} was minted for app B and was accepted at app A's API for {}",
+                short(p.item),
+                p.tenant
+            ));
+            violations.push(numbered(lines));
+            continue;
+        }
         let bound = f.bound_tenant(p.item);
         let wrong_binding = bound.is_some_and(|i| i != p.tenant);
         let unentitled = !f.entitled(p.who, p.tenant, p.t);
@@ -650,6 +678,7 @@ pub fn delivery_integrity(h: &History) -> Verdict {
 /// the platform issued for i, or from P's own call for a credential or grant of i.
 pub fn injection_resistance(h: &History) -> Verdict {
     let f = Facts::new(h);
+    let app_b = issued_to_app_b(&f);
     let mut violations = Vec::new();
     let mut reached = 0;
     for (id, (_, env)) in &f.msgs {
@@ -675,8 +704,10 @@ pub fn injection_resistance(h: &History) -> Verdict {
             } => (*tenant, *item, *cause),
             _ => continue,
         };
-        let item_ok =
-            f.app_wide.contains(&item) || f.issued.get(&item).is_some_and(|i| i.tenant == tenant);
+        // An item F handed app B (`apps=2`) is app B's, whichever tenant it names.
+        let item_ok = !app_b.contains(&item)
+            && (f.app_wide.contains(&item)
+                || f.issued.get(&item).is_some_and(|i| i.tenant == tenant));
         let legit = match cause.and_then(|c| f.msgs.get(&c)) {
             // Write-behind of T from P's own AS call.
             None => item_ok,
@@ -685,6 +716,7 @@ pub fn injection_resistance(h: &History) -> Verdict {
                     let fit_ok = req
                         .headers
                         .jwt("authorization")
+                        .filter(|j| !app_b.contains(&j.id()))
                         .and_then(|j| f.issued.get(&j.id()))
                         .is_some_and(|i| i.kind == ItemKind::Fit && i.tenant == tenant);
                     let via_flow = env.to == Party::Partner(PartnerEndpoint::OAuth);

@@ -243,3 +243,77 @@ fn p12_what_p_read_against_what_step_4_committed() {
     assert_eq!(fixed.verdict, VerdictKind::Holds, "{fixed:?}");
     assert!(fixed.reached > 0);
 }
+
+/// Every mechanism, `apps=2`: app B's backend (the attacker's) gets app B's FIT and T from F
+/// and presents them at app A. Sound, only the API's check of T's app (P1) and P's check of
+/// the FIT's audience (P8) stop them; each mutant that drops one is violated. Not judged:
+/// global-secret P1 (its default row is violated already: the app-wide secret) and
+/// connect-jwt P1's mutant (its API takes Connect JWTs only, so a bearer T never reaches
+/// the app check; the mutant is equivalent there).
+#[test]
+fn apps2_app_b_items_authenticate_nothing_at_app_a() {
+    for m in [
+        "trigger",
+        "push",
+        "refresh",
+        "upm-oauth",
+        "global-secret",
+        "tenant-secret",
+        "connect-jwt",
+    ] {
+        if !matches!(m, "global-secret" | "connect-jwt") {
+            flips_from(m, &["apps=2"], &["api_app_check=off"], "P1");
+        }
+        flips_from(m, &["apps=2"], &["fit_audience_check=off"], "P8");
+        // The app B presentations were decided, and refused for the reason only the check in
+        // question gives.
+        let answers = answers_to_app_b_items(m);
+        assert!(
+            answers.iter().any(|a| a.contains("wrong_app")) || m == "connect-jwt",
+            "{m}: {answers:?}"
+        );
+        assert!(
+            answers.iter().any(|a| a.contains("invalid_fit")),
+            "{m}: {answers:?}"
+        );
+        assert!(
+            answers.iter().all(|a| !a.starts_with('2')),
+            "{m}: an app B item was accepted at app A: {answers:?}"
+        );
+    }
+}
+
+/// The answers app A's API and P gave to the attacker's presentations of app B's FIT and T
+/// (P1 and P8 worlds with `apps=2`), as "status body".
+fn answers_to_app_b_items(mechanism: &str) -> Vec<String> {
+    let sets = vec!["apps=2".to_string()];
+    let mut out = Vec::new();
+    for property in [Property::P1, Property::P8] {
+        for mut spec in runs_for(mechanism, &sets, property) {
+            spec.scenario.seed = SEED;
+            let (h, _) = execute(&spec).unwrap();
+            let mut app_b = std::collections::BTreeSet::new();
+            let mut presented = std::collections::BTreeSet::new();
+            for r in &h.records {
+                let Event::Send { env } = &r.event else {
+                    continue;
+                };
+                if let Some(q) = env.request() {
+                    if q.route == "POST /app-b/invoke" {
+                        app_b.extend(env.items().map(|(x, _)| x));
+                    } else if env.from == Party::Attacker
+                        && env.items().any(|(x, _)| app_b.contains(&x))
+                    {
+                        presented.insert(env.id);
+                    }
+                }
+                if let (Body::Response(resp), Some(c)) = (&env.body, env.cause)
+                    && presented.contains(&c)
+                {
+                    out.push(format!("{} {:?}", resp.status, resp.body));
+                }
+            }
+        }
+    }
+    out
+}

@@ -526,6 +526,60 @@ impl Attacker {
         ))
     }
 
+    /// A4 across apps (`apps=2`): app B's FIT and T for `tenant`, which F gave the attacker's
+    /// backend, presented at app A. An active attacker presents T at app A's API scope (only
+    /// the API's check of T's app stops it); with A10 it delivers T to P.auth and P.recv with
+    /// app B's FIT, and an `installed` with its own secrets to P.lifecycle (only P's check of
+    /// the FIT's audience stops them). Not for the attacker's own tenant.
+    fn cross_app(
+        &mut self,
+        now: Micros,
+        tenant: TenantId,
+        fit: Value,
+        token: Value,
+        out: &mut Effects,
+    ) {
+        if Some(tenant) == self.owned || !self.plan.use_loot {
+            return;
+        }
+        let api = Self::api_request(tenant, "GET /rest/api/resource", token.clone(), now);
+        self.send(out, now, Party::API, api, Pending::Other);
+        if !self.forging {
+            return;
+        }
+        for (endpoint, route) in [
+            (PartnerEndpoint::Auth, "POST /auth"),
+            (PartnerEndpoint::Recv, "POST /push"),
+        ] {
+            let req = Request {
+                method: "POST",
+                route,
+                tenant: Some(tenant),
+                headers: Fields::new()
+                    .with("authorization", fit.clone())
+                    .with("x-forge-oauth-system", token.clone()),
+                body: Fields::new()
+                    .with("expires_at", Value::Int(now + 4 * 3600 * SEC))
+                    .with("tenant", Value::Tenant(tenant)),
+            };
+            self.send(out, now, Party::Partner(endpoint), req, Pending::Other);
+        }
+        let req = Request {
+            method: "POST",
+            route: "POST /lifecycle",
+            tenant: Some(tenant),
+            headers: Fields::new().with("authorization", fit),
+            body: Self::forged_install(tenant, &mut self.rng),
+        };
+        self.send(
+            out,
+            now,
+            Party::Partner(PartnerEndpoint::Lifecycle),
+            req,
+            Pending::Other,
+        );
+    }
+
     /// An `installed` event for `tenant` carrying the attacker's own secrets.
     fn forged_install(tenant: TenantId, rng: &mut ChaCha8Rng) -> Fields {
         let mut body = Fields::new()
@@ -862,6 +916,16 @@ impl Role for Attacker {
                 Body::Response(resp) => {
                     if let Some(c) = env.cause {
                         self.on_response(now, c, resp, out);
+                    }
+                }
+                // `apps=2`: F invokes app B, whose backend is the attacker's.
+                Body::Request(req) if req.route == "POST /app-b/invoke" => {
+                    if let (Some(tenant), Some(fit), Some(token)) = (
+                        req.tenant,
+                        req.headers.get("authorization"),
+                        req.headers.get("x-forge-oauth-system"),
+                    ) {
+                        self.cross_app(now, tenant, fit.clone(), token.clone(), out);
                     }
                 }
                 // Something delivered to the attacker's own endpoint (a code after a loose

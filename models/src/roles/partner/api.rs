@@ -183,7 +183,7 @@ impl PartnerCx<'_> {
         }
         let fit = fit.ok_or(FitRefusal::Missing)?;
         self.fit
-            .verify(fit, self.now)
+            .verify_audience(fit, self.now, self.cfg.fit_audience_check)
             .map(Some)
             .map_err(FitRefusal::Invalid)
     }
