@@ -217,7 +217,11 @@ fn quick_matrix_matches_expectations() {
 }
 
 /// P12: the checker used to count P's own `StaleRead` reports, so a P that retries silently
-/// after a stale read passed. Now what P did next is compared with what step 4 committed.
+/// after a stale read passed. Now what P's read returned (`ReadResult`) is compared with what
+/// step 4 committed, so the silent P fails whatever it does next (before `ReadResult`, one
+/// sampled case at seed 1 re-read, found the T and passed). The row
+/// `trigger[read_from=replica,replica_lag=uniform(500ms),stale_read_report=off] P12` is in
+/// expectations.md and `quick_matrix_matches_expectations` samples it at seed 1.
 #[test]
 fn p12_what_p_read_against_what_step_4_committed() {
     let lag = ["read_from=replica", "replica_lag=uniform(500ms)"];
