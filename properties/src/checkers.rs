@@ -66,12 +66,13 @@ pub fn tenant_isolation(h: &History) -> Verdict {
         let Decision::Accept { tenant: served } = d else {
             continue;
         };
-        // App isolation (`apps=2`): T minted for app B is served none of app A's scope.
+        // App isolation (`apps=2`): what F handed app B (its T, its client's RT) is accepted
+        // by none of app A's verifiers (the API's app A scope, the AS's grant for client A).
         if app_b.contains(&p.item) {
             let mut lines = f.provenance(p.item);
             lines.push(f.line(p.req));
             lines.push(format!(
-                "violation: {} was minted for app B and was accepted at app A's API for {}",
+                "violation: {} was issued for app B and was accepted for app A, for {}",
                 short(p.item),
                 p.tenant
             ));

@@ -321,3 +321,19 @@ fn answers_to_app_b_items(mechanism: &str) -> Vec<String> {
     }
     out
 }
+
+/// `apps=2`, the OAuth mechanisms: client B's RT (F hands it to app B's backend, the
+/// attacker's) redeemed as client A. Only the AS's binding of an RT to the client it was
+/// issued to stops it (RFC 6749 §6, §10.4); the mutant `client_binding=off` mints for app A.
+#[test]
+fn apps2_client_b_rt_redeemed_as_client_a() {
+    for m in ["refresh", "upm-oauth"] {
+        flips_from(m, &["apps=2"], &["client_binding=off"], "P1");
+        let broken = run_row(&row(m, &["apps=2", "client_binding=off"], "P1"), 1, SEED);
+        let c = broken.counterexample.unwrap_or_default();
+        assert!(
+            c.contains("AS POST /oauth/token") && c.contains("issued for app B"),
+            "{m}: {c}"
+        );
+    }
+}

@@ -312,6 +312,16 @@ impl UpmPlatform {
 }
 
 impl PlatformSide for UpmPlatform {
+    fn app_b_grant(
+        &mut self,
+        cx: &mut PlatformCx<'_>,
+        tenant: TenantId,
+    ) -> Option<(&'static str, Value)> {
+        let rt = self
+            .authority
+            .new_family_for(cx, crate::ids::APP_B_ID, tenant, Party::Attacker);
+        Some(("refresh_token", Value::Secret(rt)))
+    }
     fn on_install(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
         let secret = match &self.client_secret {
             Some(s) => s.clone(),

@@ -526,9 +526,10 @@ impl Attacker {
         ))
     }
 
-    /// A4 across apps (`apps=2`): app B's FIT and T for `tenant`, which F gave the attacker's
-    /// backend, presented at app A. An active attacker presents T at app A's API scope (only
-    /// the API's check of T's app stops it); with A10 it delivers T to P.auth and P.recv with
+    /// A4 across apps (`apps=2`): app B's FIT and T (and RT) for `tenant`, which F gave the
+    /// attacker's backend, presented at app A. An active attacker presents T at app A's API
+    /// scope (only the API's check of T's app stops it) and redeems the RT as client A; with
+    /// A10 it delivers T to P.auth and P.recv with
     /// app B's FIT, and an `installed` with its own secrets to P.lifecycle (only P's check of
     /// the FIT's audience stops them). Not for the attacker's own tenant.
     fn cross_app(
@@ -537,6 +538,7 @@ impl Attacker {
         tenant: TenantId,
         fit: Value,
         token: Value,
+        rt: Option<Value>,
         out: &mut Effects,
     ) {
         if Some(tenant) == self.owned || !self.plan.use_loot {
@@ -544,6 +546,25 @@ impl Attacker {
         }
         let api = Self::api_request(tenant, "GET /rest/api/resource", token.clone(), now);
         self.send(out, now, Party::API, api, Pending::Other);
+        // Client B's RT redeemed as client A (with A's client secret where it holds it): only
+        // the AS's binding of an RT to its client stops it (RFC 6749 §6, §10.4).
+        if let Some(rt) = rt {
+            let mut body = Fields::new()
+                .with("grant_type", Value::Str("refresh_token".into()))
+                .with("refresh_token", rt)
+                .with("client_id", Value::Str(APP_ID.into()));
+            if let Some(cs) = self.held("client_secret", None) {
+                body.0.push(("client_secret", cs.clone()));
+            }
+            let req = Request {
+                method: "POST",
+                route: "POST /oauth/token",
+                tenant: Some(tenant),
+                headers: Fields::new(),
+                body,
+            };
+            self.send(out, now, Party::AS, req, Pending::Other);
+        }
         if !self.forging {
             return;
         }
@@ -925,7 +946,8 @@ impl Role for Attacker {
                         req.headers.get("authorization"),
                         req.headers.get("x-forge-oauth-system"),
                     ) {
-                        self.cross_app(now, tenant, fit.clone(), token.clone(), out);
+                        let rt = req.body.get("refresh_token").cloned();
+                        self.cross_app(now, tenant, fit.clone(), token.clone(), rt, out);
                     }
                 }
                 // Something delivered to the attacker's own endpoint (a code after a loose

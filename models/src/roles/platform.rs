@@ -93,6 +93,15 @@ pub trait PlatformSide: Send {
     fn on_revoke(&mut self, _cx: &mut PlatformCx<'_>, _tenant: TenantId) {}
     /// t=0: provisioning is over (push starts its schedules).
     fn on_start(&mut self, _cx: &mut PlatformCx<'_>, _tenants: &[TenantId]) {}
+    /// `apps=2`: the grant app B's backend holds for `tenant`, sent with F's invocation (an
+    /// RT issued to client B where the AS keeps RTs); `None` elsewhere.
+    fn app_b_grant(
+        &mut self,
+        _cx: &mut PlatformCx<'_>,
+        _tenant: TenantId,
+    ) -> Option<(&'static str, Value)> {
+        None
+    }
     /// A request to a route of this mechanism.
     fn on_request(
         &mut self,
@@ -299,10 +308,14 @@ impl PlatformCx<'_> {
     }
     /// `apps=2`: one invocation of app B's backend (the attacker's) for `tenant`, as F invokes
     /// a Forge app: a FIT for app B and a T minted for app B.
-    fn invoke_app_b(&mut self, tenant: TenantId) {
+    fn invoke_app_b(&mut self, tenant: TenantId, grant: Option<(&'static str, Value)>) {
         let now = self.now;
         let fit = self.sign_fit_for(APP_B_ID, tenant, Party::Attacker);
         let (token, exp) = self.mint_access_for(APP_B_ID, tenant, Party::Attacker, now);
+        let mut body = Fields::new()
+            .with("installationId", Value::Tenant(tenant))
+            .with("expires_at", Value::Int(exp));
+        body.0.extend(grant);
         let req = Request {
             method: "POST",
             route: "POST /app-b/invoke",
@@ -310,9 +323,7 @@ impl PlatformCx<'_> {
             headers: Fields::new()
                 .with("authorization", Value::Jwt(fit))
                 .with("x-forge-oauth-system", Value::Jwt(token)),
-            body: Fields::new()
-                .with("installationId", Value::Tenant(tenant))
-                .with("expires_at", Value::Int(exp)),
+            body,
         };
         let id = self.ids.msg();
         self.out.send.push(Outgoing {
@@ -929,9 +940,10 @@ impl Platform {
             .copied()
             .filter(|t| self.registry.live(*t))
             .collect();
-        self.with_side(now, out, |_, cx| {
+        self.with_side(now, out, |side, cx| {
             for tenant in tenants {
-                cx.invoke_app_b(tenant);
+                let grant = side.app_b_grant(cx, tenant);
+                cx.invoke_app_b(tenant, grant);
             }
         });
         let id = self.ids.timer();
