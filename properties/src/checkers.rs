@@ -256,6 +256,39 @@ pub fn authorized_issuance(h: &History) -> Verdict {
             _ => {}
         }
     }
+    // Consent is the site admin's: a consent form posted by anyone else (the attacker for a
+    // site it does not own) that the AS answered with a code authorized the site without it.
+    for (id, (t, env)) in &f.msgs {
+        let Some(q) = env
+            .request()
+            .filter(|q| q.route == "POST /authorize/consent")
+        else {
+            continue;
+        };
+        let admin = env.from == Party::Browser
+            || (env.from == Party::Attacker && q.tenant.is_some() && f.owned == q.tenant);
+        let Some((_, answer)) = f.answers.get(id) else {
+            continue;
+        };
+        if admin {
+            continue;
+        }
+        reached += 1;
+        if answer
+            .response()
+            .is_some_and(|r| r.body.secret("code").is_some())
+        {
+            let tenant = q.tenant.map_or("?".to_string(), |t| t.to_string());
+            violations.push(numbered(vec![
+                f.line(*id),
+                format!(
+                    "violation: at t={:.3}s the AS authorized {tenant} on a consent by {}, not its admin",
+                    *t as f64 / 1e6,
+                    env.from
+                ),
+            ]));
+        }
+    }
     // Decisions on presentations for tenants whose installation had ended.
     for (p, _, t) in f.decided() {
         if f.attacker_originated(p) && installs.ended_before(p.tenant, t) {

@@ -490,6 +490,8 @@ fn runs_of(
                 // The RT grant needs the app's client secret too: without it the AS refuses
                 // the client before the installation is ever looked at.
                 steps.push(steal(590.0, "client_secret", VICTIM));
+                // A consent for the victim's site posted by the attacker, not its admin.
+                steps.push(step(400.0, Capability::ForgeConsent { victim: VICTIM }));
             }
             if retried.is_none() {
                 // A1 on the partner–Forge hop: the uninstall events are seen in transit and

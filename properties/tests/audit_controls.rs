@@ -337,3 +337,20 @@ fn apps2_client_b_rt_redeemed_as_client_a() {
         );
     }
 }
+
+/// P3, consent with an actor: the `Consent` event used to be recorded in the branch that mints
+/// the code, so a site authorized without its admin's consent could not be observed. Now the
+/// checker judges who posted each consent the AS answered with a code; the attacker posts the
+/// victim's consent form itself (`ForgeConsent`). The sound AS refuses it (only its check of
+/// who consents stops it); the mutant `consent_actor_check=off` authorizes the site.
+#[test]
+fn p3_a_consent_not_by_the_sites_admin() {
+    flips("upm-oauth", &["consent_actor_check=off"], "P3");
+    let broken = run_row(
+        &row("upm-oauth", &["consent_actor_check=off"], "P3"),
+        1,
+        SEED,
+    );
+    let c = broken.counterexample.unwrap_or_default();
+    assert!(c.contains("not its admin"), "{c}");
+}

@@ -62,6 +62,9 @@ pub enum Capability {
     Redirect { victim: TenantId },
     /// A6: inject a code of the attacker's own tenant into the victim's callback (needs A4).
     InjectCode { victim: TenantId },
+    /// A6: approve the consent form for the victim's site itself (it is not the victim's
+    /// admin): only the AS's check of who consents stops it.
+    ForgeConsent { victim: TenantId },
     /// A7: replay captured requests (what A1 observed), and Connect JWTs on another route.
     Replay,
     /// A9: call a stolen trigger URL `count` times.
@@ -84,7 +87,9 @@ impl Capability {
                 from_log: false, ..
             } => A1,
             Capability::StealInTransit { from_log: true, .. } => A3,
-            Capability::Redirect { .. } | Capability::InjectCode { .. } => A6,
+            Capability::Redirect { .. }
+            | Capability::InjectCode { .. }
+            | Capability::ForgeConsent { .. } => A6,
             Capability::Replay => A7,
             Capability::Spam { .. } => A9,
             Capability::Forge => A10,
@@ -804,6 +809,25 @@ impl Attacker {
                         .with("state", Value::Secret(state)),
                 };
                 self.send(out, now, Party::Browser, req, Pending::Other);
+            }
+            Capability::ForgeConsent { victim } => {
+                let verifier = Secret::generate(&mut self.rng, "pkce");
+                let req = Request {
+                    method: "POST",
+                    route: "POST /authorize/consent",
+                    tenant: Some(*victim),
+                    headers: Fields::new(),
+                    body: Fields::new()
+                        .with("approve", Value::Str("yes".into()))
+                        .with("client_id", Value::Str(APP_ID.into()))
+                        .with("redirect_uri", Value::Str(REGISTERED_REDIRECT.into()))
+                        .with(
+                            "state",
+                            Value::Secret(Secret::generate(&mut self.rng, "state")),
+                        )
+                        .with("code_challenge", Value::Str(verifier.id().to_string())),
+                };
+                self.send(out, now, Party::AS, req, Pending::Other);
             }
             Capability::InjectCode { victim } => {
                 let own = self.owned.unwrap_or(TenantId(0));
