@@ -40,29 +40,40 @@ fn flips_from(mechanism: &str, base: &[&str], mutant: &[&str], property: &str) {
 /// Answers the partner's inbound endpoints gave to attacker requests that carried a FIT the
 /// platform issued (replays of a captured FIT), as "status body".
 fn answers_to_replayed_fits(mechanism: &str, sets: &[&str], property: Property) -> Vec<String> {
+    answers_to_attacker_requests_carrying(mechanism, sets, &[property], |e| match e {
+        Event::Issue {
+            item,
+            kind: ItemKind::Fit,
+            ..
+        } => vec![*item],
+        _ => Vec::new(),
+    })
+}
+
+/// The answers to the attacker's requests that carried an item `watched` picked from an
+/// earlier event (in `property`'s worlds of `mechanism` with `sets`), as "status body".
+fn answers_to_attacker_requests_carrying(
+    mechanism: &str,
+    sets: &[&str],
+    properties: &[Property],
+    watched: impl Fn(&Event) -> Vec<tokenlab_models::secret::ItemId>,
+) -> Vec<String> {
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
     let mut out = Vec::new();
-    for mut spec in runs_for(mechanism, &sets, property) {
-        spec.scenario.seed = SEED;
-        let (h, _) = execute(&spec).unwrap();
-        let mut from_attacker = std::collections::BTreeSet::new();
-        let mut fits = std::collections::BTreeSet::new();
-        for r in &h.records {
-            if let Event::Issue {
-                item,
-                kind: ItemKind::Fit,
-                ..
-            } = &r.event
-            {
-                fits.insert(*item);
-            }
-            if let Event::Send { env } = &r.event {
+    for property in properties {
+        for mut spec in runs_for(mechanism, &sets, *property) {
+            spec.scenario.seed = SEED;
+            let (h, _) = execute(&spec).unwrap();
+            let mut items = std::collections::BTreeSet::new();
+            let mut from_attacker = std::collections::BTreeSet::new();
+            for r in &h.records {
+                items.extend(watched(&r.event));
+                let Event::Send { env } = &r.event else {
+                    continue;
+                };
                 if env.from == Party::Attacker
-                    && matches!(env.to, Party::Partner(_))
-                    && env
-                        .request()
-                        .and_then(|q| q.headers.jwt("authorization"))
-                        .is_some_and(|j| fits.contains(&j.id()))
+                    && env.request().is_some()
+                    && env.items().any(|(x, _)| items.contains(&x))
                 {
                     from_attacker.insert(env.id);
                 }
@@ -256,15 +267,7 @@ fn p12_what_p_read_against_what_step_4_committed() {
 /// the app check; the mutant is equivalent there).
 #[test]
 fn apps2_app_b_items_authenticate_nothing_at_app_a() {
-    for m in [
-        "trigger",
-        "push",
-        "refresh",
-        "upm-oauth",
-        "global-secret",
-        "tenant-secret",
-        "connect-jwt",
-    ] {
+    for m in tokenlab_models::mechanisms::registry().map(|m| m.id()) {
         if !matches!(m, "global-secret" | "connect-jwt") {
             flips_from(m, &["apps=2"], &["api_app_check=off"], "P1");
         }
@@ -287,39 +290,24 @@ fn apps2_app_b_items_authenticate_nothing_at_app_a() {
     }
 }
 
-/// The answers app A's API and P gave to the attacker's presentations of app B's FIT and T
-/// (P1 and P8 worlds with `apps=2`), as "status body".
+/// The answers app A's API, AS and P gave to the attacker's presentations of what F handed
+/// app B (P1 and P8 worlds with `apps=2`), as "status body".
 fn answers_to_app_b_items(mechanism: &str) -> Vec<String> {
-    let sets = vec!["apps=2".to_string()];
-    let mut out = Vec::new();
-    for property in [Property::P1, Property::P8] {
-        for mut spec in runs_for(mechanism, &sets, property) {
-            spec.scenario.seed = SEED;
-            let (h, _) = execute(&spec).unwrap();
-            let mut app_b = std::collections::BTreeSet::new();
-            let mut presented = std::collections::BTreeSet::new();
-            for r in &h.records {
-                let Event::Send { env } = &r.event else {
-                    continue;
-                };
-                if let Some(q) = env.request() {
-                    if q.route == "POST /app-b/invoke" {
-                        app_b.extend(env.items().map(|(x, _)| x));
-                    } else if env.from == Party::Attacker
-                        && env.items().any(|(x, _)| app_b.contains(&x))
-                    {
-                        presented.insert(env.id);
-                    }
-                }
-                if let (Body::Response(resp), Some(c)) = (&env.body, env.cause)
-                    && presented.contains(&c)
-                {
-                    out.push(format!("{} {:?}", resp.status, resp.body));
-                }
+    answers_to_attacker_requests_carrying(
+        mechanism,
+        &["apps=2"],
+        &[Property::P1, Property::P8],
+        |e| match e {
+            Event::Send { env }
+                if env
+                    .request()
+                    .is_some_and(|q| q.route == "POST /app-b/invoke") =>
+            {
+                env.items().map(|(x, _)| x).collect()
             }
-        }
-    }
-    out
+            _ => Vec::new(),
+        },
+    )
 }
 
 /// `apps=2`, the OAuth mechanisms: client B's RT (F hands it to app B's backend, the

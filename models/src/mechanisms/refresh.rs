@@ -327,6 +327,17 @@ impl RtAuthority {
         rt
     }
 
+    /// `apps=2`: a family of client B for `tenant`, issued to app B's backend (the attacker's),
+    /// as the field F's invocation of app B carries.
+    pub fn app_b_grant(
+        &mut self,
+        cx: &mut PlatformCx<'_>,
+        tenant: TenantId,
+    ) -> (&'static str, Value) {
+        let rt = self.new_family_for(cx, crate::ids::APP_B_ID, tenant, Party::Attacker);
+        ("refresh_token", Value::Secret(rt))
+    }
+
     /// Revokes every family of a tenant (uninstall, revoke button).
     pub fn revoke_tenant(&mut self, cx: &PlatformCx<'_>, tenant: TenantId) {
         if cx.cfg.revocation == Revocation::Ignored {
@@ -454,10 +465,7 @@ impl PlatformSide for RefreshPlatform {
         cx: &mut PlatformCx<'_>,
         tenant: TenantId,
     ) -> Option<(&'static str, Value)> {
-        let rt = self
-            .authority
-            .new_family_for(cx, crate::ids::APP_B_ID, tenant, Party::Attacker);
-        Some(("refresh_token", Value::Secret(rt)))
+        Some(self.authority.app_b_grant(cx, tenant))
     }
     fn sender_constraint(&self) -> SenderConstraint {
         self.sender_constraint

@@ -327,10 +327,7 @@ impl PlatformSide for UpmPlatform {
         cx: &mut PlatformCx<'_>,
         tenant: TenantId,
     ) -> Option<(&'static str, Value)> {
-        let rt = self
-            .authority
-            .new_family_for(cx, crate::ids::APP_B_ID, tenant, Party::Attacker);
-        Some(("refresh_token", Value::Secret(rt)))
+        Some(self.authority.app_b_grant(cx, tenant))
     }
     fn on_install(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
         let secret = match &self.client_secret {

@@ -570,40 +570,9 @@ impl Attacker {
             };
             self.send(out, now, Party::AS, req, Pending::Other);
         }
-        if !self.forging {
-            return;
+        if self.forging {
+            self.send_forged(now, tenant, fit, token, out);
         }
-        for (endpoint, route) in [
-            (PartnerEndpoint::Auth, "POST /auth"),
-            (PartnerEndpoint::Recv, "POST /push"),
-        ] {
-            let req = Request {
-                method: "POST",
-                route,
-                tenant: Some(tenant),
-                headers: Fields::new()
-                    .with("authorization", fit.clone())
-                    .with("x-forge-oauth-system", token.clone()),
-                body: Fields::new()
-                    .with("expires_at", Value::Int(now + 4 * 3600 * SEC))
-                    .with("tenant", Value::Tenant(tenant)),
-            };
-            self.send(out, now, Party::Partner(endpoint), req, Pending::Other);
-        }
-        let req = Request {
-            method: "POST",
-            route: "POST /lifecycle",
-            tenant: Some(tenant),
-            headers: Fields::new().with("authorization", fit),
-            body: Self::forged_install(tenant, &mut self.rng),
-        };
-        self.send(
-            out,
-            now,
-            Party::Partner(PartnerEndpoint::Lifecycle),
-            req,
-            Pending::Other,
-        );
     }
 
     /// An `installed` event for `tenant` carrying the attacker's own secrets.
@@ -647,38 +616,51 @@ impl Attacker {
                 Some(t) => t.clone(),
                 None => Value::Jwt(self.forged_jwt("token")),
             };
-            for (endpoint, route) in [
-                (PartnerEndpoint::Auth, "POST /auth"),
-                (PartnerEndpoint::Recv, "POST /push"),
-            ] {
-                let req = Request {
-                    method: "POST",
-                    route,
-                    tenant: Some(victim),
-                    headers: Fields::new()
-                        .with("authorization", fit.clone())
-                        .with("x-forge-oauth-system", token.clone()),
-                    body: Fields::new()
-                        .with("expires_at", Value::Int(now + 4 * 3600 * SEC))
-                        .with("tenant", Value::Tenant(victim)),
-                };
-                self.send(out, now, Party::Partner(endpoint), req, Pending::Other);
-            }
+            self.send_forged(now, victim, fit, token, out);
+        }
+    }
+
+    /// A delivery of `token` with `fit` to P.auth and P.recv, and an `installed` carrying the
+    /// attacker's secrets with `fit` to P.lifecycle, all for `victim`.
+    fn send_forged(
+        &mut self,
+        now: Micros,
+        victim: TenantId,
+        fit: Value,
+        token: Value,
+        out: &mut Effects,
+    ) {
+        for (endpoint, route) in [
+            (PartnerEndpoint::Auth, "POST /auth"),
+            (PartnerEndpoint::Recv, "POST /push"),
+        ] {
             let req = Request {
                 method: "POST",
-                route: "POST /lifecycle",
+                route,
                 tenant: Some(victim),
-                headers: Fields::new().with("authorization", fit),
-                body: Self::forged_install(victim, &mut self.rng),
+                headers: Fields::new()
+                    .with("authorization", fit.clone())
+                    .with("x-forge-oauth-system", token.clone()),
+                body: Fields::new()
+                    .with("expires_at", Value::Int(now + 4 * 3600 * SEC))
+                    .with("tenant", Value::Tenant(victim)),
             };
-            self.send(
-                out,
-                now,
-                Party::Partner(PartnerEndpoint::Lifecycle),
-                req,
-                Pending::Other,
-            );
+            self.send(out, now, Party::Partner(endpoint), req, Pending::Other);
         }
+        let req = Request {
+            method: "POST",
+            route: "POST /lifecycle",
+            tenant: Some(victim),
+            headers: Fields::new().with("authorization", fit),
+            body: Self::forged_install(victim, &mut self.rng),
+        };
+        self.send(
+            out,
+            now,
+            Party::Partner(PartnerEndpoint::Lifecycle),
+            req,
+            Pending::Other,
+        );
     }
 
     /// A1 + A10: a FIT delivery to P.auth / P.recv, or a lifecycle event to P.lifecycle, seen
