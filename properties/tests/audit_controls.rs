@@ -94,22 +94,29 @@ fn answers_to_attacker_requests_carrying(
 #[test]
 fn p8_a_replayed_fit_with_a_forged_body() {
     for m in ["trigger", "push"] {
-        flips(m, &["fit_replay_check=off"], "P8");
-        let answers = answers_to_replayed_fits(m, &[], Property::P8);
-        assert!(
-            answers.iter().any(|a| a.contains("fit_replayed")),
-            "{m}: the replay reached the FIT binding: {answers:?}"
-        );
-        // The late replay (past the FIT's lifetime, its binding forgotten) meets `exp`.
-        assert!(
-            answers.iter().any(|a| a.contains("invalid_fit")),
-            "{m}: the late replay reached the FIT's exp check: {answers:?}"
-        );
-        assert!(
-            answers.iter().all(|a| a.starts_with("401")),
-            "{m}: {answers:?}"
-        );
+        replayed_fits_flip(m, "fit_replay_check=off", Property::P8);
     }
+}
+
+/// `mutant` is violated and the sound design holds on `property`'s worlds of `mechanism`; the
+/// attacker's replays of a captured FIT reached the binding (`fit_replayed`) and, past the
+/// FIT's lifetime (its binding forgotten), its `exp` check (`invalid_fit`), and were refused.
+fn replayed_fits_flip(mechanism: &str, mutant: &str, property: Property) {
+    let m = mechanism;
+    flips(m, &[mutant], &property.to_string());
+    let answers = answers_to_replayed_fits(m, &[], property);
+    assert!(
+        answers.iter().any(|a| a.contains("fit_replayed")),
+        "{m}: the replay reached the FIT binding: {answers:?}"
+    );
+    assert!(
+        answers.iter().any(|a| a.contains("invalid_fit")),
+        "{m}: the late replay reached the FIT's exp check: {answers:?}"
+    );
+    assert!(
+        answers.iter().all(|a| a.starts_with("401")),
+        "{m}: {answers:?}"
+    );
 }
 
 /// P3: P.lifecycle did not bind a hook FIT to the event it came with, so an observer of the
@@ -126,20 +133,7 @@ fn p3_a_replayed_hook_fit_with_a_forged_install() {
         "connect-jwt",
         "upm-oauth",
     ] {
-        flips(m, &["lifecycle_fit_replay_check=off"], "P3");
-        let answers = answers_to_replayed_fits(m, &[], Property::P3);
-        assert!(
-            answers.iter().any(|a| a.contains("fit_replayed")),
-            "{m}: the replay reached the hook FIT binding: {answers:?}"
-        );
-        assert!(
-            answers.iter().any(|a| a.contains("invalid_fit")),
-            "{m}: the late replay reached the FIT's exp check: {answers:?}"
-        );
-        assert!(
-            answers.iter().all(|a| a.starts_with("401")),
-            "{m}: {answers:?}"
-        );
+        replayed_fits_flip(m, "lifecycle_fit_replay_check=off", Property::P3);
     }
 }
 
