@@ -292,6 +292,13 @@ pub enum Event {
         item: ItemId,
         cause: Option<MsgId>,
     },
+    /// What P's read after a trigger 2xx returned: the T it found (`None`: no valid token).
+    /// `cause` is the 2xx. P12 compares it with what step 4 committed.
+    ReadResult {
+        tenant: TenantId,
+        item: Option<ItemId>,
+        cause: Option<MsgId>,
+    },
     /// P's read after a trigger 2xx found no valid token: a read-your-writes violation.
     StaleRead {
         tenant: TenantId,

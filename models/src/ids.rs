@@ -14,8 +14,11 @@ impl fmt::Display for TenantId {
     }
 }
 
-/// The partner's app id (one app in every model run).
+/// The partner's app id (app A: the app every model run is about).
 pub const APP_ID: &str = "app-tokenlab-partner";
+/// A second app on the same platform (`apps=2`), installed wherever app A is; its backend is
+/// the attacker's (A4 across apps).
+pub const APP_B_ID: &str = "app-tokenlab-other";
 
 /// A message id. The high 16 bits name the role that allocated it, so ids never collide and
 /// never depend on scheduling order across roles.

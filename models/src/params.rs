@@ -373,6 +373,11 @@ impl Params {
 }
 
 crate::choice_enum! {
+    /// How many apps the platform hosts (`apps`): app A alone, or also app B, whose backend is
+    /// the attacker's.
+    pub enum Apps { One = "1", Two = "2" }
+}
+crate::choice_enum! {
     /// What P does when the JWKS is unreachable (`jwks_fail`).
     pub enum JwksFail { Closed = "closed", Open = "open" }
 }

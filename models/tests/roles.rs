@@ -138,6 +138,8 @@ impl Harness {
             retry,
             fit_check: true,
             fit_replay_check: true,
+            lifecycle_fit_replay_check: true,
+            fit_audience_check: true,
             stale_read_report: true,
             jwks_fail: JwksFail::Closed,
             clock_skew: 0,

@@ -38,9 +38,25 @@ fn is_verifier(p: Party) -> bool {
     matches!(p, Party::Platform(_))
 }
 
+/// The FITs and T that F handed app B's backend (`apps=2`, the attacker's app) in its
+/// invocations: issued for app B, they authenticate nothing at app A.
+fn issued_to_app_b(f: &Facts<'_>) -> BTreeSet<ItemId> {
+    f.msgs
+        .values()
+        .filter(|(_, env)| {
+            env.to == Party::Attacker
+                && env
+                    .request()
+                    .is_some_and(|r| r.route == "POST /app-b/invoke")
+        })
+        .flat_map(|(_, env)| env.items().map(|(x, _)| x).collect::<Vec<_>>())
+        .collect()
+}
+
 /// P1 Tenant isolation.
 pub fn tenant_isolation(h: &History) -> Verdict {
     let f = Facts::new(h);
+    let app_b = issued_to_app_b(&f);
     let mut violations = Vec::new();
     let mut reached = 0;
     for (p, d, _) in f.decided() {
@@ -50,6 +66,19 @@ pub fn tenant_isolation(h: &History) -> Verdict {
         let Decision::Accept { tenant: served } = d else {
             continue;
         };
+        // App isolation (`apps=2`): what F handed app B (its T, its client's RT) is accepted
+        // by none of app A's verifiers (the API's app A scope, the AS's grant for client A).
+        if app_b.contains(&p.item) {
+            let mut lines = f.provenance(p.item);
+            lines.push(f.line(p.req));
+            lines.push(format!(
+                "violation: {} was issued for app B and was accepted for app A, for {}",
+                short(p.item),
+                p.tenant
+            ));
+            violations.push(numbered(lines));
+            continue;
+        }
         let bound = f.bound_tenant(p.item);
         let wrong_binding = bound.is_some_and(|i| i != p.tenant);
         let unentitled = !f.entitled(p.who, p.tenant, p.t);
@@ -225,6 +254,39 @@ pub fn authorized_issuance(h: &History) -> Verdict {
                 }
             }
             _ => {}
+        }
+    }
+    // Consent is the site admin's: a consent form posted by anyone else (the attacker for a
+    // site it does not own) that the AS answered with a code authorized the site without it.
+    for (id, (t, env)) in &f.msgs {
+        let Some(q) = env
+            .request()
+            .filter(|q| q.route == "POST /authorize/consent")
+        else {
+            continue;
+        };
+        let admin = env.from == Party::Browser
+            || (env.from == Party::Attacker && q.tenant.is_some() && f.owned == q.tenant);
+        let Some((_, answer)) = f.answers.get(id) else {
+            continue;
+        };
+        if admin {
+            continue;
+        }
+        reached += 1;
+        if answer
+            .response()
+            .is_some_and(|r| r.body.secret("code").is_some())
+        {
+            let tenant = q.tenant.map_or("?".to_string(), |t| t.to_string());
+            violations.push(numbered(vec![
+                f.line(*id),
+                format!(
+                    "violation: at t={:.3}s the AS authorized {tenant} on a consent by {}, not its admin",
+                    *t as f64 / 1e6,
+                    env.from
+                ),
+            ]));
         }
     }
     // Decisions on presentations for tenants whose installation had ended.
@@ -650,6 +712,7 @@ pub fn delivery_integrity(h: &History) -> Verdict {
 /// the platform issued for i, or from P's own call for a credential or grant of i.
 pub fn injection_resistance(h: &History) -> Verdict {
     let f = Facts::new(h);
+    let app_b = issued_to_app_b(&f);
     let mut violations = Vec::new();
     let mut reached = 0;
     for (id, (_, env)) in &f.msgs {
@@ -675,8 +738,10 @@ pub fn injection_resistance(h: &History) -> Verdict {
             } => (*tenant, *item, *cause),
             _ => continue,
         };
-        let item_ok =
-            f.app_wide.contains(&item) || f.issued.get(&item).is_some_and(|i| i.tenant == tenant);
+        // An item F handed app B (`apps=2`) is app B's, whichever tenant it names.
+        let item_ok = !app_b.contains(&item)
+            && (f.app_wide.contains(&item)
+                || f.issued.get(&item).is_some_and(|i| i.tenant == tenant));
         let legit = match cause.and_then(|c| f.msgs.get(&c)) {
             // Write-behind of T from P's own AS call.
             None => item_ok,
@@ -685,6 +750,7 @@ pub fn injection_resistance(h: &History) -> Verdict {
                     let fit_ok = req
                         .headers
                         .jwt("authorization")
+                        .filter(|j| !app_b.contains(&j.id()))
                         .and_then(|j| f.issued.get(&j.id()))
                         .is_some_and(|i| i.kind == ItemKind::Fit && i.tenant == tenant);
                     let via_flow = env.to == Party::Partner(PartnerEndpoint::OAuth);

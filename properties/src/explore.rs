@@ -272,7 +272,9 @@ fn step_tenant(c: &Capability) -> Option<u32> {
         | Capability::Steal { tenant, .. }
         | Capability::StealInTransit { tenant, .. }
         | Capability::StealContinuing { tenant, .. } => Some(tenant.0),
-        Capability::Redirect { victim } | Capability::InjectCode { victim } => Some(victim.0),
+        Capability::Redirect { victim }
+        | Capability::InjectCode { victim }
+        | Capability::ForgeConsent { victim } => Some(victim.0),
         _ => None,
     }
 }

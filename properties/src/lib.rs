@@ -73,12 +73,12 @@ pub struct Verdict {
 }
 
 /// P12 Read-your-writes: a 2xx from the trigger implies that P.app's subsequent read finds
-/// the token committed before it. Judged from what P.app did next for that tenant, against
-/// what step 4 committed (the T that F's delivery in this trigger's chain wrote, or with
-/// `token_return=in_band` the T in the 2xx), not from P's own report of a stale read: after
-/// the 2xx, P's next act for the tenant must be a presentation of that T, not a stale-read
-/// report, another trigger call, or a presentation of something else. Reached by every
-/// trigger 2xx P.app receives.
+/// the token committed before it. Judged against what step 4 committed (the T that F's
+/// delivery in this trigger's chain wrote, or with `token_return=in_band` the T in the 2xx),
+/// not from P's own report of a stale read: what P's read after the 2xx returned (the
+/// history's `ReadResult`) must be that T. Where P did not read (an in-band T), P's next act
+/// for the tenant must be a presentation of that T, not a stale-read report, another trigger
+/// call, or a presentation of something else. Reached by every trigger 2xx P.app receives.
 pub fn read_your_writes(h: &History) -> Verdict {
     use tokenlab_models::message::Value;
     let f = facts::Facts::new(h);
@@ -136,7 +136,16 @@ pub fn read_your_writes(h: &History) -> Verdict {
                 .filter(|(t, _)| *t <= r.t)
                 .map(|(_, x)| *x),
         };
-        // P's next act for the tenant.
+        // What P's read after this 2xx returned, where it read (not with an in-band T).
+        let read = h.records[i + 1..].iter().find_map(|n| match &n.event {
+            Event::ReadResult {
+                item,
+                cause: Some(c),
+                ..
+            } if *c == env.id => Some(*item),
+            _ => None,
+        });
+        // Else P's next act for the tenant.
         let next = h.records[i + 1..].iter().find_map(|n| match &n.event {
             Event::StaleRead { tenant: t, .. } if *t == tenant => Some(None),
             Event::Send { env: e }
@@ -152,10 +161,11 @@ pub fn read_your_writes(h: &History) -> Verdict {
             } if *t == tenant => Some(Some(*item)),
             _ => None,
         });
-        let stale = match next {
-            None => false,
-            Some(None) => true,
-            Some(Some(item)) => expected != Some(item),
+        let stale = match (read, next) {
+            (Some(found), _) => expected.is_none() || found != expected,
+            (None, None) => false,
+            (None, Some(None)) => true,
+            (None, Some(Some(item))) => expected != Some(item),
         };
         if stale {
             violations += 1;

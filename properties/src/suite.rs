@@ -490,6 +490,21 @@ fn runs_of(
                 // The RT grant needs the app's client secret too: without it the AS refuses
                 // the client before the installation is ever looked at.
                 steps.push(steal(590.0, "client_secret", VICTIM));
+                // A consent for the victim's site posted by the attacker, not its admin.
+                steps.push(step(400.0, Capability::ForgeConsent { victim: VICTIM }));
+            }
+            if retried.is_none() {
+                // A1 on the partner–Forge hop: the uninstall events are seen in transit and
+                // their FITs replayed as `installed` with the attacker's secrets (within the
+                // FIT's lifetime only P.lifecycle's binding of a FIT to its body stops it).
+                // Not where P is down across the uninstalls (F's events never get through).
+                steps.push(step(
+                    650.0,
+                    Capability::Tap {
+                        a: Group::Partner,
+                        b: Group::Forge,
+                    },
+                ));
             }
             vec![RunSpec {
                 scenario: s,
@@ -602,13 +617,9 @@ fn runs_of(
                 steps.push(step(BEFORE_SETUP, Capability::Own { tenant: OWN }));
                 steps.push(step(400.0, Capability::InjectCode { victim: VICTIM }));
             }
-            let mut p = plan(steps, d);
-            // This world judges P.auth / P.recv's binding of a FIT to its body; the lifecycle
-            // endpoint's missing binding is `generated.rs`'s (a tapped hook FIT).
-            p.hooks_with_tapped_fit = !fit_deliveries;
             vec![RunSpec {
                 scenario: base(mechanism, &sets, d, 30.0),
-                plan: Some(p),
+                plan: Some(plan(steps, d)),
             }]
         }
         Property::P9 => {

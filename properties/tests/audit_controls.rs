@@ -40,29 +40,40 @@ fn flips_from(mechanism: &str, base: &[&str], mutant: &[&str], property: &str) {
 /// Answers the partner's inbound endpoints gave to attacker requests that carried a FIT the
 /// platform issued (replays of a captured FIT), as "status body".
 fn answers_to_replayed_fits(mechanism: &str, sets: &[&str], property: Property) -> Vec<String> {
+    answers_to_attacker_requests_carrying(mechanism, sets, &[property], |e| match e {
+        Event::Issue {
+            item,
+            kind: ItemKind::Fit,
+            ..
+        } => vec![*item],
+        _ => Vec::new(),
+    })
+}
+
+/// The answers to the attacker's requests that carried an item `watched` picked from an
+/// earlier event (in `property`'s worlds of `mechanism` with `sets`), as "status body".
+fn answers_to_attacker_requests_carrying(
+    mechanism: &str,
+    sets: &[&str],
+    properties: &[Property],
+    watched: impl Fn(&Event) -> Vec<tokenlab_models::secret::ItemId>,
+) -> Vec<String> {
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
     let mut out = Vec::new();
-    for mut spec in runs_for(mechanism, &sets, property) {
-        spec.scenario.seed = SEED;
-        let (h, _) = execute(&spec).unwrap();
-        let mut from_attacker = std::collections::BTreeSet::new();
-        let mut fits = std::collections::BTreeSet::new();
-        for r in &h.records {
-            if let Event::Issue {
-                item,
-                kind: ItemKind::Fit,
-                ..
-            } = &r.event
-            {
-                fits.insert(*item);
-            }
-            if let Event::Send { env } = &r.event {
+    for property in properties {
+        for mut spec in runs_for(mechanism, &sets, *property) {
+            spec.scenario.seed = SEED;
+            let (h, _) = execute(&spec).unwrap();
+            let mut items = std::collections::BTreeSet::new();
+            let mut from_attacker = std::collections::BTreeSet::new();
+            for r in &h.records {
+                items.extend(watched(&r.event));
+                let Event::Send { env } = &r.event else {
+                    continue;
+                };
                 if env.from == Party::Attacker
-                    && matches!(env.to, Party::Partner(_))
-                    && env
-                        .request()
-                        .and_then(|q| q.headers.jwt("authorization"))
-                        .is_some_and(|j| fits.contains(&j.id()))
+                    && env.request().is_some()
+                    && env.items().any(|(x, _)| items.contains(&x))
                 {
                     from_attacker.insert(env.id);
                 }
@@ -83,21 +94,46 @@ fn answers_to_replayed_fits(mechanism: &str, sets: &[&str], property: Property) 
 #[test]
 fn p8_a_replayed_fit_with_a_forged_body() {
     for m in ["trigger", "push"] {
-        flips(m, &["fit_replay_check=off"], "P8");
-        let answers = answers_to_replayed_fits(m, &[], Property::P8);
-        assert!(
-            answers.iter().any(|a| a.contains("fit_replayed")),
-            "{m}: the replay reached the FIT binding: {answers:?}"
-        );
-        // The late replay (past the FIT's lifetime, its binding forgotten) meets `exp`.
-        assert!(
-            answers.iter().any(|a| a.contains("invalid_fit")),
-            "{m}: the late replay reached the FIT's exp check: {answers:?}"
-        );
-        assert!(
-            answers.iter().all(|a| a.starts_with("401")),
-            "{m}: {answers:?}"
-        );
+        replayed_fits_flip(m, "fit_replay_check=off", Property::P8);
+    }
+}
+
+/// `mutant` is violated and the sound design holds on `property`'s worlds of `mechanism`; the
+/// attacker's replays of a captured FIT reached the binding (`fit_replayed`) and, past the
+/// FIT's lifetime (its binding forgotten), its `exp` check (`invalid_fit`), and were refused.
+fn replayed_fits_flip(mechanism: &str, mutant: &str, property: Property) {
+    let m = mechanism;
+    flips(m, &[mutant], &property.to_string());
+    let answers = answers_to_replayed_fits(m, &[], property);
+    assert!(
+        answers.iter().any(|a| a.contains("fit_replayed")),
+        "{m}: the replay reached the FIT binding: {answers:?}"
+    );
+    assert!(
+        answers.iter().any(|a| a.contains("invalid_fit")),
+        "{m}: the late replay reached the FIT's exp check: {answers:?}"
+    );
+    assert!(
+        answers.iter().all(|a| a.starts_with("401")),
+        "{m}: {answers:?}"
+    );
+}
+
+/// P3: P.lifecycle did not bind a hook FIT to the event it came with, so an observer of the
+/// partner–Forge hop replayed an uninstall's FIT as an `installed` carrying its own secrets,
+/// and P stored them for the uninstalled tenant. Now the sound P refuses the replay
+/// (`fit_replayed`, and `invalid_fit` past the FIT's lifetime); the mutant
+/// `lifecycle_fit_replay_check=off` is violated.
+#[test]
+fn p3_a_replayed_hook_fit_with_a_forged_install() {
+    for m in [
+        "global-secret",
+        "tenant-secret",
+        "refresh",
+        "connect-jwt",
+        "upm-oauth",
+    ] {
+        replayed_fits_flip(m, "lifecycle_fit_replay_check=off", Property::P3);
     }
 }
 
@@ -186,7 +222,11 @@ fn quick_matrix_matches_expectations() {
 }
 
 /// P12: the checker used to count P's own `StaleRead` reports, so a P that retries silently
-/// after a stale read passed. Now what P did next is compared with what step 4 committed.
+/// after a stale read passed. Now what P's read returned (`ReadResult`) is compared with what
+/// step 4 committed, so the silent P fails whatever it does next (before `ReadResult`, one
+/// sampled case at seed 1 re-read, found the T and passed). The row
+/// `trigger[read_from=replica,replica_lag=uniform(500ms),stale_read_report=off] P12` is in
+/// expectations.md and `quick_matrix_matches_expectations` samples it at seed 1.
 #[test]
 fn p12_what_p_read_against_what_step_4_committed() {
     let lag = ["read_from=replica", "replica_lag=uniform(500ms)"];
@@ -211,4 +251,88 @@ fn p12_what_p_read_against_what_step_4_committed() {
     let fixed = run_row(&row("trigger", &in_band, "P12"), 1, SEED);
     assert_eq!(fixed.verdict, VerdictKind::Holds, "{fixed:?}");
     assert!(fixed.reached > 0);
+}
+
+/// Every mechanism, `apps=2`: app B's backend (the attacker's) gets app B's FIT and T from F
+/// and presents them at app A. Sound, only the API's check of T's app (P1) and P's check of
+/// the FIT's audience (P8) stop them; each mutant that drops one is violated. Not judged:
+/// global-secret P1 (its default row is violated already: the app-wide secret) and
+/// connect-jwt P1's mutant (its API takes Connect JWTs only, so a bearer T never reaches
+/// the app check; the mutant is equivalent there).
+#[test]
+fn apps2_app_b_items_authenticate_nothing_at_app_a() {
+    for m in tokenlab_models::mechanisms::registry().map(|m| m.id()) {
+        if !matches!(m, "global-secret" | "connect-jwt") {
+            flips_from(m, &["apps=2"], &["api_app_check=off"], "P1");
+        }
+        flips_from(m, &["apps=2"], &["fit_audience_check=off"], "P8");
+        // The app B presentations were decided, and refused for the reason only the check in
+        // question gives.
+        let answers = answers_to_app_b_items(m);
+        assert!(
+            answers.iter().any(|a| a.contains("wrong_app")) || m == "connect-jwt",
+            "{m}: {answers:?}"
+        );
+        assert!(
+            answers.iter().any(|a| a.contains("invalid_fit")),
+            "{m}: {answers:?}"
+        );
+        assert!(
+            answers.iter().all(|a| !a.starts_with('2')),
+            "{m}: an app B item was accepted at app A: {answers:?}"
+        );
+    }
+}
+
+/// The answers app A's API, AS and P gave to the attacker's presentations of what F handed
+/// app B (P1 and P8 worlds with `apps=2`), as "status body".
+fn answers_to_app_b_items(mechanism: &str) -> Vec<String> {
+    answers_to_attacker_requests_carrying(
+        mechanism,
+        &["apps=2"],
+        &[Property::P1, Property::P8],
+        |e| match e {
+            Event::Send { env }
+                if env
+                    .request()
+                    .is_some_and(|q| q.route == "POST /app-b/invoke") =>
+            {
+                env.items().map(|(x, _)| x).collect()
+            }
+            _ => Vec::new(),
+        },
+    )
+}
+
+/// `apps=2`, the OAuth mechanisms: client B's RT (F hands it to app B's backend, the
+/// attacker's) redeemed as client A. Only the AS's binding of an RT to the client it was
+/// issued to stops it (RFC 6749 §6, §10.4); the mutant `client_binding=off` mints for app A.
+#[test]
+fn apps2_client_b_rt_redeemed_as_client_a() {
+    for m in ["refresh", "upm-oauth"] {
+        flips_from(m, &["apps=2"], &["client_binding=off"], "P1");
+        let broken = run_row(&row(m, &["apps=2", "client_binding=off"], "P1"), 1, SEED);
+        let c = broken.counterexample.unwrap_or_default();
+        assert!(
+            c.contains("AS POST /oauth/token") && c.contains("issued for app B"),
+            "{m}: {c}"
+        );
+    }
+}
+
+/// P3, consent with an actor: the `Consent` event used to be recorded in the branch that mints
+/// the code, so a site authorized without its admin's consent could not be observed. Now the
+/// checker judges who posted each consent the AS answered with a code; the attacker posts the
+/// victim's consent form itself (`ForgeConsent`). The sound AS refuses it (only its check of
+/// who consents stops it); the mutant `consent_actor_check=off` authorizes the site.
+#[test]
+fn p3_a_consent_not_by_the_sites_admin() {
+    flips("upm-oauth", &["consent_actor_check=off"], "P3");
+    let broken = run_row(
+        &row("upm-oauth", &["consent_actor_check=off"], "P3"),
+        1,
+        SEED,
+    );
+    let c = broken.counterexample.unwrap_or_default();
+    assert!(c.contains("not its admin"), "{c}");
 }

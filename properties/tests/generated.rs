@@ -251,15 +251,16 @@ fn generated_suite_finds_and_shrinks_the_push_retry_race() {
     );
 }
 
-/// A finding beyond expectations.md: a FIT authenticates the caller, not the body. An observer
-/// of the Forge → P hop (A1) replays a genuine FIT within its 60 s lifetime with a forged
-/// `installed` body (A10), and P stores the attacker's secret for that tenant (P3). The
-/// generated suites above leave the Forge hop untapped so they judge the designs, not this.
+/// A FIT authenticates the caller, not the body, unless P binds it to the first body it came
+/// with. An observer of the Forge → P hop (A1) replays an uninstall's genuine FIT within its
+/// 60 s lifetime as an `installed` carrying its own secret (A10). P.lifecycle refuses it
+/// (`fit_replayed`), so P3 holds; without the binding (the mutant
+/// `lifecycle_fit_replay_check=off`) P stores the attacker's secret for that tenant.
 #[test]
-fn a_tapped_fit_replayed_with_a_forged_body_is_accepted() {
-    let c = Case {
+fn a_tapped_fit_replayed_with_a_forged_body_is_refused() {
+    let door = |sets: Vec<String>| Case {
         mechanism: "global-secret".into(),
-        sets: Vec::new(),
+        sets,
         seed: 1,
         tenants: TENANTS,
         duration_s: DURATION_S,
@@ -273,9 +274,13 @@ fn a_tapped_fit_replayed_with_a_forged_body_is_accepted() {
         ],
         properties: vec![Property::P3],
     };
-    let trace = first_violation(&c)
+    let sound = door(Vec::new());
+    let verdicts = sound.check().expect("runs");
+    assert_eq!(violation_in(&sound, &verdicts), None);
+    assert!(verdicts.iter().all(|v| v.reached > 0), "{verdicts:?}");
+    let trace = first_violation(&door(vec!["lifecycle_fit_replay_check=off".into()]))
         .expect("runs")
-        .expect("the replayed FIT is accepted");
+        .expect("without the binding the replayed FIT is accepted");
     assert!(
         trace.contains("P accepted a client_secret for t0"),
         "{trace}"

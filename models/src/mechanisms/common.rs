@@ -114,6 +114,15 @@ pub fn lifecycle(
 ) -> Inbound {
     let tenant = if require_fit {
         match cx.check_fit(req.headers.jwt("authorization")) {
+            // A hook FIT authenticates the event it came with only (F's retry of an event
+            // carries a fresh FIT; a duplicate delivery has the same body).
+            Ok(Some(c)) if !cx.bind_hook_fit_body(&c, format!("{} {:?}", req.route, req.body)) => {
+                return Inbound::Reply {
+                    tenant: None,
+                    update: None,
+                    response: Response::error(401, "fit_replayed"),
+                };
+            }
             Ok(Some(c)) => TenantId(c.installation_id),
             Ok(None) => match req.body.tenant("installationId") {
                 Some(t) => t,

@@ -14,8 +14,8 @@ pub mod upm_oauth;
 use crate::Micros;
 use crate::ids::Group;
 use crate::params::{
-    Basis, Choice, ExpLeeway, JwksFail, Kind, LogToken, ParamError, ParamSpec, Params, Revocation,
-    TokenAud, spec,
+    Apps, Basis, Choice, ExpLeeway, JwksFail, Kind, LogToken, ParamError, ParamSpec, Params,
+    Revocation, TokenAud, spec,
 };
 use crate::roles::partner::{PartnerConfig, PartnerSide, RetryPolicy};
 use crate::roles::platform::{PlatformConfig, PlatformSide};
@@ -312,6 +312,34 @@ pub fn shared_specs() -> Vec<ParamSpec> {
             "P.auth / P.recv refuse a FIT whose `jti` already came with another body (a replayed FIT carrying a forged T; off: mutant)",
         ),
         spec(
+            "apps",
+            Kind::Choice(Apps::NAMES),
+            "1",
+            Inference,
+            "apps on the platform: 2 adds app B, installed wherever app A is, whose backend is the attacker's (F invokes it with app B's FIT and T every 2 min)",
+        ),
+        spec(
+            "fit_audience_check",
+            Kind::Switch,
+            "on",
+            Mutant,
+            "P checks that a FIT's `aud` is its own app (off: mutant, app B's FIT authenticates at app A)",
+        ),
+        spec(
+            "api_app_check",
+            Kind::Switch,
+            "on",
+            Mutant,
+            "the API serves app A's scope only to T minted for app A (its `app` claim; off: mutant)",
+        ),
+        spec(
+            "lifecycle_fit_replay_check",
+            Kind::Switch,
+            "on",
+            Mutant,
+            "P.lifecycle refuses a FIT whose `jti` already came with another event body (a replayed hook FIT carrying a forged `installed`; off: mutant)",
+        ),
+        spec(
             "jwks_fail",
             Kind::Choice(JwksFail::NAMES),
             "closed",
@@ -503,6 +531,8 @@ impl SharedConfig {
                 },
                 fit_check: p.bool("fit_check"),
                 fit_replay_check: p.bool("fit_replay_check"),
+                lifecycle_fit_replay_check: p.bool("lifecycle_fit_replay_check"),
+                fit_audience_check: p.bool("fit_audience_check"),
                 stale_read_report: p.bool("stale_read_report"),
                 jwks_fail: p.pick("jwks_fail"),
                 clock_skew: p.dur_req("clock_skew"),
@@ -521,6 +551,8 @@ impl SharedConfig {
                 event_timeout: p.dur_req("event_timeout"),
                 event_backoff: p.dur_req("event_backoff"),
                 dpop_replay_check: p.bool("dpop_replay_check"),
+                apps: p.pick("apps"),
+                api_app_check: p.bool("api_app_check"),
             },
             store: StoreConfig {
                 write_cost: p.dur_req("db_write"),

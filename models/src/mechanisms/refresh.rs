@@ -74,6 +74,13 @@ pub fn rotation_specs(grace_default: &'static str) -> Vec<ParamSpec> {
             "the AS refuses an RT presented for another installation (off: mutant, it mints for the tenant asked)",
         ),
         spec(
+            "client_binding",
+            Kind::Switch,
+            "on",
+            Mutant,
+            "the AS refuses an RT presented by a client other than the one it was issued to (RFC 6749 §6, §10.4; with `apps=2`; off: mutant)",
+        ),
+        spec(
             "rt_max_life",
             Kind::Duration,
             "365d",
@@ -216,6 +223,8 @@ crate::choice_enum! {
 }
 
 struct Family {
+    /// The client the family was issued to (app A's, or with `apps=2` app B's).
+    client: &'static str,
     current: Secret,
     revoked: bool,
     /// When an RT of this family was last presented (the planted bug's trigger).
@@ -231,6 +240,8 @@ pub struct RtPolicy {
     pub max_life: Micros,
     /// The AS refuses an RT presented for another installation (off: mutant).
     pub as_binding: bool,
+    /// The AS refuses an RT presented by another client than its own (off: mutant).
+    pub client_binding: bool,
     pub grace_reply: GraceReply,
     /// What detected reuse does (non-default: mutants).
     pub reuse_action: ReuseAction,
@@ -247,6 +258,7 @@ impl RtPolicy {
             grace: params.dur_req("grace_window"),
             max_life: params.dur_req("rt_max_life"),
             as_binding: params.bool("as_binding"),
+            client_binding: params.bool("client_binding"),
             grace_reply: params.pick::<GraceReply>("grace_reply"),
             reuse_action: params.pick::<ReuseAction>("reuse_action"),
             planted_race: params.bool("planted_race"),
@@ -274,6 +286,17 @@ impl RtAuthority {
 
     /// A new RT family for a tenant; returns its first RT.
     pub fn new_family(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId, to: Party) -> Secret {
+        self.new_family_for(cx, crate::ids::APP_ID, tenant, to)
+    }
+
+    /// [`RtAuthority::new_family`] for `client`.
+    pub fn new_family_for(
+        &mut self,
+        cx: &mut PlatformCx<'_>,
+        client: &'static str,
+        tenant: TenantId,
+        to: Party,
+    ) -> Secret {
         let family = self.families.len() as u64 + 1;
         let rt = cx.issue_secret(
             ItemKind::RefreshToken,
@@ -294,6 +317,7 @@ impl RtAuthority {
         self.families.insert(
             family,
             Family {
+                client,
                 current: rt.clone(),
                 revoked: false,
                 last_presented: None,
@@ -301,6 +325,17 @@ impl RtAuthority {
         );
         self.by_tenant.entry(tenant).or_default().push(family);
         rt
+    }
+
+    /// `apps=2`: a family of client B for `tenant`, issued to app B's backend (the attacker's),
+    /// as the field F's invocation of app B carries.
+    pub fn app_b_grant(
+        &mut self,
+        cx: &mut PlatformCx<'_>,
+        tenant: TenantId,
+    ) -> (&'static str, Value) {
+        let rt = self.new_family_for(cx, crate::ids::APP_B_ID, tenant, Party::Attacker);
+        ("refresh_token", Value::Secret(rt))
     }
 
     /// Revokes every family of a tenant (uninstall, revoke button).
@@ -335,6 +370,11 @@ impl RtAuthority {
             Some(t) if t != bound => return reject("invalid_grant"),
             _ => bound,
         };
+        // RFC 6749 §6: the RT was issued to the client presenting it.
+        let client = req.body.str("client_id").unwrap_or(crate::ids::APP_ID);
+        if self.policy.client_binding && self.families[&family].client != client {
+            return reject("invalid_grant");
+        }
         if self.families[&family].revoked || cx.now >= state.issued_at + self.policy.max_life {
             return reject("invalid_grant");
         }
@@ -420,6 +460,13 @@ struct RefreshPlatform {
 }
 
 impl PlatformSide for RefreshPlatform {
+    fn app_b_grant(
+        &mut self,
+        cx: &mut PlatformCx<'_>,
+        tenant: TenantId,
+    ) -> Option<(&'static str, Value)> {
+        Some(self.authority.app_b_grant(cx, tenant))
+    }
     fn sender_constraint(&self) -> SenderConstraint {
         self.sender_constraint
     }

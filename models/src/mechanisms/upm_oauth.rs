@@ -78,6 +78,13 @@ impl Mechanism for UpmOAuth {
                 "how the AS matches redirect_uri",
             ),
             spec(
+                "consent_actor_check",
+                Kind::Switch,
+                "on",
+                Mutant,
+                "the AS takes a consent only from the site's admin (off: mutant, anyone who posts the form authorizes the site)",
+            ),
+            spec(
                 "code_reuse",
                 Kind::Choice(CodeReuse::NAMES),
                 "rejected",
@@ -111,6 +118,7 @@ impl Mechanism for UpmOAuth {
                 codes: BTreeMap::new(),
                 redirect_match: params.pick("redirect_match"),
                 code_reuse_ok: params.pick::<CodeReuse>("code_reuse") == CodeReuse::Allowed,
+                consent_actor_check: params.bool("consent_actor_check"),
                 pkce,
             }),
         )
@@ -295,6 +303,8 @@ struct UpmPlatform {
     redirect_match: RedirectMatch,
     code_reuse_ok: bool,
     pkce: bool,
+    /// The AS takes a consent only from the site's admin (`consent_actor_check`; off: mutant).
+    consent_actor_check: bool,
 }
 
 impl UpmPlatform {
@@ -312,6 +322,13 @@ impl UpmPlatform {
 }
 
 impl PlatformSide for UpmPlatform {
+    fn app_b_grant(
+        &mut self,
+        cx: &mut PlatformCx<'_>,
+        tenant: TenantId,
+    ) -> Option<(&'static str, Value)> {
+        Some(self.authority.app_b_grant(cx, tenant))
+    }
     fn on_install(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
         let secret = match &self.client_secret {
             Some(s) => s.clone(),
@@ -385,7 +402,8 @@ impl PlatformSide for UpmPlatform {
                 // Only the tenant's admin can consent: the real admin's browser, or an
                 // attacker for the tenant it genuinely owns (A4).
                 let admin = env.from == Party::Browser
-                    || (env.from == Party::Attacker && cx.registry.attacker_owned == Some(tenant));
+                    || (env.from == Party::Attacker && cx.registry.attacker_owned == Some(tenant))
+                    || !self.consent_actor_check;
                 if req.body.str("approve") != Some("yes") || !cx.installed(tenant) || !admin {
                     return reply(Response::error(403, "access_denied"));
                 }

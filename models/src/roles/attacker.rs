@@ -62,6 +62,9 @@ pub enum Capability {
     Redirect { victim: TenantId },
     /// A6: inject a code of the attacker's own tenant into the victim's callback (needs A4).
     InjectCode { victim: TenantId },
+    /// A6: approve the consent form for the victim's site itself (it is not the victim's
+    /// admin): only the AS's check of who consents stops it.
+    ForgeConsent { victim: TenantId },
     /// A7: replay captured requests (what A1 observed), and Connect JWTs on another route.
     Replay,
     /// A9: call a stolen trigger URL `count` times.
@@ -87,7 +90,9 @@ impl Capability {
                 from_log: false, ..
             } => A1,
             Capability::StealInTransit { from_log: true, .. } => A3,
-            Capability::Redirect { .. } | Capability::InjectCode { .. } => A6,
+            Capability::Redirect { .. }
+            | Capability::InjectCode { .. }
+            | Capability::ForgeConsent { .. } => A6,
             Capability::Replay => A7,
             Capability::Spam { .. } => A9,
             Capability::Forge => A10,
@@ -117,10 +122,6 @@ pub struct AttackPlan {
     /// Whether store reads (A2, A5 from the store) come with the decryption key. Without it,
     /// and with `encrypt_at_rest=on`, a read yields only ciphertext.
     pub store_key: bool,
-    /// Whether a forged install hook may carry a FIT tapped in transit (P.lifecycle does not
-    /// bind a FIT to its body, a known weakness). Off where a world judges P.auth / P.recv's
-    /// binding alone (P8 with FIT deliveries): its hooks carry only the attacker's own FIT.
-    pub hooks_with_tapped_fit: bool,
 }
 
 impl AttackPlan {
@@ -132,7 +133,6 @@ impl AttackPlan {
             until,
             jwks_outages: Vec::new(),
             store_key: true,
-            hooks_with_tapped_fit: true,
         }
     }
 }
@@ -534,23 +534,74 @@ impl Attacker {
         ))
     }
 
+    /// A4 across apps (`apps=2`): app B's FIT and T (and RT) for `tenant`, which F gave the
+    /// attacker's backend, presented at app A. An active attacker presents T at app A's API
+    /// scope (only the API's check of T's app stops it) and redeems the RT as client A; with
+    /// A10 it delivers T to P.auth and P.recv with
+    /// app B's FIT, and an `installed` with its own secrets to P.lifecycle (only P's check of
+    /// the FIT's audience stops them). Not for the attacker's own tenant.
+    fn cross_app(
+        &mut self,
+        now: Micros,
+        tenant: TenantId,
+        fit: Value,
+        token: Value,
+        rt: Option<Value>,
+        out: &mut Effects,
+    ) {
+        if Some(tenant) == self.owned || !self.plan.use_loot {
+            return;
+        }
+        let api = Self::api_request(tenant, "GET /rest/api/resource", token.clone(), now);
+        self.send(out, now, Party::API, api, Pending::Other);
+        // Client B's RT redeemed as client A (with A's client secret where it holds it): only
+        // the AS's binding of an RT to its client stops it (RFC 6749 §6, §10.4).
+        if let Some(rt) = rt {
+            let mut body = Fields::new()
+                .with("grant_type", Value::Str("refresh_token".into()))
+                .with("refresh_token", rt)
+                .with("client_id", Value::Str(APP_ID.into()));
+            if let Some(cs) = self.held("client_secret", None) {
+                body.0.push(("client_secret", cs.clone()));
+            }
+            let req = Request {
+                method: "POST",
+                route: "POST /oauth/token",
+                tenant: Some(tenant),
+                headers: Fields::new(),
+                body,
+            };
+            self.send(out, now, Party::AS, req, Pending::Other);
+        }
+        if self.forging {
+            self.send_forged(now, tenant, fit, token, out);
+        }
+    }
+
+    /// An `installed` event for `tenant` carrying the attacker's own secrets.
+    fn forged_install(tenant: TenantId, rng: &mut ChaCha8Rng) -> Fields {
+        let mut body = Fields::new()
+            .with("event", Value::Str("installed".into()))
+            .with("installationId", Value::Tenant(tenant));
+        for (field, tag) in [
+            ("shared_secret", "shared"),
+            ("refresh_token", "rt"),
+            ("client_secret", "client"),
+            ("trigger_url", "url"),
+        ] {
+            body.0
+                .push((field, Value::Secret(Secret::generate(rng, tag))));
+        }
+        body
+    }
+
     /// A10: forged deliveries to P.auth and P.recv and forged install hooks, for every tenant
     /// the attacker does not own. With A4 it replays its own tenant's latest FIT and T.
     fn forge(&mut self, now: Micros, out: &mut Effects) {
-        // Only its own tenant's FIT and T (A4); a FIT captured in transit is replayed by
-        // [`Attacker::replay_fit`], after the genuine delivery it came with was decided.
+        // Only its own tenant's FIT and T (A4); a FIT captured in transit (a delivery or a
+        // lifecycle event) is replayed by [`Attacker::replay_fit`], after the genuine request
+        // it came with was decided.
         let own_fit = self.owned.and_then(|o| self.held("fit", Some(o))).cloned();
-        // A forged install hook carries any FIT the attacker holds (a tapped one too: the
-        // lifecycle endpoint does not bind a FIT to its body, a known weakness that
-        // `generated.rs` shows), except where the attacker replays captured token deliveries
-        // instead (the P8 worlds: `hooks_with_tapped_fit` off, or once a delivery was
-        // captured), which judge P.auth / P.recv's binding alone. F's lifecycle retries can
-        // put a hook's FIT in transit before any delivery was seen.
-        let hook_fit = if self.plan.hooks_with_tapped_fit && self.fit_captures.is_empty() {
-            self.held("fit", self.owned).cloned()
-        } else {
-            own_fit.clone()
-        };
         let own_token = self.owned.and_then(|o| {
             self.held("x-forge-oauth-system", Some(o))
                 .or_else(|| self.held("token", Some(o)))
@@ -568,55 +619,57 @@ impl Attacker {
                 Some(t) => t.clone(),
                 None => Value::Jwt(self.forged_jwt("token")),
             };
-            for (endpoint, route) in [
-                (PartnerEndpoint::Auth, "POST /auth"),
-                (PartnerEndpoint::Recv, "POST /push"),
-            ] {
-                let req = Request {
-                    method: "POST",
-                    route,
-                    tenant: Some(victim),
-                    headers: Fields::new()
-                        .with("authorization", fit.clone())
-                        .with("x-forge-oauth-system", token.clone()),
-                    body: Fields::new()
-                        .with("expires_at", Value::Int(now + 4 * 3600 * SEC))
-                        .with("tenant", Value::Tenant(victim)),
-                };
-                self.send(out, now, Party::Partner(endpoint), req, Pending::Other);
-            }
-            let mut body = Fields::new()
-                .with("event", Value::Str("installed".into()))
-                .with("installationId", Value::Tenant(victim));
-            for (field, tag) in [
-                ("shared_secret", "shared"),
-                ("refresh_token", "rt"),
-                ("client_secret", "client"),
-                ("trigger_url", "url"),
-            ] {
-                body.0
-                    .push((field, Value::Secret(Secret::generate(&mut self.rng, tag))));
-            }
-            let req = Request {
-                method: "POST",
-                route: "POST /lifecycle",
-                tenant: Some(victim),
-                headers: Fields::new().with("authorization", hook_fit.clone().unwrap_or(fit)),
-                body,
-            };
-            self.send(
-                out,
-                now,
-                Party::Partner(PartnerEndpoint::Lifecycle),
-                req,
-                Pending::Other,
-            );
+            self.send_forged(now, victim, fit, token, out);
         }
     }
 
-    /// A1 + A10: a FIT delivery to P.auth / P.recv seen in transit is kept; once its answer
-    /// is seen (the genuine delivery was decided), the FIT is replayed with a forged T at
-    /// once (only P's binding of the FIT to its first body stops it) and again after the
+    /// A delivery of `token` with `fit` to P.auth and P.recv, and an `installed` carrying the
+    /// attacker's secrets with `fit` to P.lifecycle, all for `victim`.
+    fn send_forged(
+        &mut self,
+        now: Micros,
+        victim: TenantId,
+        fit: Value,
+        token: Value,
+        out: &mut Effects,
+    ) {
+        for (endpoint, route) in [
+            (PartnerEndpoint::Auth, "POST /auth"),
+            (PartnerEndpoint::Recv, "POST /push"),
+        ] {
+            let req = Request {
+                method: "POST",
+                route,
+                tenant: Some(victim),
+                headers: Fields::new()
+                    .with("authorization", fit.clone())
+                    .with("x-forge-oauth-system", token.clone()),
+                body: Fields::new()
+                    .with("expires_at", Value::Int(now + 4 * 3600 * SEC))
+                    .with("tenant", Value::Tenant(victim)),
+            };
+            self.send(out, now, Party::Partner(endpoint), req, Pending::Other);
+        }
+        let req = Request {
+            method: "POST",
+            route: "POST /lifecycle",
+            tenant: Some(victim),
+            headers: Fields::new().with("authorization", fit),
+            body: Self::forged_install(victim, &mut self.rng),
+        };
+        self.send(
+            out,
+            now,
+            Party::Partner(PartnerEndpoint::Lifecycle),
+            req,
+            Pending::Other,
+        );
+    }
+
+    /// A1 + A10: a FIT delivery to P.auth / P.recv, or a lifecycle event to P.lifecycle, seen
+    /// in transit is kept; once its answer is seen (the genuine request was decided), the FIT
+    /// is replayed with a forged body (a forged T; an `installed` with the attacker's secrets)
+    /// at once (only P's binding of the FIT to its first body stops it) and again after the
     /// FIT's lifetime (only P's `exp` check stops it).
     fn capture_fit_delivery(&mut self, now: Micros, env: &Envelope, out: &mut Effects) {
         if !self.forging || env.from == Party::Attacker {
@@ -626,7 +679,9 @@ impl Attacker {
             Body::Request(req)
                 if matches!(
                     env.to,
-                    Party::Partner(PartnerEndpoint::Auth | PartnerEndpoint::Recv)
+                    Party::Partner(
+                        PartnerEndpoint::Auth | PartnerEndpoint::Recv | PartnerEndpoint::Lifecycle
+                    )
                 ) && req.headers.jwt("authorization").is_some()
                     && (req.tenant.is_none() || req.tenant != self.owned)
                     && !self.capture_ids.contains(&env.id) =>
@@ -657,12 +712,22 @@ impl Attacker {
         }
     }
 
-    /// The captured delivery again, its FIT intact and its T forged.
+    /// The captured request again, its FIT intact: a delivery with its T forged, a lifecycle
+    /// event as an `installed` carrying the attacker's secrets.
     fn replay_fit(&mut self, now: Micros, idx: usize, out: &mut Effects) {
         let FitCapture { to, mut req, .. } = self.fit_captures[idx].clone();
-        let forged = Value::Jwt(self.forged_jwt("token"));
-        req.headers.0.retain(|(k, _)| *k != "x-forge-oauth-system");
-        req.headers.0.push(("x-forge-oauth-system", forged));
+        if to == Party::Partner(PartnerEndpoint::Lifecycle) {
+            let tenant = req
+                .body
+                .tenant("installationId")
+                .or(req.tenant)
+                .unwrap_or(TenantId(0));
+            req.body = Self::forged_install(tenant, &mut self.rng);
+        } else {
+            let forged = Value::Jwt(self.forged_jwt("token"));
+            req.headers.0.retain(|(k, _)| *k != "x-forge-oauth-system");
+            req.headers.0.push(("x-forge-oauth-system", forged));
+        }
         self.send(out, now, to, req, Pending::Other);
     }
 
@@ -729,6 +794,25 @@ impl Attacker {
                         .with("state", Value::Secret(state)),
                 };
                 self.send(out, now, Party::Browser, req, Pending::Other);
+            }
+            Capability::ForgeConsent { victim } => {
+                let verifier = Secret::generate(&mut self.rng, "pkce");
+                let req = Request {
+                    method: "POST",
+                    route: "POST /authorize/consent",
+                    tenant: Some(*victim),
+                    headers: Fields::new(),
+                    body: Fields::new()
+                        .with("approve", Value::Str("yes".into()))
+                        .with("client_id", Value::Str(APP_ID.into()))
+                        .with("redirect_uri", Value::Str(REGISTERED_REDIRECT.into()))
+                        .with(
+                            "state",
+                            Value::Secret(Secret::generate(&mut self.rng, "state")),
+                        )
+                        .with("code_challenge", Value::Str(verifier.id().to_string())),
+                };
+                self.send(out, now, Party::AS, req, Pending::Other);
             }
             Capability::InjectCode { victim } => {
                 let own = self.owned.unwrap_or(TenantId(0));
@@ -863,6 +947,17 @@ impl Role for Attacker {
                 Body::Response(resp) => {
                     if let Some(c) = env.cause {
                         self.on_response(now, c, resp, out);
+                    }
+                }
+                // `apps=2`: F invokes app B, whose backend is the attacker's.
+                Body::Request(req) if req.route == "POST /app-b/invoke" => {
+                    if let (Some(tenant), Some(fit), Some(token)) = (
+                        req.tenant,
+                        req.headers.get("authorization"),
+                        req.headers.get("x-forge-oauth-system"),
+                    ) {
+                        let rt = req.body.get("refresh_token").cloned();
+                        self.cross_app(now, tenant, fit.clone(), token.clone(), rt, out);
                     }
                 }
                 // Something delivered to the attacker's own endpoint (a code after a loose

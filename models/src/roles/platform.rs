@@ -8,10 +8,11 @@ use super::{AdminAction, Effects, Input, Outgoing, Role};
 use crate::Micros;
 use crate::history::{AdminKind, Event, ItemKind, LocalStep};
 use crate::ids::{
-    APP_ID, IdGen, MsgId, PartnerEndpoint, Party, PlatformEndpoint, RoleKind, TenantId, TimerId,
+    APP_B_ID, APP_ID, IdGen, MsgId, PartnerEndpoint, Party, PlatformEndpoint, RoleKind, TenantId,
+    TimerId,
 };
 use crate::message::{Body, Envelope, Fields, Request, Response, Value};
-use crate::params::{ExpLeeway, Revocation, SenderConstraint, TokenAud};
+use crate::params::{Apps, ExpLeeway, Revocation, SenderConstraint, TokenAud};
 use crate::secret::{ItemId, Jwt, Secret};
 use crate::token::{
     API_AUDIENCE, AccessClaims, FIT_ISSUER, FitClaims, PLATFORM_ISSUER, PlatformKeys,
@@ -66,6 +67,10 @@ pub struct PlatformConfig {
     pub event_retries: u32,
     pub event_timeout: Micros,
     pub event_backoff: Micros,
+    /// `apps=2`: F also invokes app B (the attacker's backend) for every live installation.
+    pub apps: Apps,
+    /// The API serves app A's scope only to T minted for app A (`api_app_check`; off: mutant).
+    pub api_app_check: bool,
 }
 
 /// How a platform endpoint handles a request.
@@ -88,6 +93,15 @@ pub trait PlatformSide: Send {
     fn on_revoke(&mut self, _cx: &mut PlatformCx<'_>, _tenant: TenantId) {}
     /// t=0: provisioning is over (push starts its schedules).
     fn on_start(&mut self, _cx: &mut PlatformCx<'_>, _tenants: &[TenantId]) {}
+    /// `apps=2`: the grant app B's backend holds for `tenant`, sent with F's invocation (an
+    /// RT issued to client B where the AS keeps RTs); `None` elsewhere.
+    fn app_b_grant(
+        &mut self,
+        _cx: &mut PlatformCx<'_>,
+        _tenant: TenantId,
+    ) -> Option<(&'static str, Value)> {
+        None
+    }
     /// A request to a route of this mechanism.
     fn on_request(
         &mut self,
@@ -117,9 +131,18 @@ pub trait PlatformSide: Send {
 }
 
 enum Timer {
-    CallTimeout { req: MsgId },
-    Mechanism { tag: u64 },
+    CallTimeout {
+        req: MsgId,
+    },
+    Mechanism {
+        tag: u64,
+    },
+    /// `apps=2`: F's next round of app B invocations.
+    AppB,
 }
+
+/// How often F invokes app B for each live installation (`apps=2`), and the first round.
+const APP_B_EVERY: Micros = 120 * crate::SEC;
 
 /// One lifecycle event F is delivering to P.lifecycle, kept until P acknowledges it or F
 /// runs out of retries.
@@ -218,6 +241,16 @@ impl PlatformCx<'_> {
     }
     /// Mints an access token T for `tenant`, issued to `to`, valid for `ttl` from `at`.
     pub fn mint_access(&mut self, tenant: TenantId, to: Party, at: Micros) -> (Jwt, Micros) {
+        self.mint_access_for(APP_ID, tenant, to, at)
+    }
+    /// [`PlatformCx::mint_access`] for `app`.
+    fn mint_access_for(
+        &mut self,
+        app: &str,
+        tenant: TenantId,
+        to: Party,
+        at: Micros,
+    ) -> (Jwt, Micros) {
         let ttl = self.cfg.ttl;
         let aud = if self.cfg.token_aud == TokenAud::Wrong {
             "other-api"
@@ -228,7 +261,7 @@ impl PlatformCx<'_> {
             iss: PLATFORM_ISSUER.into(),
             aud: aud.into(),
             inst: tenant.0,
-            app: APP_ID.into(),
+            app: app.into(),
             scope: crate::token::ACCESS_SCOPE.into(),
             iat: self.keys.epoch().numeric_date(at),
             exp: self.keys.epoch().numeric_date(at + ttl),
@@ -248,10 +281,14 @@ impl PlatformCx<'_> {
     }
     /// Signs a FIT for a call to the partner about `tenant`.
     pub fn sign_fit(&mut self, tenant: TenantId) -> Jwt {
+        self.sign_fit_for(APP_ID, tenant, Party::Partner(PartnerEndpoint::App))
+    }
+    /// [`PlatformCx::sign_fit`] for a call to `app`'s backend `to`.
+    fn sign_fit_for(&mut self, app: &str, tenant: TenantId, to: Party) -> Jwt {
         let now = self.now;
         let claims = FitClaims {
             iss: FIT_ISSUER.into(),
-            aud: APP_ID.into(),
+            aud: app.into(),
             installation_id: tenant.0,
             api_base_url: format!("https://site-{}.example/api", tenant.0),
             iat: self.keys.epoch().numeric_date(now),
@@ -264,10 +301,41 @@ impl PlatformCx<'_> {
             item: fit.id(),
             kind: ItemKind::Fit,
             tenant,
-            to: Party::Partner(PartnerEndpoint::App),
+            to,
             exp: Some(now + self.cfg.fit_ttl),
         });
         fit
+    }
+    /// `apps=2`: one invocation of app B's backend (the attacker's) for `tenant`, as F invokes
+    /// a Forge app: a FIT for app B and a T minted for app B.
+    fn invoke_app_b(&mut self, tenant: TenantId, grant: Option<(&'static str, Value)>) {
+        let now = self.now;
+        let fit = self.sign_fit_for(APP_B_ID, tenant, Party::Attacker);
+        let (token, exp) = self.mint_access_for(APP_B_ID, tenant, Party::Attacker, now);
+        let mut body = Fields::new()
+            .with("installationId", Value::Tenant(tenant))
+            .with("expires_at", Value::Int(exp));
+        body.0.extend(grant);
+        let req = Request {
+            method: "POST",
+            route: "POST /app-b/invoke",
+            tenant: Some(tenant),
+            headers: Fields::new()
+                .with("authorization", Value::Jwt(fit))
+                .with("x-forge-oauth-system", Value::Jwt(token)),
+            body,
+        };
+        let id = self.ids.msg();
+        self.out.send.push(Outgoing {
+            depart: now,
+            env: Envelope {
+                id,
+                from: Party::FORGE,
+                to: Party::Attacker,
+                cause: None,
+                body: Body::Request(req),
+            },
+        });
     }
     /// Generates and records a long-lived secret issued to `to`.
     pub fn issue_secret(
@@ -635,6 +703,7 @@ impl Platform {
                     &self.keys,
                     &self.registry,
                     self.cfg.api_checks_installation,
+                    self.cfg.api_app_check,
                     leeway,
                     req,
                     now,
@@ -856,8 +925,30 @@ impl Platform {
             Some(Timer::Mechanism { tag }) => {
                 self.with_side(now, out, |side, cx| side.on_timer(cx, tag))
             }
+            Some(Timer::AppB) => self.invoke_app_b(now, out),
             None => {}
         }
+    }
+
+    /// `apps=2`: F invokes app B's backend (the attacker's) for every live installation, with
+    /// a FIT for app B and a T minted for app B, both recorded as issued to the attacker.
+    fn invoke_app_b(&mut self, now: Micros, out: &mut Effects) {
+        let tenants: Vec<TenantId> = self
+            .registry
+            .installs
+            .keys()
+            .copied()
+            .filter(|t| self.registry.live(*t))
+            .collect();
+        self.with_side(now, out, |side, cx| {
+            for tenant in tenants {
+                let grant = side.app_b_grant(cx, tenant);
+                cx.invoke_app_b(tenant, grant);
+            }
+        });
+        let id = self.ids.timer();
+        self.timers.insert(id, Timer::AppB);
+        out.timers.push((now + APP_B_EVERY, id));
     }
 
     /// A deploy resets scheduled triggers (nemesis).
@@ -884,6 +975,11 @@ impl Role for Platform {
                     .map(|(t, _)| *t)
                     .collect();
                 self.with_side(now, out, |side, cx| side.on_start(cx, &tenants));
+                if self.cfg.apps == Apps::Two {
+                    let id = self.ids.timer();
+                    self.timers.insert(id, Timer::AppB);
+                    out.timers.push((now + APP_B_EVERY, id));
+                }
             }
             Input::Restart { lost_volatile } => {
                 if lost_volatile {

@@ -1,10 +1,10 @@
 //! The product API: where tenant isolation is enforced. It checks the signature of T, `exp`
-//! against `now` (with the configured leeway), the audience, the binding of T to the tenant
+//! against `now` (with the configured leeway), the audience, the app it was minted for, the binding of T to the tenant
 //! whose resources are addressed, and, with `api_checks_installation=on`, that the
 //! installation is still live and its grant not revoked.
 
 use crate::Micros;
-use crate::ids::TenantId;
+use crate::ids::{APP_ID, TenantId};
 use crate::message::{Request, Value};
 use crate::token::{API_AUDIENCE, JwtError, PLATFORM_ISSUER, PlatformKeys};
 
@@ -31,6 +31,7 @@ pub fn verify_bearer(
     keys: &PlatformKeys,
     installs: &dyn InstallView,
     checks_installation: bool,
+    checks_app: bool,
     leeway: Micros,
     req: &Request,
     now: Micros,
@@ -51,6 +52,10 @@ pub fn verify_bearer(
     }
     if claims.aud != API_AUDIENCE {
         return Err("wrong_audience");
+    }
+    // App A's scope: a T minted for another app on the same platform (`apps=2`) is refused.
+    if checks_app && claims.app != APP_ID {
+        return Err("wrong_app");
     }
     keys.epoch()
         .check_exp(claims.exp, now, leeway)

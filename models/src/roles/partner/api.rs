@@ -183,17 +183,25 @@ impl PartnerCx<'_> {
         }
         let fit = fit.ok_or(FitRefusal::Missing)?;
         self.fit
-            .verify(fit, self.now)
+            .verify_audience(fit, self.now, self.cfg.fit_audience_check)
             .map(Some)
             .map_err(FitRefusal::Invalid)
     }
     /// Binds a verified FIT to the body it came with: the first body for a `jti` wins, the
     /// same body again is a duplicate delivery (accepted, idempotent), another body is a
-    /// replayed FIT carrying a forged one (refused). With `fit_replay_check=off` (a mutant)
-    /// every body is accepted. Entries are dropped once their FIT has expired (a later replay
-    /// fails the FIT's `exp` check instead).
+    /// replayed FIT carrying a forged one (refused). `check` is the endpoint's switch
+    /// (`fit_replay_check` at P.auth / P.recv, `lifecycle_fit_replay_check` at P.lifecycle);
+    /// off (a mutant), every body is accepted. Entries are dropped once their FIT has expired
+    /// (a later replay fails the FIT's `exp` check instead).
     pub fn bind_fit_body(&mut self, claims: &FitClaims, body: String) -> bool {
-        if !self.cfg.fit_replay_check {
+        self.bind(claims, body, self.cfg.fit_replay_check)
+    }
+    /// [`PartnerCx::bind_fit_body`] for P.lifecycle's hook FITs.
+    pub fn bind_hook_fit_body(&mut self, claims: &FitClaims, body: String) -> bool {
+        self.bind(claims, body, self.cfg.lifecycle_fit_replay_check)
+    }
+    fn bind(&mut self, claims: &FitClaims, body: String, check: bool) -> bool {
+        if !check {
             return true;
         }
         let now = self.fit.epoch().numeric_date(self.now);

@@ -841,6 +841,19 @@ impl Partner {
                 if self.acqs.get(&acq).is_none_or(|a| a.attempt != attempt) {
                     return;
                 }
+                let item = match &cred {
+                    Some(Credential::Bearer { jwt, .. }) => Some(jwt.id()),
+                    Some(Credential::SigningKey { secret }) => Some(secret.id()),
+                    None => None,
+                };
+                out.record(
+                    now,
+                    Event::ReadResult {
+                        tenant: self.acqs[&acq].tenant,
+                        item,
+                        cause,
+                    },
+                );
                 match cred {
                     Some(c) => self.token_in_hand(now, acq, c, out),
                     None => {

@@ -51,6 +51,11 @@ pub struct PartnerConfig {
     /// P.auth / P.recv bind a FIT's `jti` to the first body it came with
     /// (`fit_replay_check`; off is a mutant).
     pub fit_replay_check: bool,
+    /// P.lifecycle binds a hook FIT's `jti` to the first event body it came with
+    /// (`lifecycle_fit_replay_check`; off is a mutant).
+    pub lifecycle_fit_replay_check: bool,
+    /// P checks a FIT's `aud` (`fit_audience_check`; off is a mutant).
+    pub fit_audience_check: bool,
     /// P.app records a stale read after a trigger 2xx (`stale_read_report`; off: mutant).
     pub stale_read_report: bool,
     pub jwks_fail: JwksFail,
