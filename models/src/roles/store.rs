@@ -311,13 +311,14 @@ mod tests {
     fn items_behave_as_the_map_they_replace() {
         let mut items = Items::default();
         let mut map = BTreeMap::new();
-        for (k, v) in [
+        let writes = [
             ("rt", 1),
             ("client_secret", 2),
             ("api_site", 3),
             ("rt", 4),
             ("b", 5),
-        ] {
+        ];
+        for (k, v) in writes {
             items.insert(k, Value::Int(v));
             map.insert(k, Value::Int(v));
         }
