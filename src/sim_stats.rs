@@ -29,6 +29,8 @@ pub struct Stats {
     pub check_s: f64,
     /// Peak resident memory of the process (VmHWM), if the system reports it.
     pub peak_bytes: Option<u64>,
+    /// The peak when the run had ended (before the summary and the checkers).
+    pub run_peak_bytes: Option<u64>,
     /// CPU time of the process so far (user + system), if the system reports it.
     pub cpu_s: Option<f64>,
 }
@@ -52,6 +54,13 @@ impl Stats {
                 b as f64 / self.events.max(1) as f64
             ),
             None => "peak memory unknown (no /proc/self/status)".into(),
+        };
+        let mem = match self.run_peak_bytes {
+            Some(b) => format!(
+                "{mem} ({:.1} MiB when the run ended)",
+                b as f64 / (1024.0 * 1024.0)
+            ),
+            None => mem,
         };
         let cpu = match self.cpu_s {
             Some(c) => format!(
@@ -135,6 +144,7 @@ pub fn run(s: &Scenario, properties: &[Property]) -> Result<SimOut> {
     sim.run();
     let finished = sim.finish();
     let run_s = t1.elapsed().as_secs_f64();
+    let run_peak_bytes = peak_rss();
     let t2 = Instant::now();
     let summary = finished.summarize();
     let summary_s = t2.elapsed().as_secs_f64();
@@ -163,6 +173,7 @@ pub fn run(s: &Scenario, properties: &[Property]) -> Result<SimOut> {
         summary_s,
         check_s,
         peak_bytes: peak_rss(),
+        run_peak_bytes,
         cpu_s: cpu_time(),
     };
     Ok(SimOut {

@@ -372,6 +372,32 @@ impl History {
         self.records.push(Record { t, event });
     }
 
+    /// Orders the records by time, stably (records at one time keep their recording order):
+    /// the same order as `records.sort_by_key(|r| r.t)`, without its buffer of half the
+    /// records (0.9 GB at a million tenants). A run records almost in time order: a record
+    /// out of place (a `Send` at its departure after a local step, say) is moved back into
+    /// the ordered prefix, behind the records of its own time. If that moves more than a few
+    /// records per record, the standard stable sort finishes the job.
+    pub fn sort_by_time(&mut self) {
+        let records = &mut self.records;
+        let budget = records.len().saturating_mul(8);
+        let mut moved = 0usize;
+        for i in 1..records.len() {
+            let t = records[i].t;
+            if t >= records[i - 1].t {
+                continue;
+            }
+            // The prefix `..i` is ordered: insert after its last record at or before `t`.
+            let at = records[..i].partition_point(|r| r.t <= t);
+            moved += i - at;
+            if moved > budget {
+                records.sort_by_key(|r| r.t);
+                return;
+            }
+            records[at..=i].rotate_right(1);
+        }
+    }
+
     /// `Learn(q, x)`: every (principal, item) pair derived from receipts and logs.
     pub fn learned(&self) -> BTreeSet<(Party, ItemId)> {
         let mut out = BTreeSet::new();
@@ -475,5 +501,52 @@ impl CausalChain {
             .map(|h| h.received - h.sent)
             .sum::<Micros>()
             + self.local.iter().map(|(_, _, s, e)| e - s).sum::<Micros>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records at the given times, each tagged with its recording index.
+    fn history(times: &[Micros]) -> History {
+        let mut h = History::default();
+        for (i, t) in times.iter().enumerate() {
+            h.push(
+                *t,
+                Event::Drop {
+                    msg: MsgId(i as u64),
+                    reason: DropReason::Crashed,
+                },
+            );
+        }
+        h
+    }
+
+    fn order(h: &History) -> Vec<(Micros, u64)> {
+        h.records
+            .iter()
+            .map(|r| match r.event {
+                Event::Drop { msg, .. } => (r.t, msg.0),
+                _ => unreachable!(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sort_by_time_is_the_stable_sort() {
+        // Nearly ordered (the insertion path), with ties; then far out of order (the
+        // fallback); then empty and single.
+        let near: Vec<Micros> = (0..500)
+            .map(|i| i / 3 + [0, 5, -4, 0, 2][i as usize % 5])
+            .collect();
+        let far: Vec<Micros> = (0..500).map(|i| (i * 7919) % 97).collect();
+        for times in [near, far, vec![], vec![3]] {
+            let mut ours = history(&times);
+            ours.sort_by_time();
+            let mut std = history(&times);
+            std.records.sort_by_key(|r| r.t);
+            assert_eq!(order(&ours), order(&std));
+        }
     }
 }

@@ -157,6 +157,17 @@ impl Envelope {
         matches!(self.body, Body::Request(_))
     }
 
+    /// Drops the field vectors' spare capacity (for an envelope kept in the history).
+    pub fn shrink_to_fit(&mut self) {
+        match &mut self.body {
+            Body::Request(r) => {
+                r.headers.0.shrink_to_fit();
+                r.body.0.shrink_to_fit();
+            }
+            Body::Response(r) => r.body.0.shrink_to_fit(),
+        }
+    }
+
     /// Every secret item this message carries: what its receiver learns.
     pub fn items(&self) -> impl Iterator<Item = (ItemId, &'static str)> + '_ {
         let fields: Vec<&Fields> = match &self.body {

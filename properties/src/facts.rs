@@ -94,7 +94,9 @@ impl<'h> Facts<'h> {
             admin: Vec::new(),
             faulted: false,
         };
-        let mut delivered_for: BTreeMap<ItemId, BTreeSet<TenantId>> = BTreeMap::new();
+        // Item → the first tenant it was delivered for, and whether it was delivered for
+        // another one too (all `app_wide` needs: no set of tenants per item).
+        let mut delivered_for: BTreeMap<ItemId, (TenantId, bool)> = BTreeMap::new();
         for r in &h.records {
             match &r.event {
                 Event::Send { env } => {
@@ -110,7 +112,8 @@ impl<'h> Facts<'h> {
                         && let Some(t) = req.tenant
                     {
                         for (item, _) in env.items() {
-                            delivered_for.entry(item).or_default().insert(t);
+                            let e = delivered_for.entry(item).or_insert((t, false));
+                            e.1 |= e.0 != t;
                         }
                     }
                     f.derive_roots(env);
@@ -191,8 +194,8 @@ impl<'h> Facts<'h> {
         }
         f.app_wide = delivered_for
             .into_iter()
-            .filter(|(i, ts)| {
-                ts.len() > 1 && f.issued.get(i).is_some_and(|x| x.kind != ItemKind::Fit)
+            .filter(|(i, (_, several))| {
+                *several && f.issued.get(i).is_some_and(|x| x.kind != ItemKind::Fit)
             })
             .map(|(i, _)| i)
             .collect();

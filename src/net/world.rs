@@ -344,7 +344,7 @@ impl Shared {
                 }
                 Action::Deliver { depart, at, env } if env.is_request() => {
                     let what = Scheduled::Request {
-                        env,
+                        env: Arc::unwrap_or_clone(env),
                         delay: at - depart,
                         edge: None,
                     };
@@ -352,7 +352,7 @@ impl Shared {
                 }
                 Action::Deliver { depart, at, env } => {
                     let reply = Reply {
-                        env,
+                        env: Arc::unwrap_or_clone(env),
                         delay: at - depart,
                     };
                     let slot = reply.env.cause.and_then(|c| st.edge_replies.get_mut(&c));

@@ -32,7 +32,57 @@ pub struct CachedToken {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Row {
     pub token: Option<CachedToken>,
-    pub items: BTreeMap<&'static str, Value>,
+    pub items: Items,
+}
+
+/// A row's long-lived items by field name, in name order (what a `BTreeMap` gives), kept
+/// as one exact-size vector: a row holds a handful of items, and the store keeps up to
+/// [`KEPT_VERSIONS`] versions of every tenant's row, so a map's node per version (about
+/// half a kilobyte) was a large part of the memory of a run with many tenants.
+#[derive(Clone, Default, PartialEq)]
+pub struct Items(Vec<(&'static str, Value)>);
+
+impl Items {
+    pub fn get(&self, field: &str) -> Option<&Value> {
+        self.position(field).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Sets `field` to `value` (replacing the old value, as `BTreeMap::insert` does).
+    pub fn insert(&mut self, field: &'static str, value: Value) {
+        match self.position(field) {
+            Ok(i) => self.0[i].1 = value,
+            Err(i) => {
+                self.0.reserve_exact(1);
+                self.0.insert(i, (field, value));
+            }
+        }
+    }
+
+    /// The items in field-name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&&'static str, &Value)> + '_ {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    fn position(&self, field: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| (*k).cmp(field))
+    }
+}
+
+impl<'a> IntoIterator for &'a Items {
+    type Item = (&'a &'static str, &'a Value);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (&'static str, Value)>,
+        fn(&'a (&'static str, Value)) -> (&'a &'static str, &'a Value),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl std::fmt::Debug for Items {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -255,6 +305,29 @@ mod tests {
             replica_lag: lag,
             cache_ttl,
         })
+    }
+
+    #[test]
+    fn items_behave_as_the_map_they_replace() {
+        let mut items = Items::default();
+        let mut map = BTreeMap::new();
+        let writes = [
+            ("rt", 1),
+            ("client_secret", 2),
+            ("api_site", 3),
+            ("rt", 4),
+            ("b", 5),
+        ];
+        for (k, v) in writes {
+            items.insert(k, Value::Int(v));
+            map.insert(k, Value::Int(v));
+        }
+        let ours: Vec<_> = items.iter().map(|(k, v)| (*k, v.clone())).collect();
+        let theirs: Vec<_> = map.iter().map(|(k, v)| (*k, v.clone())).collect();
+        assert_eq!(ours, theirs);
+        assert_eq!(items.get("rt"), Some(&Value::Int(4)));
+        assert_eq!(items.get("missing"), None);
+        assert_eq!(format!("{items:?}"), format!("{map:?}"));
     }
 
     fn tok(exp: Micros) -> CachedToken {

@@ -21,6 +21,7 @@ use crate::{Micros, SEC};
 use serde::Serialize;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 
 pub use summary::Summary;
 
@@ -115,7 +116,7 @@ impl Ord for Queued {
 /// What the queue hands the driver next.
 enum Next {
     Step(Step),
-    Deliver(Envelope),
+    Deliver(Arc<Envelope>),
     Timer(RoleKind, TimerId),
 }
 
@@ -131,7 +132,7 @@ struct Queue {
     next: usize,
     heap: BinaryHeap<Queued>,
     seq: u64,
-    envelopes: Vec<Option<Envelope>>,
+    envelopes: Vec<Option<Arc<Envelope>>>,
     free: Vec<u32>,
 }
 
@@ -157,7 +158,7 @@ impl Queue {
         });
     }
 
-    fn push_envelope(&mut self, at: Micros, env: Envelope) {
+    fn push_envelope(&mut self, at: Micros, env: Arc<Envelope>) {
         let slot = match self.free.pop() {
             Some(i) => {
                 self.envelopes[i as usize] = Some(env);
@@ -297,7 +298,7 @@ impl Sim {
             };
             match next {
                 Next::Deliver(env) => {
-                    self.world.arrive(at, env);
+                    self.world.arrive_shared(at, env);
                 }
                 Next::Timer(role, id) => self.world.fire_timer(at, role, id),
                 Next::Step(step) => self.world.step(at, step),

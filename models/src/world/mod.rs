@@ -80,11 +80,12 @@ pub enum Action {
         id: TimerId,
     },
     /// Carry `env` to its receiver: it leaves at `depart` and arrives at `at` (then
-    /// [`World::arrive`]).
+    /// [`World::arrive_shared`] or [`World::arrive`]). The envelope is the one the history's
+    /// `Send` holds, so its `Receive` can share it instead of holding a copy.
     Deliver {
         depart: Micros,
         at: Micros,
-        env: Envelope,
+        env: Arc<Envelope>,
     },
     /// The receiver's edge answered request `env` with `status` at `at`, without the role
     /// seeing it; the answer's own fate follows as the next action (its `cause` is `env.id`).
@@ -527,6 +528,12 @@ impl World {
     /// A message reaches its receiver: dropped if the receiver is down or (for an answer) its
     /// requester gave up; otherwise received and handled. Returns whether it was received.
     pub fn arrive(&mut self, now: Micros, env: Envelope) -> bool {
+        self.arrive_shared(now, Arc::new(env))
+    }
+
+    /// [`World::arrive`] with the envelope of [`Action::Deliver`]: the `Receive` event shares
+    /// it with the `Send` event (one envelope in the history per delivered message).
+    pub fn arrive_shared(&mut self, now: Micros, env: Arc<Envelope>) -> bool {
         self.now = now;
         let role = env.to.role();
         if self.is_down(role, now) {
@@ -546,7 +553,6 @@ impl World {
             self.requester_gone(now, env.id);
             return false;
         }
-        let env = Arc::new(env);
         self.history.push(
             now,
             Event::Receive {
@@ -613,8 +619,10 @@ impl World {
     /// look, a partition or the link's draw may drop it, an edge error is answered by the
     /// receiver's edge (and that answer departs through this same decision), and otherwise
     /// it is delivered after the link's delay. The outcome is an [`Action`].
-    pub fn decide(&mut self, depart: Micros, env: Envelope) {
+    pub fn decide(&mut self, depart: Micros, mut env: Envelope) {
         let (from, to) = (env.from.group(), env.to.group());
+        // The history keeps this envelope to the end of the run: no spare capacity.
+        env.shrink_to_fit();
         let provisioning = depart < 0;
         let link = if provisioning {
             self.network.link(from, to).fault_free()
@@ -697,7 +705,7 @@ impl World {
             Fate::Delivered => self.actions.push(Action::Deliver {
                 depart,
                 at: arrive,
-                env: Arc::unwrap_or_clone(env),
+                env,
             }),
         }
     }
@@ -709,14 +717,14 @@ impl World {
         let mut out = std::mem::take(&mut self.effects);
         self.partner.abandon_all(stop, &mut out);
         self.history.records.append(&mut out.history);
-        self.history.records.sort_by_key(|r| r.t);
+        self.history.sort_by_time();
         (self.history, self.skipped_partner_down)
     }
 
     /// The history so far, ordered by time (for a driver that reads it while running).
     pub fn history_sorted(&self) -> History {
         let mut h = self.history.clone();
-        h.records.sort_by_key(|r| r.t);
+        h.sort_by_time();
         h
     }
 

@@ -672,7 +672,7 @@ impl Partner {
         &self,
         at: Micros,
         tenant: TenantId,
-        items_before: &BTreeMap<&'static str, Value>,
+        items_before: &crate::roles::store::Items,
         cause: Option<MsgId>,
         out: &mut Effects,
     ) {
