@@ -6,6 +6,7 @@
 //! Map: [`facts`] indexes a history; [`checkers`] holds P1–P9; P11 and P12 are below; the
 //! suites that run every row of `expectations.md` (with P10 over faulted runs) are in [`suite`].
 
+pub mod allowlist;
 pub mod attack;
 pub mod checkers;
 pub mod explore;

@@ -50,6 +50,13 @@ impl Mechanism for GlobalSecret {
                 "an AS-side per-tenant block (revoke one tenant without rotating)",
             ),
             spec(
+                "ip_allowlist",
+                Kind::Choice(<crate::network::IpAllowlist as crate::params::Choice>::NAMES),
+                "off",
+                Basis::Inference,
+                "the AS refuses token requests from outside P's registered range (\"extra security (IP allow-listing etc)\" [F: thread]; AS-side placement is inference; unchecked: mutant, registered but never checked)",
+            ),
+            spec(
                 "sender_constraint",
                 Kind::Choice(&["none", "mtls"]),
                 "none",
@@ -68,6 +75,7 @@ impl Mechanism for GlobalSecret {
                 blocked: BTreeSet::new(),
                 tenant_block: params.bool("tenant_block"),
                 sender_constraint,
+                ip_allowlist: params.pick("ip_allowlist"),
             }),
         )
     }
@@ -130,11 +138,16 @@ struct GlobalPlatform {
     /// An AS-side per-tenant block (`tenant_block`).
     tenant_block: bool,
     sender_constraint: SenderConstraint,
+    /// The AS's IP allow-list of P's range (`ip_allowlist`).
+    ip_allowlist: crate::network::IpAllowlist,
 }
 
 impl PlatformSide for GlobalPlatform {
     fn sender_constraint(&self) -> SenderConstraint {
         self.sender_constraint
+    }
+    fn ip_allowlist(&self) -> crate::network::IpAllowlist {
+        self.ip_allowlist
     }
     fn revokes_grant(&self) -> bool {
         // One secret for every tenant: no per-tenant grant to withdraw (tenant_block is the way).

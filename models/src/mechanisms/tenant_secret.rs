@@ -52,6 +52,13 @@ impl Mechanism for TenantSecret {
                 "off, or periodic(ρ): the AS issues a new secret every ρ",
             ),
             spec(
+                "ip_allowlist",
+                Kind::Choice(<crate::network::IpAllowlist as crate::params::Choice>::NAMES),
+                "off",
+                Basis::Inference,
+                "the AS refuses token requests from outside P's registered range (\"extra security (IP allow-listing etc)\" [F: thread]; AS-side placement is inference; unchecked: mutant, registered but never checked)",
+            ),
+            spec(
                 "sender_constraint",
                 Kind::Choice(&["none", "mtls"]),
                 "none",
@@ -87,6 +94,7 @@ impl Mechanism for TenantSecret {
                 overlap: params.dur_req("rotation_overlap"),
                 as_binding: params.bool("as_binding"),
                 sender_constraint,
+                ip_allowlist: params.pick("ip_allowlist"),
             }),
         )
     }
@@ -146,6 +154,8 @@ struct TenantPlatform {
     /// The AS refuses a secret presented for another installation (off: mutant).
     as_binding: bool,
     sender_constraint: SenderConstraint,
+    /// The AS's IP allow-list of P's range (`ip_allowlist`).
+    ip_allowlist: crate::network::IpAllowlist,
 }
 
 impl TenantPlatform {
@@ -183,6 +193,9 @@ impl TenantPlatform {
 impl PlatformSide for TenantPlatform {
     fn sender_constraint(&self) -> SenderConstraint {
         self.sender_constraint
+    }
+    fn ip_allowlist(&self) -> crate::network::IpAllowlist {
+        self.ip_allowlist
     }
     fn on_install(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
         self.issue(cx, tenant, "installed");

@@ -66,6 +66,8 @@ pub struct PlatformConfig {
     pub event_retries: u32,
     pub event_timeout: Micros,
     pub event_backoff: Micros,
+    /// Where the attacker's requests come from (`attacker_location`; H23's allow-list).
+    pub attacker_location: crate::network::Location,
 }
 
 /// How a platform endpoint handles a request.
@@ -113,6 +115,10 @@ pub trait PlatformSide: Send {
     /// Whether credentials and T work only over P's own key (`sender_constraint`).
     fn sender_constraint(&self) -> SenderConstraint {
         SenderConstraint::None
+    }
+    /// Whether the AS refuses requests from outside P's registered range (`ip_allowlist`).
+    fn ip_allowlist(&self) -> crate::network::IpAllowlist {
+        crate::network::IpAllowlist::Off
     }
 }
 
@@ -786,6 +792,23 @@ impl Platform {
                 },
             );
             self.reply(env, Response::error(401, "sender_constraint"), now, out);
+            return;
+        }
+        if env.to == Party::AS
+            && self.side.ip_allowlist() == crate::network::IpAllowlist::On
+            && !crate::network::in_partner_range(crate::network::location_of(
+                env.from,
+                self.cfg.attacker_location,
+            ))
+        {
+            out.record(
+                now,
+                Event::Reject {
+                    req: env.id,
+                    reason: "ip_not_allowed",
+                },
+            );
+            self.reply(env, Response::error(403, "ip_not_allowed"), now, out);
             return;
         }
         let mark = out.send.len();
