@@ -1735,17 +1735,7 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
     let mut v = vec![
         h1(&c),
         h2(&c),
-        not_landed(
-            "H3",
-            "Sync, not async",
-            "Partners assumed the authTrigger call was async; Atlassian replied: \"This was not the intention … made synchronously\" [F: #18].",
-            "`mode=sync|async`",
-            &waits_on(
-                "trigger",
-                "mode",
-                "trigger's `mode=async` switch is not modelled yet",
-            ),
-        ),
+        super::breadth::h3(c.seed),
         h4(&c),
         not_landed(
             "H5",

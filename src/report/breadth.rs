@@ -7,6 +7,11 @@
 //! these.
 
 use super::section::{Block, EvidenceKind, Flip, Section, SweepPoint, Verdict};
+use std::collections::BTreeMap;
+use tokenlab_models::history::{Event, History};
+use tokenlab_models::ids::{PartnerEndpoint, Party};
+use tokenlab_models::mechanisms::resolve;
+use tokenlab_models::sim::{Scenario as SimScenario, run_resolved};
 use tokenlab_properties::attack::{AttackRequest, From, Mode, attack};
 
 /// The mechanisms with an `ip_allowlist` switch (`mechanisms.md` §5, §6).
@@ -330,6 +335,311 @@ pub fn h23(seed: u64) -> Section {
     }
 }
 
+/// H3's trigger variants: the platform's `mode` and P.app's strategy under `mode=async`.
+pub const H3_VARIANTS: [(&str, &[&str], &str); 3] = [
+    ("sync", &[], "F's 2xx (a blocking call)"),
+    (
+        "async, wait",
+        &["mode=async", "async_wait=wait"],
+        "P.auth's commit signal, keyed by the correlation id's tenant",
+    ),
+    (
+        "async, poll",
+        &["mode=async", "async_wait=poll"],
+        "its own store, re-read every `poll_every` (250 ms)",
+    ),
+];
+
+/// The token lifetime of H3's runs (the default 4 h would leave one acquisition per tenant).
+pub const H3_TTL: &str = "ttl=10m";
+
+/// Loss on every inter-party message at which H3 compares the variants.
+pub const H3_LOSS: [f64; 2] = [0.0, 0.05];
+
+/// One variant at one loss rate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct H3Point {
+    pub variant: String,
+    pub loss: f64,
+    pub success_rate: f64,
+    /// Token acquisitions, and the share of their attempts that ended ok. A sync attempt
+    /// whose 2xx was lost fails although T was stored; the re-read before the retry rescues
+    /// the demand, so demand success is the end-to-end measure.
+    pub acquisitions: u64,
+    pub attempt_success: f64,
+    pub cold_p50_ms: Option<f64>,
+    pub cold_p99_ms: Option<f64>,
+    /// Correlation ids P.app received in F's 202s.
+    pub correlation_ids: u64,
+    /// The most P.app held at once, waiting for their delivery (its pending map).
+    pub max_pending: u64,
+    /// Ids whose delivery never reached P.auth (entries P must expire).
+    pub orphaned: u64,
+}
+
+/// Partner-side correlation state, from the history: +1 when P.app receives a 202 naming an
+/// id, −1 when P.auth receives the delivery carrying it.
+pub fn correlation_state(h: &History) -> (u64, u64, u64) {
+    let mut open: BTreeMap<String, ()> = BTreeMap::new();
+    let (mut issued, mut max) = (0u64, 0u64);
+    for r in &h.records {
+        let Event::Receive { who, env } = &r.event else {
+            continue;
+        };
+        match who {
+            Party::Partner(PartnerEndpoint::App) => {
+                if let Some(id) = env.response().and_then(|x| x.body.str("correlation_id")) {
+                    issued += 1;
+                    open.insert(id.to_string(), ());
+                    max = max.max(open.len() as u64);
+                }
+            }
+            Party::Partner(PartnerEndpoint::Auth) => {
+                if let Some(id) = env
+                    .request()
+                    .and_then(|x| x.headers.str("x-correlation-id"))
+                {
+                    open.remove(id);
+                }
+            }
+            _ => {}
+        }
+    }
+    (issued, max, open.len() as u64)
+}
+
+/// (acquisitions, share of attempts that ended ok), from the history.
+pub fn attempt_success(h: &History) -> (u64, f64) {
+    let mut acquisitions = std::collections::BTreeSet::new();
+    let (mut attempts, mut ok_attempts) = (0u64, 0u64);
+    for r in &h.records {
+        if let Event::AttemptEnd {
+            acquisition, ok, ..
+        } = &r.event
+        {
+            attempts += 1;
+            ok_attempts += u64::from(*ok);
+            acquisitions.insert(*acquisition);
+        }
+    }
+    let share = if attempts == 0 {
+        0.0
+    } else {
+        ok_attempts as f64 / attempts as f64
+    };
+    (acquisitions.len() as u64, share)
+}
+
+fn h3_scenario(sets: &[&str], loss: f64, seed: u64) -> Result<(SimScenario, Vec<String>), String> {
+    let mut s = SimScenario::new("trigger", "same-region").ok_or("no same-region preset")?;
+    s.sets = sets.iter().map(|x| x.to_string()).collect();
+    // A 10 min token lifetime makes ~6 acquisitions per tenant-hour to compare.
+    s.sets.push(H3_TTL.into());
+    s.tenants = 50;
+    s.duration_s = 3600.0;
+    s.demands_per_tenant_hour = 60.0;
+    s.seed = seed;
+    s.network.map_all(|l| {
+        l.loss_request = loss;
+        l.loss_response = loss;
+    });
+    let sets = s.sets.clone();
+    Ok((s, sets))
+}
+
+/// Runs the three variants at each loss rate (6 simulator runs of 50 tenants for 1 h).
+pub fn h3_data(seed: u64) -> Result<Vec<H3Point>, String> {
+    let mut v = Vec::new();
+    for (name, sets, _) in H3_VARIANTS {
+        for loss in H3_LOSS {
+            let (s, sets) = h3_scenario(sets, loss, seed)?;
+            let (m, profile, params) = resolve("trigger", &sets).map_err(|e| e.to_string())?;
+            let r = run_resolved(&s, m, profile, params);
+            let (correlation_ids, max_pending, orphaned) = correlation_state(&r.history);
+            let (acquisitions, attempt_ok) = attempt_success(&r.history);
+            let cold = r.summary.cold.token_latency_ms.as_ref();
+            v.push(H3Point {
+                variant: name.into(),
+                loss,
+                success_rate: r.summary.success_rate,
+                acquisitions,
+                attempt_success: attempt_ok,
+                cold_p50_ms: cold.map(|p| p.p50),
+                cold_p99_ms: cold.map(|p| p.p99),
+                correlation_ids,
+                max_pending,
+                orphaned,
+            });
+        }
+    }
+    Ok(v)
+}
+
+/// Refuted when an async variant serves more demands than sync at the highest loss run (by more
+/// than a percentage point): async would buy availability. Otherwise supported when async
+/// costs P a pending map and is not faster on a cold miss either; depends on the value of
+/// the cold latency it saves when it is faster.
+pub fn h3_rule(points: &[H3Point]) -> Verdict {
+    let worst = points.iter().map(|p| p.loss).fold(0.0, f64::max);
+    let at = |name: &str, loss: f64| points.iter().find(|p| p.variant == name && p.loss == loss);
+    let Some(sync) = at("sync", worst) else {
+        return Verdict::NotEvaluated("no sync run".into());
+    };
+    let asyncs: Vec<&H3Point> = points
+        .iter()
+        .filter(|p| p.variant != "sync" && p.loss == worst)
+        .collect();
+    if asyncs.is_empty() {
+        return Verdict::NotEvaluated("no async run".into());
+    }
+    if asyncs
+        .iter()
+        .any(|a| a.success_rate > sync.success_rate + 0.01)
+    {
+        return Verdict::Refuted;
+    }
+    let sync_p50 = at("sync", 0.0).and_then(|p| p.cold_p50_ms);
+    let faster: Vec<String> = points
+        .iter()
+        .filter(|p| p.variant != "sync" && p.loss == 0.0)
+        .filter(|p| matches!((p.cold_p50_ms, sync_p50), (Some(a), Some(s)) if a < s))
+        .map(|p| {
+            format!(
+                "{} ({:.0} ms against {:.0} ms)",
+                p.variant,
+                p.cold_p50_ms.unwrap_or(0.0),
+                sync_p50.unwrap_or(0.0)
+            )
+        })
+        .collect();
+    let stateful = asyncs.iter().all(|a| a.max_pending > 0);
+    if faster.is_empty() && stateful {
+        Verdict::Supported
+    } else if stateful {
+        Verdict::DependsOn(format!(
+            "whether the cold-miss latency async saves is worth a pending-correlation map at P: {} at no loss, with no gain in success at {:.0}% loss",
+            faster.join(", "),
+            worst * 100.0
+        ))
+    } else {
+        Verdict::DependsOn("async kept no pending entries in these runs".into())
+    }
+}
+
+fn h3_command(sets: &[&str], loss: f64, seed: u64) -> String {
+    let set: String = sets
+        .iter()
+        .chain(&[H3_TTL])
+        .map(|s| format!(" --set {s}"))
+        .collect();
+    format!(
+        "cargo run --release -- simulate --mechanism trigger{set} --tenants 50 --duration-s 3600 --loss {loss} --seed {seed} --json"
+    )
+}
+
+fn ms(x: Option<f64>) -> String {
+    x.map(|v| format!("{v:.0}")).unwrap_or_else(|| "—".into())
+}
+
+/// The H3 section: sync against async (wait, poll) at no loss and 5% loss.
+pub fn h3(seed: u64) -> Section {
+    let title = "Sync, not async";
+    let claim = "Partners assumed the authTrigger call was async; Atlassian replied: \"This was not the intention … made synchronously\" [F: #18].";
+    let experiment = "trigger with `mode=sync` (default) against `mode=async` (F answers 202 with a correlation id at once and delivers T to P.auth later; P.app waits for P.auth's commit signal, `async_wait=wait`, or re-reads its store every 250 ms, `async_wait=poll`); 50 tenants, 1 h, 60 demands per tenant-hour, `ttl=10m` (about six acquisitions per tenant-hour), at 0% and 5% loss on every inter-party message. Partner-side state is counted from the history: correlation ids P.app received, the most pending at once, and those whose delivery never arrived.";
+    let points = match h3_data(seed) {
+        Ok(p) => p,
+        Err(e) => {
+            return Section {
+                id: "H3".into(),
+                title: title.into(),
+                claim: claim.into(),
+                experiment: experiment.into(),
+                verdict: Verdict::NotEvaluated(format!("the runs failed: {e}")),
+                ..Default::default()
+            };
+        }
+    };
+    let verdict = h3_rule(&points);
+    let waits_on: BTreeMap<&str, &str> = H3_VARIANTS.iter().map(|(n, _, w)| (*n, *w)).collect();
+    let rows = points
+        .iter()
+        .map(|p| {
+            vec![
+                p.variant.clone(),
+                waits_on
+                    .get(p.variant.as_str())
+                    .copied()
+                    .unwrap_or("")
+                    .to_string(),
+                format!("{:.0}%", p.loss * 100.0),
+                format!("{:.4}", p.success_rate),
+                format!("{} / {:.4}", p.acquisitions, p.attempt_success),
+                ms(p.cold_p50_ms),
+                ms(p.cold_p99_ms),
+                p.correlation_ids.to_string(),
+                p.max_pending.to_string(),
+                p.orphaned.to_string(),
+            ]
+        })
+        .collect();
+    // The flip: the same rule at each loss rate alone.
+    let sweep: Vec<SweepPoint> = H3_LOSS
+        .iter()
+        .map(|loss| {
+            let at: Vec<H3Point> = points.iter().filter(|p| p.loss <= *loss).cloned().collect();
+            SweepPoint {
+                value: format!("loss {:.0}%", loss * 100.0),
+                verdict: h3_rule(&at).kind().into(),
+            }
+        })
+        .collect();
+    let flip_value = sweep
+        .iter()
+        .find(|x| x.verdict != verdict.kind())
+        .map(|x| x.value.clone());
+    Section {
+        id: "H3".into(),
+        title: title.into(),
+        claim: claim.into(),
+        experiment: experiment.into(),
+        blocks: vec![
+            Block::table(
+                &[
+                    "trigger",
+                    "P.app waits on",
+                    "loss",
+                    "demand success",
+                    "acquisitions / attempts that ended ok",
+                    "cold token p50 (ms)",
+                    "cold token p99 (ms)",
+                    "correlation ids",
+                    "max pending at P",
+                    "never delivered",
+                ],
+                rows,
+            ),
+            Block::Text {
+                text: "Code paths at P: sync blocks one call per acquisition until F's 2xx and then reads its store; async adds a 202 branch, a pending entry per correlation id, the delivery's match against it, a wake-up (or a poll loop) and an expiry path for ids whose delivery never comes (the `never delivered` column). An async attempt that hears nothing within the per-attempt timeout fails as `timeout` and retries under the one retry policy. Attempts that ended ok are higher under async because a sync attempt also fails when F's 2xx is lost after T was stored; P's re-read before the retry finds that T, so demand success is the end-to-end comparison.".into(),
+            },
+        ],
+        rule: "Refuted when an async variant serves more demands than sync at 5% loss by more than a percentage point; supported when async needs pending entries at P and is not faster on a cold miss either; depends on the latency it saves when it is faster.".into(),
+        verdict,
+        reproduce: H3_VARIANTS
+            .iter()
+            .map(|(_, sets, _)| h3_command(sets, H3_LOSS[1], seed))
+            .collect(),
+        evidence_kind: EvidenceKind::Measured,
+        evidence_basis: "Measured: success, cold latency and correlation state are counted from seeded runs with random loss; nothing in the settings fixes them.".into(),
+        flips_if: Some(Flip {
+            assumption: "the loss rate at which the variants are compared".into(),
+            value: flip_value,
+            basis: "sweep",
+            sweep,
+        }),
+        flips_if_reason: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,6 +691,61 @@ mod tests {
             rows: vec![row(0, 0, 0), row(1, 10, 10)],
         };
         assert!(matches!(h23_rule(&vacuous), Verdict::NotEvaluated(_)));
+    }
+
+    fn point(variant: &str, loss: f64, success: f64, p50: f64, pending: u64) -> H3Point {
+        H3Point {
+            variant: variant.into(),
+            loss,
+            success_rate: success,
+            acquisitions: 10,
+            attempt_success: success,
+            cold_p50_ms: Some(p50),
+            cold_p99_ms: None,
+            correlation_ids: pending,
+            max_pending: pending,
+            orphaned: 0,
+        }
+    }
+
+    #[test]
+    fn h3_flips_on_success_latency_and_state() {
+        let base = |a_success: f64, a_p50: f64, pending: u64| {
+            vec![
+                point("sync", 0.0, 1.0, 200.0, 0),
+                point("sync", 0.05, 0.95, 220.0, 0),
+                point("async, wait", 0.0, 1.0, a_p50, pending),
+                point("async, wait", 0.05, a_success, a_p50, pending),
+            ]
+        };
+        assert_eq!(h3_rule(&base(0.95, 250.0, 3)), Verdict::Supported);
+        assert_eq!(h3_rule(&base(0.99, 250.0, 3)), Verdict::Refuted);
+        assert!(matches!(
+            h3_rule(&base(0.95, 120.0, 3)),
+            Verdict::DependsOn(_)
+        ));
+        assert!(matches!(
+            h3_rule(&base(0.95, 250.0, 0)),
+            Verdict::DependsOn(_)
+        ));
+        assert!(matches!(h3_rule(&[]), Verdict::NotEvaluated(_)));
+    }
+
+    #[test]
+    fn async_runs_exercise_the_correlation_path_and_sync_does_not() {
+        let points = h3_data(1).expect("runs");
+        for p in &points {
+            eprintln!("{p:?}");
+            assert!(p.success_rate > 0.5, "{p:?}");
+            if p.variant == "sync" {
+                assert_eq!(p.correlation_ids, 0, "{p:?}");
+            } else {
+                assert!(p.correlation_ids > 0 && p.max_pending > 0, "{p:?}");
+            }
+        }
+        // Loss leaves some ids without their delivery; none are left without loss.
+        assert!(points.iter().any(|p| p.loss > 0.0 && p.orphaned > 0));
+        assert!(points.iter().all(|p| p.loss > 0.0 || p.orphaned == 0));
     }
 
     #[test]

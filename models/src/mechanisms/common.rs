@@ -239,6 +239,21 @@ pub fn deliver_token(
     timeout: Option<Micros>,
     tag: u64,
 ) -> (MsgId, crate::secret::Jwt, Micros) {
+    deliver_token_with(cx, tenant, to, route, cause, timeout, tag, Fields::new())
+}
+
+/// [`deliver_token`] with extra headers (trigger `mode=async`: the correlation id).
+#[allow(clippy::too_many_arguments)]
+pub fn deliver_token_with(
+    cx: &mut PlatformCx<'_>,
+    tenant: TenantId,
+    to: Party,
+    route: &'static str,
+    cause: Option<MsgId>,
+    timeout: Option<Micros>,
+    tag: u64,
+    extra_headers: Fields,
+) -> (MsgId, crate::secret::Jwt, Micros) {
     let depart = match cause {
         Some(c) => cx.mint_step(Party::FORGE, c),
         None => cx.now + cx.mint_time(),
@@ -249,9 +264,13 @@ pub fn deliver_token(
         method: "POST",
         route,
         tenant: Some(tenant),
-        headers: Fields::new()
-            .with("authorization", Value::Jwt(fit))
-            .with("x-forge-oauth-system", Value::Jwt(jwt.clone())),
+        headers: {
+            let mut h = Fields::new()
+                .with("authorization", Value::Jwt(fit))
+                .with("x-forge-oauth-system", Value::Jwt(jwt.clone()));
+            h.0.extend(extra_headers.0);
+            h
+        },
         body: Fields::new()
             .with("expires_at", Value::Int(exp))
             .with("tenant", Value::Tenant(tenant)),
