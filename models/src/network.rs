@@ -23,6 +23,13 @@ crate::choice_enum! {
     pub enum IpAllowlist { Off = "off", On = "on", Unchecked = "unchecked" }
 }
 
+impl Default for Location {
+    /// Where an attacker is unless a run says otherwise.
+    fn default() -> Self {
+        Location::Internet
+    }
+}
+
 impl IpAllowlist {
     /// Whether P registered a range (the clause of P9 applies).
     pub fn registered(self) -> bool {

@@ -298,13 +298,6 @@ pub fn shared_specs() -> Vec<ParamSpec> {
             "with `sender_constraint=dpop` the API refuses a proof it has seen before (its `jti`; off: mutant)",
         ),
         spec(
-            "attacker_location",
-            Kind::Choice(<crate::network::Location as crate::params::Choice>::NAMES),
-            "internet",
-            Inference,
-            "where the attacker's requests come from (H23): internet, partner_network (A5 inside, A2 on P's hosts, A8 with P's egress) or platform_egress; only an `ip_allowlist` looks at it",
-        ),
-        spec(
             "stale_read_report",
             Kind::Switch,
             "on",
@@ -528,7 +521,14 @@ impl SharedConfig {
                 event_timeout: p.dur_req("event_timeout"),
                 event_backoff: p.dur_req("event_backoff"),
                 dpop_replay_check: p.bool("dpop_replay_check"),
-                attacker_location: p.pick("attacker_location"),
+                // Declared only where an `ip_allowlist` can look at it (global-secret,
+                // tenant-secret); elsewhere the attacker's location changes nothing.
+                attacker_location: match p.get("attacker_location") {
+                    Some(crate::params::ParamValue::Choice(c)) => {
+                        crate::params::Choice::from_name(c).unwrap_or_default()
+                    }
+                    _ => crate::network::Location::default(),
+                },
             },
             store: StoreConfig {
                 write_cost: p.dur_req("db_write"),

@@ -52,6 +52,13 @@ impl Mechanism for TenantSecret {
                 "off, or periodic(ρ): the AS issues a new secret every ρ",
             ),
             spec(
+                "attacker_location",
+                Kind::Choice(<crate::network::Location as crate::params::Choice>::NAMES),
+                "internet",
+                Basis::Inference,
+                "where the attacker's requests come from (H23): internet, partner_network (A5 inside, A2 on P's hosts, A8 with P's egress) or platform_egress; the AS's ip_allowlist looks at it",
+            ),
+            spec(
                 "ip_allowlist",
                 Kind::Choice(<crate::network::IpAllowlist as crate::params::Choice>::NAMES),
                 "off",
