@@ -7,6 +7,7 @@
 //! (`attacker_location`); every other party's is fixed by who it is.
 
 use crate::ids::Party;
+use crate::params::{Basis, Choice, Kind, ParamSpec, spec};
 
 crate::choice_enum! {
     /// A network location (`attacker_location` for the attacker).
@@ -37,6 +38,27 @@ impl IpAllowlist {
     }
 }
 
+/// The switches of a mechanism whose AS can allow-list P's range (global-secret,
+/// tenant-secret: `mechanisms.md` §5, §6): the list itself and the attacker's location.
+pub fn allowlist_switches() -> [ParamSpec; 2] {
+    [
+        spec(
+            "attacker_location",
+            Kind::Choice(Location::NAMES),
+            "internet",
+            Basis::Inference,
+            "where the attacker's requests come from (H23): internet, partner_network (A5 inside, A2 on P's hosts, A8 with P's egress) or platform_egress; the AS's ip_allowlist looks at it",
+        ),
+        spec(
+            "ip_allowlist",
+            Kind::Choice(IpAllowlist::NAMES),
+            "off",
+            Basis::Inference,
+            "the AS refuses token requests from outside P's registered range (\"extra security (IP allow-listing etc)\" [F: thread]; AS-side placement is inference; unchecked: mutant, registered but never checked)",
+        ),
+    ]
+}
+
 /// Where `party`'s requests come from; `attacker` is the attacker's location in this run.
 pub fn location_of(party: Party, attacker: Location) -> Location {
     match party {
@@ -55,7 +77,6 @@ pub fn in_partner_range(at: Location) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::params::Choice;
 
     #[test]
     fn only_the_partner_network_is_in_range() {

@@ -14,6 +14,18 @@ use tokenlab_models::mechanisms::resolve;
 use tokenlab_models::sim::{Scenario as SimScenario, run_resolved};
 use tokenlab_properties::attack::{AttackRequest, From, Mode, attack};
 
+/// A section whose runs failed: open, naming the error.
+fn failed(id: &str, title: &str, claim: &str, experiment: &str, why: &str) -> Section {
+    Section {
+        id: id.into(),
+        title: title.into(),
+        claim: claim.into(),
+        experiment: experiment.into(),
+        verdict: Verdict::NotEvaluated(format!("the runs failed: {why}")),
+        ..Default::default()
+    }
+}
+
 /// The mechanisms with an `ip_allowlist` switch (`mechanisms.md` §5, §6).
 pub const ALLOWLIST_MECHANISMS: [&str; 2] = ["global-secret", "tenant-secret"];
 
@@ -199,16 +211,7 @@ pub fn h23(seed: u64) -> Section {
     let experiment = "`ip_allowlist=on|off` on global-secret and tenant-secret (the AS refuses token requests from outside P's registered range), against A5 (a stolen client secret) from the internet and from inside P's network, an A2 store snapshot on P's hosts and an A8 insider with P's egress (both with the decryption key), and the two store thefts used from the internet; one `tokenlab attack` run per cell with its counterfactual, 4 tenants, theft at 600 s.";
     let data = match h23_data(seed) {
         Ok(d) => d,
-        Err(e) => {
-            return Section {
-                id: "H23".into(),
-                title: title.into(),
-                claim: claim.into(),
-                experiment: experiment.into(),
-                verdict: Verdict::NotEvaluated(format!("the attack runs failed: {e}")),
-                ..Default::default()
-            };
-        }
+        Err(e) => return failed("H23", title, claim, experiment, &e),
     };
     let verdict = h23_rule(&data);
     let rows = data
@@ -548,16 +551,7 @@ pub fn h3(seed: u64) -> Section {
     let experiment = "trigger with `mode=sync` (default) against `mode=async` (F answers 202 with a correlation id at once and delivers T to P.auth later; P.app waits for P.auth's commit signal, `async_wait=wait`, or re-reads its store every 250 ms, `async_wait=poll`); 50 tenants, 1 h, 60 demands per tenant-hour, `ttl=10m` (about six acquisitions per tenant-hour), at 0% and 5% loss on every inter-party message. Partner-side state is counted from the history: correlation ids P.app received, the most pending at once, and those whose delivery never arrived.";
     let points = match h3_data(seed) {
         Ok(p) => p,
-        Err(e) => {
-            return Section {
-                id: "H3".into(),
-                title: title.into(),
-                claim: claim.into(),
-                experiment: experiment.into(),
-                verdict: Verdict::NotEvaluated(format!("the runs failed: {e}")),
-                ..Default::default()
-            };
-        }
+        Err(e) => return failed("H3", title, claim, experiment, &e),
     };
     let verdict = h3_rule(&points);
     let waits_on: BTreeMap<&str, &str> = H3_VARIANTS.iter().map(|(n, _, w)| (*n, *w)).collect();
@@ -658,30 +652,21 @@ mod tests {
 
     #[test]
     fn only_the_outside_a5_blocked_is_supported_and_anything_else_flips_it() {
-        let expected = H23Data {
+        // (scenario, accepts off, accepts on) for the four named scenarios.
+        let data = |a5_outside_on: u64, a5_inside_on: u64| H23Data {
             rows: vec![
-                row(0, 10, 0),
-                row(1, 10, 10),
+                row(0, 10, a5_outside_on),
+                row(1, 10, a5_inside_on),
                 row(2, 10, 10),
                 row(3, 10, 10),
             ],
         };
+        let expected = data(0, 10);
         assert_eq!(h23_rule(&expected), Verdict::Supported);
         // The outside A5 gets through: refuted.
-        let leaky = H23Data {
-            rows: vec![
-                row(0, 10, 3),
-                row(1, 10, 10),
-                row(2, 10, 10),
-                row(3, 10, 10),
-            ],
-        };
-        assert_eq!(h23_rule(&leaky), Verdict::Refuted);
+        assert_eq!(h23_rule(&data(3, 10)), Verdict::Refuted);
         // An inside scenario blocked too: refuted (the list would do more than expected).
-        let more = H23Data {
-            rows: vec![row(0, 10, 0), row(1, 10, 0), row(2, 10, 10), row(3, 10, 10)],
-        };
-        assert_eq!(h23_rule(&more), Verdict::Refuted);
+        assert_eq!(h23_rule(&data(0, 0)), Verdict::Refuted);
         // A sensitivity row never decides.
         let mut with_extra = expected.rows.clone();
         with_extra.push(row(4, 10, 0));

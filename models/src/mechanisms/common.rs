@@ -228,23 +228,10 @@ pub fn judge_token_response(resp: &Response, rt_field: &'static str) -> AttemptR
 }
 
 /// F delivers a freshly minted T to a partner endpoint with a FIT (trigger step 3, push).
-/// The mint costs `mint_time`; the call departs when it is done.
+/// The mint costs `mint_time`; the call departs when it is done. `extra_headers`: what a
+/// mechanism adds (trigger `mode=async`: the correlation id).
 #[allow(clippy::too_many_arguments)]
 pub fn deliver_token(
-    cx: &mut PlatformCx<'_>,
-    tenant: TenantId,
-    to: Party,
-    route: &'static str,
-    cause: Option<MsgId>,
-    timeout: Option<Micros>,
-    tag: u64,
-) -> (MsgId, crate::secret::Jwt, Micros) {
-    deliver_token_with(cx, tenant, to, route, cause, timeout, tag, Fields::new())
-}
-
-/// [`deliver_token`] with extra headers (trigger `mode=async`: the correlation id).
-#[allow(clippy::too_many_arguments)]
-pub fn deliver_token_with(
     cx: &mut PlatformCx<'_>,
     tenant: TenantId,
     to: Party,

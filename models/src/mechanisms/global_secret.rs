@@ -41,7 +41,7 @@ impl Mechanism for GlobalSecret {
         &FACTS
     }
     fn switches(&self) -> Vec<ParamSpec> {
-        vec![
+        let mut v = vec![
             spec(
                 "tenant_block",
                 Kind::Switch,
@@ -50,27 +50,15 @@ impl Mechanism for GlobalSecret {
                 "an AS-side per-tenant block (revoke one tenant without rotating)",
             ),
             spec(
-                "attacker_location",
-                Kind::Choice(<crate::network::Location as crate::params::Choice>::NAMES),
-                "internet",
-                Basis::Inference,
-                "where the attacker's requests come from (H23): internet, partner_network (A5 inside, A2 on P's hosts, A8 with P's egress) or platform_egress; the AS's ip_allowlist looks at it",
-            ),
-            spec(
-                "ip_allowlist",
-                Kind::Choice(<crate::network::IpAllowlist as crate::params::Choice>::NAMES),
-                "off",
-                Basis::Inference,
-                "the AS refuses token requests from outside P's registered range (\"extra security (IP allow-listing etc)\" [F: thread]; AS-side placement is inference; unchecked: mutant, registered but never checked)",
-            ),
-            spec(
                 "sender_constraint",
                 Kind::Choice(&["none", "mtls"]),
                 "none",
                 Basis::Fact,
                 "mtls: the secret and T work only over P's client certificate (RFC 8705)",
             ),
-        ]
+        ];
+        v.extend(crate::network::allowlist_switches());
+        v
     }
     fn build(&self, params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
         // The one place global-secret reads its switches.

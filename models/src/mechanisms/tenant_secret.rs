@@ -43,27 +43,13 @@ impl Mechanism for TenantSecret {
         &FACTS
     }
     fn switches(&self) -> Vec<ParamSpec> {
-        vec![
+        let mut v = vec![
             spec(
                 "rotation",
                 Kind::Rotation,
                 "off",
                 Basis::Inference,
                 "off, or periodic(ρ): the AS issues a new secret every ρ",
-            ),
-            spec(
-                "attacker_location",
-                Kind::Choice(<crate::network::Location as crate::params::Choice>::NAMES),
-                "internet",
-                Basis::Inference,
-                "where the attacker's requests come from (H23): internet, partner_network (A5 inside, A2 on P's hosts, A8 with P's egress) or platform_egress; the AS's ip_allowlist looks at it",
-            ),
-            spec(
-                "ip_allowlist",
-                Kind::Choice(<crate::network::IpAllowlist as crate::params::Choice>::NAMES),
-                "off",
-                Basis::Inference,
-                "the AS refuses token requests from outside P's registered range (\"extra security (IP allow-listing etc)\" [F: thread]; AS-side placement is inference; unchecked: mutant, registered but never checked)",
             ),
             spec(
                 "sender_constraint",
@@ -86,7 +72,9 @@ impl Mechanism for TenantSecret {
                 Basis::Inference,
                 "how long the previous secret still works",
             ),
-        ]
+        ];
+        v.extend(crate::network::allowlist_switches());
+        v
     }
     fn build(&self, params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
         // The one place tenant-secret reads its switches.

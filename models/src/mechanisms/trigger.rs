@@ -5,7 +5,7 @@
 //! P.app reads T back from its store. Four hops plus t_m + t_w + t_r; correctness needs
 //! read-your-writes between the commit and the read (P12).
 
-use super::common::{accept_token_delivery, deliver_token_with, detect, failed, lifecycle};
+use super::common::{accept_token_delivery, deliver_token, detect, failed, lifecycle};
 use super::{Acquisition, Facts, Group, Mechanism, MissSteps, Profile};
 use crate::Micros;
 use crate::history::{Cause, ItemKind};
@@ -410,7 +410,7 @@ impl TriggerPlatform {
                 .0
                 .push(("x-correlation-id", Value::Str(correlation_id(tag))));
         }
-        let (_, jwt, exp) = deliver_token_with(
+        let (_, jwt, exp) = deliver_token(
             cx,
             tenant,
             Party::Partner(PartnerEndpoint::Auth),

@@ -782,33 +782,31 @@ impl Platform {
                 },
             );
         }
-        if env.to == Party::AS && self.sender_constrained() && env.from.role() != RoleKind::Partner
-        {
-            out.record(
-                now,
-                Event::Reject {
-                    req: env.id,
-                    reason: "sender_constraint",
-                },
-            );
-            self.reply(env, Response::error(401, "sender_constraint"), now, out);
-            return;
-        }
-        if env.to == Party::AS
-            && self.side.ip_allowlist() == crate::network::IpAllowlist::On
+        // Checks of the AS itself, before the mechanism looks: the sender constraint, then
+        // the IP allow-list of P's range (issue 12, H23).
+        let refusal = if env.to != Party::AS {
+            None
+        } else if self.sender_constrained() && env.from.role() != RoleKind::Partner {
+            Some((401, "sender_constraint"))
+        } else if self.side.ip_allowlist() == crate::network::IpAllowlist::On
             && !crate::network::in_partner_range(crate::network::location_of(
                 env.from,
                 self.cfg.attacker_location,
             ))
         {
+            Some((403, "ip_not_allowed"))
+        } else {
+            None
+        };
+        if let Some((status, reason)) = refusal {
             out.record(
                 now,
                 Event::Reject {
                     req: env.id,
-                    reason: "ip_not_allowed",
+                    reason,
                 },
             );
-            self.reply(env, Response::error(403, "ip_not_allowed"), now, out);
+            self.reply(env, Response::error(status, reason), now, out);
             return;
         }
         let mark = out.send.len();

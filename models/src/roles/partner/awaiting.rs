@@ -56,15 +56,7 @@ impl Partner {
     ) {
         let deadline = now + self.policy.attempt_timeout.unwrap_or(UNBOUNDED_WAIT);
         match poll_every {
-            Some(every) => {
-                let t = AwaitTimer::PollStart {
-                    acq,
-                    attempt,
-                    every,
-                    deadline,
-                };
-                self.timer(out, now + every, Timer::Await(t));
-            }
+            Some(every) => self.poll_later(out, now, acq, attempt, every, deadline),
             None => {
                 self.awaiting.insert(tenant, (acq, attempt));
                 self.timer(
@@ -74,6 +66,24 @@ impl Partner {
                 );
             }
         }
+    }
+
+    fn poll_later(
+        &mut self,
+        out: &mut Effects,
+        now: Micros,
+        acq: u64,
+        attempt: u32,
+        every: Micros,
+        deadline: Micros,
+    ) {
+        let t = AwaitTimer::PollStart {
+            acq,
+            attempt,
+            every,
+            deadline,
+        };
+        self.timer(out, now + every, Timer::Await(t));
     }
 
     /// P.auth's write for `tenant` commits at `commit`: a waiting P.app reads it then.
@@ -116,13 +126,7 @@ impl Partner {
                 match cred {
                     Some(c) => self.token_in_hand(now, acq, c, out),
                     None if now + every <= deadline => {
-                        let t = AwaitTimer::PollStart {
-                            acq,
-                            attempt,
-                            every,
-                            deadline,
-                        };
-                        self.timer(out, now + every, Timer::Await(t));
+                        self.poll_later(out, now, acq, attempt, every, deadline)
                     }
                     None => self.attempt_failed(now, acq, Cause::Timeout, true, out),
                 }
