@@ -18,6 +18,7 @@ pub mod history;
 pub mod ids;
 pub mod mechanisms;
 pub mod message;
+pub mod network;
 pub mod params;
 pub mod roles;
 pub mod secret;

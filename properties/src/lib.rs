@@ -6,6 +6,7 @@
 //! Map: [`facts`] indexes a history; [`checkers`] holds P1–P9; P11 and P12 are below; the
 //! suites that run every row of `expectations.md` (with P10 over faulted runs) are in [`suite`].
 
+pub mod allowlist;
 pub mod attack;
 pub mod checkers;
 pub mod explore;
@@ -127,13 +128,20 @@ pub fn read_your_writes(h: &History) -> Verdict {
         if *who != Party::APP || !resp.is_success() {
             continue;
         }
+        // A 202 (trigger `mode=async`) promises a delivery, not readiness: P.app must use the
+        // T this trigger's delivery commits whenever it commits; a delivery that never
+        // committed (lost) leaves no obligation (issue 12, H3).
+        let accepted_only = resp.status == 202;
+        if accepted_only && !committed.contains_key(&q) {
+            continue;
+        }
         reached += 1;
         // The T the read must find: in the 2xx itself, else what step 4 committed before it.
         let expected = match resp.body.get("access_token") {
             Some(Value::Jwt(j)) => Some(j.id()),
             _ => committed
                 .get(&q)
-                .filter(|(t, _)| *t <= r.t)
+                .filter(|(t, _)| *t <= r.t || accepted_only)
                 .map(|(_, x)| *x),
         };
         // What P's read after this 2xx returned, where it read (not with an in-band T).

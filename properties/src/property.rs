@@ -38,6 +38,8 @@ pub struct CheckInput {
     pub outstanding: Micros,
     /// Tenants in the run (P11).
     pub tenants: u32,
+    /// P9's network clause: the registered IP range and the attacker's location (H23).
+    pub network: crate::allowlist::NetworkCheck,
 }
 
 /// A property id that is not P1–P12.
@@ -108,7 +110,11 @@ impl Property {
             Property::P6 => replay(h),
             Property::P7 => delivery_integrity(h),
             Property::P8 => injection_resistance(h),
-            Property::P9 => credential_binding(h, b.grace),
+            Property::P9 => crate::allowlist::with_network_clause(
+                credential_binding(h, b.grace),
+                h,
+                &input.network,
+            ),
             Property::P10 => fail_closed(h, input),
             Property::P11 => executability(h, input.tenants),
             Property::P12 => read_your_writes(h),

@@ -735,6 +735,7 @@ pub fn judge(property: Property, h: &History, params: &Params, tenants: u32) -> 
             params.dur_req("ttl")
         },
         tenants,
+        network: crate::allowlist::NetworkCheck::from_params(params),
     };
     property.check(h, &input)
 }

@@ -1777,17 +1777,7 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
     let mut v = vec![
         h1(&c),
         h2(&c),
-        not_landed(
-            "H3",
-            "Sync, not async",
-            "Partners assumed the authTrigger call was async; Atlassian replied: \"This was not the intention … made synchronously\" [F: #18].",
-            "`mode=sync|async`",
-            &waits_on(
-                "trigger",
-                "mode",
-                "trigger's `mode=async` switch is not modelled yet",
-            ),
-        ),
+        super::breadth::h3(c.seed),
         h4(&c),
         not_landed(
             "H5",
@@ -1863,17 +1853,7 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
             "@AdamMoore: \"we will need to create a custom grant type … I'm not sure how well it will work with standard OAuth libraries out-of-the-box\" [F: thread].",
             "E-conf on refresh with an RT provisioned at install.",
         ),
-        not_landed(
-            "H23",
-            "IP allow-listing",
-            "@AdamMoore: \"options to layer on some extra security (IP allow-listing etc)\" [F: thread].",
-            "`ip_allowlist` against A5 from outside and inside, A2 and A8.",
-            &waits_on(
-                "global-secret",
-                "ip_allowlist",
-                "the `ip_allowlist` switch and the attacker's network location are not modelled yet",
-            ),
-        ),
+        super::breadth::h23(c.seed),
         h24(&c, sec, mistakes.as_ref()),
         h25(&c),
         not_landed(

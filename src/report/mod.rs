@@ -21,6 +21,7 @@
 
 pub mod analysis;
 pub mod analytic;
+pub mod breadth;
 pub mod charts;
 pub mod document;
 pub mod evidence;

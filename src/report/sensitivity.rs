@@ -510,6 +510,10 @@ fn annotation(s: &Section, r: &Results, sec: Option<&SecurityData>) -> Annotatio
 /// is none).
 pub fn annotate(sections: &mut [Section], r: &Results, sec: Option<&SecurityData>) {
     for s in sections.iter_mut() {
+        if !s.evidence_basis.is_empty() {
+            // Annotated by its own module (issue 12's `breadth.rs`).
+            continue;
+        }
         let a = annotation(s, r, sec);
         let (kind, basis) = if matches!(s.verdict, Verdict::NotEvaluated(_)) {
             (

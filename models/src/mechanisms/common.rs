@@ -237,7 +237,8 @@ pub fn judge_token_response(resp: &Response, rt_field: &'static str) -> AttemptR
 }
 
 /// F delivers a freshly minted T to a partner endpoint with a FIT (trigger step 3, push).
-/// The mint costs `mint_time`; the call departs when it is done.
+/// The mint costs `mint_time`; the call departs when it is done. `extra_headers`: what a
+/// mechanism adds (trigger `mode=async`: the correlation id).
 #[allow(clippy::too_many_arguments)]
 pub fn deliver_token(
     cx: &mut PlatformCx<'_>,
@@ -247,6 +248,7 @@ pub fn deliver_token(
     cause: Option<MsgId>,
     timeout: Option<Micros>,
     tag: u64,
+    extra_headers: Fields,
 ) -> (MsgId, crate::secret::Jwt, Micros) {
     let depart = match cause {
         Some(c) => cx.mint_step(Party::FORGE, c),
@@ -258,9 +260,13 @@ pub fn deliver_token(
         method: "POST",
         route,
         tenant: Some(tenant),
-        headers: Fields::new()
-            .with("authorization", Value::Jwt(fit))
-            .with("x-forge-oauth-system", Value::Jwt(jwt.clone())),
+        headers: {
+            let mut h = Fields::new()
+                .with("authorization", Value::Jwt(fit))
+                .with("x-forge-oauth-system", Value::Jwt(jwt.clone()));
+            h.0.extend(extra_headers.0);
+            h
+        },
         body: Fields::new()
             .with("expires_at", Value::Int(exp))
             .with("tenant", Value::Tenant(tenant)),

@@ -41,7 +41,7 @@ impl Mechanism for GlobalSecret {
         &FACTS
     }
     fn switches(&self) -> Vec<ParamSpec> {
-        vec![
+        let mut v = vec![
             spec(
                 "tenant_block",
                 Kind::Switch,
@@ -56,7 +56,9 @@ impl Mechanism for GlobalSecret {
                 Basis::Fact,
                 "mtls: the secret and T work only over P's client certificate (RFC 8705)",
             ),
-        ]
+        ];
+        v.extend(crate::network::allowlist_switches());
+        v
     }
     fn build(&self, params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
         // The one place global-secret reads its switches.
@@ -68,6 +70,7 @@ impl Mechanism for GlobalSecret {
                 blocked: BTreeSet::new(),
                 tenant_block: params.bool("tenant_block"),
                 sender_constraint,
+                ip_allowlist: params.pick("ip_allowlist"),
             }),
         )
     }
@@ -130,11 +133,16 @@ struct GlobalPlatform {
     /// An AS-side per-tenant block (`tenant_block`).
     tenant_block: bool,
     sender_constraint: SenderConstraint,
+    /// The AS's IP allow-list of P's range (`ip_allowlist`).
+    ip_allowlist: crate::network::IpAllowlist,
 }
 
 impl PlatformSide for GlobalPlatform {
     fn sender_constraint(&self) -> SenderConstraint {
         self.sender_constraint
+    }
+    fn ip_allowlist(&self) -> crate::network::IpAllowlist {
+        self.ip_allowlist
     }
     fn revokes_grant(&self) -> bool {
         // One secret for every tenant: no per-tenant grant to withdraw (tenant_block is the way).

@@ -553,6 +553,14 @@ impl SharedConfig {
                 dpop_replay_check: p.bool("dpop_replay_check"),
                 apps: p.pick("apps"),
                 api_app_check: p.bool("api_app_check"),
+                // Declared only where an `ip_allowlist` can look at it (global-secret,
+                // tenant-secret); elsewhere the attacker's location changes nothing.
+                attacker_location: match p.get("attacker_location") {
+                    Some(crate::params::ParamValue::Choice(c)) => {
+                        crate::params::Choice::from_name(c).unwrap_or_default()
+                    }
+                    _ => crate::network::Location::default(),
+                },
             },
             store: StoreConfig {
                 write_cost: p.dur_req("db_write"),

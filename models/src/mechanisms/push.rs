@@ -9,7 +9,7 @@ use crate::Micros;
 use crate::choice::Point;
 use crate::history::Cause;
 use crate::ids::{PartnerEndpoint, Party, TenantId};
-use crate::message::{Envelope, Request, Response};
+use crate::message::{Envelope, Fields, Request, Response};
 use crate::params::{Basis, Choice, Kind, ParamSpec, Params, StoreKey, spec};
 use crate::roles::partner::{AttemptResult, Inbound, OutRequest, PartnerCx, PartnerSide};
 use crate::roles::platform::{Handling, PlatformCx, PlatformSide};
@@ -260,6 +260,7 @@ impl PushPlatform {
                 None,
                 Some(self.timeout),
                 tag,
+                Fields::new(),
             );
         }
     }

@@ -43,7 +43,7 @@ impl Mechanism for TenantSecret {
         &FACTS
     }
     fn switches(&self) -> Vec<ParamSpec> {
-        vec![
+        let mut v = vec![
             spec(
                 "rotation",
                 Kind::Rotation,
@@ -72,7 +72,9 @@ impl Mechanism for TenantSecret {
                 Basis::Inference,
                 "how long the previous secret still works",
             ),
-        ]
+        ];
+        v.extend(crate::network::allowlist_switches());
+        v
     }
     fn build(&self, params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
         // The one place tenant-secret reads its switches.
@@ -87,6 +89,7 @@ impl Mechanism for TenantSecret {
                 overlap: params.dur_req("rotation_overlap"),
                 as_binding: params.bool("as_binding"),
                 sender_constraint,
+                ip_allowlist: params.pick("ip_allowlist"),
             }),
         )
     }
@@ -146,6 +149,8 @@ struct TenantPlatform {
     /// The AS refuses a secret presented for another installation (off: mutant).
     as_binding: bool,
     sender_constraint: SenderConstraint,
+    /// The AS's IP allow-list of P's range (`ip_allowlist`).
+    ip_allowlist: crate::network::IpAllowlist,
 }
 
 impl TenantPlatform {
@@ -183,6 +188,9 @@ impl TenantPlatform {
 impl PlatformSide for TenantPlatform {
     fn sender_constraint(&self) -> SenderConstraint {
         self.sender_constraint
+    }
+    fn ip_allowlist(&self) -> crate::network::IpAllowlist {
+        self.ip_allowlist
     }
     fn on_install(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
         self.issue(cx, tenant, "installed");

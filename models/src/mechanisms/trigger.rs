@@ -104,6 +104,27 @@ impl Mechanism for Trigger {
                 "body: P.auth keys T by a tenant id in the body (mutant)",
             ),
             spec(
+                "mode",
+                Kind::Choice(Mode::NAMES),
+                "sync",
+                Fact,
+                "async: F answers 202 with a correlation id at once and delivers T to P.auth later (partners had assumed async; Atlassian: \"made synchronously\" [F: #18])",
+            ),
+            spec(
+                "async_wait",
+                Kind::Choice(AsyncWait::NAMES),
+                "wait",
+                Inference,
+                "with mode=async: P.app waits for P.auth's commit signal (wait) or re-reads its store every poll_every (poll)",
+            ),
+            spec(
+                "poll_every",
+                Kind::Duration,
+                "250ms",
+                Inference,
+                "with mode=async, async_wait=poll: the interval of P.app's store re-reads",
+            ),
+            spec(
                 "platform_timeout",
                 Kind::Duration,
                 "5s",
@@ -166,6 +187,14 @@ crate::choice_enum! {
     enum TokenReturn { OutOfBand = "out_of_band", InBand = "in_band" }
 }
 crate::choice_enum! {
+    /// Whether F answers the trigger call after the delivery (`mode`).
+    enum Mode { Sync = "sync", Async = "async" }
+}
+crate::choice_enum! {
+    /// How P.app learns that an asynchronous delivery arrived (`async_wait`).
+    enum AsyncWait { Wait = "wait", Poll = "poll" }
+}
+crate::choice_enum! {
     /// Whether the trigger call needs a per-installation key (`url_auth`).
     enum UrlAuth { None = "none", Required = "required" }
 }
@@ -184,6 +213,10 @@ struct TriggerConfig {
     platform_timeout: Micros,
     platform_retries: u32,
     platform_backoff: Micros,
+    /// `mode=async`: F answers 202 at once and delivers later.
+    asynchronous: bool,
+    /// With `mode=async`: `None` waits for P.auth's signal, `Some` polls the store.
+    poll_every: Option<Micros>,
 }
 
 impl TriggerConfig {
@@ -201,6 +234,9 @@ impl TriggerConfig {
             platform_timeout: p.dur_req("platform_timeout"),
             platform_retries: p.int("platform_retries") as u32,
             platform_backoff: p.dur_req("platform_backoff"),
+            asynchronous: p.pick::<Mode>("mode") == Mode::Async,
+            poll_every: (p.pick::<AsyncWait>("async_wait") == AsyncWait::Poll)
+                .then(|| p.dur_req("poll_every")),
         }
     }
 }
@@ -249,6 +285,12 @@ impl PartnerSide for TriggerPartner {
     ) -> AttemptResult {
         if !resp.is_success() {
             return failed(resp);
+        }
+        if self.cfg.asynchronous && resp.status == 202 {
+            // Accepted: T comes later to P.auth, which the correlation id will name.
+            return AttemptResult::Await {
+                poll_every: self.cfg.poll_every,
+            };
         }
         if self.cfg.in_band
             && let (Some(jwt), Some(exp)) =
@@ -333,6 +375,11 @@ struct TriggerPlatform {
     cfg: TriggerConfig,
 }
 
+/// The id F hands P.app in its 202 and puts on the delivery (`mode=async`).
+fn correlation_id(tag: u64) -> String {
+    format!("corr-{tag}")
+}
+
 /// Timer tags above this are URL rotations (tenant in the low bits).
 const ROTATE: u64 = 1 << 40;
 /// Timer tags above this are nested-call retries.
@@ -357,6 +404,12 @@ impl TriggerPlatform {
     fn call_auth(&mut self, cx: &mut PlatformCx<'_>, tag: u64) {
         let n = &self.nested[&tag];
         let (tenant, cause) = (n.tenant, n.inbound.id);
+        let mut extra = Fields::new();
+        if self.cfg.asynchronous {
+            extra
+                .0
+                .push(("x-correlation-id", Value::Str(correlation_id(tag))));
+        }
         let (_, jwt, exp) = deliver_token(
             cx,
             tenant,
@@ -365,6 +418,7 @@ impl TriggerPlatform {
             Some(cause),
             Some(self.cfg.platform_timeout),
             tag,
+            extra,
         );
         if let Some(n) = self.nested.get_mut(&tag) {
             n.token = Some((jwt, exp));
@@ -452,6 +506,16 @@ impl PlatformSide for TriggerPlatform {
             },
         );
         self.call_auth(cx, tag);
+        if self.cfg.asynchronous {
+            // Acknowledge at once; the delivery (and its retries) continue on their own.
+            return Handling::Reply {
+                response: Response {
+                    status: 202,
+                    body: Fields::new().with("correlation_id", Value::Str(correlation_id(tag))),
+                },
+                after: 0,
+            };
+        }
         Handling::Later
     }
 
@@ -459,6 +523,11 @@ impl PlatformSide for TriggerPlatform {
         let Some(n) = self.nested.get_mut(&tag) else {
             return;
         };
+        if resp.is_some_and(|r| r.is_success()) && self.cfg.asynchronous {
+            // P.app had its 202 long ago: nothing to answer.
+            self.nested.remove(&tag);
+            return;
+        }
         if resp.is_some_and(|r| r.is_success()) {
             let n = self.nested.remove(&tag).expect("present");
             let body = match (self.cfg.in_band, n.token) {
@@ -485,6 +554,9 @@ impl PlatformSide for TriggerPlatform {
                 .platform_backoff
                 .saturating_mul(1 << (n.attempt - 1).min(20));
             cx.set_timer(cx.now + wait, RETRY | tag);
+        } else if self.cfg.asynchronous {
+            // The delivery is lost for good; P.app finds out by its own timeout.
+            self.nested.remove(&tag);
         } else {
             let n = self.nested.remove(&tag).expect("present");
             let status = if resp.is_none() { 504 } else { 502 };
@@ -506,7 +578,9 @@ impl PlatformSide for TriggerPlatform {
             // scheduled (an uninstall may have come in between).
             if !cx.may_issue(tenant) {
                 let n = self.nested.remove(&tag).expect("present");
-                cx.reply(&n.inbound, Response::error(403, "not_installed"), cx.now);
+                if !self.cfg.asynchronous {
+                    cx.reply(&n.inbound, Response::error(403, "not_installed"), cx.now);
+                }
                 return;
             }
             self.call_auth(cx, tag);

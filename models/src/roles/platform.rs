@@ -71,6 +71,8 @@ pub struct PlatformConfig {
     pub apps: Apps,
     /// The API serves app A's scope only to T minted for app A (`api_app_check`; off: mutant).
     pub api_app_check: bool,
+    /// Where the attacker's requests come from (`attacker_location`; H23's allow-list).
+    pub attacker_location: crate::network::Location,
 }
 
 /// How a platform endpoint handles a request.
@@ -127,6 +129,10 @@ pub trait PlatformSide: Send {
     /// Whether credentials and T work only over P's own key (`sender_constraint`).
     fn sender_constraint(&self) -> SenderConstraint {
         SenderConstraint::None
+    }
+    /// Whether the AS refuses requests from outside P's registered range (`ip_allowlist`).
+    fn ip_allowlist(&self) -> crate::network::IpAllowlist {
+        crate::network::IpAllowlist::Off
     }
 }
 
@@ -845,16 +851,31 @@ impl Platform {
                 },
             );
         }
-        if env.to == Party::AS && self.sender_constrained() && env.from.role() != RoleKind::Partner
+        // Checks of the AS itself, before the mechanism looks: the sender constraint, then
+        // the IP allow-list of P's range (issue 12, H23).
+        let refusal = if env.to != Party::AS {
+            None
+        } else if self.sender_constrained() && env.from.role() != RoleKind::Partner {
+            Some((401, "sender_constraint"))
+        } else if self.side.ip_allowlist() == crate::network::IpAllowlist::On
+            && !crate::network::in_partner_range(crate::network::location_of(
+                env.from,
+                self.cfg.attacker_location,
+            ))
         {
+            Some((403, "ip_not_allowed"))
+        } else {
+            None
+        };
+        if let Some((status, reason)) = refusal {
             out.record(
                 now,
                 Event::Reject {
                     req: env.id,
-                    reason: "sender_constraint",
+                    reason,
                 },
             );
-            self.reply(env, Response::error(401, "sender_constraint"), now, out);
+            self.reply(env, Response::error(status, reason), now, out);
             return;
         }
         let mark = out.send.len();

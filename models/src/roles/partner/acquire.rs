@@ -212,6 +212,9 @@ impl Partner {
                 let then = ReadThen::ReadBack { acq, attempt };
                 self.read_then(now, tenant, out, Some(env.id), then);
             }
+            AttemptResult::Await { poll_every } => {
+                self.await_delivery(now, acq, attempt, tenant, poll_every, out)
+            }
             AttemptResult::Failed { cause, retry } => {
                 self.attempt_failed(now, acq, cause, retry, out)
             }

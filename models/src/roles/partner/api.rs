@@ -43,6 +43,11 @@ pub enum AttemptResult {
     },
     /// The platform answered 2xx and T is in the store: read it back (trigger).
     ReadBack,
+    /// The platform accepted the request and delivers T later (trigger `mode=async`): wait
+    /// for P.auth's commit (`None`), or re-read the store every `poll_every`.
+    Await {
+        poll_every: Option<Micros>,
+    },
     Failed {
         cause: Cause,
         retry: bool,

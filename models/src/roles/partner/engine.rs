@@ -84,6 +84,8 @@ pub(super) enum Timer {
     CallTimeout {
         req: MsgId,
     },
+    /// An awaited asynchronous delivery (trigger `mode=async`, `awaiting.rs`).
+    Await(super::awaiting::AwaitTimer),
     /// A queued write starts (external store backend; the model store dates it directly).
     QueuedWrite {
         tenant: TenantId,
@@ -94,9 +96,23 @@ pub(super) enum Timer {
 
 /// What a store read was for: the timer it completes (with the model store, after `t_r`).
 pub(super) enum ReadThen {
-    Lookup { demand: DemandId },
-    Reread { acq: u64 },
-    ReadBack { acq: u64, attempt: u32 },
+    Lookup {
+        demand: DemandId,
+    },
+    Reread {
+        acq: u64,
+    },
+    ReadBack {
+        acq: u64,
+        attempt: u32,
+    },
+    /// A poll of an awaited delivery (`awaiting.rs`).
+    Poll {
+        acq: u64,
+        attempt: u32,
+        every: Micros,
+        deadline: Micros,
+    },
 }
 
 impl ReadThen {
@@ -108,6 +124,18 @@ impl ReadThen {
                 read_at,
             },
             ReadThen::Reread { acq } => Timer::RereadDone { acq, cred },
+            ReadThen::Poll {
+                acq,
+                attempt,
+                every,
+                deadline,
+            } => Timer::Await(super::awaiting::AwaitTimer::PollDone {
+                acq,
+                attempt,
+                every,
+                deadline,
+                cred,
+            }),
             ReadThen::ReadBack { acq, attempt } => Timer::ReadBackDone {
                 acq,
                 attempt,
@@ -180,6 +208,8 @@ pub struct Partner {
     pub(super) inflight: BTreeMap<TenantId, u64>,
     pub(super) pending: BTreeMap<MsgId, Pending>,
     pub(super) timers: BTreeMap<TimerId, Timer>,
+    /// Tenants whose P.app waits for an asynchronous delivery: (acquisition, attempt).
+    pub(super) awaiting: BTreeMap<TenantId, (u64, u32)>,
     backend: Backend,
     next_ticket: u64,
     store_waits: BTreeMap<u64, StoreWait>,
@@ -212,6 +242,7 @@ impl Partner {
             inflight: BTreeMap::new(),
             pending: BTreeMap::new(),
             timers: BTreeMap::new(),
+            awaiting: BTreeMap::new(),
             backend: Backend::Model,
             next_ticket: 0,
             store_waits: BTreeMap::new(),
@@ -894,6 +925,7 @@ impl Partner {
                 update,
                 cause,
             } => self.write_external(now, tenant, cause, out, update, WriteThen::Nothing),
+            Timer::Await(t) => self.on_await_timer(now, t, out),
         }
     }
 
@@ -947,6 +979,7 @@ impl Role for Partner {
                     self.inflight.clear();
                     self.pending.clear();
                     self.timers.clear();
+                    self.awaiting.clear();
                     self.store_waits.clear();
                     self.side.reset_volatile();
                     if !self.side.persists_tokens() {

@@ -54,7 +54,10 @@ impl Partner {
                     }
                     (Some(t), Some(update)) => {
                         match self.write_row(now, t, Some(inbound.id), out, update) {
-                            Ok(commit) => (commit, response),
+                            Ok(commit) => {
+                                self.wake_at(out, t, commit);
+                                (commit, response)
+                            }
                             Err(StoreFailure) => (
                                 now + self.store.cfg.write_cost,
                                 Response::error(500, "store_write_failed"),
@@ -82,7 +85,11 @@ impl Partner {
                     };
                     self.timer(out, write_at, queued);
                 } else {
-                    let _ = self.write_row(write_at, tenant, Some(inbound.id), out, update);
+                    if let Ok(commit) =
+                        self.write_row(write_at, tenant, Some(inbound.id), out, update)
+                    {
+                        self.wake_at(out, tenant, commit);
+                    }
                 }
                 let id = self.ids.msg();
                 out.send.push(Outgoing::reply(id, &inbound, response, now));

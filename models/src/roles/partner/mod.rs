@@ -14,6 +14,7 @@
 
 mod acquire;
 pub mod api;
+mod awaiting;
 mod engine;
 mod inbound;
 
