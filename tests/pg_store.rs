@@ -190,9 +190,10 @@ fn sigterm_during_a_run_stops_and_removes_the_cluster() {
         .spawn()
         .expect("tokenlab starts");
     let dir = std::env::temp_dir().join(format!("tokenlab-pg-{}-0", child.id()));
-    // Wait (without a clock) until both servers run, then terminate tokenlab.
+    // Wait (without a clock) until both servers run, then terminate tokenlab; the bound (5 min
+    // of polls) only stops a hang: a loaded machine can take a minute to start the pair.
     let mut polls = 0;
-    while processes_under(&dir).len() < 2 && polls < 6000 {
+    while processes_under(&dir).len() < 2 && polls < 30_000 {
         std::thread::sleep(std::time::Duration::from_millis(10));
         polls += 1;
     }
