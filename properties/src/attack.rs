@@ -386,6 +386,11 @@ pub fn attack(req: &AttackRequest) -> anyhow::Result<AttackResult> {
             Decision::Reject { reason } => *rejected_by.entry((*reason).into()).or_default() += 1,
         }
     }
+    // From a closed read's close to a last accepted request, s (0 when none came after it).
+    let after_close = |last: Option<Micros>| {
+        req.reads_end_at_s
+            .map(|e| last.map_or(0.0, |l| ((l as f64 / 1e6) - e).max(0.0)))
+    };
     let windows = exposure_windows(&h, &b);
     // A closed continuing read is measured to the last accepted use at the API (data access);
     // requests that are accepted but yield nothing (quota burn) are reported beside it.
@@ -478,12 +483,8 @@ pub fn attack(req: &AttackRequest) -> anyhow::Result<AttackResult> {
         accepted,
         rejected_by,
         exposure_window_s: last.map(|l| (l - at) as f64 / 1e6),
-        exposure_after_close_s: req
-            .reads_end_at_s
-            .map(|e| last_api_accept.map_or(0.0, |l| ((l as f64 / 1e6) - e).max(0.0))),
-        accepted_after_close_s: req
-            .reads_end_at_s
-            .map(|e| last_any_accept.map_or(0.0, |l| ((l as f64 / 1e6) - e).max(0.0))),
+        exposure_after_close_s: after_close(last_api_accept),
+        accepted_after_close_s: after_close(last_any_accept),
         exposure_bound_s: bound_s,
         exposure_unbounded: unbounded,
         horizon_s,

@@ -269,11 +269,12 @@ pub const CONTINUING_READ_S: f64 = 2.0 * 3600.0;
 /// `only_mechanisms`: restrict the matrix (the pipeline's own tests use two mechanisms). Rows
 /// run in parallel; each is searched as `check` searches it, within `budget`.
 pub fn compute(seed: u64, budget: CheckBudget, only_mechanisms: Option<&[&str]>) -> SecurityData {
-    let rows: Vec<_> = expectations()
+    let table = expectations();
+    let mistakes = mistake_expectations(&table, only_mechanisms);
+    let rows: Vec<_> = table
         .into_iter()
         .filter(|e| only_mechanisms.is_none_or(|ms| ms.contains(&e.mechanism.as_str())))
         .collect();
-    let mistakes = mistake_expectations(&expectations(), only_mechanisms);
     let mut matrix: Vec<MatrixRow> = rows
         .iter()
         .chain(&mistakes)
@@ -409,22 +410,15 @@ impl SecurityData {
     /// app-wide items). An app-wide item is one item stored in several installations' rows
     /// (global-secret's secret): counted once, not once per installation.
     pub fn long_lived_by_scope(&self, mechanism: &str) -> Option<(f64, u64)> {
-        let a = self.root_exposure(mechanism)?;
-        let s = &a.standing_secrets;
-        let long = |k: &String| k.ends_with("> 1 day");
-        let rows: u64 = s
-            .by_kind
-            .iter()
-            .filter(|(k, _)| long(k))
-            .map(|(_, v)| *v)
-            .sum();
+        let per_installation = self.long_lived_per_installation(mechanism)?;
+        let s = &self.root_exposure(mechanism)?.standing_secrets;
         let (shared_rows, shared_items) = s
             .shared
             .iter()
-            .filter(|(k, _)| long(k))
+            .filter(|(k, _)| k.ends_with("> 1 day"))
             .fold((0, 0), |(r, i), (_, x)| (r + x.rows, i + x.items));
         Some((
-            (rows - shared_rows) as f64 / s.installations.max(1) as f64,
+            per_installation - shared_rows as f64 / s.installations.max(1) as f64,
             shared_items,
         ))
     }
@@ -1206,7 +1200,6 @@ mod tests {
         assert!(has(&table, "trigger", "store_key=body", Property::P1));
         assert!(!has(&extra, "trigger", "store_key=body", Property::P1));
         assert!(!extra.is_empty());
-        eprintln!("mistake rows: {}", extra.len());
         assert!(mistake_properties("keep=last_write").is_empty());
     }
 
