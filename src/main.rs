@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
 use tokenlab_models::faults::{LatencyDist, PRESET_NAMES, preset};
-use tokenlab_models::mechanisms::{registry, resolve};
+use tokenlab_models::mechanisms::{registry, resolve, shared_specs};
 use tokenlab_models::sim::{Scenario, Summary, run_resolved};
 
 mod report;
@@ -347,12 +347,16 @@ fn run(cli: Cli) -> Result<()> {
                         "description": m.description(),
                         "hops_on_miss": m.hops_on_miss(),
                         "profiles": m.profiles(),
-                        "switches": m.switches().iter().map(|s| serde_json::json!({"key": s.key, "default": s.default, "basis": s.basis, "doc": s.doc})).collect::<Vec<_>>(),
+                        "switches": m.switches().iter().map(switch_json).collect::<Vec<_>>(),
                     })
                 })
                 .collect();
             if json {
-                println!("{}", json_out::list_to_string("mechanisms", &list)?);
+                // Every mechanism also takes the shared switches (the partner's hygiene, the
+                // platform's checks, the workload values).
+                let shared: Vec<_> = shared_specs().iter().map(switch_json).collect();
+                let body = serde_json::json!({"mechanisms": list, "shared_switches": shared});
+                println!("{}", json_out::to_string(&body)?);
             } else {
                 for m in registry() {
                     let profiles: Vec<String> = m
@@ -371,6 +375,11 @@ fn run(cli: Cli) -> Result<()> {
                         .collect();
                     println!("{:<14} switches: {}", "", sw.join(" "));
                 }
+                let shared: Vec<String> = shared_specs()
+                    .iter()
+                    .map(|s| format!("{}={}", s.key, s.default))
+                    .collect();
+                println!("{:<14} {}", "(every one)", shared.join(" "));
             }
         }
         Command::Simulate(a) => {
@@ -448,4 +457,9 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// A switch as `mechanisms --json` lists it.
+fn switch_json(s: &tokenlab_models::params::ParamSpec) -> serde_json::Value {
+    serde_json::json!({"key": s.key, "default": s.default, "basis": s.basis, "doc": s.doc})
 }

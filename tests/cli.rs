@@ -3,6 +3,7 @@
 
 mod common;
 use common::tokenlab;
+use std::collections::BTreeSet;
 
 #[test]
 fn bad_input_gets_one_clear_line_and_exit_code_2() {
@@ -117,6 +118,103 @@ fn mechanisms_json_lists_all_seven_with_profiles() {
         ]
     );
     assert!(v[0]["profiles"][0]["name"] == "sample" && v[0]["description"].is_string());
+}
+
+/// The switch keys a text of `mechanisms.md` names: its backticked `key=values` and bare
+/// `key` tokens, less the backticked words of its prose (values, a mechanism's name).
+fn spec_switch_keys(text: &str) -> Vec<String> {
+    const PROSE: [&str; 3] = ["off", "private_key_jwt", "refresh"];
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|t| t.split('=').next().unwrap_or(""))
+        .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .filter(|k| !PROSE.contains(k))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn mechanisms_json_lists_every_switch_of_the_spec() {
+    let copy = include_str!("data/mechanisms-switches.md");
+    // The lines after the file's opening comment, each verbatim from the spec.
+    let lines: Vec<&str> = copy
+        .split_once("-->")
+        .unwrap()
+        .1
+        .lines()
+        .filter(|l| !l.is_empty())
+        .collect();
+    let spec =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/spec/mechanisms.md");
+    if let Ok(spec) = std::fs::read_to_string(spec) {
+        for line in &lines {
+            assert!(
+                spec.lines().any(|s| s == *line),
+                "tests/data/mechanisms-switches.md is out of date with the spec: {line}"
+            );
+        }
+    }
+    let (code, out, _) = tokenlab(&["mechanisms", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let keys = |list: &serde_json::Value| -> BTreeSet<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["key"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let shared = keys(&v["shared_switches"]);
+    let mut scope = ("shared", shared.clone());
+    let mut missing = Vec::new();
+    for line in lines {
+        let wanted = if let Some(heading) = line.strip_prefix("## ") {
+            let id = heading.split('`').nth(1).unwrap();
+            let m = v["mechanisms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["id"] == id)
+                .unwrap_or_else(|| panic!("mechanism {id} missing"));
+            // A mechanism takes its own switches and the shared ones (push's `ttl`).
+            scope = (id, keys(&m["switches"]).union(&shared).cloned().collect());
+            continue;
+        } else if let Some(row) = line.strip_prefix("| ") {
+            spec_switch_keys(row.split('|').next().unwrap())
+        } else if line.starts_with("Platform switches") {
+            // Only the `key=values` ones: `platform_retries` and `platform_timeout` are named
+            // there bare, as per mechanism.
+            line.split('`')
+                .skip(1)
+                .step_by(2)
+                .filter(|t| t.contains('='))
+                .flat_map(|t| spec_switch_keys(&format!("`{t}`")))
+                .collect()
+        } else {
+            spec_switch_keys(line.split("**Switches:**").nth(1).unwrap())
+        };
+        let (id, have) = if line.starts_with(['|', 'P']) {
+            ("shared", &shared)
+        } else {
+            (scope.0, &scope.1)
+        };
+        for k in wanted {
+            // F's backoff is push's `platform_backoff`: the registry says whose it is.
+            let k = if k == "backoff" {
+                "platform_backoff".into()
+            } else {
+                k
+            };
+            if !have.contains(&k) {
+                missing.push(format!("{id}: {k}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "switches of mechanisms.md that `mechanisms --json` does not list: {missing:?}"
+    );
 }
 
 #[test]

@@ -422,3 +422,85 @@ fn push_has_no_on_demand_path_and_rotation_lockout_is_real() {
         "a 30 s grace window absorbs retried refreshes"
     );
 }
+
+/// `locked_out` demands of a run (0 where none failed that way).
+fn lockouts(s: &Scenario) -> u64 {
+    go(s).summary.failed.get("locked_out").copied().unwrap_or(0)
+}
+
+#[test]
+fn rt_idle_expiry_refuses_a_family_left_unused() {
+    // T lives 5 min, so a busy partner redeems its RT about every 4 min: a 2 min idle expiry
+    // refuses the family at the next refresh (the partner is locked out), a 1 h one never fires.
+    let run = |idle: &str| {
+        let idle = format!("rt_idle_expiry={idle}");
+        let mut s = scenario("refresh", &["ttl=5m", &idle], 40.0, 0.0);
+        s.tenants = 20;
+        s.duration_s = 1800.0;
+        lockouts(&s)
+    };
+    assert!(run("2m") > 0, "an idle family must be refused");
+    assert_eq!(run("1h"), 0);
+}
+
+#[test]
+fn persisting_a_rotated_rt_after_use_loses_it_to_a_failed_write() {
+    // With write-behind (`persist_rt_before_use=off`) a failed write loses the rotated RT
+    // unnoticed; the next refresh presents the superseded one outside the grace window and
+    // reuse detection revokes the family. Persisting first turns the failure into a retry
+    // inside the grace window.
+    let run = |persist: &str| {
+        let persist = format!("persist_rt_before_use={persist}");
+        let mut s = scenario("refresh", &["ttl=5m", "q_w=0.05", &persist], 40.0, 0.0);
+        s.tenants = 50;
+        s.duration_s = 3600.0;
+        lockouts(&s)
+    };
+    assert!(run("off") > 0, "write-behind must lose some RTs");
+    assert_eq!(
+        run("on"),
+        0,
+        "persist-first retries inside the grace window"
+    );
+}
+
+#[test]
+fn an_immediate_first_push_removes_the_cold_start() {
+    // U(0, interval) leaves a new installation without T for half an interval on average
+    // (U4: success ≈ 0.75 over 2 h); a push at install leaves it none.
+    let mut s = scenario("push", &["first_push_after_install=immediate"], 40.0, 0.0);
+    s.tenants = 200;
+    let r = go(&s);
+    assert!(r.summary.success_rate > 0.99, "{}", r.summary.success_rate);
+}
+
+#[test]
+fn a_rotated_global_secret_reaches_every_installation_and_the_old_one_expires() {
+    // Every 10 min the app's one secret is replaced; P keeps acquiring with the new one.
+    let mut s = scenario(
+        "global-secret",
+        &["rotation=periodic(10m)", "rotation_overlap=1m", "ttl=5m"],
+        40.0,
+        0.0,
+    );
+    s.tenants = 20;
+    s.duration_s = 3600.0;
+    let r = go(&s);
+    let secrets = r
+        .history
+        .records
+        .iter()
+        .filter(|x| {
+            matches!(
+                x.event,
+                Event::Issue {
+                    kind: tokenlab_models::history::ItemKind::ClientSecret,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(secrets, 1 + 6, "the install's secret and one per 10 min");
+    assert!(r.summary.success_rate > 0.99, "{}", r.summary.success_rate);
+    assert_eq!(r.summary.failed.get("rejected").copied().unwrap_or(0), 0);
+}

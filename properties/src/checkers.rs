@@ -171,11 +171,13 @@ struct Installs {
 }
 
 impl Installs {
-    fn new(f: &Facts<'_>) -> Installs {
+    /// `consent_by_design`: the mechanism asks an admin's consent before it issues (upm-oauth),
+    /// so every tenant needs one, whether or not a consent was ever seen.
+    fn new(f: &Facts<'_>, consent_by_design: bool) -> Installs {
         let consent_tracked = f
             .admin
             .iter()
-            .filter(|(_, k, _)| *k == AdminKind::Consent)
+            .filter(|(_, k, _)| *k == AdminKind::Consent || consent_by_design)
             .map(|(_, _, t)| *t)
             .collect();
         Installs {
@@ -214,20 +216,28 @@ impl Installs {
 }
 
 /// P3 Authorized issuance, and P accepts only installations the platform issued.
-pub fn authorized_issuance(h: &History) -> Verdict {
+/// `consent_by_design`: issuance to P also needs the admin's consent (upm-oauth).
+pub fn authorized_issuance(h: &History, consent_by_design: bool) -> Verdict {
     let f = Facts::new(h);
-    let installs = Installs::new(&f);
+    let installs = Installs::new(&f, consent_by_design);
     let mut violations = Vec::new();
     let mut reached = 0;
     for r in &h.records {
         match &r.event {
             Event::IssueDenied { .. } => reached += 1,
             Event::Issue {
-                item, kind, tenant, ..
+                item,
+                kind,
+                tenant,
+                to,
+                ..
             } if *kind != ItemKind::Fit => {
                 let (installed, grant, consented) = installs.state(*tenant, r.t);
+                // App B's own grant (`apps=2`) goes to its backend, not to P: the site's
+                // consent to app A does not cover it, and it is not P3's business.
                 let needs_consent = installs.consent_tracked.contains(tenant)
-                    && matches!(kind, ItemKind::AccessToken | ItemKind::RefreshToken);
+                    && matches!(kind, ItemKind::AccessToken | ItemKind::RefreshToken)
+                    && matches!(to, Party::Partner(_));
                 let ever_installed = f
                     .admin
                     .iter()

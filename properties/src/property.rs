@@ -40,6 +40,9 @@ pub struct CheckInput {
     pub tenants: u32,
     /// P9's network clause: the registered IP range and the attacker's location (H23).
     pub network: crate::allowlist::NetworkCheck,
+    /// P3: the mechanism asks an admin's consent before it issues (where it declares
+    /// `consent_required`, whatever its value: `off` is the mutant P3 must catch).
+    pub consent_by_design: bool,
 }
 
 /// A property id that is not P1–P12.
@@ -104,7 +107,7 @@ impl Property {
         match self {
             Property::P1 => tenant_isolation(h),
             Property::P2 => confinement(h),
-            Property::P3 => authorized_issuance(h),
+            Property::P3 => authorized_issuance(h, input.consent_by_design),
             Property::P4 => bounded_exposure(h, b),
             Property::P5 => revocation(h, input.outstanding),
             Property::P6 => replay(h),
@@ -132,7 +135,7 @@ fn fail_closed(h: &History, input: &CheckInput) -> Verdict {
     };
     let parts = [
         tenant_isolation(h),
-        authorized_issuance(h),
+        authorized_issuance(h, input.consent_by_design),
         bounded_exposure(h, b),
         revocation(h, input.outstanding),
         delivery_integrity(h),

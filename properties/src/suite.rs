@@ -708,8 +708,11 @@ pub fn bounds(params: &Params) -> ExposureBounds {
     ExposureBounds {
         ttl,
         url: declared(params, "url_rotation").map(|r| r + ttl),
-        // tenant-secret's periodic secret rotation (refresh's `rotation` is a switch).
-        secret: declared(params, "rotation").map(|r| r + ttl),
+        // The periodic secret rotation of tenant-secret and global-secret (refresh's
+        // `rotation` is a switch): the stolen secret is replaced within ρ and still works for
+        // `rotation_overlap` after that, and a T minted at the last moment lives a TTL more.
+        secret: declared(params, "rotation")
+            .map(|r| r + declared(params, "rotation_overlap").unwrap_or(0) + ttl),
         shared: None,
         grace: declared(params, "grace_window").unwrap_or(0),
         rt_max_life: declared(params, "rt_max_life").unwrap_or(365 * 86_400 * SEC),
@@ -729,13 +732,14 @@ pub fn execute(spec: &RunSpec) -> Result<(History, Params), String> {
 pub fn judge(property: Property, h: &History, params: &Params, tenants: u32) -> Verdict {
     let input = CheckInput {
         bounds: bounds(params),
-        outstanding: if params.bool("api_checks_installation") {
+        outstanding: if tokenlab_models::mechanisms::api_checks_grant(params) {
             0
         } else {
             params.dur_req("ttl")
         },
         tenants,
         network: crate::allowlist::NetworkCheck::from_params(params),
+        consent_by_design: params.get("consent_required").is_some(),
     };
     property.check(h, &input)
 }

@@ -4,10 +4,11 @@
 use super::Mechanism;
 use super::common::{as_request, judge_token_response, lifecycle, token_response};
 use super::{Acquisition, Facts, Group, MissSteps};
+use crate::Micros;
 use crate::history::{Cause, ItemKind};
 use crate::ids::{APP_ID, PartnerEndpoint, Party, TenantId};
 use crate::message::{Envelope, Fields, Request, Response, Value};
-use crate::params::{Basis, Kind, ParamSpec, Params, Revocation, SenderConstraint, spec};
+use crate::params::{Basis, Kind, ParamSpec, Params, Revocation, Rotation, SenderConstraint, spec};
 use crate::roles::partner::{AttemptResult, Inbound, OutRequest, PartnerCx, PartnerSide};
 use crate::roles::platform::{Handling, PlatformCx, PlatformSide};
 use crate::roles::store::Row;
@@ -56,6 +57,20 @@ impl Mechanism for GlobalSecret {
                 Basis::Fact,
                 "mtls: the secret and T work only over P's client certificate (RFC 8705)",
             ),
+            spec(
+                "rotation",
+                Kind::Rotation,
+                "off",
+                Basis::Inference,
+                "off (manual, never in a run), or periodic(ρ): the app's one secret is replaced every ρ and sent to every live installation",
+            ),
+            spec(
+                "rotation_overlap",
+                Kind::Duration,
+                "1h",
+                Basis::Inference,
+                "how long the previous secret still works after a rotation",
+            ),
         ];
         v.extend(crate::network::allowlist_switches());
         v
@@ -67,6 +82,9 @@ impl Mechanism for GlobalSecret {
             Box::new(ClientCredentialsPartner { sender_constraint }),
             Box::new(GlobalPlatform {
                 secret: None,
+                previous: None,
+                rotation: params.rotation("rotation"),
+                overlap: params.dur_req("rotation_overlap"),
                 blocked: BTreeSet::new(),
                 tenant_block: params.bool("tenant_block"),
                 sender_constraint,
@@ -129,6 +147,10 @@ impl PartnerSide for ClientCredentialsPartner {
 
 struct GlobalPlatform {
     secret: Option<Secret>,
+    /// The secret a rotation replaced, and until when it still works (`rotation_overlap`).
+    previous: Option<(Secret, Micros)>,
+    rotation: Rotation,
+    overlap: Micros,
     blocked: BTreeSet<TenantId>,
     /// An AS-side per-tenant block (`tenant_block`).
     tenant_block: bool,
@@ -153,6 +175,10 @@ impl PlatformSide for GlobalPlatform {
         let secret = match &self.secret {
             Some(s) => s.clone(),
             None => {
+                // The first install creates the secret and starts its rotation schedule.
+                if let Rotation::Periodic(rho) = self.rotation {
+                    cx.set_timer(cx.now.max(0) + rho, 0);
+                }
                 let s = cx.issue_secret(
                     ItemKind::ClientSecret,
                     "client",
@@ -170,6 +196,42 @@ impl PlatformSide for GlobalPlatform {
             "installed",
             Fields::new().with("client_secret", Value::Secret(secret)),
         );
+    }
+    fn on_timer(&mut self, cx: &mut PlatformCx<'_>, tag: u64) {
+        let Rotation::Periodic(rho) = self.rotation else {
+            return;
+        };
+        // A rotation: a new app-wide secret, pushed to every live installation; the old one
+        // works for `rotation_overlap` more.
+        let live: Vec<TenantId> = cx
+            .registry
+            .installs
+            .iter()
+            .filter(|(_, i)| i.installed)
+            .map(|(t, _)| *t)
+            .collect();
+        let Some(&first) = live.first() else {
+            return;
+        };
+        let s = cx.issue_secret(
+            ItemKind::ClientSecret,
+            "client",
+            first,
+            Party::Partner(PartnerEndpoint::Lifecycle),
+            None,
+        );
+        self.previous = self
+            .secret
+            .replace(s.clone())
+            .map(|p| (p, cx.now + self.overlap));
+        for tenant in live {
+            cx.send_lifecycle(
+                tenant,
+                "secret_rotated",
+                Fields::new().with("client_secret", Value::Secret(s.clone())),
+            );
+        }
+        cx.set_timer(cx.now + rho, tag);
     }
     fn on_revoke(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
         if self.tenant_block && cx.cfg.revocation == Revocation::Enforced {
@@ -195,10 +257,14 @@ impl PlatformSide for GlobalPlatform {
         {
             return reply(Response::error(400, "unsupported_grant_type"));
         }
-        if req.body.str("client_id") != Some(APP_ID)
-            || req.body.secret("client_secret").is_none()
-            || req.body.secret("client_secret") != self.secret.as_ref()
-        {
+        let presented = req.body.secret("client_secret");
+        let valid = presented.is_some()
+            && (presented == self.secret.as_ref()
+                || self
+                    .previous
+                    .as_ref()
+                    .is_some_and(|(p, until)| presented == Some(p) && cx.now < *until));
+        if req.body.str("client_id") != Some(APP_ID) || !valid {
             return reply(Response::error(401, "invalid_client"));
         }
         let Some(tenant) = req.body.tenant("tenant") else {

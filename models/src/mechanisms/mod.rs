@@ -546,7 +546,7 @@ impl SharedConfig {
                 fit_ttl: p.dur_req("fit_ttl"),
                 revocation: p.pick("revocation"),
                 exp_leeway: p.pick("exp_leeway"),
-                api_checks_installation: p.bool("api_checks_installation"),
+                api_checks_installation: api_checks_grant(p),
                 event_retries: p.int("event_retries") as u32,
                 event_timeout: p.dur_req("event_timeout"),
                 event_backoff: p.dur_req("event_backoff"),
@@ -574,6 +574,18 @@ impl SharedConfig {
             encrypt_at_rest: p.bool("encrypt_at_rest"),
         }
     }
+}
+
+/// Whether the API refuses T of an uninstalled app or a revoked grant: `api_checks_installation`,
+/// or token introspection (RFC 7662) where the mechanism declares `introspection`. In the model
+/// both ask the platform's registry at every call; introspection's round trip to the AS is an
+/// API-call cost, outside the hop count.
+pub fn api_checks_grant(p: &Params) -> bool {
+    p.bool("api_checks_installation")
+        || matches!(
+            p.get("introspection"),
+            Some(crate::params::ParamValue::Bool(true))
+        )
 }
 
 /// Why a mechanism reference could not be resolved.

@@ -79,6 +79,13 @@ impl Mechanism for Push {
                 "probability a delivery is duplicated",
             ),
             spec(
+                "first_push_after_install",
+                Kind::Choice(FirstPush::NAMES),
+                "uniform",
+                Inference,
+                "a new installation's first push: uniform = U(0, interval), from the schedule's even phase; immediate = at install (no cold start, a burst when many install at once)",
+            ),
+            spec(
                 "deploy_first_push",
                 Kind::Duration,
                 "5m",
@@ -134,6 +141,7 @@ impl Mechanism for Push {
                 backoff: params.dur_req("platform_backoff"),
                 dup_prob: params.prob("dup_prob"),
                 deploy_first: params.dur_req("deploy_first_push"),
+                first_push: params.pick("first_push_after_install"),
                 generation: 0,
                 tags: BTreeMap::new(),
                 next_tag: 1,
@@ -143,6 +151,10 @@ impl Mechanism for Push {
     }
 }
 
+crate::choice_enum! {
+    /// When a new installation's first push comes (`first_push_after_install`).
+    enum FirstPush { Uniform = "uniform", Immediate = "immediate" }
+}
 crate::choice_enum! {
     /// Which of two deliveries P.recv keeps (`keep`; `last_write` is the bug variant).
     enum Keep { MaxExp = "max_exp", LastWrite = "last_write" }
@@ -206,6 +218,7 @@ struct PushPlatform {
     backoff: Micros,
     dup_prob: f64,
     deploy_first: Micros,
+    first_push: FirstPush,
     generation: u64,
     tags: BTreeMap<u64, Tag>,
     next_tag: u64,
@@ -229,8 +242,11 @@ impl PushPlatform {
     }
 
     /// A schedule's first push: U(0, interval), or under guidance at once, after half an
-    /// interval or just before a whole one.
+    /// interval or just before a whole one; with `first_push_after_install=immediate`, at once.
     fn phase(&self, cx: &mut PlatformCx<'_>) -> Micros {
+        if self.first_push == FirstPush::Immediate {
+            return 0;
+        }
         match cx.choices.pick(Point::PushPhase, 3) {
             None => cx.rng.random_range(0..self.interval),
             Some(0) => 0,

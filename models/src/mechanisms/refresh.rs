@@ -87,6 +87,20 @@ pub fn rotation_specs(grace_default: &'static str) -> Vec<ParamSpec> {
             Unverified,
             "absolute RT lifetime (3LO value)",
         ),
+        spec(
+            "rt_idle_expiry",
+            Kind::Duration,
+            "90d",
+            Unverified,
+            "an RT family unused this long is refused (3LO value): a thief who waits past it gains nothing, and so does an idle partner",
+        ),
+        spec(
+            "persist_rt_before_use",
+            Kind::Switch,
+            "on",
+            Inference,
+            "P commits a rotated RT before it uses T (off: write-behind, a failed write loses the RT and the next refresh presents a superseded one)",
+        ),
     ]
 }
 
@@ -139,7 +153,10 @@ impl Mechanism for Refresh {
         // The one place refresh reads its switches (the rotation set through RtPolicy).
         let sender_constraint = params.pick("sender_constraint");
         (
-            Box::new(RefreshPartner { sender_constraint }),
+            Box::new(RefreshPartner {
+                sender_constraint,
+                persist_first: params.bool("persist_rt_before_use"),
+            }),
             Box::new(RefreshPlatform {
                 authority: RtAuthority::new(RtPolicy::from_params(params)),
                 sender_constraint,
@@ -151,6 +168,8 @@ impl Mechanism for Refresh {
 /// P.app's side of the refresh grant, shared with `upm-oauth`.
 pub struct RefreshPartner {
     pub sender_constraint: SenderConstraint,
+    /// `persist_rt_before_use`.
+    pub persist_first: bool,
 }
 
 pub fn refresh_request(tenant: TenantId, row: &Row) -> Result<OutRequest, Cause> {
@@ -186,6 +205,9 @@ impl PartnerSide for RefreshPartner {
     }
     fn sender_constraint(&self) -> SenderConstraint {
         self.sender_constraint
+    }
+    fn persists_before_use(&self) -> bool {
+        self.persist_first
     }
     fn on_inbound(&mut self, cx: &mut PartnerCx<'_>, _env: &Envelope, req: &Request) -> Inbound {
         match req.route {
@@ -229,6 +251,8 @@ struct Family {
     revoked: bool,
     /// When an RT of this family was last presented (the planted bug's trigger).
     last_presented: Option<Micros>,
+    /// When the family was issued or last redeemed (`rt_idle_expiry` counts from here).
+    last_used: Micros,
 }
 
 /// The switches of [`rotation_specs`], typed.
@@ -238,6 +262,8 @@ pub struct RtPolicy {
     pub reuse_detection: bool,
     pub grace: Micros,
     pub max_life: Micros,
+    /// A family unused this long is refused (`rt_idle_expiry`).
+    pub idle_expiry: Micros,
     /// The AS refuses an RT presented for another installation (off: mutant).
     pub as_binding: bool,
     /// The AS refuses an RT presented by another client than its own (off: mutant).
@@ -257,6 +283,7 @@ impl RtPolicy {
             reuse_detection: params.bool("reuse_detection"),
             grace: params.dur_req("grace_window"),
             max_life: params.dur_req("rt_max_life"),
+            idle_expiry: params.dur_req("rt_idle_expiry"),
             as_binding: params.bool("as_binding"),
             client_binding: params.bool("client_binding"),
             grace_reply: params.pick::<GraceReply>("grace_reply"),
@@ -321,6 +348,7 @@ impl RtAuthority {
                 current: rt.clone(),
                 revoked: false,
                 last_presented: None,
+                last_used: cx.now,
             },
         );
         self.by_tenant.entry(tenant).or_default().push(family);
@@ -375,7 +403,11 @@ impl RtAuthority {
         if self.policy.client_binding && self.families[&family].client != client {
             return reject("invalid_grant");
         }
-        if self.families[&family].revoked || cx.now >= state.issued_at + self.policy.max_life {
+        let fam = &self.families[&family];
+        if fam.revoked
+            || cx.now >= state.issued_at + self.policy.max_life
+            || cx.now >= fam.last_used + self.policy.idle_expiry
+        {
             return reject("invalid_grant");
         }
         let last = self
@@ -411,6 +443,7 @@ impl RtAuthority {
         }
         let end = cx.mint_step(Party::AS, env.id);
         let (jwt, exp) = cx.mint_access(tenant, env.from, end);
+        self.families.get_mut(&family).expect("family").last_used = cx.now;
         let next = if !self.policy.rotation {
             None
         } else if matches!(state.status, RtStatus::Superseded { .. })

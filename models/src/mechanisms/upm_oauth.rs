@@ -85,6 +85,20 @@ impl Mechanism for UpmOAuth {
                 "the AS takes a consent only from the site's admin (off: mutant, anyone who posts the form authorizes the site)",
             ),
             spec(
+                "consent_required",
+                Kind::Switch,
+                "on",
+                Mutant,
+                "the AS issues a code only after the site's admin consents (off: mutant, the authorize request alone authorizes the site)",
+            ),
+            spec(
+                "introspection",
+                Kind::Switch,
+                "off",
+                Inference,
+                "the API asks the AS whether T is still active (RFC 7662): a revoked grant's outstanding T is refused at once (R = 0), as with `api_checks_installation=on`",
+            ),
+            spec(
                 "code_reuse",
                 Kind::Choice(CodeReuse::NAMES),
                 "rejected",
@@ -105,6 +119,7 @@ impl Mechanism for UpmOAuth {
             Box::new(UpmPartner {
                 inner: RefreshPartner {
                     sender_constraint: SenderConstraint::None,
+                    persist_first: params.bool("persist_rt_before_use"),
                 },
                 flows: BTreeMap::new(),
                 calls: BTreeMap::new(),
@@ -119,6 +134,7 @@ impl Mechanism for UpmOAuth {
                 redirect_match: params.pick("redirect_match"),
                 code_reuse_ok: params.pick::<CodeReuse>("code_reuse") == CodeReuse::Allowed,
                 consent_actor_check: params.bool("consent_actor_check"),
+                consent_required: params.bool("consent_required"),
                 pkce,
             }),
         )
@@ -166,6 +182,9 @@ impl PartnerSide for UpmPartner {
         resp: &Response,
     ) -> AttemptResult {
         self.inner.on_attempt_response(cx, tenant, resp)
+    }
+    fn persists_before_use(&self) -> bool {
+        self.inner.persists_before_use()
     }
     fn on_inbound(&mut self, cx: &mut PartnerCx<'_>, _env: &Envelope, req: &Request) -> Inbound {
         let reply = |r| Inbound::Reply {
@@ -305,6 +324,8 @@ struct UpmPlatform {
     pkce: bool,
     /// The AS takes a consent only from the site's admin (`consent_actor_check`; off: mutant).
     consent_actor_check: bool,
+    /// The AS asks the site's admin to consent before it issues a code (off: mutant).
+    consent_required: bool,
 }
 
 impl UpmPlatform {
@@ -318,6 +339,45 @@ impl UpmPlatform {
         req.body.str("client_id") == Some(APP_ID)
             && req.body.secret("client_secret").is_some()
             && req.body.secret("client_secret") == self.client_secret.as_ref()
+    }
+
+    /// Issues a code for `tenant` on an authorization request's `body` (its `redirect_uri`,
+    /// `code_challenge` and `state`) and sends the browser on with it.
+    fn authorize(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId, body: &Fields) -> Response {
+        let code = cx.issue_secret(
+            ItemKind::AuthCode,
+            "code",
+            tenant,
+            Party::Partner(PartnerEndpoint::OAuth),
+            Some(cx.now + 60 * crate::SEC),
+        );
+        let redirect_uri = body.str("redirect_uri").unwrap_or(REDIRECT_URI).to_string();
+        let challenge = body.str("code_challenge").map(str::to_string);
+        let code_key = code.clone();
+        self.codes.insert(
+            code.clone(),
+            CodeState {
+                tenant,
+                redirect_uri,
+                challenge,
+                used: false,
+            },
+        );
+        let mut fields = Fields::new().with("code", Value::Secret(code));
+        if let Some(s) = body.get("state") {
+            fields.0.push(("state", s.clone()));
+        }
+        // The browser goes wherever redirect_uri says: the registered callback, or (after
+        // a loose match) somewhere else.
+        if self.codes[&code_key].redirect_uri == REDIRECT_URI {
+            redirect(
+                Party::Partner(PartnerEndpoint::OAuth),
+                "GET /oauth/callback",
+                fields,
+            )
+        } else {
+            redirect(Party::Attacker, "GET /callback", fields)
+        }
     }
 }
 
@@ -393,6 +453,13 @@ impl PlatformSide for UpmPlatform {
                         fields.0.push((k, v.clone()));
                     }
                 }
+                // `consent_required=off` (mutant): the AS authorizes the site named at once,
+                // without asking its admin.
+                if !self.consent_required
+                    && let Some(tenant) = req.tenant
+                {
+                    return reply(self.authorize(cx, tenant, &fields));
+                }
                 reply(consent_form("POST /authorize/consent", fields))
             }
             "POST /authorize/consent" => {
@@ -414,44 +481,7 @@ impl PlatformSide for UpmPlatform {
                     kind: crate::history::AdminKind::Consent,
                     tenant,
                 });
-                let code = cx.issue_secret(
-                    ItemKind::AuthCode,
-                    "code",
-                    tenant,
-                    Party::Partner(PartnerEndpoint::OAuth),
-                    Some(cx.now + 60 * crate::SEC),
-                );
-                let redirect_uri = req
-                    .body
-                    .str("redirect_uri")
-                    .unwrap_or(REDIRECT_URI)
-                    .to_string();
-                let challenge = req.body.str("code_challenge").map(str::to_string);
-                let code_key = code.clone();
-                self.codes.insert(
-                    code.clone(),
-                    CodeState {
-                        tenant,
-                        redirect_uri,
-                        challenge,
-                        used: false,
-                    },
-                );
-                let mut fields = Fields::new().with("code", Value::Secret(code));
-                if let Some(s) = req.body.get("state") {
-                    fields.0.push(("state", s.clone()));
-                }
-                // The browser goes wherever redirect_uri says: the registered callback, or (after
-                // a loose match) somewhere else.
-                if self.codes[&code_key].redirect_uri == REDIRECT_URI {
-                    reply(redirect(
-                        Party::Partner(PartnerEndpoint::OAuth),
-                        "GET /oauth/callback",
-                        fields,
-                    ))
-                } else {
-                    reply(redirect(Party::Attacker, "GET /callback", fields))
-                }
+                reply(self.authorize(cx, tenant, &req.body))
             }
             "POST /oauth/token" => {
                 if !self.client_ok(req) {

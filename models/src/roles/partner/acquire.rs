@@ -173,9 +173,10 @@ impl Partner {
                     exp,
                 };
                 let token = CachedToken { jwt, exp };
+                let first = self.side.persists_before_use();
                 match persist {
                     // Rotation: persist the new RT (and T) before using T.
-                    Some(update) if self.external_store() => {
+                    Some(update) if first && self.external_store() => {
                         let update: crate::roles::partner::RowUpdate = Box::new(move |row| {
                             update(row);
                             row.token = Some(token);
@@ -183,7 +184,7 @@ impl Partner {
                         let then = WriteThen::Persist { acq, attempt, cred };
                         self.write_external(now, tenant, Some(env.id), out, update, then);
                     }
-                    Some(update) => {
+                    Some(update) if first => {
                         let res = self.write_row(now, tenant, Some(env.id), out, move |row| {
                             update(row);
                             row.token = Some(token);
@@ -192,18 +193,23 @@ impl Partner {
                         let cred = res.ok().map(|_| cred);
                         self.timer(out, at, Timer::PersistDone { acq, attempt, cred });
                     }
-                    // No rotation: use T at once; caching it is write-behind.
-                    None if self.external_store() => {
-                        let update = Box::new(move |row: &mut crate::roles::store::Row| {
+                    // No rotation, or `persist_rt_before_use=off`: use T at once; the write
+                    // (T, and a rotated RT) is write-behind, and a failed one goes unnoticed.
+                    persist => {
+                        let update = move |row: &mut crate::roles::store::Row| {
+                            if let Some(update) = persist {
+                                update(row);
+                            }
                             row.token = Some(token)
-                        });
-                        self.write_external(now, tenant, None, out, update, WriteThen::Nothing);
-                        self.token_in_hand(now, acq, cred, out);
-                    }
-                    None => {
-                        // Off the critical path: recorded without a cause so it is not on the chain.
-                        let _ = self
-                            .write_row(now, tenant, None, out, move |row| row.token = Some(token));
+                        };
+                        if self.external_store() {
+                            let update = Box::new(update);
+                            self.write_external(now, tenant, None, out, update, WriteThen::Nothing);
+                        } else {
+                            // Off the critical path: recorded without a cause so it is not on
+                            // the chain.
+                            let _ = self.write_row(now, tenant, None, out, update);
+                        }
                         self.token_in_hand(now, acq, cred, out);
                     }
                 }

@@ -131,6 +131,11 @@ pub trait PartnerSide: Send {
     }
     /// The process restarted and lost its memory.
     fn reset_volatile(&mut self) {}
+    /// Whether a rotated RT is committed before T is used (`persist_rt_before_use`; off, the
+    /// write is write-behind and a failed one loses the RT).
+    fn persists_before_use(&self) -> bool {
+        true
+    }
     /// Whether cached tokens survive a restart (push `persist_cache=off` says no).
     fn persists_tokens(&self) -> bool {
         true
