@@ -346,12 +346,46 @@ pub enum Event {
         tenant: TenantId,
         field: &'static str,
         item: ItemId,
-        cause: Option<MsgId>,
+        /// `Option<MsgId>` in 8 bytes (read it with [`Cause8::get`]): this is the largest
+        /// variant, and with a 16-byte option every record would take 56 bytes, not 48.
+        cause: Cause8,
     },
     /// The platform declined to mint for a tenant that is not (or no longer) installed.
     IssueDenied {
         tenant: TenantId,
     },
+}
+
+/// An optional message id in 8 bytes: `StoreItem`'s cause. No role allocates id `u64::MAX`
+/// (its high 16 bits would name role 0xffff), so that value stands for none. It prints and
+/// serializes as the `Option<MsgId>` it holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Cause8(u64);
+
+impl Cause8 {
+    const NONE: u64 = u64::MAX;
+
+    pub fn get(self) -> Option<MsgId> {
+        (self.0 != Self::NONE).then_some(MsgId(self.0))
+    }
+}
+
+impl From<Option<MsgId>> for Cause8 {
+    fn from(cause: Option<MsgId>) -> Self {
+        Cause8(cause.map_or(Self::NONE, |m| m.0))
+    }
+}
+
+impl std::fmt::Debug for Cause8 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+impl Serialize for Cause8 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.get().serialize(s)
+    }
 }
 
 /// An event at a time.
@@ -564,6 +598,21 @@ mod tests {
                 _ => unreachable!(),
             })
             .collect()
+    }
+
+    #[test]
+    fn a_record_takes_48_bytes_and_cause8_is_the_option() {
+        // 31 records per tenant at a million tenants: 8 bytes more each is 250 MB.
+        assert_eq!(std::mem::size_of::<Record>(), 48);
+        for c in [None, Some(MsgId(0)), Some(MsgId((3 << 48) | 17))] {
+            let c8 = Cause8::from(c);
+            assert_eq!(c8.get(), c);
+            assert_eq!(format!("{c8:?}"), format!("{c:?}"));
+            assert_eq!(
+                serde_json::to_string(&c8).unwrap(),
+                serde_json::to_string(&c).unwrap()
+            );
+        }
     }
 
     #[test]
