@@ -320,9 +320,12 @@ pub fn authorized_issuance(h: &History, consent_by_design: bool) -> Verdict {
             tenant,
             field,
             item,
-            cause: Some(c),
+            cause,
         } = &r.event
         else {
+            continue;
+        };
+        let Some(c) = &cause.get() else {
             continue;
         };
         let from_attacker = f
@@ -745,7 +748,7 @@ pub fn injection_resistance(h: &History) -> Verdict {
                 item,
                 cause,
                 ..
-            } => (*tenant, *item, *cause),
+            } => (*tenant, *item, cause.get()),
             _ => continue,
         };
         // An item F handed app B (`apps=2`) is app B's, whichever tenant it names.

@@ -721,7 +721,7 @@ impl Partner {
                         tenant,
                         field,
                         item,
-                        cause,
+                        cause: cause.into(),
                     },
                 );
             }
