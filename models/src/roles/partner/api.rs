@@ -2,6 +2,7 @@
 //! ([`PartnerCx`]). Nothing here knows about retries, timers or single flight.
 
 use super::PartnerConfig;
+use super::keys::KeyLookup;
 use crate::Micros;
 use crate::history::{Cause, Event};
 use crate::ids::{Party, TenantId};
@@ -153,6 +154,7 @@ pub struct PartnerCx<'a> {
     pub(super) cfg: &'a PartnerConfig,
     pub(super) fit: &'a FitVerifier,
     pub(super) jwks_reachable: bool,
+    pub(super) keys: Option<&'a mut super::keys::KeyCache>,
     pub(super) fit_bodies: &'a mut std::collections::BTreeMap<String, (i64, String)>,
     pub(super) out: &'a mut Effects,
 }
@@ -175,9 +177,24 @@ pub enum FitRefusal {
 impl PartnerCx<'_> {
     /// Verifies a FIT as P.auth / P.recv do, honouring `fit_check` and `jwks_fail`.
     /// Returns the claims (or, with the check switched off, `None` as "accepted unchecked").
-    pub fn check_fit(&self, fit: Option<&Jwt>) -> Result<Option<FitClaims>, FitRefusal> {
+    pub fn check_fit(&mut self, fit: Option<&Jwt>) -> Result<Option<FitClaims>, FitRefusal> {
         if !self.cfg.fit_check {
             return Ok(None);
+        }
+        if let Some(keys) = self.keys.as_deref_mut() {
+            // F rotates its key: the FIT's `kid` picks a key from P's cached set.
+            let fit = fit.ok_or(FitRefusal::Missing)?;
+            let kid = crate::token::header_kid(fit);
+            return match keys.lookup(kid.as_deref(), self.now, self.jwks_reachable) {
+                KeyLookup::Found(v) => v
+                    .verify_audience(fit, self.now, self.cfg.fit_audience_check)
+                    .map(Some)
+                    .map_err(FitRefusal::Invalid),
+                KeyLookup::Unchecked => Ok(None),
+                KeyLookup::Unreachable if self.cfg.jwks_fail == JwksFail::Open => Ok(None),
+                KeyLookup::Unreachable => Err(FitRefusal::JwksUnreachable),
+                KeyLookup::Unknown => Err(FitRefusal::Invalid(JwtError::UnknownKey)),
+            };
         }
         if !self.jwks_reachable {
             return if self.cfg.jwks_fail == JwksFail::Open {
