@@ -209,13 +209,6 @@ impl PlatformKeys {
         self.fit_generation
     }
 
-    /// The public key of FIT key `generation` (what the JWKS publishes under its `kid`).
-    pub fn fit_public_of(&self, generation: u32) -> [u8; 32] {
-        ed25519_dalek::SigningKey::from_bytes(&generation_seed(&self.fit_seed, generation))
-            .verifying_key()
-            .to_bytes()
-    }
-
     /// The published key set (JWKS) of FIT verification: the public key only.
     pub fn fit_public_key(&self) -> FitVerifier {
         FitVerifier {
@@ -335,29 +328,35 @@ impl KeySchedule {
     }
 }
 
-/// The platform's published FIT keys over a run: every generation's public key, derived once
-/// when the world is built (the partner fetches from it; it holds no private key).
+/// The platform's JWKS endpoint over a run: what a fetch at `t` returns. It derives the
+/// public keys of the generations published at `t` when asked (a fetch is rare: floored);
+/// the generation-0 seed it derives them from is private to it, and the partner sees only
+/// the public keys [`KeyDirectory::fetch`] hands out.
 pub struct KeyDirectory {
     pub schedule: KeySchedule,
-    publics: Vec<[u8; 32]>,
+    fit_seed: [u8; 32],
 }
 
 impl KeyDirectory {
-    /// The public keys of every generation published before `until`.
-    pub fn new(keys: &PlatformKeys, schedule: KeySchedule, until: Micros) -> KeyDirectory {
-        let last = *schedule.published(until).end();
+    pub fn new(keys: &PlatformKeys, schedule: KeySchedule) -> KeyDirectory {
         KeyDirectory {
             schedule,
-            publics: (0..=last).map(|g| keys.fit_public_of(g)).collect(),
+            fit_seed: keys.fit_seed,
         }
     }
     /// The key set as fetched at `t`: `kid` → verifier (checking `exp` against `epoch`).
     pub fn fetch(&self, t: Micros, epoch: Epoch) -> Vec<(String, FitVerifier)> {
         self.schedule
             .published(t)
-            .filter_map(|g| {
-                let public = self.publics.get(g as usize)?;
-                Some((fit_kid(g), FitVerifier::for_kid(public, &fit_kid(g), epoch)))
+            .map(|g| {
+                let public =
+                    ed25519_dalek::SigningKey::from_bytes(&generation_seed(&self.fit_seed, g))
+                        .verifying_key()
+                        .to_bytes();
+                (
+                    fit_kid(g),
+                    FitVerifier::for_kid(&public, &fit_kid(g), epoch),
+                )
             })
             .collect()
     }

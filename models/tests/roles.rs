@@ -149,6 +149,7 @@ impl Harness {
                 refetch_floor: 30 * SEC,
                 max_age: None,
                 unknown_kid: UnknownKid::Refetch,
+                refused_fit_binding: true,
             },
         };
         let side = Scripted {

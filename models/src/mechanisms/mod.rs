@@ -529,6 +529,13 @@ pub fn shared_specs() -> Vec<ParamSpec> {
             Mutant,
             "with fit_key_rotation: what P does with a FIT whose kid it has not cached: refetch (floored); never_refetch: refuse it (availability mutant); accept: take it unverified (mutant)",
         ),
+        spec(
+            "refused_fit_binding",
+            Kind::Switch,
+            "on",
+            Mutant,
+            "with fit_key_rotation: P binds the `jti` of a FIT it refused for a key it had not learnt to the body it came with, so a captured genuine FIT cannot be replayed with a forged T once P learns the key (off: mutant)",
+        ),
     ]
 }
 
@@ -577,6 +584,7 @@ impl SharedConfig {
                     refetch_floor: p.dur_req("jwks_refetch_floor"),
                     max_age: p.dur("jwks_max_age"),
                     unknown_kid: p.pick("unknown_kid"),
+                    refused_fit_binding: p.bool("refused_fit_binding"),
                 },
             },
             platform: PlatformConfig {
@@ -686,10 +694,11 @@ pub fn resolve(
     Ok((m, profile_name, params))
 }
 
-/// The least FIT key rotation period: a schedule derives every generation's key up front.
-const MIN_KEY_PERIOD: Micros = 60 * crate::SEC;
+/// The least FIT key rotation period: every rollover is a step on the run's schedule. (The
+/// explorer's small worlds scale periods down, so this is far below any real schedule.)
+const MIN_KEY_PERIOD: Micros = crate::SEC;
 
-/// `fit_key_rotation` and `fit_key_overlap` together: a period of at least a minute, and an
+/// `fit_key_rotation` and `fit_key_overlap` together: a period of at least a second, and an
 /// overlap shorter than the period (otherwise three generations would be published at once
 /// and "the old and the new key" would not describe the set).
 fn check_key_schedule(params: &Params) -> Result<(), ParamError> {
@@ -706,7 +715,7 @@ fn check_key_schedule(params: &Params) -> Result<(), ParamError> {
         return Err(ParamError::BadValue {
             key: "fit_key_rotation".into(),
             value: show("fit_key_rotation"),
-            expected: "never or periodic(DURATION) with a period of at least 1m".into(),
+            expected: "never or periodic(DURATION) with a period of at least 1s".into(),
         });
     }
     if params.dur_req("fit_key_overlap") >= period {

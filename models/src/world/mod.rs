@@ -198,10 +198,10 @@ impl World {
         let cfg = SharedConfig::from_params(params);
         let store = Store::new(cfg.store.clone());
         let fit = fit.unwrap_or_else(|| keys.fit_public_key());
-        // A key schedule: every generation's public key is derived now (no draw), P's cache
-        // starts from setup's pre-fetch, and F's FITs name their key.
+        // A key schedule: later generations are derived from generation 0 (no draw), P's
+        // cache starts from setup's pre-fetch, and F's FITs name their key.
         let key_cache = cfg.platform.fit_keys.map(|schedule| {
-            let directory = KeyDirectory::new(&keys, schedule, hard_stop(s));
+            let directory = KeyDirectory::new(&keys, schedule);
             KeyCache::prefetched(Arc::new(directory), cfg.partner.keys, SETUP_START)
         });
         let mut world = World {

@@ -321,6 +321,7 @@ impl Partner {
             fit: &self.fit,
             jwks_reachable: self.jwks_reachable,
             keys: self.keys.as_mut(),
+            unlearnt: None,
             fit_bodies: &mut self.fit_bodies,
             out,
         };

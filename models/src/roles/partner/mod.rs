@@ -75,4 +75,7 @@ pub struct KeyPolicy {
     pub refetch_floor: Micros,
     pub max_age: Option<Micros>,
     pub unknown_kid: crate::params::UnknownKid,
+    /// P remembers the `jti` of a FIT it refused for a key it had not learnt, with its body
+    /// (`refused_fit_binding`; off: mutant, the refused FIT is replayable once P learns it).
+    pub refused_fit_binding: bool,
 }
