@@ -505,8 +505,8 @@ pub fn shared_specs() -> Vec<ParamSpec> {
             "fit_key_overlap",
             Kind::Duration,
             "1h",
-            Unverified,
-            "with fit_key_rotation: a new key is published this long before F signs with it, and the old one stays published this long after (less than the period)",
+            Inference,
+            "with fit_key_rotation: a new key is published this long before F signs with it, and the old one stays published this long after (less than the period; the value is unverified: Atlassian's overlap is not public, and it is in force only with a rotation)",
         ),
         spec(
             "jwks_refetch_floor",
