@@ -12,9 +12,10 @@ use tokenlab_models::{Micros, SEC};
 
 /// The mechanisms whose tokens arrive with a FIT.
 pub const FIT_MECHANISMS: [&str; 2] = ["trigger", "push"];
-/// The rollover at 2 h; the outage from 15 min before it to 15 min after.
+/// The rollover at 2 h; the outage from 15 min before it to 17 min after (its end falls
+/// between the refetch attempts of both floors, so the floor's cost shows).
 const ROLLOVER_H: f64 = 2.0;
-const OUTAGE: (Micros, Micros) = (105 * 60 * SEC, 135 * 60 * SEC);
+const OUTAGE: (Micros, Micros) = (105 * 60 * SEC, 137 * 60 * SEC);
 const TENANTS: u32 = 40;
 const DURATION_H: f64 = 3.0;
 
@@ -169,7 +170,7 @@ pub fn section(seed: u64) -> Section {
     let title = "Key rollover during a JWKS outage";
     let claim = "Issue 13 item 2: F rotates its FIT signing key on a schedule; P caches the key set and refetches it on an unknown `kid` (floored). With `jwks_fail=closed` an outage across a rollover costs availability only, and P recovers after it.";
     let experiment = format!(
-        "trigger and push, {TENANTS} tenants for {DURATION_H} h on same-region; F rolls its key over at {ROLLOVER_H} h (`fit_key_rotation=periodic({ROLLOVER_H}h)`); the JWKS is unreachable from 105 to 135 min. Per policy: P's refetch floor, its key-set max age (none: only an unknown `kid` refetches) and F's overlap (the new key is published that long before the rollover). The security side (P8 and P10 through the rollover, the `jwks_fail=open` and `unknown_kid=accept` negative controls) is in the expectation table's issue-13 rows."
+        "trigger and push, {TENANTS} tenants for {DURATION_H} h on same-region; F rolls its key over at {ROLLOVER_H} h (`fit_key_rotation=periodic({ROLLOVER_H}h)`); the JWKS is unreachable from 105 to 137 min. Per policy: P's refetch floor, its key-set max age (none: only an unknown `kid` refetches) and F's overlap (the new key is published that long before the rollover). The security side (P8 and P10 through the rollover, the `jwks_fail=open` and `unknown_kid=accept` negative controls) is in the expectation table's issue-13 rows."
     );
     let rows = match data(seed) {
         Ok(d) => d,
@@ -241,7 +242,7 @@ pub fn section(seed: u64) -> Section {
                 table,
             ),
             Block::Text {
-                text: "Refused deliveries are F's token deliveries that P.auth / P.recv answered 401 (a FIT under a key P had not learnt); recovery is from the outage's end to the first accepted delivery after the last refusal, so it includes the wait for the next delivery. The rollover schedule and overlap are parameters (Atlassian's schedule is not public: unverified); the floor and max age follow jose's createRemoteJWKSet defaults (30 s, 10 min; inference). With a pre-publication overlap longer than the max age plus the outage's lead, P learns the new key before the outage and the outage costs nothing.".into(),
+                text: "Refused deliveries are F's token deliveries that P.auth / P.recv answered 401 (a FIT under a key P had not learnt); recovery is from the outage's end to the first accepted delivery after the last refusal, so it includes the wait for the next delivery. The rollover schedule and overlap are parameters (Atlassian's schedule is not public: unverified); the floor and max age follow jose's createRemoteJWKSet defaults (30 s, 10 min; inference). With a pre-publication overlap longer than the max age plus the outage's lead, P learns the new key before the outage and the outage costs nothing; with a shorter one it depends on when P's last refresh before the outage fell (the 20 min rows). Failed demands include those a run has without any rollover (push: tenants whose first delivery has not come yet): compare a row with the 1 h overlap row of its mechanism, which refused nothing.".into(),
             },
         ],
         rule: "Supported when every refetching partner that refused deliveries accepts again after the outage and the never-refetching control does not; depends on the policy when a refetching partner never recovers; not evaluated when nothing was refused.".into(),
