@@ -126,6 +126,8 @@ pub enum FaultKind {
     NoListener,
     /// Loopback only: an HTTP exchange failed on the socket.
     HttpExchangeFailed,
+    /// F rolled its FIT signing key over (`fit_key_rotation`; the detail is the new `kid`).
+    KeyRollover,
 }
 
 impl FaultKind {
@@ -139,6 +141,7 @@ impl FaultKind {
             FaultKind::JwksRestored => "jwks_restored",
             FaultKind::NoListener => "no_listener",
             FaultKind::HttpExchangeFailed => "http_exchange_failed",
+            FaultKind::KeyRollover => "key_rollover",
         }
     }
 }

@@ -382,6 +382,13 @@ crate::choice_enum! {
     pub enum JwksFail { Closed = "closed", Open = "open" }
 }
 crate::choice_enum! {
+    /// What P does with a FIT whose `kid` is not in its cached key set (`unknown_kid`, with
+    /// `fit_key_rotation`): refetch the JWKS (no sooner than `jwks_refetch_floor` after the
+    /// last fetch); `never_refetch` refuses it (an availability mutant); `accept` takes it
+    /// unverified (a security mutant).
+    pub enum UnknownKid { Refetch = "refetch", NeverRefetch = "never_refetch", Accept = "accept" }
+}
+crate::choice_enum! {
     /// Whether F and the AS honour a revocation (`revocation`; `ignored` is a mutant).
     pub enum Revocation { Enforced = "enforced", Ignored = "ignored" }
 }

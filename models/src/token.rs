@@ -114,6 +114,9 @@ pub enum JwtError {
     WrongAudience,
     #[error("wrong issuer")]
     WrongIssuer,
+    /// A FIT whose `kid` is not in the key set the partner holds (with a key schedule).
+    #[error("unknown key id")]
+    UnknownKey,
 }
 
 fn validation(alg: Algorithm) -> Validation {
@@ -152,6 +155,13 @@ pub struct PlatformKeys {
     /// Ed25519 signing is deterministic, so signing with it gives the same bytes.
     fit_signing: ed25519_dalek::SigningKey,
     fit_public: [u8; 32],
+    /// The seed of key generation 0, from which later generations are derived (no RNG draw:
+    /// a run without a rollover draws exactly what it always drew).
+    fit_seed: [u8; 32],
+    /// The encoded JOSE header F writes: without `kid` unless a key schedule is set.
+    fit_header: String,
+    /// The key generation F signs with (0 until the first rollover).
+    fit_generation: u32,
     hs256: Validation,
     epoch: Epoch,
 }
@@ -171,9 +181,32 @@ impl PlatformKeys {
             fit_enc: EncodingKey::from_ed_der(&ed25519_pkcs8_der(&seed)),
             fit_signing: signing,
             fit_public,
+            fit_seed: seed,
+            fit_header: FIT_HEADER.to_string(),
+            fit_generation: 0,
             hs256: validation(Algorithm::HS256),
             epoch: Epoch::default(),
         }
+    }
+
+    /// With a key schedule (`fit_key_rotation`), FITs name their key: from now on F writes a
+    /// `kid` in every FIT header, starting with generation 0's.
+    pub fn enable_kid(&mut self) {
+        self.fit_header = kid_header(&fit_kid(self.fit_generation));
+    }
+
+    /// The rollover to key `generation`: F signs every later FIT with it (`kid` included).
+    pub fn roll_to(&mut self, generation: u32) {
+        self.fit_generation = generation;
+        self.fit_signing =
+            ed25519_dalek::SigningKey::from_bytes(&generation_seed(&self.fit_seed, generation));
+        self.fit_public = self.fit_signing.verifying_key().to_bytes();
+        self.fit_header = kid_header(&fit_kid(generation));
+    }
+
+    /// The key generation F signs with.
+    pub fn fit_generation(&self) -> u32 {
+        self.fit_generation
     }
 
     /// The published key set (JWKS) of FIT verification: the public key only.
@@ -181,6 +214,7 @@ impl PlatformKeys {
         FitVerifier {
             key: DecodingKey::from_ed_der(&self.fit_public),
             fast: ed25519_dalek::VerifyingKey::from_bytes(&self.fit_public).ok(),
+            header: FIT_HEADER.to_string(),
             v: validation(Algorithm::EdDSA),
             epoch: self.epoch,
         }
@@ -220,8 +254,8 @@ impl PlatformKeys {
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
         use ed25519_dalek::Signer;
         let json = serde_json::to_vec(claims).expect("plain claims serialize");
-        let mut token = String::with_capacity(FIT_HEADER.len() + 2 + json.len() * 4 / 3 + 88);
-        token.push_str(FIT_HEADER);
+        let mut token = String::with_capacity(self.fit_header.len() + 2 + json.len() * 4 / 3 + 88);
+        token.push_str(&self.fit_header);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&json, &mut token);
         let signature = self.fit_signing.sign(token.as_bytes());
@@ -243,6 +277,91 @@ impl PlatformKeys {
 /// base64url of `{"typ":"JWT","alg":"EdDSA"}` (a test checks it against the library).
 const FIT_HEADER: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJFZERTQSJ9";
 
+/// The `kid` of FIT key generation `generation` (`fit-1` is generation 0, the name the
+/// loopback JWKS has always published).
+pub fn fit_kid(generation: u32) -> String {
+    format!("fit-{}", u64::from(generation) + 1)
+}
+
+/// The encoded JOSE header of a FIT signed with key `kid`.
+fn kid_header(kid: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!(r#"{{"typ":"JWT","alg":"EdDSA","kid":"{kid}"}}"#))
+}
+
+/// Generation 0 is the seed itself; generation n ≥ 1 is SHA-256 over a label, the seed and n.
+fn generation_seed(seed: &[u8; 32], generation: u32) -> [u8; 32] {
+    if generation == 0 {
+        return *seed;
+    }
+    let mut h = Sha256::new();
+    h.update(b"tokenlab fit key generation");
+    h.update(seed);
+    h.update(generation.to_le_bytes());
+    h.finalize().into()
+}
+
+/// The `kid` in a JWT's header, read without verifying anything (it only selects the key
+/// the signature is then checked with). `None` for no `kid` or an unreadable header.
+pub fn header_kid(jwt: &Jwt) -> Option<String> {
+    jsonwebtoken::decode_header(jwt.expose()).ok()?.kid
+}
+
+/// The platform's FIT key schedule (`fit_key_rotation=periodic(period)`, `fit_key_overlap`):
+/// generation n signs from n·period; it is published from n·period − overlap until
+/// (n+1)·period + overlap (old and new both published around each rollover).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeySchedule {
+    pub period: Micros,
+    pub overlap: Micros,
+}
+
+impl KeySchedule {
+    /// The generation F signs with at `t` (0 before the first rollover, setup included).
+    pub fn generation(&self, t: Micros) -> u32 {
+        u32::try_from(t.max(0) / self.period).unwrap_or(u32::MAX)
+    }
+    /// The generations the JWKS publishes at `t`.
+    pub fn published(&self, t: Micros) -> std::ops::RangeInclusive<u32> {
+        self.generation(t - self.overlap)..=self.generation(t + self.overlap)
+    }
+}
+
+/// The platform's JWKS endpoint over a run: what a fetch at `t` returns. It derives the
+/// public keys of the generations published at `t` when asked (a fetch is rare: floored);
+/// the generation-0 seed it derives them from is private to it, and the partner sees only
+/// the public keys [`KeyDirectory::fetch`] hands out.
+pub struct KeyDirectory {
+    pub schedule: KeySchedule,
+    fit_seed: [u8; 32],
+}
+
+impl KeyDirectory {
+    pub fn new(keys: &PlatformKeys, schedule: KeySchedule) -> KeyDirectory {
+        KeyDirectory {
+            schedule,
+            fit_seed: keys.fit_seed,
+        }
+    }
+    /// The key set as fetched at `t`: `kid` → verifier (checking `exp` against `epoch`).
+    pub fn fetch(&self, t: Micros, epoch: Epoch) -> Vec<(String, FitVerifier)> {
+        self.schedule
+            .published(t)
+            .map(|g| {
+                let public =
+                    ed25519_dalek::SigningKey::from_bytes(&generation_seed(&self.fit_seed, g))
+                        .verifying_key()
+                        .to_bytes();
+                (
+                    fit_kid(g),
+                    FitVerifier::for_kid(&public, &fit_kid(g), epoch),
+                )
+            })
+            .collect()
+    }
+}
+
 /// A PKCS#8 v1 wrapper around a raw Ed25519 seed (RFC 8410), which is what
 /// `EncodingKey::from_ed_der` expects.
 #[cfg(test)]
@@ -261,6 +380,8 @@ pub struct FitVerifier {
     /// The platform's key parsed once, for the fast path of [`FitVerifier::verify`] (none for
     /// a key obtained elsewhere: those always take the library's path).
     fast: Option<ed25519_dalek::VerifyingKey>,
+    /// The encoded header the fast path expects (the platform's exact header for this key).
+    header: String,
     v: Validation,
     epoch: Epoch,
 }
@@ -272,8 +393,19 @@ impl FitVerifier {
         FitVerifier {
             key,
             fast: None,
+            header: FIT_HEADER.to_string(),
             v: validation(Algorithm::EdDSA),
             epoch: Epoch::default(),
+        }
+    }
+    /// The verifier of one published key, `kid`, of the platform's key schedule.
+    fn for_kid(public: &[u8; 32], kid: &str, epoch: Epoch) -> FitVerifier {
+        FitVerifier {
+            key: DecodingKey::from_ed_der(public),
+            fast: ed25519_dalek::VerifyingKey::from_bytes(public).ok(),
+            header: kid_header(kid),
+            v: validation(Algorithm::EdDSA),
+            epoch,
         }
     }
     pub fn set_epoch(&mut self, epoch: Epoch) {
@@ -326,7 +458,7 @@ impl FitVerifier {
         let key = self.fast.as_ref()?;
         let (message, signature) = token.rsplit_once('.')?;
         let (header, _) = message.split_once('.')?;
-        if header != FIT_HEADER {
+        if header != self.header {
             return None;
         }
         let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;

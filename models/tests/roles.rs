@@ -12,9 +12,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use tokenlab_models::history::{Cause, Event, Outcome, Record};
 use tokenlab_models::ids::{DemandId, IdGen, MsgId, Party, RoleKind, TenantId, TimerId};
 use tokenlab_models::message::{Body, Envelope, Fields, Request, Response, Value};
-use tokenlab_models::params::{JwksFail, Lag, LogToken};
+use tokenlab_models::params::{JwksFail, Lag, LogToken, UnknownKid};
 use tokenlab_models::roles::partner::{
-    AttemptResult, Inbound, OutRequest, Partner, PartnerConfig, PartnerCx, PartnerSide, RetryPolicy,
+    AttemptResult, Inbound, KeyPolicy, OutRequest, Partner, PartnerConfig, PartnerCx, PartnerSide,
+    RetryPolicy,
 };
 use tokenlab_models::roles::store::{
     Backend, CachedToken, Row, Store, StoreConfig, StoreReply, StoreRequest,
@@ -144,6 +145,12 @@ impl Harness {
             jwks_fail: JwksFail::Closed,
             clock_skew: 0,
             log_token: LogToken::None,
+            keys: KeyPolicy {
+                refetch_floor: 30 * SEC,
+                max_age: None,
+                unknown_kid: UnknownKid::Refetch,
+                refused_fit_binding: true,
+            },
         };
         let side = Scripted {
             resets: resets.clone(),

@@ -1869,6 +1869,7 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
         steady_section(&c),
         outage_section(&c),
         provisioning(&c),
+        super::key_rollover::section(c.seed),
     ];
     if let Some(d) = sec {
         let mut extra = Vec::new();

@@ -27,6 +27,7 @@ pub mod document;
 pub mod evidence;
 pub mod experiments;
 pub mod figures;
+pub mod key_rollover;
 pub mod loopback;
 pub mod modelled;
 pub mod real_servers;

@@ -35,6 +35,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "jwks-outage-forge",
         include_str!("../../scenarios/jwks-outage-forge.toml"),
     ),
+    (
+        "key-rollover-outage",
+        include_str!("../../scenarios/key-rollover-outage.toml"),
+    ),
 ];
 
 #[cfg(test)]

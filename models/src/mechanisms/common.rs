@@ -23,6 +23,12 @@ pub fn accept_token_delivery(
     let claims = match cx.check_fit(fit) {
         Ok(c) => c,
         Err(_) => {
+            if let (Some(jwt), Some(exp)) = (
+                req.headers.jwt("x-forge-oauth-system"),
+                req.body.int("expires_at"),
+            ) {
+                cx.bind_unlearnt(format!("{} {:?} {exp}", req.route, jwt.id()), false);
+            }
             return (
                 Inbound::Reply {
                     tenant: None,
@@ -135,6 +141,7 @@ pub fn lifecycle(
                 }
             },
             Err(_) => {
+                cx.bind_unlearnt(format!("{} {:?}", req.route, req.body), true);
                 return Inbound::Reply {
                     tenant: None,
                     update: None,

@@ -15,11 +15,12 @@ use crate::Micros;
 use crate::ids::Group;
 use crate::params::{
     Apps, Basis, Choice, ExpLeeway, JwksFail, Kind, LogToken, ParamError, ParamSpec, Params,
-    Revocation, TokenAud, spec,
+    Revocation, Rotation, TokenAud, UnknownKid, spec,
 };
-use crate::roles::partner::{PartnerConfig, PartnerSide, RetryPolicy};
+use crate::roles::partner::{KeyPolicy, PartnerConfig, PartnerSide, RetryPolicy};
 use crate::roles::platform::{PlatformConfig, PlatformSide};
 use crate::roles::store::StoreConfig;
+use crate::token::KeySchedule;
 use serde::Serialize;
 
 /// A named "as published" profile.
@@ -493,6 +494,48 @@ pub fn shared_specs() -> Vec<ParamSpec> {
             Inference,
             "the admin's time to consent",
         ),
+        spec(
+            "fit_key_rotation",
+            Kind::Rotation,
+            "never",
+            Inference,
+            "periodic(D): F rolls its FIT signing key over every D and FITs carry a `kid` (a period is unverified: Atlassian's schedule is not public); never: one key, no `kid`",
+        ),
+        spec(
+            "fit_key_overlap",
+            Kind::Duration,
+            "1h",
+            Inference,
+            "with fit_key_rotation: a new key is published this long before F signs with it, and the old one stays published this long after (less than the period; the value is unverified: Atlassian's overlap is not public, and it is in force only with a rotation)",
+        ),
+        spec(
+            "jwks_refetch_floor",
+            Kind::Duration,
+            "30s",
+            Inference,
+            "with fit_key_rotation: least time between P's JWKS fetches (jose's createRemoteJWKSet cooldown)",
+        ),
+        spec(
+            "jwks_max_age",
+            Kind::DurationOrNone,
+            "10m",
+            Inference,
+            "with fit_key_rotation: P refetches a key set older than this at its next FIT check, keeping the stale set if the fetch fails (jose's cacheMaxAge); none: only on an unknown kid",
+        ),
+        spec(
+            "unknown_kid",
+            Kind::Choice(UnknownKid::NAMES),
+            "refetch",
+            Mutant,
+            "with fit_key_rotation: what P does with a FIT whose kid it has not cached: refetch (floored); never_refetch: refuse it (availability mutant); accept: take it unverified (mutant)",
+        ),
+        spec(
+            "refused_fit_binding",
+            Kind::Switch,
+            "on",
+            Mutant,
+            "with fit_key_rotation: P binds the `jti` of a FIT it refused for a key it had not learnt to the body it came with, so a captured genuine FIT cannot be replayed with a forged T once P learns the key (off: mutant)",
+        ),
     ]
 }
 
@@ -537,6 +580,12 @@ impl SharedConfig {
                 jwks_fail: p.pick("jwks_fail"),
                 clock_skew: p.dur_req("clock_skew"),
                 log_token: p.pick("log_token"),
+                keys: KeyPolicy {
+                    refetch_floor: p.dur_req("jwks_refetch_floor"),
+                    max_age: p.dur("jwks_max_age"),
+                    unknown_kid: p.pick("unknown_kid"),
+                    refused_fit_binding: p.bool("refused_fit_binding"),
+                },
             },
             platform: PlatformConfig {
                 recheck_install: p.bool("recheck_install"),
@@ -553,6 +602,13 @@ impl SharedConfig {
                 dpop_replay_check: p.bool("dpop_replay_check"),
                 apps: p.pick("apps"),
                 api_app_check: p.bool("api_app_check"),
+                fit_keys: match p.rotation("fit_key_rotation") {
+                    Rotation::Never => None,
+                    Rotation::Periodic(period) => Some(KeySchedule {
+                        period,
+                        overlap: p.dur_req("fit_key_overlap"),
+                    }),
+                },
                 // Declared only where an `ip_allowlist` can look at it (global-secret,
                 // tenant-secret); elsewhere the attacker's location changes nothing.
                 attacker_location: match p.get("attacker_location") {
@@ -646,7 +702,45 @@ pub fn resolve(
     for kv in r.sets.iter().chain(sets) {
         params.set_kv(kv, id)?;
     }
+    check_key_schedule(&params)?;
     Ok((m, profile_name, params))
+}
+
+/// The least FIT key rotation period: every rollover is a step on the run's schedule. (The
+/// explorer's small worlds scale periods down, so this is far below any real schedule.)
+const MIN_KEY_PERIOD: Micros = crate::SEC;
+
+/// `fit_key_rotation` and `fit_key_overlap` together: a period of at least a second, and an
+/// overlap shorter than the period (otherwise three generations would be published at once
+/// and "the old and the new key" would not describe the set).
+fn check_key_schedule(params: &Params) -> Result<(), ParamError> {
+    let Rotation::Periodic(period) = params.rotation("fit_key_rotation") else {
+        return Ok(());
+    };
+    let show = |k: &str| {
+        params
+            .get(k)
+            .map(|v| crate::params::ShowValue(v).to_string())
+            .unwrap_or_default()
+    };
+    if period < MIN_KEY_PERIOD {
+        return Err(ParamError::BadValue {
+            key: "fit_key_rotation".into(),
+            value: show("fit_key_rotation"),
+            expected: "never or periodic(DURATION) with a period of at least 1s".into(),
+        });
+    }
+    if params.dur_req("fit_key_overlap") >= period {
+        return Err(ParamError::BadValue {
+            key: "fit_key_overlap".into(),
+            value: show("fit_key_overlap"),
+            expected: format!(
+                "a duration shorter than fit_key_rotation's period ({})",
+                show("fit_key_rotation")
+            ),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -73,6 +73,8 @@ pub struct PlatformConfig {
     pub api_app_check: bool,
     /// Where the attacker's requests come from (`attacker_location`; H23's allow-list).
     pub attacker_location: crate::network::Location,
+    /// F's FIT key schedule (`fit_key_rotation`, `fit_key_overlap`); `None`: one key.
+    pub fit_keys: Option<crate::token::KeySchedule>,
 }
 
 /// How a platform endpoint handles a request.
@@ -548,6 +550,11 @@ fn reason_of(resp: &Response) -> &'static str {
 }
 
 impl Platform {
+    /// F's FIT key schedule, if it rotates its key.
+    pub fn fit_key_schedule(&self) -> Option<crate::token::KeySchedule> {
+        self.cfg.fit_keys
+    }
+
     pub fn new(
         side: Box<dyn PlatformSide>,
         cfg: PlatformConfig,

@@ -23,6 +23,7 @@ pub fn jwt_reason(e: JwtError) -> &'static str {
         JwtError::Expired => "expired",
         JwtError::WrongAudience => "wrong_audience",
         JwtError::WrongIssuer => "wrong_issuer",
+        JwtError::UnknownKey => "unknown_key",
     }
 }
 

@@ -4,6 +4,7 @@
 //! attacker's view) is the world core in [`crate::world`], which the loopback driver shares.
 //! The same seed and inputs give byte-identical results.
 
+pub mod rollover;
 pub mod summary;
 
 use crate::choice::Choices;

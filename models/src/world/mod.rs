@@ -29,11 +29,12 @@ use crate::params::Params;
 use crate::roles::admin::Admin;
 use crate::roles::attacker::{AttackPlan, Attacker};
 use crate::roles::partner::Partner;
+use crate::roles::partner::keys::KeyCache;
 use crate::roles::platform::Platform;
 use crate::roles::store::{Backend, Store, StoreReply, StoreRequest};
 use crate::roles::{AdminAction, Effects, Input, Outgoing, Role};
 use crate::sim::{DRAIN, SETUP_START, Scenario};
-use crate::token::{FitVerifier, PlatformKeys};
+use crate::token::{FitVerifier, KeyDirectory, PlatformKeys};
 use crate::{Micros, SEC};
 use exposure::Watch;
 use rand::{RngExt, SeedableRng};
@@ -65,6 +66,8 @@ pub enum Step {
     AttackStep(usize),
     /// The JWKS becomes unreachable (false) or reachable again (true) at P.
     Jwks(bool),
+    /// F rolls its FIT signing key over to this generation (`fit_key_rotation`).
+    KeyRollover(u32),
 }
 
 /// Every scheduled step of a run, in queueing order (ties at one time keep this order).
@@ -195,6 +198,12 @@ impl World {
         let cfg = SharedConfig::from_params(params);
         let store = Store::new(cfg.store.clone());
         let fit = fit.unwrap_or_else(|| keys.fit_public_key());
+        // A key schedule: later generations are derived from generation 0 (no draw), P's
+        // cache starts from setup's pre-fetch, and F's FITs name their key.
+        let key_cache = cfg.platform.fit_keys.map(|schedule| {
+            let directory = KeyDirectory::new(&keys, schedule);
+            KeyCache::prefetched(Arc::new(directory), cfg.partner.keys, SETUP_START)
+        });
         let mut world = World {
             partner: Partner::new(partner_side, cfg.partner, store, fit, partner_rng),
             platform: Platform::new(platform_side, cfg.platform, keys, platform_rng),
@@ -215,6 +224,10 @@ impl World {
             actions: Vec::new(),
             choices: Choices::random(),
         };
+        if let Some(cache) = key_cache {
+            world.platform.keys.enable_kid();
+            world.partner.keys = Some(cache);
+        }
         if choices.is_guided() {
             world.partner.choices = choices.clone();
             world.partner.store.choices = choices.clone();
@@ -269,6 +282,18 @@ impl World {
             for (from, until) in &p.jwks_outages {
                 out.push((*from, Step::Jwks(false)));
                 out.push((*until, Step::Jwks(true)));
+            }
+        }
+        // F's key rollovers (none without `fit_key_rotation`).
+        if let Some(k) = self.platform.fit_key_schedule() {
+            let stop = hard_stop(s);
+            let mut generation = 1u32;
+            while i64::from(generation) * k.period < stop {
+                out.push((
+                    i64::from(generation) * k.period,
+                    Step::KeyRollover(generation),
+                ));
+                generation += 1;
             }
         }
         // Provisioning: every tenant is installed before t=0 on fault-free links (or, with
@@ -495,6 +520,16 @@ impl World {
                 self.effects = out;
             }
             Step::AttackStep(i) => self.attack_step(i),
+            Step::KeyRollover(generation) => {
+                self.platform.keys.roll_to(generation);
+                self.history.push(
+                    now,
+                    Event::Fault {
+                        kind: FaultKind::KeyRollover,
+                        detail: crate::token::fit_kid(generation),
+                    },
+                );
+            }
             Step::Jwks(reachable) => {
                 self.partner.set_jwks_reachable(reachable);
                 self.history.push(

@@ -2,6 +2,7 @@
 //! ([`PartnerCx`]). Nothing here knows about retries, timers or single flight.
 
 use super::PartnerConfig;
+use super::keys::KeyLookup;
 use crate::Micros;
 use crate::history::{Cause, Event};
 use crate::ids::{Party, TenantId};
@@ -158,6 +159,10 @@ pub struct PartnerCx<'a> {
     pub(super) cfg: &'a PartnerConfig,
     pub(super) fit: &'a FitVerifier,
     pub(super) jwks_reachable: bool,
+    pub(super) keys: Option<&'a mut super::keys::KeyCache>,
+    /// The unverified claims of the last FIT refused because P had not learnt its key (with a
+    /// key schedule only), so its `jti` can be bound to the body it came with.
+    pub(super) unlearnt: Option<FitClaims>,
     pub(super) fit_bodies: &'a mut std::collections::BTreeMap<String, (i64, String)>,
     pub(super) out: &'a mut Effects,
 }
@@ -180,9 +185,34 @@ pub enum FitRefusal {
 impl PartnerCx<'_> {
     /// Verifies a FIT as P.auth / P.recv do, honouring `fit_check` and `jwks_fail`.
     /// Returns the claims (or, with the check switched off, `None` as "accepted unchecked").
-    pub fn check_fit(&self, fit: Option<&Jwt>) -> Result<Option<FitClaims>, FitRefusal> {
+    pub fn check_fit(&mut self, fit: Option<&Jwt>) -> Result<Option<FitClaims>, FitRefusal> {
         if !self.cfg.fit_check {
             return Ok(None);
+        }
+        if let Some(keys) = self.keys.as_deref_mut() {
+            // F rotates its key: the FIT's `kid` picks a key from P's cached set.
+            let fit = fit.ok_or(FitRefusal::Missing)?;
+            let kid = crate::token::header_kid(fit);
+            let refusal = match keys.lookup(kid.as_deref(), self.now, self.jwks_reachable) {
+                KeyLookup::Found(v) => {
+                    return v
+                        .verify_audience(fit, self.now, self.cfg.fit_audience_check)
+                        .map(Some)
+                        .map_err(FitRefusal::Invalid);
+                }
+                KeyLookup::Unchecked => return Ok(None),
+                KeyLookup::Unreachable if self.cfg.jwks_fail == JwksFail::Open => return Ok(None),
+                KeyLookup::Unreachable => FitRefusal::JwksUnreachable,
+                KeyLookup::Unknown => FitRefusal::Invalid(JwtError::UnknownKey),
+            };
+            // A genuine FIT refused only because P has not learnt its key yet must not be
+            // replayable with another body once P has: remember its `jti` (unverified) with
+            // the body it came with ([`PartnerCx::bind_unlearnt`]).
+            if self.cfg.keys.refused_fit_binding {
+                self.unlearnt =
+                    jsonwebtoken::dangerous::insecure_decode_claims::<FitClaims>(fit.expose()).ok();
+            }
+            return Err(refusal);
         }
         if !self.jwks_reachable {
             return if self.cfg.jwks_fail == JwksFail::Open {
@@ -205,6 +235,19 @@ impl PartnerCx<'_> {
     /// (a later replay fails the FIT's `exp` check instead).
     pub fn bind_fit_body(&mut self, claims: &FitClaims, body: String) -> bool {
         self.bind(claims, body, self.cfg.fit_replay_check)
+    }
+    /// After a refusal for a key P had not learnt: binds that FIT's `jti` to `body` as
+    /// [`PartnerCx::bind_fit_body`] (`hook`: as [`PartnerCx::bind_hook_fit_body`]) would have,
+    /// so that the first body a FIT came with stays the only one P will take with it.
+    pub fn bind_unlearnt(&mut self, body: String, hook: bool) {
+        if let Some(c) = self.unlearnt.take() {
+            let check = if hook {
+                self.cfg.lifecycle_fit_replay_check
+            } else {
+                self.cfg.fit_replay_check
+            };
+            self.bind(&c, body, check);
+        }
     }
     /// [`PartnerCx::bind_fit_body`] for P.lifecycle's hook FITs.
     pub fn bind_hook_fit_body(&mut self, claims: &FitClaims, body: String) -> bool {

@@ -184,6 +184,9 @@ impl Partner {
     /// The world's time origin (see [`crate::token::Epoch`]).
     pub fn set_epoch(&mut self, epoch: crate::token::Epoch) {
         self.fit.set_epoch(epoch);
+        if let Some(k) = &mut self.keys {
+            k.set_epoch(epoch);
+        }
     }
 }
 
@@ -196,6 +199,8 @@ pub struct Partner {
     pub store: Store,
     pub(super) fit: FitVerifier,
     pub(super) jwks_reachable: bool,
+    /// The cached key set when F rotates its FIT key (`None`: one pre-fetched key).
+    pub keys: Option<super::keys::KeyCache>,
     /// FIT `jti` → (its exp, the body it first came with), while the FIT is live.
     pub(super) fit_bodies: BTreeMap<String, (i64, String)>,
     pub(super) rng: ChaCha8Rng,
@@ -232,6 +237,7 @@ impl Partner {
             store,
             fit,
             jwks_reachable: true,
+            keys: None,
             fit_bodies: BTreeMap::new(),
             rng,
             choices: crate::choice::Choices::random(),
@@ -314,6 +320,8 @@ impl Partner {
             cfg: &self.cfg,
             fit: &self.fit,
             jwks_reachable: self.jwks_reachable,
+            keys: self.keys.as_mut(),
+            unlearnt: None,
             fit_bodies: &mut self.fit_bodies,
             out,
         };
@@ -982,6 +990,9 @@ impl Role for Partner {
                     self.awaiting.clear();
                     self.store_waits.clear();
                     self.side.reset_volatile();
+                    if let Some(k) = &mut self.keys {
+                        k.forget();
+                    }
                     if !self.side.persists_tokens() {
                         self.clear_tokens(now, out);
                     }

@@ -17,6 +17,7 @@ pub mod api;
 mod awaiting;
 mod engine;
 mod inbound;
+pub mod keys;
 
 pub use api::{
     AttemptResult, Credential, FitRefusal, Inbound, OutRequest, PartnerCx, PartnerSide, RowUpdate,
@@ -63,4 +64,18 @@ pub struct PartnerConfig {
     /// How far P's clock runs behind the platform's.
     pub clock_skew: Micros,
     pub log_token: LogToken,
+    /// How P keeps the platform's key set when F rotates its FIT key (`fit_key_rotation`).
+    pub keys: KeyPolicy,
+}
+
+/// P's JWKS cache policy (`jwks_refetch_floor`, `jwks_max_age`, `unknown_kid`); it matters
+/// only when the platform has a key schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyPolicy {
+    pub refetch_floor: Micros,
+    pub max_age: Option<Micros>,
+    pub unknown_kid: crate::params::UnknownKid,
+    /// P remembers the `jti` of a FIT it refused for a key it had not learnt, with its body
+    /// (`refused_fit_binding`; off: mutant, the refused FIT is replayable once P learns it).
+    pub refused_fit_binding: bool,
 }
