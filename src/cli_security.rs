@@ -382,11 +382,12 @@ fn spam_cmd(a: &AttackArgs, mechanism: &str, every_url: bool, rate: u32) -> Resu
             );
         }
         println!(
-            "spam: {} calls, {} admitted, refused {:?}; partner calls refused 429: {}; detected: {}",
+            "spam: {} calls, {} admitted, refused {:?}; partner calls refused 429: victim {}, others {}; detected: {}",
             r.spam.calls,
             r.spam.admitted,
             r.spam.refused_by,
-            r.partner_rate_limited,
+            r.victim_rate_limited,
+            r.others_rate_limited,
             r.detected_after_s
                 .map_or("no".into(), |s| format!("{s:.0} s after the start")),
         );

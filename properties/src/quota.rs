@@ -86,8 +86,9 @@ pub struct QuotaResult {
     pub victim_baseline: GroupOutcome,
     pub others_baseline: GroupOutcome,
     pub spam: SpamOutcome,
-    /// The partner's calls to F refused 429 while the spam ran.
-    pub partner_rate_limited: u64,
+    /// The partner's calls to F refused 429 while the spam ran: the victim's, the others'.
+    pub victim_rate_limited: u64,
+    pub others_rate_limited: u64,
     /// The first `Detect` for the victim after the spam started (`correlate=on`), s after it.
     pub detected_after_s: Option<f64>,
     pub model: &'static str,
@@ -239,7 +240,7 @@ pub fn quota_attack(req: &QuotaRequest) -> anyhow::Result<QuotaResult> {
 
     let f = Facts::new(&run.history);
     let mut spam = SpamOutcome::default();
-    let mut partner_rate_limited = 0;
+    let (mut victim_rate_limited, mut others_rate_limited) = (0, 0);
     for (p, d, t) in f.decided() {
         if !(from..until + 60 * SEC).contains(&t) {
             continue;
@@ -255,7 +256,11 @@ pub fn quota_attack(req: &QuotaRequest) -> anyhow::Result<QuotaResult> {
                 *spam.refused_by.entry((*reason).into()).or_default() += 1;
             }
             (Party::Partner(_), Decision::Reject { reason }) if *reason == "rate_limited" => {
-                partner_rate_limited += 1
+                if p.tenant == victim {
+                    victim_rate_limited += 1;
+                } else {
+                    others_rate_limited += 1;
+                }
             }
             _ => {}
         }
@@ -276,7 +281,8 @@ pub fn quota_attack(req: &QuotaRequest) -> anyhow::Result<QuotaResult> {
         victim_baseline: vb,
         others_baseline: ob,
         spam,
-        partner_rate_limited,
+        victim_rate_limited,
+        others_rate_limited,
         detected_after_s,
         model: MODEL,
     })

@@ -1869,6 +1869,7 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
         steady_section(&c),
         outage_section(&c),
         provisioning(&c),
+        super::quota::a9(c.seed, r.config.quick || r.config.tiny),
     ];
     if let Some(d) = sec {
         let mut extra = Vec::new();
