@@ -37,62 +37,40 @@ fn n(v: &serde_json::Value, path: &[&str]) -> u64 {
 
 #[test]
 fn bad_spam_input_gets_one_clear_line() {
+    const URL: [&str; 5] = [
+        "--mechanism",
+        "trigger",
+        "--steal",
+        "trigger_url",
+        "--spam-rate",
+    ];
     for (args, needle) in [
         (
-            vec![
-                "attack",
-                "--mechanism",
-                "trigger",
-                "--steal",
-                "trigger_url",
-                "--spam-rate",
-                "0",
-            ],
+            [&URL[..], &["0"]].concat(),
             "--spam-rate must be calls per minute in 1..=120000",
         ),
         (
-            vec![
-                "attack",
-                "--mechanism",
-                "trigger",
-                "--steal",
-                "trigger_url",
-                "--spam-rate",
-                "999999",
-            ],
+            [&URL[..], &["999999"]].concat(),
             "--spam-rate must be calls per minute",
         ),
         (
-            vec![
-                "attack",
-                "--mechanism",
-                "trigger",
-                "--steal",
-                "trigger_url",
-                "--spam-rate",
-                "10",
-                "--spam-for-s",
-                "0",
-            ],
+            [&URL[..], &["10", "--spam-for-s", "0"]].concat(),
             "--spam-for-s must be in (0, 1800]",
         ),
         (
-            vec![
-                "attack",
-                "--mechanism",
-                "trigger",
-                "--steal",
-                "trigger_url",
-                "--spam-rate",
-                "10",
-                "--victim",
-                "10",
-            ],
+            [&URL[..], &["10", "--victim", "10"]].concat(),
             "--victim must be a tenant id in 0..10",
         ),
         (
+            [&URL[..], &["10", "--mode", "continuing"]].concat(),
+            "--mode, --from, --reads-end-at-s and --revoke-at-s do not apply",
+        ),
+        (
+            [&URL[..], &["10", "--set", "quota_counts=all"]].concat(),
+            "bad value 'all' for 'quota_counts'",
+        ),
+        (
             vec![
-                "attack",
                 "--mechanism",
                 "trigger",
                 "--steal",
@@ -104,7 +82,6 @@ fn bad_spam_input_gets_one_clear_line() {
         ),
         (
             vec![
-                "attack",
                 "--mechanism",
                 "refresh",
                 "--breach",
@@ -114,35 +91,8 @@ fn bad_spam_input_gets_one_clear_line() {
             ],
             "root credential is a trigger URL",
         ),
-        (
-            vec![
-                "attack",
-                "--mechanism",
-                "trigger",
-                "--steal",
-                "trigger_url",
-                "--spam-rate",
-                "10",
-                "--mode",
-                "continuing",
-            ],
-            "--mode, --from, --reads-end-at-s and --revoke-at-s do not apply",
-        ),
-        (
-            vec![
-                "attack",
-                "--mechanism",
-                "trigger",
-                "--steal",
-                "trigger_url",
-                "--spam-rate",
-                "10",
-                "--set",
-                "quota_counts=all",
-            ],
-            "bad value 'all' for 'quota_counts'",
-        ),
     ] {
+        let args = [&["attack"][..], &args].concat();
         let (code, _, err) = tokenlab(&args);
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(err.contains(needle), "{args:?}: {err}");
