@@ -168,7 +168,7 @@ pub fn a9_rule(rows: &[(SpamCase, QuotaResult)]) -> Verdict {
 
 /// The A9 section.
 pub fn a9(seed: u64, quick: bool) -> Section {
-    let title = "A9: a stolen trigger URL against Forge's invocation limits";
+    let title = "A stolen trigger URL against Forge's invocation limits";
     let claim = "threats.md §6: \"The URL alone (A3/A5) makes F mint, but T goes to P.auth, not to the attacker: quota burn, DoS (A9) and timing signals\"; the limits are 5,000 invocations a minute per installation and 30,000 per app per environment [F: limits].";
     let (spam_for_s, div) = scale(quick);
     let experiment = format!(
