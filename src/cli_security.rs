@@ -244,6 +244,15 @@ pub struct AttackArgs {
     /// Network preset for the run and its counterfactual (e.g. lossy: false detections).
     #[arg(long, default_value = "same-region")]
     pub preset: String,
+    /// A9: with --mechanism trigger and --steal trigger_url (or --breach store: every URL),
+    /// call the stolen URL this many times a minute from --at-s, against Forge's invocation
+    /// limits (1..=120000; default: no spam). Measures the victim's and the other tenants'
+    /// success during the spam beside the same seed without it (10 tenants, ttl=2m).
+    #[arg(long)]
+    pub spam_rate: Option<u32>,
+    /// With --spam-rate: how long the spam lasts, s (0 < S <= 1800).
+    #[arg(long, default_value_t = 600.0)]
+    pub spam_for_s: f64,
     #[arg(long)]
     pub json: bool,
 }
@@ -293,6 +302,9 @@ pub fn attack_cmd(a: AttackArgs) -> Result<()> {
         (None, true) => None,
         (None, false) => bail!("give --steal CREDENTIAL, --breach store or --list-credentials"),
     };
+    if let Some(rate) = a.spam_rate {
+        return spam_cmd(&a, &mechanism, credential.is_none(), rate);
+    }
     if !(0.0..=30.0 * 86_400.0).contains(&a.at_s) {
         bail!("--at-s must be in [0, 2592000], got {}", a.at_s);
     }
@@ -317,6 +329,69 @@ pub fn attack_cmd(a: AttackArgs) -> Result<()> {
         println!("{TABLE_HEADER}");
         println!("{}", table_line(&r));
         println!("{TABLE_NOTE}");
+    }
+    Ok(())
+}
+
+/// `tokenlab attack --spam-rate N`: A9 against Forge's invocation limits.
+fn spam_cmd(a: &AttackArgs, mechanism: &str, every_url: bool, rate: u32) -> Result<()> {
+    if !every_url && a.steal.as_deref() != Some("trigger_url") {
+        bail!("--spam-rate spams a stolen URL: give --steal trigger_url or --breach store");
+    }
+    if a.mode != "snapshot"
+        || a.from != "store"
+        || a.reads_end_at_s.is_some()
+        || a.revoke_at_s.is_some()
+    {
+        bail!(
+            "--spam-rate takes the URL from the store once: --mode, --from, --reads-end-at-s and --revoke-at-s do not apply"
+        );
+    }
+    let req = tokenlab_properties::quota::QuotaRequest {
+        mechanism: mechanism.to_string(),
+        sets: a.sets.clone(),
+        victim: a.victim,
+        every_url,
+        spam_per_min: rate,
+        spam_from_s: a.at_s,
+        spam_for_s: a.spam_for_s,
+        seed: a.seed,
+    };
+    let r = tokenlab_properties::quota::quota_attack(&req).context("running the spam (A9)")?;
+    if a.json {
+        println!("{}", crate::json_out::to_string(&r)?);
+    } else {
+        let pct = |x: Option<f64>| x.map_or("-".into(), |v| format!("{:.1}%", 100.0 * v));
+        println!(
+            "group      demands  success  (baseline)  misses  miss_success  (baseline)  slowest_miss_ms"
+        );
+        for (name, g, b) in [
+            ("victim", &r.victim, &r.victim_baseline),
+            ("others", &r.others, &r.others_baseline),
+        ] {
+            println!(
+                "{name:<10} {:>7}  {:>7}  ({:>8})  {:>6}  {:>12}  ({:>8})  {}",
+                g.demands,
+                pct(g.success_rate),
+                pct(b.success_rate),
+                g.misses,
+                pct(g.miss_success_rate),
+                pct(b.miss_success_rate),
+                g.miss_latency_ms_max
+                    .map_or("-".into(), |x| format!("{x:.0}")),
+            );
+        }
+        println!(
+            "spam: {} calls, {} admitted, refused {:?}; partner calls refused 429: victim {}, others {}; detected: {}",
+            r.spam.calls,
+            r.spam.admitted,
+            r.spam.refused_by,
+            r.victim_rate_limited,
+            r.others_rate_limited,
+            r.detected_after_s
+                .map_or("no".into(), |s| format!("{s:.0} s after the start")),
+        );
+        println!("model: {}", r.model);
     }
     Ok(())
 }

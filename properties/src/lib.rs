@@ -13,6 +13,7 @@ pub mod explore;
 pub mod facts;
 pub mod generated;
 pub mod property;
+pub mod quota;
 pub mod suite;
 
 pub use checkers::*;

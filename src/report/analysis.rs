@@ -1870,6 +1870,7 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
         outage_section(&c),
         provisioning(&c),
         super::key_rollover::section(c.seed),
+        super::quota::a9(c.seed, r.config.quick || r.config.tiny),
     ];
     if let Some(d) = sec {
         let mut extra = Vec::new();

@@ -14,6 +14,7 @@ use crate::message::{Envelope, Fields, Request, Response, Value};
 use crate::params::{Basis, Choice, Kind, ParamSpec, Params, ReadFrom, Rotation, StoreKey, spec};
 use crate::roles::partner::{AttemptResult, Inbound, OutRequest, PartnerCx, PartnerSide};
 use crate::roles::platform::{Handling, PlatformCx, PlatformSide};
+use crate::roles::quota::{InvocationQuota, QuotaConfig, QuotaCounts, RETRY_AFTER};
 use crate::roles::store::Row;
 use crate::secret::Secret;
 use std::collections::BTreeMap;
@@ -145,6 +146,27 @@ impl Mechanism for Trigger {
                 Unverified,
                 "F's backoff base between nested retries",
             ),
+            spec(
+                "invocation_limit_installation",
+                Kind::Int,
+                "5000",
+                Fact,
+                "Forge's invocation limit per installation per minute: over it F answers the trigger call 429 with Retry-After [F: limits] (0: no limit)",
+            ),
+            spec(
+                "invocation_limit_app",
+                Kind::Int,
+                "30000",
+                Fact,
+                "Forge's invocation limit per app per environment per minute: over it F answers 429 with Retry-After [F: limits] (0: no limit)",
+            ),
+            spec(
+                "quota_counts",
+                Kind::Choice(QuotaCounts::NAMES),
+                "admitted",
+                Inference,
+                "what the fixed 60 s invocation windows count: admitted calls, or every attempt (refused ones too); Forge's algorithm is unverified",
+            ),
         ]
     }
     fn profiles(&self) -> Vec<Profile> {
@@ -172,6 +194,7 @@ impl Mechanism for Trigger {
                 current: BTreeMap::new(),
                 nested: BTreeMap::new(),
                 next_tag: 1,
+                quota: InvocationQuota::new(cfg.quota),
                 cfg,
             }),
         )
@@ -217,6 +240,8 @@ struct TriggerConfig {
     asynchronous: bool,
     /// With `mode=async`: `None` waits for P.auth's signal, `Some` polls the store.
     poll_every: Option<Micros>,
+    /// Forge's invocation limits on trigger calls (A9).
+    quota: QuotaConfig,
 }
 
 impl TriggerConfig {
@@ -237,6 +262,11 @@ impl TriggerConfig {
             asynchronous: p.pick::<Mode>("mode") == Mode::Async,
             poll_every: (p.pick::<AsyncWait>("async_wait") == AsyncWait::Poll)
                 .then(|| p.dur_req("poll_every")),
+            quota: QuotaConfig {
+                per_installation: p.int("invocation_limit_installation") as u64,
+                per_app: p.int("invocation_limit_app") as u64,
+                counts: p.pick("quota_counts"),
+            },
         }
     }
 }
@@ -372,6 +402,8 @@ struct TriggerPlatform {
     current: BTreeMap<TenantId, Secret>,
     nested: BTreeMap<u64, Nested>,
     next_tag: u64,
+    /// Forge's invocation counters (A9).
+    quota: InvocationQuota,
     cfg: TriggerConfig,
 }
 
@@ -487,6 +519,16 @@ impl PlatformSide for TriggerPlatform {
                     after: 0,
                 };
             }
+        }
+        // An authenticated call invokes the app and counts against its limits (inference:
+        // a call refused at the URL key invokes nothing).
+        if let Err(over) = self.quota.admit(cx.now, tenant) {
+            let mut response = Response::error(429, "rate_limited");
+            response
+                .body
+                .0
+                .push((RETRY_AFTER, Value::Int(over.retry_after_s)));
+            return Handling::Reply { response, after: 0 };
         }
         if !cx.may_issue(tenant) {
             return Handling::Reply {

@@ -69,6 +69,9 @@ pub enum Capability {
     Replay,
     /// A9: call a stolen trigger URL `count` times.
     Spam { count: u32 },
+    /// A9 at a rate: call every stolen trigger URL `per_min` times a minute, evenly spaced,
+    /// until `until` (quota burn against F's invocation limits).
+    SpamRate { per_min: u32, until: Micros },
     /// A10: POST forged token deliveries and install hooks to P's endpoints.
     Forge,
     /// The partner closes a continuing read of its store (A2 or a continuing A5): no later
@@ -94,7 +97,7 @@ impl Capability {
             | Capability::InjectCode { .. }
             | Capability::ForgeConsent { .. } => A6,
             Capability::Replay => A7,
-            Capability::Spam { .. } => A9,
+            Capability::Spam { .. } | Capability::SpamRate { .. } => A9,
             Capability::Forge => A10,
         }
     }
@@ -164,6 +167,12 @@ enum Act {
     /// Replay a captured FIT delivery with a forged body (index into `fit_captures`).
     ReplayFit {
         capture: usize,
+    },
+    /// One call of a rate-limited spam (A9), rescheduling itself every `every` until `until`.
+    SpamTick {
+        loot: usize,
+        every: Micros,
+        until: Micros,
     },
 }
 
@@ -526,6 +535,25 @@ impl Attacker {
         self.timer(out, now + 10 * SEC, Act::Unanswered { req: id });
     }
 
+    /// One spam call with a stolen trigger URL (A9). Its answer is not followed up: the
+    /// point is the invocation it burns, not what it yields.
+    fn spam_once(&mut self, now: Micros, loot: usize, out: &mut Effects) {
+        let l = &self.loot[loot];
+        let tenant = l.tenant.unwrap_or(TenantId(0));
+        let mut headers = Fields::new().with("x-acting-for", Value::Tenant(tenant));
+        if let Some(key) = self.held("trigger_key", l.tenant) {
+            headers.0.push(("authorization", key.clone()));
+        }
+        let req = Request {
+            method: "GET",
+            route: "GET /trigger",
+            tenant: None,
+            headers,
+            body: Fields::new().with("url", l.value.clone()),
+        };
+        self.send(out, now, Party::FORGE, req, Pending::Other);
+    }
+
     fn forged_jwt(&mut self, kind: &str) -> Jwt {
         // Looks like a JWT, is signed by nobody the platform knows.
         Jwt::new(format!(
@@ -780,6 +808,15 @@ impl Attacker {
                     }
                 }
             }
+            Capability::SpamRate { per_min, until } => {
+                let every = (60 * SEC / Micros::from((*per_min).max(1))).max(1);
+                let until = (*until).min(self.plan.until);
+                for loot in 0..self.loot.len() {
+                    if self.loot[loot].field == "trigger_url" && now < until {
+                        self.timer(out, now, Act::SpamTick { loot, every, until });
+                    }
+                }
+            }
             Capability::Redirect { victim } => {
                 let state = Secret::generate(&mut self.rng, "state");
                 let req = Request {
@@ -933,6 +970,12 @@ impl Role for Attacker {
                     }
                 }
                 Some(Act::ReplayFit { capture }) => self.replay_fit(now, capture, out),
+                Some(Act::SpamTick { loot, every, until }) => {
+                    self.spam_once(now, loot, out);
+                    if now + every < until {
+                        self.timer(out, now + every, Act::SpamTick { loot, every, until });
+                    }
+                }
                 Some(Act::Unanswered { req }) => {
                     if let Some(Pending::Use { loot, tenant }) = self.pending.remove(&req) {
                         let next = now + self.plan.probe_every;

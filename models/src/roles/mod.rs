@@ -12,6 +12,7 @@ pub mod admin;
 pub mod attacker;
 pub mod partner;
 pub mod platform;
+pub mod quota;
 pub mod resource;
 pub mod store;
 

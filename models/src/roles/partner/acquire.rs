@@ -90,7 +90,18 @@ impl Partner {
                 Some(1) => 0,
                 Some(_) => ceiling,
             };
-            self.timer(out, now + wait, Timer::BackoffDone { acq });
+            let mut at = now + wait;
+            if let Some(not_before) = a.retry_after.take() {
+                at = at.max(not_before);
+                // Coming back after the demand's deadline helps nobody: give up now.
+                if let Some(dl) = self.policy.deadline
+                    && at >= a.started + dl
+                {
+                    self.finish_acquisition(now, acq, Err(cause), out);
+                    return;
+                }
+            }
+            self.timer(out, at, Timer::BackoffDone { acq });
         } else {
             self.finish_acquisition(now, acq, Err(cause), out);
         }
@@ -222,6 +233,13 @@ impl Partner {
                 self.await_delivery(now, acq, attempt, tenant, poll_every, out)
             }
             AttemptResult::Failed { cause, retry } => {
+                // F's invocation limit names when to come back (`Retry-After`): P honours it.
+                if resp.status == 429
+                    && let Some(s) = resp.body.int(crate::roles::quota::RETRY_AFTER)
+                    && let Some(a) = self.acqs.get_mut(&acq)
+                {
+                    a.retry_after = Some(now + s * crate::SEC);
+                }
                 self.attempt_failed(now, acq, cause, retry, out)
             }
         }

@@ -37,6 +37,10 @@ pub(super) struct Acquisition {
     pub(super) waiters: Vec<DemandId>,
     pub(super) attempt: u32,
     pub(super) state: AttemptState,
+    /// When it started (the demand deadline counts from here).
+    pub(super) started: Micros,
+    /// The last attempt's 429 asked to come back no sooner than this (`Retry-After`).
+    pub(super) retry_after: Option<Micros>,
 }
 
 pub(super) enum Pending {
@@ -653,6 +657,8 @@ impl Partner {
                 waiters: vec![demand],
                 attempt: 0,
                 state: AttemptState::Busy,
+                started: now,
+                retry_after: None,
             },
         );
         if self.policy.single_flight {
