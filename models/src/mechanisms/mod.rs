@@ -493,6 +493,29 @@ pub fn shared_specs() -> Vec<ParamSpec> {
             Inference,
             "the admin's time to consent",
         ),
+        // Issue 12, H12: user principals (`principals.rs`). Read by the principal layer only;
+        // the simulated workload stays app-only.
+        spec(
+            "users",
+            Kind::Choice(crate::principals::USERS_VALUES),
+            "0",
+            Inference,
+            "users per tenant beside the app (0: the app is the only principal; the report's H12 uses 3)",
+        ),
+        spec(
+            "api_principal_check",
+            Kind::Switch,
+            "on",
+            Mutant,
+            "the product API lets a user token reach its own user's data only and refuses an app token that claims a user (off: mutant)",
+        ),
+        spec(
+            "as_user_claim",
+            Kind::Choice(crate::principals::UserClaim::NAMES),
+            "verified",
+            Mutant,
+            "the AS checks a claimed user against the credential's grant (honoured: mints for whoever is claimed, mutant)",
+        ),
     ]
 }
 
