@@ -109,8 +109,9 @@ pub struct PrincipalConfig {
 }
 
 impl PrincipalConfig {
-    /// `mechanism`: the mechanism's id. Keys it does not declare take their app-only value.
-    pub fn from_params(mechanism: &str, p: &Params) -> PrincipalConfig {
+    /// Keys a mechanism does not declare take their app-only value; a mechanism that declares
+    /// `act_as_user` (connect-jwt) has a shared secret as its root.
+    pub fn from_params(p: &Params) -> PrincipalConfig {
         let on = |key| matches!(p.get(key), Some(ParamValue::Bool(true)));
         let choice = |key| match p.get(key) {
             Some(ParamValue::Choice(c)) => Some(*c),
@@ -130,7 +131,7 @@ impl PrincipalConfig {
             claim: choice("as_user_claim")
                 .and_then(UserClaim::from_name)
                 .unwrap_or(UserClaim::Verified),
-            shared_secret: mechanism == "connect-jwt",
+            shared_secret: p.get("act_as_user").is_some(),
         }
     }
 

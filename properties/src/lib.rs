@@ -12,6 +12,7 @@ pub mod checkers;
 pub mod explore;
 pub mod facts;
 pub mod generated;
+pub mod principals;
 pub mod property;
 pub mod suite;
 

@@ -40,6 +40,8 @@ pub struct CheckInput {
     pub tenants: u32,
     /// P9's network clause: the registered IP range and the attacker's location (H23).
     pub network: crate::allowlist::NetworkCheck,
+    /// P1's principal clause: users and the principal switches (H12).
+    pub principals: tokenlab_models::principals::PrincipalConfig,
 }
 
 /// A property id that is not P1–P12.
@@ -102,7 +104,9 @@ impl Property {
     pub fn check(self, h: &History, input: &CheckInput) -> Verdict {
         let b = &input.bounds;
         match self {
-            Property::P1 => tenant_isolation(h),
+            Property::P1 => {
+                crate::principals::with_principal_clause(tenant_isolation(h), &input.principals)
+            }
             Property::P2 => confinement(h),
             Property::P3 => authorized_issuance(h),
             Property::P4 => bounded_exposure(h, b),

@@ -736,6 +736,7 @@ pub fn judge(property: Property, h: &History, params: &Params, tenants: u32) -> 
         },
         tenants,
         network: crate::allowlist::NetworkCheck::from_params(params),
+        principals: crate::principals::config(params),
     };
     property.check(h, &input)
 }
