@@ -64,3 +64,19 @@ pub fn with_principal_clause(mut v: Verdict, cfg: &PrincipalConfig) -> Verdict {
     }
     v
 }
+
+/// Users of one tenant that a stolen item lets its holder act as offline, from the
+/// enumeration: `credential` is `tokenlab attack`'s stolen field (`None`: the whole store,
+/// which holds every credential P keeps for the tenant, each user's RT included). Only
+/// Connect's `shared_secret` reaches users among the single items: the simulated RT, T, URL
+/// and client secret are the app's.
+pub fn users_bought(cfg: PrincipalConfig, credential: Option<&str>) -> u64 {
+    let reach = tokenlab_models::principals::offline_reach(&principal_run(cfg));
+    reach
+        .iter()
+        .filter(|(kind, _)| credential.is_none_or(|c| c == kind.as_str()))
+        .flat_map(|(_, set)| set.iter())
+        .filter(|p| matches!(p, tokenlab_models::principals::Principal::User(_)))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u64
+}

@@ -119,3 +119,48 @@ fn bad_values_are_rejected_naming_the_switch() {
     assert!(resolve("push", &["act_as_user=on".to_string()]).is_err());
     assert!(resolve("trigger", &["user_grant=on".to_string()]).is_err());
 }
+
+fn attack_users(mechanism: &str, sets: &[&str], credential: Option<&str>) -> (u64, Option<u64>) {
+    use tokenlab_properties::attack::{AttackRequest, From, Mode, attack};
+    let r = attack(&AttackRequest {
+        mechanism: mechanism.into(),
+        sets: sets.iter().map(|s| s.to_string()).collect(),
+        credential: credential.map(str::to_string),
+        from: From::Store,
+        mode: Mode::Snapshot,
+        at_s: 600.0,
+        revoke_at_s: None,
+        seed: SEED,
+        preset: "same-region".into(),
+        without_key: false,
+        reads_end_at_s: None,
+        victim: 1,
+    })
+    .unwrap();
+    (r.tenants_compromised, r.users_compromised)
+}
+
+#[test]
+fn attack_measures_blast_radius_in_users() {
+    // A stolen sharedSecret with ACT_AS_USER: every user of the tenant it reaches.
+    let (t, u) = attack_users(
+        "connect-jwt",
+        &["users=3", "act_as_user=on"],
+        Some("shared_secret"),
+    );
+    assert!(t > 0);
+    assert_eq!(u, Some(t * 3));
+    // Without it, the app only.
+    let (t, u) = attack_users("connect-jwt", &["users=3"], Some("shared_secret"));
+    assert!(t > 0);
+    assert_eq!(u, Some(0));
+    // A store breach with user grants: every consenting user's RT.
+    let (t, u) = attack_users("refresh", &["users=3", "user_grant=on"], None);
+    assert!(t > 0);
+    assert_eq!(u, Some(t * 3));
+    // users=0: the field is absent, so `attack --json` is unchanged.
+    assert_eq!(
+        attack_users("connect-jwt", &[], Some("shared_secret")).1,
+        None
+    );
+}
