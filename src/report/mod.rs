@@ -29,6 +29,7 @@ pub mod experiments;
 pub mod figures;
 pub mod loopback;
 pub mod modelled;
+pub mod principals;
 pub mod real_servers;
 pub mod render;
 pub mod results;
