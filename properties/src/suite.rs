@@ -705,9 +705,18 @@ fn declared(params: &Params, key: &str) -> Option<Micros> {
 /// The declared bounds of a run's parameters (`threats.md` §3 P4).
 pub fn bounds(params: &Params) -> ExposureBounds {
     let ttl = params.dur_req("ttl");
+    let url_per_use = matches!(
+        params.get("url_rotation"),
+        Some(ParamValue::Rotation(Rotation::PerUse))
+    );
     ExposureBounds {
         ttl,
-        url: declared(params, "url_rotation").map(|r| r + ttl),
+        url: if url_per_use {
+            Some(ttl)
+        } else {
+            declared(params, "url_rotation").map(|r| r + ttl)
+        },
+        url_per_use,
         // tenant-secret's periodic secret rotation (refresh's `rotation` is a switch).
         secret: declared(params, "rotation").map(|r| r + ttl),
         shared: None,
