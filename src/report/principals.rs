@@ -267,6 +267,16 @@ pub fn h12(seed: u64) -> Section {
         })
         .collect();
     let flip_value = (honoured_verdict.kind() != verdict.kind()).then(|| "honoured".to_string());
+    let sweep = vec![
+        SweepPoint {
+            value: "verified".into(),
+            verdict: verdict.kind().into(),
+        },
+        SweepPoint {
+            value: "honoured".into(),
+            verdict: honoured_verdict.kind().into(),
+        },
+    ];
     Section {
         id: "H12".into(),
         title: title.into(),
@@ -306,16 +316,7 @@ pub fn h12(seed: u64) -> Section {
             assumption: "whether the AS checks a claimed user against the credential's grant (`as_user_claim`)".into(),
             value: flip_value,
             basis: "sweep",
-            sweep: vec![
-                SweepPoint {
-                    value: "verified".into(),
-                    verdict: verdict.kind().into(),
-                },
-                SweepPoint {
-                    value: "honoured".into(),
-                    verdict: honoured_verdict.kind().into(),
-                },
-            ],
+            sweep,
         }),
         flips_if_reason: None,
     }
