@@ -54,7 +54,7 @@ pub fn with_principal_clause(mut v: Verdict, cfg: &PrincipalConfig) -> Verdict {
                     b.addressed, b.tenant
                 ),
                 format!(
-                    "violation: the API served {} of tenant {}, which the {}'s grant does not cover",
+                    "violation: the API served {} of tenant {}, which the grant of the {} does not cover",
                     b.addressed, b.tenant, b.credential
                 ),
             ]));
