@@ -15,14 +15,14 @@
 //! This is a sans-IO model of the principal layer alone, run as an exhaustive enumeration
 //! ([`enumerate`]): the simulated workload stays app-only (it never addresses a user), so
 //! with `users=0` nothing here runs and no simulator output changes. The AS's claim check
-//! is [`Authority::exchange`]; the API is the real [`verify_bearer_as`]. Two mutants make
+//! is [`Authority::exchange`]; the API is the real [`verify_bearer`]. Two mutants make
 //! the clause fail: `api_principal_check=off` (the API skips the principal check) and
 //! `as_user_claim=honoured` (the AS mints a token for whichever user the request claims).
 
 use crate::ids::{APP_ID, TenantId};
 use crate::message::{Fields, Request, Value};
 use crate::params::{Choice, ParamValue, Params};
-use crate::roles::resource::{ACT_AS_HEADER, InstallView, check_principal, verify_bearer_as};
+use crate::roles::resource::{ACT_AS_HEADER, InstallView, check_principal, verify_bearer};
 use crate::secret::{Jwt, Secret};
 use crate::token::{
     ACCESS_SCOPE, API_AUDIENCE, AccessClaims, ConnectClaims, EPOCH_S, PLATFORM_ISSUER,
@@ -389,7 +389,7 @@ pub fn enumerate<R: rand::Rng + ?Sized>(
                         headers,
                         body: Fields::new(),
                     };
-                    let d = verify_bearer_as(
+                    let d = verify_bearer(
                         authority.keys(),
                         &AllLive,
                         true,
@@ -400,7 +400,7 @@ pub fn enumerate<R: rand::Rng + ?Sized>(
                         cfg.api_check,
                     );
                     match d {
-                        Ok((served, _, _)) => {
+                        Ok((served, _)) => {
                             run.reached += 1;
                             run.api_accepts += 1;
                             let own = served == cred.tenant();

@@ -714,6 +714,7 @@ impl Platform {
                     leeway,
                     req,
                     now,
+                    true,
                 ),
             }
         };

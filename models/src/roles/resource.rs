@@ -52,7 +52,9 @@ pub fn check_principal(
     }
 }
 
-/// Checks a bearer access token presented for `req.tenant`.
+/// Checks a bearer access token presented for `req.tenant`. The principal check runs last,
+/// after every tenant check; `principal_check=false` is the mutant API that skips it.
+#[allow(clippy::too_many_arguments)]
 pub fn verify_bearer(
     keys: &PlatformKeys,
     installs: &dyn InstallView,
@@ -61,33 +63,8 @@ pub fn verify_bearer(
     leeway: Micros,
     req: &Request,
     now: Micros,
-) -> ApiDecision {
-    verify_bearer_as(
-        keys,
-        installs,
-        checks_installation,
-        checks_app,
-        leeway,
-        req,
-        now,
-        true,
-    )
-    .map(|(tenant, principal, _)| (tenant, principal))
-}
-
-/// [`verify_bearer`] with the principal check as a parameter, also returning the user served
-/// (`None`: the app). The principal check runs last, after every tenant check.
-#[allow(clippy::too_many_arguments)]
-pub fn verify_bearer_as(
-    keys: &PlatformKeys,
-    installs: &dyn InstallView,
-    checks_installation: bool,
-    checks_app: bool,
-    leeway: Micros,
-    req: &Request,
-    now: Micros,
     principal_check: bool,
-) -> Result<(TenantId, &'static str, Option<String>), &'static str> {
+) -> ApiDecision {
     let Some(Value::Jwt(token)) = req.headers.get("authorization") else {
         return Err(if req.tenant.is_none() {
             "no_tenant"
@@ -123,5 +100,5 @@ pub fn verify_bearer_as(
         _ => None,
     };
     let user = check_principal(claims.sub.as_deref(), addressed, principal_check)?;
-    Ok((tenant, if user.is_some() { "user" } else { "app" }, user))
+    Ok((tenant, if user.is_some() { "user" } else { "app" }))
 }
