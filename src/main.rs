@@ -352,7 +352,18 @@ fn run(cli: Cli) -> Result<()> {
                 })
                 .collect();
             if json {
-                println!("{}", json_out::list_to_string("mechanisms", &list)?);
+                // The switches every mechanism shares (issue 12's `users`,
+                // `api_principal_check`, `as_user_claim` among them), with default and basis.
+                let shared: Vec<serde_json::Value> = tokenlab_models::mechanisms::shared_specs()
+                    .iter()
+                    .map(|s| serde_json::json!({"key": s.key, "default": s.default, "basis": s.basis, "doc": s.doc}))
+                    .collect();
+                println!(
+                    "{}",
+                    json_out::to_string(
+                        &serde_json::json!({"mechanisms": list, "shared_switches": shared})
+                    )?
+                );
             } else {
                 for m in registry() {
                     let profiles: Vec<String> = m
