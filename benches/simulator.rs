@@ -94,6 +94,7 @@ fn bench(c: &mut Criterion) {
         iat: EPOCH_S,
         exp: EPOCH_S + 3600,
         jti: "0123456789abcdef".into(),
+        sub: None,
     };
     let token = jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),

@@ -118,6 +118,11 @@ fn mechanisms_json_lists_all_seven_with_profiles() {
         ]
     );
     assert!(v[0]["profiles"][0]["name"] == "sample" && v[0]["description"].is_string());
+    // Issue 12: the shared switches are listed too, each with its default and basis.
+    let full: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let shared = full["shared_switches"].as_array().unwrap();
+    let users = shared.iter().find(|s| s["key"] == "users").unwrap();
+    assert!(users["default"] == "0" && users["basis"] == "inference");
 }
 
 /// The switch keys a text of `mechanisms.md` names: its backticked `key=values` and bare

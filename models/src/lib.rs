@@ -20,6 +20,7 @@ pub mod mechanisms;
 pub mod message;
 pub mod network;
 pub mod params;
+pub mod principals;
 pub mod roles;
 pub mod secret;
 pub mod sim;

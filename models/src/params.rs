@@ -33,8 +33,10 @@ pub enum Kind {
     Choice(&'static [&'static str]),
     /// `0`, `fixed(80ms)` or `uniform(500ms)`.
     Lag,
-    /// `never` / `off`, `periodic(1d)` (trigger's `per_use` is not modelled yet).
+    /// `never` / `off`, `periodic(1d)`.
     Rotation,
+    /// [`Kind::Rotation`] or `per_use` (trigger's URL: a new one after every accepted call).
+    UrlRotation,
 }
 
 /// A parsed value.
@@ -64,6 +66,8 @@ pub enum Lag {
 pub enum Rotation {
     Never,
     Periodic(Micros),
+    /// A new item after every accepted use, the old one revoked at once (trigger's URL only).
+    PerUse,
 }
 
 /// A choice-valued switch as a type: its values in the syntax `--set` accepts. Declare one
@@ -186,6 +190,7 @@ impl Kind {
             Kind::Choice(c) => format!("one of {}", c.join(", ")),
             Kind::Lag => "0, fixed(DURATION) or uniform(DURATION)".into(),
             Kind::Rotation => "never, off or periodic(DURATION)".into(),
+            Kind::UrlRotation => "never, off, periodic(DURATION) or per_use".into(),
         }
     }
 
@@ -221,7 +226,8 @@ impl Kind {
             } else {
                 return None;
             }),
-            Kind::Rotation => ParamValue::Rotation(match v {
+            Kind::UrlRotation if v == "per_use" => ParamValue::Rotation(Rotation::PerUse),
+            Kind::Rotation | Kind::UrlRotation => ParamValue::Rotation(match v {
                 "never" | "off" => Rotation::Never,
                 _ => {
                     let d = parse_duration(inner(v, "periodic")?)?;
@@ -455,6 +461,7 @@ impl fmt::Display for ShowValue<'_> {
                 write!(f, ")")
             }
             ParamValue::Rotation(Rotation::Never) => write!(f, "never"),
+            ParamValue::Rotation(Rotation::PerUse) => write!(f, "per_use"),
             ParamValue::Rotation(Rotation::Periodic(d)) => {
                 write!(f, "periodic(")?;
                 show_dur(f, *d)?;

@@ -75,6 +75,10 @@ pub struct AccessClaims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// The user this token acts as (H12); absent: the app. Absent from every app token, so
+    /// app tokens encode exactly as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
 }
 
 /// Claims of a Forge Invocation Token.
@@ -98,6 +102,10 @@ pub struct ConnectClaims {
     pub iat: i64,
     pub exp: i64,
     pub qsh: String,
+    /// The user the assertion names (Connect's 2LO impersonation grant, `act_as_user`, H12);
+    /// absent: the app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
 }
 
 /// Why a JWT was refused.
@@ -524,6 +532,7 @@ mod tests {
             iat: EPOCH_S,
             exp: exp_s,
             jti: "j1".into(),
+            sub: None,
         }
     }
 
@@ -625,6 +634,7 @@ mod tests {
                 iat: 0,
                 exp: 1,
                 qsh,
+                sub: None,
             },
         );
         assert_eq!(connect_issuer(&j).unwrap(), "ck");

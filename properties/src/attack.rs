@@ -143,6 +143,11 @@ pub struct AttackResult {
     /// Tenants whose product API accepted the attacker (blast radius B), and the privilege.
     pub tenants_compromised: u64,
     pub privilege: &'static str,
+    /// Blast radius in users (H12), only with `users=N`: over the tenants compromised, the
+    /// users the stolen item lets its holder act as offline, from the principal layer's
+    /// enumeration (the simulated workload itself is app-only). Absent with `users=0`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users_compromised: Option<u64>,
     /// Distinct access tokens the attacker used successfully at the product API.
     pub tokens_obtained: u64,
     pub attempts: u64,
@@ -478,6 +483,13 @@ pub fn attack(req: &AttackRequest) -> anyhow::Result<AttackResult> {
         stolen_at_s: req.at_s,
         tenants_compromised: tenants.len() as u64,
         privilege: "app",
+        users_compromised: {
+            let cfg = crate::principals::config(&params);
+            cfg.active().then(|| {
+                tenants.len() as u64
+                    * crate::principals::users_bought(cfg, req.credential.as_deref())
+            })
+        },
         tokens_obtained: tokens.len() as u64,
         attempts,
         accepted,

@@ -354,8 +354,13 @@ pub fn authorized_issuance(h: &History, consent_by_design: bool) -> Verdict {
 pub struct ExposureBounds {
     /// B(T) = TTL.
     pub ttl: Micros,
-    /// B(URL): `None` = unbounded (`url_rotation=never`).
+    /// B(URL): `None` = unbounded (`url_rotation=never`). With [`Self::url_per_use`], TTL
+    /// counted from the URL's next use instead of the theft.
     pub url: Option<Micros>,
+    /// `url_rotation=per_use`: B(URL) is until the URL's next use (the first accepted call
+    /// with it after the theft, whoever makes it), plus TTL for what that call minted.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub url_per_use: bool,
     /// B(client secret): `None` = unbounded (no rotation).
     pub secret: Option<Micros>,
     /// B(sharedSecret): `None` until reinstall.
@@ -403,6 +408,16 @@ pub fn exposure_windows(h: &History, b: &ExposureBounds) -> Vec<ExposureWindow> 
             let root = f.root_of(*x);
             let deadline = match kind {
                 Some(ItemKind::AccessToken) | None => Some(e.t + b.ttl),
+                Some(ItemKind::TriggerUrl) if b.url_per_use => {
+                    let next_use = f
+                        .decided()
+                        .filter(|(p, d, t)| {
+                            p.item == *x && *t >= e.t && matches!(d, Decision::Accept { .. })
+                        })
+                        .map(|(_, _, t)| t)
+                        .min();
+                    Some(next_use.unwrap_or(e.t) + b.ttl)
+                }
                 Some(ItemKind::TriggerUrl) => b.url.map(|u| e.t + u),
                 Some(ItemKind::ClientSecret) => b.secret.map(|u| e.t + u),
                 Some(ItemKind::SharedSecret) => b.shared.map(|u| e.t + u),

@@ -12,6 +12,7 @@ pub mod checkers;
 pub mod explore;
 pub mod facts;
 pub mod generated;
+pub mod principals;
 pub mod property;
 pub mod quota;
 pub mod suite;
@@ -154,9 +155,18 @@ pub fn read_your_writes(h: &History) -> Verdict {
             } if *c == env.id => Some(*item),
             _ => None,
         });
-        // Else P's next act for the tenant.
+        // Else P's next act for the tenant, in the order P acted: its API request when it
+        // sends it (the verifier's `Present` comes a hop later, after, say, another demand's
+        // trigger call for the same tenant that P sent in between).
         let next = h.records[i + 1..].iter().find_map(|n| match &n.event {
             Event::StaleRead { tenant: t, .. } if *t == tenant => Some(None),
+            Event::Send { env: e } if e.from == Party::APP && e.to == Party::API => e
+                .request()
+                .filter(|q| q.tenant == Some(tenant))
+                .and_then(|q| match q.headers.get("authorization") {
+                    Some(Value::Jwt(j)) => Some(Some(j.id())),
+                    _ => None,
+                }),
             Event::Send { env: e }
                 if e.from == Party::APP && trigger_requests.get(&e.id) == Some(&tenant) =>
             {

@@ -43,6 +43,8 @@ pub struct CheckInput {
     /// P3: the mechanism asks an admin's consent before it issues (where it declares
     /// `consent_required`, whatever its value: `off` is the mutant P3 must catch).
     pub consent_by_design: bool,
+    /// P1's principal clause: users and the principal switches (H12).
+    pub principals: tokenlab_models::principals::PrincipalConfig,
 }
 
 /// A property id that is not P1–P12.
@@ -105,7 +107,9 @@ impl Property {
     pub fn check(self, h: &History, input: &CheckInput) -> Verdict {
         let b = &input.bounds;
         match self {
-            Property::P1 => tenant_isolation(h),
+            Property::P1 => {
+                crate::principals::with_principal_clause(tenant_isolation(h), &input.principals)
+            }
             Property::P2 => confinement(h),
             Property::P3 => authorized_issuance(h, input.consent_by_design),
             Property::P4 => bounded_exposure(h, b),

@@ -705,9 +705,18 @@ fn declared(params: &Params, key: &str) -> Option<Micros> {
 /// The declared bounds of a run's parameters (`threats.md` §3 P4).
 pub fn bounds(params: &Params) -> ExposureBounds {
     let ttl = params.dur_req("ttl");
+    let url_per_use = matches!(
+        params.get("url_rotation"),
+        Some(ParamValue::Rotation(Rotation::PerUse))
+    );
     ExposureBounds {
         ttl,
-        url: declared(params, "url_rotation").map(|r| r + ttl),
+        url: if url_per_use {
+            Some(ttl)
+        } else {
+            declared(params, "url_rotation").map(|r| r + ttl)
+        },
+        url_per_use,
         // The periodic secret rotation of tenant-secret and global-secret (refresh's
         // `rotation` is a switch): the stolen secret is replaced within ρ and still works for
         // `rotation_overlap` after that, and a T minted at the last moment lives a TTL more.
@@ -740,6 +749,7 @@ pub fn judge(property: Property, h: &History, params: &Params, tenants: u32) -> 
         tenants,
         network: crate::allowlist::NetworkCheck::from_params(params),
         consent_by_design: params.get("consent_required").is_some(),
+        principals: crate::principals::config(params),
     };
     property.check(h, &input)
 }

@@ -13,7 +13,6 @@ use super::experiments::{
     STEADY_HOURS, STEADY_LOSS, STEADY_PUSH_INTERVALS, STEADY_RATE, TAIL_PRESETS, all_refs,
     on_demand, partner_mistakes,
 };
-use super::modelled;
 use super::results::Results;
 use super::rules::*;
 use super::section::{Block, Section, Verdict};
@@ -1252,18 +1251,6 @@ fn on_loopback(id: &str, title: &str, claim: &str, experiment: &str) -> Section 
     }
 }
 
-/// Why a section waiting on a setting is open: `missing` while the registry lacks it, and once
-/// it is registered, that the experiment still has to be written.
-fn waits_on(mechanism: &str, key: &str, missing: &str) -> String {
-    match modelled::wanted(mechanism, key) {
-        Some(w) if modelled::is_modelled(w) => format!(
-            "{} is in the registry, but no experiment of this report runs it yet",
-            w.label
-        ),
-        _ => missing.to_string(),
-    }
-}
-
 fn not_landed(id: &str, title: &str, claim: &str, experiment: &str, needs: &str) -> Section {
     Section {
         id: id.into(),
@@ -1803,17 +1790,7 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
         ),
         h10(&c),
         h11(&c),
-        not_landed(
-            "H12",
-            "User tokens",
-            "\"Do you have any plans to get a user token too? We will need it too\" [F: thread].",
-            "A capability matrix of principals per mechanism.",
-            &waits_on(
-                "connect-jwt",
-                "act_as_user",
-                "user principals (`act_as_user`) are not modelled yet",
-            ),
-        ),
+        super::principals::h12(c.seed),
         h13(&c),
         not_landed(
             "H14",

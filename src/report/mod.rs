@@ -30,6 +30,7 @@ pub mod figures;
 pub mod key_rollover;
 pub mod loopback;
 pub mod modelled;
+pub mod principals;
 pub mod quota;
 pub mod real_servers;
 pub mod render;

@@ -75,6 +75,13 @@ impl Mechanism for ConnectJwt {
                 Unverified,
                 "lifetime of a Connect JWT",
             ),
+            spec(
+                "act_as_user",
+                Kind::Switch,
+                "off",
+                Inference,
+                "the ACT_AS_USER scope: the sharedSecret signs a JWT-bearer assertion naming a user and the AS answers with a user T (2LO impersonation; needs users=N; read by the principal layer)",
+            ),
         ]
     }
     fn build(&self, params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
@@ -137,6 +144,7 @@ impl PartnerSide for ConnectPartner {
                     iat: cx.epoch().numeric_date(cx.now),
                     exp: cx.epoch().numeric_date(cx.now + self.jwt_exp),
                     qsh: request_qsh(req),
+                    sub: None,
                 };
                 Value::Jwt(sign_connect(secret, &claims))
             }

@@ -536,6 +536,29 @@ pub fn shared_specs() -> Vec<ParamSpec> {
             Mutant,
             "with fit_key_rotation: P binds the `jti` of a FIT it refused for a key it had not learnt to the body it came with, so a captured genuine FIT cannot be replayed with a forged T once P learns the key (off: mutant)",
         ),
+        // Issue 12, H12: user principals (`principals.rs`). Read by the principal layer only;
+        // the simulated workload stays app-only.
+        spec(
+            "users",
+            Kind::Choice(crate::principals::USERS_VALUES),
+            "0",
+            Inference,
+            "users per tenant beside the app (0: the app is the only principal; the report's H12 uses 3)",
+        ),
+        spec(
+            "api_principal_check",
+            Kind::Switch,
+            "on",
+            Mutant,
+            "the product API lets a user token reach its own user's data only and refuses an app token that claims a user (off: mutant)",
+        ),
+        spec(
+            "as_user_claim",
+            Kind::Choice(crate::principals::UserClaim::NAMES),
+            "verified",
+            Mutant,
+            "the AS checks a claimed user against the credential's grant (honoured: mints for whoever is claimed, mutant)",
+        ),
     ]
 }
 
@@ -603,7 +626,8 @@ impl SharedConfig {
                 apps: p.pick("apps"),
                 api_app_check: p.bool("api_app_check"),
                 fit_keys: match p.rotation("fit_key_rotation") {
-                    Rotation::Never => None,
+                    // `per_use` is trigger's URL rotation only: `Kind::Rotation` refuses it.
+                    Rotation::Never | Rotation::PerUse => None,
                     Rotation::Periodic(period) => Some(KeySchedule {
                         period,
                         overlap: p.dur_req("fit_key_overlap"),

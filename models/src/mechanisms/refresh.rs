@@ -136,6 +136,7 @@ impl Mechanism for Refresh {
             Basis::Fact,
             "RT and T usable only with P's key (RFC 8705 mTLS, RFC 9449 DPoP)",
         ));
+        v.push(user_grant_spec());
         v
     }
     fn profiles(&self) -> Vec<Profile> {
@@ -163,6 +164,18 @@ impl Mechanism for Refresh {
             }),
         )
     }
+}
+
+/// `user_grant` (H12), shared with `upm-oauth`: read by the principal layer
+/// (`principals.rs`), not by the simulated workload.
+pub fn user_grant_spec() -> ParamSpec {
+    spec(
+        "user_grant",
+        Kind::Switch,
+        "off",
+        Basis::Inference,
+        "each user who consents gets an RT bound to that user (a user T acts as that user only); P keeps the app's RT too; needs users=N",
+    )
 }
 
 /// P.app's side of the refresh grant, shared with `upm-oauth`.

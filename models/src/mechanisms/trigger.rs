@@ -78,10 +78,10 @@ impl Mechanism for Trigger {
             ),
             spec(
                 "url_rotation",
-                Kind::Rotation,
+                Kind::UrlRotation,
                 "never",
                 Fact,
-                "never, or periodic(ρ): F issues a new URL every ρ",
+                "never, or periodic(ρ): F issues a new URL every ρ; per_use: F issues a new URL after every accepted call and revokes the old one at once, and P learns it from F's signed url_rotated lifecycle event (not from the 2xx, so whoever made the call does not learn it; inference). B(URL): until the next use",
             ),
             spec(
                 "url_auth",
@@ -535,6 +535,15 @@ impl PlatformSide for TriggerPlatform {
                 response: Response::error(403, "not_installed"),
                 after: 0,
             };
+        }
+        if self.cfg.url_rotation == Rotation::PerUse {
+            // The URL is spent: its successor goes to P's lifecycle endpoint, out of band.
+            let url = self.issue_url(cx, tenant);
+            cx.send_lifecycle(
+                tenant,
+                "url_rotated",
+                Fields::new().with("trigger_url", Value::Secret(url)),
+            );
         }
         let tag = self.next_tag;
         self.next_tag += 1;

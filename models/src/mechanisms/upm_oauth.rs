@@ -107,6 +107,7 @@ impl Mechanism for UpmOAuth {
             ),
         ];
         v.extend(rotation_specs("30s"));
+        v.push(super::refresh::user_grant_spec());
         v
     }
     fn profiles(&self) -> Vec<Profile> {

@@ -502,6 +502,7 @@ impl Attacker {
                     iat: self.epoch.numeric_date(now),
                     exp: self.epoch.numeric_date(now + 180 * SEC),
                     qsh: connect_qsh("GET", "/rest/api/resource", &[]),
+                    sub: None,
                 };
                 let jwt = sign_connect(s, &claims);
                 (

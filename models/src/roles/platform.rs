@@ -274,6 +274,7 @@ impl PlatformCx<'_> {
             iat: self.keys.epoch().numeric_date(at),
             exp: self.keys.epoch().numeric_date(at + ttl),
             jti: self.jti(),
+            sub: None,
         };
         let jwt = self.keys.mint_access(&claims);
         // The exact expiry the API will enforce (NumericDates are whole seconds).
@@ -720,6 +721,7 @@ impl Platform {
                     leeway,
                     req,
                     now,
+                    true,
                 ),
             }
         };

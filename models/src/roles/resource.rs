@@ -1,7 +1,8 @@
 //! The product API: where tenant isolation is enforced. It checks the signature of T, `exp`
 //! against `now` (with the configured leeway), the audience, the app it was minted for, the binding of T to the tenant
 //! whose resources are addressed, and, with `api_checks_installation=on`, that the
-//! installation is still live and its grant not revoked.
+//! installation is still live and its grant not revoked; last, the principal (H12): a user
+//! token reaches its own user's data only, and an app token cannot claim a user.
 
 use crate::Micros;
 use crate::ids::{APP_ID, TenantId};
@@ -27,7 +28,34 @@ pub fn jwt_reason(e: JwtError) -> &'static str {
     }
 }
 
-/// Checks a bearer access token presented for `req.tenant`.
+/// The header naming whose data a request addresses (H12): a user's name, or absent for the
+/// app's. The simulated workload never sends it, so every simulated request addresses the app.
+pub const ACT_AS_HEADER: &str = "x-act-as";
+
+/// The API's principal check (H12): a user token reaches its own user's data only, and an app
+/// token cannot claim a user. `token_sub`: the user the token acts as (`None`: the app);
+/// `addressed`: whose data the request addresses (`None`: the app's). `enforce=false` is the
+/// mutant API that skips the check (`api_principal_check=off`) and serves whoever is addressed.
+pub fn check_principal(
+    token_sub: Option<&str>,
+    addressed: Option<&str>,
+    enforce: bool,
+) -> Result<Option<String>, &'static str> {
+    if !enforce {
+        return Ok(addressed.map(str::to_string));
+    }
+    match (token_sub, addressed) {
+        (None, None) => Ok(None),
+        (Some(u), Some(a)) if u == a => Ok(Some(u.to_string())),
+        (Some(_), Some(_)) => Err("wrong_user"),
+        (None, Some(_)) => Err("app_token_claims_user"),
+        (Some(_), None) => Err("user_token_for_app_data"),
+    }
+}
+
+/// Checks a bearer access token presented for `req.tenant`. The principal check runs last,
+/// after every tenant check; `principal_check=false` is the mutant API that skips it.
+#[allow(clippy::too_many_arguments)]
 pub fn verify_bearer(
     keys: &PlatformKeys,
     installs: &dyn InstallView,
@@ -36,6 +64,7 @@ pub fn verify_bearer(
     leeway: Micros,
     req: &Request,
     now: Micros,
+    principal_check: bool,
 ) -> ApiDecision {
     let Some(Value::Jwt(token)) = req.headers.get("authorization") else {
         return Err(if req.tenant.is_none() {
@@ -67,5 +96,10 @@ pub fn verify_bearer(
     if checks_installation && !installs.live(tenant) {
         return Err("not_installed");
     }
-    Ok((tenant, "app"))
+    let addressed = match req.headers.get(ACT_AS_HEADER) {
+        Some(Value::Str(u)) => Some(u.as_str()),
+        _ => None,
+    };
+    let user = check_principal(claims.sub.as_deref(), addressed, principal_check)?;
+    Ok((tenant, if user.is_some() { "user" } else { "app" }))
 }
