@@ -93,3 +93,16 @@ fn p4_a_rotated_secret_is_bounded_by_the_rotation_and_its_overlap() {
         .collect();
     assert!(judged.contains(&false), "{judged:?}");
 }
+
+#[test]
+fn p4_a_platform_that_never_rotates_the_url_breaks_the_per_use_bound() {
+    // Issue 12's `url_rotation=per_use` declares B(URL) = the URL's next use + TTL. Its
+    // negative control: an F that keeps the URL (the default `never`), judged against that
+    // bound, lets the thief call it long after its next use.
+    let (_, _, per_use) = resolve("trigger", &["url_rotation=per_use".into()]).unwrap();
+    let judged: Vec<bool> = histories("trigger", &[], Property::P4)
+        .iter()
+        .map(|h| judge(Property::P4, h, &per_use, 3).holds)
+        .collect();
+    assert!(judged.contains(&false), "{judged:?}");
+}
