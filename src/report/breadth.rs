@@ -14,18 +14,6 @@ use tokenlab_models::mechanisms::resolve;
 use tokenlab_models::sim::{Scenario as SimScenario, run_resolved};
 use tokenlab_properties::attack::{AttackRequest, From, Mode, attack};
 
-/// A section whose runs failed: open, naming the error.
-fn failed(id: &str, title: &str, claim: &str, experiment: &str, why: &str) -> Section {
-    Section {
-        id: id.into(),
-        title: title.into(),
-        claim: claim.into(),
-        experiment: experiment.into(),
-        verdict: Verdict::NotEvaluated(format!("the runs failed: {why}")),
-        ..Default::default()
-    }
-}
-
 /// The mechanisms with an `ip_allowlist` switch (`mechanisms.md` §5, §6).
 pub const ALLOWLIST_MECHANISMS: [&str; 2] = ["global-secret", "tenant-secret"];
 
@@ -213,7 +201,7 @@ pub fn h23(seed: u64) -> Section {
     let experiment = "`ip_allowlist=on|off` on global-secret and tenant-secret (the AS refuses token requests from outside P's registered range), against A5 (a stolen client secret) from the internet and from inside P's network, an A2 store snapshot on P's hosts and an A8 insider with P's egress (both with the decryption key), and the two store thefts used from the internet; one `tokenlab attack` run per cell with its counterfactual, 4 tenants, theft at 600 s.";
     let data = match h23_data(seed) {
         Ok(d) => d,
-        Err(e) => return failed("H23", title, claim, experiment, &e),
+        Err(e) => return Section::runs_failed("H23", title, claim, experiment, &e),
     };
     let verdict = h23_rule(&data);
     let rows = data
@@ -553,7 +541,7 @@ pub fn h3(seed: u64) -> Section {
     let experiment = "trigger with `mode=sync` (default) against `mode=async` (F answers 202 with a correlation id at once and delivers T to P.auth later; P.app waits for P.auth's commit signal, `async_wait=wait`, or re-reads its store every 250 ms, `async_wait=poll`); 50 tenants, 1 h, 60 demands per tenant-hour, `ttl=10m` (about six acquisitions per tenant-hour), at 0% and 5% loss on every inter-party message. Partner-side state is counted from the history: correlation ids P.app received, the most pending at once, and those whose delivery never arrived.";
     let points = match h3_data(seed) {
         Ok(p) => p,
-        Err(e) => return failed("H3", title, claim, experiment, &e),
+        Err(e) => return Section::runs_failed("H3", title, claim, experiment, &e),
     };
     let verdict = h3_rule(&points);
     let waits_on: BTreeMap<&str, &str> = H3_VARIANTS.iter().map(|(n, _, w)| (*n, *w)).collect();

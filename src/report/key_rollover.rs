@@ -175,14 +175,7 @@ pub fn section(seed: u64) -> Section {
     let rows = match data(seed) {
         Ok(d) => d,
         Err(e) => {
-            return Section {
-                id: "K-rollover".into(),
-                title: title.into(),
-                claim: claim.into(),
-                experiment,
-                verdict: Verdict::NotEvaluated(format!("the runs failed: {e}")),
-                ..Default::default()
-            };
+            return Section::runs_failed("K-rollover", title, claim, &experiment, &e.to_string());
         }
     };
     let verdict = rule(&rows);

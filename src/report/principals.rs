@@ -228,14 +228,7 @@ pub fn h12(seed: u64) -> Section {
     let data = match h12_data(seed) {
         Ok(d) => d,
         Err(e) => {
-            return Section {
-                id: "H12".into(),
-                title: title.into(),
-                claim: claim.into(),
-                experiment,
-                verdict: Verdict::NotEvaluated(format!("the runs failed: {e}")),
-                ..Default::default()
-            };
+            return Section::runs_failed("H12", title, claim, &experiment, &e.to_string());
         }
     };
     let verdict = h12_rule(&data);

@@ -191,14 +191,7 @@ pub fn a9(seed: u64, quick: bool) -> Section {
         match run {
             Ok(row) => rows.push(row),
             Err(e) => {
-                return Section {
-                    id: "A9".into(),
-                    title: title.into(),
-                    claim: claim.into(),
-                    experiment,
-                    verdict: Verdict::NotEvaluated(format!("the runs failed: {e}")),
-                    ..Default::default()
-                };
+                return Section::runs_failed("A9", title, claim, &experiment, &e.to_string());
             }
         }
     }

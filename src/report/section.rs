@@ -139,6 +139,20 @@ pub struct Section {
     pub flips_if_reason: Option<String>,
 }
 
+impl Section {
+    /// A section whose runs failed: left open, naming the error.
+    pub fn runs_failed(id: &str, title: &str, claim: &str, experiment: &str, why: &str) -> Section {
+        Section {
+            id: id.into(),
+            title: title.into(),
+            claim: claim.into(),
+            experiment: experiment.into(),
+            verdict: Verdict::NotEvaluated(format!("the runs failed: {why}")),
+            ..Default::default()
+        }
+    }
+}
+
 /// One entry of the document, in reading order.
 #[derive(Clone, Debug)]
 pub enum Item {

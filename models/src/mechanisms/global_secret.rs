@@ -203,13 +203,7 @@ impl PlatformSide for GlobalPlatform {
         };
         // A rotation: a new app-wide secret, pushed to every live installation; the old one
         // works for `rotation_overlap` more.
-        let live: Vec<TenantId> = cx
-            .registry
-            .installs
-            .iter()
-            .filter(|(_, i)| i.installed)
-            .map(|(t, _)| *t)
-            .collect();
+        let live = cx.registry.installed_tenants();
         let Some(&first) = live.first() else {
             return;
         };

@@ -342,13 +342,7 @@ impl PlatformSide for PushPlatform {
 
     fn on_deploy_reset(&mut self, cx: &mut PlatformCx<'_>) {
         self.generation += 1;
-        let tenants: Vec<TenantId> = cx
-            .registry
-            .installs
-            .iter()
-            .filter(|(_, i)| i.installed)
-            .map(|(t, _)| *t)
-            .collect();
+        let tenants = cx.registry.installed_tenants();
         for t in tenants {
             self.schedule(cx, t, cx.now + self.deploy_first);
         }

@@ -38,6 +38,17 @@ pub struct Registry {
     pub attacker_owned: Option<TenantId>,
 }
 
+impl Registry {
+    /// The installed tenants, in id order.
+    pub fn installed_tenants(&self) -> Vec<TenantId> {
+        self.installs
+            .iter()
+            .filter(|(_, i)| i.installed)
+            .map(|(t, _)| *t)
+            .collect()
+    }
+}
+
 impl InstallView for Registry {
     fn live(&self, tenant: TenantId) -> bool {
         self.installs
@@ -997,13 +1008,7 @@ impl Role for Platform {
             Input::Message(env) => self.on_message(now, env, out),
             Input::Timer(id) => self.on_timer(now, id, out),
             Input::Start => {
-                let tenants: Vec<TenantId> = self
-                    .registry
-                    .installs
-                    .iter()
-                    .filter(|(_, i)| i.installed)
-                    .map(|(t, _)| *t)
-                    .collect();
+                let tenants = self.registry.installed_tenants();
                 self.with_side(now, out, |side, cx| side.on_start(cx, &tenants));
                 if self.cfg.apps == Apps::Two {
                     let id = self.ids.timer();
