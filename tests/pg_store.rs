@@ -192,12 +192,20 @@ fn sigterm_during_a_run_stops_and_removes_the_cluster() {
     let dir = std::env::temp_dir().join(format!("tokenlab-pg-{}-0", child.id()));
     // Wait (without a clock) until both servers run, then terminate tokenlab; the bound (5 min
     // of polls) only stops a hang: a loaded machine can take a minute to start the pair.
+    // Both servers' `postmaster.pid`, not a count of processes alone: `initdb` and its
+    // bootstrap backend are two processes under the directory too, gone a moment later.
+    let servers_up = || {
+        ["primary", "standby"]
+            .iter()
+            .all(|d| dir.join(d).join("postmaster.pid").exists())
+            && processes_under(&dir).len() >= 2
+    };
     let mut polls = 0;
-    while processes_under(&dir).len() < 2 && polls < 30_000 {
+    while !servers_up() && polls < 30_000 {
         std::thread::sleep(std::time::Duration::from_millis(10));
         polls += 1;
     }
-    assert!(processes_under(&dir).len() >= 2, "the cluster came up");
+    assert!(servers_up(), "the cluster came up");
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();

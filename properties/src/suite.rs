@@ -759,6 +759,23 @@ fn row_seed(seed: u64, e: &Expectation) -> u64 {
     seed ^ h
 }
 
+/// Rows that one sampled case per row (seed 1, no search) gets wrong, as (mechanism, variant,
+/// property). The list is exact, and the search (`check`'s default) finds every one of them:
+/// - F-grace needs the thief's and the victim's presentations within the grace window of each
+///   other, a few percent of random runs;
+/// - the refused-FIT replay needs the genuine FIT refused for a key P has not learnt yet, then
+///   replayed once it has: one non-default choice of the small-world search.
+pub const MISSED_BY_ONE_SAMPLE: &[(&str, Option<&str>, &str)] = &[
+    ("refresh", None, "P4"),
+    ("refresh", Some("grace_reply=rotate"), "P4"),
+    ("upm-oauth", Some("grace_reply=rotate"), "P4"),
+    (
+        "push",
+        Some("fit_key_rotation=periodic(10m),fit_key_overlap=1m,refused_fit_binding=off"),
+        "P8",
+    ),
+];
+
 /// Runs one row over `cases` seeds.
 pub fn run_row(e: &Expectation, cases: u32, seed: u64) -> MatrixRow {
     let specs = runs_for(&e.mechanism, &e.sets, e.property);

@@ -185,21 +185,6 @@ fn p3_the_install_recheck_at_mint_is_unmasked() {
     }
 }
 
-/// Rows that one sampled case (seed 1) gets wrong; the search finds them (`security_controls`).
-const MISSED_BY_ONE_SAMPLE: &[(&str, Option<&str>, &str)] = &[
-    ("refresh", None, "P4"),
-    ("refresh", Some("grace_reply=rotate"), "P4"),
-    ("upm-oauth", Some("grace_reply=rotate"), "P4"),
-    // The replay needs the genuine FIT refused for a key P has not learnt yet, then replayed
-    // once it has: one non-default choice that the small-world search of `check` makes and
-    // a single sample at seed 1 does not.
-    (
-        "push",
-        Some("fit_key_rotation=periodic(10m),fit_key_overlap=1m,refused_fit_binding=off"),
-        "P8",
-    ),
-];
-
 /// The security matrix in its fast mode (one sampled case per row, no search): the test
 /// command of `scripts/mutants.sh`. A mutated verifier or checker must flip some row.
 #[test]
@@ -209,9 +194,12 @@ fn quick_matrix_matches_expectations() {
         let mut wrong = Vec::new();
         for e in part {
             let r = run_row(e, 1, 1);
-            let missed = MISSED_BY_ONE_SAMPLE.iter().any(|(m, v, p)| {
-                e.mechanism == *m && e.variant.as_deref() == *v && e.property.id() == *p
-            });
+            let missed =
+                tokenlab_properties::suite::MISSED_BY_ONE_SAMPLE
+                    .iter()
+                    .any(|(m, v, p)| {
+                        e.mechanism == *m && e.variant.as_deref() == *v && e.property.id() == *p
+                    });
             if r.matches == missed {
                 wrong.push(format!("{} {}: {:?}", e.row, e.property, r.verdict));
             }

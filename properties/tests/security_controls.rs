@@ -143,15 +143,6 @@ fn mutants_that_switch_off_one_check_flip_the_verdict() {
     }
 }
 
-/// Rows that one sampled case per row misses: F-grace needs the thief's and the victim's
-/// presentations within the grace window of each other, a few percent of random runs. The list
-/// is exact, and the search (`check`'s default) finds every one of them.
-const MISSED_BY_ONE_SAMPLE: &[(&str, Option<&str>, &str)] = &[
-    ("refresh", None, "P4"),
-    ("refresh", Some("grace_reply=rotate"), "P4"),
-    ("upm-oauth", Some("grace_reply=rotate"), "P4"),
-];
-
 #[test]
 fn the_matrix_reproduces_expectations_and_every_verdict_is_reached() {
     let matrix = tokenlab_properties::suite::security_matrix(1, 1);
@@ -171,15 +162,18 @@ fn the_matrix_reproduces_expectations_and_every_verdict_is_reached() {
             mismatches.push((r.mechanism.clone(), r.variant.clone(), r.property.clone()));
         }
     }
-    let expected: Vec<(String, Option<String>, String)> = MISSED_BY_ONE_SAMPLE
-        .iter()
-        .map(|(m, v, p)| (m.to_string(), v.map(str::to_string), p.to_string()))
-        .collect();
+    let expected: Vec<(String, Option<String>, String)> =
+        tokenlab_properties::suite::MISSED_BY_ONE_SAMPLE
+            .iter()
+            .map(|(m, v, p)| (m.to_string(), v.map(str::to_string), p.to_string()))
+            .collect();
     assert_eq!(mismatches, expected, "rows one sampled case gets wrong");
     for e in expectations().iter().filter(|e| {
-        MISSED_BY_ONE_SAMPLE.iter().any(|(m, v, p)| {
-            e.mechanism == *m && e.variant.as_deref() == *v && e.property.id() == *p
-        })
+        tokenlab_properties::suite::MISSED_BY_ONE_SAMPLE
+            .iter()
+            .any(|(m, v, p)| {
+                e.mechanism == *m && e.variant.as_deref() == *v && e.property.id() == *p
+            })
     }) {
         let r = run_row_searched(e, &SEARCH, 1);
         assert!(
