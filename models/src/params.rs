@@ -412,7 +412,12 @@ crate::choice_enum! {
 }
 crate::choice_enum! {
     /// Sender-constrained credentials (`sender_constraint`, where a mechanism declares it).
-    pub enum SenderConstraint { None = "none", Mtls = "mtls", Dpop = "dpop" }
+    pub enum SenderConstraint {
+        None = "none",
+        Mtls = "mtls",
+        Dpop = "dpop",
+        PrivateKeyJwt = "private_key_jwt",
+    }
 }
 crate::choice_enum! {
     /// Where P.app reads its store (`read_from`, where a mechanism declares it).

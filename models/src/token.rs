@@ -372,7 +372,6 @@ impl KeyDirectory {
 
 /// A PKCS#8 v1 wrapper around a raw Ed25519 seed (RFC 8410), which is what
 /// `EncodingKey::from_ed_der` expects.
-#[cfg(test)]
 fn ed25519_pkcs8_der(seed: &[u8; 32]) -> Vec<u8> {
     let mut der = vec![
         0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
@@ -380,6 +379,69 @@ fn ed25519_pkcs8_der(seed: &[u8; 32]) -> Vec<u8> {
     ];
     der.extend_from_slice(seed);
     der
+}
+
+/// The audience of a client assertion: the AS's token endpoint (RFC 7523 §3 item 3).
+pub const TOKEN_ENDPOINT: &str = "tokenlab-as/oauth/token";
+
+/// The claims of a client assertion (`sender_constraint=private_key_jwt`, RFC 7523 §2.2 and
+/// §3; OpenID Connect Core §9): P signs one per token request with its private key.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AssertionClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    /// Single use: the AS remembers it until `exp` (OIDC Core §9: "MUST only be used once").
+    pub jti: String,
+}
+
+/// The Ed25519 key pair behind a client key item: the item's value is the private seed's
+/// source, so P (and a thief of P's store) can sign; the AS keeps only the public half.
+fn client_signing_key(key: &Secret) -> ed25519_dalek::SigningKey {
+    let seed: [u8; 32] = Sha256::digest(key.expose().as_bytes()).into();
+    ed25519_dalek::SigningKey::from_bytes(&seed)
+}
+
+/// What the AS registers for a client key: the public key only.
+pub fn client_public_key(key: &Secret) -> [u8; 32] {
+    client_signing_key(key).verifying_key().to_bytes()
+}
+
+/// A client assertion signed with `key`; its header's `kid` names the key item (hex of its
+/// id), which is how the AS finds the key and the history names the credential presented.
+pub fn sign_client_assertion(key: &Secret, claims: &AssertionClaims) -> Jwt {
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(format!("{:016x}", key.id().0));
+    let seed = client_signing_key(key).to_bytes();
+    let enc = EncodingKey::from_ed_der(&ed25519_pkcs8_der(&seed));
+    Jwt::new(jsonwebtoken::encode(&header, claims, &enc).expect("EdDSA signing cannot fail"))
+}
+
+/// The key item a client assertion names in its `kid` (unverified: the AS then checks the
+/// signature with the public key it registered for that item).
+pub fn assertion_kid(jwt: &Jwt) -> Option<crate::secret::ItemId> {
+    let kid = jsonwebtoken::decode_header(jwt.expose()).ok()?.kid?;
+    u64::from_str_radix(&kid, 16)
+        .ok()
+        .map(crate::secret::ItemId)
+}
+
+/// Signature (against the registered public key) and audience; `exp`, `iss`/`sub` and `jti`
+/// are the AS's checks, each with a reason of its own.
+pub fn verify_client_assertion(jwt: &Jwt, public: &[u8; 32]) -> Result<AssertionClaims, JwtError> {
+    let c = jsonwebtoken::decode::<AssertionClaims>(
+        jwt.expose(),
+        &DecodingKey::from_ed_der(public),
+        &validation(Algorithm::EdDSA),
+    )
+    .map(|d| d.claims)
+    .map_err(map_err)?;
+    if c.aud != TOKEN_ENDPOINT {
+        return Err(JwtError::WrongAudience);
+    }
+    Ok(c)
 }
 
 /// What the partner holds to check FITs: the platform's public key.

@@ -529,6 +529,7 @@ fn static_field(c: &str) -> &'static str {
         "trigger_key",
         "refresh_token",
         "client_secret",
+        "client_key",
         "shared_secret",
     ]
     .into_iter()

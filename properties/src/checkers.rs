@@ -596,8 +596,8 @@ pub fn revocation(h: &History, outstanding_r: Micros) -> Verdict {
     verdict("P5", violations, reached, VerdictKind::Holds)
 }
 
-/// P6 Replay: one-time items (a code, a DPoP proof, a Connect JWT across requests) are never
-/// accepted twice. Bearer replay is by design where the design has no one-time item.
+/// P6 Replay: one-time items (a code, a DPoP proof, a Connect JWT across requests, a client
+/// assertion) are never accepted twice. Bearer replay is by design where the design has no one-time item.
 pub fn replay(h: &History) -> Verdict {
     let f = Facts::new(h);
     let mut violations = Vec::new();
@@ -619,7 +619,9 @@ pub fn replay(h: &History) -> Verdict {
         let per_request =
             issued.is_none() && matches!(req.headers.get("authorization"), Some(Value::Jwt(_)));
         let proof = req.headers.secret("dpop").map(|s| s.id());
-        if code || per_request || proof.is_some() {
+        // private_key_jwt: the presented item is the key; its assertion is single use.
+        let assertion = req.body.jwt("client_assertion").map(|j| j.id());
+        if code || per_request || proof.is_some() || assertion.is_some() {
             one_time_seen = true;
         }
         let replayed = p.who == Party::Attacker
@@ -633,13 +635,14 @@ pub fn replay(h: &History) -> Verdict {
         if !matches!(d, Decision::Accept { .. }) {
             continue;
         }
-        if replayed && !code && !per_request && proof.is_none() {
+        if replayed && !code && !per_request && proof.is_none() && assertion.is_none() {
             bearer_replayed = true;
         }
         for (item, kind) in [
             (Some(p.item).filter(|_| code), "code"),
             (Some(p.item).filter(|_| per_request), "jwt"),
             (proof, "dpop"),
+            (assertion, "assertion"),
         ] {
             let Some(item) = item else { continue };
             let list = uses.entry(item).or_default();

@@ -2,6 +2,9 @@
 //! partner called "very common". P → AS `client_credentials` (id, secret, tenant) → T.
 
 use super::Mechanism;
+use super::client_auth::{
+    self, ClientAuthConfig, ClientAuthenticator, credential_field, credential_fields,
+};
 use super::common::{as_request, judge_token_response, lifecycle, token_response};
 use super::{Acquisition, Facts, Group, MissSteps};
 use crate::Micros;
@@ -50,13 +53,7 @@ impl Mechanism for GlobalSecret {
                 Basis::Inference,
                 "an AS-side per-tenant block (revoke one tenant without rotating)",
             ),
-            spec(
-                "sender_constraint",
-                Kind::Choice(&["none", "mtls"]),
-                "none",
-                Basis::Fact,
-                "mtls: the secret and T work only over P's client certificate (RFC 8705)",
-            ),
+            client_auth::sender_constraint_spec(),
             spec(
                 "rotation",
                 Kind::Rotation,
@@ -73,14 +70,18 @@ impl Mechanism for GlobalSecret {
             ),
         ];
         v.extend(crate::network::allowlist_switches());
+        v.extend(client_auth::switches());
         v
     }
     fn build(&self, params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
         // The one place global-secret reads its switches.
         let sender_constraint = params.pick("sender_constraint");
         (
-            Box::new(ClientCredentialsPartner { sender_constraint }),
+            Box::new(ClientCredentialsPartner {
+                auth: ClientAuthConfig::from_params(params),
+            }),
             Box::new(GlobalPlatform {
+                auth: ClientAuthenticator::from_params(params),
                 secret: None,
                 previous: None,
                 rotation: params.rotation("rotation"),
@@ -96,31 +97,32 @@ impl Mechanism for GlobalSecret {
 
 /// P.app's `client_credentials` request, shared with `tenant-secret`.
 pub struct ClientCredentialsPartner {
-    pub sender_constraint: SenderConstraint,
+    pub auth: ClientAuthConfig,
 }
 
 impl PartnerSide for ClientCredentialsPartner {
     fn start_attempt(
         &mut self,
-        _cx: &mut PartnerCx<'_>,
+        cx: &mut PartnerCx<'_>,
         tenant: TenantId,
         row: &Row,
     ) -> Result<OutRequest, Cause> {
-        let Some(Value::Secret(secret)) = row.items.get("client_secret") else {
+        let field = credential_field(self.auth.sender_constraint);
+        let Some(Value::Secret(secret)) = row.items.get(field) else {
             return Err(Cause::Rejected);
         };
         let client_id = match row.items.get("client_id") {
             Some(Value::Str(id)) => id.clone(),
             _ => APP_ID.to_string(),
         };
-        Ok(as_request(
-            tenant,
-            Fields::new()
-                .with("grant_type", Value::Str("client_credentials".into()))
-                .with("client_id", Value::Str(client_id))
-                .with("client_secret", Value::Secret(secret.clone()))
-                .with("tenant", Value::Tenant(tenant)),
-        ))
+        let mut body = Fields::new()
+            .with("grant_type", Value::Str("client_credentials".into()))
+            .with("client_id", Value::Str(client_id.clone()));
+        let epoch = cx.epoch();
+        body.0
+            .extend(credential_fields(self.auth, secret, &client_id, cx.now, epoch, cx.rng).0);
+        body.0.push(("tenant", Value::Tenant(tenant)));
+        Ok(as_request(tenant, body))
     }
     fn on_attempt_response(
         &mut self,
@@ -128,14 +130,22 @@ impl PartnerSide for ClientCredentialsPartner {
         _tenant: TenantId,
         resp: &Response,
     ) -> AttemptResult {
-        judge_token_response(resp, "client_secret")
+        judge_token_response(resp, credential_field(self.auth.sender_constraint))
     }
     fn sender_constraint(&self) -> SenderConstraint {
-        self.sender_constraint
+        self.auth.sender_constraint
     }
     fn on_inbound(&mut self, cx: &mut PartnerCx<'_>, _env: &Envelope, req: &Request) -> Inbound {
         match req.route {
-            "POST /lifecycle" => lifecycle(cx, req, &["client_secret", "client_id"], true),
+            "POST /lifecycle" => {
+                let keep: &'static [&'static str] =
+                    if self.auth.sender_constraint == SenderConstraint::PrivateKeyJwt {
+                        &["client_key", "client_id"]
+                    } else {
+                        &["client_secret", "client_id"]
+                    };
+                lifecycle(cx, req, keep, true)
+            }
             _ => Inbound::Reply {
                 tenant: None,
                 update: None,
@@ -146,6 +156,8 @@ impl PartnerSide for ClientCredentialsPartner {
 }
 
 struct GlobalPlatform {
+    /// How the AS authenticates P (the secret, or an assertion signed with P's key).
+    auth: ClientAuthenticator,
     secret: Option<Secret>,
     /// The secret a rotation replaced, and until when it still works (`rotation_overlap`).
     previous: Option<(Secret, Micros)>,
@@ -186,6 +198,7 @@ impl PlatformSide for GlobalPlatform {
                     Party::Partner(PartnerEndpoint::Lifecycle),
                     None,
                 );
+                self.auth.register(&s);
                 self.secret = Some(s.clone());
                 s
             }
@@ -194,7 +207,7 @@ impl PlatformSide for GlobalPlatform {
         cx.send_lifecycle(
             tenant,
             "installed",
-            Fields::new().with("client_secret", Value::Secret(secret)),
+            Fields::new().with(self.auth.field(), Value::Secret(secret)),
         );
     }
     fn on_timer(&mut self, cx: &mut PlatformCx<'_>, tag: u64) {
@@ -214,6 +227,7 @@ impl PlatformSide for GlobalPlatform {
             Party::Partner(PartnerEndpoint::Lifecycle),
             None,
         );
+        self.auth.register(&s);
         self.previous = self
             .secret
             .replace(s.clone())
@@ -222,7 +236,7 @@ impl PlatformSide for GlobalPlatform {
             cx.send_lifecycle(
                 tenant,
                 "secret_rotated",
-                Fields::new().with("client_secret", Value::Secret(s.clone())),
+                Fields::new().with(self.auth.field(), Value::Secret(s.clone())),
             );
         }
         cx.set_timer(cx.now + rho, tag);
@@ -251,15 +265,22 @@ impl PlatformSide for GlobalPlatform {
         {
             return reply(Response::error(400, "unsupported_grant_type"));
         }
-        let presented = req.body.secret("client_secret");
-        let valid = presented.is_some()
-            && (presented == self.secret.as_ref()
-                || self
-                    .previous
+        let valid: Vec<&Secret> = self
+            .secret
+            .iter()
+            .chain(
+                self.previous
                     .as_ref()
-                    .is_some_and(|(p, until)| presented == Some(p) && cx.now < *until));
-        if req.body.str("client_id") != Some(APP_ID) || !valid {
+                    .filter(|(_, until)| cx.now < *until)
+                    .map(|(p, _)| p),
+            )
+            .collect();
+        if req.body.str("client_id") != Some(APP_ID) {
             return reply(Response::error(401, "invalid_client"));
+        }
+        let epoch = cx.keys.epoch();
+        if let Err(reason) = self.auth.authenticate(req, APP_ID, &valid, cx.now, epoch) {
+            return reply(Response::error(401, reason));
         }
         let Some(tenant) = req.body.tenant("tenant") else {
             return reply(Response::error(400, "invalid_request"));

@@ -2,6 +2,7 @@
 //! and the platform do with them, its switches and profiles). Adding an eighth mechanism means
 //! one new module and one line in [`registry`].
 
+pub mod client_auth;
 pub mod common;
 pub mod connect_jwt;
 pub mod global_secret;

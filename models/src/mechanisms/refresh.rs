@@ -131,7 +131,7 @@ impl Mechanism for Refresh {
         let mut v = rotation_specs("30s");
         v.push(spec(
             "sender_constraint",
-            Kind::Choice(SenderConstraint::NAMES),
+            Kind::Choice(&["none", "mtls", "dpop"]),
             "none",
             Basis::Fact,
             "RT and T usable only with P's key (RFC 8705 mTLS, RFC 9449 DPoP)",

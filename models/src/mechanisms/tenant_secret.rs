@@ -2,17 +2,17 @@
 //! suggestion: "separate OAuth client credentials for each combination of app and clientKey".
 
 use super::Mechanism;
-use super::common::{lifecycle, token_response};
+use super::client_auth::{self, ClientAuthConfig, ClientAuthenticator};
+use super::common::token_response;
 use super::global_secret::ClientCredentialsPartner;
 use super::{Acquisition, Facts, Group, MissSteps};
 use crate::Micros;
-use crate::history::{Cause, ItemKind};
+use crate::history::ItemKind;
 use crate::ids::{APP_ID, PartnerEndpoint, Party, TenantId};
 use crate::message::{Envelope, Fields, Request, Response, Value};
 use crate::params::{Basis, Kind, ParamSpec, Params, Revocation, Rotation, SenderConstraint, spec};
-use crate::roles::partner::{AttemptResult, Inbound, OutRequest, PartnerCx, PartnerSide};
+use crate::roles::partner::PartnerSide;
 use crate::roles::platform::{Handling, PlatformCx, PlatformSide};
-use crate::roles::store::Row;
 use crate::secret::Secret;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -51,13 +51,7 @@ impl Mechanism for TenantSecret {
                 Basis::Inference,
                 "off, or periodic(ρ): the AS issues a new secret every ρ",
             ),
-            spec(
-                "sender_constraint",
-                Kind::Choice(&["none", "mtls"]),
-                "none",
-                Basis::Fact,
-                "mtls: the secret and T work only over P's client certificate (RFC 8705)",
-            ),
+            client_auth::sender_constraint_spec(),
             spec(
                 "as_binding",
                 Kind::Switch,
@@ -74,16 +68,19 @@ impl Mechanism for TenantSecret {
             ),
         ];
         v.extend(crate::network::allowlist_switches());
+        v.extend(client_auth::switches());
         v
     }
     fn build(&self, params: &Params) -> (Box<dyn PartnerSide>, Box<dyn PlatformSide>) {
         // The one place tenant-secret reads its switches.
         let sender_constraint = params.pick("sender_constraint");
         (
-            Box::new(TenantPartner(ClientCredentialsPartner {
-                sender_constraint,
-            })),
+            // P's side is global-secret's: the client id in its row names the installation.
+            Box::new(ClientCredentialsPartner {
+                auth: ClientAuthConfig::from_params(params),
+            }),
             Box::new(TenantPlatform {
+                auth: ClientAuthenticator::from_params(params),
                 secrets: BTreeMap::new(),
                 rotation: params.rotation("rotation"),
                 overlap: params.dur_req("rotation_overlap"),
@@ -92,40 +89,6 @@ impl Mechanism for TenantSecret {
                 ip_allowlist: params.pick("ip_allowlist"),
             }),
         )
-    }
-}
-
-struct TenantPartner(ClientCredentialsPartner);
-
-impl PartnerSide for TenantPartner {
-    fn start_attempt(
-        &mut self,
-        cx: &mut PartnerCx<'_>,
-        tenant: TenantId,
-        row: &Row,
-    ) -> Result<OutRequest, Cause> {
-        self.0.start_attempt(cx, tenant, row)
-    }
-    fn on_attempt_response(
-        &mut self,
-        cx: &mut PartnerCx<'_>,
-        tenant: TenantId,
-        resp: &Response,
-    ) -> AttemptResult {
-        self.0.on_attempt_response(cx, tenant, resp)
-    }
-    fn sender_constraint(&self) -> SenderConstraint {
-        self.0.sender_constraint()
-    }
-    fn on_inbound(&mut self, cx: &mut PartnerCx<'_>, _env: &Envelope, req: &Request) -> Inbound {
-        match req.route {
-            "POST /lifecycle" => lifecycle(cx, req, &["client_secret", "client_id"], true),
-            _ => Inbound::Reply {
-                tenant: None,
-                update: None,
-                response: Response::error(404, "no_such_route"),
-            },
-        }
     }
 }
 
@@ -143,6 +106,8 @@ struct Secrets {
 }
 
 struct TenantPlatform {
+    /// How the AS authenticates P (the secret, or an assertion signed with P's key).
+    auth: ClientAuthenticator,
     secrets: BTreeMap<TenantId, Secrets>,
     rotation: Rotation,
     overlap: Micros,
@@ -162,6 +127,7 @@ impl TenantPlatform {
             Party::Partner(PartnerEndpoint::Lifecycle),
             None,
         );
+        self.auth.register(&s);
         let previous = self
             .secrets
             .remove(&tenant)
@@ -179,7 +145,7 @@ impl TenantPlatform {
             tenant,
             event,
             Fields::new()
-                .with("client_secret", Value::Secret(s))
+                .with(self.auth.field(), Value::Secret(s))
                 .with("client_id", Value::Str(client_id(tenant))),
         );
     }
@@ -246,13 +212,23 @@ impl PlatformSide for TenantPlatform {
             return reply(Response::error(401, "invalid_client"));
         };
         let s = &self.secrets[&tenant];
-        let presented = req.body.secret("client_secret");
-        let valid = presented == Some(&s.current)
-            || s.previous
-                .as_ref()
-                .is_some_and(|(p, until)| presented == Some(p) && cx.now < *until);
-        if !valid || s.revoked {
+        let valid: Vec<&Secret> = std::iter::once(&s.current)
+            .chain(
+                s.previous
+                    .as_ref()
+                    .filter(|(_, until)| cx.now < *until)
+                    .map(|(p, _)| p),
+            )
+            .collect();
+        let epoch = cx.keys.epoch();
+        let checked = self
+            .auth
+            .authenticate(req, &client_id(tenant), &valid, cx.now, epoch);
+        if s.revoked {
             return reply(Response::error(401, "invalid_client"));
+        }
+        if let Err(reason) = checked {
+            return reply(Response::error(401, reason));
         }
         let tenant = match req.body.tenant("tenant") {
             Some(t) if t != tenant && !self.as_binding => t,

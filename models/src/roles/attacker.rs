@@ -334,11 +334,14 @@ impl Attacker {
         let targets: Vec<TenantId> = match l.field {
             // A URL names its installation: there is nothing to try for another tenant.
             "trigger_url" => l.tenant.into_iter().collect(),
+            // An assertion names its client: replayed for the tenant it was captured for.
+            "client_assertion" => l.tenant.into_iter().collect(),
             "token"
             | "x-forge-oauth-system"
             | "access_token"
             | "refresh_token"
             | "client_secret"
+            | "client_key"
             | "shared_secret"
             | "code" => self.tenant_ids(),
             _ => Vec::new(),
@@ -347,7 +350,12 @@ impl Attacker {
         // the victim's own use of it); tokens and one-off items are used at once.
         let first = if matches!(
             l.field,
-            "refresh_token" | "client_secret" | "shared_secret" | "trigger_url" | "code"
+            "refresh_token"
+                | "client_secret"
+                | "client_key"
+                | "shared_secret"
+                | "trigger_url"
+                | "code"
         ) {
             self.choices
                 .time(crate::choice::Point::FirstUse, now, now)
@@ -476,6 +484,51 @@ impl Attacker {
                             .with("client_id", client_id)
                             .with("client_secret", l.value.clone())
                             .with("tenant", Value::Tenant(tenant)),
+                    },
+                )
+            }
+            ("client_key" | "client_assertion", _) => {
+                // private_key_jwt: with the key, sign an assertion of its own (a short one, so
+                // any lifetime cap the AS sets admits it); a captured assertion is replayed as is.
+                let client_id = match self.held("client_id", l.tenant) {
+                    Some(Value::Str(id)) => id.clone(),
+                    _ => APP_ID.to_string(),
+                };
+                let auth = match &l.value {
+                    Value::Secret(key) => {
+                        let cfg = crate::mechanisms::client_auth::ClientAuthConfig {
+                            sender_constraint: crate::params::SenderConstraint::PrivateKeyJwt,
+                            assertion_lifetime: 5 * SEC,
+                        };
+                        crate::mechanisms::client_auth::credential_fields(
+                            cfg,
+                            key,
+                            &client_id,
+                            now,
+                            self.epoch,
+                            &mut self.rng,
+                        )
+                    }
+                    v => Fields::new()
+                        .with(
+                            "client_assertion_type",
+                            Value::Str(crate::mechanisms::client_auth::JWT_BEARER.into()),
+                        )
+                        .with("client_assertion", v.clone()),
+                };
+                let mut body = Fields::new()
+                    .with("grant_type", Value::Str("client_credentials".into()))
+                    .with("client_id", Value::Str(client_id));
+                body.0.extend(auth.0);
+                body.0.push(("tenant", Value::Tenant(tenant)));
+                (
+                    Party::AS,
+                    Request {
+                        method: "POST",
+                        route: "POST /oauth/token",
+                        tenant: Some(tenant),
+                        headers: acting,
+                        body,
                     },
                 )
             }

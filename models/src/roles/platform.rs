@@ -519,8 +519,13 @@ const PRESENTED_FIELDS: [&str; 5] = [
     "authorization",
 ];
 
-/// The credential a request presents, if any (the item a verifier decides on).
+/// The credential a request presents, if any (the item a verifier decides on). A client
+/// assertion presents the key it names (`kid`): the assertion itself is a one-time item that
+/// P6 judges, the key is the credential.
 pub fn presented_item(req: &Request) -> Option<ItemId> {
+    if let Some(a) = req.body.jwt("client_assertion") {
+        return crate::token::assertion_kid(a);
+    }
     PRESENTED_FIELDS
         .iter()
         .find_map(|k| match req.body.get(k).or_else(|| req.headers.get(k)) {
@@ -541,7 +546,7 @@ pub fn acting_tenant(req: &Request) -> Option<TenantId> {
 
 /// Error codes as static reasons for the history.
 fn reason_of(resp: &Response) -> &'static str {
-    const KNOWN: [&str; 14] = [
+    const KNOWN: [&str; 16] = [
         "invalid_grant",
         "invalid_client",
         "not_installed",
@@ -556,6 +561,8 @@ fn reason_of(resp: &Response) -> &'static str {
         "no_tenant",
         "unavailable",
         "rate_limited",
+        "assertion_expired",
+        "assertion_replayed",
     ];
     let code = resp.error_code().unwrap_or("");
     KNOWN.into_iter().find(|k| *k == code).unwrap_or("rejected")
@@ -592,8 +599,12 @@ impl Platform {
 
     /// With `sender_constraint=mtls|dpop` a credential and the T minted from it work only
     /// over P's own key; the model's proof of possession is that P itself sent the request.
+    /// `private_key_jwt` authenticates the client at the token endpoint only: T stays bearer.
     fn sender_constrained(&self) -> bool {
-        self.sender_constraint != SenderConstraint::None
+        matches!(
+            self.sender_constraint,
+            SenderConstraint::Mtls | SenderConstraint::Dpop
+        )
     }
 
     fn with_side<T>(
