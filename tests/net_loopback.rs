@@ -90,3 +90,33 @@ fn a_stand_in_party_off_loopback_is_refused() {
         .expect("refused");
     assert!(err.to_string().contains("must be on loopback"), "{err}");
 }
+
+/// `sender_constraint=private_key_jwt` over real HTTP: the assertion is a form field a stock
+/// OAuth client sends (RFC 7523 §2.2), and the client secret never crosses the token hop.
+#[test]
+fn private_key_jwt_clients_authenticate_with_an_assertion_on_loopback() {
+    let rt = runtime();
+    rt.block_on(async {
+        for id in ["global-secret", "tenant-secret"] {
+            let mut cfg = NetConfig::new(id, 2, 0.0);
+            cfg.sets.push("sender_constraint=private_key_jwt".into());
+            let world = LoopbackWorld::start(&cfg).await.expect("world starts");
+            let first = world.demand(TenantId(1)).await;
+            assert_eq!(first.outcome, Outcome::Ok, "{id}: {first:?}");
+            let h = world.finish();
+            let token_requests: Vec<_> = h
+                .records
+                .iter()
+                .filter_map(|r| match &r.event {
+                    Event::Send { env } => env.request().filter(|q| q.route == "POST /oauth/token"),
+                    _ => None,
+                })
+                .collect();
+            assert!(!token_requests.is_empty(), "{id}");
+            for q in token_requests {
+                assert!(q.body.jwt("client_assertion").is_some(), "{id}: {q:?}");
+                assert!(q.body.get("client_secret").is_none(), "{id}: {q:?}");
+            }
+        }
+    });
+}

@@ -96,7 +96,7 @@ static INTERNED: Mutex<Interned> = Mutex::new(Interned {
 });
 
 /// What stock clients send that the models read, known before any driver traffic.
-const STOCK_NAMES: [&str; 19] = [
+const STOCK_NAMES: [&str; 21] = [
     "POST /oauth/token",
     "GET /authorize",
     "POST /authorize/consent",
@@ -105,6 +105,8 @@ const STOCK_NAMES: [&str; 19] = [
     "refresh_token",
     "client_id",
     "client_secret",
+    "client_assertion",
+    "client_assertion_type",
     "code",
     "code_verifier",
     "code_challenge",

@@ -663,6 +663,7 @@ fn static_field(m: &dyn Mechanism, name: &str, known: &[String]) -> Option<&'sta
         "trigger_key",
         "refresh_token",
         "client_secret",
+        "client_key",
         "shared_secret",
     ]
     .into_iter()
