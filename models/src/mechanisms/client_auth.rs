@@ -63,6 +63,32 @@ pub fn credential_field(sc: SenderConstraint) -> &'static str {
     }
 }
 
+/// The fields P.lifecycle keeps from an `installed` or `secret_rotated` hook.
+pub fn hook_fields(sc: SenderConstraint) -> &'static [&'static str] {
+    if sc == SenderConstraint::PrivateKeyJwt {
+        &["client_key", "client_id"]
+    } else {
+        &["client_secret", "client_id"]
+    }
+}
+
+/// The credentials the AS accepts: the current one, and a replaced one inside its overlap.
+pub fn live<'a>(
+    current: Option<&'a Secret>,
+    previous: &'a Option<(Secret, Micros)>,
+    now: Micros,
+) -> Vec<&'a Secret> {
+    current
+        .into_iter()
+        .chain(
+            previous
+                .as_ref()
+                .filter(|(_, until)| now < *until)
+                .map(|(p, _)| p),
+        )
+        .collect()
+}
+
 /// P's side: how it authenticates (`sender_constraint`) and for how long its assertions live.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientAuthConfig {

@@ -137,15 +137,12 @@ impl PartnerSide for ClientCredentialsPartner {
     }
     fn on_inbound(&mut self, cx: &mut PartnerCx<'_>, _env: &Envelope, req: &Request) -> Inbound {
         match req.route {
-            "POST /lifecycle" => {
-                let keep: &'static [&'static str] =
-                    if self.auth.sender_constraint == SenderConstraint::PrivateKeyJwt {
-                        &["client_key", "client_id"]
-                    } else {
-                        &["client_secret", "client_id"]
-                    };
-                lifecycle(cx, req, keep, true)
-            }
+            "POST /lifecycle" => lifecycle(
+                cx,
+                req,
+                client_auth::hook_fields(self.auth.sender_constraint),
+                true,
+            ),
             _ => Inbound::Reply {
                 tenant: None,
                 update: None,
@@ -265,16 +262,7 @@ impl PlatformSide for GlobalPlatform {
         {
             return reply(Response::error(400, "unsupported_grant_type"));
         }
-        let valid: Vec<&Secret> = self
-            .secret
-            .iter()
-            .chain(
-                self.previous
-                    .as_ref()
-                    .filter(|(_, until)| cx.now < *until)
-                    .map(|(p, _)| p),
-            )
-            .collect();
+        let valid = client_auth::live(self.secret.as_ref(), &self.previous, cx.now);
         if req.body.str("client_id") != Some(APP_ID) {
             return reply(Response::error(401, "invalid_client"));
         }

@@ -212,14 +212,7 @@ impl PlatformSide for TenantPlatform {
             return reply(Response::error(401, "invalid_client"));
         };
         let s = &self.secrets[&tenant];
-        let valid: Vec<&Secret> = std::iter::once(&s.current)
-            .chain(
-                s.previous
-                    .as_ref()
-                    .filter(|(_, until)| cx.now < *until)
-                    .map(|(p, _)| p),
-            )
-            .collect();
+        let valid = client_auth::live(Some(&s.current), &s.previous, cx.now);
         let epoch = cx.keys.epoch();
         let checked = self
             .auth

@@ -467,58 +467,45 @@ impl Attacker {
                     },
                 )
             }
-            ("client_secret", Value::Secret(_)) => {
+            ("client_secret" | "client_key", Value::Secret(_))
+            | ("client_assertion", Value::Jwt(_)) => {
                 let client_id = self
                     .held("client_id", l.tenant)
                     .cloned()
                     .unwrap_or(Value::Str(APP_ID.into()));
-                (
-                    Party::AS,
-                    Request {
-                        method: "POST",
-                        route: "POST /oauth/token",
-                        tenant: Some(tenant),
-                        headers: acting,
-                        body: Fields::new()
-                            .with("grant_type", Value::Str("client_credentials".into()))
-                            .with("client_id", client_id)
-                            .with("client_secret", l.value.clone())
-                            .with("tenant", Value::Tenant(tenant)),
-                    },
-                )
-            }
-            ("client_key" | "client_assertion", _) => {
-                // private_key_jwt: with the key, sign an assertion of its own (a short one, so
-                // any lifetime cap the AS sets admits it); a captured assertion is replayed as is.
-                let client_id = match self.held("client_id", l.tenant) {
-                    Some(Value::Str(id)) => id.clone(),
-                    _ => APP_ID.to_string(),
-                };
-                let auth = match &l.value {
-                    Value::Secret(key) => {
+                // A secret is sent as is; with a key (private_key_jwt) the thief signs an
+                // assertion of its own (a short one, so any lifetime cap the AS sets admits
+                // it); a captured assertion is replayed as is.
+                let auth = match (l.field, &l.value) {
+                    ("client_key", Value::Secret(key)) => {
                         let cfg = crate::mechanisms::client_auth::ClientAuthConfig {
                             sender_constraint: crate::params::SenderConstraint::PrivateKeyJwt,
                             assertion_lifetime: 5 * SEC,
                         };
+                        let id = match &client_id {
+                            Value::Str(id) => id.as_str(),
+                            _ => APP_ID,
+                        };
                         crate::mechanisms::client_auth::credential_fields(
                             cfg,
                             key,
-                            &client_id,
+                            id,
                             now,
                             self.epoch,
                             &mut self.rng,
                         )
                     }
-                    v => Fields::new()
+                    ("client_assertion", v) => Fields::new()
                         .with(
                             "client_assertion_type",
                             Value::Str(crate::mechanisms::client_auth::JWT_BEARER.into()),
                         )
                         .with("client_assertion", v.clone()),
+                    (_, v) => Fields::new().with("client_secret", v.clone()),
                 };
                 let mut body = Fields::new()
                     .with("grant_type", Value::Str("client_credentials".into()))
-                    .with("client_id", Value::Str(client_id));
+                    .with("client_id", client_id);
                 body.0.extend(auth.0);
                 body.0.push(("tenant", Value::Tenant(tenant)));
                 (
