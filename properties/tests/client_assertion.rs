@@ -89,3 +89,18 @@ fn the_key_never_crosses_the_token_hop_but_a_stolen_key_is_a_standing_credential
     assert!(key > 0);
     assert_eq!(key, secret);
 }
+
+#[test]
+fn a_tapped_per_tenant_secret_comes_with_its_client_id() {
+    // tenant-secret's client id names one installation: a tap that took the secret without
+    // the id beside it could not use it (0 accepted), understating A1.
+    let tapped = attack("tenant-secret", &[], "client_secret", From::Network);
+    let stored = attack("tenant-secret", &[], "client_secret", From::Store);
+    assert!(tapped > 0, "the tapped secret and its client id buy tokens");
+    assert!(stored > 0);
+    // Under private_key_jwt the same tap learns nothing that signs.
+    assert_eq!(
+        attack("tenant-secret", &[PKJ], "client_key", From::Network),
+        0
+    );
+}

@@ -234,6 +234,7 @@ impl World {
                 other => std::slice::from_ref(match other {
                     "refresh_token" => &"refresh_token",
                     "client_secret" => &"client_secret",
+                    "client_key" => &"client_key",
                     "shared_secret" => &"shared_secret",
                     _ => &"trigger_key",
                 }),
@@ -254,11 +255,23 @@ impl World {
                     }
             });
             if let Some((_, v)) = found {
-                let loot = vec![Loot {
+                let mut loot = vec![Loot {
                     field,
                     tenant: Some(tenant),
                     value: v.clone(),
                 }];
+                // A client credential travels beside its public client id (tenant-secret's is
+                // per tenant): the tap takes both, as a theft from the store does.
+                if matches!(field, "client_secret" | "client_key") {
+                    let id = fields.iter().flat_map(|f| f.0.iter()).find_map(|(k, v)| {
+                        (*k == "client_id" && matches!(v, Value::Str(_))).then(|| v.clone())
+                    });
+                    loot.extend(id.map(|value| Loot {
+                        field: "client_id",
+                        tenant: Some(tenant),
+                        value,
+                    }));
+                }
                 self.watch.transit.remove(i);
                 let (capability, mode) = if logged {
                     (A3, ExposureMode::Log)
