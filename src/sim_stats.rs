@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 use tokenlab_models::sim::{Scenario, Sim, Summary};
 use tokenlab_properties::Property;
-use tokenlab_properties::suite::judge;
+use tokenlab_properties::suite::judge_all;
 
 /// One property's verdict over the run's history.
 #[derive(Serialize)]
@@ -152,8 +152,13 @@ pub fn run(s: &Scenario, properties: &[Property]) -> Result<SimOut> {
     let result = finished.into_result_with(summary);
     let props = properties
         .iter()
-        .map(|p| {
-            let v = judge(*p, &result.history, &result.params, s.tenants);
+        .zip(judge_all(
+            properties,
+            &result.history,
+            &result.params,
+            s.tenants,
+        ))
+        .map(|(p, v)| {
             (
                 *p,
                 PropertyOut {

@@ -49,7 +49,15 @@ pub fn network_binding(h: &History, n: &NetworkCheck) -> (Vec<String>, u64) {
     if !n.registered {
         return (Vec::new(), 0);
     }
-    let f = Facts::new(h);
+    network_binding_with(&Facts::new(h), n)
+}
+
+/// [`network_binding`] over a shared index of the history (the caller checked
+/// `n.registered`, or the clause finds nothing to judge).
+pub fn network_binding_with(f: &Facts<'_>, n: &NetworkCheck) -> (Vec<String>, u64) {
+    if !n.registered {
+        return (Vec::new(), 0);
+    }
     let mut violations = Vec::new();
     let mut reached = 0;
     for (p, d, _) in f.decided() {
@@ -72,8 +80,19 @@ pub fn network_binding(h: &History, n: &NetworkCheck) -> (Vec<String>, u64) {
 }
 
 /// P9's verdict with the network clause folded in.
-pub fn with_network_clause(mut v: Verdict, h: &History, n: &NetworkCheck) -> Verdict {
-    let (violations, reached) = network_binding(h, n);
+pub fn with_network_clause(v: Verdict, h: &History, n: &NetworkCheck) -> Verdict {
+    if !n.registered {
+        return with_network_clause_of(v, (Vec::new(), 0));
+    }
+    with_network_clause_of(v, network_binding_with(&Facts::new(h), n))
+}
+
+/// [`with_network_clause`] over a shared index of the history.
+pub fn with_network_clause_with(v: Verdict, f: &Facts<'_>, n: &NetworkCheck) -> Verdict {
+    with_network_clause_of(v, network_binding_with(f, n))
+}
+
+fn with_network_clause_of(mut v: Verdict, (violations, reached): (Vec<String>, u64)) -> Verdict {
     v.reached += reached;
     if let Some(first) = violations.into_iter().next() {
         if v.kind != VerdictKind::Violated {

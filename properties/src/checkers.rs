@@ -55,8 +55,12 @@ fn issued_to_app_b(f: &Facts<'_>) -> BTreeSet<ItemId> {
 
 /// P1 Tenant isolation.
 pub fn tenant_isolation(h: &History) -> Verdict {
-    let f = Facts::new(h);
-    let app_b = issued_to_app_b(&f);
+    tenant_isolation_with(&Facts::new(h))
+}
+
+/// [`tenant_isolation`] over a shared index of the history.
+pub fn tenant_isolation_with(f: &Facts<'_>) -> Verdict {
+    let app_b = issued_to_app_b(f);
     let mut violations = Vec::new();
     let mut reached = 0;
     for (p, d, _) in f.decided() {
@@ -108,7 +112,12 @@ pub fn tenant_isolation(h: &History) -> Verdict {
 /// it was issued to (the browser for a code), or was handed it by an attack. Logs are never
 /// allowed holders.
 pub fn confinement(h: &History) -> Verdict {
-    let f = Facts::new(h);
+    confinement_with(&Facts::new(h))
+}
+
+/// [`confinement`] over a shared index of the history.
+pub fn confinement_with(f: &Facts<'_>) -> Verdict {
+    let h = f.h;
     let mut exposed: BTreeSet<ItemId> = BTreeSet::new();
     let mut violations = Vec::new();
     let mut reached = 0;
@@ -218,8 +227,13 @@ impl Installs {
 /// P3 Authorized issuance, and P accepts only installations the platform issued.
 /// `consent_by_design`: issuance to P also needs the admin's consent (upm-oauth).
 pub fn authorized_issuance(h: &History, consent_by_design: bool) -> Verdict {
-    let f = Facts::new(h);
-    let installs = Installs::new(&f, consent_by_design);
+    authorized_issuance_with(&Facts::new(h), consent_by_design)
+}
+
+/// [`authorized_issuance`] over a shared index of the history.
+pub fn authorized_issuance_with(f: &Facts<'_>, consent_by_design: bool) -> Verdict {
+    let h = f.h;
+    let installs = Installs::new(f, consent_by_design);
     let mut violations = Vec::new();
     let mut reached = 0;
     for r in &h.records {
@@ -393,7 +407,11 @@ pub struct ExposureWindow {
 
 /// Every theft (A5, or an A2 snapshot) with the attacker's Accepts rooted in it.
 pub fn exposure_windows(h: &History, b: &ExposureBounds) -> Vec<ExposureWindow> {
-    let f = Facts::new(h);
+    exposure_windows_with(&Facts::new(h), b)
+}
+
+/// [`exposure_windows`] over a shared index of the history.
+pub fn exposure_windows_with(f: &Facts<'_>, b: &ExposureBounds) -> Vec<ExposureWindow> {
     let mut out = Vec::new();
     for e in &f.exposures {
         // A theft: A5, an A2 snapshot, or one item taken in transit or from a log.
@@ -480,8 +498,12 @@ pub fn exposure_windows(h: &History, b: &ExposureBounds) -> Vec<ExposureWindow> 
 
 /// P4 Bounded exposure.
 pub fn bounded_exposure(h: &History, b: &ExposureBounds) -> Verdict {
-    let f = Facts::new(h);
-    let windows = exposure_windows(h, b);
+    bounded_exposure_with(&Facts::new(h), b)
+}
+
+/// [`bounded_exposure`] over a shared index of the history.
+pub fn bounded_exposure_with(f: &Facts<'_>, b: &ExposureBounds) -> Verdict {
+    let windows = exposure_windows_with(f, b);
     let reached = f
         .decided()
         .filter(|(p, _, _)| p.who == Party::Attacker)
@@ -535,7 +557,11 @@ pub fn bounded_exposure(h: &History, b: &ExposureBounds) -> Verdict {
 /// API Accept for i of an outstanding T after t + `outstanding_r` (TTL with
 /// `api_checks_installation=off`, 0 with `on`).
 pub fn revocation(h: &History, outstanding_r: Micros) -> Verdict {
-    let f = Facts::new(h);
+    revocation_with(&Facts::new(h), outstanding_r)
+}
+
+/// [`revocation`] over a shared index of the history.
+pub fn revocation_with(f: &Facts<'_>, outstanding_r: Micros) -> Verdict {
     let ends: Vec<(Micros, AdminKind, TenantId)> = f
         .admin
         .iter()
@@ -599,7 +625,11 @@ pub fn revocation(h: &History, outstanding_r: Micros) -> Verdict {
 /// P6 Replay: one-time items (a code, a DPoP proof, a Connect JWT across requests, a client
 /// assertion) are never accepted twice. Bearer replay is by design where the design has no one-time item.
 pub fn replay(h: &History) -> Verdict {
-    let f = Facts::new(h);
+    replay_with(&Facts::new(h))
+}
+
+/// [`replay`] over a shared index of the history.
+pub fn replay_with(f: &Facts<'_>) -> Verdict {
     let mut violations = Vec::new();
     let mut reached = 0;
     let mut one_time_seen = false;
@@ -676,7 +706,12 @@ const DELIVERING_ROUTES: [&str; 3] = ["GET /trigger", "GET /authorize", "POST /a
 /// P7 Delivery integrity: tokens and codes reach only registered endpoints. T returned to the
 /// caller of an authenticated AS request is not a delivery.
 pub fn delivery_integrity(h: &History) -> Verdict {
-    let f = Facts::new(h);
+    delivery_integrity_with(&Facts::new(h))
+}
+
+/// [`delivery_integrity`] over a shared index of the history.
+pub fn delivery_integrity_with(f: &Facts<'_>) -> Verdict {
+    let h = f.h;
     let deliveries = f.msgs.values().any(|(_, e)| {
         e.from == Party::FORGE
             && e.is_request()
@@ -742,8 +777,13 @@ pub fn delivery_integrity(h: &History) -> Verdict {
 /// P8 Injection resistance: P stores T or a long-lived item for i only if it came with a FIT
 /// the platform issued for i, or from P's own call for a credential or grant of i.
 pub fn injection_resistance(h: &History) -> Verdict {
-    let f = Facts::new(h);
-    let app_b = issued_to_app_b(&f);
+    injection_resistance_with(&Facts::new(h))
+}
+
+/// [`injection_resistance`] over a shared index of the history.
+pub fn injection_resistance_with(f: &Facts<'_>) -> Verdict {
+    let h = f.h;
+    let app_b = issued_to_app_b(f);
     let mut violations = Vec::new();
     let mut reached = 0;
     for (id, (_, env)) in &f.msgs {
@@ -825,7 +865,12 @@ pub fn injection_resistance(h: &History) -> Verdict {
 /// it is bound to (and an app-wide one only from P); a superseded RT presented after the grace
 /// window must be detected.
 pub fn credential_binding(h: &History, grace: Micros) -> Verdict {
-    let f = Facts::new(h);
+    credential_binding_with(&Facts::new(h), grace)
+}
+
+/// [`credential_binding`] over a shared index of the history.
+pub fn credential_binding_with(f: &Facts<'_>, grace: Micros) -> Verdict {
+    let h = f.h;
     let credentials = f.issued.values().any(|i| {
         matches!(
             i.kind,

@@ -4,7 +4,7 @@
 //! counterexample is saved as JSON and replayed with `tokenlab replay FILE`.
 
 use crate::Property;
-use crate::suite::{RunSpec, execute, judge};
+use crate::suite::{RunSpec, execute, judge_all};
 use crate::{Verdict, VerdictKind};
 use serde::{Deserialize, Serialize};
 use tokenlab_models::faults::{CrashRole, Nemesis};
@@ -206,11 +206,7 @@ impl Case {
     pub fn check(&self) -> Result<Vec<Verdict>, String> {
         let spec = self.spec();
         let (h, params) = execute(&spec)?;
-        Ok(self
-            .properties
-            .iter()
-            .map(|p| judge(*p, &h, &params, self.tenants))
-            .collect())
+        Ok(judge_all(&self.properties, &h, &params, self.tenants))
     }
 
     /// The case as a numbered trace of its generated steps.

@@ -83,8 +83,13 @@ pub struct Verdict {
 /// for the tenant must be a presentation of that T, not a stale-read report, another trigger
 /// call, or a presentation of something else. Reached by every trigger 2xx P.app receives.
 pub fn read_your_writes(h: &History) -> Verdict {
+    read_your_writes_with(&facts::Facts::new(h))
+}
+
+/// [`read_your_writes`] over a shared index of the history.
+pub fn read_your_writes_with(f: &facts::Facts<'_>) -> Verdict {
     use tokenlab_models::message::Value;
-    let f = facts::Facts::new(h);
+    let h = f.h;
     // P's trigger calls: request → (tenant of its URL).
     let mut trigger_requests: std::collections::BTreeMap<MsgId, TenantId> = Default::default();
     for (id, (_, env)) in &f.msgs {
@@ -271,6 +276,15 @@ fn describe(t: Micros, tenant: TenantId, response: MsgId, h: &History) -> String
 /// P11 Executability: with no faults and no attacker, every installed tenant reaches an
 /// Accept at the product API. Reached once per tenant that made a demand.
 pub fn executability(h: &History, tenants: u32) -> Verdict {
+    executability_in(h, tenants, None)
+}
+
+/// [`executability`] with a shared index of the history (used only for a counterexample).
+pub fn executability_with(f: &facts::Facts<'_>, tenants: u32) -> Verdict {
+    executability_in(f.h, tenants, Some(f))
+}
+
+fn executability_in(h: &History, tenants: u32, shared: Option<&facts::Facts<'_>>) -> Verdict {
     let mut accepted = BTreeSet::new();
     let mut demanded = BTreeSet::new();
     let mut api_requests = BTreeSet::new();
@@ -302,7 +316,14 @@ pub fn executability(h: &History, tenants: u32) -> Verdict {
         reached: demanded.len() as u64,
         counterexample: (!missing.is_empty()).then(|| {
             // The first product-API request of the first tenant that never got through.
-            let f = facts::Facts::new(h);
+            let built;
+            let f = match shared {
+                Some(f) => f,
+                None => {
+                    built = facts::Facts::new(h);
+                    &built
+                }
+            };
             let first = TenantId(missing[0]);
             let mut lines: Vec<String> = f
                 .msgs

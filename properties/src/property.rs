@@ -2,10 +2,12 @@
 //! checker, and nothing else decides which checker runs.
 
 use crate::checkers::{
-    ExposureBounds, authorized_issuance, bounded_exposure, confinement, credential_binding,
-    delivery_integrity, injection_resistance, replay, revocation, tenant_isolation,
+    ExposureBounds, authorized_issuance_with, bounded_exposure_with, confinement_with,
+    credential_binding_with, delivery_integrity_with, injection_resistance_with, replay_with,
+    revocation_with, tenant_isolation_with,
 };
-use crate::{Verdict, VerdictKind, executability, read_your_writes};
+use crate::facts::Facts;
+use crate::{Verdict, VerdictKind, executability_with, read_your_writes_with};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -105,32 +107,39 @@ impl Property {
 
     /// Runs this property's checker.
     pub fn check(self, h: &History, input: &CheckInput) -> Verdict {
+        self.check_with(&Facts::new(h), input)
+    }
+
+    /// Runs this property's checker over a shared index of the history: build one
+    /// [`Facts`] per history and pass it to every property judged on it.
+    pub fn check_with(self, f: &Facts<'_>, input: &CheckInput) -> Verdict {
         let b = &input.bounds;
         match self {
-            Property::P1 => {
-                crate::principals::with_principal_clause(tenant_isolation(h), &input.principals)
-            }
-            Property::P2 => confinement(h),
-            Property::P3 => authorized_issuance(h, input.consent_by_design),
-            Property::P4 => bounded_exposure(h, b),
-            Property::P5 => revocation(h, input.outstanding),
-            Property::P6 => replay(h),
-            Property::P7 => delivery_integrity(h),
-            Property::P8 => injection_resistance(h),
-            Property::P9 => crate::allowlist::with_network_clause(
-                credential_binding(h, b.grace),
-                h,
+            Property::P1 => crate::principals::with_principal_clause(
+                tenant_isolation_with(f),
+                &input.principals,
+            ),
+            Property::P2 => confinement_with(f),
+            Property::P3 => authorized_issuance_with(f, input.consent_by_design),
+            Property::P4 => bounded_exposure_with(f, b),
+            Property::P5 => revocation_with(f, input.outstanding),
+            Property::P6 => replay_with(f),
+            Property::P7 => delivery_integrity_with(f),
+            Property::P8 => injection_resistance_with(f),
+            Property::P9 => crate::allowlist::with_network_clause_with(
+                credential_binding_with(f, b.grace),
+                f,
                 &input.network,
             ),
-            Property::P10 => fail_closed(h, input),
-            Property::P11 => executability(h, input.tenants),
-            Property::P12 => read_your_writes(h),
+            Property::P10 => fail_closed(f, input),
+            Property::P11 => executability_with(f, input.tenants),
+            Property::P12 => read_your_writes_with(f),
         }
     }
 }
 
 /// P10: the fault-free verdicts of P1, P3, P4 (finite B), P5, P7 and P8 must survive.
-fn fail_closed(h: &History, input: &CheckInput) -> Verdict {
+fn fail_closed(f: &Facts<'_>, input: &CheckInput) -> Verdict {
     // P4's fault-free verdict includes finding F-grace's slip of one refresh cycle; faults
     // must not add to it.
     let b = &crate::checkers::ExposureBounds {
@@ -138,12 +147,12 @@ fn fail_closed(h: &History, input: &CheckInput) -> Verdict {
         ..input.bounds
     };
     let parts = [
-        tenant_isolation(h),
-        authorized_issuance(h, input.consent_by_design),
-        bounded_exposure(h, b),
-        revocation(h, input.outstanding),
-        delivery_integrity(h),
-        injection_resistance(h),
+        tenant_isolation_with(f),
+        authorized_issuance_with(f, input.consent_by_design),
+        bounded_exposure_with(f, b),
+        revocation_with(f, input.outstanding),
+        delivery_integrity_with(f),
+        injection_resistance_with(f),
     ];
     let reached = parts[0].reached + parts[5].reached;
     match parts.into_iter().find(|v| v.kind == VerdictKind::Violated) {

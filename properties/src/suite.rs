@@ -739,7 +739,28 @@ pub fn execute(spec: &RunSpec) -> Result<(History, Params), String> {
 
 /// Judges one history for one property.
 pub fn judge(property: Property, h: &History, params: &Params, tenants: u32) -> Verdict {
-    let input = CheckInput {
+    property.check(h, &check_input(params, tenants))
+}
+
+/// Judges one history for several properties over one shared index of it ([`Facts`] is
+/// built once, not once per checker): the verdicts in the order of `properties`.
+pub fn judge_all(
+    properties: &[Property],
+    h: &History,
+    params: &Params,
+    tenants: u32,
+) -> Vec<Verdict> {
+    let input = check_input(params, tenants);
+    let f = crate::facts::Facts::new(h);
+    properties
+        .iter()
+        .map(|p| p.check_with(&f, &input))
+        .collect()
+}
+
+/// What the checkers need besides the history, from a run's resolved parameters.
+pub fn check_input(params: &Params, tenants: u32) -> CheckInput {
+    CheckInput {
         bounds: bounds(params),
         outstanding: if tokenlab_models::mechanisms::api_checks_grant(params) {
             0
@@ -750,8 +771,7 @@ pub fn judge(property: Property, h: &History, params: &Params, tenants: u32) -> 
         network: crate::allowlist::NetworkCheck::from_params(params),
         consent_by_design: params.get("consent_required").is_some(),
         principals: crate::principals::config(params),
-    };
-    property.check(h, &input)
+    }
 }
 
 fn row_seed(seed: u64, e: &Expectation) -> u64 {

@@ -12,8 +12,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tokenlab_models::mechanisms::resolve;
 use tokenlab_models::sim::{Summary, run_with};
-use tokenlab_properties::VerdictKind;
-use tokenlab_properties::suite::judge;
+use tokenlab_properties::suite::judge_all;
+use tokenlab_properties::{Property, VerdictKind};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -102,11 +102,12 @@ pub fn execute(x: &Experiment) -> Result<Outcome> {
     let s = &x.scenario;
     let (m, profile, params) = resolve(&s.mechanism, &s.sets)?;
     let r = run_with(s, m, profile, params, x.plan.as_ref());
+    let ps: Vec<Property> = x.properties.iter().map(|(p, _)| *p).collect();
     let verdicts: Vec<VerdictRow> = x
         .properties
         .iter()
-        .map(|(p, expect)| {
-            let v = judge(*p, &r.history, &r.params, s.tenants);
+        .zip(judge_all(&ps, &r.history, &r.params, s.tenants))
+        .map(|((p, expect), v)| {
             VerdictRow {
                 property: p.id(),
                 name: p.name(),

@@ -206,7 +206,7 @@ pub struct Partner {
     /// The cached key set when F rotates its FIT key (`None`: one pre-fetched key).
     pub keys: Option<super::keys::KeyCache>,
     /// FIT `jti` → (its exp, the body it first came with), while the FIT is live.
-    pub(super) fit_bodies: BTreeMap<String, (i64, String)>,
+    pub(super) fit_bodies: super::api::FitBodies,
     pub(super) rng: ChaCha8Rng,
     /// The run's choice source (random mode: the draws below come from `rng`).
     pub choices: crate::choice::Choices,
@@ -242,7 +242,7 @@ impl Partner {
             fit,
             jwks_reachable: true,
             keys: None,
-            fit_bodies: BTreeMap::new(),
+            fit_bodies: Default::default(),
             rng,
             choices: crate::choice::Choices::random(),
             ids: IdGen::new(RoleKind::Partner),
