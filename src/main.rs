@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
 use tokenlab_models::faults::{LatencyDist, PRESET_NAMES, preset};
-use tokenlab_models::mechanisms::{registry, resolve, shared_specs};
+use tokenlab_models::mechanisms::{composites, registry, resolve, shared_specs};
 use tokenlab_models::sim::{Scenario, Summary, run_resolved};
 
 mod report;
@@ -353,9 +353,20 @@ fn run(cli: Cli) -> Result<()> {
                 .collect();
             if json {
                 // Every mechanism also takes the shared switches (the partner's hygiene, the
-                // platform's checks, the workload values).
+                // platform's checks, the workload values). Composites (`migration`) come in
+                // their own list, so the seven mechanisms' entries are unchanged.
                 let shared: Vec<_> = shared_specs().iter().map(switch_json).collect();
-                let body = serde_json::json!({"mechanisms": list, "shared_switches": shared});
+                let composites: Vec<serde_json::Value> = composites()
+                    .iter()
+                    .map(|m| {
+                        serde_json::json!({
+                            "id": m.id(),
+                            "description": m.description(),
+                            "switches": m.switches().iter().map(switch_json).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                let body = serde_json::json!({"mechanisms": list, "composites": composites, "shared_switches": shared});
                 println!("{}", json_out::to_string(&body)?);
             } else {
                 for m in registry() {
@@ -380,6 +391,15 @@ fn run(cli: Cli) -> Result<()> {
                     .map(|s| format!("{}={}", s.key, s.default))
                     .collect();
                 println!("{:<14} {}", "(every one)", shared.join(" "));
+                for m in composites() {
+                    println!("{:<14} {}", m.id(), m.description());
+                    let sw: Vec<String> = m
+                        .switches()
+                        .iter()
+                        .map(|s| format!("{}={}", s.key, s.default))
+                        .collect();
+                    println!("{:<14} switches: {}", "", sw.join(" "));
+                }
             }
         }
         Command::Simulate(a) => {

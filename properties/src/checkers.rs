@@ -379,6 +379,10 @@ pub struct ExposureBounds {
     pub secret: Option<Micros>,
     /// B(sharedSecret): `None` until reinstall.
     pub shared: Option<Micros>,
+    /// `migration`: the sharedSecret's bound as an absolute time (the window's end plus
+    /// `jwt_exp`), whenever it was stolen; it takes precedence over [`Self::shared`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_until: Option<Micros>,
     /// RT: next legitimate refresh + grace + TTL; an idle victim: `rt_max_life`.
     pub grace: Micros,
     pub rt_max_life: Micros,
@@ -438,7 +442,12 @@ pub fn exposure_windows_with(f: &Facts<'_>, b: &ExposureBounds) -> Vec<ExposureW
                 }
                 Some(ItemKind::TriggerUrl) => b.url.map(|u| e.t + u),
                 Some(ItemKind::ClientSecret) => b.secret.map(|u| e.t + u),
-                Some(ItemKind::SharedSecret) => b.shared.map(|u| e.t + u),
+                Some(ItemKind::SharedSecret) => {
+                    // Stolen after the window's end: the bound is the theft itself.
+                    b.shared_until
+                        .map(|u| u.max(e.t))
+                        .or_else(|| b.shared.map(|u| e.t + u))
+                }
                 Some(ItemKind::RefreshToken) => {
                     let mut refreshes: Vec<Micros> = f
                         .presents

@@ -1848,6 +1848,7 @@ pub fn sections(r: &Results, sec: Option<&super::security::SecurityData>) -> Vec
         provisioning(&c),
         super::key_rollover::section(c.seed),
         super::quota::a9(c.seed, r.config.quick || r.config.tiny),
+        super::migration::section(c.seed),
     ];
     if let Some(d) = sec {
         let mut extra = Vec::new();

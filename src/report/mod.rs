@@ -29,6 +29,7 @@ pub mod experiments;
 pub mod figures;
 pub mod key_rollover;
 pub mod loopback;
+pub mod migration;
 pub mod modelled;
 pub mod principals;
 pub mod quota;

@@ -6,6 +6,7 @@ pub mod client_auth;
 pub mod common;
 pub mod connect_jwt;
 pub mod global_secret;
+pub mod migration;
 pub mod push;
 pub mod refresh;
 pub mod tenant_secret;
@@ -153,8 +154,19 @@ pub fn registry() -> [&'static dyn Mechanism; 7] {
     ]
 }
 
+/// Composites: scenarios built from registry mechanisms (`migration`: connect-jwt and one
+/// Forge mechanism on one installation). They are not in [`registry`], so nothing that loops
+/// over the seven mechanisms changes; [`find`] and [`resolve`] take them by name.
+pub fn composites() -> [&'static dyn Mechanism; 1] {
+    [&migration::Migration]
+}
+
+/// A registry mechanism or a composite, by id.
 pub fn find(id: &str) -> Option<&'static dyn Mechanism> {
-    registry().into_iter().find(|m| m.id() == id)
+    registry()
+        .into_iter()
+        .chain(composites())
+        .find(|m| m.id() == id)
 }
 
 /// The mechanism a reference names (`ID[:PROFILE][switch=value,...]`, as in `expectations.md`).
@@ -673,7 +685,7 @@ pub fn api_checks_grant(p: &Params) -> bool {
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum ResolveError {
     #[error(
-        "unknown mechanism '{0}'; known: trigger, push, refresh, upm-oauth, global-secret, tenant-secret, connect-jwt"
+        "unknown mechanism '{0}'; known: trigger, push, refresh, upm-oauth, global-secret, tenant-secret, connect-jwt; composites: migration"
     )]
     UnknownMechanism(String),
     #[error("unknown profile '{profile}' for {mechanism}; known: {known}")]
@@ -774,7 +786,7 @@ mod tests {
 
     #[test]
     fn every_profile_and_default_resolves() {
-        for m in registry() {
+        for m in registry().into_iter().chain(composites()) {
             resolve(m.id(), &[]).unwrap();
             for p in m.profiles() {
                 resolve(&format!("{}:{}", m.id(), p.name), &[]).unwrap();
@@ -786,7 +798,7 @@ mod tests {
     fn every_value_of_every_choice_builds() {
         // A spec's allowed values and its enum cannot disagree: each value resolves once,
         // at build time, without a panic.
-        for m in registry() {
+        for m in registry().into_iter().chain(composites()) {
             let mut specs = shared_specs();
             specs.extend(m.switches());
             for s in &specs {
