@@ -64,7 +64,17 @@ pub fn tenant_isolation_with(f: &Facts<'_>) -> Verdict {
     let mut violations = Vec::new();
     let mut reached = 0;
     for (p, d, _) in f.decided() {
-        if f.attacker_originated(p) {
+        let cross_app = app_b.contains(&p.item);
+        let bound = f.bound_tenant(p.item);
+        let wrong_binding = bound.is_some_and(|i| i != p.tenant);
+        let unentitled = !f.entitled(p.who, p.tenant, p.t);
+        // Reached: an attacker request that put the tenant or app check to the test, decided
+        // by the verifier: a genuine item of another app, bound to another tenant, or (an
+        // app-wide item) presented for a tenant the presenter is not entitled to. A stolen
+        // item used for its own tenant, or a forgery (which the signature or lookup check
+        // refuses first), never reaches it.
+        let genuine = f.issued.contains_key(&p.item);
+        if f.attacker_originated(p) && (cross_app || wrong_binding || (unentitled && genuine)) {
             reached += 1;
         }
         let Decision::Accept { tenant: served } = d else {
@@ -72,7 +82,7 @@ pub fn tenant_isolation_with(f: &Facts<'_>) -> Verdict {
         };
         // App isolation (`apps=2`): what F handed app B (its T, its client's RT) is accepted
         // by none of app A's verifiers (the API's app A scope, the AS's grant for client A).
-        if app_b.contains(&p.item) {
+        if cross_app {
             let mut lines = f.provenance(p.item);
             lines.push(f.line(p.req));
             lines.push(format!(
@@ -83,9 +93,6 @@ pub fn tenant_isolation_with(f: &Facts<'_>) -> Verdict {
             violations.push(numbered(lines));
             continue;
         }
-        let bound = f.bound_tenant(p.item);
-        let wrong_binding = bound.is_some_and(|i| i != p.tenant);
-        let unentitled = !f.entitled(p.who, p.tenant, p.t);
         if wrong_binding || unentitled {
             let mut lines = f.provenance(p.item);
             lines.push(f.line(p.req));

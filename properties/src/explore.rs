@@ -16,7 +16,7 @@
 //!
 //! A counterexample carries its [`ChoiceString`]; [`replay`] reproduces it exactly.
 
-use crate::suite::{Expectation, RunSpec, bounds, judge, runs_for};
+use crate::suite::{Expectation, RunSpec, bounds, judge_with, runs_for, twin_of};
 use crate::{Property, Verdict, VerdictKind};
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
@@ -371,7 +371,7 @@ fn fingerprint(h: &History) -> u64 {
     hasher.finish()
 }
 
-/// One run through a guide.
+/// One run's result.
 struct Outcome {
     verdict: Verdict,
     made: Vec<Made>,
@@ -381,7 +381,14 @@ struct Outcome {
     params: Params,
 }
 
-fn run_once(spec: &RunSpec, property: Property, choices: Choices) -> Result<Outcome, String> {
+/// One run through a guide, judged against `twin` (P10's fault-free verdicts, [`twin_of`]:
+/// the twin takes no choices, so one serves every guided run of a spec).
+fn run_once(
+    spec: &RunSpec,
+    property: Property,
+    choices: Choices,
+    twin: &Option<Vec<VerdictKind>>,
+) -> Result<Outcome, String> {
     let (m, profile, params) =
         resolve(&spec.scenario.mechanism, &spec.scenario.sets).map_err(|e| e.to_string())?;
     let r = run_guided(
@@ -392,7 +399,13 @@ fn run_once(spec: &RunSpec, property: Property, choices: Choices) -> Result<Outc
         spec.plan.as_ref(),
         choices.clone(),
     );
-    let verdict = judge(property, &r.history, &r.params, spec.scenario.tenants);
+    let verdict = judge_with(
+        property,
+        &r.history,
+        &r.params,
+        spec.scenario.tenants,
+        twin.clone(),
+    );
     let fingerprint = fingerprint(&r.history);
     Ok(Outcome {
         verdict,
@@ -481,10 +494,12 @@ pub fn explore(e: &Expectation, search: &Search) -> Result<Exploration, String> 
         // The baseline: every choice at its default; its protocol events give the times.
         let (_, _, params) =
             resolve(&spec.scenario.mechanism, &spec.scenario.sets).map_err(|e| e.to_string())?;
+        let twin = twin_of(e.property, spec);
         let probe = run_once(
             spec,
             e.property,
             Choices::guided(BTreeMap::new(), Vec::new(), faults),
+            &twin,
         )?;
         let times = search_times(e.property, spec, &params, &probe.history);
         let guided = |d: &BTreeMap<u32, u16>| Choices::guided(d.clone(), times.clone(), faults);
@@ -495,7 +510,7 @@ pub fn explore(e: &Expectation, search: &Search) -> Result<Exploration, String> 
         };
         match search.strategy {
             Strategy::Exhaustive => {
-                let base = run_once(spec, e.property, guided(&BTreeMap::new()))?;
+                let base = run_once(spec, e.property, guided(&BTreeMap::new()), &twin)?;
                 if run == 0 {
                     points = tokenlab_models::choice::point_summary(&base.made);
                 }
@@ -519,7 +534,7 @@ pub fn explore(e: &Expectation, search: &Search) -> Result<Exploration, String> 
                                 }
                                 let mut d = assigned.clone();
                                 d.insert(pos as u32, alt);
-                                let o = run_once(spec, e.property, guided(&d))?;
+                                let o = run_once(spec, e.property, guided(&d), &twin)?;
                                 tally.add(&o);
                                 if let Some(c) = violation(search.seed, Some(&d), &o) {
                                     found = Some(c);
@@ -536,7 +551,7 @@ pub fn explore(e: &Expectation, search: &Search) -> Result<Exploration, String> 
             }
             Strategy::Pct => {
                 exhausted = false;
-                let base = run_once(spec, e.property, guided(&BTreeMap::new()))?;
+                let base = run_once(spec, e.property, guided(&BTreeMap::new()), &twin)?;
                 if run == 0 {
                     points = tokenlab_models::choice::point_summary(&base.made);
                 }
@@ -551,7 +566,7 @@ pub fn explore(e: &Expectation, search: &Search) -> Result<Exploration, String> 
                             d.insert(pos as u32, rng.random_range(1..arity));
                         }
                     }
-                    let o = run_once(spec, e.property, guided(&d))?;
+                    let o = run_once(spec, e.property, guided(&d), &twin)?;
                     tally.add(&o);
                     if let Some(c) = violation(search.seed, Some(&d), &o) {
                         found = Some(c);
@@ -565,7 +580,7 @@ pub fn explore(e: &Expectation, search: &Search) -> Result<Exploration, String> 
                 for k in 0..per_run {
                     let mut s = spec.clone();
                     s.scenario.seed = search.seed.wrapping_add(k);
-                    let o = run_once(&s, e.property, Choices::random())?;
+                    let o = run_once(&s, e.property, Choices::random(), &twin_of(e.property, &s))?;
                     tally.add(&o);
                     if let Some(c) = violation(s.scenario.seed, None, &o) {
                         found = Some(c);
@@ -630,8 +645,9 @@ pub fn replay(cs: &ChoiceString) -> Result<Replayed, String> {
         )
     })?;
     let faults = explores_faults(property);
+    let twin = twin_of(property, spec);
     let outcome = match &cs.decisions {
-        None => run_once(spec, property, Choices::random())?,
+        None => run_once(spec, property, Choices::random(), &twin)?,
         Some(d) => {
             let (_, _, params) = resolve(&spec.scenario.mechanism, &spec.scenario.sets)
                 .map_err(|e| e.to_string())?;
@@ -639,9 +655,15 @@ pub fn replay(cs: &ChoiceString) -> Result<Replayed, String> {
                 spec,
                 property,
                 Choices::guided(BTreeMap::new(), Vec::new(), faults),
+                &twin,
             )?;
             let times = search_times(property, spec, &params, &probe.history);
-            run_once(spec, property, Choices::guided(d.clone(), times, faults))?
+            run_once(
+                spec,
+                property,
+                Choices::guided(d.clone(), times, faults),
+                &twin,
+            )?
         }
     };
     if let Some(pos) = outcome.misfit {

@@ -18,7 +18,7 @@ pub mod quota;
 pub mod suite;
 
 pub use checkers::*;
-pub use property::{CheckInput, Property, UnknownProperty};
+pub use property::{CheckInput, Faults, Property, UnknownProperty};
 
 use serde::Serialize;
 use std::collections::BTreeSet;

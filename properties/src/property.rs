@@ -47,6 +47,106 @@ pub struct CheckInput {
     pub consent_by_design: bool,
     /// P1's principal clause: users and the principal switches (H12).
     pub principals: tokenlab_models::principals::PrincipalConfig,
+    /// P10: the run's timed fault windows and its fault-free twin's verdicts.
+    pub faults: Faults,
+}
+
+/// What P10 knows of a run's faults besides its history.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// The timed fault windows `[from, until)` (a JWKS outage, a crash, a partition, a deploy
+    /// reset, each with its recovery tail): a presentation decided inside one was exposed to
+    /// a fault. Whole-run faults (lossy links, P's clock skew) open no window.
+    pub windows: Vec<(Micros, Micros)>,
+    /// The verdicts of [`FAIL_CLOSED_PARTS`] on the same run without its faults (same seed,
+    /// world and attacker), in that order; `None` where no twin was run.
+    pub twin: Option<Vec<VerdictKind>>,
+}
+
+/// The properties whose fault-free verdicts P10 requires to survive the faults (P4 with its
+/// finite bound).
+pub const FAIL_CLOSED_PARTS: [Property; 6] = [
+    Property::P1,
+    Property::P3,
+    Property::P4,
+    Property::P5,
+    Property::P7,
+    Property::P8,
+];
+
+/// How long after a timed fault ends its effects still count (a restarted role rebuilding
+/// its state, retries after a partition heals, the first push ~5 min after a deploy reset):
+/// 300 s, basis inference.
+pub const FAULT_RECOVERY: Micros = 300 * tokenlab_models::SEC;
+
+/// The timed fault windows of a history, each `[start, end + FAULT_RECOVERY)`: a crash to its
+/// restart, a JWKS outage to its restoration, a partition (from the nemesis schedule recorded
+/// at t = 0) and a deploy reset. Derived from the recorded events alone.
+pub fn fault_windows(h: &History) -> Vec<(Micros, Micros)> {
+    use tokenlab_models::history::{Event, FaultKind};
+    let mut windows = Vec::new();
+    let mut open: std::collections::BTreeMap<String, Micros> = Default::default();
+    let number = |detail: &str, key: &str| -> Option<Micros> {
+        let rest = &detail[detail.find(key)? + key.len()..];
+        let end = rest.find([',', ' ', '}']).unwrap_or(rest.len());
+        let s: f64 = rest[..end].parse().ok()?;
+        Some(tokenlab_models::faults::secs(s))
+    };
+    for r in &h.records {
+        let Event::Fault { kind, detail } = &r.event else {
+            continue;
+        };
+        match kind {
+            FaultKind::Crash => {
+                open.insert(format!("crash {detail}"), r.t);
+            }
+            FaultKind::JwksUnreachable => {
+                open.insert("jwks".into(), r.t);
+            }
+            FaultKind::Restart | FaultKind::JwksRestored => {
+                let key = if *kind == FaultKind::Restart {
+                    format!("crash {detail}")
+                } else {
+                    "jwks".into()
+                };
+                if let Some(from) = open.remove(&key) {
+                    windows.push((from, r.t + FAULT_RECOVERY));
+                }
+            }
+            FaultKind::Nemesis if detail.starts_with("Partition") => {
+                if let (Some(f), Some(u)) =
+                    (number(detail, "from_s: "), number(detail, "until_s: "))
+                {
+                    windows.push((f, u + FAULT_RECOVERY));
+                }
+            }
+            FaultKind::Nemesis if detail.starts_with("DeployReset") => {
+                if let Some(at) = number(detail, "at_s: ") {
+                    windows.push((at, at + 2 * FAULT_RECOVERY));
+                }
+            }
+            _ => {}
+        }
+    }
+    // Still open at the end of the run.
+    windows.extend(open.into_values().map(|from| (from, Micros::MAX)));
+    windows.sort_unstable();
+    windows
+}
+
+/// The presentations decided by a verifier inside one of `windows`: P10's `reached`.
+pub fn fault_exposed(h: &History, windows: &[(Micros, Micros)]) -> u64 {
+    if windows.is_empty() {
+        return 0;
+    }
+    fault_exposed_with(&Facts::new(h), windows)
+}
+
+/// [`fault_exposed`] over a shared index of the history.
+pub fn fault_exposed_with(f: &Facts<'_>, windows: &[(Micros, Micros)]) -> u64 {
+    f.decided()
+        .filter(|(_, _, t)| windows.iter().any(|(f, u)| (*f..*u).contains(t)))
+        .count() as u64
 }
 
 /// A property id that is not P1–P12.
@@ -138,33 +238,74 @@ impl Property {
     }
 }
 
-/// P10: the fault-free verdicts of P1, P3, P4 (finite B), P5, P7 and P8 must survive.
-fn fail_closed(f: &Facts<'_>, input: &CheckInput) -> Verdict {
+/// P10's parts on one history: the verdicts of [`FAIL_CLOSED_PARTS`], in that order.
+pub fn fail_closed_parts(f: &Facts<'_>, input: &CheckInput) -> Vec<Verdict> {
     // P4's fault-free verdict includes finding F-grace's slip of one refresh cycle; faults
     // must not add to it.
     let b = &crate::checkers::ExposureBounds {
         grace_slip: true,
         ..input.bounds
     };
-    let parts = [
+    vec![
         tenant_isolation_with(f),
         authorized_issuance_with(f, input.consent_by_design),
         bounded_exposure_with(f, b),
         revocation_with(f, input.outstanding),
         delivery_integrity_with(f),
         injection_resistance_with(f),
-    ];
-    let reached = parts[0].reached + parts[5].reached;
-    match parts.into_iter().find(|v| v.kind == VerdictKind::Violated) {
-        Some(v) => Verdict {
-            property: "P10",
-            holds: false,
-            kind: VerdictKind::Violated,
-            reached,
-            counterexample: v
-                .counterexample
-                .map(|c| format!("under faults, {} fails:\n{c}", v.property)),
-        },
+    ]
+}
+
+/// P10: the fault-free verdicts of P1, P3, P4 (finite B), P5, P7 and P8 must survive the
+/// faults. Every part violated under faults violates P10; the counterexample says whether the
+/// fault-free twin held it (the faults opened the door) or failed it too (the part's own
+/// finding, which the faults did not close). `reached` counts the presentations a verifier
+/// decided inside a timed fault window.
+fn fail_closed(f: &Facts<'_>, input: &CheckInput) -> Verdict {
+    judge_fail_closed(
+        fail_closed_parts(f, input),
+        input.faults.twin.as_deref(),
+        fault_exposed_with(f, &input.faults.windows),
+    )
+}
+
+/// P10's verdict from its parts under faults and (where run) the twin's.
+pub fn judge_fail_closed(
+    faulted: Vec<Verdict>,
+    twin: Option<&[VerdictKind]>,
+    reached: u64,
+) -> Verdict {
+    let violated: Vec<(usize, Verdict)> = faulted
+        .into_iter()
+        .enumerate()
+        .filter(|(_, v)| v.kind == VerdictKind::Violated)
+        .collect();
+    // A part the twin held comes first: it is the faults' doing.
+    let first = violated
+        .iter()
+        .find(|(i, _)| twin.is_some_and(|t| t.get(*i) != Some(&VerdictKind::Violated)))
+        .or_else(|| violated.first());
+    match first {
+        Some((i, v)) => {
+            let twin_says = match twin.and_then(|t| t.get(*i)) {
+                Some(VerdictKind::Violated) => {
+                    "; the fault-free twin fails it too: it fails without faults as well"
+                        .to_string()
+                }
+                Some(k) => format!("; the fault-free twin: {}: the faults opened it", k.name()),
+                None => String::new(),
+            };
+            Verdict {
+                property: "P10",
+                holds: false,
+                kind: VerdictKind::Violated,
+                reached,
+                counterexample: v
+                    .counterexample
+                    .as_ref()
+                    .map(|c| format!("under faults, {} fails{twin_says}:\n{c}", v.property)),
+            }
+        }
         None => Verdict {
             property: "P10",
             holds: true,
@@ -207,5 +348,98 @@ mod tests {
         let e = "P13".parse::<Property>().unwrap_err();
         assert_eq!(e.to_string(), "unknown property 'P13'; known: P1..P12");
         assert!("p1".parse::<Property>().is_err());
+    }
+    fn part(property: &'static str, kind: VerdictKind) -> Verdict {
+        Verdict {
+            property,
+            holds: kind != VerdictKind::Violated,
+            kind,
+            reached: 1,
+            counterexample: (kind == VerdictKind::Violated).then(|| "1. trace".to_string()),
+        }
+    }
+
+    #[test]
+    fn p10_names_what_the_twin_said() {
+        use VerdictKind::*;
+        let faulted = || {
+            vec![
+                part("P1", Violated),
+                part("P3", Holds),
+                part("P4", ByDesign),
+                part("P5", Holds),
+                part("P7", NotApplicable),
+                part("P8", Violated),
+            ]
+        };
+        // The twin failed P1 too but held P8: P8 is the faults' doing and is named first.
+        let twin = [Violated, Holds, ByDesign, Holds, NotApplicable, Holds];
+        let v = judge_fail_closed(faulted(), Some(&twin), 7);
+        assert_eq!((v.kind, v.reached), (Violated, 7));
+        let c = v.counterexample.unwrap();
+        assert!(
+            c.starts_with("under faults, P8 fails; the fault-free twin: holds: the faults opened it:\n1. trace"),
+            "{c}"
+        );
+        // Both failed without faults too.
+        let twin = [Violated, Holds, ByDesign, Holds, NotApplicable, Violated];
+        let c = judge_fail_closed(faulted(), Some(&twin), 7)
+            .counterexample
+            .unwrap();
+        assert!(
+            c.starts_with("under faults, P1 fails; the fault-free twin fails it too"),
+            "{c}"
+        );
+        // No twin: the violation alone.
+        let c = judge_fail_closed(faulted(), None, 0)
+            .counterexample
+            .unwrap();
+        assert!(c.starts_with("under faults, P1 fails:\n"), "{c}");
+        // Nothing violated under faults: P10 holds.
+        let ok = vec![part("P1", Holds), part("P8", Holds)];
+        let v = judge_fail_closed(ok, Some(&twin), 3);
+        assert_eq!((v.kind, v.holds, v.reached), (Holds, true, 3));
+    }
+
+    #[test]
+    fn fault_windows_from_the_recorded_events() {
+        use tokenlab_models::SEC;
+        use tokenlab_models::history::{Event, FaultKind, History};
+        let mut h = History::default();
+        let fault = |kind, detail: &str| Event::Fault {
+            kind,
+            detail: detail.into(),
+        };
+        h.push(
+            0,
+            fault(
+                FaultKind::Nemesis,
+                "Partition { a: Partner, b: AuthServer, from_s: 4500.0, until_s: 4800.0 }",
+            ),
+        );
+        h.push(0, fault(FaultKind::Nemesis, "DeployReset { at_s: 5400.0 }"));
+        h.push(
+            0,
+            fault(
+                FaultKind::Nemesis,
+                "ReplicaLagSpike { extra_ms: 5.0, from_s: 1.0, until_s: 2.0 }",
+            ),
+        );
+        h.push(300 * SEC, fault(FaultKind::JwksUnreachable, ""));
+        h.push(900 * SEC, fault(FaultKind::JwksRestored, ""));
+        h.push(3000 * SEC, fault(FaultKind::Crash, "Partner"));
+        h.push(3060 * SEC, fault(FaultKind::Restart, "Partner"));
+        h.push(9000 * SEC, fault(FaultKind::Crash, "Platform"));
+        let r = FAULT_RECOVERY;
+        assert_eq!(
+            fault_windows(&h),
+            vec![
+                (300 * SEC, 900 * SEC + r),
+                (3000 * SEC, 3060 * SEC + r),
+                (4500 * SEC, 4800 * SEC + r),
+                (5400 * SEC, 5400 * SEC + 2 * r),
+                (9000 * SEC, Micros::MAX),
+            ]
+        );
     }
 }

@@ -647,20 +647,38 @@ fn runs_of(
             ]
         }
         Property::P10 => {
-            // Faults: JWKS outage, P's clock 2 h behind, lossy links, a partner crash;
-            // attacker: forged deliveries and stolen items.
+            // Faults: JWKS outage, P's clock 2 h behind, lossy links, a partner crash, a
+            // platform crash, a partition between P and where it acquires from, a deploy
+            // reset of every push schedule; attacker: forged deliveries and stolen items.
+            // Judged against the same run without its faults (`suite::fault_free`).
+            use tokenlab_models::faults::{CrashRole, Nemesis};
             let d = 6.0 * 3600.0;
             sets.push("clock_skew=2h".into());
             let mut s = base(mechanism, &sets, d, 6.0);
             let lossy = tokenlab_models::faults::preset("lossy").expect("preset");
             s.network = lossy.network;
             s.preset = "lossy".into();
-            s.nemesis.push(tokenlab_models::faults::Nemesis::Crash {
-                role: tokenlab_models::faults::CrashRole::Partner,
-                from_s: 3000.0,
-                until_s: 3060.0,
-                lose_volatile: true,
-            });
+            s.nemesis.extend([
+                Nemesis::Crash {
+                    role: CrashRole::Partner,
+                    from_s: 3000.0,
+                    until_s: 3060.0,
+                    lose_volatile: true,
+                },
+                Nemesis::Crash {
+                    role: CrashRole::Platform,
+                    from_s: 4000.0,
+                    until_s: 4300.0,
+                    lose_volatile: true,
+                },
+                Nemesis::Partition {
+                    a: Group::Partner,
+                    b: m.acquires_from().unwrap_or(Group::Forge),
+                    from_s: 4500.0,
+                    until_s: 4800.0,
+                },
+                Nemesis::DeployReset { at_s: 5400.0 },
+            ]);
             let steps = vec![
                 step(300.0, Capability::Forge),
                 steal(600.0 + warm, root, VICTIM),
@@ -740,18 +758,30 @@ pub fn execute(spec: &RunSpec) -> Result<(History, Params), String> {
 
 /// Judges one history for one property.
 pub fn judge(property: Property, h: &History, params: &Params, tenants: u32) -> Verdict {
-    property.check(h, &check_input(params, tenants))
+    judge_with(property, h, params, tenants, None)
+}
+
+/// [`judge`] with P10's fault-free twin verdicts (from [`twin_of`]).
+pub fn judge_with(
+    property: Property,
+    h: &History,
+    params: &Params,
+    tenants: u32,
+    twin: Option<Vec<VerdictKind>>,
+) -> Verdict {
+    property.check(h, &check_input(h, params, tenants, twin))
 }
 
 /// Judges one history for several properties over one shared index of it ([`Facts`] is
-/// built once, not once per checker): the verdicts in the order of `properties`.
+/// built once, not once per checker): the verdicts in the order of `properties`. P10 is
+/// judged without its fault-free twin here.
 pub fn judge_all(
     properties: &[Property],
     h: &History,
     params: &Params,
     tenants: u32,
 ) -> Vec<Verdict> {
-    let input = check_input(params, tenants);
+    let input = check_input(h, params, tenants, None);
     let f = crate::facts::Facts::new(h);
     properties
         .iter()
@@ -759,8 +789,13 @@ pub fn judge_all(
         .collect()
 }
 
-/// What the checkers need besides the history, from a run's resolved parameters.
-pub fn check_input(params: &Params, tenants: u32) -> CheckInput {
+/// What the checkers need besides the history, from the run's parameters.
+pub fn check_input(
+    h: &History,
+    params: &Params,
+    tenants: u32,
+    twin: Option<Vec<VerdictKind>>,
+) -> CheckInput {
     CheckInput {
         bounds: bounds(params),
         outstanding: if tokenlab_models::mechanisms::api_checks_grant(params) {
@@ -772,7 +807,45 @@ pub fn check_input(params: &Params, tenants: u32) -> CheckInput {
         network: crate::allowlist::NetworkCheck::from_params(params),
         consent_by_design: params.get("consent_required").is_some(),
         principals: crate::principals::config(params),
+        faults: crate::Faults {
+            windows: crate::property::fault_windows(h),
+            twin,
+        },
     }
+}
+
+/// A run's fault-free twin: the same seed, world, workload and attacker, without its faults
+/// (no link loss or edge errors, no nemesis, no JWKS outage, no clock skew).
+pub fn fault_free(spec: &RunSpec) -> RunSpec {
+    let mut twin = spec.clone();
+    let s = &mut twin.scenario;
+    s.network.map_all(|l| *l = l.fault_free());
+    s.nemesis.clear();
+    s.sets.retain(|kv| {
+        kv.split_once('=')
+            .is_none_or(|(k, _)| k.trim() != "clock_skew")
+    });
+    if let Some(p) = twin.plan.as_mut() {
+        p.jwks_outages.clear();
+    }
+    twin
+}
+
+/// P10's twin: the verdicts of [`crate::property::FAIL_CLOSED_PARTS`] on `spec`'s fault-free
+/// twin; `None` for every other property (and where the twin cannot run).
+pub fn twin_of(property: Property, spec: &RunSpec) -> Option<Vec<VerdictKind>> {
+    if property != Property::P10 {
+        return None;
+    }
+    let twin = fault_free(spec);
+    let (h, params) = execute(&twin).ok()?;
+    let input = check_input(&h, &params, twin.scenario.tenants, None);
+    Some(
+        crate::property::fail_closed_parts(&crate::facts::Facts::new(&h), &input)
+            .into_iter()
+            .map(|v| v.kind)
+            .collect(),
+    )
 }
 
 fn row_seed(seed: u64, e: &Expectation) -> u64 {
@@ -818,7 +891,8 @@ pub fn run_row(e: &Expectation, cases: u32, seed: u64) -> MatrixRow {
             spec.scenario.seed = s;
             match execute(&spec) {
                 Ok((h, params)) => {
-                    let v = judge(e.property, &h, &params, spec.scenario.tenants);
+                    let twin = twin_of(e.property, &spec);
+                    let v = judge_with(e.property, &h, &params, spec.scenario.tenants, twin);
                     reached += v.reached;
                     if v.kind == VerdictKind::Violated && first_violation.is_none() {
                         first_violation = Some((spec.clone(), s, run));
@@ -889,7 +963,8 @@ pub fn shrink(e: &Expectation, spec: &RunSpec) -> Option<String> {
     let mut best = spec.clone();
     let violates = |s: &RunSpec| -> Option<Verdict> {
         let (h, params) = execute(s).ok()?;
-        let v = judge(e.property, &h, &params, s.scenario.tenants);
+        let twin = twin_of(e.property, s);
+        let v = judge_with(e.property, &h, &params, s.scenario.tenants, twin);
         (v.kind == VerdictKind::Violated).then_some(v)
     };
     let mut last = violates(&best)?;
