@@ -352,6 +352,9 @@ mod fit_bodies_tests {
             assert_eq!(b.len(), naive.len(), "step {step}");
         }
         // Both paths were exercised: a live jti with another body, and expiry.
-        assert!(replayed > 0 && expired > 0, "{replayed} replays, {expired} expired");
+        assert!(
+            replayed > 0 && expired > 0,
+            "{replayed} replays, {expired} expired"
+        );
     }
 }
