@@ -328,12 +328,14 @@ mod fit_bodies_tests {
     fn expiry_matches_the_linear_scan_and_the_first_body_wins() {
         let mut b = FitBodies::default();
         let mut naive: std::collections::BTreeMap<String, (i64, String)> = Default::default();
-        let mut seen = 0;
+        let (mut replayed, mut expired) = (0, 0);
         for step in 0..400i64 {
             let now = step / 3;
+            let before = b.len();
             b.expire(now);
             naive.retain(|_, (exp, _)| *exp >= now);
-            let jti = format!("j{}", (step * 7) % 50);
+            expired += before - b.len();
+            let jti = format!("j{}", step % 7);
             let exp = now + (step * 13) % 11;
             let body = format!("b{}", step % 4);
             let first = naive
@@ -346,9 +348,13 @@ mod fit_bodies_tests {
                 first == body,
                 "step {step}"
             );
-            seen += usize::from(first != body);
+            replayed += usize::from(first != body);
             assert_eq!(b.len(), naive.len(), "step {step}");
         }
-        assert!(seen > 0, "a replayed jti with another body was exercised");
+        // Both paths were exercised: a live jti with another body, and expiry.
+        assert!(
+            replayed > 0 && expired > 0,
+            "{replayed} replays, {expired} expired"
+        );
     }
 }
