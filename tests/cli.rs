@@ -300,3 +300,42 @@ fn a_bracketed_reference_means_the_same_as_set() {
     assert_eq!(bracket, set);
     assert!(bracket.contains("read_from=replica"), "{bracket}");
 }
+
+/// Issue 13 item 4: the composite `migration` is listed beside the seven mechanisms (not among
+/// them), with its switches, their defaults and basis; a bad value names the switch.
+#[test]
+fn mechanisms_json_lists_the_migration_composite_and_its_switches() {
+    let (code, out, _) = tokenlab(&["mechanisms", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let c = &v["composites"][0];
+    assert_eq!(c["id"], "migration");
+    let switches = c["switches"].as_array().unwrap();
+    let get = |k: &str| switches.iter().find(|s| s["key"] == k).unwrap();
+    for (key, default, basis) in [
+        ("migrate_to", "trigger", "inference"),
+        ("migration_start", "1h", "inference"),
+        ("migration_window", "2h", "inference"),
+        ("connect_revoke", "at_window_end", "mutant"),
+        ("migration_use", "forge", "inference"),
+        ("jwt_exp", "180s", "unverified"),
+    ] {
+        let s = get(key);
+        assert!(s["default"] == default && s["basis"] == basis, "{s}");
+    }
+    let (code, _, err) = tokenlab(&[
+        "simulate",
+        "--mechanism",
+        "migration",
+        "--set",
+        "migration_use=both",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("bad value 'both' for 'migration_use': expected one of forge, connect"),
+        "{err}"
+    );
+    let (code, _, err) = tokenlab(&["simulate", "--mechanism", "migrate"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("composites: migration"), "{err}");
+}

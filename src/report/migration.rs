@@ -5,7 +5,7 @@
 //! with its counterfactual ([`tokenlab_properties::attack::attack`]); the verdict is a pure
 //! rule over the rows, tested below by flipping it.
 
-use super::section::{Block, EvidenceKind, Section, Verdict};
+use super::section::{Block, EvidenceKind, Flip, Section, SweepPoint, Verdict};
 use rayon::prelude::*;
 use tokenlab_properties::attack::{AttackRequest, AttackResult, From, Mode, attack};
 
@@ -113,6 +113,31 @@ pub fn migration_rule(rows: &[(Case, AttackResult)]) -> Verdict {
     Verdict::Supported
 }
 
+/// The rule applied as if the platform retired the sharedSecret as `revoke` says: the rows
+/// measured with `revoke` stand for the retired secret (the control rows stay as measured).
+/// `at_window_end` is the measured verdict; `never` is where it flips.
+pub fn rule_as_if(rows: &[(Case, AttackResult)], revoke: &'static str) -> Verdict {
+    let mut alt: Vec<(Case, AttackResult)> = rows
+        .iter()
+        .filter(|(c, _)| c.revoke == "never")
+        .cloned()
+        .collect();
+    alt.extend(
+        rows.iter()
+            .filter(|(c, _)| c.revoke == revoke)
+            .map(|(c, r)| {
+                (
+                    Case {
+                        revoke: "at_window_end",
+                        ..*c
+                    },
+                    r.clone(),
+                )
+            }),
+    );
+    migration_rule(&alt)
+}
+
 /// The migration section.
 pub fn section(seed: u64) -> Section {
     let title = "Connect → Forge migration: what a leak buys during and after the window";
@@ -134,6 +159,13 @@ pub fn section(seed: u64) -> Section {
         }
     }
     let verdict = migration_rule(&rows);
+    let sweep = REVOKE
+        .iter()
+        .map(|r| SweepPoint {
+            value: format!("connect_revoke={r}"),
+            verdict: rule_as_if(&rows, r).kind().to_string(),
+        })
+        .collect();
     let table = rows
         .iter()
         .map(|(c, r)| {
@@ -180,8 +212,13 @@ pub fn section(seed: u64) -> Section {
         reproduce: cases().iter().map(|c| command(c, seed)).collect(),
         evidence_kind: EvidenceKind::Measured,
         evidence_basis: "Measured: accepted calls counted from seeded attack runs; the window and the revocation rule are inputs, what the thief gets comes from the runs.".into(),
-        flips_if: None,
-        flips_if_reason: Some("the negative control connect_revoke=never is a row of the table".into()),
+        flips_if: Some(Flip {
+            assumption: "the platform retires the Connect sharedSecret at the window's end (`connect_revoke`)".into(),
+            value: Some("never".into()),
+            basis: "sweep",
+            sweep,
+        }),
+        flips_if_reason: None,
     }
 }
 
@@ -229,6 +266,9 @@ mod tests {
             (never, result(100, Some(600.0))),
         ];
         assert!(matches!(migration_rule(&vacuous), Verdict::NotEvaluated(_)));
+        // The sweep: as measured at at_window_end, refuted as if the secret were never retired.
+        assert_eq!(rule_as_if(&ok, "at_window_end"), Verdict::Supported);
+        assert_eq!(rule_as_if(&ok, "never"), Verdict::Refuted);
     }
 
     #[test]
