@@ -604,7 +604,7 @@ pub fn revocation(h: &History, outstanding_r: Micros) -> Verdict {
 }
 
 /// P6 Replay: one-time items (a code, a DPoP proof, a Connect JWT across requests, a client
-/// assertion) are never accepted twice. Bearer replay is by design where the design has no one-time item.
+/// assertion) are never accepted twice, and a code never past its lifetime. Bearer replay is by design where the design has no one-time item.
 pub fn replay(h: &History) -> Verdict {
     let f = Facts::new(h);
     let mut violations = Vec::new();
@@ -615,13 +615,16 @@ pub fn replay(h: &History) -> Verdict {
     let mut uses: BTreeMap<ItemId, Vec<(&'static str, tokenlab_models::ids::MsgId)>> =
         BTreeMap::new();
     let mut first_presenter: BTreeMap<ItemId, Party> = BTreeMap::new();
-    for (p, d, _) in f.decided() {
+    for (p, d, decided_at) in f.decided() {
         let Some((_, env)) = f.msgs.get(&p.req) else {
             continue;
         };
         let req = env.request().expect("presentations are requests");
         let issued = f.issued.get(&p.item);
         let code = issued.is_some_and(|i| i.kind == ItemKind::AuthCode);
+        // A code presented by the attacker past its lifetime (a late redemption): only the
+        // AS's expiry check stops it, and accepting it is a violation.
+        let expired = code && issued.and_then(|i| i.exp).is_some_and(|exp| p.t >= exp);
         // A JWT the platform never issued is signed per request by P (Connect).
         let per_request =
             issued.is_none() && matches!(req.headers.get("authorization"), Some(Value::Jwt(_)));
@@ -636,11 +639,21 @@ pub fn replay(h: &History) -> Verdict {
                 .get(&p.item)
                 .is_some_and(|w| *w != Party::Attacker);
         first_presenter.entry(p.item).or_insert(p.who);
-        if replayed {
+        if replayed || (expired && p.who == Party::Attacker) {
             reached += 1;
         }
         if !matches!(d, Decision::Accept { .. }) {
             continue;
+        }
+        if expired {
+            violations.push(numbered(vec![
+                f.line(p.req),
+                format!(
+                    "violation: one-time code {} accepted at {:.3} s, past its lifetime",
+                    short(p.item),
+                    decided_at as f64 / 1e6
+                ),
+            ]));
         }
         if replayed && !code && !per_request && proof.is_none() && assertion.is_none() {
             bearer_replayed = true;
