@@ -111,6 +111,51 @@ pub fn tenant_isolation(h: &History) -> Verdict {
     verdict("P1", violations, reached, VerdictKind::Holds)
 }
 
+/// P9's client clause (`apps=2`): an RT or code is redeemed only by the client it was issued
+/// to (RFC 6749 §6, §10.4, §4.1.3). One that F handed app B's backend (the attacker's) is
+/// accepted at none of client A's grants. `reached` adds the attacker's redemptions of client
+/// B's items at the token endpoint that the AS decided; without a second app it is silent.
+pub fn with_client_clause(mut v: Verdict, h: &History) -> Verdict {
+    let f = Facts::new(h);
+    let app_b = issued_to_app_b(&f);
+    if app_b.is_empty() {
+        return v;
+    }
+    let mut first = None;
+    for (p, d, _) in f.decided() {
+        let grant = f
+            .issued
+            .get(&p.item)
+            .is_some_and(|i| matches!(i.kind, ItemKind::RefreshToken | ItemKind::AuthCode));
+        let at_token_endpoint = f
+            .msgs
+            .get(&p.req)
+            .and_then(|(_, env)| env.request())
+            .is_some_and(|r| r.route == "POST /oauth/token");
+        if !(app_b.contains(&p.item) && grant && at_token_endpoint) {
+            continue;
+        }
+        v.reached += 1;
+        if first.is_none() && matches!(d, Decision::Accept { .. }) {
+            let mut lines = f.provenance(p.item);
+            lines.push(f.line(p.req));
+            lines.push(format!(
+                "violation: {} was issued to client B (app B) and was redeemed as client A",
+                short(p.item)
+            ));
+            first = Some(numbered(lines));
+        }
+    }
+    if let Some(c) = first
+        && v.kind != VerdictKind::Violated
+    {
+        v.kind = VerdictKind::Violated;
+        v.holds = false;
+        v.counterexample = Some(c);
+    }
+    v
+}
+
 /// P2 Confinement: every learner of a secret item is its issuer, a verifier, P, the principal
 /// it was issued to (the browser for a code), or was handed it by an attack. Logs are never
 /// allowed holders.

@@ -214,7 +214,7 @@ impl Property {
             Property::P7 => delivery_integrity(h),
             Property::P8 => injection_resistance(h),
             Property::P9 => crate::allowlist::with_network_clause(
-                credential_binding(h, b.grace),
+                crate::checkers::with_client_clause(credential_binding(h, b.grace), h),
                 h,
                 &input.network,
             ),
