@@ -115,6 +115,51 @@ pub fn tenant_isolation_with(f: &Facts<'_>) -> Verdict {
     verdict("P1", violations, reached, VerdictKind::Holds)
 }
 
+/// P9's client clause (`apps=2`): an RT or code is redeemed only by the client it was issued
+/// to (RFC 6749 §6, §10.4, §4.1.3). One that F handed app B's backend (the attacker's) is
+/// accepted at none of client A's grants. `reached` adds the attacker's redemptions of client
+/// B's items at the token endpoint that the AS decided; without a second app it is silent.
+pub fn with_client_clause(mut v: Verdict, h: &History) -> Verdict {
+    let f = Facts::new(h);
+    let app_b = issued_to_app_b(&f);
+    if app_b.is_empty() {
+        return v;
+    }
+    let mut first = None;
+    for (p, d, _) in f.decided() {
+        let grant = f
+            .issued
+            .get(&p.item)
+            .is_some_and(|i| matches!(i.kind, ItemKind::RefreshToken | ItemKind::AuthCode));
+        let at_token_endpoint = f
+            .msgs
+            .get(&p.req)
+            .and_then(|(_, env)| env.request())
+            .is_some_and(|r| r.route == "POST /oauth/token");
+        if !(app_b.contains(&p.item) && grant && at_token_endpoint) {
+            continue;
+        }
+        v.reached += 1;
+        if first.is_none() && matches!(d, Decision::Accept { .. }) {
+            let mut lines = f.provenance(p.item);
+            lines.push(f.line(p.req));
+            lines.push(format!(
+                "violation: {} was issued to client B (app B) and was redeemed as client A",
+                short(p.item)
+            ));
+            first = Some(numbered(lines));
+        }
+    }
+    if let Some(c) = first
+        && v.kind != VerdictKind::Violated
+    {
+        v.kind = VerdictKind::Violated;
+        v.holds = false;
+        v.counterexample = Some(c);
+    }
+    v
+}
+
 /// P2 Confinement: every learner of a secret item is its issuer, a verifier, P, the principal
 /// it was issued to (the browser for a code), or was handed it by an attack. Logs are never
 /// allowed holders.
@@ -639,7 +684,7 @@ pub fn revocation_with(f: &Facts<'_>, outstanding_r: Micros) -> Verdict {
 }
 
 /// P6 Replay: one-time items (a code, a DPoP proof, a Connect JWT across requests, a client
-/// assertion) are never accepted twice. Bearer replay is by design where the design has no one-time item.
+/// assertion) are never accepted twice, and a code never past its lifetime. Bearer replay is by design where the design has no one-time item.
 pub fn replay(h: &History) -> Verdict {
     replay_with(&Facts::new(h))
 }
@@ -654,13 +699,16 @@ pub fn replay_with(f: &Facts<'_>) -> Verdict {
     let mut uses: BTreeMap<ItemId, Vec<(&'static str, tokenlab_models::ids::MsgId)>> =
         BTreeMap::new();
     let mut first_presenter: BTreeMap<ItemId, Party> = BTreeMap::new();
-    for (p, d, _) in f.decided() {
+    for (p, d, decided_at) in f.decided() {
         let Some((_, env)) = f.msgs.get(&p.req) else {
             continue;
         };
         let req = env.request().expect("presentations are requests");
         let issued = f.issued.get(&p.item);
         let code = issued.is_some_and(|i| i.kind == ItemKind::AuthCode);
+        // A code presented by the attacker past its lifetime (a late redemption): only the
+        // AS's expiry check stops it, and accepting it is a violation.
+        let expired = code && issued.and_then(|i| i.exp).is_some_and(|exp| p.t >= exp);
         // A JWT the platform never issued is signed per request by P (Connect).
         let per_request =
             issued.is_none() && matches!(req.headers.get("authorization"), Some(Value::Jwt(_)));
@@ -675,11 +723,21 @@ pub fn replay_with(f: &Facts<'_>) -> Verdict {
                 .get(&p.item)
                 .is_some_and(|w| *w != Party::Attacker);
         first_presenter.entry(p.item).or_insert(p.who);
-        if replayed {
+        if replayed || (expired && p.who == Party::Attacker) {
             reached += 1;
         }
         if !matches!(d, Decision::Accept { .. }) {
             continue;
+        }
+        if expired {
+            violations.push(numbered(vec![
+                f.line(p.req),
+                format!(
+                    "violation: one-time code {} accepted at {:.3} s, past its lifetime",
+                    short(p.item),
+                    decided_at as f64 / 1e6
+                ),
+            ]));
         }
         if replayed && !code && !per_request && proof.is_none() && assertion.is_none() {
             bearer_replayed = true;

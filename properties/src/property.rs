@@ -227,7 +227,7 @@ impl Property {
             Property::P7 => delivery_integrity_with(f),
             Property::P8 => injection_resistance_with(f),
             Property::P9 => crate::allowlist::with_network_clause_with(
-                credential_binding_with(f, b.grace),
+                crate::checkers::with_client_clause(credential_binding_with(f, b.grace), f.h),
                 f,
                 &input.network,
             ),

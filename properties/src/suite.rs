@@ -576,10 +576,14 @@ fn runs_of(
             }
             let mut p = plan(steps, d);
             p.use_loot = false;
-            vec![RunSpec {
+            let mut runs = vec![RunSpec {
                 scenario: base(mechanism, &sets, d, 30.0),
                 plan: Some(p),
-            }]
+            }];
+            if m.browser_consent() {
+                runs.push(lost_code_exchange(mechanism, &sets, d));
+            }
+            runs
         }
         Property::P7 => {
             let d = 1200.0 + warm;
@@ -706,6 +710,42 @@ fn runs_of(
                 plan: None,
             }]
         }
+    }
+}
+
+/// P6's second world where a code is issued mid-run: tenant 2 is uninstalled and installed
+/// again at 300 s while P is cut off from the AS (299–330 s), so P's code exchange is lost
+/// and its code never redeemed. The attacker taps P–AS and replays the exchange after the
+/// code's lifetime (A7 late): only the AS's expiry check stops it.
+fn lost_code_exchange(mechanism: &str, sets: &[String], d: f64) -> RunSpec {
+    let mut s = base(mechanism, sets, d, 30.0);
+    s.admin = vec![
+        (200.0, AdminAction::Uninstall(2)),
+        (300.0, AdminAction::Install(2)),
+    ];
+    s.nemesis.push(tokenlab_models::faults::Nemesis::Partition {
+        a: Group::Partner,
+        b: Group::AuthServer,
+        from_s: 299.0,
+        until_s: 330.0,
+    });
+    let mut p = plan(
+        vec![
+            step(
+                BEFORE_SETUP,
+                Capability::Tap {
+                    a: Group::Partner,
+                    b: Group::AuthServer,
+                },
+            ),
+            step(BEFORE_SETUP, Capability::ReplayLate),
+        ],
+        d,
+    );
+    p.use_loot = false;
+    RunSpec {
+        scenario: s,
+        plan: Some(p),
     }
 }
 

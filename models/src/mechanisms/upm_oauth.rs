@@ -5,6 +5,7 @@
 use super::common::{judge_token_response, lifecycle, token_response};
 use super::refresh::{RefreshPartner, RtAuthority, RtPolicy, rotation_specs};
 use super::{Acquisition, Facts, Group, Mechanism, MissSteps, Profile};
+use crate::Micros;
 use crate::history::{Cause, Event, ItemKind};
 use crate::ids::{APP_ID, PartnerEndpoint, Party, TenantId};
 use crate::message::{Envelope, Fields, Request, Response, Value};
@@ -105,6 +106,13 @@ impl Mechanism for UpmOAuth {
                 Mutant,
                 "allowed: a code works twice (mutant)",
             ),
+            spec(
+                "code_expiry_check",
+                Kind::Switch,
+                "on",
+                Mutant,
+                "the AS refuses a code past its 60 s lifetime (RFC 6749 §4.1.2; off: mutant, a code never expires)",
+            ),
         ];
         v.extend(rotation_specs("30s"));
         v.push(super::refresh::user_grant_spec());
@@ -134,6 +142,7 @@ impl Mechanism for UpmOAuth {
                 codes: BTreeMap::new(),
                 redirect_match: params.pick("redirect_match"),
                 code_reuse_ok: params.pick::<CodeReuse>("code_reuse") == CodeReuse::Allowed,
+                code_expiry_check: params.bool("code_expiry_check"),
                 consent_actor_check: params.bool("consent_actor_check"),
                 consent_required: params.bool("consent_required"),
                 pkce,
@@ -313,7 +322,12 @@ struct CodeState {
     redirect_uri: String,
     challenge: Option<String>,
     used: bool,
+    /// The end of the code's lifetime ([`CODE_LIFETIME`] after issue).
+    exp: Micros,
 }
+
+/// How long a code may be redeemed (RFC 6749 §4.1.2: short, 10 min at most): 60 s.
+pub const CODE_LIFETIME: Micros = 60 * crate::SEC;
 
 struct UpmPlatform {
     authority: RtAuthority,
@@ -322,6 +336,8 @@ struct UpmPlatform {
     codes: BTreeMap<Secret, CodeState>,
     redirect_match: RedirectMatch,
     code_reuse_ok: bool,
+    /// The AS refuses a code past its `exp` (`code_expiry_check`; off: mutant).
+    code_expiry_check: bool,
     pkce: bool,
     /// The AS takes a consent only from the site's admin (`consent_actor_check`; off: mutant).
     consent_actor_check: bool,
@@ -350,7 +366,7 @@ impl UpmPlatform {
             "code",
             tenant,
             Party::Partner(PartnerEndpoint::OAuth),
-            Some(cx.now + 60 * crate::SEC),
+            Some(cx.now + CODE_LIFETIME),
         );
         let redirect_uri = body.str("redirect_uri").unwrap_or(REDIRECT_URI).to_string();
         let challenge = body.str("code_challenge").map(str::to_string);
@@ -362,6 +378,7 @@ impl UpmPlatform {
                 redirect_uri,
                 challenge,
                 used: false,
+                exp: cx.now + CODE_LIFETIME,
             },
         );
         let mut fields = Fields::new().with("code", Value::Secret(code));
@@ -496,9 +513,16 @@ impl PlatformSide for UpmPlatform {
                         let Some(code) = req.body.secret("code") else {
                             return reply(Response::error(400, "invalid_request"));
                         };
+                        let expiry_check = self.code_expiry_check;
                         let Some(c) = self.codes.get_mut(code) else {
                             return reply(Response::error(400, "invalid_grant"));
                         };
+                        // A code past its lifetime (a used one is refused as used below,
+                        // unless reuse is allowed): only this check stops an unused one.
+                        let spent = c.used && !reuse_ok;
+                        if expiry_check && cx.now >= c.exp && !spent {
+                            return reply(Response::error(400, "code_expired"));
+                        }
                         let verifier_ok = match (&c.challenge, req.body.secret("code_verifier")) {
                             (Some(ch), Some(v)) => *ch == challenge_of(v),
                             (None, _) => !pkce,

@@ -67,6 +67,10 @@ pub enum Capability {
     ForgeConsent { victim: TenantId },
     /// A7: replay captured requests (what A1 observed), and Connect JWTs on another route.
     Replay,
+    /// A7, late: replay every captured code exchange once, [`CODE_REPLAY_LATE`] after it was
+    /// seen: past the code's lifetime, so where the genuine exchange never reached the AS
+    /// only the AS's expiry check stops it.
+    ReplayLate,
     /// A9: call a stolen trigger URL `count` times.
     Spam { count: u32 },
     /// A9 at a rate: call every stolen trigger URL `per_min` times a minute, evenly spaced,
@@ -96,7 +100,7 @@ impl Capability {
             Capability::Redirect { .. }
             | Capability::InjectCode { .. }
             | Capability::ForgeConsent { .. } => A6,
-            Capability::Replay => A7,
+            Capability::Replay | Capability::ReplayLate => A7,
             Capability::Spam { .. } | Capability::SpamRate { .. } => A9,
             Capability::Forge => A10,
         }
@@ -222,6 +226,9 @@ pub struct Attacker {
     owned: Option<TenantId>,
     forging: bool,
     replaying: bool,
+    replaying_late: bool,
+    /// Code exchanges already scheduled for a late replay.
+    captured_late: BTreeSet<MsgId>,
     captured: BTreeSet<MsgId>,
     replays: u32,
     fit_captures: Vec<FitCapture>,
@@ -232,6 +239,9 @@ pub struct Attacker {
     /// The world's time origin, for the NumericDates of JWTs it forges.
     pub epoch: crate::token::Epoch,
 }
+
+/// When a captured code exchange is replayed late: past the AS's 60 s code lifetime.
+pub const CODE_REPLAY_LATE: Micros = 120 * SEC;
 
 /// How many captured product-API requests A7 replays (AS requests are always replayed).
 const REPLAY_LIMIT: u32 = 8;
@@ -258,6 +268,8 @@ impl Attacker {
             owned: None,
             forging: false,
             replaying: false,
+            replaying_late: false,
+            captured_late: BTreeSet::new(),
             captured: BTreeSet::new(),
             replays: 0,
             fit_captures: Vec::new(),
@@ -412,6 +424,9 @@ impl Attacker {
         self.acquire(now, items, out);
         if self.replaying && env.from.role() == RoleKind::Partner {
             self.replay(now, env, out);
+        }
+        if self.replaying_late && env.from.role() == RoleKind::Partner {
+            self.replay_code_late(now, env, out);
         }
         if self.forging && had_fit {
             self.forge(now, out);
@@ -826,6 +841,24 @@ impl Attacker {
         }
     }
 
+    /// A7 late: a captured code exchange sent again once its code has expired.
+    fn replay_code_late(&mut self, now: Micros, env: &Envelope, out: &mut Effects) {
+        let Some(req) = env.request() else { return };
+        if env.to != Party::AS
+            || req.body.str("grant_type") != Some("authorization_code")
+            || !self.captured_late.insert(env.id)
+        {
+            return;
+        }
+        self.send(
+            out,
+            now + CODE_REPLAY_LATE,
+            Party::AS,
+            req.clone(),
+            Pending::Other,
+        );
+    }
+
     fn on_step(&mut self, now: Micros, step: &Capability, out: &mut Effects) {
         match step {
             Capability::Own { tenant } => self.owned = Some(*tenant),
@@ -834,6 +867,7 @@ impl Attacker {
                 self.timer(out, now, Act::Forge);
             }
             Capability::Replay => self.replaying = true,
+            Capability::ReplayLate => self.replaying_late = true,
             Capability::Spam { count } => {
                 let urls: Vec<usize> = (0..self.loot.len())
                     .filter(|i| self.loot[*i].field == "trigger_url")

@@ -546,7 +546,7 @@ pub fn acting_tenant(req: &Request) -> Option<TenantId> {
 
 /// Error codes as static reasons for the history.
 fn reason_of(resp: &Response) -> &'static str {
-    const KNOWN: [&str; 16] = [
+    const KNOWN: [&str; 17] = [
         "invalid_grant",
         "invalid_client",
         "not_installed",
@@ -563,6 +563,7 @@ fn reason_of(resp: &Response) -> &'static str {
         "rate_limited",
         "assertion_expired",
         "assertion_replayed",
+        "code_expired",
     ];
     let code = resp.error_code().unwrap_or("");
     KNOWN.into_iter().find(|k| *k == code).unwrap_or("rejected")
