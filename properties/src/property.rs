@@ -257,10 +257,11 @@ pub fn fail_closed_parts(f: &Facts<'_>, input: &CheckInput) -> Vec<Verdict> {
 }
 
 /// P10: the fault-free verdicts of P1, P3, P4 (finite B), P5, P7 and P8 must survive the
-/// faults. Every part violated under faults violates P10; the counterexample says whether the
-/// fault-free twin held it (the faults opened the door) or failed it too (the part's own
-/// finding, which the faults did not close). `reached` counts the presentations a verifier
-/// decided inside a timed fault window.
+/// faults. A part violated under faults that its fault-free twin held violates P10 (the faults
+/// opened the door); a part the twin fails too is that property's own finding, judged by its
+/// own row, and does not count again here. Without a twin (a lone history) every part
+/// violated under faults counts. `reached` counts the presentations a verifier decided inside
+/// a timed fault window.
 fn fail_closed(f: &Facts<'_>, input: &CheckInput) -> Verdict {
     judge_fail_closed(
         fail_closed_parts(f, input),
@@ -280,18 +281,16 @@ pub fn judge_fail_closed(
         .enumerate()
         .filter(|(_, v)| v.kind == VerdictKind::Violated)
         .collect();
-    // A part the twin held comes first: it is the faults' doing.
-    let first = violated
-        .iter()
-        .find(|(i, _)| twin.is_some_and(|t| t.get(*i) != Some(&VerdictKind::Violated)))
-        .or_else(|| violated.first());
+    // With a twin, only a part the twin did not fail is the faults' doing.
+    let first = match twin {
+        Some(t) => violated
+            .iter()
+            .find(|(i, _)| t.get(*i) != Some(&VerdictKind::Violated)),
+        None => violated.first(),
+    };
     match first {
         Some((i, v)) => {
             let twin_says = match twin.and_then(|t| t.get(*i)) {
-                Some(VerdictKind::Violated) => {
-                    "; the fault-free twin fails it too: it fails without faults as well"
-                        .to_string()
-                }
                 Some(k) => format!("; the fault-free twin: {}: the faults opened it", k.name()),
                 None => String::new(),
             };
@@ -381,15 +380,10 @@ mod tests {
             c.starts_with("under faults, P8 fails; the fault-free twin: holds: the faults opened it:\n1. trace"),
             "{c}"
         );
-        // Both failed without faults too.
+        // Both failed without faults too: their own rows' findings, not the faults'.
         let twin = [Violated, Holds, ByDesign, Holds, NotApplicable, Violated];
-        let c = judge_fail_closed(faulted(), Some(&twin), 7)
-            .counterexample
-            .unwrap();
-        assert!(
-            c.starts_with("under faults, P1 fails; the fault-free twin fails it too"),
-            "{c}"
-        );
+        let v = judge_fail_closed(faulted(), Some(&twin), 7);
+        assert_eq!((v.kind, v.counterexample), (Holds, None));
         // No twin: the violation alone.
         let c = judge_fail_closed(faulted(), None, 0)
             .counterexample
