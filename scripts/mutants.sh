@@ -31,6 +31,8 @@ FILES=(
     models/src/mechanisms/tenant_secret.rs
     models/src/mechanisms/global_secret.rs
     models/src/mechanisms/connect_jwt.rs
+    models/src/mechanisms/client_auth.rs
+    models/src/mechanisms/migration.rs
     models/src/mechanisms/trigger.rs
     models/src/mechanisms/common.rs
     models/src/roles/partner/api.rs
@@ -40,7 +42,7 @@ FILES=(
     properties/src/property.rs
 )
 # Functions of those files that are checks; checkers.rs and property.rs are wholly checks.
-CHECKS='verify|check|may_issue|installed|live|sender|redeem|client_ok|redirect_ok|bind_fit_body|accept_token_delivery|lifecycle|on_api|on_presentation|on_request|on_timer|on_call_response|revoke|judge|bounds|declared|aggregate|runs_of|properties/src/(checkers|property)\.rs'
+CHECKS='verify|check|authenticate|connect_accepted|may_issue|installed|live|sender|redeem|client_ok|redirect_ok|bind_fit_body|accept_token_delivery|lifecycle|on_api|on_presentation|on_request|on_timer|on_call_response|revoke|judge|bounds|declared|aggregate|runs_of|properties/src/(checkers|property)\.rs'
 
 files=()
 args=()

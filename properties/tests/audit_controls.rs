@@ -332,3 +332,63 @@ fn p3_a_consent_not_by_the_sites_admin() {
     let c = broken.counterexample.unwrap_or_default();
     assert!(c.contains("not its admin"), "{c}");
 }
+
+/// P5: a new issuance after a revocation is late at once (R = 0); only a T the API accepts
+/// that was issued before the revocation gets the outstanding-T allowance. An RT the AS
+/// accepts 0.3 s after the revoke must be the violation, not one an allowance later.
+#[test]
+fn p5_an_rt_accepted_after_a_revoke_is_late_at_once() {
+    let r = run_row(&row("refresh", &["revocation=ignored"], "P5"), 1, SEED);
+    assert_eq!(r.verdict, VerdictKind::Violated, "{r:?}");
+    let c = r.counterexample.unwrap_or_default();
+    let line = c
+        .lines()
+        .find(|l| l.contains("violation:"))
+        .unwrap_or_else(|| panic!("no violation line: {c}"));
+    assert!(line.contains("a new issuance accepted"), "{line}");
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let after = words.iter().position(|w| *w == "after").expect("'after'");
+    let secs: f64 = words[after - 1].trim_end_matches('s').parse().unwrap();
+    assert!(
+        secs < 60.0,
+        "the first late acceptance is {secs} s after the revoke: {c}"
+    );
+}
+
+/// The replaced client secret works for `rotation_overlap` and not after it. A thief who
+/// stole it before the rotation keeps minting inside the overlap (its exposure runs past the
+/// rotation) and is bounded by rotation + overlap + TTL. A verifier that took the overlap
+/// backwards (the old secret refused inside it) would end the exposure at the rotation.
+#[test]
+fn p4_the_replaced_secret_works_for_its_overlap_and_is_bounded() {
+    use tokenlab_properties::attack::{AttackRequest, From, Mode, attack as run_attack};
+    let sets = ["rotation=periodic(2h)", "rotation_overlap=1h", "ttl=30m"];
+    let r = run_row(&row("global-secret", &sets, "P4"), 1, SEED);
+    assert_eq!(r.verdict, VerdictKind::Holds, "{r:?}");
+    assert!(r.reached > 0);
+    let a = run_attack(&AttackRequest {
+        mechanism: "global-secret".into(),
+        sets: sets.iter().map(|s| s.to_string()).collect(),
+        credential: Some("client_secret".into()),
+        from: From::Store,
+        mode: Mode::Snapshot,
+        at_s: 600.0,
+        revoke_at_s: None,
+        seed: 1,
+        preset: "same-region".into(),
+        without_key: false,
+        reads_end_at_s: None,
+        victim: 1,
+    })
+    .unwrap();
+    let w = a.exposure_window_s.unwrap_or(0.0);
+    // Stolen at 600 s, rotated at 7200 s: inside the overlap means past 7200 − 600 s.
+    assert!(
+        w > 6600.0,
+        "the replaced secret bought nothing in its overlap: W = {w} s"
+    );
+    assert!(
+        w <= 7200.0 + 3600.0 + 1800.0,
+        "W = {w} s past rotation + overlap + TTL"
+    );
+}
