@@ -119,9 +119,13 @@ pub fn tenant_isolation_with(f: &Facts<'_>) -> Verdict {
 /// to (RFC 6749 §6, §10.4, §4.1.3). One that F handed app B's backend (the attacker's) is
 /// accepted at none of client A's grants. `reached` adds the attacker's redemptions of client
 /// B's items at the token endpoint that the AS decided; without a second app it is silent.
-pub fn with_client_clause(mut v: Verdict, h: &History) -> Verdict {
-    let f = Facts::new(h);
-    let app_b = issued_to_app_b(&f);
+pub fn with_client_clause(v: Verdict, h: &History) -> Verdict {
+    with_client_clause_with(v, &Facts::new(h))
+}
+
+/// [`with_client_clause`] over a history's shared [`Facts`].
+pub fn with_client_clause_with(mut v: Verdict, f: &Facts) -> Verdict {
+    let app_b = issued_to_app_b(f);
     if app_b.is_empty() {
         return v;
     }

@@ -227,7 +227,7 @@ impl Property {
             Property::P7 => delivery_integrity_with(f),
             Property::P8 => injection_resistance_with(f),
             Property::P9 => crate::allowlist::with_network_clause_with(
-                crate::checkers::with_client_clause(credential_binding_with(f, b.grace), f.h),
+                crate::checkers::with_client_clause_with(credential_binding_with(f, b.grace), f),
                 f,
                 &input.network,
             ),
@@ -292,6 +292,11 @@ pub fn judge_fail_closed(
         Some((i, v)) => {
             let twin_says = match twin.and_then(|t| t.get(*i)) {
                 Some(k) => format!("; the fault-free twin: {}: the faults opened it", k.name()),
+                // Said, so a reader does not take a fault-free bug for the faults' doing.
+                None if twin.is_none() => {
+                    "; no fault-free twin was run, so this part may fail without faults too"
+                        .to_string()
+                }
                 None => String::new(),
             };
             Verdict {
@@ -384,11 +389,14 @@ mod tests {
         let twin = [Violated, Holds, ByDesign, Holds, NotApplicable, Violated];
         let v = judge_fail_closed(faulted(), Some(&twin), 7);
         assert_eq!((v.kind, v.counterexample), (Holds, None));
-        // No twin: the violation alone.
+        // No twin: the first violation, and a word that no twin was run.
         let c = judge_fail_closed(faulted(), None, 0)
             .counterexample
             .unwrap();
-        assert!(c.starts_with("under faults, P1 fails:\n"), "{c}");
+        assert!(
+            c.starts_with("under faults, P1 fails; no fault-free twin was run, so this part may fail without faults too:\n"),
+            "{c}"
+        );
         // Nothing violated under faults: P10 holds.
         let ok = vec![part("P1", Holds), part("P8", Holds)];
         let v = judge_fail_closed(ok, Some(&twin), 3);

@@ -809,19 +809,28 @@ pub fn judge_with(
     tenants: u32,
     twin: Option<Vec<VerdictKind>>,
 ) -> Verdict {
-    property.check(h, &check_input(h, params, tenants, twin))
+    let mut input = check_input_without_windows(params, tenants, twin);
+    // Only P10 reads the fault windows (a pass over every record).
+    if property == Property::P10 {
+        input.faults.windows = crate::property::fault_windows(h);
+    }
+    property.check(h, &input)
 }
 
 /// Judges one history for several properties over one shared index of it ([`Facts`] is
 /// built once, not once per checker): the verdicts in the order of `properties`. P10 is
-/// judged without its fault-free twin here.
+/// judged without its fault-free twin here (every failing part counts, and its
+/// counterexample says so).
 pub fn judge_all(
     properties: &[Property],
     h: &History,
     params: &Params,
     tenants: u32,
 ) -> Vec<Verdict> {
-    let input = check_input(h, params, tenants, None);
+    let mut input = check_input_without_windows(params, tenants, None);
+    if properties.contains(&Property::P10) {
+        input.faults.windows = crate::property::fault_windows(h);
+    }
     let f = crate::facts::Facts::new(h);
     properties
         .iter()
@@ -832,6 +841,17 @@ pub fn judge_all(
 /// What the checkers need besides the history, from the run's parameters.
 pub fn check_input(
     h: &History,
+    params: &Params,
+    tenants: u32,
+    twin: Option<Vec<VerdictKind>>,
+) -> CheckInput {
+    let mut input = check_input_without_windows(params, tenants, twin);
+    input.faults.windows = crate::property::fault_windows(h);
+    input
+}
+
+/// [`check_input`] without P10's fault windows (empty).
+fn check_input_without_windows(
     params: &Params,
     tenants: u32,
     twin: Option<Vec<VerdictKind>>,
@@ -848,7 +868,7 @@ pub fn check_input(
         consent_by_design: params.get("consent_required").is_some(),
         principals: crate::principals::config(params),
         faults: crate::Faults {
-            windows: crate::property::fault_windows(h),
+            windows: Vec::new(),
             twin,
         },
     }
