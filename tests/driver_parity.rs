@@ -30,7 +30,7 @@ const SEED: u64 = 3;
 fn config() -> NetConfig {
     let mut cfg = NetConfig::new("trigger", 2, 2.0);
     cfg.seed = SEED;
-    cfg.sets = [
+    cfg.sets = sets(&[
         "timeout=1s",
         "platform_timeout=400ms",
         "backoff_base=20ms",
@@ -39,10 +39,7 @@ fn config() -> NetConfig {
         // Every demand is a cold miss: the token lapses before the tenant's next demand.
         "ttl=2s",
         "expiry_margin=0s",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    ]);
     cfg.network = NetworkProfile::uniform(LinkProfile {
         loss_request: 0.08,
         loss_response: 0.08,
@@ -154,6 +151,42 @@ fn loopback_history(cfg: &NetConfig) -> (History, u64) {
     })
 }
 
+fn sets(s: &[&str]) -> Vec<String> {
+    s.iter().map(|s| s.to_string()).collect()
+}
+
+/// An attacker who steals `field` of `tenant` from P's store at `at` and uses it every
+/// `probe_every` until `until`.
+fn store_theft(
+    field: &'static str,
+    tenant: u32,
+    at: i64,
+    until: i64,
+    probe_every: i64,
+) -> AttackPlan {
+    let mut plan = AttackPlan::new(
+        vec![AttackStep {
+            at,
+            capability: Capability::Steal {
+                field,
+                tenant: TenantId(tenant),
+                from: ExposureMode::Store,
+            },
+        }],
+        until,
+    );
+    plan.probe_every = probe_every;
+    plan
+}
+
+/// The attacker's requests that were served (200).
+fn attacker_served(h: &History) -> usize {
+    h.records
+        .iter()
+        .filter(|r| matches!(&r.event, Event::Receive { who: Party::Attacker, env } if env.response().is_some_and(|x| x.status == 200)))
+        .count()
+}
+
 #[test]
 fn simulator_and_loopback_give_the_same_history() {
     let cfg = config();
@@ -237,35 +270,18 @@ fn assert_same(sim: &History, net: &History) {
 fn an_attacked_run_is_the_same_on_both_drivers() {
     let mut cfg = NetConfig::new("refresh", 2, 2.0);
     cfg.seed = SEED;
-    cfg.sets = ["ttl=2s", "expiry_margin=0s", "grace_window=0s"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    cfg.sets = sets(&["ttl=2s", "expiry_margin=0s", "grace_window=0s"]);
     cfg.demands = (0..6).map(|i| (2.0 + 4.0 * f64::from(i), i % 2)).collect();
     cfg.duration_s = 24.0;
     cfg.fast_forward = true;
-    let mut plan = AttackPlan::new(
-        vec![AttackStep {
-            at: 5 * SEC,
-            capability: Capability::Steal {
-                field: "refresh_token",
-                tenant: TenantId(1),
-                from: ExposureMode::Store,
-            },
-        }],
-        20 * SEC,
-    );
-    plan.probe_every = 2 * SEC;
+    let plan = store_theft("refresh_token", 1, 5 * SEC, 20 * SEC, 2 * SEC);
     cfg.plan = Some(plan.clone());
     let sim = run_attacked(&scenario(&cfg), &plan).expect("the scenario resolves");
     // The theft happened, the attacker was served, and the victim's reuse was detected.
-    let attacker_accepts = sim
-        .history
-        .records
-        .iter()
-        .filter(|r| matches!(&r.event, Event::Receive { who: Party::Attacker, env } if env.response().is_some_and(|x| x.status == 200)))
-        .count();
-    assert!(attacker_accepts > 0, "the stolen token bought nothing");
+    assert!(
+        attacker_served(&sim.history) > 0,
+        "the stolen token bought nothing"
+    );
     assert!(
         sim.history
             .records
@@ -290,7 +306,7 @@ const ROLLOVER_OUTAGE: (i64, i64) = (100 * SEC, 160 * SEC);
 fn rollover_config() -> NetConfig {
     let mut cfg = NetConfig::new("trigger", 2, 2.0);
     cfg.seed = 5;
-    cfg.sets = [
+    cfg.sets = sets(&[
         "fit_key_rotation=periodic(2m)",
         "fit_key_overlap=10s",
         "jwks_refetch_floor=33s",
@@ -301,10 +317,7 @@ fn rollover_config() -> NetConfig {
         "timeout=1s",
         "platform_timeout=400ms",
         "retries=0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    ]);
     cfg.network = NetworkProfile::uniform(LinkProfile::fixed_rtt_ms(4.0));
     cfg.demands = (0..46).map(|i| (5.0 * f64::from(i) + 2.0, i % 2)).collect();
     cfg.duration_s = 235.0;
@@ -349,7 +362,7 @@ fn a_key_rollover_inside_a_jwks_outage_costs_the_same_on_both_drivers() {
 fn a_migration_window_is_the_same_on_both_drivers() {
     let mut cfg = NetConfig::new("migration", 1, 2.0);
     cfg.seed = SEED;
-    cfg.sets = [
+    cfg.sets = sets(&[
         "migration_start=9500ms",
         "migration_window=14s",
         "ttl=2s",
@@ -357,40 +370,26 @@ fn a_migration_window_is_the_same_on_both_drivers() {
         "timeout=1s",
         "platform_timeout=400ms",
         "retries=0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    ]);
     cfg.network = NetworkProfile::uniform(LinkProfile::fixed_rtt_ms(4.0));
     // Demands 4 s apart from 2 s and the attacker's probes 3 s apart from 4.5 s: none closer
     // than 0.5 s to each other or to a phase boundary (9.5 s, 23.5 s).
     cfg.demands = (0..9).map(|i| (2.0 + 4.0 * f64::from(i), 0)).collect();
     cfg.duration_s = 38.0;
     cfg.fast_forward = true;
-    let mut plan = AttackPlan::new(
-        vec![AttackStep {
-            at: 4500 * tokenlab_models::MS,
-            capability: Capability::Steal {
-                field: "shared_secret",
-                tenant: TenantId(0),
-                from: ExposureMode::Store,
-            },
-        }],
+    let plan = store_theft(
+        "shared_secret",
+        0,
+        4500 * tokenlab_models::MS,
         36 * SEC,
+        3 * SEC,
     );
-    plan.probe_every = 3 * SEC;
     cfg.plan = Some(plan.clone());
     let sim = run_attacked(&scenario(&cfg), &plan).expect("the scenario resolves");
     // Served before the window's end, refused as retired after it: the phase logic was
     // exercised on both sides of the boundary.
-    let attacker_served = sim
-        .history
-        .records
-        .iter()
-        .filter(|r| matches!(&r.event, Event::Receive { who: Party::Attacker, env } if env.response().is_some_and(|x| x.status == 200)))
-        .count();
     assert!(
-        attacker_served > 0,
+        attacker_served(&sim.history) > 0,
         "the stolen sharedSecret bought nothing"
     );
     let retired = sim
