@@ -147,11 +147,6 @@ fn map_err(e: jsonwebtoken::errors::Error) -> JwtError {
     }
 }
 
-/// `exp` against `now` at the default epoch.
-pub fn check_exp(exp_s: i64, now: Micros, leeway: Micros) -> Result<(), JwtError> {
-    Epoch::default().check_exp(exp_s, now, leeway)
-}
-
 /// The platform's keys. F, the AS and the product API are one platform and share them.
 pub struct PlatformKeys {
     access_enc: EncodingKey,
@@ -605,8 +600,9 @@ mod tests {
         assert!(t.expose().starts_with("eyJ"));
         let c = k.verify_access(&t).unwrap();
         assert_eq!(c.inst, 3);
-        assert!(check_exp(c.exp, 9 * SEC, 0).is_ok());
-        assert_eq!(check_exp(c.exp, 10 * SEC, 0), Err(JwtError::Expired));
+        let epoch = Epoch::default();
+        assert!(epoch.check_exp(c.exp, 9 * SEC, 0).is_ok());
+        assert_eq!(epoch.check_exp(c.exp, 10 * SEC, 0), Err(JwtError::Expired));
         let other = PlatformKeys::generate(&mut rand_chacha::ChaCha8Rng::seed_from_u64(2));
         assert_eq!(other.verify_access(&t), Err(JwtError::BadSignature));
     }
