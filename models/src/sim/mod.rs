@@ -117,7 +117,7 @@ impl Ord for Queued {
 /// What the queue hands the driver next.
 enum Next {
     Step(Step),
-    Deliver(Box<(Envelope, Arc<Envelope>)>),
+    Deliver(Envelope, Arc<Envelope>),
     Timer(RoleKind, TimerId),
 }
 
@@ -134,7 +134,7 @@ struct Queue {
     heap: BinaryHeap<Queued>,
     seq: u64,
     /// Each message in flight with the history's copy of it (see [`Action::Deliver`]).
-    envelopes: Vec<Option<Box<(Envelope, Arc<Envelope>)>>>,
+    envelopes: Vec<Option<(Envelope, Arc<Envelope>)>>,
     free: Vec<u32>,
 }
 
@@ -160,7 +160,7 @@ impl Queue {
         });
     }
 
-    fn push_envelope(&mut self, at: Micros, env: Box<(Envelope, Arc<Envelope>)>) {
+    fn push_envelope(&mut self, at: Micros, env: (Envelope, Arc<Envelope>)) {
         let slot = match self.free.pop() {
             Some(i) => {
                 self.envelopes[i as usize] = Some(env);
@@ -207,11 +207,10 @@ impl Queue {
             Ev::Timer(role, id) => Next::Timer(role, id),
             Ev::Deliver(slot) => {
                 self.free.push(slot);
-                Next::Deliver(
-                    self.envelopes[slot as usize]
-                        .take()
-                        .expect("a queued envelope"),
-                )
+                let (env, recorded) = self.envelopes[slot as usize]
+                    .take()
+                    .expect("a queued envelope");
+                Next::Deliver(env, recorded)
             }
         };
         Some((q.at, next))
@@ -225,7 +224,7 @@ impl Queue {
                 Action::Timer { at, role, id } => self.push(at, Ev::Timer(role, id)),
                 Action::Deliver {
                     at, env, recorded, ..
-                } => self.push_envelope(at, Box::new((env, recorded))),
+                } => self.push_envelope(at, (env, recorded)),
                 Action::EdgeAnswer { .. } | Action::Lost { .. } | Action::Cancel(_) => {}
                 // The simulator never selects the external store backend.
                 Action::Store(_) => unreachable!("the simulator runs the model store"),
@@ -301,8 +300,7 @@ impl Sim {
                 break;
             };
             match next {
-                Next::Deliver(env) => {
-                    let (env, recorded) = *env;
+                Next::Deliver(env, recorded) => {
                     self.world.arrive_shared(at, env, recorded);
                 }
                 Next::Timer(role, id) => self.world.fire_timer(at, role, id),

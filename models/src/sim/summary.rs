@@ -161,10 +161,12 @@ pub fn summarize(
             Event::AttemptStart {
                 acquisition,
                 attempt,
-                request: Some(req),
+                request,
                 ..
             } => {
-                attempt_of.insert(*req, (*acquisition, *attempt));
+                if let Some(req) = request.get() {
+                    attempt_of.insert(req, (*acquisition, *attempt));
+                }
             }
             Event::AttemptEnd {
                 acquisition,

@@ -181,7 +181,7 @@ impl World {
                     capability,
                     mode: ExposureMode::Ciphertext,
                     target,
-                    items: Vec::new(),
+                    items: Box::default(),
                 },
             );
             return;
@@ -192,7 +192,7 @@ impl World {
                 capability,
                 mode,
                 target,
-                items,
+                items: items.into(),
             },
         );
         let mut out = Effects::default();
@@ -330,7 +330,7 @@ impl World {
                         ExposureMode::Own
                     },
                     target: if tapped { None } else { self.watch.owned },
-                    items,
+                    items: items.into(),
                 },
             );
         }
@@ -439,7 +439,7 @@ impl World {
                 capability: A3,
                 mode: ExposureMode::Log,
                 target: None,
-                items,
+                items: items.into(),
             },
         );
         self.watch.observed.push_back(env.clone());
