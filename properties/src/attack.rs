@@ -550,7 +550,7 @@ pub fn standing_secrets(h: &History, params: &Params) -> StandingSecrets {
     for r in &h.records {
         match &r.event {
             Event::StoreItem(s) => {
-                rows.entry(s.tenant).or_default().insert(&s.field, s.item);
+                rows.entry(s.tenant).or_default().insert(s.field, s.item);
             }
             Event::StoreCommit { tenant, item, .. } => {
                 rows.entry(*tenant).or_default().insert("token", *item);
