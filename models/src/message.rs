@@ -168,6 +168,46 @@ impl Envelope {
         }
     }
 
+    /// The copy the history keeps of this message (its `Send` and `Receive` share it): every
+    /// field as it is, except JWTs, which keep their identity without their value
+    /// ([`Jwt::fingerprint_only`]), and no spare capacity. It prints, serializes and yields
+    /// [`Envelope::items`] as the message does; the receiver gets the message itself.
+    pub fn for_history(&self) -> Envelope {
+        let fields = |f: &Fields| {
+            Fields(
+                f.0.iter()
+                    .map(|(k, v)| {
+                        let v = match v {
+                            Value::Jwt(j) => Value::Jwt(j.fingerprint_only()),
+                            v => v.clone(),
+                        };
+                        (*k, v)
+                    })
+                    .collect(),
+            )
+        };
+        let body = match &self.body {
+            Body::Request(r) => Body::Request(Request {
+                method: r.method,
+                route: r.route,
+                tenant: r.tenant,
+                headers: fields(&r.headers),
+                body: fields(&r.body),
+            }),
+            Body::Response(r) => Body::Response(Response {
+                status: r.status,
+                body: fields(&r.body),
+            }),
+        };
+        Envelope {
+            id: self.id,
+            from: self.from,
+            to: self.to,
+            cause: self.cause,
+            body,
+        }
+    }
+
     /// Every secret item this message carries: what its receiver learns.
     pub fn items(&self) -> impl Iterator<Item = (ItemId, &'static str)> + '_ {
         let fields: Vec<&Fields> = match &self.body {

@@ -79,17 +79,40 @@ impl Serialize for Secret {
 
 /// A compact JWT (access token, FIT, Connect JWT). Printed as a fingerprint only.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Jwt(Arc<str>);
+pub struct Jwt(JwtRepr);
+
+/// A JWT's value, or only its identity once the value is no longer needed (the history's
+/// copy of a message: [`Jwt::fingerprint_only`]). Both fit in 16 bytes.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum JwtRepr {
+    Compact(Arc<str>),
+    Id(ItemId),
+}
 
 impl Jwt {
     pub fn new(compact: String) -> Jwt {
-        Jwt(compact.into())
+        Jwt(JwtRepr::Compact(compact.into()))
     }
+    /// The compact serialization: only for putting it on the wire or verifying it. Empty for
+    /// a [`Jwt::fingerprint_only`] copy, which no verifier accepts.
     pub fn expose(&self) -> &str {
-        &self.0
+        match &self.0 {
+            JwtRepr::Compact(s) => s,
+            JwtRepr::Id(_) => "",
+        }
     }
     pub fn id(&self) -> ItemId {
-        ItemId(fnv1a(self.0.as_bytes()))
+        match &self.0 {
+            JwtRepr::Compact(s) => ItemId(fnv1a(s.as_bytes())),
+            JwtRepr::Id(id) => *id,
+        }
+    }
+    /// This JWT's identity without its value: what the history keeps of a message, where
+    /// only the item's id is read ([`crate::message::Envelope::items`]) or printed. It prints,
+    /// serializes and identifies as the JWT did; the value (a FIT is about 370 bytes) is freed
+    /// once no role holds it.
+    pub fn fingerprint_only(&self) -> Jwt {
+        Jwt(JwtRepr::Id(self.id()))
     }
 }
 
@@ -129,5 +152,24 @@ mod tests {
         }
         let j = Jwt::new("eyJhbGciOiJIUzI1NiJ9.e30.sig".into());
         assert!(!format!("{j:?}").contains("eyJ"));
+    }
+
+    #[test]
+    fn a_fingerprint_only_jwt_prints_and_identifies_as_the_jwt() {
+        let j = Jwt::new("eyJhbGciOiJIUzI1NiJ9.e30.sig".into());
+        let f = j.fingerprint_only();
+        assert_eq!(f.id(), j.id());
+        assert_eq!(format!("{f:?}"), format!("{j:?}"));
+        assert_eq!(format!("{f}"), format!("{j}"));
+        assert_eq!(
+            serde_json::to_string(&f).unwrap(),
+            serde_json::to_string(&j).unwrap()
+        );
+        // The value is gone: nothing to verify, and it is not the JWT it came from.
+        assert_eq!(f.expose(), "");
+        assert_ne!(f, j);
+        assert_eq!(f.fingerprint_only(), f);
+        // As small as the value form: a `Value` does not grow.
+        assert_eq!(std::mem::size_of::<Jwt>(), 16);
     }
 }

@@ -42,11 +42,12 @@ fn first_attempts(h: &History) -> BTreeMap<TenantId, MsgId> {
         if let Event::AttemptStart {
             tenant,
             attempt: 0,
-            request: Some(req),
+            request,
             ..
         } = &r.event
+            && let Some(req) = request.get()
         {
-            out.entry(*tenant).or_insert(*req);
+            out.entry(*tenant).or_insert(req);
         }
     }
     out

@@ -242,7 +242,7 @@ pub fn credentials(mechanism: &str, sets: &[String]) -> anyhow::Result<Vec<Crede
     let mut seen = BTreeSet::new();
     for r in &h.records {
         let (field, item) = match &r.event {
-            Event::StoreItem { field, item, .. } => (*field, *item),
+            Event::StoreItem(s) => (s.field, s.item),
             Event::StoreCommit { item, .. } => ("token", *item),
             _ => continue,
         };
@@ -549,13 +549,8 @@ pub fn standing_secrets(h: &History, params: &Params) -> StandingSecrets {
     let mut uninstalled = BTreeSet::new();
     for r in &h.records {
         match &r.event {
-            Event::StoreItem {
-                tenant,
-                field,
-                item,
-                ..
-            } => {
-                rows.entry(*tenant).or_default().insert(field, *item);
+            Event::StoreItem(s) => {
+                rows.entry(s.tenant).or_default().insert(s.field, s.item);
             }
             Event::StoreCommit { tenant, item, .. } => {
                 rows.entry(*tenant).or_default().insert("token", *item);

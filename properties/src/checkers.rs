@@ -8,7 +8,7 @@ use crate::{Verdict, VerdictKind};
 use std::collections::{BTreeMap, BTreeSet};
 use tokenlab_models::Micros;
 use tokenlab_models::history::{
-    AdminKind, AttackerCapability, Event, ExposureMode, History, ItemKind,
+    AdminKind, AttackerCapability, Event, ExposureMode, History, ItemKind, StoredItem,
 };
 use tokenlab_models::ids::{PartnerEndpoint, Party, TenantId};
 use tokenlab_models::message::Value;
@@ -386,16 +386,16 @@ pub fn authorized_issuance_with(f: &Facts<'_>, consent_by_design: bool) -> Verdi
         }
     }
     for r in &h.records {
-        let Event::StoreItem {
+        let Event::StoreItem(stored) = &r.event else {
+            continue;
+        };
+        let StoredItem {
             tenant,
             field,
             item,
             cause,
-        } = &r.event
-        else {
-            continue;
-        };
-        let Some(c) = &cause.get() else {
+        } = &**stored;
+        let Some(c) = cause else {
             continue;
         };
         let from_attacker = f
@@ -879,12 +879,7 @@ pub fn injection_resistance_with(f: &Facts<'_>) -> Verdict {
                 item,
                 cause,
             } => (*tenant, *item, *cause),
-            Event::StoreItem {
-                tenant,
-                item,
-                cause,
-                ..
-            } => (*tenant, *item, cause.get()),
+            Event::StoreItem(s) => (s.tenant, s.item, s.cause),
             _ => continue,
         };
         // An item F handed app B (`apps=2`) is app B's, whichever tenant it names.

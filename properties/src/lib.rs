@@ -153,11 +153,7 @@ pub fn read_your_writes_with(f: &facts::Facts<'_>) -> Verdict {
         };
         // What P's read after this 2xx returned, where it read (not with an in-band T).
         let read = h.records[i + 1..].iter().find_map(|n| match &n.event {
-            Event::ReadResult {
-                item,
-                cause: Some(c),
-                ..
-            } if *c == env.id => Some(*item),
+            Event::ReadResult { item, cause, .. } if cause.get() == Some(env.id) => Some(*item),
             _ => None,
         });
         // Else P's next act for the tenant, in the order P acted: its API request when it

@@ -79,11 +79,10 @@ fn routes_of(
     let mut first_attempt = None;
     let mut attempt_ids = BTreeSet::new();
     for r in &h.records {
-        if let Event::AttemptStart {
-            request: Some(id), ..
-        } = &r.event
+        if let Event::AttemptStart { request, .. } = &r.event
+            && let Some(id) = request.get()
         {
-            attempt_ids.insert(*id);
+            attempt_ids.insert(id);
         }
     }
     let mut standard = false;

@@ -342,17 +342,21 @@ impl Shared {
                         h.abort();
                     }
                 }
-                Action::Deliver { depart, at, env } if env.is_request() => {
+                Action::Deliver {
+                    depart, at, env, ..
+                } if env.is_request() => {
                     let what = Scheduled::Request {
-                        env: Arc::unwrap_or_clone(env),
+                        env,
                         delay: at - depart,
                         edge: None,
                     };
                     self.depart(world, &mut st, now, depart, what);
                 }
-                Action::Deliver { depart, at, env } => {
+                Action::Deliver {
+                    depart, at, env, ..
+                } => {
                     let reply = Reply {
-                        env: Arc::unwrap_or_clone(env),
+                        env,
                         delay: at - depart,
                     };
                     let slot = reply.env.cause.and_then(|c| st.edge_replies.get_mut(&c));

@@ -782,8 +782,8 @@ fn measure(spec: &PointSpec, r: &RunResult) -> Metrics {
                 if acq_seen.insert(*acquisition, *tenant).is_none() {
                     acq_starts.push((*tenant, rec.t, *acquisition));
                 }
-                if let Some(req) = request {
-                    root_acq.insert(*req, *acquisition);
+                if let Some(req) = request.get() {
+                    root_acq.insert(req, *acquisition);
                 }
             }
             Event::Send { env } => {

@@ -35,9 +35,7 @@ fn trace(mech: &str, seed: u64) -> Result<Vec<Arrow>> {
         .iter()
         .filter(|r| r.t >= 0)
         .find_map(|r| match &r.event {
-            Event::AttemptStart {
-                request: Some(req), ..
-            } => Some(*req),
+            Event::AttemptStart { request, .. } => request.get(),
             _ => None,
         })
         .or_else(|| {

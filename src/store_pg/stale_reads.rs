@@ -211,9 +211,10 @@ pub fn read_backs(h: &History) -> Vec<ReadBack> {
             Event::Local {
                 step: LocalStep::StoreRead,
                 start,
-                cause: Some(c),
+                cause,
                 ..
             } => {
+                let c = &cause.get()?;
                 let tenant = *ok_response_tenant.get(c)?;
                 let commit = commits
                     .get(&tenant)

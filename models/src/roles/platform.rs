@@ -251,7 +251,7 @@ impl PlatformCx<'_> {
             step: LocalStep::Mint,
             start: self.now,
             end,
-            cause: Some(cause),
+            cause: Some(cause).into(),
         });
         end
     }

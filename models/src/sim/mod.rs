@@ -117,7 +117,7 @@ impl Ord for Queued {
 /// What the queue hands the driver next.
 enum Next {
     Step(Step),
-    Deliver(Arc<Envelope>),
+    Deliver(Envelope, Arc<Envelope>),
     Timer(RoleKind, TimerId),
 }
 
@@ -133,7 +133,8 @@ struct Queue {
     next: usize,
     heap: BinaryHeap<Queued>,
     seq: u64,
-    envelopes: Vec<Option<Arc<Envelope>>>,
+    /// Each message in flight with the history's copy of it (see [`Action::Deliver`]).
+    envelopes: Vec<Option<(Envelope, Arc<Envelope>)>>,
     free: Vec<u32>,
 }
 
@@ -159,7 +160,7 @@ impl Queue {
         });
     }
 
-    fn push_envelope(&mut self, at: Micros, env: Arc<Envelope>) {
+    fn push_envelope(&mut self, at: Micros, env: (Envelope, Arc<Envelope>)) {
         let slot = match self.free.pop() {
             Some(i) => {
                 self.envelopes[i as usize] = Some(env);
@@ -206,11 +207,10 @@ impl Queue {
             Ev::Timer(role, id) => Next::Timer(role, id),
             Ev::Deliver(slot) => {
                 self.free.push(slot);
-                Next::Deliver(
-                    self.envelopes[slot as usize]
-                        .take()
-                        .expect("a queued envelope"),
-                )
+                let (env, recorded) = self.envelopes[slot as usize]
+                    .take()
+                    .expect("a queued envelope");
+                Next::Deliver(env, recorded)
             }
         };
         Some((q.at, next))
@@ -222,7 +222,9 @@ impl Queue {
         for a in actions.drain(..) {
             match a {
                 Action::Timer { at, role, id } => self.push(at, Ev::Timer(role, id)),
-                Action::Deliver { at, env, .. } => self.push_envelope(at, env),
+                Action::Deliver {
+                    at, env, recorded, ..
+                } => self.push_envelope(at, (env, recorded)),
                 Action::EdgeAnswer { .. } | Action::Lost { .. } | Action::Cancel(_) => {}
                 // The simulator never selects the external store backend.
                 Action::Store(_) => unreachable!("the simulator runs the model store"),
@@ -298,8 +300,8 @@ impl Sim {
                 break;
             };
             match next {
-                Next::Deliver(env) => {
-                    self.world.arrive_shared(at, env);
+                Next::Deliver(env, recorded) => {
+                    self.world.arrive_shared(at, env, recorded);
                 }
                 Next::Timer(role, id) => self.world.fire_timer(at, role, id),
                 Next::Step(step) => self.world.step(at, step),

@@ -181,7 +181,7 @@ impl World {
                     capability,
                     mode: ExposureMode::Ciphertext,
                     target,
-                    items: Vec::new(),
+                    items: Box::default(),
                 },
             );
             return;
@@ -192,7 +192,7 @@ impl World {
                 capability,
                 mode,
                 target,
-                items,
+                items: items.into(),
             },
         );
         let mut out = Effects::default();
@@ -203,7 +203,7 @@ impl World {
     }
 
     /// A targeted theft in transit or from a log: the first matching item for the tenant.
-    pub(super) fn steal_in_transit(&mut self, env: &Arc<Envelope>, logged: bool) {
+    pub(super) fn steal_in_transit(&mut self, env: &Envelope, logged: bool) {
         if self.watch.transit.is_empty() {
             return;
         }
@@ -284,8 +284,9 @@ impl World {
         }
     }
 
-    /// A1 and A4: does the attacker see this message?
-    pub(super) fn watch_message(&mut self, env: &Arc<Envelope>) {
+    /// A1 and A4: does the attacker see this message? (The message itself, with its values:
+    /// the history's copy has no JWT values.)
+    pub(super) fn watch_message(&mut self, env: &Envelope) {
         if env.from == crate::ids::Party::Attacker || env.to == crate::ids::Party::Attacker {
             return;
         }
@@ -329,11 +330,11 @@ impl World {
                         ExposureMode::Own
                     },
                     target: if tapped { None } else { self.watch.owned },
-                    items,
+                    items: items.into(),
                 },
             );
         }
-        self.watch.observed.push_back(env.clone());
+        self.watch.observed.push_back(Arc::new(env.clone()));
     }
 
     /// Switches step `i` of the attacker's plan on.
@@ -438,7 +439,7 @@ impl World {
                 capability: A3,
                 mode: ExposureMode::Log,
                 target: None,
-                items,
+                items: items.into(),
             },
         );
         self.watch.observed.push_back(env.clone());

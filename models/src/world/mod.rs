@@ -83,12 +83,14 @@ pub enum Action {
         id: TimerId,
     },
     /// Carry `env` to its receiver: it leaves at `depart` and arrives at `at` (then
-    /// [`World::arrive_shared`] or [`World::arrive`]). The envelope is the one the history's
-    /// `Send` holds, so its `Receive` can share it instead of holding a copy.
+    /// [`World::arrive_shared`] or [`World::arrive`]). `recorded` is the history's copy that
+    /// its `Send` holds ([`Envelope::for_history`]), so its `Receive` can share it instead of
+    /// holding a copy of its own.
     Deliver {
         depart: Micros,
         at: Micros,
-        env: Arc<Envelope>,
+        env: Envelope,
+        recorded: Arc<Envelope>,
     },
     /// The receiver's edge answered request `env` with `status` at `at`, without the role
     /// seeing it; the answer's own fate follows as the next action (its `cause` is `env.id`).
@@ -563,12 +565,13 @@ impl World {
     /// A message reaches its receiver: dropped if the receiver is down or (for an answer) its
     /// requester gave up; otherwise received and handled. Returns whether it was received.
     pub fn arrive(&mut self, now: Micros, env: Envelope) -> bool {
-        self.arrive_shared(now, Arc::new(env))
+        let recorded = Arc::new(env.for_history());
+        self.arrive_shared(now, env, recorded)
     }
 
     /// [`World::arrive`] with the envelope of [`Action::Deliver`]: the `Receive` event shares
     /// it with the `Send` event (one envelope in the history per delivered message).
-    pub fn arrive_shared(&mut self, now: Micros, env: Arc<Envelope>) -> bool {
+    pub fn arrive_shared(&mut self, now: Micros, env: Envelope, recorded: Arc<Envelope>) -> bool {
         self.now = now;
         let role = env.to.role();
         if self.is_down(role, now) {
@@ -592,10 +595,10 @@ impl World {
             now,
             Event::Receive {
                 who: env.to,
-                env: env.clone(),
+                env: recorded,
             },
         );
-        self.handle(role, Input::Message(Arc::unwrap_or_clone(env)));
+        self.handle(role, Input::Message(env));
         true
     }
 
@@ -654,18 +657,23 @@ impl World {
     /// look, a partition or the link's draw may drop it, an edge error is answered by the
     /// receiver's edge (and that answer departs through this same decision), and otherwise
     /// it is delivered after the link's delay. The outcome is an [`Action`].
-    pub fn decide(&mut self, depart: Micros, mut env: Envelope) {
+    pub fn decide(&mut self, depart: Micros, env: Envelope) {
         let (from, to) = (env.from.group(), env.to.group());
-        // The history keeps this envelope to the end of the run: no spare capacity.
-        env.shrink_to_fit();
         let provisioning = depart < 0;
         let link = if provisioning {
             self.network.link(from, to).fault_free()
         } else {
             *self.network.link(from, to)
         };
-        let env = Arc::new(env);
-        self.history.push(depart, Event::Send { env: env.clone() });
+        // The history keeps its own copy to the end of the run: no spare capacity, and no JWT
+        // values (a FIT's would be 370 bytes per delivery), which the receiver's copy carries.
+        let recorded = Arc::new(env.for_history());
+        self.history.push(
+            depart,
+            Event::Send {
+                env: recorded.clone(),
+            },
+        );
         if self.attacker.is_some() {
             self.watch_message(&env);
         }
@@ -732,7 +740,7 @@ impl World {
                 self.actions.push(Action::EdgeAnswer {
                     depart,
                     at: arrive,
-                    env: Arc::unwrap_or_clone(env),
+                    env,
                     status,
                 });
                 self.decide(arrive, reply);
@@ -741,6 +749,7 @@ impl World {
                 depart,
                 at: arrive,
                 env,
+                recorded,
             }),
         }
     }

@@ -32,7 +32,7 @@ impl Partner {
                         tenant,
                         acquisition: acq,
                         attempt,
-                        request: Some(req),
+                        request: Some(req).into(),
                     },
                 );
                 self.pending.insert(req, Pending::Attempt { acq, attempt });
@@ -48,7 +48,7 @@ impl Partner {
                         tenant,
                         acquisition: acq,
                         attempt,
-                        request: None,
+                        request: None.into(),
                     },
                 );
                 self.attempt_failed(now, acq, cause, false, out);

@@ -349,7 +349,7 @@ impl Partner {
                 step: LocalStep::StoreRead,
                 start: now,
                 end: now + self.store.cfg.read_cost,
-                cause,
+                cause: cause.into(),
             },
         );
         let row = row.ok()?;
@@ -440,7 +440,7 @@ impl Partner {
                         step: LocalStep::StoreWrite,
                         start: now,
                         end: now,
-                        cause,
+                        cause: cause.into(),
                     },
                 );
                 self.write_done(now, then, res.is_ok(), out);
@@ -493,7 +493,7 @@ impl Partner {
                         step: LocalStep::StoreRead,
                         start,
                         end: now,
-                        cause,
+                        cause: cause.into(),
                     },
                 );
                 let cred = res.ok().and_then(|token| {
@@ -529,7 +529,7 @@ impl Partner {
                         step: LocalStep::StoreWrite,
                         start,
                         end: now,
-                        cause,
+                        cause: cause.into(),
                     },
                 );
                 if res.is_ok() {
@@ -690,7 +690,7 @@ impl Partner {
                 step: LocalStep::StoreWrite,
                 start: now,
                 end,
-                cause,
+                cause: cause.into(),
             },
         );
         if res.is_ok() {
@@ -731,12 +731,12 @@ impl Partner {
             if items_before.get(field) != Some(v) {
                 out.record(
                     at,
-                    Event::StoreItem {
+                    Event::StoreItem(Box::new(crate::history::StoredItem {
                         tenant,
                         field,
                         item,
-                        cause: cause.into(),
-                    },
+                        cause,
+                    })),
                 );
             }
         }
@@ -896,7 +896,7 @@ impl Partner {
                     Event::ReadResult {
                         tenant: self.acqs[&acq].tenant,
                         item,
-                        cause,
+                        cause: cause.into(),
                     },
                 );
                 match cred {
