@@ -77,4 +77,4 @@ exec cargo mutants --workspace \
     --baseline=skip \
     --timeout 600 \
     "${args[@]}" \
-    -- --test audit_controls
+    -- --test audit_controls --test migration_controls
