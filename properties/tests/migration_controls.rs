@@ -2,11 +2,13 @@
 //! sharedSecret (bounded by the window's end + `jwt_exp`) with its negative control
 //! (`connect_revoke=never`), its positive control (the default, reached > 0), and P1 with both
 //! credentials live. Issue 11 (mutants): P11 judged per phase of the window, and an admin's
-//! revoke after the window (the Forge grant) judged by P5.
+//! revoke after the window (the Forge grant) judged by P5, and P.app's trigger calls answered
+//! through the composite as they are by plain trigger.
 
 use tokenlab_models::history::{Event, ItemKind};
 use tokenlab_models::ids::Party;
 use tokenlab_models::mechanisms::resolve;
+use tokenlab_models::message::Body;
 use tokenlab_models::roles::AdminAction;
 use tokenlab_properties::suite::{Expectation, execute, judge, run_row, runs_for};
 use tokenlab_properties::{Property, VerdictKind};
@@ -138,4 +140,46 @@ fn p5_a_revoke_after_the_window_withdraws_the_forge_grant() {
     // The negative control: the platform ignores revocations.
     let broken = revoked_after_the_window(&["revocation=ignored"]);
     assert!(!broken.holds, "{broken:?}");
+}
+
+/// P.app's trigger calls of a P11 world (no faults) and the status each was answered with
+/// (`None`: never answered).
+fn trigger_call_answers(mechanism: &str, sets: &[&str]) -> Vec<Option<u16>> {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let (h, _) = execute(&runs_for(mechanism, &sets, Property::P11)[0]).unwrap();
+    let mut calls = Vec::new();
+    let mut answers = std::collections::BTreeMap::new();
+    for r in &h.records {
+        let Event::Send { env } = &r.event else {
+            continue;
+        };
+        if matches!(env.from, Party::Partner(_))
+            && env.request().is_some_and(|q| q.route == "GET /trigger")
+        {
+            calls.push(env.id);
+        }
+        if let (Body::Response(resp), Some(c)) = (&env.body, env.cause) {
+            answers.insert(c, resp.status);
+        }
+    }
+    calls.iter().map(|id| answers.get(id).copied()).collect()
+}
+
+/// The trigger answers P.app's call once F's delivery to P.auth has succeeded (204, out of
+/// band), or failed (502/504): the composite must hand the Forge side the responses to its
+/// platform calls, or P.app never learns how its delivery went. Plain trigger is the
+/// reference.
+#[test]
+fn trigger_calls_are_answered_through_the_composite() {
+    let plain = trigger_call_answers("trigger", &[]);
+    assert!(
+        !plain.is_empty() && plain.iter().all(|a| *a == Some(204)),
+        "{plain:?}"
+    );
+    let migrated = trigger_call_answers("migration", &PHASED);
+    assert!(!migrated.is_empty(), "P never called the trigger");
+    assert!(
+        migrated.iter().all(|a| *a == Some(204)),
+        "trigger calls unanswered or failed through the composite: {migrated:?}"
+    );
 }
