@@ -4,7 +4,8 @@
 # verification, the UPM authorize and token endpoints, the platform's sender-constraint and
 # install checks, the partner's inbound FIT checks) and the checkers, and every mutant must
 # make the security matrix's fast mode fail (`properties/tests/audit_controls.rs`: the audit
-# controls and one sampled case of every row of expectations.md).
+# controls and one sampled case of every row of expectations.md) or the migration controls
+# (`properties/tests/migration_controls.rs`: the composite's phases, revoke and trigger calls).
 #
 # Not part of CI: a full run is hours on two cores. Split it:
 #   scripts/mutants.sh --shard 0/8            # one eighth of every file's mutants
@@ -77,4 +78,4 @@ exec cargo mutants --workspace \
     --baseline=skip \
     --timeout 600 \
     "${args[@]}" \
-    -- --test audit_controls
+    -- --test audit_controls --test migration_controls

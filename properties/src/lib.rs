@@ -272,18 +272,32 @@ fn describe(t: Micros, tenant: TenantId, response: MsgId, h: &History) -> String
 /// P11 Executability: with no faults and no attacker, every installed tenant reaches an
 /// Accept at the product API. Reached once per tenant that made a demand.
 pub fn executability(h: &History, tenants: u32) -> Verdict {
-    executability_in(h, tenants, None)
+    executability_in(h, tenants, &[], None)
 }
 
-/// [`executability`] with a shared index of the history (used only for a counterexample).
-pub fn executability_with(f: &facts::Facts<'_>, tenants: u32) -> Verdict {
-    executability_in(f.h, tenants, Some(f))
+/// [`executability`] with a shared index of the history (used only for a counterexample),
+/// and the run's phase boundaries (`phases`: the `migration`'s window start and end; empty
+/// elsewhere): a tenant that made a demand in a phase must reach an Accept in that phase too,
+/// so a migration that strands P on either side of the window (Connect refused before the
+/// window's end, no Forge credential after it) is not executable although an earlier phase
+/// was.
+pub fn executability_with(f: &facts::Facts<'_>, tenants: u32, phases: &[Micros]) -> Verdict {
+    executability_in(f.h, tenants, phases, Some(f))
 }
 
-fn executability_in(h: &History, tenants: u32, shared: Option<&facts::Facts<'_>>) -> Verdict {
+fn executability_in(
+    h: &History,
+    tenants: u32,
+    phases: &[Micros],
+    shared: Option<&facts::Facts<'_>>,
+) -> Verdict {
+    let phase = |t: Micros| phases.iter().filter(|b| **b <= t).count();
     let mut accepted = BTreeSet::new();
     let mut demanded = BTreeSet::new();
     let mut api_requests = BTreeSet::new();
+    // (tenant, phase) pairs: a demand, and an Accept at the product API.
+    let mut demanded_in = BTreeSet::new();
+    let mut accepted_in = BTreeSet::new();
     for r in &h.records {
         match &r.event {
             Event::Send { env } if env.to == Party::API => {
@@ -291,16 +305,33 @@ fn executability_in(h: &History, tenants: u32, shared: Option<&facts::Facts<'_>>
             }
             Event::Accept { tenant, req, .. } if api_requests.contains(req) => {
                 accepted.insert(*tenant);
+                accepted_in.insert((*tenant, phase(r.t)));
             }
             Event::Invoke { tenant, .. } => {
                 demanded.insert(*tenant);
+                demanded_in.insert((*tenant, phase(r.t)));
             }
             _ => {}
         }
     }
-    let missing: Vec<u32> = (0..tenants)
+    let mut missing: Vec<u32> = (0..tenants)
         .filter(|t| !accepted.contains(&TenantId(*t)))
         .collect();
+    // The phase clause: only where the run has phases, so other runs judge as before.
+    let stranded: Vec<(TenantId, usize)> = if phases.is_empty() {
+        Vec::new()
+    } else {
+        demanded_in
+            .iter()
+            .filter(|x| !accepted_in.contains(*x))
+            .copied()
+            .collect()
+    };
+    if missing.is_empty()
+        && let Some((t, _)) = stranded.first()
+    {
+        missing.push(t.0);
+    }
     Verdict {
         property: "P11",
         holds: missing.is_empty(),
@@ -321,18 +352,34 @@ fn executability_in(h: &History, tenants: u32, shared: Option<&facts::Facts<'_>>
                 }
             };
             let first = TenantId(missing[0]);
+            // A stranded tenant: its requests in the phase where it got nothing.
+            let in_phase = |t: Micros| {
+                !accepted.contains(&first) || stranded.first().is_some_and(|(_, p)| phase(t) == *p)
+            };
             let mut lines: Vec<String> = f
                 .msgs
                 .iter()
-                .filter(|(_, (_, e))| {
-                    e.to == Party::API && e.request().is_some_and(|r| r.tenant == Some(first))
+                .filter(|(_, (t, e))| {
+                    e.to == Party::API
+                        && e.request().is_some_and(|r| r.tenant == Some(first))
+                        && in_phase(*t)
                 })
                 .take(3)
                 .map(|(id, _)| f.line(*id))
                 .collect();
-            lines.push(format!(
-                "violation: tenants {missing:?} never reached an Accept at the product API"
-            ));
+            if accepted.contains(&first) {
+                let (_, p) = stranded[0];
+                let from = if p == 0 { 0 } else { phases[p - 1] };
+                lines.push(format!(
+                    "violation: tenants {:?} made demands from {:.3} s (phase {p}) and reached no Accept at the product API in that phase",
+                    stranded.iter().map(|(t, _)| t.0).collect::<Vec<_>>(),
+                    from as f64 / 1e6
+                ));
+            } else {
+                lines.push(format!(
+                    "violation: tenants {missing:?} never reached an Accept at the product API"
+                ));
+            }
             facts::numbered(lines)
         }),
     }

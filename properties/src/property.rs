@@ -40,6 +40,9 @@ pub struct CheckInput {
     pub outstanding: Micros,
     /// Tenants in the run (P11).
     pub tenants: u32,
+    /// P11: the run's phase boundaries (the `migration` window's start and end; empty for
+    /// the other mechanisms): a tenant must reach an Accept in every phase it demands in.
+    pub phases: Vec<Micros>,
     /// P9's network clause: the registered IP range and the attacker's location (H23).
     pub network: crate::allowlist::NetworkCheck,
     /// P3: the mechanism asks an admin's consent before it issues (where it declares
@@ -232,7 +235,7 @@ impl Property {
                 &input.network,
             ),
             Property::P10 => fail_closed(f, input),
-            Property::P11 => executability_with(f, input.tenants),
+            Property::P11 => executability_with(f, input.tenants, &input.phases),
             Property::P12 => read_your_writes_with(f),
         }
     }

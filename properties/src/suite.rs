@@ -14,7 +14,7 @@ use serde::Serialize;
 use tokenlab_models::history::History;
 use tokenlab_models::ids::{Group, TenantId};
 use tokenlab_models::mechanisms::{Acquisition, Mechanism, Reference, of_reference, resolve};
-use tokenlab_models::params::{ParamValue, Params, Rotation};
+use tokenlab_models::params::{ParamValue, Params, Rotation, SenderConstraint};
 use tokenlab_models::roles::AdminAction;
 use tokenlab_models::roles::attacker::{AttackPlan, AttackStep, Capability};
 use tokenlab_models::sim::{Scenario, run_with};
@@ -573,6 +573,16 @@ fn runs_of(
                         b: Group::AuthServer,
                     },
                 ));
+                // private_key_jwt: each tapped assertion is also replayed after its `exp`,
+                // when the AS has forgotten its `jti`: only the expiry check stops it.
+                let assertions = resolve(mechanism, &sets).is_ok_and(|(_, _, p)| {
+                    p.get("sender_constraint").is_some()
+                        && p.pick::<SenderConstraint>("sender_constraint")
+                            == SenderConstraint::PrivateKeyJwt
+                });
+                if assertions {
+                    steps.push(step(BEFORE_SETUP, Capability::ReplayLate));
+                }
             }
             let mut p = plan(steps, d);
             p.use_loot = false;
@@ -864,6 +874,13 @@ fn check_input_without_windows(
             params.dur_req("ttl")
         },
         tenants,
+        phases: params
+            .get("migration_window")
+            .map(|_| {
+                let w = tokenlab_models::mechanisms::migration::Window::from_params(params);
+                vec![w.start, w.end]
+            })
+            .unwrap_or_default(),
         network: crate::allowlist::NetworkCheck::from_params(params),
         consent_by_design: params.get("consent_required").is_some(),
         principals: crate::principals::config(params),

@@ -67,9 +67,11 @@ pub enum Capability {
     ForgeConsent { victim: TenantId },
     /// A7: replay captured requests (what A1 observed), and Connect JWTs on another route.
     Replay,
-    /// A7, late: replay every captured code exchange once, [`CODE_REPLAY_LATE`] after it was
-    /// seen: past the code's lifetime, so where the genuine exchange never reached the AS
-    /// only the AS's expiry check stops it.
+    /// A7, late: replay every captured code exchange, and every captured token request
+    /// authenticated by a `client_assertion` (private_key_jwt), once, [`CODE_REPLAY_LATE`]
+    /// after it was seen: past the code's lifetime (where the genuine exchange never reached
+    /// the AS only the AS's expiry check stops it), and past the assertion's `exp` (the AS
+    /// remembers a `jti` only until its `exp`, so only the expiry check stops it).
     ReplayLate,
     /// A9: call a stolen trigger URL `count` times.
     Spam { count: u32 },
@@ -227,7 +229,7 @@ pub struct Attacker {
     forging: bool,
     replaying: bool,
     replaying_late: bool,
-    /// Code exchanges already scheduled for a late replay.
+    /// Code exchanges and assertion token requests already scheduled for a late replay.
     captured_late: BTreeSet<MsgId>,
     captured: BTreeSet<MsgId>,
     replays: u32,
@@ -240,7 +242,10 @@ pub struct Attacker {
     pub epoch: crate::token::Epoch,
 }
 
-/// When a captured code exchange is replayed late: past the AS's 60 s code lifetime.
+/// When a captured code exchange (or assertion token request) is replayed late: past the
+/// AS's 60 s code lifetime, and past the default 60 s `assertion_lifetime` (plus the AS's
+/// 1 s tolerance). The attacker does not read `exp`: with `assertion_lifetime` ≥ 120 s the
+/// late replay still meets the `jti` check.
 pub const CODE_REPLAY_LATE: Micros = 120 * SEC;
 
 /// How many captured product-API requests A7 replays (AS requests are always replayed).
@@ -426,7 +431,7 @@ impl Attacker {
             self.replay(now, env, out);
         }
         if self.replaying_late && env.from.role() == RoleKind::Partner {
-            self.replay_code_late(now, env, out);
+            self.replay_late(now, env, out);
         }
         if self.forging && had_fit {
             self.forge(now, out);
@@ -841,13 +846,13 @@ impl Attacker {
         }
     }
 
-    /// A7 late: a captured code exchange sent again once its code has expired.
-    fn replay_code_late(&mut self, now: Micros, env: &Envelope, out: &mut Effects) {
+    /// A7 late: a captured code exchange sent again once its code has expired, or a captured
+    /// token request with a client assertion once the assertion has expired.
+    fn replay_late(&mut self, now: Micros, env: &Envelope, out: &mut Effects) {
         let Some(req) = env.request() else { return };
-        if env.to != Party::AS
-            || req.body.str("grant_type") != Some("authorization_code")
-            || !self.captured_late.insert(env.id)
-        {
+        let late = req.body.str("grant_type") == Some("authorization_code")
+            || req.body.jwt("client_assertion").is_some();
+        if env.to != Party::AS || !late || !self.captured_late.insert(env.id) {
             return;
         }
         self.send(
