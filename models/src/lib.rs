@@ -24,6 +24,7 @@ pub mod principals;
 pub mod roles;
 pub mod secret;
 pub mod sim;
+pub mod sorted_map;
 pub mod token;
 pub mod world;
 

@@ -204,24 +204,9 @@ pub fn summarize(
             _ => {}
         }
     }
-    // A message sent twice keeps its last cause, as a map's `insert` would (stable sort).
-    cause_of.sort_by_key(|(m, _)| *m);
-    let mut i = 0;
-    while i < cause_of.len() {
-        let mut j = i + 1;
-        while j < cause_of.len() && cause_of[j].0 == cause_of[i].0 {
-            j += 1;
-        }
-        cause_of.swap(i, j - 1);
-        i = j;
-    }
-    cause_of.dedup_by_key(|(m, _)| *m);
-    let cause = |m: MsgId| {
-        cause_of
-            .binary_search_by(|(x, _)| x.cmp(&m))
-            .ok()
-            .map(|i| cause_of[i].1)
-    };
+    // A message sent twice keeps its last cause, as a map's `insert` would.
+    let cause_of = crate::sorted_map::SortedMap::from_pairs(cause_of, false);
+    let cause = |m: MsgId| cause_of.get(&m).copied();
     let root = |mut m: MsgId| {
         while let Some(c) = cause(m) {
             m = c;
