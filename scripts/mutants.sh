@@ -5,7 +5,9 @@
 # install checks, the partner's inbound FIT checks) and the checkers, and every mutant must
 # make the security matrix's fast mode fail (`properties/tests/audit_controls.rs`: the audit
 # controls and one sampled case of every row of expectations.md) or the migration controls
-# (`properties/tests/migration_controls.rs`: the composite's phases, revoke and trigger calls).
+# (`properties/tests/migration_controls.rs`: the composite's phases, revoke and trigger calls)
+# or P1's reach controls (`properties/tests/p1_reached.rs`: what counts as reaching the tenant
+# check; under a second, with no simulation of its own worth the name).
 #
 # Not part of CI: a full run is hours on two cores. Split it:
 #   scripts/mutants.sh --shard 0/8            # one eighth of every file's mutants
@@ -78,4 +80,4 @@ exec cargo mutants --workspace \
     --baseline=skip \
     --timeout 600 \
     "${args[@]}" \
-    -- --test audit_controls --test migration_controls
+    -- --test audit_controls --test migration_controls --test p1_reached
