@@ -157,17 +157,6 @@ impl Envelope {
         matches!(self.body, Body::Request(_))
     }
 
-    /// Drops the field vectors' spare capacity (for an envelope kept in the history).
-    pub fn shrink_to_fit(&mut self) {
-        match &mut self.body {
-            Body::Request(r) => {
-                r.headers.0.shrink_to_fit();
-                r.body.0.shrink_to_fit();
-            }
-            Body::Response(r) => r.body.0.shrink_to_fit(),
-        }
-    }
-
     /// The copy the history keeps of this message (its `Send` and `Receive` share it): every
     /// field as it is, except JWTs, which keep their identity without their value
     /// ([`Jwt::fingerprint_only`]), and no spare capacity. It prints, serializes and yields
