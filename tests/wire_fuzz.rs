@@ -172,7 +172,7 @@ fn a_request_envelope() -> Envelope {
         to: Party::AS,
         cause: None,
         body: Body::Request(Request {
-            method: "POST",
+            method: tokenlab_models::message::Method::Post,
             route: "POST /oauth/token",
             tenant: Some(TenantId(0)),
             headers: Fields::new(),

@@ -86,9 +86,49 @@ impl fmt::Debug for Fields {
     }
 }
 
+/// An HTTP method. One byte (a `&'static str` was 16, which put the history's
+/// `Arc<Envelope>`, 7 per tenant, one allocator size class up: 160 bytes instead of 128);
+/// it prints, debugs and serializes as its name, as the string did.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl Serialize for Method {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Request {
-    pub method: &'static str,
+    pub method: Method,
     /// The route template, e.g. `POST /oauth/token`.
     pub route: &'static str,
     /// The tenant whose resources the request addresses (public; for the product API this is

@@ -383,7 +383,7 @@ pub fn enumerate<R: rand::Rng + ?Sized>(
                         headers = headers.with(ACT_AS_HEADER, Value::Str(u));
                     }
                     let req = Request {
-                        method: "GET",
+                        method: crate::message::Method::Get,
                         route: "GET /rest/api/resource",
                         tenant: Some(tenant),
                         headers,

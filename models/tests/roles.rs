@@ -45,7 +45,7 @@ impl PartnerSide for Scripted {
         Ok(OutRequest {
             to: Party::AS,
             req: Request {
-                method: "POST",
+                method: tokenlab_models::message::Method::Post,
                 route: "POST /oauth/token",
                 tenant: Some(tenant),
                 headers: Fields::new(),

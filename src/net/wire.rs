@@ -23,7 +23,7 @@ use bytes::Bytes;
 use std::collections::BTreeSet;
 use std::sync::{Mutex, MutexGuard};
 use tokenlab_models::ids::{MsgId, PartnerEndpoint, Party, PlatformEndpoint, TenantId};
-use tokenlab_models::message::{Body, Envelope, Fields, Request, Response, Value};
+use tokenlab_models::message::{Body, Envelope, Fields, Method, Request, Response, Value};
 use tokenlab_models::secret::{Jwt, Secret};
 use tokenlab_models::{Micros, SEC};
 
@@ -337,10 +337,10 @@ fn strip_scheme<'a>(text: &'a str, scheme: &str) -> Option<&'a str> {
 /// An inbound HTTP request (head and collected body) as the request part of an envelope.
 pub fn decode_request(parts: &http::request::Parts, body: &[u8]) -> Result<Request, WireError> {
     let method = match parts.method.as_str() {
-        "GET" => "GET",
-        "POST" => "POST",
-        "PUT" => "PUT",
-        "DELETE" => "DELETE",
+        "GET" => Method::Get,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
         other => return Err(WireError::BadMethod(other.chars().take(16).collect())),
     };
     let route = intern(&format!("{method} {}", parts.uri.path()))?;
@@ -657,7 +657,7 @@ mod tests {
             to: Party::AS,
             cause: None,
             body: Body::Request(Request {
-                method: "POST",
+                method: tokenlab_models::message::Method::Post,
                 route: "POST /oauth/token",
                 tenant: Some(TenantId(3)),
                 headers: Fields::new(),

@@ -228,7 +228,7 @@ mod tests {
 
     fn request(fields: Fields) -> Request {
         Request {
-            method: "POST",
+            method: crate::message::Method::Post,
             route: "POST /oauth/token",
             tenant: None,
             headers: Fields::new(),

@@ -264,7 +264,7 @@ pub fn deliver_token(
     let (jwt, exp) = cx.mint_access(tenant, to, depart);
     let fit = cx.sign_fit(tenant);
     let req = Request {
-        method: "POST",
+        method: crate::message::Method::Post,
         route,
         tenant: Some(tenant),
         headers: {
@@ -295,7 +295,7 @@ pub fn as_request(tenant: TenantId, body: Fields) -> crate::roles::partner::OutR
     crate::roles::partner::OutRequest {
         to: Party::AS,
         req: Request {
-            method: "POST",
+            method: crate::message::Method::Post,
             route: "POST /oauth/token",
             tenant: Some(tenant),
             headers: Fields::new(),

@@ -119,7 +119,7 @@ fn request_qsh(req: &Request) -> String {
         .split_once(' ')
         .map(|(_, p)| p)
         .unwrap_or(req.route);
-    connect_qsh(req.method, path, &[])
+    connect_qsh(req.method.as_str(), path, &[])
 }
 
 impl PartnerSide for ConnectPartner {

@@ -298,7 +298,7 @@ impl PartnerSide for TriggerPartner {
             to: Party::FORGE,
             // No body and no auth header in the RFC; the URL itself is the capability.
             req: Request {
-                method: "GET",
+                method: crate::message::Method::Get,
                 route: "GET /trigger",
                 tenant: None,
                 headers,

@@ -267,7 +267,7 @@ impl PartnerSide for UpmPartner {
                     call: OutRequest {
                         to: Party::AS,
                         req: Request {
-                            method: "POST",
+                            method: crate::message::Method::Post,
                             route: "POST /oauth/token",
                             tenant: Some(flow.tenant),
                             headers: Fields::new(),

@@ -74,9 +74,9 @@ impl Admin {
         let id = self.ids.msg();
         let req = Request {
             method: if route.starts_with("POST") {
-                "POST"
+                crate::message::Method::Post
             } else {
-                "GET"
+                crate::message::Method::Get
             },
             route,
             tenant: Some(crate::ids::TenantId(tenant)),

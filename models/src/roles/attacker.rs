@@ -448,7 +448,7 @@ impl Attacker {
 
     fn api_request(tenant: TenantId, route: &'static str, auth: Value, now: Micros) -> Request {
         Request {
-            method: "GET",
+            method: crate::message::Method::Get,
             route,
             tenant: Some(tenant),
             headers: Fields::new()
@@ -479,7 +479,7 @@ impl Attacker {
                 (
                     Party::AS,
                     Request {
-                        method: "POST",
+                        method: crate::message::Method::Post,
                         route: "POST /oauth/token",
                         tenant: Some(tenant),
                         headers: acting,
@@ -531,7 +531,7 @@ impl Attacker {
                 (
                     Party::AS,
                     Request {
-                        method: "POST",
+                        method: crate::message::Method::Post,
                         route: "POST /oauth/token",
                         tenant: Some(tenant),
                         headers: acting,
@@ -547,7 +547,7 @@ impl Attacker {
                 (
                     Party::FORGE,
                     Request {
-                        method: "GET",
+                        method: crate::message::Method::Get,
                         route: "GET /trigger",
                         tenant: None,
                         headers,
@@ -582,7 +582,7 @@ impl Attacker {
                 (
                     Party::AS,
                     Request {
-                        method: "POST",
+                        method: crate::message::Method::Post,
                         route: "POST /oauth/token",
                         tenant: Some(tenant),
                         headers: acting,
@@ -606,7 +606,7 @@ impl Attacker {
             headers.0.push(("authorization", key.clone()));
         }
         let req = Request {
-            method: "GET",
+            method: crate::message::Method::Get,
             route: "GET /trigger",
             tenant: None,
             headers,
@@ -654,7 +654,7 @@ impl Attacker {
                 body.0.push(("client_secret", cs.clone()));
             }
             let req = Request {
-                method: "POST",
+                method: crate::message::Method::Post,
                 route: "POST /oauth/token",
                 tenant: Some(tenant),
                 headers: Fields::new(),
@@ -727,7 +727,7 @@ impl Attacker {
             (PartnerEndpoint::Recv, "POST /push"),
         ] {
             let req = Request {
-                method: "POST",
+                method: crate::message::Method::Post,
                 route,
                 tenant: Some(victim),
                 headers: Fields::new()
@@ -740,7 +740,7 @@ impl Attacker {
             self.send(out, now, Party::Partner(endpoint), req, Pending::Other);
         }
         let req = Request {
-            method: "POST",
+            method: crate::message::Method::Post,
             route: "POST /lifecycle",
             tenant: Some(victim),
             headers: Fields::new().with("authorization", fit),
@@ -900,7 +900,7 @@ impl Attacker {
             Capability::Redirect { victim } => {
                 let state = Secret::generate(&mut self.rng, "state");
                 let req = Request {
-                    method: "GET",
+                    method: crate::message::Method::Get,
                     route: "GET /lure",
                     tenant: Some(*victim),
                     headers: Fields::new(),
@@ -915,7 +915,7 @@ impl Attacker {
             Capability::ForgeConsent { victim } => {
                 let verifier = Secret::generate(&mut self.rng, "pkce");
                 let req = Request {
-                    method: "POST",
+                    method: crate::message::Method::Post,
                     route: "POST /authorize/consent",
                     tenant: Some(*victim),
                     headers: Fields::new(),
@@ -934,7 +934,7 @@ impl Attacker {
             Capability::InjectCode { victim } => {
                 let own = self.owned.unwrap_or(TenantId(0));
                 let req = Request {
-                    method: "GET",
+                    method: crate::message::Method::Get,
                     route: "GET /authorize",
                     tenant: Some(own),
                     headers: Fields::new(),
@@ -998,7 +998,7 @@ impl Attacker {
             Pending::Authorize { own, victim } => {
                 if resp.is_success() {
                     let req = Request {
-                        method: "POST",
+                        method: crate::message::Method::Post,
                         route: "POST /authorize/consent",
                         tenant: Some(own),
                         headers: Fields::new(),
@@ -1013,7 +1013,7 @@ impl Attacker {
                 // The attacker keeps its own code and plants it in the victim's callback (CSRF).
                 if let Some(code) = resp.body.get("code").cloned() {
                     let req = Request {
-                        method: "GET",
+                        method: crate::message::Method::Get,
                         route: "GET /oauth/callback",
                         tenant: Some(victim),
                         headers: Fields::new(),

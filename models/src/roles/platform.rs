@@ -337,7 +337,7 @@ impl PlatformCx<'_> {
             .with("expires_at", Value::Int(exp));
         body.0.extend(grant);
         let req = Request {
-            method: "POST",
+            method: crate::message::Method::Post,
             route: "POST /app-b/invoke",
             tenant: Some(tenant),
             headers: Fields::new()
@@ -425,7 +425,7 @@ impl PlatformCx<'_> {
             .with("installationId", Value::Tenant(ev.tenant));
         body.0.extend(ev.extra.0.iter().cloned());
         let req = Request {
-            method: "POST",
+            method: crate::message::Method::Post,
             route: "POST /lifecycle",
             tenant: Some(ev.tenant),
             headers: Fields::new().with("authorization", Value::Jwt(fit)),

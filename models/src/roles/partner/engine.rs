@@ -759,7 +759,7 @@ impl Partner {
         };
         let skew = self.cfg.clock_skew;
         let mut req = Request {
-            method: "GET",
+            method: crate::message::Method::Get,
             route: "GET /rest/api/resource",
             tenant: Some(site),
             headers: Fields::new()
