@@ -13,6 +13,7 @@ use crate::{Micros, SEC};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 
 /// Model time 0 as a Unix time, so `iat`/`exp` are ordinary NumericDates.
 pub const EPOCH_S: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
@@ -79,6 +80,57 @@ pub struct AccessClaims {
     /// app tokens encode exactly as before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
+}
+
+/// [`AccessClaims`] as the verifier reads them, strings borrowed from the decoded payload
+/// where they need no unescaping. The same fields and types: a payload decodes as one exactly
+/// when it decodes as the other.
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct AccessView<'a> {
+    #[serde(borrow)]
+    pub iss: Cow<'a, str>,
+    #[serde(borrow)]
+    pub aud: Cow<'a, str>,
+    pub inst: u32,
+    #[serde(borrow)]
+    pub app: Cow<'a, str>,
+    #[serde(borrow)]
+    pub scope: Cow<'a, str>,
+    pub iat: i64,
+    pub exp: i64,
+    #[serde(borrow)]
+    pub jti: Cow<'a, str>,
+    #[serde(default)]
+    pub sub: Option<Cow<'a, str>>,
+}
+
+impl AccessView<'_> {
+    fn of(c: &AccessClaims) -> AccessView<'_> {
+        AccessView {
+            iss: Cow::Borrowed(&c.iss),
+            aud: Cow::Borrowed(&c.aud),
+            inst: c.inst,
+            app: Cow::Borrowed(&c.app),
+            scope: Cow::Borrowed(&c.scope),
+            iat: c.iat,
+            exp: c.exp,
+            jti: Cow::Borrowed(&c.jti),
+            sub: c.sub.as_deref().map(Cow::Borrowed),
+        }
+    }
+    pub fn to_claims(&self) -> AccessClaims {
+        AccessClaims {
+            iss: self.iss.to_string(),
+            aud: self.aud.to_string(),
+            inst: self.inst,
+            app: self.app.to_string(),
+            scope: self.scope.to_string(),
+            iat: self.iat,
+            exp: self.exp,
+            jti: self.jti.to_string(),
+            sub: self.sub.as_deref().map(str::to_string),
+        }
+    }
 }
 
 /// Claims of a Forge Invocation Token.
@@ -281,10 +333,24 @@ impl PlatformKeys {
 
     /// Signature only; `exp`, audience and tenant are the caller's checks.
     pub fn verify_access(&self, token: &Jwt) -> Result<AccessClaims, JwtError> {
-        if let Some(c) = self.verify_access_fast(token.expose()) {
-            return Ok(c);
+        self.verify_access_with(token, |v| v.to_claims())
+    }
+
+    /// [`PlatformKeys::verify_access`], handing the claims to `f` as they were decoded (their
+    /// strings borrowed from the payload): the product API reads them once per demand and
+    /// keeps none of them.
+    pub fn verify_access_with<R>(
+        &self,
+        token: &Jwt,
+        f: impl FnOnce(&AccessView<'_>) -> R,
+    ) -> Result<R, JwtError> {
+        if let Some(payload) = self.verify_access_fast(token.expose())
+            && let Ok(view) = serde_json::from_slice::<AccessView<'_>>(&payload)
+        {
+            return Ok(f(&view));
         }
-        self.verify_access_library(token)
+        let c = self.verify_access_library(token)?;
+        Ok(f(&AccessView::of(&c)))
     }
 
     /// [`PlatformKeys::verify_access`] through `jsonwebtoken` alone (the reference the fast
@@ -296,13 +362,14 @@ impl PlatformKeys {
     }
 
     /// The common case without re-keying the HMAC and parsing the header per token: the
-    /// exact header the platform writes, a valid HMAC-SHA256 under the platform's key, and
-    /// claims that decode. Anything else (`None`) goes through `jsonwebtoken::decode`, which
+    /// exact header the platform writes and a valid HMAC-SHA256 under the platform's key give
+    /// the decoded payload, and [`PlatformKeys::verify_access_with`] takes it if its claims
+    /// decode. Anything else (`None`) goes through `jsonwebtoken::decode`, which
     /// then gives the verdict and error it always gave. The token is split as the library
     /// splits it (signature after the last dot, header before the one before), and with exp,
     /// nbf and aud validation off and no required claims, `decode` checks nothing more than
     /// this for a token that passes here (as [`FitVerifier::verify`]'s fast path).
-    fn verify_access_fast(&self, token: &str) -> Option<AccessClaims> {
+    fn verify_access_fast(&self, token: &str) -> Option<Vec<u8>> {
         use base64::Engine;
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let (message, signature) = token.rsplit_once('.')?;
@@ -317,7 +384,7 @@ impl PlatformKeys {
         if !self.access_mac.verify(message.as_bytes(), &tag) {
             return None;
         }
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+        URL_SAFE_NO_PAD.decode(payload).ok()
     }
 
     /// The same compact JWS `jsonwebtoken::encode` makes with `fit_enc` (header, claims and
@@ -754,14 +821,20 @@ mod tests {
         let k = keys();
         let t = k.mint_access(&claims(EPOCH_S + 10));
         assert!(t.expose().starts_with(&format!("{HS256_HEADER}.")));
-        assert_eq!(
-            k.verify_access_fast(t.expose()),
-            k.verify_access_library(&t).ok()
-        );
-        assert!(
-            k.verify_access_fast(t.expose()).is_some(),
-            "the fast path is taken"
-        );
+        let payload = k
+            .verify_access_fast(t.expose())
+            .expect("the fast path is taken");
+        let view: AccessView<'_> = serde_json::from_slice(&payload).unwrap();
+        assert!(matches!(view.iss, Cow::Borrowed(_)), "strings are borrowed");
+        assert_eq!(Ok(view.to_claims()), k.verify_access_library(&t));
+        assert_eq!(AccessView::of(&view.to_claims()), view);
+        // A user token (with `sub`, escaped) reads back whole too.
+        let mut user = claims(EPOCH_S + 10);
+        user.sub = Some("u\"1".into());
+        let u = k.mint_access(&user);
+        assert!(k.verify_access_fast(u.expose()).is_some());
+        assert_eq!(k.verify_access(&u), Ok(user.clone()));
+        assert_eq!(k.verify_access_library(&u), Ok(user));
         let (h, rest) = t.expose().split_once('.').unwrap();
         let (body, sig) = rest.rsplit_once('.').unwrap();
         let other_body = k.mint_access(&claims(EPOCH_S + 99));
