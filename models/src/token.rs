@@ -13,6 +13,7 @@ use crate::{Micros, SEC};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 
 /// Model time 0 as a Unix time, so `iat`/`exp` are ordinary NumericDates.
 pub const EPOCH_S: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
@@ -79,6 +80,57 @@ pub struct AccessClaims {
     /// app tokens encode exactly as before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
+}
+
+/// [`AccessClaims`] as the verifier reads them, strings borrowed from the decoded payload
+/// where they need no unescaping. The same fields and types: a payload decodes as one exactly
+/// when it decodes as the other.
+#[derive(Debug, Deserialize, PartialEq)]
+pub struct AccessView<'a> {
+    #[serde(borrow)]
+    pub iss: Cow<'a, str>,
+    #[serde(borrow)]
+    pub aud: Cow<'a, str>,
+    pub inst: u32,
+    #[serde(borrow)]
+    pub app: Cow<'a, str>,
+    #[serde(borrow)]
+    pub scope: Cow<'a, str>,
+    pub iat: i64,
+    pub exp: i64,
+    #[serde(borrow)]
+    pub jti: Cow<'a, str>,
+    #[serde(default)]
+    pub sub: Option<Cow<'a, str>>,
+}
+
+impl AccessView<'_> {
+    fn of(c: &AccessClaims) -> AccessView<'_> {
+        AccessView {
+            iss: Cow::Borrowed(&c.iss),
+            aud: Cow::Borrowed(&c.aud),
+            inst: c.inst,
+            app: Cow::Borrowed(&c.app),
+            scope: Cow::Borrowed(&c.scope),
+            iat: c.iat,
+            exp: c.exp,
+            jti: Cow::Borrowed(&c.jti),
+            sub: c.sub.as_deref().map(Cow::Borrowed),
+        }
+    }
+    pub fn to_claims(&self) -> AccessClaims {
+        AccessClaims {
+            iss: self.iss.to_string(),
+            aud: self.aud.to_string(),
+            inst: self.inst,
+            app: self.app.to_string(),
+            scope: self.scope.to_string(),
+            iat: self.iat,
+            exp: self.exp,
+            jti: self.jti.to_string(),
+            sub: self.sub.as_deref().map(str::to_string),
+        }
+    }
 }
 
 /// Claims of a Forge Invocation Token.
@@ -166,8 +218,44 @@ pub struct PlatformKeys {
     /// The key generation F signs with (0 until the first rollover).
     fit_generation: u32,
     hs256: Validation,
+    /// The HMAC key's inner and outer SHA-256 states, keyed once, for the fast path of
+    /// [`PlatformKeys::verify_access`].
+    access_mac: Hs256Mac,
     epoch: Epoch,
 }
+
+/// HMAC-SHA256 (RFC 2104) with the key's two padded blocks hashed once: a verification then
+/// clones the two states instead of re-keying (what `jsonwebtoken` does per token).
+#[derive(Clone)]
+struct Hs256Mac {
+    inner: Sha256,
+    outer: Sha256,
+}
+
+impl Hs256Mac {
+    /// A key of at most one block (the platform's is 32 bytes).
+    fn new(key: &[u8; 32]) -> Hs256Mac {
+        let (mut ipad, mut opad) = ([0x36u8; 64], [0x5cu8; 64]);
+        for (i, k) in key.iter().enumerate() {
+            ipad[i] ^= k;
+            opad[i] ^= k;
+        }
+        Hs256Mac {
+            inner: Sha256::new_with_prefix(ipad),
+            outer: Sha256::new_with_prefix(opad),
+        }
+    }
+    /// Whether `tag` is the MAC of `message`, compared in constant time.
+    fn verify(&self, message: &[u8], tag: &[u8]) -> bool {
+        let inner = self.inner.clone().chain_update(message).finalize();
+        let mac = self.outer.clone().chain_update(inner).finalize();
+        tag.len() == mac.len() && mac.iter().zip(tag).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0
+    }
+}
+
+/// The encoded JOSE header `jsonwebtoken` writes for `Header::new(Algorithm::HS256)`:
+/// base64url of `{"typ":"JWT","alg":"HS256"}` (a test checks it against the library).
+const HS256_HEADER: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9";
 
 impl PlatformKeys {
     pub fn generate<R: rand::Rng + ?Sized>(rng: &mut R) -> PlatformKeys {
@@ -188,6 +276,7 @@ impl PlatformKeys {
             fit_header: FIT_HEADER.to_string(),
             fit_generation: 0,
             hs256: validation(Algorithm::HS256),
+            access_mac: Hs256Mac::new(&hmac),
             epoch: Epoch::default(),
         }
     }
@@ -244,9 +333,58 @@ impl PlatformKeys {
 
     /// Signature only; `exp`, audience and tenant are the caller's checks.
     pub fn verify_access(&self, token: &Jwt) -> Result<AccessClaims, JwtError> {
+        self.verify_access_with(token, |v| v.to_claims())
+    }
+
+    /// [`PlatformKeys::verify_access`], handing the claims to `f` as they were decoded (their
+    /// strings borrowed from the payload): the product API reads them once per demand and
+    /// keeps none of them.
+    pub fn verify_access_with<R>(
+        &self,
+        token: &Jwt,
+        f: impl FnOnce(&AccessView<'_>) -> R,
+    ) -> Result<R, JwtError> {
+        if let Some(payload) = self.verify_access_fast(token.expose())
+            && let Ok(view) = serde_json::from_slice::<AccessView<'_>>(&payload)
+        {
+            return Ok(f(&view));
+        }
+        let c = self.verify_access_library(token)?;
+        Ok(f(&AccessView::of(&c)))
+    }
+
+    /// [`PlatformKeys::verify_access`] through `jsonwebtoken` alone (the reference the fast
+    /// path must agree with; every token the fast path declines takes it).
+    fn verify_access_library(&self, token: &Jwt) -> Result<AccessClaims, JwtError> {
         jsonwebtoken::decode::<AccessClaims>(token.expose(), &self.access_dec, &self.hs256)
             .map(|d| d.claims)
             .map_err(map_err)
+    }
+
+    /// The common case without re-keying the HMAC and parsing the header per token: the
+    /// exact header the platform writes and a valid HMAC-SHA256 under the platform's key give
+    /// the decoded payload, and [`PlatformKeys::verify_access_with`] takes it if its claims
+    /// decode. Anything else (`None`) goes through `jsonwebtoken::decode`, which
+    /// then gives the verdict and error it always gave. The token is split as the library
+    /// splits it (signature after the last dot, header before the one before), and with exp,
+    /// nbf and aud validation off and no required claims, `decode` checks nothing more than
+    /// this for a token that passes here (as [`FitVerifier::verify`]'s fast path).
+    fn verify_access_fast(&self, token: &str) -> Option<Vec<u8>> {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (message, signature) = token.rsplit_once('.')?;
+        let (header, payload) = message.rsplit_once('.')?;
+        if header != HS256_HEADER {
+            return None;
+        }
+        let mut tag = [0u8; 32];
+        if URL_SAFE_NO_PAD.decode_slice(signature, &mut tag).ok()? != tag.len() {
+            return None;
+        }
+        if !self.access_mac.verify(message.as_bytes(), &tag) {
+            return None;
+        }
+        URL_SAFE_NO_PAD.decode(payload).ok()
     }
 
     /// The same compact JWS `jsonwebtoken::encode` makes with `fit_enc` (header, claims and
@@ -674,6 +812,82 @@ mod tests {
         let none = Jwt::new(format!("eyJhbGciOiJub25lIn0.{forged_body}.{sig}"));
         assert!(v.verify_fast(none.expose()).is_none());
         assert!(v.verify(&none, 0).is_err());
+    }
+
+    #[test]
+    fn access_fast_verification_equals_the_library() {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let k = keys();
+        let t = k.mint_access(&claims(EPOCH_S + 10));
+        assert!(t.expose().starts_with(&format!("{HS256_HEADER}.")));
+        let payload = k
+            .verify_access_fast(t.expose())
+            .expect("the fast path is taken");
+        let view: AccessView<'_> = serde_json::from_slice(&payload).unwrap();
+        assert!(matches!(view.iss, Cow::Borrowed(_)), "strings are borrowed");
+        assert_eq!(Ok(view.to_claims()), k.verify_access_library(&t));
+        assert_eq!(AccessView::of(&view.to_claims()), view);
+        // A user token (with `sub`, escaped) reads back whole too.
+        let mut user = claims(EPOCH_S + 10);
+        user.sub = Some("u\"1".into());
+        let u = k.mint_access(&user);
+        assert!(k.verify_access_fast(u.expose()).is_some());
+        assert_eq!(k.verify_access(&u), Ok(user.clone()));
+        assert_eq!(k.verify_access_library(&u), Ok(user));
+        let (h, rest) = t.expose().split_once('.').unwrap();
+        let (body, sig) = rest.rsplit_once('.').unwrap();
+        let other_body = k.mint_access(&claims(EPOCH_S + 99));
+        let other_body = other_body.expose().split('.').nth(1).unwrap();
+        let other_key = PlatformKeys::generate(&mut rand_chacha::ChaCha8Rng::seed_from_u64(2))
+            .mint_access(&claims(EPOCH_S + 10));
+        // The same claims under a header of another spelling, signed with the right key: the
+        // library accepts it, the fast path declines and defers to it.
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = None;
+        let respelled =
+            Jwt::new(jsonwebtoken::encode(&header, &claims(EPOCH_S + 10), &k.access_enc).unwrap());
+        let flipped = {
+            let mut s = URL_SAFE_NO_PAD.decode(sig).unwrap();
+            s[0] ^= 1;
+            URL_SAFE_NO_PAD.encode(s)
+        };
+        let cases = [
+            t.clone(),
+            other_key,
+            respelled.clone(),
+            Jwt::new(format!("{h}.{other_body}.{sig}")),
+            Jwt::new(format!("{h}.{body}.{flipped}")),
+            Jwt::new(format!("{h}.{body}.{sig}A")),
+            Jwt::new(format!("{h}.{body}.{}", &sig[..sig.len() - 1])),
+            Jwt::new(format!("{h}.{body}")),
+            Jwt::new(format!("{h}.x.{body}.{sig}")),
+            Jwt::new(format!("eyJhbGciOiJub25lIn0.{body}.{sig}")),
+            Jwt::new(format!("eyJhbGciOiJub25lIn0.{body}.")),
+            Jwt::new(String::new()),
+            Jwt::new("...".into()),
+            t.fingerprint_only(),
+        ];
+        for (i, c) in cases.iter().enumerate() {
+            assert_eq!(k.verify_access(c), k.verify_access_library(c), "case {i}");
+            if i > 0 {
+                assert!(k.verify_access_fast(c.expose()).is_none(), "case {i}");
+            }
+        }
+        assert!(k.verify_access(&respelled).is_ok());
+        assert_eq!(
+            k.verify_access(&cases[3]),
+            Err(JwtError::BadSignature),
+            "a swapped body"
+        );
+        // The constant is the library's header.
+        let lib = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims(EPOCH_S),
+            &k.access_enc,
+        )
+        .unwrap();
+        assert_eq!(lib.split('.').next(), Some(HS256_HEADER));
     }
 
     #[test]

@@ -73,33 +73,36 @@ pub fn verify_bearer(
             "no_bearer_token"
         });
     };
-    let claims = keys.verify_access(token).map_err(jwt_reason)?;
-    // A request that names no site acts for the one its token is bound to (a stock client
-    // sends only the bearer token).
-    let tenant = req.tenant.unwrap_or(TenantId(claims.inst));
-    if claims.iss != PLATFORM_ISSUER {
-        return Err("wrong_issuer");
-    }
-    if claims.aud != API_AUDIENCE {
-        return Err("wrong_audience");
-    }
-    // App A's scope: a T minted for another app on the same platform (`apps=2`) is refused.
-    if checks_app && claims.app != APP_ID {
-        return Err("wrong_app");
-    }
-    keys.epoch()
-        .check_exp(claims.exp, now, leeway)
-        .map_err(jwt_reason)?;
-    if TenantId(claims.inst) != tenant {
-        return Err("wrong_tenant");
-    }
-    if checks_installation && !installs.live(tenant) {
-        return Err("not_installed");
-    }
-    let addressed = match req.headers.get(ACT_AS_HEADER) {
-        Some(Value::Str(u)) => Some(u.as_str()),
-        _ => None,
-    };
-    let user = check_principal(claims.sub.as_deref(), addressed, principal_check)?;
-    Ok((tenant, if user.is_some() { "user" } else { "app" }))
+    keys.verify_access_with(token, |claims| {
+        // A request that names no site acts for the one its token is bound to (a stock
+        // client sends only the bearer token).
+        let tenant = req.tenant.unwrap_or(TenantId(claims.inst));
+        if claims.iss != PLATFORM_ISSUER {
+            return Err("wrong_issuer");
+        }
+        if claims.aud != API_AUDIENCE {
+            return Err("wrong_audience");
+        }
+        // App A's scope: a T minted for another app on the same platform (`apps=2`) is
+        // refused.
+        if checks_app && claims.app != APP_ID {
+            return Err("wrong_app");
+        }
+        keys.epoch()
+            .check_exp(claims.exp, now, leeway)
+            .map_err(jwt_reason)?;
+        if TenantId(claims.inst) != tenant {
+            return Err("wrong_tenant");
+        }
+        if checks_installation && !installs.live(tenant) {
+            return Err("not_installed");
+        }
+        let addressed = match req.headers.get(ACT_AS_HEADER) {
+            Some(Value::Str(u)) => Some(u.as_str()),
+            _ => None,
+        };
+        let user = check_principal(claims.sub.as_deref(), addressed, principal_check)?;
+        Ok((tenant, if user.is_some() { "user" } else { "app" }))
+    })
+    .map_err(jwt_reason)?
 }
