@@ -224,32 +224,23 @@ pub struct PlatformKeys {
     epoch: Epoch,
 }
 
-/// HMAC-SHA256 (RFC 2104) with the key's two padded blocks hashed once: a verification then
-/// clones the two states instead of re-keying (what `jsonwebtoken` does per token).
+/// HMAC-SHA256 (RFC 2104, RustCrypto's `hmac`, the one `jsonwebtoken` uses) keyed once: a
+/// verification clones the keyed state instead of re-keying per token (what `jsonwebtoken`
+/// does).
 #[derive(Clone)]
-struct Hs256Mac {
-    inner: Sha256,
-    outer: Sha256,
-}
+struct Hs256Mac(hmac::Hmac<sha2_011::Sha256>);
 
 impl Hs256Mac {
-    /// A key of at most one block (the platform's is 32 bytes).
     fn new(key: &[u8; 32]) -> Hs256Mac {
-        let (mut ipad, mut opad) = ([0x36u8; 64], [0x5cu8; 64]);
-        for (i, k) in key.iter().enumerate() {
-            ipad[i] ^= k;
-            opad[i] ^= k;
-        }
-        Hs256Mac {
-            inner: Sha256::new_with_prefix(ipad),
-            outer: Sha256::new_with_prefix(opad),
-        }
+        use hmac::KeyInit;
+        Hs256Mac(hmac::Hmac::new_from_slice(key).expect("HMAC takes a key of any length"))
     }
-    /// Whether `tag` is the MAC of `message`, compared in constant time.
+    /// Whether `tag` is the MAC of `message` (compared in constant time by `verify_slice`).
     fn verify(&self, message: &[u8], tag: &[u8]) -> bool {
-        let inner = self.inner.clone().chain_update(message).finalize();
-        let mac = self.outer.clone().chain_update(inner).finalize();
-        tag.len() == mac.len() && mac.iter().zip(tag).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0
+        use hmac::Mac;
+        let mut mac = self.0.clone();
+        mac.update(message);
+        mac.verify_slice(tag).is_ok()
     }
 }
 
