@@ -7,7 +7,9 @@
 # controls and one sampled case of every row of expectations.md) or the migration controls
 # (`properties/tests/migration_controls.rs`: the composite's phases, revoke and trigger calls)
 # or P1's reach controls (`properties/tests/p1_reached.rs`: what counts as reaching the tenant
-# check; under a second, with no simulation of its own worth the name).
+# check; under a second, with no simulation of its own worth the name),
+# or the checker details the matrix does not pin down (`properties/tests/checker_edges.rs`:
+# F's retry bound, P5 across a reinstall, P10's recovery window; under a second).
 #
 # Not part of CI: a full run is hours on two cores. Split it:
 #   scripts/mutants.sh --shard 0/8            # one eighth of every file's mutants
@@ -80,4 +82,4 @@ exec cargo mutants --workspace \
     --baseline=skip \
     --timeout 600 \
     "${args[@]}" \
-    -- --test audit_controls --test migration_controls --test p1_reached
+    -- --test audit_controls --test migration_controls --test p1_reached --test checker_edges

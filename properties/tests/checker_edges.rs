@@ -1,0 +1,183 @@
+//! Checker and verifier details that the security matrix's verdicts do not pin down, found by
+//! the mutation run (issue 11, item 4): each test below fails on a mutant that survived the
+//! matrix's fast mode.
+//!
+//! - F's nested-call retry is bounded by `platform_retries` (trigger).
+//! - P5 starts a fresh installation's clock at the reinstall: the consent that follows a
+//!   reinstall during the run ends nothing (upm-oauth).
+//! - P10's fault windows run past the fault's end by the recovery time (a restarted role
+//!   rebuilding its state).
+
+use std::collections::BTreeMap;
+
+use tokenlab_models::SEC;
+use tokenlab_models::faults::{CrashRole, Nemesis};
+use tokenlab_models::history::{AdminKind, Event, FaultKind};
+use tokenlab_models::ids::{MsgId, Party, TenantId};
+use tokenlab_models::mechanisms::resolve;
+use tokenlab_models::roles::AdminAction;
+use tokenlab_models::sim::Scenario;
+use tokenlab_properties::Property;
+use tokenlab_properties::facts::{Decision, Facts};
+use tokenlab_properties::property::fault_windows;
+use tokenlab_properties::suite::{RunSpec, execute, judge, runs_for};
+
+const SEED: u64 = 0x5eed;
+
+/// How long a timed fault's effects count after it ends (`property::FAULT_RECOVERY`'s
+/// documented value: 300 s, inference).
+const RECOVERY: i64 = 300 * SEC;
+
+/// F's nested `POST /auth` attempts per inbound trigger call, and how many calls F answered
+/// with a 5xx of its own (the nested call failed for good).
+fn nested_attempts(sets: &[&str]) -> (BTreeMap<MsgId, u32>, usize) {
+    let mut s = Scenario::new("trigger", "flaky-partner").unwrap();
+    // A short-lived T: P.app calls the trigger about once a minute per tenant.
+    s.sets = std::iter::once("ttl=1m")
+        .chain(sets.iter().copied())
+        .map(str::to_string)
+        .collect();
+    s.tenants = 8;
+    s.duration_s = 1800.0;
+    s.demands_per_tenant_hour = 60.0;
+    s.seed = SEED;
+    let (h, _) = execute(&RunSpec {
+        scenario: s,
+        plan: None,
+    })
+    .unwrap();
+    let f = Facts::new(&h);
+    let mut per_call: BTreeMap<MsgId, u32> = BTreeMap::new();
+    let mut failed = 0;
+    for (_, (_, env)) in f.msgs.iter() {
+        let Some(q) = env.request() else { continue };
+        if env.from == Party::FORGE
+            && q.route == "POST /auth"
+            && let Some(call) = env.cause
+        {
+            *per_call.entry(call).or_default() += 1;
+        }
+        if env.to == Party::FORGE && q.route == "GET /trigger" {
+            let answered_5xx = f
+                .answers
+                .get(&env.id)
+                .and_then(|(_, a)| a.response().map(|r| r.status >= 500))
+                .unwrap_or(false);
+            if answered_5xx {
+                failed += 1;
+            }
+        }
+    }
+    (per_call, failed)
+}
+
+/// With the default `platform_retries=0` F answers a failed nested call at once: one attempt
+/// per trigger call, and the failures reach P.app as 5xx. With `platform_retries=2` some call
+/// is retried, and none more than twice.
+#[test]
+fn f_retries_the_nested_call_at_most_platform_retries_times() {
+    let (per_call, failed) = nested_attempts(&[]);
+    assert!(!per_call.is_empty(), "no nested call was made");
+    assert!(
+        failed > 0,
+        "no nested call failed: the retry path was not reached"
+    );
+    let most = per_call.values().max().copied().unwrap_or(0);
+    assert_eq!(
+        most, 1,
+        "a trigger call was retried with platform_retries=0"
+    );
+
+    let (per_call, _) = nested_attempts(&["platform_retries=2"]);
+    let most = per_call.values().max().copied().unwrap_or(0);
+    assert!(
+        most > 1,
+        "no nested call was retried with platform_retries=2"
+    );
+    assert!(
+        most <= 3,
+        "a call was tried {most} times with platform_retries=2"
+    );
+}
+
+/// upm-oauth's P5 world with tenant 3 uninstalled at 600 s and reinstalled (and re-consented)
+/// at 900 s. The new installation's Accepts are not late: the uninstall belongs to the old
+/// one, and the new consent ends nothing.
+#[test]
+fn p5_a_reinstall_starts_afresh() {
+    let (_, _, params) = resolve("upm-oauth", &[]).unwrap();
+    let mut spec = runs_for("upm-oauth", &[], Property::P5).remove(0);
+    spec.scenario.seed = SEED;
+    spec.scenario.admin.push((600.0, AdminAction::Uninstall(3)));
+    spec.scenario.admin.push((900.0, AdminAction::Install(3)));
+    let tenants = spec.scenario.tenants;
+    let (h, _) = execute(&spec).unwrap();
+    let f = Facts::new(&h);
+    let t3 = TenantId(3);
+    let reconsent = f
+        .admin
+        .iter()
+        .filter(|(t, k, x)| *x == t3 && *k == AdminKind::Consent && *t >= 900 * SEC)
+        .map(|(t, _, _)| *t)
+        .min()
+        .expect("tenant 3 consented again after its reinstall");
+    let used_after = f
+        .decided()
+        .filter(|(p, d, t)| {
+            p.tenant == t3 && *t > reconsent && matches!(d, Decision::Accept { .. })
+        })
+        .count();
+    assert!(used_after > 0, "the new installation was never used");
+    let v = judge(Property::P5, &h, &params, tenants);
+    assert!(v.holds, "{v:?}");
+    assert!(v.reached > 0, "{v:?}");
+}
+
+/// P10's window of a partner crash runs from the crash to its restart plus the recovery time
+/// (300 s, inference): presentations decided while the restarted partner rebuilds its state
+/// are fault-exposed. The run has some.
+#[test]
+fn a_crash_window_covers_the_recovery_after_the_restart() {
+    let mut s = Scenario::new("trigger", "same-region").unwrap();
+    s.tenants = 4;
+    s.duration_s = 1800.0;
+    s.demands_per_tenant_hour = 120.0;
+    s.seed = SEED;
+    s.nemesis.push(Nemesis::Crash {
+        role: CrashRole::Partner,
+        from_s: 300.0,
+        until_s: 600.0,
+        lose_volatile: true,
+    });
+    let (h, _) = execute(&RunSpec {
+        scenario: s,
+        plan: None,
+    })
+    .unwrap();
+    let restart = h
+        .records
+        .iter()
+        .find(|r| matches!(&r.event, Event::Fault { kind, .. } if *kind == FaultKind::Restart))
+        .map(|r| r.t)
+        .expect("the partner restarted");
+    let w = fault_windows(&h);
+    let f = Facts::new(&h);
+    let after: Vec<i64> = f
+        .decided()
+        .map(|(_, _, t)| t)
+        .filter(|t| (restart..restart + RECOVERY).contains(t))
+        .collect();
+    assert!(!after.is_empty(), "nothing was decided after the restart");
+    assert!(
+        after
+            .iter()
+            .all(|t| w.iter().any(|(a, b)| (*a..*b).contains(t))),
+        "presentations {}s after the restart are outside every fault window {w:?}",
+        RECOVERY / SEC
+    );
+    assert!(
+        !w.iter()
+            .any(|(a, b)| (*a..*b).contains(&(restart + RECOVERY))),
+        "the window outlasts the recovery time: {w:?}"
+    );
+}
