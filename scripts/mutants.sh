@@ -9,7 +9,7 @@
 # or P1's reach controls (`properties/tests/p1_reached.rs`: what counts as reaching the tenant
 # check; under a second, with no simulation of its own worth the name),
 # or the checker details the matrix does not pin down (`properties/tests/checker_edges.rs`:
-# F's retry bound, P5 across a reinstall, P10's recovery window; under a second).
+# F's retry bound, P5 across a reinstall, P10's recovery window, P3's reach; under a second).
 #
 # Not part of CI: a full run is hours on two cores. Split it:
 #   scripts/mutants.sh --shard 0/8            # one eighth of every file's mutants

@@ -7,6 +7,7 @@
 //!   reinstall during the run ends nothing (upm-oauth).
 //! - P10's fault windows run past the fault's end by the recovery time (a restarted role
 //!   rebuilding its state).
+//! - P3's `reached` leaves routine issuances out.
 
 use std::collections::BTreeMap;
 
@@ -180,4 +181,35 @@ fn a_crash_window_covers_the_recovery_after_the_restart() {
             .any(|(a, b)| (*a..*b).contains(&(restart + RECOVERY))),
         "the window outlasts the recovery time: {w:?}"
     );
+}
+
+/// P3's `reached` counts what put its checks to the test (an issuance refused or made for an
+/// ended installation, an attacker's request for one, a consent or lifecycle post by someone
+/// else), not the routine issuances of installed tenants: a run with no attacker and no
+/// uninstall, refreshing every five minutes, reaches nothing.
+#[test]
+fn p3_routine_issuance_is_not_reached() {
+    let mut s = Scenario::new("refresh", "same-region").unwrap();
+    s.sets = vec!["ttl=5m".into()];
+    s.tenants = 4;
+    s.duration_s = 1800.0;
+    s.demands_per_tenant_hour = 60.0;
+    s.seed = SEED;
+    let spec = RunSpec {
+        scenario: s,
+        plan: None,
+    };
+    let (h, params) = execute(&spec).unwrap();
+    let issued = h
+        .records
+        .iter()
+        .filter(|r| matches!(&r.event, Event::Issue { .. }))
+        .count();
+    assert!(
+        issued > 8,
+        "only {issued} issuances: the run did not refresh"
+    );
+    let quiet = judge(Property::P3, &h, &params, 4);
+    assert!(quiet.holds, "{quiet:?}");
+    assert_eq!(quiet.reached, 0, "{quiet:?}");
 }
