@@ -392,3 +392,71 @@ fn p4_the_replaced_secret_works_for_its_overlap_and_is_bounded() {
         "W = {w} s past rotation + overlap + TTL"
     );
 }
+
+/// P5's retention clause alone, over `mechanism`'s P5 worlds with `sets` (seeded): the
+/// verdict it folds into a neutral one (its own `reached`, its counterexample).
+fn retention_clause(mechanism: &str, sets: &[&str]) -> tokenlab_properties::Verdict {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let mut v = tokenlab_properties::Verdict {
+        property: "P5",
+        holds: true,
+        kind: VerdictKind::Holds,
+        reached: 0,
+        counterexample: None,
+    };
+    for mut spec in runs_for(mechanism, &sets, Property::P5) {
+        spec.scenario.seed = SEED;
+        let (h, _) = execute(&spec).expect("runs");
+        let f = tokenlab_properties::facts::Facts::new(&h);
+        v = tokenlab_properties::checkers::with_retention_clause(v, &f);
+    }
+    v
+}
+
+/// P5, the retention clause (the mutation survivor in `common.rs` `lifecycle`: its
+/// `uninstalled` arm could be deleted and no test failed, P then kept an uninstalled
+/// tenant's credentials for ever). The sound P forgets the row before it answers the
+/// `uninstalled` hook: the clause holds and was reached (P held the tenant's items when the
+/// hook came); `partner_retention=keep` answers 204 and keeps them: violated, naming the
+/// tenant and the item, and the whole P5 verdict with it. global-secret's P5 row is violated
+/// already (no per-tenant revocation), so only the clause is judged there.
+#[test]
+fn p5_p_forgets_an_uninstalled_tenants_credentials() {
+    for (m, field) in [
+        ("trigger", "trigger_url #"),
+        ("refresh", "refresh_token #"),
+        ("upm-oauth", "client_secret #"),
+        ("global-secret", "client_secret #"),
+        ("tenant-secret", "client_secret #"),
+        ("connect-jwt", "shared_secret #"),
+    ] {
+        let sound = retention_clause(m, &[]);
+        assert_eq!(sound.kind, VerdictKind::Holds, "{m}: {sound:?}");
+        assert!(
+            sound.reached > 0,
+            "{m}: no acknowledged uninstall with items"
+        );
+        let broken = retention_clause(m, &["partner_retention=keep"]);
+        assert_eq!(broken.kind, VerdictKind::Violated, "{m}: {broken:?}");
+        assert_eq!(broken.reached, sound.reached, "{m}: the same uninstalls");
+        let trace = broken.counterexample.expect("a counterexample");
+        assert!(
+            trace.contains("admin Uninstall t2")
+                && trace.contains("acknowledged the uninstall of t2")
+                && trace.contains(field),
+            "{m}: {trace}"
+        );
+        if m != "global-secret" {
+            flips(m, &["partner_retention=keep"], "P5");
+        }
+    }
+    // Push keeps no per-tenant item: nothing to forget, the clause is silent either way.
+    for sets in [&[][..], &["partner_retention=keep"][..]] {
+        let v = retention_clause("push", sets);
+        assert_eq!(
+            (v.kind, v.reached),
+            (VerdictKind::Holds, 0),
+            "push {sets:?}"
+        );
+    }
+}
