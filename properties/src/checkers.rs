@@ -752,8 +752,7 @@ pub fn with_retention_clause(mut v: Verdict, f: &Facts<'_>) -> Verdict {
         let mut lines: Vec<String> = f
             .admin
             .iter()
-            .filter(|(t, k, x)| *x == tenant && *k == AdminKind::Uninstall && *t <= sent)
-            .last()
+            .rfind(|(t, k, x)| *x == tenant && *k == AdminKind::Uninstall && *t <= sent)
             .map(|(t, k, x)| format!("t={:.3}s admin {k:?} {x}", *t as f64 / 1e6))
             .into_iter()
             .collect();
