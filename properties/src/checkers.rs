@@ -693,10 +693,8 @@ fn acknowledged_uninstalls(f: &Facts<'_>) -> Vec<(MsgId, TenantId, Micros, Micro
     let mut out = Vec::new();
     for (id, (sent, env)) in &f.msgs {
         let Some(req) = env.request() else { continue };
-        if req.route != "POST /lifecycle"
-            || !matches!(env.to, Party::Partner(_))
-            || req.body.str("event") != Some("uninstalled")
-        {
+        // Only P has a lifecycle endpoint: the route names the receiver.
+        if req.route != "POST /lifecycle" || req.body.str("event") != Some("uninstalled") {
             continue;
         }
         let Some(tenant) = req.tenant.or_else(|| req.body.tenant("installationId")) else {
@@ -713,15 +711,16 @@ fn acknowledged_uninstalls(f: &Facts<'_>) -> Vec<(MsgId, TenantId, Micros, Micro
 }
 
 /// The long-lived items P's row for `tenant` held at `t` (records up to and including `t`),
-/// from the history's `StoreItem` and `StoreDrop`: field → item.
-fn held_items(h: &History, tenant: TenantId, t: Micros) -> BTreeMap<&'static str, ItemId> {
+/// from the history's `StoreItem` and `StoreDrop`: field → item. (A drop names the item its
+/// field held, so the field alone says what went.)
+pub fn held_items(h: &History, tenant: TenantId, t: Micros) -> BTreeMap<&'static str, ItemId> {
     let mut held = BTreeMap::new();
     for r in h.records.iter().take_while(|r| r.t <= t) {
         match &r.event {
             Event::StoreItem(s) if s.tenant == tenant => {
                 held.insert(s.field, s.item);
             }
-            Event::StoreDrop(s) if s.tenant == tenant && held.get(s.field) == Some(&s.item) => {
+            Event::StoreDrop(s) if s.tenant == tenant => {
                 held.remove(s.field);
             }
             _ => {}
