@@ -460,3 +460,36 @@ fn p5_p_forgets_an_uninstalled_tenants_credentials() {
         );
     }
 }
+
+/// P5's retention clause reads P's row per tenant: one tenant's drop says nothing of
+/// another's row (a history in which P forgot t2 and not t1, which no switch produces: the
+/// mutant keeps every row), and a later item in a field replaces the earlier one.
+#[test]
+fn p5_retention_reads_each_tenants_row_alone() {
+    use tokenlab_models::history::{History, StoredItem};
+    use tokenlab_models::ids::TenantId;
+    use tokenlab_models::secret::ItemId;
+    let stored = |tenant: u32, field: &'static str, item: u64| {
+        Box::new(StoredItem {
+            tenant: TenantId(tenant),
+            field,
+            item: ItemId(item),
+            cause: None,
+        })
+    };
+    let mut h = History::default();
+    h.push(10, Event::StoreItem(stored(1, "refresh_token", 11)));
+    h.push(10, Event::StoreItem(stored(2, "refresh_token", 21)));
+    h.push(20, Event::StoreItem(stored(1, "refresh_token", 12)));
+    h.push(30, Event::StoreDrop(stored(2, "refresh_token", 21)));
+    let held = |tenant: u32, t: i64| {
+        tokenlab_properties::checkers::held_items(&h, TenantId(tenant), t)
+            .into_iter()
+            .map(|(f, x)| (f, x.0))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(held(1, 30), vec![("refresh_token", 12)]);
+    assert_eq!(held(1, 15), vec![("refresh_token", 11)]);
+    assert_eq!(held(2, 29), vec![("refresh_token", 21)]);
+    assert_eq!(held(2, 30), vec![]);
+}
