@@ -361,25 +361,18 @@ fn p5_an_rt_accepted_after_a_revoke_is_late_at_once() {
 /// backwards (the old secret refused inside it) would end the exposure at the rotation.
 #[test]
 fn p4_the_replaced_secret_works_for_its_overlap_and_is_bounded() {
-    use tokenlab_properties::attack::{AttackRequest, From, Mode, attack as run_attack};
+    use tokenlab_properties::attack::{AttackRequest, From, attack as run_attack};
     let sets = ["rotation=periodic(2h)", "rotation_overlap=1h", "ttl=30m"];
     let r = run_row(&row("global-secret", &sets, "P4"), 1, SEED);
     assert_eq!(r.verdict, VerdictKind::Holds, "{r:?}");
     assert!(r.reached > 0);
-    let a = run_attack(&AttackRequest {
-        mechanism: "global-secret".into(),
-        sets: sets.iter().map(|s| s.to_string()).collect(),
-        credential: Some("client_secret".into()),
-        from: From::Store,
-        mode: Mode::Snapshot,
-        at_s: 600.0,
-        revoke_at_s: None,
-        seed: 1,
-        preset: "same-region".into(),
-        without_key: false,
-        reads_end_at_s: None,
-        victim: 1,
-    })
+    let a = run_attack(&AttackRequest::snapshot(
+        "global-secret",
+        &sets,
+        Some("client_secret"),
+        From::Store,
+        1,
+    ))
     .unwrap();
     let w = a.exposure_window_s.unwrap_or(0.0);
     // Stolen at 600 s, rotated at 7200 s: inside the overlap means past 7200 − 600 s.
