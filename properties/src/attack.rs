@@ -93,16 +93,16 @@ impl AttackRequest {
     /// One snapshot theft of `credential` (`None`: the whole store) from `from` at 600 s,
     /// victim [`DEFAULT_VICTIM`], on the `same-region` preset, with the key, nothing revoked
     /// or closed: the request the tests and the attack table vary a field or two of.
-    pub fn snapshot(
+    pub fn snapshot<S: AsRef<str>>(
         mechanism: &str,
-        sets: &[&str],
+        sets: &[S],
         credential: Option<&str>,
         from: From,
         seed: u64,
     ) -> AttackRequest {
         AttackRequest {
             mechanism: mechanism.into(),
-            sets: sets.iter().map(|s| s.to_string()).collect(),
+            sets: sets.iter().map(|s| s.as_ref().to_string()).collect(),
             credential: credential.map(str::to_string),
             from,
             mode: Mode::Snapshot,
@@ -650,7 +650,13 @@ pub fn attack_table(seed: u64) -> Vec<AttackResult> {
             let req = AttackRequest {
                 at_s,
                 revoke_at_s: Some(at_s + 1800.0),
-                ..AttackRequest::snapshot(m.id(), &[], credential.as_deref(), From::Store, seed)
+                ..AttackRequest::snapshot::<&str>(
+                    m.id(),
+                    &[],
+                    credential.as_deref(),
+                    From::Store,
+                    seed,
+                )
             };
             if let Ok(r) = attack(&req) {
                 out.push(r);

@@ -34,6 +34,19 @@ fn verdict(
     }
 }
 
+/// Folds a clause's first violation into a property's verdict: the verdict becomes violated
+/// with the clause's counterexample, unless it was violated already (its own stays).
+fn fold_clause(mut v: Verdict, first: Option<String>) -> Verdict {
+    if let Some(c) = first
+        && v.kind != VerdictKind::Violated
+    {
+        v.kind = VerdictKind::Violated;
+        v.holds = false;
+        v.counterexample = Some(c);
+    }
+    v
+}
+
 fn is_verifier(p: Party) -> bool {
     matches!(p, Party::Platform(_))
 }
@@ -154,14 +167,7 @@ pub fn with_client_clause_with(mut v: Verdict, f: &Facts) -> Verdict {
             first = Some(numbered(lines));
         }
     }
-    if let Some(c) = first
-        && v.kind != VerdictKind::Violated
-    {
-        v.kind = VerdictKind::Violated;
-        v.holds = false;
-        v.counterexample = Some(c);
-    }
-    v
+    fold_clause(v, first)
 }
 
 /// P2 Confinement: every learner of a secret item is its issuer, a verifier, P, the principal
@@ -767,14 +773,7 @@ pub fn with_retention_clause(mut v: Verdict, f: &Facts<'_>) -> Verdict {
         ));
         first = Some(numbered(lines));
     }
-    if let Some(c) = first
-        && v.kind != VerdictKind::Violated
-    {
-        v.kind = VerdictKind::Violated;
-        v.holds = false;
-        v.counterexample = Some(c);
-    }
-    v
+    fold_clause(v, first)
 }
 
 /// P6 Replay: one-time items (a code, a DPoP proof, a Connect JWT across requests, a client
