@@ -41,6 +41,17 @@ const CONTROLLED_ELSEWHERE: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Doors that no row's worlds reach, because no property P1–P12 judges the move that reaches
+/// them, with the world outside the rows that does: (verifier, route, status, error, world).
+/// `doors_outside_the_rows_are_reached` runs each world; the list is rendered into `doors.md`.
+const REACHED_OUTSIDE_THE_ROWS: &[(&str, &str, u16, &str, &str)] = &[(
+    "Platform(Forge)",
+    "GET /trigger",
+    429,
+    "rate_limited",
+    "A9: the victim's stolen trigger URL called 400 times a minute for 60 s against limits of 50 per installation and 300 per app (`tokenlab attack --mechanism trigger --steal trigger_url --set invocation_limit_installation=50 --set invocation_limit_app=300 --spam-rate 400 --spam-for-s 60`); availability, judged by the quota section of the report, not by a property",
+)];
+
 /// `key` is set in a row's variant (`m[a=b,key=c]`).
 fn sets_key(sets: &[String], key: &str) -> bool {
     sets.iter()
@@ -161,7 +172,45 @@ fn render(doors: &BTreeMap<Door, String>) -> String {
             d.verifier, d.route, d.status, d.code, row
         ));
     }
+    out.push_str(
+        "\n## Reached outside the rows\n\n\
+         Refusals that no row's worlds produce, because no property judges the move that \
+         reaches them, with the world that does (`doors.rs` runs it \
+         and fails when the door is not reached there, or when a row reaches it too).\n\n\
+         | verifier | route | status | error | world that reaches it |\n|---|---|---|---|---|\n",
+    );
+    for (verifier, route, status, code, world) in REACHED_OUTSIDE_THE_ROWS {
+        out.push_str(&format!(
+            "| {verifier} | {route} | {status} | {code} | {world} |\n"
+        ));
+    }
     out
+}
+
+#[test]
+fn doors_outside_the_rows_are_reached() {
+    use tokenlab_properties::quota::{QuotaRequest, quota_attack};
+    let r = quota_attack(&QuotaRequest {
+        mechanism: "trigger".into(),
+        sets: vec![
+            "invocation_limit_installation=50".into(),
+            "invocation_limit_app=300".into(),
+        ],
+        victim: 1,
+        every_url: false,
+        spam_per_min: 400,
+        spam_from_s: 600.0,
+        spam_for_s: 60.0,
+        seed: SEED,
+    })
+    .unwrap();
+    let refused = r.spam.refused_by.get("rate_limited").copied().unwrap_or(0);
+    assert!(refused > 0, "the spam was never rate limited: {:?}", r.spam);
+    assert!(
+        r.spam.admitted > 0,
+        "the quota refused every call: {:?}",
+        r.spam
+    );
 }
 
 #[test]
@@ -183,6 +232,18 @@ fn every_door_in_the_list_is_reached_by_an_attacker_move() {
         assert!(
             doors.keys().any(|d| d.verifier == verifier),
             "no attacker request was refused by {verifier}"
+        );
+    }
+    // A door listed as reached outside the rows must not be reached by a row (it would be
+    // listed twice, and its excuse would be stale).
+    for (verifier, route, status, code, _) in REACHED_OUTSIDE_THE_ROWS {
+        assert!(
+            !doors.keys().any(|d| d.verifier == *verifier
+                && d.route == *route
+                && d.status == *status
+                && d.code == *code),
+            "{verifier} {route} {status} {code} is reached by a row now: drop it from \
+             REACHED_OUTSIDE_THE_ROWS"
         );
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
