@@ -348,13 +348,17 @@ pub enum Event {
     /// take 36 bytes, and inline they would make every record 48 bytes, not 40 (a few of
     /// these per tenant against about 31 records).
     StoreItem(Box<StoredItem>),
+    /// P removed a long-lived item from a tenant's row (P.lifecycle forgetting an uninstalled
+    /// tenant): `item` is the one the row held in `field`. Only a removal is recorded; an
+    /// item replaced by another is the new one's [`Event::StoreItem`].
+    StoreDrop(Box<StoredItem>),
     /// The platform declined to mint for a tenant that is not (or no longer) installed.
     IssueDenied {
         tenant: TenantId,
     },
 }
 
-/// What [`Event::StoreItem`] records. It serializes as the variant's fields did.
+/// What [`Event::StoreItem`] (and [`Event::StoreDrop`]) records. It serializes as the variant's fields did.
 #[derive(Clone, Debug, Serialize)]
 pub struct StoredItem {
     pub tenant: TenantId,

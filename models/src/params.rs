@@ -399,6 +399,12 @@ crate::choice_enum! {
     pub enum Revocation { Enforced = "enforced", Ignored = "ignored" }
 }
 crate::choice_enum! {
+    /// What P.lifecycle does with a tenant's row when F reports `uninstalled`
+    /// (`partner_retention`): `forget` clears it (its refresh token, secrets, URL); `keep` is
+    /// a mutant that leaves them in P's store, where a later breach of the store finds them.
+    pub enum PartnerRetention { Forget = "forget", Keep = "keep" }
+}
+crate::choice_enum! {
     /// The audience T is minted for (`token_aud`; `wrong` is a mutant).
     pub enum TokenAud { Right = "right", Wrong = "wrong" }
 }

@@ -140,6 +140,7 @@ impl Harness {
             fit_check: true,
             fit_replay_check: true,
             lifecycle_fit_replay_check: true,
+            partner_retention: tokenlab_models::params::PartnerRetention::Forget,
             fit_audience_check: true,
             stale_read_report: true,
             jwks_fail: JwksFail::Closed,

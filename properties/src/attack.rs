@@ -89,6 +89,34 @@ pub struct AttackRequest {
     pub victim: u32,
 }
 
+impl AttackRequest {
+    /// One snapshot theft of `credential` (`None`: the whole store) from `from` at 600 s,
+    /// victim [`DEFAULT_VICTIM`], on the `same-region` preset, with the key, nothing revoked
+    /// or closed: the request the tests and the attack table vary a field or two of.
+    pub fn snapshot<S: AsRef<str>>(
+        mechanism: &str,
+        sets: &[S],
+        credential: Option<&str>,
+        from: From,
+        seed: u64,
+    ) -> AttackRequest {
+        AttackRequest {
+            mechanism: mechanism.into(),
+            sets: sets.iter().map(|s| s.as_ref().to_string()).collect(),
+            credential: credential.map(str::to_string),
+            from,
+            mode: Mode::Snapshot,
+            at_s: 600.0,
+            revoke_at_s: None,
+            seed,
+            preset: "same-region".into(),
+            without_key: false,
+            reads_end_at_s: None,
+            victim: DEFAULT_VICTIM,
+        }
+    }
+}
+
 /// Installations in an attack run: the victim and bystanders.
 pub const ATTACK_TENANTS: u32 = 4;
 /// The victim of `tokenlab attack` and of the attack table unless one is given.
@@ -620,18 +648,15 @@ pub fn attack_table(seed: u64) -> Vec<AttackResult> {
         };
         for credential in targets {
             let req = AttackRequest {
-                mechanism: m.id().into(),
-                sets: Vec::new(),
-                credential,
-                from: From::Store,
-                mode: Mode::Snapshot,
                 at_s,
                 revoke_at_s: Some(at_s + 1800.0),
-                seed,
-                preset: "same-region".into(),
-                without_key: false,
-                reads_end_at_s: None,
-                victim: DEFAULT_VICTIM,
+                ..AttackRequest::snapshot::<&str>(
+                    m.id(),
+                    &[],
+                    credential.as_deref(),
+                    From::Store,
+                    seed,
+                )
             };
             if let Ok(r) = attack(&req) {
                 out.push(r);

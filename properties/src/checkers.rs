@@ -10,7 +10,7 @@ use tokenlab_models::Micros;
 use tokenlab_models::history::{
     AdminKind, AttackerCapability, Event, ExposureMode, History, ItemKind, StoredItem,
 };
-use tokenlab_models::ids::{PartnerEndpoint, Party, TenantId};
+use tokenlab_models::ids::{MsgId, PartnerEndpoint, Party, TenantId};
 use tokenlab_models::message::Value;
 use tokenlab_models::secret::ItemId;
 
@@ -32,6 +32,19 @@ fn verdict(
         reached,
         counterexample: violations.into_iter().next(),
     }
+}
+
+/// Folds a clause's first violation into a property's verdict: the verdict becomes violated
+/// with the clause's counterexample, unless it was violated already (its own stays).
+fn fold_clause(mut v: Verdict, first: Option<String>) -> Verdict {
+    if let Some(c) = first
+        && v.kind != VerdictKind::Violated
+    {
+        v.kind = VerdictKind::Violated;
+        v.holds = false;
+        v.counterexample = Some(c);
+    }
+    v
 }
 
 fn is_verifier(p: Party) -> bool {
@@ -154,14 +167,7 @@ pub fn with_client_clause_with(mut v: Verdict, f: &Facts) -> Verdict {
             first = Some(numbered(lines));
         }
     }
-    if let Some(c) = first
-        && v.kind != VerdictKind::Violated
-    {
-        v.kind = VerdictKind::Violated;
-        v.holds = false;
-        v.counterexample = Some(c);
-    }
-    v
+    fold_clause(v, first)
 }
 
 /// P2 Confinement: every learner of a secret item is its issuer, a verifier, P, the principal
@@ -684,7 +690,90 @@ pub fn revocation_with(f: &Facts<'_>, outstanding_r: Micros) -> Verdict {
             violations.push(numbered(lines));
         }
     }
-    verdict("P5", violations, reached, VerdictKind::Holds)
+    with_retention_clause(verdict("P5", violations, reached, VerdictKind::Holds), f)
+}
+
+/// The uninstall hooks P acknowledged (a 2xx to a `POST /lifecycle` carrying `uninstalled`):
+/// (request, tenant, when the request was sent, when the 2xx was sent).
+fn acknowledged_uninstalls(f: &Facts<'_>) -> Vec<(MsgId, TenantId, Micros, Micros)> {
+    let mut out = Vec::new();
+    for (id, (sent, env)) in &f.msgs {
+        let Some(req) = env.request() else { continue };
+        // Only P has a lifecycle endpoint: the route names the receiver.
+        if req.route != "POST /lifecycle" || req.body.str("event") != Some("uninstalled") {
+            continue;
+        }
+        let Some(tenant) = req.tenant.or_else(|| req.body.tenant("installationId")) else {
+            continue;
+        };
+        let Some((acked, answer)) = f.answers.get(id) else {
+            continue;
+        };
+        if answer.response().is_some_and(|r| r.is_success()) {
+            out.push((*id, tenant, *sent, *acked));
+        }
+    }
+    out
+}
+
+/// The long-lived items P's row for `tenant` held at `t` (records up to and including `t`),
+/// from the history's `StoreItem` and `StoreDrop`: field → item. (A drop names the item its
+/// field held, so the field alone says what went.)
+pub fn held_items(h: &History, tenant: TenantId, t: Micros) -> BTreeMap<&'static str, ItemId> {
+    let mut held = BTreeMap::new();
+    for r in h.records.iter().take_while(|r| r.t <= t) {
+        match &r.event {
+            Event::StoreItem(s) if s.tenant == tenant => {
+                held.insert(s.field, s.item);
+            }
+            Event::StoreDrop(s) if s.tenant == tenant => {
+                held.remove(s.field);
+            }
+            _ => {}
+        }
+    }
+    held
+}
+
+/// P5's retention clause (P forgets at uninstall): once P has acknowledged an `uninstalled`
+/// hook for tenant i (its 2xx), its store holds no long-lived credential item of i (RT,
+/// client or shared secret, trigger URL or key): the platform refuses them from then on, and
+/// a later breach of P's store must not find them. Judged from P's row as the engine
+/// recorded it (`StoreItem` adds, `StoreDrop` removes; the mechanism cannot write those
+/// records itself), at the instant the 2xx left. `reached` adds the acknowledged uninstalls
+/// for which P held an item of the tenant when the hook was sent (the clause's antecedent);
+/// where P keeps nothing per tenant (push) or is never told, it adds nothing.
+pub fn with_retention_clause(mut v: Verdict, f: &Facts<'_>) -> Verdict {
+    let mut first = None;
+    for (req, tenant, sent, acked) in acknowledged_uninstalls(f) {
+        if held_items(f.h, tenant, sent).is_empty() {
+            continue;
+        }
+        v.reached += 1;
+        let kept = held_items(f.h, tenant, acked);
+        if first.is_some() || kept.is_empty() {
+            continue;
+        }
+        let mut lines: Vec<String> = f
+            .admin
+            .iter()
+            .rfind(|(t, k, x)| *x == tenant && *k == AdminKind::Uninstall && *t <= sent)
+            .map(|(t, k, x)| format!("t={:.3}s admin {k:?} {x}", *t as f64 / 1e6))
+            .into_iter()
+            .collect();
+        lines.push(f.line(req));
+        let items: Vec<String> = kept
+            .iter()
+            .map(|(field, item)| format!("{field} {}", short(*item)))
+            .collect();
+        lines.push(format!(
+            "violation: P acknowledged the uninstall of {tenant} at t={:.3}s and still holds its {}",
+            acked as f64 / 1e6,
+            items.join(", ")
+        ));
+        first = Some(numbered(lines));
+    }
+    fold_clause(v, first)
 }
 
 /// P6 Replay: one-time items (a code, a DPoP proof, a Connect JWT across requests, a client

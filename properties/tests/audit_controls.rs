@@ -361,25 +361,18 @@ fn p5_an_rt_accepted_after_a_revoke_is_late_at_once() {
 /// backwards (the old secret refused inside it) would end the exposure at the rotation.
 #[test]
 fn p4_the_replaced_secret_works_for_its_overlap_and_is_bounded() {
-    use tokenlab_properties::attack::{AttackRequest, From, Mode, attack as run_attack};
+    use tokenlab_properties::attack::{AttackRequest, From, attack as run_attack};
     let sets = ["rotation=periodic(2h)", "rotation_overlap=1h", "ttl=30m"];
     let r = run_row(&row("global-secret", &sets, "P4"), 1, SEED);
     assert_eq!(r.verdict, VerdictKind::Holds, "{r:?}");
     assert!(r.reached > 0);
-    let a = run_attack(&AttackRequest {
-        mechanism: "global-secret".into(),
-        sets: sets.iter().map(|s| s.to_string()).collect(),
-        credential: Some("client_secret".into()),
-        from: From::Store,
-        mode: Mode::Snapshot,
-        at_s: 600.0,
-        revoke_at_s: None,
-        seed: 1,
-        preset: "same-region".into(),
-        without_key: false,
-        reads_end_at_s: None,
-        victim: 1,
-    })
+    let a = run_attack(&AttackRequest::snapshot(
+        "global-secret",
+        &sets,
+        Some("client_secret"),
+        From::Store,
+        1,
+    ))
     .unwrap();
     let w = a.exposure_window_s.unwrap_or(0.0);
     // Stolen at 600 s, rotated at 7200 s: inside the overlap means past 7200 − 600 s.
@@ -391,4 +384,105 @@ fn p4_the_replaced_secret_works_for_its_overlap_and_is_bounded() {
         w <= 7200.0 + 3600.0 + 1800.0,
         "W = {w} s past rotation + overlap + TTL"
     );
+}
+
+/// P5's retention clause alone, over `mechanism`'s P5 worlds with `sets` (seeded): the
+/// verdict it folds into a neutral one (its own `reached`, its counterexample).
+fn retention_clause(mechanism: &str, sets: &[&str]) -> tokenlab_properties::Verdict {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let mut v = tokenlab_properties::Verdict {
+        property: "P5",
+        holds: true,
+        kind: VerdictKind::Holds,
+        reached: 0,
+        counterexample: None,
+    };
+    for mut spec in runs_for(mechanism, &sets, Property::P5) {
+        spec.scenario.seed = SEED;
+        let (h, _) = execute(&spec).expect("runs");
+        let f = tokenlab_properties::facts::Facts::new(&h);
+        v = tokenlab_properties::checkers::with_retention_clause(v, &f);
+    }
+    v
+}
+
+/// P5, the retention clause (the mutation survivor in `common.rs` `lifecycle`: its
+/// `uninstalled` arm could be deleted and no test failed, P then kept an uninstalled
+/// tenant's credentials for ever). The sound P forgets the row before it answers the
+/// `uninstalled` hook: the clause holds and was reached (P held the tenant's items when the
+/// hook came); `partner_retention=keep` answers 204 and keeps them: violated, naming the
+/// tenant and the item, and the whole P5 verdict with it. global-secret's P5 row is violated
+/// already (no per-tenant revocation), so only the clause is judged there.
+#[test]
+fn p5_p_forgets_an_uninstalled_tenants_credentials() {
+    for (m, field) in [
+        ("trigger", "trigger_url #"),
+        ("refresh", "refresh_token #"),
+        ("upm-oauth", "client_secret #"),
+        ("global-secret", "client_secret #"),
+        ("tenant-secret", "client_secret #"),
+        ("connect-jwt", "shared_secret #"),
+    ] {
+        let sound = retention_clause(m, &[]);
+        assert_eq!(sound.kind, VerdictKind::Holds, "{m}: {sound:?}");
+        assert!(
+            sound.reached > 0,
+            "{m}: no acknowledged uninstall with items"
+        );
+        let broken = retention_clause(m, &["partner_retention=keep"]);
+        assert_eq!(broken.kind, VerdictKind::Violated, "{m}: {broken:?}");
+        assert_eq!(broken.reached, sound.reached, "{m}: the same uninstalls");
+        let trace = broken.counterexample.expect("a counterexample");
+        assert!(
+            trace.contains("admin Uninstall t2")
+                && trace.contains("acknowledged the uninstall of t2")
+                && trace.contains(field),
+            "{m}: {trace}"
+        );
+        if m != "global-secret" {
+            flips(m, &["partner_retention=keep"], "P5");
+        }
+    }
+    // Push keeps no per-tenant item: nothing to forget, the clause is silent either way.
+    for sets in [&[][..], &["partner_retention=keep"][..]] {
+        let v = retention_clause("push", sets);
+        assert_eq!(
+            (v.kind, v.reached),
+            (VerdictKind::Holds, 0),
+            "push {sets:?}"
+        );
+    }
+}
+
+/// P5's retention clause reads P's row per tenant: one tenant's drop says nothing of
+/// another's row (a history in which P forgot t2 and not t1, which no switch produces: the
+/// mutant keeps every row), and a later item in a field replaces the earlier one.
+#[test]
+fn p5_retention_reads_each_tenants_row_alone() {
+    use tokenlab_models::history::{History, StoredItem};
+    use tokenlab_models::ids::TenantId;
+    use tokenlab_models::secret::ItemId;
+    let stored = |tenant: u32, field: &'static str, item: u64| {
+        Box::new(StoredItem {
+            tenant: TenantId(tenant),
+            field,
+            item: ItemId(item),
+            cause: None,
+        })
+    };
+    let mut h = History::default();
+    h.push(10, Event::StoreItem(stored(1, "refresh_token", 11)));
+    h.push(10, Event::StoreItem(stored(2, "refresh_token", 21)));
+    h.push(20, Event::StoreItem(stored(1, "refresh_token", 12)));
+    h.push(30, Event::StoreDrop(stored(2, "refresh_token", 21)));
+    let held = |tenant: u32, t: i64| {
+        tokenlab_properties::checkers::held_items(&h, TenantId(tenant), t)
+            .into_iter()
+            .map(|(f, x)| (f, x.0))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(held(1, 30), vec![("refresh_token", 12)]);
+    assert_eq!(held(1, 15), vec![("refresh_token", 11)]);
+    assert_eq!(held(2, 29), vec![("refresh_token", 21)]);
+    assert_eq!(held(2, 30), vec![]);
 }

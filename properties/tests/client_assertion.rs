@@ -4,7 +4,7 @@
 //! against the secret it replaces.
 
 use tokenlab_models::history::Event;
-use tokenlab_properties::attack::{AttackRequest, From, Mode, attack as run_attack};
+use tokenlab_properties::attack::{AttackRequest, From, attack as run_attack};
 use tokenlab_properties::suite::{Expectation, execute, run_row, runs_for};
 use tokenlab_properties::{Property, VerdictKind};
 
@@ -58,20 +58,13 @@ fn p6_a_replayed_assertion_is_refused_and_the_mutant_accepts_it() {
 }
 
 fn attack(mechanism: &str, sets: &[&str], credential: &str, from: From) -> u64 {
-    let r = run_attack(&AttackRequest {
-        mechanism: mechanism.into(),
-        sets: sets.iter().map(|s| s.to_string()).collect(),
-        credential: Some(credential.into()),
+    let r = run_attack(&AttackRequest::snapshot(
+        mechanism,
+        sets,
+        Some(credential),
         from,
-        mode: Mode::Snapshot,
-        at_s: 600.0,
-        revoke_at_s: None,
-        seed: 1,
-        preset: "same-region".into(),
-        without_key: false,
-        reads_end_at_s: None,
-        victim: 1,
-    })
+        1,
+    ))
     .unwrap();
     r.accepted
 }

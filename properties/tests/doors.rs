@@ -4,13 +4,16 @@
 //! (or a control that disappears) fails here instead of going unnoticed.
 
 use std::collections::{BTreeMap, BTreeSet};
-use tokenlab_models::history::Event;
+use tokenlab_models::SEC;
+use tokenlab_models::history::{Event, History};
 use tokenlab_models::ids::Party;
 use tokenlab_models::mechanisms::{registry, shared_specs};
 use tokenlab_models::message::Body;
 use tokenlab_models::params::Basis;
+use tokenlab_models::roles::attacker::{AttackPlan, AttackStep, Capability};
+use tokenlab_models::sim::Scenario;
 use tokenlab_properties::VerdictKind;
-use tokenlab_properties::suite::{execute, expectations, runs_for};
+use tokenlab_properties::suite::{RunSpec, execute, expectations, runs_for};
 
 const SEED: u64 = 0x5eed;
 
@@ -40,6 +43,52 @@ const CONTROLLED_ELSEWHERE: &[(&str, &str, &str)] = &[
         "the same planted bug in the refresh-token policy upm-oauth shares with refresh (refresh.rs); refresh's control covers it",
     ),
 ];
+
+/// Doors that no row's worlds reach, because no property P1–P12 judges the move that reaches
+/// them, with the world outside the rows that does: (verifier, route, status, error, world).
+/// `doors_outside_the_rows_are_reached` runs each world; the list is rendered into `doors.md`.
+const REACHED_OUTSIDE_THE_ROWS: &[(&str, &str, u16, &str, &str)] = &[
+    (
+        "Platform(Forge)",
+        "GET /trigger",
+        429,
+        "rate_limited",
+        "A9: the victim's stolen trigger URL called 400 times a minute for 60 s against limits of 50 per installation and 300 per app (`tokenlab attack --mechanism trigger --steal trigger_url --set invocation_limit_installation=50 --set invocation_limit_app=300 --spam-rate 400 --spam-for-s 60`); availability, judged by the quota section of the report, not by a property",
+    ),
+    (
+        "Platform(AuthServer)",
+        "POST /oauth/token",
+        400,
+        "invalid_request",
+        MALFORMED,
+    ),
+    (
+        "Platform(AuthServer)",
+        "POST /authorize/consent",
+        400,
+        "no_tenant",
+        MALFORMED,
+    ),
+    (
+        "Platform(ProductApi)",
+        "GET /rest/api/resource",
+        401,
+        "no_tenant",
+        MALFORMED,
+    ),
+    (
+        "Partner(OAuth)",
+        "GET /oauth/start",
+        400,
+        "no_tenant",
+        MALFORMED,
+    ),
+];
+
+/// The world of [`MALFORMED_MECHANISMS`] with [`Capability::Malformed`].
+const MALFORMED: &str = "A10 malformed requests (`Capability::Malformed` at 300 s in refresh, upm-oauth and global-secret worlds, `doors_outside_the_rows_are_reached`): a token request without `grant_type`, a refresh grant without `refresh_token`, an API request with neither token nor site, P's OAuth start and the consent form without a tenant; only the missing-parameter check stops each (a `let … else`, so no mutant removes it)";
+
+const MALFORMED_MECHANISMS: &[&str] = &["refresh", "upm-oauth", "global-secret"];
 
 /// `key` is set in a row's variant (`m[a=b,key=c]`).
 fn sets_key(sets: &[String], key: &str) -> bool {
@@ -110,6 +159,17 @@ fn doors_reached(rows: &[tokenlab_properties::suite::Expectation]) -> BTreeMap<D
         for mut spec in runs_for(&e.mechanism, &e.sets, e.property) {
             spec.scenario.seed = SEED;
             let Ok((h, _)) = execute(&spec) else { continue };
+            doors_of(&h, &format!("{} {}", e.row, e.property), &mut out);
+        }
+    }
+    out
+}
+
+/// The refusals verifiers gave the attacker's requests in one history, each labelled with
+/// `label` where it is the first.
+fn doors_of(h: &History, label: &str, out: &mut BTreeMap<Door, String>) {
+    {
+        {
             let mut asked = BTreeMap::new();
             for r in &h.records {
                 let Event::Send { env } = &r.event else {
@@ -130,13 +190,11 @@ fn doors_reached(rows: &[tokenlab_properties::suite::Expectation]) -> BTreeMap<D
                         status: resp.status,
                         code: resp.error_code().unwrap_or("-").to_string(),
                     };
-                    out.entry(door)
-                        .or_insert_with(|| format!("{} {}", e.row, e.property));
+                    out.entry(door).or_insert_with(|| label.to_string());
                 }
             }
         }
     }
-    out
 }
 
 /// The committed list of doors (`properties/data/doors.md`): regenerate it with
@@ -161,7 +219,75 @@ fn render(doors: &BTreeMap<Door, String>) -> String {
             d.verifier, d.route, d.status, d.code, row
         ));
     }
+    out.push_str(
+        "\n## Reached outside the rows\n\n\
+         Refusals that no row's worlds produce, because no property judges the move that \
+         reaches them, with the world that does (`doors.rs` runs it \
+         and fails when the door is not reached there, or when a row reaches it too).\n\n\
+         | verifier | route | status | error | world that reaches it |\n|---|---|---|---|---|\n",
+    );
+    for (verifier, route, status, code, world) in REACHED_OUTSIDE_THE_ROWS {
+        out.push_str(&format!(
+            "| {verifier} | {route} | {status} | {code} | {world} |\n"
+        ));
+    }
     out
+}
+
+#[test]
+fn doors_outside_the_rows_are_reached() {
+    use tokenlab_properties::quota::{QuotaRequest, quota_attack};
+    let r = quota_attack(&QuotaRequest {
+        mechanism: "trigger".into(),
+        sets: vec![
+            "invocation_limit_installation=50".into(),
+            "invocation_limit_app=300".into(),
+        ],
+        victim: 1,
+        every_url: false,
+        spam_per_min: 400,
+        spam_from_s: 600.0,
+        spam_for_s: 60.0,
+        seed: SEED,
+    })
+    .unwrap();
+    let mut malformed = BTreeMap::new();
+    for m in MALFORMED_MECHANISMS {
+        let mut scenario = Scenario::new(m, "same-region").unwrap();
+        scenario.tenants = 3;
+        scenario.duration_s = 900.0;
+        scenario.seed = SEED;
+        let until = (scenario.duration_s * SEC as f64) as i64;
+        let step = AttackStep {
+            at: 300 * SEC,
+            capability: Capability::Malformed,
+        };
+        let spec = RunSpec {
+            scenario,
+            plan: Some(AttackPlan::new(vec![step], until)),
+        };
+        let (h, _) = execute(&spec).unwrap();
+        doors_of(&h, m, &mut malformed);
+    }
+    for (verifier, route, status, code, world) in REACHED_OUTSIDE_THE_ROWS {
+        if *world != MALFORMED {
+            continue;
+        }
+        assert!(
+            malformed.keys().any(|d| d.verifier == *verifier
+                && d.route == *route
+                && d.status == *status
+                && d.code == *code),
+            "{verifier} {route} {status} {code} not reached by the malformed requests: {malformed:#?}"
+        );
+    }
+    let refused = r.spam.refused_by.get("rate_limited").copied().unwrap_or(0);
+    assert!(refused > 0, "the spam was never rate limited: {:?}", r.spam);
+    assert!(
+        r.spam.admitted > 0,
+        "the quota refused every call: {:?}",
+        r.spam
+    );
 }
 
 #[test]
@@ -183,6 +309,18 @@ fn every_door_in_the_list_is_reached_by_an_attacker_move() {
         assert!(
             doors.keys().any(|d| d.verifier == verifier),
             "no attacker request was refused by {verifier}"
+        );
+    }
+    // A door listed as reached outside the rows must not be reached by a row (it would be
+    // listed twice, and its excuse would be stale).
+    for (verifier, route, status, code, _) in REACHED_OUTSIDE_THE_ROWS {
+        assert!(
+            !doors.keys().any(|d| d.verifier == *verifier
+                && d.route == *route
+                && d.status == *status
+                && d.code == *code),
+            "{verifier} {route} {status} {code} is reached by a row now: drop it from \
+             REACHED_OUTSIDE_THE_ROWS"
         );
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();

@@ -121,21 +121,14 @@ fn bad_values_are_rejected_naming_the_switch() {
 }
 
 fn attack_users(mechanism: &str, sets: &[&str], credential: Option<&str>) -> (u64, Option<u64>) {
-    use tokenlab_properties::attack::{AttackRequest, From, Mode, attack};
-    let r = attack(&AttackRequest {
-        mechanism: mechanism.into(),
-        sets: sets.iter().map(|s| s.to_string()).collect(),
-        credential: credential.map(str::to_string),
-        from: From::Store,
-        mode: Mode::Snapshot,
-        at_s: 600.0,
-        revoke_at_s: None,
-        seed: SEED,
-        preset: "same-region".into(),
-        without_key: false,
-        reads_end_at_s: None,
-        victim: 1,
-    })
+    use tokenlab_properties::attack::{AttackRequest, From, attack};
+    let r = attack(&AttackRequest::snapshot(
+        mechanism,
+        sets,
+        credential,
+        From::Store,
+        SEED,
+    ))
     .unwrap();
     (r.tenants_compromised, r.users_compromised)
 }

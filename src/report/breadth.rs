@@ -125,22 +125,13 @@ pub fn h23_rule(d: &H23Data) -> Verdict {
 }
 
 fn request(mechanism: &str, s: &Scenario, allowlist: &str, seed: u64) -> AttackRequest {
+    let sets = [
+        format!("ip_allowlist={allowlist}"),
+        format!("attacker_location={}", s.location),
+    ];
     AttackRequest {
-        mechanism: mechanism.into(),
-        sets: vec![
-            format!("ip_allowlist={allowlist}"),
-            format!("attacker_location={}", s.location),
-        ],
-        credential: s.credential.map(str::to_string),
-        from: From::Store,
         mode: s.mode,
-        at_s: 600.0,
-        revoke_at_s: None,
-        seed,
-        preset: "same-region".into(),
-        without_key: false,
-        reads_end_at_s: None,
-        victim: tokenlab_properties::attack::DEFAULT_VICTIM,
+        ..AttackRequest::snapshot(mechanism, &sets, s.credential, From::Store, seed)
     }
 }
 

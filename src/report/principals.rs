@@ -12,7 +12,7 @@ use tokenlab_models::mechanisms::{find, resolve};
 use tokenlab_models::principals::{
     Principal, PrincipalConfig, REPORT_USERS, UserClaim, offline_reach,
 };
-use tokenlab_properties::attack::{AttackRequest, From, Mode, attack};
+use tokenlab_properties::attack::{AttackRequest, From, attack};
 use tokenlab_properties::principals::principal_run;
 
 /// The section's configurations: each mechanism with the user capability the spec gives it
@@ -129,20 +129,8 @@ pub fn h12_matrix(claim: UserClaim) -> Result<Vec<H12Row>, String> {
 }
 
 fn attack_request(r: &H12Row, seed: u64) -> AttackRequest {
-    AttackRequest {
-        mechanism: r.mechanism.clone(),
-        sets: r.sets.clone(),
-        credential: (r.stolen != "store").then(|| r.stolen.clone()),
-        from: From::Store,
-        mode: Mode::Snapshot,
-        at_s: 600.0,
-        revoke_at_s: None,
-        seed,
-        preset: "same-region".into(),
-        without_key: false,
-        reads_end_at_s: None,
-        victim: tokenlab_properties::attack::DEFAULT_VICTIM,
-    }
+    let credential = (r.stolen != "store").then_some(r.stolen.as_str());
+    AttackRequest::snapshot(&r.mechanism, &r.sets, credential, From::Store, seed)
 }
 
 /// The reproduce command of a row's attack run.

@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use tokenlab_models::mechanisms::registry;
 use tokenlab_properties::attack::{
-    ATTACK_TENANTS, AttackRequest, AttackResult, DEFAULT_VICTIM, Mode, attack, attack_table,
+    ATTACK_TENANTS, AttackRequest, AttackResult, Mode, attack, attack_table,
 };
 use tokenlab_properties::suite::{CheckBudget, MatrixRow, expectations, run_row_searched};
 use tokenlab_properties::{Property, VerdictKind};
@@ -288,19 +288,11 @@ pub fn compute(seed: u64, budget: CheckBudget, only_mechanisms: Option<&[&str]>)
     let table = attack_table(seed);
     let mut jobs: Vec<(usize, Mode, AttackRequest)> = Vec::new();
     for (i, a) in table.iter().enumerate() {
+        let credential = (a.credential != "store").then_some(a.credential.as_str());
         let req = AttackRequest {
-            mechanism: a.mechanism.clone(),
-            sets: a.sets.clone(),
-            credential: (a.credential != "store").then(|| a.credential.clone()),
-            from: a.from,
             mode: a.mode,
             at_s: a.stolen_at_s,
-            revoke_at_s: None,
-            seed,
-            preset: "same-region".into(),
-            without_key: false,
-            reads_end_at_s: None,
-            victim: DEFAULT_VICTIM,
+            ..AttackRequest::snapshot(&a.mechanism, &a.sets, credential, a.from, seed)
         };
         let continuing =
             req.credential.is_none() && CONTINUING_BREACH.contains(&a.mechanism.as_str());

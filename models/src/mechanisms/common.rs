@@ -5,7 +5,7 @@ use crate::Micros;
 use crate::history::{Cause, Event};
 use crate::ids::{MsgId, Party, TenantId};
 use crate::message::{Envelope, Fields, Request, Response, Value};
-use crate::params::StoreKey;
+use crate::params::{PartnerRetention, StoreKey};
 use crate::roles::partner::{AttemptResult, Inbound, PartnerCx};
 use crate::roles::platform::PlatformCx;
 use crate::roles::store::CachedToken;
@@ -111,7 +111,8 @@ pub fn accept_token_delivery(
 }
 
 /// P.lifecycle: `installed` stores the listed secret fields in the tenant's row;
-/// `uninstalled` forgets the tenant. With `require_fit` the event must carry a valid FIT.
+/// `uninstalled` forgets the tenant (`partner_retention=keep`, a mutant, keeps the row). With
+/// `require_fit` the event must carry a valid FIT.
 pub fn lifecycle(
     cx: &mut PartnerCx<'_>,
     req: &Request,
@@ -169,7 +170,11 @@ pub fn lifecycle(
         }
     }
     let update: crate::roles::partner::RowUpdate = match event.as_str() {
-        "uninstalled" => Box::new(|row| *row = Default::default()),
+        "uninstalled" => match cx.retention() {
+            PartnerRetention::Forget => Box::new(|row| *row = Default::default()),
+            // The mutant: the row (its refresh token, secrets, URL) outlives the installation.
+            PartnerRetention::Keep => Box::new(|_| {}),
+        },
         _ => Box::new(move |row| {
             for (k, v) in items {
                 row.items.insert(k, v);

@@ -17,7 +17,7 @@ use crate::Micros;
 use crate::ids::Group;
 use crate::params::{
     Apps, Basis, Choice, ExpLeeway, JwksFail, Kind, LogToken, ParamError, ParamSpec, Params,
-    Revocation, Rotation, TokenAud, UnknownKid, spec,
+    PartnerRetention, Revocation, Rotation, TokenAud, UnknownKid, spec,
 };
 use crate::roles::partner::{KeyPolicy, PartnerConfig, PartnerSide, RetryPolicy};
 use crate::roles::platform::{PlatformConfig, PlatformSide};
@@ -354,6 +354,13 @@ pub fn shared_specs() -> Vec<ParamSpec> {
             "P.lifecycle refuses a FIT whose `jti` already came with another event body (a replayed hook FIT carrying a forged `installed`; off: mutant)",
         ),
         spec(
+            "partner_retention",
+            Kind::Choice(PartnerRetention::NAMES),
+            "forget",
+            Mutant,
+            "what P.lifecycle does with the tenant's row at `uninstalled`: forget its credentials (keep: mutant, P's store holds an uninstalled tenant's refresh token, secrets or URL for ever)",
+        ),
+        spec(
             "jwks_fail",
             Kind::Choice(JwksFail::NAMES),
             "closed",
@@ -611,6 +618,7 @@ impl SharedConfig {
                 fit_check: p.bool("fit_check"),
                 fit_replay_check: p.bool("fit_replay_check"),
                 lifecycle_fit_replay_check: p.bool("lifecycle_fit_replay_check"),
+                partner_retention: p.pick("partner_retention"),
                 fit_audience_check: p.bool("fit_audience_check"),
                 stale_read_report: p.bool("stale_read_report"),
                 jwks_fail: p.pick("jwks_fail"),

@@ -80,6 +80,11 @@ pub enum Capability {
     SpamRate { per_min: u32, until: Micros },
     /// A10: POST forged token deliveries and install hooks to P's endpoints.
     Forge,
+    /// A10, once: requests that leave out a parameter the verifier needs, so that only its
+    /// missing-parameter check stops them: token requests without `grant_type`, a refresh
+    /// grant without its `refresh_token`, an API request with neither token nor site, P's
+    /// OAuth start and the consent form without a tenant.
+    Malformed,
     /// The partner closes a continuing read of its store (A2 or a continuing A5): no later
     /// write is seen. What was stolen stays with the attacker, who goes on using it.
     EndReads,
@@ -104,7 +109,7 @@ impl Capability {
             | Capability::ForgeConsent { .. } => A6,
             Capability::Replay | Capability::ReplayLate => A7,
             Capability::Spam { .. } | Capability::SpamRate { .. } => A9,
-            Capability::Forge => A10,
+            Capability::Forge | Capability::Malformed => A10,
         }
     }
 }
@@ -864,9 +869,58 @@ impl Attacker {
         );
     }
 
+    /// [`Capability::Malformed`]: each request once, at `now`.
+    fn send_malformed(&mut self, now: Micros, out: &mut Effects) {
+        let victim = self
+            .tenant_ids()
+            .into_iter()
+            .find(|t| Some(*t) != self.owned);
+        let token_request = |body: Fields| Request {
+            method: "POST",
+            route: "POST /oauth/token",
+            tenant: victim,
+            headers: Fields::new(),
+            body,
+        };
+        let client = || Fields::new().with("client_id", Value::Str(APP_ID.into()));
+        let mut refresh = client();
+        refresh
+            .0
+            .push(("grant_type", Value::Str("refresh_token".into())));
+        for req in [token_request(client()), token_request(refresh)] {
+            self.send(out, now, Party::AS, req, Pending::Other);
+        }
+        let no_site = Request {
+            method: "GET",
+            route: "GET /rest/api/resource",
+            tenant: None,
+            headers: Fields::new().with("date", Value::Int(now)),
+            body: Fields::new(),
+        };
+        self.send(out, now, Party::API, no_site, Pending::Other);
+        let start = Request {
+            method: "GET",
+            route: "GET /oauth/start",
+            tenant: None,
+            headers: Fields::new(),
+            body: Fields::new(),
+        };
+        let oauth = Party::Partner(PartnerEndpoint::OAuth);
+        self.send(out, now, oauth, start, Pending::Other);
+        let consent = Request {
+            method: "POST",
+            route: "POST /authorize/consent",
+            tenant: None,
+            headers: Fields::new(),
+            body: Fields::new(),
+        };
+        self.send(out, now, Party::AS, consent, Pending::Other);
+    }
+
     fn on_step(&mut self, now: Micros, step: &Capability, out: &mut Effects) {
         match step {
             Capability::Own { tenant } => self.owned = Some(*tenant),
+            Capability::Malformed => self.send_malformed(now, out),
             Capability::Forge => {
                 self.forging = true;
                 self.timer(out, now, Act::Forge);

@@ -221,6 +221,10 @@ impl PartnerCx<'_> {
     pub fn epoch(&self) -> crate::token::Epoch {
         self.fit.epoch()
     }
+    /// What P.lifecycle does with a tenant's row at `uninstalled` (`partner_retention`).
+    pub fn retention(&self) -> crate::params::PartnerRetention {
+        self.cfg.partner_retention
+    }
 }
 
 /// Why a FIT was refused at a partner endpoint.

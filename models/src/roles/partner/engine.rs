@@ -712,7 +712,8 @@ impl Partner {
         res
     }
 
-    /// Records every long-lived item of `tenant`'s row that differs from `items_before`.
+    /// Records every long-lived item of `tenant`'s row that differs from `items_before`, and
+    /// every one `items_before` held that the row no longer has.
     fn record_items(
         &self,
         at: Micros,
@@ -732,6 +733,24 @@ impl Partner {
                 out.record(
                     at,
                     Event::StoreItem(Box::new(crate::history::StoredItem {
+                        tenant,
+                        field,
+                        item,
+                        cause,
+                    })),
+                );
+            }
+        }
+        for (field, v) in items_before {
+            let item = match v {
+                Value::Secret(s) => s.id(),
+                Value::Jwt(j) => j.id(),
+                _ => continue,
+            };
+            if row.items.get(field).is_none() {
+                out.record(
+                    at,
+                    Event::StoreDrop(Box::new(crate::history::StoredItem {
                         tenant,
                         field,
                         item,

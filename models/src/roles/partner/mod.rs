@@ -56,6 +56,9 @@ pub struct PartnerConfig {
     /// P.lifecycle binds a hook FIT's `jti` to the first event body it came with
     /// (`lifecycle_fit_replay_check`; off is a mutant).
     pub lifecycle_fit_replay_check: bool,
+    /// What P.lifecycle does with the row at `uninstalled` (`partner_retention`; `keep` is a
+    /// mutant).
+    pub partner_retention: crate::params::PartnerRetention,
     /// P checks a FIT's `aud` (`fit_audience_check`; off is a mutant).
     pub fit_audience_check: bool,
     /// P.app records a stale read after a trigger 2xx (`stale_read_report`; off: mutant).
