@@ -876,7 +876,7 @@ impl Attacker {
             .into_iter()
             .find(|t| Some(*t) != self.owned);
         let token_request = |body: Fields| Request {
-            method: "POST",
+            method: crate::message::Method::Post,
             route: "POST /oauth/token",
             tenant: victim,
             headers: Fields::new(),
@@ -891,7 +891,7 @@ impl Attacker {
             self.send(out, now, Party::AS, req, Pending::Other);
         }
         let no_site = Request {
-            method: "GET",
+            method: crate::message::Method::Get,
             route: "GET /rest/api/resource",
             tenant: None,
             headers: Fields::new().with("date", Value::Int(now)),
@@ -899,7 +899,7 @@ impl Attacker {
         };
         self.send(out, now, Party::API, no_site, Pending::Other);
         let start = Request {
-            method: "GET",
+            method: crate::message::Method::Get,
             route: "GET /oauth/start",
             tenant: None,
             headers: Fields::new(),
@@ -908,7 +908,7 @@ impl Attacker {
         let oauth = Party::Partner(PartnerEndpoint::OAuth);
         self.send(out, now, oauth, start, Pending::Other);
         let consent = Request {
-            method: "POST",
+            method: crate::message::Method::Post,
             route: "POST /authorize/consent",
             tenant: None,
             headers: Fields::new(),
