@@ -1,6 +1,8 @@
 //! Simulator cost: simulated demands per second for `refresh` and `trigger` on the default
 //! preset (history recording on, as always), side by side with a bare loop of the product
-//! API's HS256 verification, the crypto floor of one demand. Throughput is in demands
+//! API's HS256 verification, the crypto floor of one demand: `hs256_verify/bare` is
+//! `jsonwebtoken::decode` (the floor issue 18 states its target against),
+//! `hs256_verify/platform` the check as the API now makes it (its fast path). Throughput is in demands
 //! (elements), so criterion prints demands/s; messages per demand come from the run itself.
 //!
 //! `{m}/demands` is the steady state: the world is built and provisioned (every install
@@ -115,6 +117,24 @@ fn bench(c: &mut Criterion) {
                     .unwrap()
                     .claims
                     .inst,
+            )
+        })
+    });
+    // The same check as the product API makes it (`PlatformKeys::verify_access_with`: the
+    // platform's HS256 fast path with the HMAC keyed once, `jsonwebtoken` for anything else):
+    // a stricter floor than the library's decode above, to read the per-demand ratio against.
+    let keys = {
+        use rand::SeedableRng;
+        tokenlab_models::token::PlatformKeys::generate(&mut rand_chacha::ChaCha8Rng::seed_from_u64(
+            7,
+        ))
+    };
+    let platform_token = keys.mint_access(&claims);
+    g.bench_function("hs256_verify/platform", |b| {
+        b.iter(|| {
+            black_box(
+                keys.verify_access_with(black_box(&platform_token), |c| c.inst)
+                    .unwrap(),
             )
         })
     });
