@@ -447,7 +447,9 @@ pub struct ExposureBounds {
     pub shared_until: Option<Micros>,
     /// RT: next legitimate refresh + grace + TTL; an idle victim: `rt_max_life`.
     pub grace: Micros,
-    pub rt_max_life: Micros,
+    /// The RT's absolute lifetime, where the mechanism declares one (refresh, upm-oauth:
+    /// every mechanism that issues RTs); `None` = unbounded.
+    pub rt_max_life: Option<Micros>,
     /// Measure an RT's bound from the victim's second refresh after the theft: the declared
     /// bound with finding F-grace's one-cycle slip (`threats.md` §5), which P10 uses so that
     /// it judges what faults add to the fault-free verdict, not F-grace itself.
@@ -490,6 +492,9 @@ pub fn exposure_windows_with(f: &Facts<'_>, b: &ExposureBounds) -> Vec<ExposureW
         for x in &e.items {
             let kind = f.issued.get(x).map(|i| i.kind);
             let root = f.root_of(*x);
+            // For an RT, the victim's next refresh after the theft starts the bound; an idle
+            // victim never refreshes, and its bound is the RT's own lifetime.
+            let mut next_refresh = None;
             let deadline = match kind {
                 Some(ItemKind::AccessToken) | None => Some(e.t + b.ttl),
                 Some(ItemKind::TriggerUrl) if b.url_per_use => {
@@ -525,11 +530,11 @@ pub fn exposure_windows_with(f: &Facts<'_>, b: &ExposureBounds) -> Vec<ExposureW
                         .collect();
                     refreshes.sort_unstable();
                     let slip = usize::from(b.grace_slip && b.grace > 0);
-                    let next_refresh = refreshes.get(slip).copied();
-                    Some(match next_refresh {
-                        Some(tr) => tr + b.grace + b.ttl,
-                        None => e.t + b.rt_max_life,
-                    })
+                    next_refresh = refreshes.get(slip).copied();
+                    match next_refresh {
+                        Some(tr) => Some(tr + b.grace + b.ttl),
+                        None => b.rt_max_life.map(|life| e.t + life),
+                    }
                 }
                 Some(_) => Some(e.t + b.ttl),
             };
@@ -546,12 +551,6 @@ pub fn exposure_windows_with(f: &Facts<'_>, b: &ExposureBounds) -> Vec<ExposureW
                 .map(|(p, _, t)| (t, p.req))
                 .collect();
             let last = accepts.iter().copied().max();
-            let next_refresh = match (kind, deadline) {
-                (Some(ItemKind::RefreshToken), Some(d)) if d - b.grace - b.ttl > e.t => {
-                    Some(d - b.grace - b.ttl)
-                }
-                _ => None,
-            };
             out.push(ExposureWindow {
                 stolen_at: e.t,
                 capability: e.capability,
@@ -879,16 +878,6 @@ pub fn delivery_integrity(h: &History) -> Verdict {
 /// [`delivery_integrity`] over a shared index of the history.
 pub fn delivery_integrity_with(f: &Facts<'_>) -> Verdict {
     let h = f.h;
-    let deliveries = f.msgs.values().any(|(_, e)| {
-        e.from == Party::FORGE
-            && e.is_request()
-            && e.items().any(|(x, _)| {
-                f.issued
-                    .get(&x)
-                    .is_some_and(|i| i.kind == ItemKind::AccessToken)
-            })
-    });
-    let codes = f.issued.values().any(|i| i.kind == ItemKind::AuthCode);
     let mut violations = Vec::new();
     let mut reached = 0;
     for r in &h.records {
@@ -933,9 +922,10 @@ pub fn delivery_integrity_with(f: &Facts<'_>) -> Verdict {
             reached += 1;
         }
     }
-    // Deliveries exist but no attacker move can reach a delivery check (push: the manifest
-    // `baseUrl` is the only target and no request changes it): nothing to judge.
-    if !(deliveries || codes) || reached == 0 && violations.is_empty() {
+    // No attacker move reached a delivery check (push: the manifest `baseUrl` is the only
+    // target and no request changes it; refresh: nothing is delivered) and nothing was
+    // delivered to the attacker: nothing to judge.
+    if reached == 0 && violations.is_empty() {
         return Verdict::not_applicable("P7", reached);
     }
     verdict("P7", violations, reached, VerdictKind::Holds)

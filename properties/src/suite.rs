@@ -793,7 +793,7 @@ pub fn bounds(params: &Params) -> ExposureBounds {
         shared: None,
         shared_until: tokenlab_models::mechanisms::migration::connect_bound(params),
         grace: declared(params, "grace_window").unwrap_or(0),
-        rt_max_life: declared(params, "rt_max_life").unwrap_or(365 * 86_400 * SEC),
+        rt_max_life: declared(params, "rt_max_life"),
         grace_slip: false,
     }
 }

@@ -7,7 +7,8 @@
 //!   reinstall during the run ends nothing (upm-oauth).
 //! - P10's fault windows run past the fault's end by the recovery time (a restarted role
 //!   rebuilding its state).
-//! - P3's `reached` leaves routine issuances out.
+//! - P3's `reached` leaves routine issuances out, and counts an issuance after an uninstall.
+//! - P4 bounds an idle victim's stolen RT by its lifetime and names no refresh.
 
 use std::collections::BTreeMap;
 
@@ -212,4 +213,105 @@ fn p3_routine_issuance_is_not_reached() {
     let quiet = judge(Property::P3, &h, &params, 4);
     assert!(quiet.holds, "{quiet:?}");
     assert_eq!(quiet.reached, 0, "{quiet:?}");
+}
+
+/// P3 reaches an issuance for an ended installation whichever way it ended: after an
+/// uninstall (the grant of a site that never consented stands) as after a revoked grant.
+/// A hand-built history, since the platform's own recheck refuses both in every world.
+#[test]
+fn p3_reaches_an_issuance_after_an_uninstall() {
+    use tokenlab_models::history::{History, ItemKind};
+    use tokenlab_models::ids::PartnerEndpoint;
+    use tokenlab_models::secret::ItemId;
+    use tokenlab_properties::checkers::authorized_issuance;
+    let t1 = TenantId(1);
+    let admin = |kind| Event::Admin { kind, tenant: t1 };
+    let mut h = History::default();
+    h.push(0, admin(AdminKind::Install));
+    h.push(10 * SEC, admin(AdminKind::Uninstall));
+    h.push(
+        20 * SEC,
+        Event::Issue {
+            item: ItemId(7),
+            kind: ItemKind::AccessToken,
+            tenant: t1,
+            to: Party::Partner(PartnerEndpoint::App),
+            exp: None,
+        },
+    );
+    let v = authorized_issuance(&h, false);
+    assert!(!v.holds, "{v:?}");
+    assert_eq!(v.reached, 1, "{v:?}");
+}
+
+/// P4's bound for a stolen RT starts at the victim's next refresh after the theft; an idle
+/// victim never refreshes, so its bound is the RT's absolute lifetime and the counterexample
+/// names no refresh (before the fix it named one at `theft + rt_max_life - grace - TTL`, a
+/// refresh that never happened). No declared lifetime: unbounded.
+#[test]
+fn p4_an_idle_victims_rt_is_bounded_by_its_lifetime_alone() {
+    use tokenlab_models::history::{AttackerCapability, ExposureMode, History, ItemKind};
+    use tokenlab_models::ids::PartnerEndpoint;
+    use tokenlab_models::secret::ItemId;
+    use tokenlab_properties::checkers::{ExposureBounds, exposure_windows};
+    let t1 = TenantId(1);
+    let rt = ItemId(5);
+    let p_app = Party::Partner(PartnerEndpoint::App);
+    let mut h = History::default();
+    h.push(
+        0,
+        Event::Issue {
+            item: rt,
+            kind: ItemKind::RefreshToken,
+            tenant: t1,
+            to: p_app,
+            exp: None,
+        },
+    );
+    h.push(
+        10 * SEC,
+        Event::Attack {
+            capability: AttackerCapability::A5,
+            mode: ExposureMode::Snapshot,
+            target: Some(t1),
+            items: Box::new([rt]),
+        },
+    );
+    let bounds = ExposureBounds {
+        ttl: 300 * SEC,
+        url: None,
+        url_per_use: false,
+        secret: None,
+        shared: None,
+        shared_until: None,
+        grace: 30 * SEC,
+        rt_max_life: Some(3600 * SEC),
+        grace_slip: false,
+    };
+    let idle = exposure_windows(&h, &bounds);
+    assert_eq!(idle.len(), 1, "{idle:?}");
+    assert_eq!(idle[0].next_refresh, None, "{idle:?}");
+    assert_eq!(idle[0].deadline, Some(3610 * SEC), "{idle:?}");
+    let unbounded = exposure_windows(
+        &h,
+        &ExposureBounds {
+            rt_max_life: None,
+            ..bounds
+        },
+    );
+    assert_eq!(unbounded[0].deadline, None, "{unbounded:?}");
+
+    // The victim refreshes at 100 s: the bound is that refresh + grace + TTL.
+    h.push(
+        100 * SEC,
+        Event::Present {
+            who: p_app,
+            item: rt,
+            tenant: t1,
+            req: MsgId(1),
+        },
+    );
+    let active = exposure_windows(&h, &bounds);
+    assert_eq!(active[0].next_refresh, Some(100 * SEC), "{active:?}");
+    assert_eq!(active[0].deadline, Some(430 * SEC), "{active:?}");
 }
