@@ -82,4 +82,4 @@ exec cargo mutants --workspace \
     --baseline=skip \
     --timeout 600 \
     "${args[@]}" \
-    -- --test audit_controls --test migration_controls --test p1_reached --test checker_edges
+    -- --test audit_controls --test migration_controls --test p1_reached --test checker_edges --test verifier_edges

@@ -1,0 +1,122 @@
+//! The boundaries of the verifiers' checks, which no attacker move of the security matrix
+//! lands on exactly (a simulated attacker does not present at the one microsecond where a
+//! credential stops being valid, and cannot sign an assertion without the client's key): each
+//! test below fails on a mutant that survived the matrix's fast mode (issue 11, item 4).
+//!
+//! - A replaced client credential is valid until, not at, the end of its overlap.
+//! - The AS refuses a client assertion at its `exp`, and one that lives longer than
+//!   `assertion_lifetime` plus a second of NumericDate rounding (RFC 7523 §3 item 4).
+//! - The AS refuses an assertion whose `iss` or `sub` is not the client (RFC 7523 §3 items 1
+//!   and 2: both must be the `client_id`), even signed with the client's own key.
+//! - The product API refuses a Connect JWT from the migration window's end on.
+
+use rand::SeedableRng;
+use tokenlab_models::SEC;
+use tokenlab_models::mechanisms::client_auth::{
+    ClientAuthConfig, ClientAuthenticator, JWT_BEARER, live,
+};
+use tokenlab_models::mechanisms::migration::Window;
+use tokenlab_models::mechanisms::resolve;
+use tokenlab_models::message::{Fields, Method, Request, Value};
+use tokenlab_models::secret::Secret;
+use tokenlab_models::token::{AssertionClaims, Epoch, TOKEN_ENDPOINT, sign_client_assertion};
+
+const NOW: i64 = 100 * SEC;
+
+fn secret(seed: u64, kind: &str) -> Secret {
+    Secret::generate(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed), kind)
+}
+
+#[test]
+fn a_replaced_credential_is_live_until_its_overlap_ends() {
+    let current = secret(1, "client");
+    let previous = Some((secret(2, "client"), NOW));
+    assert_eq!(live(Some(&current), &previous, NOW - 1).len(), 2);
+    assert_eq!(live(Some(&current), &previous, NOW), vec![&current]);
+}
+
+/// An assertion for `app` signed with `key`, living `life` from [`NOW`], with its own `iss`
+/// and `sub`.
+fn assertion(key: &Secret, iss: &str, sub: &str, life: i64, jti: &str) -> Request {
+    let epoch = Epoch::default();
+    let claims = AssertionClaims {
+        iss: iss.into(),
+        sub: sub.into(),
+        aud: TOKEN_ENDPOINT.into(),
+        iat: epoch.numeric_date(NOW),
+        exp: epoch.numeric_date(NOW + life),
+        jti: jti.into(),
+    };
+    Request {
+        method: Method::Post,
+        route: "POST /oauth/token",
+        tenant: None,
+        headers: Fields::new(),
+        body: Fields::new()
+            .with("client_assertion_type", Value::Str(JWT_BEARER.into()))
+            .with(
+                "client_assertion",
+                Value::Jwt(sign_client_assertion(key, &claims)),
+            ),
+    }
+}
+
+fn authenticator(key: &Secret) -> (ClientAuthenticator, i64) {
+    let (_, _, p) = resolve(
+        "global-secret",
+        &["sender_constraint=private_key_jwt".into()],
+    )
+    .expect("global-secret resolves");
+    let mut auth = ClientAuthenticator::from_params(&p);
+    auth.register(key);
+    (auth, ClientAuthConfig::from_params(&p).assertion_lifetime)
+}
+
+#[test]
+fn an_assertion_is_refused_at_its_exp_and_past_the_lifetime_cap() {
+    let key = secret(3, "client");
+    let (mut auth, life) = authenticator(&key);
+    let epoch = Epoch::default();
+    let mut check = |req: &Request, now: i64| auth.authenticate(req, "app", &[&key], now, epoch);
+    // At its exp (one lifetime after NOW), not before.
+    let req = assertion(&key, "app", "app", life, "j1");
+    assert_eq!(check(&req, NOW + life), Err("assertion_expired"));
+    assert_eq!(check(&req, NOW + life - 1), Ok(()));
+    // The cap: the lifetime plus a second of NumericDate rounding, and no more.
+    let at_cap = assertion(&key, "app", "app", life + SEC, "j2");
+    assert_eq!(check(&at_cap, NOW), Ok(()));
+    let past_cap = assertion(&key, "app", "app", life + 2 * SEC, "j3");
+    assert_eq!(check(&past_cap, NOW), Err("assertion_expired"));
+}
+
+#[test]
+fn an_assertion_must_name_the_client_as_both_iss_and_sub() {
+    let key = secret(4, "client");
+    let (mut auth, life) = authenticator(&key);
+    let epoch = Epoch::default();
+    for (iss, sub, jti) in [("app", "other", "j1"), ("other", "app", "j2")] {
+        let req = assertion(&key, iss, sub, life, jti);
+        assert_eq!(
+            auth.authenticate(&req, "app", &[&key], NOW, epoch),
+            Err("invalid_client"),
+            "iss {iss}, sub {sub}"
+        );
+    }
+    // The positive control: the same key, both naming the client.
+    let req = assertion(&key, "app", "app", life, "j3");
+    assert_eq!(auth.authenticate(&req, "app", &[&key], NOW, epoch), Ok(()));
+}
+
+#[test]
+fn connect_jwts_are_refused_from_the_window_end_on() {
+    let window = |sets: &[&str]| {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        Window::from_params(&resolve("migration", &sets).expect("migration resolves").2)
+    };
+    let w = window(&[]);
+    assert!(w.connect_accepted(w.end - 1));
+    assert!(!w.connect_accepted(w.end));
+    // The mutant never retires the sharedSecret.
+    let never = window(&["connect_revoke=never"]);
+    assert!(never.connect_accepted(never.end));
+}
