@@ -1,6 +1,7 @@
-//! P9's client clause (issue 11, `apps=2`): an RT is redeemed only by the client it was
-//! issued to (RFC 6749 §6, §10.4). F hands client B's RT to app B's backend (the attacker's),
-//! which redeems it as client A; only the AS's binding of an RT to its client stops it.
+//! P9's client clause (issue 11, `apps=2`): an RT or a code is redeemed only by the client it
+//! was issued to (RFC 6749 §4.1.3, §6, §10.4). F hands client B's RT (and with upm-oauth a code
+//! of client B, with its PKCE verifier) to app B's backend (the attacker's), which redeems it
+//! as client A; only the AS's binding of an RT or a code to its client stops it.
 
 use tokenlab_properties::suite::{Expectation, run_row};
 use tokenlab_properties::{Property, VerdictKind};
@@ -25,6 +26,21 @@ fn client_b_rt_redeemed_as_client_a_fails_p9() {
             "{m}: {c}"
         );
     }
+}
+
+/// The code half (upm-oauth): client B's code, with app B's own PKCE verifier and redirect
+/// URI, redeemed as client A. With the RT binding intact, only the code binding stops it: the
+/// mutant `code_binding=off` is caught on a code, not an RT.
+#[test]
+fn client_b_code_redeemed_as_client_a_fails_p9() {
+    let broken = p9("upm-oauth", &["apps=2", "code_binding=off"]);
+    assert_eq!(broken.verdict, VerdictKind::Violated, "{broken:?}");
+    let c = broken.counterexample.unwrap_or_default();
+    assert!(c.contains("(AuthCode)"), "{c}");
+    assert!(
+        c.contains("issued to client B (app B) and was redeemed as client A"),
+        "{c}"
+    );
 }
 
 /// Without a second app the clause is silent: P9's verdict and reach are those of the

@@ -22,7 +22,7 @@ use super::{Acquisition, Facts, Group, Mechanism, MissSteps};
 use crate::Micros;
 use crate::history::Cause;
 use crate::ids::TenantId;
-use crate::message::{Envelope, Request, Response, Value};
+use crate::message::{Envelope, Fields, Request, Response, Value};
 use crate::params::{Basis, Choice, Kind, ParamSpec, Params, ReadFrom, SenderConstraint, spec};
 use crate::roles::partner::{
     AttemptResult, Credential, Inbound, OutRequest, PartnerCx, PartnerSide,
@@ -361,11 +361,7 @@ impl PlatformSide for MigrationPlatform {
             cx.set_timer(self.window.start, PROVISION);
         }
     }
-    fn app_b_grant(
-        &mut self,
-        cx: &mut PlatformCx<'_>,
-        tenant: TenantId,
-    ) -> Option<(&'static str, Value)> {
+    fn app_b_grant(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) -> Fields {
         self.forge.app_b_grant(cx, tenant)
     }
     fn on_request(

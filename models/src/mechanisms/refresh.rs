@@ -506,12 +506,9 @@ struct RefreshPlatform {
 }
 
 impl PlatformSide for RefreshPlatform {
-    fn app_b_grant(
-        &mut self,
-        cx: &mut PlatformCx<'_>,
-        tenant: TenantId,
-    ) -> Option<(&'static str, Value)> {
-        Some(self.authority.app_b_grant(cx, tenant))
+    fn app_b_grant(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) -> Fields {
+        let (field, rt) = self.authority.app_b_grant(cx, tenant);
+        Fields::new().with(field, rt)
     }
     fn sender_constraint(&self) -> SenderConstraint {
         self.sender_constraint

@@ -7,7 +7,7 @@ use super::refresh::{RefreshPartner, RtAuthority, RtPolicy, rotation_specs};
 use super::{Acquisition, Facts, Group, Mechanism, MissSteps, Profile};
 use crate::Micros;
 use crate::history::{Cause, Event, ItemKind};
-use crate::ids::{APP_ID, PartnerEndpoint, Party, TenantId};
+use crate::ids::{APP_B_ID, APP_ID, PartnerEndpoint, Party, TenantId};
 use crate::message::{Envelope, Fields, Request, Response, Value};
 use crate::params::{Basis, Choice, Kind, ParamSpec, Params, SenderConstraint, spec};
 use crate::roles::admin::{consent_form, redirect};
@@ -23,6 +23,9 @@ pub struct UpmOAuth;
 
 /// The redirect URI registered for the app (exact-match allow-list).
 pub const REDIRECT_URI: &str = "https://partner.example/oauth/callback";
+
+/// The redirect URI registered for client B (`apps=2`: the attacker's app).
+pub const APP_B_REDIRECT_URI: &str = "https://app-b.example/oauth/callback";
 
 /// RFC 7636 `S256`: BASE64URL(SHA-256(verifier)) without padding, as standard clients send it.
 fn challenge_of(verifier: &Secret) -> String {
@@ -113,6 +116,13 @@ impl Mechanism for UpmOAuth {
                 Mutant,
                 "the AS refuses a code past its 60 s lifetime (RFC 6749 §4.1.2; off: mutant, a code never expires)",
             ),
+            spec(
+                "code_binding",
+                Kind::Switch,
+                "on",
+                Mutant,
+                "the AS refuses a code redeemed by a client other than the one it was issued to (RFC 6749 §4.1.3; with `apps=2`; off: mutant, it mints for the client that asks)",
+            ),
         ];
         v.extend(rotation_specs("30s"));
         v.push(super::refresh::user_grant_spec());
@@ -143,6 +153,7 @@ impl Mechanism for UpmOAuth {
                 redirect_match: params.pick("redirect_match"),
                 code_reuse_ok: params.pick::<CodeReuse>("code_reuse") == CodeReuse::Allowed,
                 code_expiry_check: params.bool("code_expiry_check"),
+                code_binding: params.bool("code_binding"),
                 consent_actor_check: params.bool("consent_actor_check"),
                 consent_required: params.bool("consent_required"),
                 pkce,
@@ -319,6 +330,8 @@ impl PartnerSide for UpmPartner {
 
 struct CodeState {
     tenant: TenantId,
+    /// The client the code was issued to (app A's, or with `apps=2` app B's).
+    client: &'static str,
     redirect_uri: String,
     challenge: Option<String>,
     used: bool,
@@ -338,6 +351,8 @@ struct UpmPlatform {
     code_reuse_ok: bool,
     /// The AS refuses a code past its `exp` (`code_expiry_check`; off: mutant).
     code_expiry_check: bool,
+    /// The AS refuses a code redeemed by another client (`code_binding`; off: mutant).
+    code_binding: bool,
     pkce: bool,
     /// The AS takes a consent only from the site's admin (`consent_actor_check`; off: mutant).
     consent_actor_check: bool,
@@ -375,6 +390,7 @@ impl UpmPlatform {
             code.clone(),
             CodeState {
                 tenant,
+                client: APP_ID,
                 redirect_uri,
                 challenge,
                 used: false,
@@ -400,12 +416,36 @@ impl UpmPlatform {
 }
 
 impl PlatformSide for UpmPlatform {
-    fn app_b_grant(
-        &mut self,
-        cx: &mut PlatformCx<'_>,
-        tenant: TenantId,
-    ) -> Option<(&'static str, Value)> {
-        Some(self.authority.app_b_grant(cx, tenant))
+    fn app_b_grant(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) -> Fields {
+        let (field, rt) = self.authority.app_b_grant(cx, tenant);
+        // App B's own authorization of the site, just completed: a code of client B, issued
+        // with app B's PKCE challenge to app B's redirect URI, which app B's backend (the
+        // attacker's) holds with its verifier. Only client B may redeem it (RFC 6749 §4.1.3).
+        let verifier = Secret::generate(cx.rng, "pkce");
+        let exp = cx.now + CODE_LIFETIME;
+        let code = cx.issue_secret(
+            ItemKind::AuthCode,
+            "code",
+            tenant,
+            Party::Attacker,
+            Some(exp),
+        );
+        self.codes.insert(
+            code.clone(),
+            CodeState {
+                tenant,
+                client: APP_B_ID,
+                redirect_uri: APP_B_REDIRECT_URI.into(),
+                challenge: Some(challenge_of(&verifier)),
+                used: false,
+                exp,
+            },
+        );
+        Fields::new()
+            .with(field, rt)
+            .with("code", Value::Secret(code))
+            .with("code_verifier", Value::Secret(verifier))
+            .with("redirect_uri", Value::Str(APP_B_REDIRECT_URI.into()))
     }
     fn on_install(&mut self, cx: &mut PlatformCx<'_>, tenant: TenantId) {
         let secret = match &self.client_secret {
@@ -514,6 +554,7 @@ impl PlatformSide for UpmPlatform {
                             return reply(Response::error(400, "invalid_request"));
                         };
                         let expiry_check = self.code_expiry_check;
+                        let binding = self.code_binding;
                         let Some(c) = self.codes.get_mut(code) else {
                             return reply(Response::error(400, "invalid_grant"));
                         };
@@ -532,6 +573,11 @@ impl PlatformSide for UpmPlatform {
                             || req.body.str("redirect_uri") != Some(c.redirect_uri.as_str())
                             || !verifier_ok
                         {
+                            return reply(Response::error(400, "invalid_grant"));
+                        }
+                        // RFC 6749 §4.1.3: the code was issued to the client redeeming it
+                        // (`client_ok` has authenticated it as client A).
+                        if binding && req.body.str("client_id") != Some(c.client) {
                             return reply(Response::error(400, "invalid_grant"));
                         }
                         c.used = true;

@@ -628,9 +628,10 @@ impl Attacker {
         ))
     }
 
-    /// A4 across apps (`apps=2`): app B's FIT and T (and RT) for `tenant`, which F gave the
-    /// attacker's backend, presented at app A. An active attacker presents T at app A's API
-    /// scope (only the API's check of T's app stops it) and redeems the RT as client A; with
+    /// A4 across apps (`apps=2`): app B's FIT and T (and RT, and code) for `tenant`, which F
+    /// gave the attacker's backend, presented at app A. An active attacker presents T at app
+    /// A's API scope (only the API's check of T's app stops it) and redeems the RT and the
+    /// code as client A; with
     /// A10 it delivers T to P.auth and P.recv with
     /// app B's FIT, and an `installed` with its own secrets to P.lifecycle (only P's check of
     /// the FIT's audience stops them). Not for the attacker's own tenant.
@@ -640,7 +641,7 @@ impl Attacker {
         tenant: TenantId,
         fit: Value,
         token: Value,
-        rt: Option<Value>,
+        grant: &Fields,
         out: &mut Effects,
     ) {
         if Some(tenant) == self.owned || !self.plan.use_loot {
@@ -650,11 +651,36 @@ impl Attacker {
         self.send(out, now, Party::API, api, Pending::Other);
         // Client B's RT redeemed as client A (with A's client secret where it holds it): only
         // the AS's binding of an RT to its client stops it (RFC 6749 §6, §10.4).
-        if let Some(rt) = rt {
+        if let Some(rt) = grant.get("refresh_token") {
             let mut body = Fields::new()
                 .with("grant_type", Value::Str("refresh_token".into()))
-                .with("refresh_token", rt)
+                .with("refresh_token", rt.clone())
                 .with("client_id", Value::Str(APP_ID.into()));
+            if let Some(cs) = self.held("client_secret", None) {
+                body.0.push(("client_secret", cs.clone()));
+            }
+            let req = Request {
+                method: crate::message::Method::Post,
+                route: "POST /oauth/token",
+                tenant: Some(tenant),
+                headers: Fields::new(),
+                body,
+            };
+            self.send(out, now, Party::AS, req, Pending::Other);
+        }
+        // Client B's code (upm-oauth) redeemed as client A, with app B's own PKCE verifier and
+        // redirect URI: only the AS's binding of a code to its client stops it (RFC 6749
+        // §4.1.3).
+        if let Some(code) = grant.get("code") {
+            let mut body = Fields::new()
+                .with("grant_type", Value::Str("authorization_code".into()))
+                .with("code", code.clone())
+                .with("client_id", Value::Str(APP_ID.into()));
+            for field in ["code_verifier", "redirect_uri"] {
+                if let Some(v) = grant.get(field) {
+                    body.0.push((field, v.clone()));
+                }
+            }
             if let Some(cs) = self.held("client_secret", None) {
                 body.0.push(("client_secret", cs.clone()));
             }
@@ -1133,8 +1159,7 @@ impl Role for Attacker {
                         req.headers.get("authorization"),
                         req.headers.get("x-forge-oauth-system"),
                     ) {
-                        let rt = req.body.get("refresh_token").cloned();
-                        self.cross_app(now, tenant, fit.clone(), token.clone(), rt, out);
+                        self.cross_app(now, tenant, fit.clone(), token.clone(), &req.body, out);
                     }
                 }
                 // Something delivered to the attacker's own endpoint (a code after a loose

@@ -108,14 +108,11 @@ pub trait PlatformSide: Send {
     fn on_revoke(&mut self, _cx: &mut PlatformCx<'_>, _tenant: TenantId) {}
     /// t=0: provisioning is over (push starts its schedules).
     fn on_start(&mut self, _cx: &mut PlatformCx<'_>, _tenants: &[TenantId]) {}
-    /// `apps=2`: the grant app B's backend holds for `tenant`, sent with F's invocation (an
-    /// RT issued to client B where the AS keeps RTs); `None` elsewhere.
-    fn app_b_grant(
-        &mut self,
-        _cx: &mut PlatformCx<'_>,
-        _tenant: TenantId,
-    ) -> Option<(&'static str, Value)> {
-        None
+    /// `apps=2`: the grant app B's backend holds for `tenant`, sent with F's invocation: an RT
+    /// issued to client B where the AS keeps RTs, and with upm-oauth a code of client B too
+    /// (with its PKCE verifier and redirect URI); nothing elsewhere.
+    fn app_b_grant(&mut self, _cx: &mut PlatformCx<'_>, _tenant: TenantId) -> Fields {
+        Fields::new()
     }
     /// A request to a route of this mechanism.
     fn on_request(
@@ -328,14 +325,14 @@ impl PlatformCx<'_> {
     }
     /// `apps=2`: one invocation of app B's backend (the attacker's) for `tenant`, as F invokes
     /// a Forge app: a FIT for app B and a T minted for app B.
-    fn invoke_app_b(&mut self, tenant: TenantId, grant: Option<(&'static str, Value)>) {
+    fn invoke_app_b(&mut self, tenant: TenantId, grant: Fields) {
         let now = self.now;
         let fit = self.sign_fit_for(APP_B_ID, tenant, Party::Attacker);
         let (token, exp) = self.mint_access_for(APP_B_ID, tenant, Party::Attacker, now);
         let mut body = Fields::new()
             .with("installationId", Value::Tenant(tenant))
             .with("expires_at", Value::Int(exp));
-        body.0.extend(grant);
+        body.0.extend(grant.0);
         let req = Request {
             method: crate::message::Method::Post,
             route: "POST /app-b/invoke",
