@@ -9,6 +9,7 @@
 //!   rebuilding its state).
 //! - P3's `reached` leaves routine issuances out, and counts an issuance after an uninstall.
 //! - P4 bounds an idle victim's stolen RT by its lifetime and names no refresh.
+//! - F retries a lifecycle event exactly `event_retries` times.
 
 use std::collections::BTreeMap;
 
@@ -314,4 +315,44 @@ fn p4_an_idle_victims_rt_is_bounded_by_its_lifetime_alone() {
     let active = exposure_windows(&h, &bounds);
     assert_eq!(active[0].next_refresh, Some(100 * SEC), "{active:?}");
     assert_eq!(active[0].deadline, Some(430 * SEC), "{active:?}");
+}
+
+/// F delivers a lifecycle event once and retries it `event_retries` times on timeout or 5xx
+/// (default 4, fact): an `uninstalled` event sent while P is down is attempted exactly
+/// 1 + `event_retries` times (all within the outage: 5 s timeouts, 1 s backoff doubling).
+#[test]
+fn f_retries_a_lifecycle_event_event_retries_times() {
+    let attempts = |sets: &[&str]| {
+        let mut s = Scenario::new("trigger", "same-region").unwrap();
+        s.sets = sets.iter().map(|x| x.to_string()).collect();
+        s.tenants = 4;
+        s.duration_s = 1800.0;
+        s.seed = SEED;
+        s.nemesis.push(Nemesis::Crash {
+            role: CrashRole::Partner,
+            from_s: 300.0,
+            until_s: 600.0,
+            lose_volatile: false,
+        });
+        s.admin.push((400.0, AdminAction::Uninstall(1)));
+        let (h, _) = execute(&RunSpec {
+            scenario: s,
+            plan: None,
+        })
+        .unwrap();
+        Facts::new(&h)
+            .msgs
+            .values()
+            .filter(|(_, env)| {
+                env.from == Party::FORGE
+                    && env.request().is_some_and(|q| {
+                        q.route == "POST /lifecycle"
+                            && q.tenant == Some(TenantId(1))
+                            && q.body.str("event") == Some("uninstalled")
+                    })
+            })
+            .count()
+    };
+    assert_eq!(attempts(&[]), 5, "event_retries=4");
+    assert_eq!(attempts(&["event_retries=1"]), 2, "event_retries=1");
 }
