@@ -10,6 +10,7 @@
 //! - P3's `reached` leaves routine issuances out, and counts an issuance after an uninstall.
 //! - P4 bounds an idle victim's stolen RT by its lifetime and names no refresh.
 //! - F retries a lifecycle event exactly `event_retries` times.
+//! - P3 takes the admin's own consent (the browser's) as the admin's.
 
 use std::collections::BTreeMap;
 
@@ -355,4 +356,34 @@ fn f_retries_a_lifecycle_event_event_retries_times() {
     };
     assert_eq!(attempts(&[]), 5, "event_retries=4");
     assert_eq!(attempts(&["event_retries=1"]), 2, "event_retries=1");
+}
+
+/// P3 takes a consent posted by the site's admin (the browser) as the admin's: upm-oauth's P3
+/// world, where every site is authorized through its admin's consent page, holds, and the
+/// browser's consents were answered with a code.
+#[test]
+fn p3_the_admins_own_consent_authorizes_the_site() {
+    let (_, _, params) = resolve("upm-oauth", &[]).unwrap();
+    let mut spec = runs_for("upm-oauth", &[], Property::P3).remove(0);
+    spec.scenario.seed = SEED;
+    let tenants = spec.scenario.tenants;
+    let (h, _) = execute(&spec).unwrap();
+    let f = Facts::new(&h);
+    let admin_consents = f
+        .msgs
+        .iter()
+        .filter(|(id, (_, env))| {
+            env.from == Party::Browser
+                && env
+                    .request()
+                    .is_some_and(|q| q.route == "POST /authorize/consent")
+                && f.answers.get(id).is_some_and(|(_, a)| {
+                    a.response()
+                        .is_some_and(|r| r.body.secret("code").is_some())
+                })
+        })
+        .count();
+    assert!(admin_consents > 0, "no admin consent was answered with a code");
+    let v = judge(Property::P3, &h, &params, tenants);
+    assert!(v.holds, "{v:?}");
 }
