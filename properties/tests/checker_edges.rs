@@ -9,6 +9,7 @@
 //!   rebuilding its state).
 //! - P3's `reached` leaves routine issuances out, and counts an issuance after an uninstall.
 //! - P4 bounds an idle victim's stolen RT by its lifetime and names no refresh.
+//! - P4 bounds a per-use trigger URL from its next use after the theft.
 //! - F retries a lifecycle event exactly `event_retries` times.
 //! - P3 takes the admin's own consent (the browser's) as the admin's.
 
@@ -383,7 +384,76 @@ fn p3_the_admins_own_consent_authorizes_the_site() {
                 })
         })
         .count();
-    assert!(admin_consents > 0, "no admin consent was answered with a code");
+    assert!(
+        admin_consents > 0,
+        "no admin consent was answered with a code"
+    );
     let v = judge(Property::P3, &h, &params, tenants);
     assert!(v.holds, "{v:?}");
+}
+
+/// P4's bound for a stolen trigger URL with `url_rotation=per_use` runs from the URL's next
+/// use after the theft (whoever makes it) plus TTL, not from the theft: a URL stolen at 10 s
+/// and used at 100 s is bounded at 100 s + TTL; one never used again at the theft + TTL.
+#[test]
+fn p4_a_per_use_urls_bound_runs_from_its_next_use() {
+    use tokenlab_models::history::{AttackerCapability, ExposureMode, History, ItemKind};
+    use tokenlab_models::ids::PartnerEndpoint;
+    use tokenlab_models::secret::ItemId;
+    use tokenlab_properties::checkers::{ExposureBounds, exposure_windows};
+    let t1 = TenantId(1);
+    let url = ItemId(9);
+    let mut h = History::default();
+    h.push(
+        0,
+        Event::Issue {
+            item: url,
+            kind: ItemKind::TriggerUrl,
+            tenant: t1,
+            to: Party::Partner(PartnerEndpoint::App),
+            exp: None,
+        },
+    );
+    h.push(
+        10 * SEC,
+        Event::Attack {
+            capability: AttackerCapability::A2,
+            mode: ExposureMode::Snapshot,
+            target: Some(t1),
+            items: Box::new([url]),
+        },
+    );
+    let ttl = 300 * SEC;
+    let bounds = ExposureBounds {
+        ttl,
+        url: Some(ttl),
+        url_per_use: true,
+        secret: None,
+        shared: None,
+        shared_until: None,
+        grace: 0,
+        rt_max_life: None,
+        grace_slip: false,
+    };
+    let unused = exposure_windows(&h, &bounds);
+    assert_eq!(unused[0].deadline, Some(10 * SEC + ttl), "{unused:?}");
+    h.push(
+        100 * SEC,
+        Event::Present {
+            who: Party::Attacker,
+            item: url,
+            tenant: t1,
+            req: MsgId(1),
+        },
+    );
+    h.push(
+        100 * SEC,
+        Event::Accept {
+            req: MsgId(1),
+            tenant: t1,
+            acting_as: "P.app",
+        },
+    );
+    let used = exposure_windows(&h, &bounds);
+    assert_eq!(used[0].deadline, Some(100 * SEC + ttl), "{used:?}");
 }
