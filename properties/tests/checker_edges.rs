@@ -5,8 +5,8 @@
 //! - F's nested-call retry is bounded by `platform_retries` (trigger).
 //! - P5 starts a fresh installation's clock at the reinstall: the consent that follows a
 //!   reinstall during the run ends nothing (upm-oauth).
-//! - P10's fault windows run past the fault's end by the recovery time (a restarted role
-//!   rebuilding its state).
+//! - P10's fault windows (a crash, a partition) run past the fault's end by the recovery time
+//!   (a restarted role rebuilding its state), and no further.
 //! - P3's `reached` leaves routine issuances out, and counts an issuance after an uninstall.
 //! - P4 bounds an idle victim's stolen RT by its lifetime and names no refresh.
 //! - P4 bounds a per-use trigger URL from its next use after the theft.
@@ -456,4 +456,31 @@ fn p4_a_per_use_urls_bound_runs_from_its_next_use() {
     );
     let used = exposure_windows(&h, &bounds);
     assert_eq!(used[0].deadline, Some(100 * SEC + ttl), "{used:?}");
+}
+
+/// P10's window of a partition runs from its start to its end plus the recovery time, and no
+/// further.
+#[test]
+fn a_partition_window_ends_a_recovery_time_after_the_partition() {
+    use tokenlab_models::ids::Group;
+    let mut s = Scenario::new("trigger", "same-region").unwrap();
+    s.tenants = 2;
+    s.duration_s = 1800.0;
+    s.seed = SEED;
+    s.nemesis.push(Nemesis::Partition {
+        a: Group::Partner,
+        b: Group::Forge,
+        from_s: 300.0,
+        until_s: 600.0,
+    });
+    let (h, _) = execute(&RunSpec {
+        scenario: s,
+        plan: None,
+    })
+    .unwrap();
+    let w = fault_windows(&h);
+    assert!(
+        w.contains(&(300 * SEC, 600 * SEC + RECOVERY)),
+        "no window [300 s, 600 s + recovery): {w:?}"
+    );
 }
