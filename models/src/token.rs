@@ -281,6 +281,8 @@ fn map_err(e: jsonwebtoken::errors::Error) -> JwtError {
 
 /// The platform's keys. F, the AS and the product API are one platform and share them.
 pub struct PlatformKeys {
+    /// The library's key, kept for the test that checks [`PlatformKeys::mint_access`] against it.
+    #[cfg(test)]
     access_enc: EncodingKey,
     access_dec: DecodingKey,
     /// The library's key, kept for the test that checks [`PlatformKeys::sign_fit`] against it.
@@ -315,6 +317,13 @@ impl Hs256Mac {
         use hmac::KeyInit;
         Hs256Mac(hmac::Hmac::new_from_slice(key).expect("HMAC takes a key of any length"))
     }
+    /// The MAC of `message`.
+    fn tag(&self, message: &[u8]) -> [u8; 32] {
+        use hmac::Mac;
+        let mut mac = self.0.clone();
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
     /// Whether `tag` is the MAC of `message` (compared in constant time by `verify_slice`).
     fn verify(&self, message: &[u8], tag: &[u8]) -> bool {
         use hmac::Mac;
@@ -337,6 +346,7 @@ impl PlatformKeys {
         let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
         let fit_public = signing.verifying_key().to_bytes();
         PlatformKeys {
+            #[cfg(test)]
             access_enc: EncodingKey::from_secret(&hmac).expect("32-byte HMAC key"),
             access_dec: DecodingKey::from_secret(&hmac).expect("32-byte HMAC key"),
             #[cfg(test)]
@@ -396,7 +406,25 @@ impl PlatformKeys {
         self.fit_public
     }
 
+    /// The compact JWS `jsonwebtoken::encode` makes (header, claims and HMAC byte for byte),
+    /// with the HMAC keyed once instead of per token.
     pub fn mint_access(&self, claims: &AccessClaims) -> Jwt {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let json = serde_json::to_vec(claims).expect("plain claims serialize");
+        let mut token = String::with_capacity(HS256_HEADER.len() + 2 + json.len() * 4 / 3 + 47);
+        token.push_str(HS256_HEADER);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&json, &mut token);
+        let tag = self.access_mac.tag(token.as_bytes());
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(tag, &mut token);
+        Jwt::new(token)
+    }
+
+    /// [`PlatformKeys::mint_access`] through `jsonwebtoken` (the reference it must equal).
+    #[cfg(test)]
+    fn mint_access_reference(&self, claims: &AccessClaims) -> Jwt {
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.access_enc)
             .expect("HS256 encoding of plain claims cannot fail");
         Jwt::new(token)
@@ -753,8 +781,8 @@ impl FitVerifier {
 /// makes it: `s` canonical, then the encoding of [s]B − [k]A with k = SHA-512(R ‖ A ‖ M) mod ℓ
 /// must be R's bytes) under one fixed key, the platform's. Every FIT is fresh, so nothing can
 /// be cached per token; what is fixed is A. Once the key has checked [`COMB_AFTER`]
-/// signatures, [s]B and [k]A come from fixed-base tables of B and −A (a signed radix-64
-/// comb: about 44 point additions each and no doublings, against about 253 doublings in the
+/// signatures, [s]B and [k]A come from fixed-base tables of B and −A (a signed radix-256
+/// comb: about 32 point additions each and no doublings, against about 253 doublings in the
 /// library's double-base multiplication). The same group element, so the same encoding and
 /// the same verdict for every input (a test checks it against the library).
 struct FitKey {
@@ -768,7 +796,7 @@ struct FitKey {
 /// How many FITs a key checks through the library before it builds its own table.
 const COMB_AFTER: u32 = 32;
 /// Bits per digit of the comb; each row holds the multiples 1..=2^(W−1) of 2^(W·row)·P.
-const COMB_W: usize = 6;
+const COMB_W: usize = 8;
 const COMB_HALF: usize = 1 << (COMB_W - 1);
 /// Rows: 256 bits in digits of W bits, and one for the last digit's carry.
 const COMB_ROWS: usize = 256 / COMB_W + 2;
@@ -1110,6 +1138,11 @@ mod tests {
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let k = keys();
         let t = k.mint_access(&claims(EPOCH_S + 10));
+        assert_eq!(
+            t,
+            k.mint_access_reference(&claims(EPOCH_S + 10)),
+            "as the library mints"
+        );
         assert!(t.expose().starts_with(&format!("{HS256_HEADER}.")));
         let payload = k
             .verify_access_fast(t.expose())
@@ -1122,6 +1155,7 @@ mod tests {
         let mut user = claims(EPOCH_S + 10);
         user.sub = Some("u\"1".into());
         let u = k.mint_access(&user);
+        assert_eq!(u, k.mint_access_reference(&user));
         assert!(k.verify_access_fast(u.expose()).is_some());
         assert_eq!(k.verify_access(&u), Ok(user.clone()));
         assert_eq!(k.verify_access_library(&u), Ok(user));
