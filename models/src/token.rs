@@ -866,7 +866,7 @@ impl Comb {
                 multiple += &base;
             }
             for _ in 0..COMB_W {
-                base = &base + &base;
+                base = base + base;
             }
         }
         Comb { rows }
