@@ -14,6 +14,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Model time 0 as a Unix time, so `iat`/`exp` are ordinary NumericDates.
 pub const EPOCH_S: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
@@ -104,7 +106,48 @@ pub struct AccessView<'a> {
     pub sub: Option<Cow<'a, str>>,
 }
 
-impl AccessView<'_> {
+impl<'a> AccessView<'a> {
+    /// The claims as the platform writes them (`serde_json` of [`AccessClaims`]: its fields
+    /// in order, no whitespace, unsigned numbers, strings without escapes), read without a
+    /// general JSON parser. `None` for any other spelling, which `serde_json` then reads:
+    /// where this reads a payload, `serde_json` reads the same values from it (a test checks
+    /// it over mutated payloads).
+    pub fn read_as_written(payload: &'a [u8]) -> Option<AccessView<'a>> {
+        let mut r = Written(payload);
+        r.key(b"{\"iss\":")?;
+        let iss = r.string()?;
+        r.key(b",\"aud\":")?;
+        let aud = r.string()?;
+        r.key(b",\"inst\":")?;
+        let inst = u32::try_from(r.number()?).ok()?;
+        r.key(b",\"app\":")?;
+        let app = r.string()?;
+        r.key(b",\"scope\":")?;
+        let scope = r.string()?;
+        r.key(b",\"iat\":")?;
+        let iat = r.number()?;
+        r.key(b",\"exp\":")?;
+        let exp = r.number()?;
+        r.key(b",\"jti\":")?;
+        let jti = r.string()?;
+        let sub = match r.key(b",\"sub\":") {
+            Some(()) => Some(r.string()?),
+            None => None,
+        };
+        r.key(b"}")?;
+        r.0.is_empty().then_some(AccessView {
+            iss,
+            aud,
+            inst,
+            app,
+            scope,
+            iat,
+            exp,
+            jti,
+            sub,
+        })
+    }
+
     fn of(c: &AccessClaims) -> AccessView<'_> {
         AccessView {
             iss: Cow::Borrowed(&c.iss),
@@ -130,6 +173,43 @@ impl AccessView<'_> {
             jti: self.jti.to_string(),
             sub: self.sub.as_deref().map(str::to_string),
         }
+    }
+}
+
+/// What is left of a payload [`AccessView::read_as_written`] reads.
+struct Written<'a>(&'a [u8]);
+
+impl<'a> Written<'a> {
+    /// `literal` next (consumed), or `None` with nothing consumed.
+    fn key(&mut self, literal: &[u8]) -> Option<()> {
+        self.0 = self.0.strip_prefix(literal)?;
+        Some(())
+    }
+    /// A string with no escape and no control character (JSON forbids those unescaped), so
+    /// its value is its bytes: borrowed, as `serde_json` borrows it.
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        let rest = self.0.strip_prefix(b"\"")?;
+        let end = rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if rest[end] != b'"' {
+            return None;
+        }
+        let value = std::str::from_utf8(&rest[..end]).ok()?;
+        self.0 = &rest[end + 1..];
+        Some(Cow::Borrowed(value))
+    }
+    /// A non-negative integer without a leading zero, of at most 18 digits (no overflow).
+    fn number(&mut self) -> Option<i64> {
+        let digits = self.0.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 || digits > 18 || (digits > 1 && self.0[0] == b'0') {
+            return None;
+        }
+        let value = self.0[..digits]
+            .iter()
+            .fold(0i64, |v, d| v * 10 + i64::from(d - b'0'));
+        self.0 = &self.0[digits..];
+        Some(value)
     }
 }
 
@@ -201,6 +281,8 @@ fn map_err(e: jsonwebtoken::errors::Error) -> JwtError {
 
 /// The platform's keys. F, the AS and the product API are one platform and share them.
 pub struct PlatformKeys {
+    /// The library's key, kept for the test that checks [`PlatformKeys::mint_access`] against it.
+    #[cfg(test)]
     access_enc: EncodingKey,
     access_dec: DecodingKey,
     /// The library's key, kept for the test that checks [`PlatformKeys::sign_fit`] against it.
@@ -235,6 +317,13 @@ impl Hs256Mac {
         use hmac::KeyInit;
         Hs256Mac(hmac::Hmac::new_from_slice(key).expect("HMAC takes a key of any length"))
     }
+    /// The MAC of `message`.
+    fn tag(&self, message: &[u8]) -> [u8; 32] {
+        use hmac::Mac;
+        let mut mac = self.0.clone();
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
     /// Whether `tag` is the MAC of `message` (compared in constant time by `verify_slice`).
     fn verify(&self, message: &[u8], tag: &[u8]) -> bool {
         use hmac::Mac;
@@ -257,6 +346,7 @@ impl PlatformKeys {
         let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
         let fit_public = signing.verifying_key().to_bytes();
         PlatformKeys {
+            #[cfg(test)]
             access_enc: EncodingKey::from_secret(&hmac).expect("32-byte HMAC key"),
             access_dec: DecodingKey::from_secret(&hmac).expect("32-byte HMAC key"),
             #[cfg(test)]
@@ -296,7 +386,7 @@ impl PlatformKeys {
     pub fn fit_public_key(&self) -> FitVerifier {
         FitVerifier {
             key: DecodingKey::from_ed_der(&self.fit_public),
-            fast: ed25519_dalek::VerifyingKey::from_bytes(&self.fit_public).ok(),
+            fast: FitKey::new(&self.fit_public),
             header: FIT_HEADER.to_string(),
             v: validation(Algorithm::EdDSA),
             epoch: self.epoch,
@@ -316,7 +406,25 @@ impl PlatformKeys {
         self.fit_public
     }
 
+    /// The compact JWS `jsonwebtoken::encode` makes (header, claims and HMAC byte for byte),
+    /// with the HMAC keyed once instead of per token.
     pub fn mint_access(&self, claims: &AccessClaims) -> Jwt {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let json = serde_json::to_vec(claims).expect("plain claims serialize");
+        let mut token = String::with_capacity(HS256_HEADER.len() + 2 + json.len() * 4 / 3 + 47);
+        token.push_str(HS256_HEADER);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&json, &mut token);
+        let tag = self.access_mac.tag(token.as_bytes());
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(tag, &mut token);
+        Jwt::new(token)
+    }
+
+    /// [`PlatformKeys::mint_access`] through `jsonwebtoken` (the reference it must equal).
+    #[cfg(test)]
+    fn mint_access_reference(&self, claims: &AccessClaims) -> Jwt {
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.access_enc)
             .expect("HS256 encoding of plain claims cannot fail");
         Jwt::new(token)
@@ -335,10 +443,13 @@ impl PlatformKeys {
         token: &Jwt,
         f: impl FnOnce(&AccessView<'_>) -> R,
     ) -> Result<R, JwtError> {
-        if let Some(payload) = self.verify_access_fast(token.expose())
-            && let Ok(view) = serde_json::from_slice::<AccessView<'_>>(&payload)
-        {
-            return Ok(f(&view));
+        if let Some(payload) = self.verify_access_fast(token.expose()) {
+            if let Some(view) = AccessView::read_as_written(&payload) {
+                return Ok(f(&view));
+            }
+            if let Ok(view) = serde_json::from_slice::<AccessView<'_>>(&payload) {
+                return Ok(f(&view));
+            }
         }
         let c = self.verify_access_library(token)?;
         Ok(f(&AccessView::of(&c)))
@@ -573,7 +684,7 @@ pub struct FitVerifier {
     key: DecodingKey,
     /// The platform's key parsed once, for the fast path of [`FitVerifier::verify`] (none for
     /// a key obtained elsewhere: those always take the library's path).
-    fast: Option<ed25519_dalek::VerifyingKey>,
+    fast: Option<FitKey>,
     /// The encoded header the fast path expects (the platform's exact header for this key).
     header: String,
     v: Validation,
@@ -596,7 +707,7 @@ impl FitVerifier {
     fn for_kid(public: &[u8; 32], kid: &str, epoch: Epoch) -> FitVerifier {
         FitVerifier {
             key: DecodingKey::from_ed_der(public),
-            fast: ed25519_dalek::VerifyingKey::from_bytes(public).ok(),
+            fast: FitKey::new(public),
             header: kid_header(kid),
             v: validation(Algorithm::EdDSA),
             epoch,
@@ -655,10 +766,140 @@ impl FitVerifier {
         if header != self.header {
             return None;
         }
-        let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
-        let signature = ed25519_dalek::Signature::from_slice(&signature).ok()?;
-        ed25519_dalek::Verifier::verify(key, message.as_bytes(), &signature).ok()?;
+        let mut raw = [0u8; 64];
+        if URL_SAFE_NO_PAD.decode_slice(signature, &mut raw).ok()? != raw.len() {
+            return None;
+        }
+        if !key.verify(message.as_bytes(), &raw) {
+            return None;
+        }
         jsonwebtoken::dangerous::insecure_decode_claims::<FitClaims>(token).ok()
+    }
+}
+
+/// Ed25519 verification (RFC 8032 §5.1.7, cofactorless, as `ed25519_dalek::Verifier::verify`
+/// makes it: `s` canonical, then the encoding of [s]B − [k]A with k = SHA-512(R ‖ A ‖ M) mod ℓ
+/// must be R's bytes) under one fixed key, the platform's. Every FIT is fresh, so nothing can
+/// be cached per token; what is fixed is A. Once the key has checked [`COMB_AFTER`]
+/// signatures, [s]B and [k]A come from fixed-base tables of B and −A (a signed radix-256
+/// comb: about 32 point additions each and no doublings, against about 253 doublings in the
+/// library's double-base multiplication). The same group element, so the same encoding and
+/// the same verdict for every input (a test checks it against the library).
+struct FitKey {
+    key: ed25519_dalek::VerifyingKey,
+    /// −A's table, built on the [`COMB_AFTER`]th check: a world that checks a handful of
+    /// FITs never pays for it (~4,400 point additions, about 20 library checks' worth).
+    minus_a: OnceLock<Comb>,
+    checks: AtomicU32,
+}
+
+/// How many FITs a key checks through the library before it builds its own table.
+const COMB_AFTER: u32 = 32;
+/// Bits per digit of the comb; each row holds the multiples 1..=2^(W−1) of 2^(W·row)·P.
+const COMB_W: usize = 8;
+const COMB_HALF: usize = 1 << (COMB_W - 1);
+/// Rows: enough digits of W bits for 256 bits and the last digit's carry.
+const COMB_ROWS: usize = 256 / COMB_W + 2;
+
+impl FitKey {
+    fn new(public: &[u8; 32]) -> Option<FitKey> {
+        Some(FitKey {
+            key: ed25519_dalek::VerifyingKey::from_bytes(public).ok()?,
+            minus_a: OnceLock::new(),
+            checks: AtomicU32::new(0),
+        })
+    }
+
+    /// Whether `signature` (R ‖ s) is this key's signature of `message`.
+    fn verify(&self, message: &[u8], signature: &[u8; 64]) -> bool {
+        if self.checks.fetch_add(1, Ordering::Relaxed) < COMB_AFTER {
+            let signature = ed25519_dalek::Signature::from_bytes(signature);
+            return ed25519_dalek::Verifier::verify(&self.key, message, &signature).is_ok();
+        }
+        self.verify_comb(message, signature)
+    }
+
+    fn verify_comb(&self, message: &[u8], signature: &[u8; 64]) -> bool {
+        use curve25519_dalek::scalar::Scalar;
+        use sha2_011::{Digest, Sha512};
+        let (r, s) = signature.split_at(32);
+        let s: [u8; 32] = s.try_into().expect("32 bytes");
+        // The library refuses a non-canonical s (s ≥ ℓ) before any arithmetic.
+        let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s)) else {
+            return false;
+        };
+        let mut h = Sha512::new();
+        h.update(r);
+        h.update(self.key.as_bytes());
+        h.update(message);
+        let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+        let minus_a = self
+            .minus_a
+            .get_or_init(|| Comb::new(&-self.key.to_edwards()));
+        let mut expected = curve25519_dalek::edwards::EdwardsPoint::default();
+        basepoint_comb().add_multiple(&s, &mut expected);
+        minus_a.add_multiple(&k, &mut expected);
+        expected.compress().as_bytes() == r
+    }
+}
+
+/// The Ed25519 base point's comb, built once per process.
+fn basepoint_comb() -> &'static Comb {
+    static B: OnceLock<Comb> = OnceLock::new();
+    B.get_or_init(|| Comb::new(&curve25519_dalek::constants::ED25519_BASEPOINT_POINT))
+}
+
+/// Fixed-base table of P: `rows[i · HALF + j − 1]` = j · 2^(W·i) · P (variable time: only
+/// public values, a public key and a signature, are multiplied with it).
+struct Comb {
+    rows: Vec<curve25519_dalek::edwards::EdwardsPoint>,
+}
+
+impl Comb {
+    fn new(p: &curve25519_dalek::edwards::EdwardsPoint) -> Comb {
+        let mut rows = Vec::with_capacity(COMB_ROWS * COMB_HALF);
+        let mut base = *p;
+        for _ in 0..COMB_ROWS {
+            let mut multiple = base;
+            for _ in 0..COMB_HALF {
+                rows.push(multiple);
+                multiple += &base;
+            }
+            for _ in 0..COMB_W {
+                base = base + base;
+            }
+        }
+        Comb { rows }
+    }
+
+    /// `acc += x · P`, from x's signed digits Σ dᵢ 2^(W·i), dᵢ in [−2^(W−1), 2^(W−1)).
+    fn add_multiple(
+        &self,
+        x: &curve25519_dalek::scalar::Scalar,
+        acc: &mut curve25519_dalek::edwards::EdwardsPoint,
+    ) {
+        let bytes = x.as_bytes();
+        let mut limbs = [0u64; 6];
+        for (limb, chunk) in limbs.iter_mut().zip(bytes.chunks_exact(8)) {
+            *limb = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        }
+        let mut carry = 0i64;
+        for (row, table) in self.rows.chunks_exact(COMB_HALF).enumerate() {
+            let (limb, offset) = ((row * COMB_W) / 64, (row * COMB_W) % 64);
+            let mut bits = limbs[limb] >> offset;
+            if offset + COMB_W > 64 {
+                bits |= limbs[limb + 1] << (64 - offset);
+            }
+            let v = (bits & ((1 << COMB_W) - 1)) as i64 + carry;
+            carry = i64::from(v >= COMB_HALF as i64); // v ≤ 2^W: 2^W itself is digit 0, carry 1
+            let digit = v - (carry << COMB_W);
+            match digit.cmp(&0) {
+                std::cmp::Ordering::Greater => *acc += &table[digit as usize - 1],
+                std::cmp::Ordering::Less => *acc -= &table[(-digit) as usize - 1],
+                std::cmp::Ordering::Equal => {}
+            }
+        }
+        debug_assert_eq!(carry, 0, "the last row takes the last carry");
     }
 }
 
@@ -806,11 +1047,102 @@ mod tests {
     }
 
     #[test]
+    fn fit_comb_verification_equals_the_library() {
+        use ed25519_dalek::Signer;
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        // ℓ, the group order, little-endian: s + ℓ is the non-canonical twin of s.
+        let ell: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut checked = [0u32; 2];
+        for round in 0..24 {
+            let mut seed = [0u8; 32];
+            rng.fill_bytes(&mut seed);
+            let signer = ed25519_dalek::SigningKey::from_bytes(&seed);
+            let key = FitKey::new(&signer.verifying_key().to_bytes()).unwrap();
+            let mut message = vec![0u8; round * 17];
+            rng.fill_bytes(&mut message);
+            let good = signer.sign(&message).to_bytes();
+            let mut cases = vec![good];
+            for bit in [0, 7, 100, 255, 256, 300, 500, 511] {
+                let mut bad = good;
+                bad[bit / 8] ^= 1 << (bit % 8);
+                cases.push(bad);
+            }
+            // s + ℓ (no carry out of 256 bits for these s): the same point, refused for form.
+            let mut plus_ell = good;
+            let mut carry = 0u16;
+            for (b, e) in plus_ell[32..].iter_mut().zip(ell) {
+                let v = u16::from(*b) + u16::from(e) + carry;
+                *b = v as u8;
+                carry = v >> 8;
+            }
+            cases.push(plus_ell);
+            let mut random = [0u8; 64];
+            rng.fill_bytes(&mut random);
+            random[63] &= 0x0f;
+            cases.push(random);
+            for (i, sig) in cases.iter().enumerate() {
+                let library = ed25519_dalek::Verifier::verify(
+                    &key.key,
+                    &message,
+                    &ed25519_dalek::Signature::from_bytes(sig),
+                )
+                .is_ok();
+                assert_eq!(
+                    key.verify_comb(&message, sig),
+                    library,
+                    "round {round} case {i}"
+                );
+                assert_eq!(key.verify(&message, sig), library, "round {round} case {i}");
+                checked[usize::from(library)] += 1;
+            }
+            let mut other = message.clone();
+            other.push(1);
+            assert!(!key.verify_comb(&other, &good));
+        }
+        assert!(checked[0] > 100 && checked[1] >= 24, "{checked:?}");
+        // Past the threshold the key checks with its own table, and gives the same verdicts.
+        let k = keys();
+        let v = k.fit_public_key();
+        let fit = |i: u32| {
+            k.sign_fit(&FitClaims {
+                iss: FIT_ISSUER.into(),
+                aud: APP_ID.into(),
+                installation_id: i,
+                api_base_url: "https://api".into(),
+                iat: EPOCH_S,
+                exp: EPOCH_S + 60,
+                jti: format!("f{i}"),
+            })
+        };
+        for i in 0..2 * COMB_AFTER {
+            assert_eq!(v.verify(&fit(i), 0).unwrap().installation_id, i);
+        }
+        assert!(
+            v.fast.as_ref().unwrap().minus_a.get().is_some(),
+            "the table is built"
+        );
+        let other = PlatformKeys::generate(&mut rand_chacha::ChaCha8Rng::seed_from_u64(9));
+        let foreign = other.fit_public_key();
+        for i in 0..2 * COMB_AFTER {
+            assert_eq!(foreign.verify(&fit(i), 0), Err(JwtError::BadSignature));
+        }
+    }
+
+    #[test]
     fn access_fast_verification_equals_the_library() {
         use base64::Engine;
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let k = keys();
         let t = k.mint_access(&claims(EPOCH_S + 10));
+        assert_eq!(
+            t,
+            k.mint_access_reference(&claims(EPOCH_S + 10)),
+            "as the library mints"
+        );
         assert!(t.expose().starts_with(&format!("{HS256_HEADER}.")));
         let payload = k
             .verify_access_fast(t.expose())
@@ -823,6 +1155,7 @@ mod tests {
         let mut user = claims(EPOCH_S + 10);
         user.sub = Some("u\"1".into());
         let u = k.mint_access(&user);
+        assert_eq!(u, k.mint_access_reference(&user));
         assert!(k.verify_access_fast(u.expose()).is_some());
         assert_eq!(k.verify_access(&u), Ok(user.clone()));
         assert_eq!(k.verify_access_library(&u), Ok(user));
@@ -879,6 +1212,72 @@ mod tests {
         )
         .unwrap();
         assert_eq!(lib.split('.').next(), Some(HS256_HEADER));
+    }
+
+    #[test]
+    fn access_claims_read_as_written_equal_serde() {
+        use rand::{RngExt, SeedableRng};
+        let mut user = claims(EPOCH_S + 10);
+        user.sub = Some("user-7".into());
+        let mut escaped = claims(EPOCH_S);
+        escaped.jti = "a\"b".into();
+        let mut unicode = claims(0);
+        unicode.app = "äpp\u{7f}".into();
+        unicode.inst = u32::MAX;
+        let mut control = claims(EPOCH_S);
+        control.scope = "a\tb".into();
+        let mut read = 0;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for c in [claims(EPOCH_S + 10), user, escaped, unicode, control] {
+            let payload = serde_json::to_vec(&c).unwrap();
+            let serde = serde_json::from_slice::<AccessView<'_>>(&payload).unwrap();
+            match AccessView::read_as_written(&payload) {
+                Some(v) => {
+                    assert_eq!(v, serde);
+                    assert!(matches!(v.jti, Cow::Borrowed(_)));
+                    read += 1;
+                }
+                None => assert!(payload.contains(&b'\\'), "only escapes are left to serde"),
+            }
+            // Mutated payloads: wherever this reads one, serde reads the same values.
+            for _ in 0..2000 {
+                let mut m = payload.clone();
+                for _ in 0..1 + rng.random_range(0..3) {
+                    let i = rng.random_range(0..m.len());
+                    match rng.random_range(0..4) {
+                        0 => m[i] = b"0123456789-.e\"\\ ,:{}az\x01\xc3"[rng.random_range(0..22)],
+                        1 => {
+                            m.remove(i);
+                        }
+                        2 => m.insert(i, m[i]),
+                        _ => m[i] ^= 1 << rng.random_range(0..8),
+                    }
+                }
+                if let Some(v) = AccessView::read_as_written(&m) {
+                    assert_eq!(
+                        Ok(&v),
+                        serde_json::from_slice::<AccessView<'_>>(&m)
+                            .as_ref()
+                            .map_err(|_| ())
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            read, 3,
+            "plain claims, a user token and non-ASCII text are read here"
+        );
+        for bad in [
+            &br#"{"iss":"a","aud":"b","inst":01,"app":"c","scope":"d","iat":1,"exp":2,"jti":"e"}"#[..],
+            br#"{"iss":"a","aud":"b","inst":1,"app":"c","scope":"d","iat":-1,"exp":2,"jti":"e"}"#,
+            br#"{"iss":"a","aud":"b","inst":4294967296,"app":"c","scope":"d","iat":1,"exp":2,"jti":"e"}"#,
+            br#"{"iss":"a","aud":"b","inst":1,"app":"c","scope":"d","iat":1,"exp":2,"jti":"e"} "#,
+            br#"{"iss":"a","aud":"b","inst":1,"app":"c","scope":"d","iat":1.0,"exp":2,"jti":"e"}"#,
+            br#"{"iss":"a","aud":"b","inst":1,"app":"c","scope":"d","iat":1,"exp":2,"jti":"e","sub":null}"#,
+            br#"{"aud":"b","iss":"a","inst":1,"app":"c","scope":"d","iat":1,"exp":2,"jti":"e"}"#,
+        ] {
+            assert!(AccessView::read_as_written(bad).is_none(), "{}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]
