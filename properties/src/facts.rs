@@ -3,7 +3,7 @@
 //! recorded events alone, so the checkers built on it judge any driver's history.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tokenlab_models::Micros;
 use tokenlab_models::history::{
     AdminKind, AttackerCapability, Event, ExposureMode, History, ItemKind,
@@ -74,6 +74,28 @@ pub struct Facts<'h> {
     pub owned: Option<TenantId>,
     pub admin: Vec<(Micros, AdminKind, TenantId)>,
     pub faulted: bool,
+    /// Items the platform never issued → the tenant P first presented each for (in request
+    /// id order), built on first use: `bound_tenant` looks one up per decision, and a scan
+    /// of every presentation per lookup made P1 quadratic for Connect's per-request JWTs.
+    presented_for: OnceLock<BTreeMap<ItemId, TenantId>>,
+}
+
+/// Entries grouped by key, each group in the order given (a stable sort): one key's entries
+/// as a slice found by binary search, where a checker would otherwise scan every tenant's
+/// (or every family's) entries per question and grow quadratic in the run's size.
+pub struct Grouped<K, V>(Vec<(K, V)>);
+
+impl<K: Ord + Copy, V> Grouped<K, V> {
+    pub fn new(mut pairs: Vec<(K, V)>) -> Self {
+        pairs.sort_by_key(|(k, _)| *k);
+        Grouped(pairs)
+    }
+    /// `k`'s entries, in the order given.
+    pub fn of(&self, k: K) -> &[(K, V)] {
+        let lo = self.0.partition_point(|(x, _)| *x < k);
+        let n = self.0[lo..].partition_point(|(x, _)| *x <= k);
+        &self.0[lo..lo + n]
+    }
 }
 
 impl<'h> Facts<'h> {
@@ -112,6 +134,7 @@ impl<'h> Facts<'h> {
             owned: None,
             admin: Vec::new(),
             faulted: false,
+            presented_for: OnceLock::new(),
         };
         // Item → the first tenant it was delivered for, and whether it was delivered for
         // another one too (all `app_wide` needs: no set of tenants per item).
@@ -280,10 +303,19 @@ impl<'h> Facts<'h> {
         match self.issued.get(&x) {
             Some(i) => Some(i.tenant),
             None => self
-                .presents
-                .values()
-                .find(|p| p.item == x && matches!(p.who, Party::Partner(_)))
-                .map(|p| p.tenant),
+                .presented_for
+                .get_or_init(|| {
+                    let mut first = BTreeMap::new();
+                    for p in self.presents.values() {
+                        if matches!(p.who, Party::Partner(_)) && !self.issued.contains_key(&p.item)
+                        {
+                            first.entry(p.item).or_insert(p.tenant);
+                        }
+                    }
+                    first
+                })
+                .get(&x)
+                .copied(),
         }
     }
 

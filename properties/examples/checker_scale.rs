@@ -1,0 +1,54 @@
+//! Each checker's cost per history event on one run (issue 18: none superlinear), with the
+//! shared index (`Facts::new`) timed on its own:
+//! `cargo run --release -p tokenlab-properties --example checker_scale -- refresh 10000 [3600]`
+//! (mechanism, tenants, duration in s; one demand per tenant-hour). A flat events/s across
+//! sizes means linear. Wall-clock timing lives here, in a measuring tool, not in the models.
+#![allow(clippy::disallowed_methods)]
+
+use std::time::Instant;
+use tokenlab_models::sim::{Scenario, run};
+use tokenlab_properties::Property;
+use tokenlab_properties::facts::Facts;
+use tokenlab_properties::suite::check_input;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mech = args.first().map_or("refresh", String::as_str);
+    let tenants: u32 = args.get(1).map_or(1000, |t| t.parse().expect("tenants"));
+    let duration_s: f64 = args.get(2).map_or(3600.0, |d| d.parse().expect("duration"));
+    let mut s = Scenario::new(mech, "same-region").expect("mechanism and preset");
+    s.tenants = tenants;
+    s.duration_s = duration_s;
+    s.demands_per_tenant_hour = 1.0;
+    s.seed = 7;
+    let r = run(&s).expect("runs");
+    let h = &r.history;
+    let events = h.records.len() as f64;
+    let input = check_input(h, &r.params, tenants, None);
+    let rate = |secs: f64| events / secs / 1e6;
+    let t = Instant::now();
+    let f = Facts::new(h);
+    let facts_s = t.elapsed().as_secs_f64();
+    println!(
+        "{mech} {tenants} tenants, {} events: Facts::new {facts_s:.3} s ({:.2} M events/s)",
+        events,
+        rate(facts_s)
+    );
+    let mut total = facts_s;
+    for p in Property::ALL {
+        let t = Instant::now();
+        let v = p.check_with(&f, &input);
+        let secs = t.elapsed().as_secs_f64();
+        total += secs;
+        println!(
+            "{mech} {tenants} {p}: {secs:.3} s ({:.2} M events/s) {} reached {}",
+            rate(secs),
+            v.kind.name(),
+            v.reached
+        );
+    }
+    println!(
+        "{mech} {tenants} all: {total:.3} s ({:.2} M events/s)",
+        rate(total)
+    );
+}
