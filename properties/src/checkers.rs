@@ -483,6 +483,33 @@ pub fn exposure_windows(h: &History, b: &ExposureBounds) -> Vec<ExposureWindow> 
 /// [`exposure_windows`] over a shared index of the history.
 pub fn exposure_windows_with(f: &Facts<'_>, b: &ExposureBounds) -> Vec<ExposureWindow> {
     let mut out = Vec::new();
+    if f.exposures.is_empty() {
+        return out;
+    }
+    // Built once, not per stolen item (a snapshot of P's store steals every tenant's, and a
+    // scan of every presentation per item made P4 quadratic): the accepted presentations
+    // by item; P's RT presentations by family root; the attacker's Accepts, in time order.
+    let accepted_by_item: Grouped<ItemId, Micros> = Grouped::new(
+        f.decided()
+            .filter(|(_, d, _)| matches!(d, Decision::Accept { .. }))
+            .map(|(p, _, t)| (p.item, t))
+            .collect(),
+    );
+    let refreshes_by_root: Grouped<ItemId, Micros> = Grouped::new(
+        f.presents
+            .values()
+            .filter(|p| {
+                matches!(p.who, Party::Partner(_))
+                    && f.issued.get(&p.item).map(|i| i.kind) == Some(ItemKind::RefreshToken)
+            })
+            .map(|p| (f.root_of(p.item), p.t))
+            .collect(),
+    );
+    let attacker_accepts: Vec<(ItemId, Micros, MsgId)> = f
+        .decided()
+        .filter(|(p, d, _)| p.who == Party::Attacker && matches!(d, Decision::Accept { .. }))
+        .map(|(p, _, t)| (p.item, t, p.req))
+        .collect();
     for e in &f.exposures {
         // A theft: A5, an A2 snapshot, or one item taken in transit or from a log.
         if !(e.capability == AttackerCapability::A5
@@ -497,12 +524,11 @@ pub fn exposure_windows_with(f: &Facts<'_>, b: &ExposureBounds) -> Vec<ExposureW
             let deadline = match kind {
                 Some(ItemKind::AccessToken) | None => Some(e.t + b.ttl),
                 Some(ItemKind::TriggerUrl) if b.url_per_use => {
-                    let next_use = f
-                        .decided()
-                        .filter(|(p, d, t)| {
-                            p.item == *x && *t >= e.t && matches!(d, Decision::Accept { .. })
-                        })
-                        .map(|(_, _, t)| t)
+                    let next_use = accepted_by_item
+                        .of(*x)
+                        .iter()
+                        .map(|(_, t)| *t)
+                        .filter(|t| *t >= e.t)
                         .min();
                     Some(next_use.unwrap_or(e.t) + b.ttl)
                 }
@@ -515,17 +541,11 @@ pub fn exposure_windows_with(f: &Facts<'_>, b: &ExposureBounds) -> Vec<ExposureW
                         .or_else(|| b.shared.map(|u| e.t + u))
                 }
                 Some(ItemKind::RefreshToken) => {
-                    let mut refreshes: Vec<Micros> = f
-                        .presents
-                        .values()
-                        .filter(|p| {
-                            matches!(p.who, Party::Partner(_))
-                                && p.t > e.t
-                                && f.issued.get(&p.item).map(|i| i.kind)
-                                    == Some(ItemKind::RefreshToken)
-                                && f.root_of(p.item) == root
-                        })
-                        .map(|p| p.t)
+                    let mut refreshes: Vec<Micros> = refreshes_by_root
+                        .of(root)
+                        .iter()
+                        .map(|(_, t)| *t)
+                        .filter(|t| *t > e.t)
                         .collect();
                     refreshes.sort_unstable();
                     let slip = usize::from(b.grace_slip && b.grace > 0);
@@ -537,17 +557,14 @@ pub fn exposure_windows_with(f: &Facts<'_>, b: &ExposureBounds) -> Vec<ExposureW
                 }
                 Some(_) => Some(e.t + b.ttl),
             };
-            let accepts: Vec<(Micros, tokenlab_models::ids::MsgId)> = f
-                .decided()
-                .filter(|(p, d, _)| {
-                    p.who == Party::Attacker
-                        && matches!(d, Decision::Accept { .. })
-                        && (f.attacker_derived(p.item, *x)
-                            // A request the attacker signed itself with a stolen key.
-                            || (kind == Some(ItemKind::SharedSecret)
-                                && !f.issued.contains_key(&p.item)))
+            let accepts: Vec<(Micros, MsgId)> = attacker_accepts
+                .iter()
+                .filter(|(item, _, _)| {
+                    f.attacker_derived(*item, *x)
+                        // A request the attacker signed itself with a stolen key.
+                        || (kind == Some(ItemKind::SharedSecret) && !f.issued.contains_key(item))
                 })
-                .map(|(p, _, t)| (t, p.req))
+                .map(|(_, t, req)| (*t, *req))
                 .collect();
             let last = accepts.iter().copied().max();
             let next_refresh = match (kind, deadline) {
