@@ -472,3 +472,18 @@ pub fn numbered(lines: Vec<String>) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Grouped;
+
+    #[test]
+    fn grouped_keeps_each_key_in_the_order_given() {
+        let g = Grouped::new(vec![(3, 'a'), (1, 'b'), (3, 'c'), (2, 'd'), (1, 'e')]);
+        assert_eq!(g.of(1), &[(1, 'b'), (1, 'e')]);
+        assert_eq!(g.of(3), &[(3, 'a'), (3, 'c')]);
+        assert_eq!(g.of(2), &[(2, 'd')]);
+        assert!(g.of(0).is_empty() && g.of(4).is_empty());
+        assert!(Grouped::<u8, u8>::new(Vec::new()).of(1).is_empty());
+    }
+}
