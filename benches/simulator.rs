@@ -9,7 +9,8 @@
 //! before t = 0) outside the timed part, which runs the demands to the hard stop and ends
 //! the run (its history sorted). Provisioning (`{m}/provision`, per tenant) and the summary
 //! pass (`{m}/summary`, per demand) are cases of their own; `checkers/*` is the cost of all
-//! twelve checkers per history event at two sizes (flat means linear); `scale/*` is the
+//! twelve checkers per history event at two sizes (flat means linear), and on the scale
+//! workload at 1,000 and 10,000 tenants (`scale_per_event`); `scale/*` is the
 //! 1-demand-per-tenant-hour workload of the million-tenant run at 10,000 tenants (100 under
 //! `-- --test`).
 
@@ -184,6 +185,30 @@ fn bench_checkers(c: &mut Criterion) {
                     })
                 },
             );
+        }
+        // The scale workload (one demand per tenant-hour, one hour) at 1,000 and 10,000
+        // tenants (10 under `-- --test`): the run grows in tenants, not in events per
+        // tenant, which is where a per-tenant scan of every tenant's events shows (issue 18:
+        // P3, P5 and P10 were quadratic in tenants; 100 → 1,000 at 600 s hid it).
+        for tenants in if test_mode() {
+            vec![10]
+        } else {
+            vec![1_000, 10_000]
+        } {
+            let mut s = Scenario::new(m, "same-region").expect("preset");
+            s.tenants = tenants;
+            s.duration_s = 3600.0;
+            s.demands_per_tenant_hour = 1.0;
+            let r = run(&s).expect("runs");
+            g.throughput(Throughput::Elements(r.history.records.len() as u64));
+            g.bench_function(format!("{m}/scale_per_event/{tenants}_tenants"), |b| {
+                b.iter(|| {
+                    judge_all(&Property::ALL, &r.history, &r.params, tenants)
+                        .iter()
+                        .map(|v| v.reached)
+                        .sum::<u64>()
+                })
+            });
         }
     }
     g.finish();

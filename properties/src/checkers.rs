@@ -3,7 +3,7 @@
 //! P10 and P12, fault-exposed) presentations that got a decision from the verifier the
 //! property names, and whose counterexample is a numbered trace.
 
-use crate::facts::{Decision, Facts, numbered, short};
+use crate::facts::{Decision, Facts, Grouped, numbered, short};
 use crate::{Verdict, VerdictKind};
 use std::collections::{BTreeMap, BTreeSet};
 use tokenlab_models::Micros;
@@ -237,7 +237,9 @@ pub fn confinement_with(f: &Facts<'_>) -> Verdict {
 
 /// Installation state per tenant over time, from the admin events.
 struct Installs {
-    events: Vec<(Micros, AdminKind, TenantId)>,
+    /// The admin events by tenant, each tenant's in history order: a question about one
+    /// tenant reads its own few events, not every tenant's (which made P3 and P5 quadratic).
+    events: Grouped<TenantId, (Micros, AdminKind)>,
     consent_tracked: BTreeSet<TenantId>,
 }
 
@@ -252,15 +254,19 @@ impl Installs {
             .map(|(_, _, t)| *t)
             .collect();
         Installs {
-            events: f.admin.clone(),
+            events: admin_by_tenant(f),
             consent_tracked,
         }
+    }
+    /// `tenant`'s admin events, in history order.
+    fn of(&self, tenant: TenantId) -> impl Iterator<Item = (Micros, AdminKind)> + '_ {
+        self.events.of(tenant).iter().map(|(_, e)| *e)
     }
     /// (installed, grant live, consented) at `t`.
     fn state(&self, tenant: TenantId, t: Micros) -> (bool, bool, bool) {
         let (mut installed, mut grant, mut consented) = (false, true, false);
-        for (at, k, x) in &self.events {
-            if *at > t || *x != tenant {
+        for (at, k) in self.of(tenant) {
+            if at > t {
                 continue;
             }
             match k {
@@ -314,19 +320,17 @@ pub fn authorized_issuance_with(f: &Facts<'_>, consent_by_design: bool) -> Verdi
                 let needs_consent = installs.consent_tracked.contains(tenant)
                     && matches!(kind, ItemKind::AccessToken | ItemKind::RefreshToken)
                     && matches!(to, Party::Partner(_));
-                let ever_installed = f
-                    .admin
-                    .iter()
-                    .any(|(t, k, x)| x == tenant && *k == AdminKind::Install && *t <= r.t);
+                let ever_installed = installs
+                    .of(*tenant)
+                    .any(|(t, k)| k == AdminKind::Install && t <= r.t);
                 if ever_installed && (!installed || !grant) {
                     reached += 1;
                 }
                 if !installed || !grant || (needs_consent && !consented) {
-                    let mut lines: Vec<String> = f
-                        .admin
-                        .iter()
-                        .filter(|(t, _, x)| x == tenant && *t <= r.t)
-                        .map(|(t, k, x)| format!("t={:.3}s admin {k:?} {x}", *t as f64 / 1e6))
+                    let mut lines: Vec<String> = installs
+                        .of(*tenant)
+                        .filter(|(t, _)| *t <= r.t)
+                        .map(|(t, k)| format!("t={:.3}s admin {k:?} {tenant}", t as f64 / 1e6))
                         .collect();
                     lines.push(format!(
                         "t={:.3}s platform issued {} ({kind:?}) for {tenant}",
@@ -481,6 +485,33 @@ pub fn exposure_windows(h: &History, b: &ExposureBounds) -> Vec<ExposureWindow> 
 /// [`exposure_windows`] over a shared index of the history.
 pub fn exposure_windows_with(f: &Facts<'_>, b: &ExposureBounds) -> Vec<ExposureWindow> {
     let mut out = Vec::new();
+    if f.exposures.is_empty() {
+        return out;
+    }
+    // Built once, not per stolen item (a snapshot of P's store steals every tenant's, and a
+    // scan of every presentation per item made P4 quadratic): the accepted presentations
+    // by item; P's RT presentations by family root; the attacker's Accepts, in time order.
+    let accepted_by_item: Grouped<ItemId, Micros> = Grouped::new(
+        f.decided()
+            .filter(|(_, d, _)| matches!(d, Decision::Accept { .. }))
+            .map(|(p, _, t)| (p.item, t))
+            .collect(),
+    );
+    let refreshes_by_root: Grouped<ItemId, Micros> = Grouped::new(
+        f.presents
+            .values()
+            .filter(|p| {
+                matches!(p.who, Party::Partner(_))
+                    && f.issued.get(&p.item).map(|i| i.kind) == Some(ItemKind::RefreshToken)
+            })
+            .map(|p| (f.root_of(p.item), p.t))
+            .collect(),
+    );
+    let attacker_accepts: Vec<(ItemId, Micros, MsgId)> = f
+        .decided()
+        .filter(|(p, d, _)| p.who == Party::Attacker && matches!(d, Decision::Accept { .. }))
+        .map(|(p, _, t)| (p.item, t, p.req))
+        .collect();
     for e in &f.exposures {
         // A theft: A5, an A2 snapshot, or one item taken in transit or from a log.
         if !(e.capability == AttackerCapability::A5
@@ -498,12 +529,11 @@ pub fn exposure_windows_with(f: &Facts<'_>, b: &ExposureBounds) -> Vec<ExposureW
             let deadline = match kind {
                 Some(ItemKind::AccessToken) | None => Some(e.t + b.ttl),
                 Some(ItemKind::TriggerUrl) if b.url_per_use => {
-                    let next_use = f
-                        .decided()
-                        .filter(|(p, d, t)| {
-                            p.item == *x && *t >= e.t && matches!(d, Decision::Accept { .. })
-                        })
-                        .map(|(_, _, t)| t)
+                    let next_use = accepted_by_item
+                        .of(*x)
+                        .iter()
+                        .map(|(_, t)| *t)
+                        .filter(|t| *t >= e.t)
                         .min();
                     Some(next_use.unwrap_or(e.t) + b.ttl)
                 }
@@ -516,17 +546,11 @@ pub fn exposure_windows_with(f: &Facts<'_>, b: &ExposureBounds) -> Vec<ExposureW
                         .or_else(|| b.shared.map(|u| e.t + u))
                 }
                 Some(ItemKind::RefreshToken) => {
-                    let mut refreshes: Vec<Micros> = f
-                        .presents
-                        .values()
-                        .filter(|p| {
-                            matches!(p.who, Party::Partner(_))
-                                && p.t > e.t
-                                && f.issued.get(&p.item).map(|i| i.kind)
-                                    == Some(ItemKind::RefreshToken)
-                                && f.root_of(p.item) == root
-                        })
-                        .map(|p| p.t)
+                    let mut refreshes: Vec<Micros> = refreshes_by_root
+                        .of(root)
+                        .iter()
+                        .map(|(_, t)| *t)
+                        .filter(|t| *t > e.t)
                         .collect();
                     refreshes.sort_unstable();
                     let slip = usize::from(b.grace_slip && b.grace > 0);
@@ -538,17 +562,14 @@ pub fn exposure_windows_with(f: &Facts<'_>, b: &ExposureBounds) -> Vec<ExposureW
                 }
                 Some(_) => Some(e.t + b.ttl),
             };
-            let accepts: Vec<(Micros, tokenlab_models::ids::MsgId)> = f
-                .decided()
-                .filter(|(p, d, _)| {
-                    p.who == Party::Attacker
-                        && matches!(d, Decision::Accept { .. })
-                        && (f.attacker_derived(p.item, *x)
-                            // A request the attacker signed itself with a stolen key.
-                            || (kind == Some(ItemKind::SharedSecret)
-                                && !f.issued.contains_key(&p.item)))
+            let accepts: Vec<(Micros, MsgId)> = attacker_accepts
+                .iter()
+                .filter(|(item, _, _)| {
+                    f.attacker_derived(*item, *x)
+                        // A request the attacker signed itself with a stolen key.
+                        || (kind == Some(ItemKind::SharedSecret) && !f.issued.contains_key(item))
                 })
-                .map(|(p, _, t)| (t, p.req))
+                .map(|(_, t, req)| (*t, *req))
                 .collect();
             let last = accepts.iter().copied().max();
             out.push(ExposureWindow {
@@ -632,27 +653,28 @@ pub fn revocation(h: &History, outstanding_r: Micros) -> Verdict {
 
 /// [`revocation`] over a shared index of the history.
 pub fn revocation_with(f: &Facts<'_>, outstanding_r: Micros) -> Verdict {
-    let ends: Vec<(Micros, AdminKind, TenantId)> = f
-        .admin
-        .iter()
-        .filter(|(t, k, _)| *t >= 0 && matches!(k, AdminKind::Uninstall | AdminKind::Revoke))
-        .copied()
-        .collect();
+    // Per tenant, so that a decision reads its tenant's events only (linear overall).
+    let admin = admin_by_tenant(f);
     let mut violations = Vec::new();
     let mut reached = 0;
     for (p, d, t) in f.decided() {
+        let events = admin.of(p.tenant);
         // The earliest end since the tenant's last (re)install before this decision.
-        let reinstalled = f
-            .admin
+        let reinstalled = events
             .iter()
-            .filter(|(at, k, x)| *x == p.tenant && *k == AdminKind::Install && *at <= t)
-            .map(|(at, _, _)| *at)
+            .filter(|(_, (at, k))| *k == AdminKind::Install && *at <= t)
+            .map(|(_, (at, _))| *at)
             .max()
             .unwrap_or(Micros::MIN);
-        let Some((end, kind, _)) = ends
+        let Some((_, (end, kind))) = events
             .iter()
-            .filter(|(e, _, x)| *x == p.tenant && *e <= t && *e > reinstalled)
-            .min_by_key(|(e, _, _)| *e)
+            .filter(|(_, (e, k))| {
+                *e >= 0
+                    && matches!(k, AdminKind::Uninstall | AdminKind::Revoke)
+                    && *e <= t
+                    && *e > reinstalled
+            })
+            .min_by_key(|(_, (e, _))| *e)
         else {
             continue;
         };
@@ -715,6 +737,11 @@ fn acknowledged_uninstalls(f: &Facts<'_>) -> Vec<(MsgId, TenantId, Micros, Micro
     out
 }
 
+/// The admin events by tenant, each tenant's in history order.
+fn admin_by_tenant(f: &Facts<'_>) -> Grouped<TenantId, (Micros, AdminKind)> {
+    Grouped::new(f.admin.iter().map(|(t, k, x)| (*x, (*t, *k))).collect())
+}
+
 /// The long-lived items P's row for `tenant` held at `t` (records up to and including `t`),
 /// from the history's `StoreItem` and `StoreDrop`: field → item. (A drop names the item its
 /// field held, so the field alone says what went.)
@@ -734,6 +761,65 @@ pub fn held_items(h: &History, tenant: TenantId, t: Micros) -> BTreeMap<&'static
     held
 }
 
+/// [`held_items`] for many questions about one history: the `StoreItem` and `StoreDrop`
+/// records grouped by tenant, so that each acknowledged uninstall reads its tenant's row
+/// changes, not the history from its start (which made the clause quadratic in uninstalls).
+struct StoreRows<'h> {
+    h: &'h History,
+    /// Tenant → the indexes of the records that changed its row, in history order.
+    changes: Grouped<TenantId, usize>,
+    /// The records are in time order (as the drivers leave them): the cut-off at `t` is
+    /// then found by binary search.
+    sorted: bool,
+}
+
+impl<'h> StoreRows<'h> {
+    fn new(h: &'h History) -> StoreRows<'h> {
+        let changes = h
+            .records
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match &r.event {
+                Event::StoreItem(s) => Some((s.tenant, i)),
+                Event::StoreDrop(s) => Some((s.tenant, i)),
+                _ => None,
+            })
+            .collect();
+        StoreRows {
+            h,
+            changes: Grouped::new(changes),
+            sorted: h.records.windows(2).all(|w| w[0].t <= w[1].t),
+        }
+    }
+
+    /// Exactly [`held_items`]`(h, tenant, t)`.
+    fn held(&self, tenant: TenantId, t: Micros) -> BTreeMap<&'static str, ItemId> {
+        let records = &self.h.records;
+        // `held_items` reads the records before the first one later than `t`.
+        let cut = if self.sorted {
+            records.partition_point(|r| r.t <= t)
+        } else {
+            records.iter().take_while(|r| r.t <= t).count()
+        };
+        let mut held = BTreeMap::new();
+        for (_, i) in self.changes.of(tenant) {
+            if *i >= cut {
+                break;
+            }
+            match &records[*i].event {
+                Event::StoreItem(s) => {
+                    held.insert(s.field, s.item);
+                }
+                Event::StoreDrop(s) => {
+                    held.remove(s.field);
+                }
+                _ => {}
+            }
+        }
+        held
+    }
+}
+
 /// P5's retention clause (P forgets at uninstall): once P has acknowledged an `uninstalled`
 /// hook for tenant i (its 2xx), its store holds no long-lived credential item of i (RT,
 /// client or shared secret, trigger URL or key): the platform refuses them from then on, and
@@ -743,13 +829,18 @@ pub fn held_items(h: &History, tenant: TenantId, t: Micros) -> BTreeMap<&'static
 /// for which P held an item of the tenant when the hook was sent (the clause's antecedent);
 /// where P keeps nothing per tenant (push) or is never told, it adds nothing.
 pub fn with_retention_clause(mut v: Verdict, f: &Facts<'_>) -> Verdict {
+    let acks = acknowledged_uninstalls(f);
+    if acks.is_empty() {
+        return v;
+    }
+    let rows = StoreRows::new(f.h);
     let mut first = None;
-    for (req, tenant, sent, acked) in acknowledged_uninstalls(f) {
-        if held_items(f.h, tenant, sent).is_empty() {
+    for (req, tenant, sent, acked) in acks {
+        if rows.held(tenant, sent).is_empty() {
             continue;
         }
         v.reached += 1;
-        let kept = held_items(f.h, tenant, acked);
+        let kept = rows.held(tenant, acked);
         if first.is_some() || kept.is_empty() {
             continue;
         }
@@ -1048,23 +1139,26 @@ pub fn credential_binding_with(f: &Facts<'_>, grace: Micros) -> Verdict {
             *s = (*s).min(*t);
         }
     }
-    // Decided presentations of RTs, by family root, for "was the family revoked".
-    let family_accepts: Vec<(ItemId, Micros, tokenlab_models::ids::MsgId)> = f
-        .decided()
-        .filter(|(p, d, _)| {
-            matches!(d, Decision::Accept { .. })
-                && f.issued.get(&p.item).map(|i| i.kind) == Some(ItemKind::RefreshToken)
-        })
-        .map(|(p, _, t)| (f.root_of(p.item), t, p.req))
-        .collect();
-    let detects: Vec<(Micros, TenantId)> = h
-        .records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::Detect { tenant, .. } => Some((r.t, *tenant)),
-            _ => None,
-        })
-        .collect();
+    // Decided presentations of RTs, by family root, for "was the family revoked"; and the
+    // detections by tenant: a reuse reads its own family's and tenant's, not every one.
+    let family_accepts: Grouped<ItemId, (Micros, MsgId)> = Grouped::new(
+        f.decided()
+            .filter(|(p, d, _)| {
+                matches!(d, Decision::Accept { .. })
+                    && f.issued.get(&p.item).map(|i| i.kind) == Some(ItemKind::RefreshToken)
+            })
+            .map(|(p, _, t)| (f.root_of(p.item), (t, p.req)))
+            .collect(),
+    );
+    let detects: Grouped<TenantId, Micros> = Grouped::new(
+        h.records
+            .iter()
+            .filter_map(|r| match &r.event {
+                Event::Detect { tenant, .. } => Some((*tenant, r.t)),
+                _ => None,
+            })
+            .collect(),
+    );
     for (p, d, t) in f.decided() {
         let kind = f.issued.get(&p.item).map(|i| i.kind);
         let credential = matches!(kind, Some(ItemKind::RefreshToken | ItemKind::ClientSecret))
@@ -1099,15 +1193,17 @@ pub fn credential_binding_with(f: &Facts<'_>, grace: Micros) -> Verdict {
             reached += 1;
             let tenant = f.issued[&p.item].tenant;
             let detected = detects
+                .of(tenant)
                 .iter()
-                .any(|(dt, dtn)| *dtn == tenant && *dt >= *s && *dt <= t);
+                .any(|(_, dt)| *dt >= *s && *dt <= t);
             let accepted = matches!(d, Decision::Accept { .. });
             // The family is revoked: no RT of it is accepted after the reuse was decided.
             let root = f.root_of(p.item);
             let live_after = family_accepts
+                .of(root)
                 .iter()
-                .filter(|(r, at, _)| *r == root && *at > t)
-                .min_by_key(|(_, at, _)| *at);
+                .filter(|(_, (at, _))| *at > t)
+                .min_by_key(|(_, (at, _))| *at);
             let why = if !detected {
                 Some("nothing detected it")
             } else if accepted {
@@ -1125,7 +1221,7 @@ pub fn credential_binding_with(f: &Facts<'_>, grace: Micros) -> Verdict {
                     short(p.item)
                 ));
                 lines.push(f.line(p.req));
-                if let Some((_, _, req)) = live_after {
+                if let Some((_, (_, req))) = live_after {
                     lines.push(f.line(*req));
                 }
                 lines.push(format!(
@@ -1139,4 +1235,71 @@ pub fn credential_binding_with(f: &Facts<'_>, grace: Micros) -> Verdict {
         return Verdict::not_applicable("P9", reached);
     }
     verdict("P9", violations, reached, VerdictKind::Holds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row_change(
+        h: &mut History,
+        t: Micros,
+        drop: bool,
+        tenant: u32,
+        field: &'static str,
+        item: u64,
+    ) {
+        let s = Box::new(StoredItem {
+            tenant: TenantId(tenant),
+            field,
+            item: ItemId(item),
+            cause: None,
+        });
+        h.push(
+            t,
+            if drop {
+                Event::StoreDrop(s)
+            } else {
+                Event::StoreItem(s)
+            },
+        );
+    }
+
+    /// The per-tenant index answers exactly as the rescan of the history it replaces, on a
+    /// history in time order and on one that is not (where the rescan stops at the first
+    /// later record).
+    #[test]
+    fn store_rows_agree_with_held_items() {
+        let mut sorted = History::default();
+        row_change(&mut sorted, 10, false, 1, "rt", 100);
+        row_change(&mut sorted, 10, false, 2, "rt", 200);
+        row_change(&mut sorted, 20, false, 1, "secret", 101);
+        row_change(&mut sorted, 30, true, 1, "rt", 100);
+        row_change(&mut sorted, 30, false, 1, "rt", 102);
+        row_change(&mut sorted, 40, true, 2, "rt", 200);
+        let mut unsorted = History::default();
+        row_change(&mut unsorted, 30, false, 1, "rt", 100);
+        row_change(&mut unsorted, 10, false, 1, "secret", 101);
+        row_change(&mut unsorted, 20, true, 1, "rt", 100);
+        row_change(&mut unsorted, 5, false, 2, "rt", 200);
+        for h in [&sorted, &unsorted] {
+            let rows = StoreRows::new(h);
+            for tenant in [1, 2, 3] {
+                for t in [0, 5, 10, 15, 20, 30, 35, 40, 50] {
+                    let tenant = TenantId(tenant);
+                    assert_eq!(
+                        rows.held(tenant, t),
+                        held_items(h, tenant, t),
+                        "{tenant} at {t}"
+                    );
+                }
+            }
+        }
+        // Not vacuous: the index sees the rotation and the drop.
+        let rows = StoreRows::new(&sorted);
+        assert_eq!(rows.held(TenantId(1), 30).get("rt"), Some(&ItemId(102)));
+        assert!(rows.held(TenantId(2), 40).is_empty());
+        // The unsorted history's rescan stops at its first record (t = 30) before 30.
+        assert!(StoreRows::new(&unsorted).held(TenantId(2), 20).is_empty());
+    }
 }

@@ -119,6 +119,52 @@ pub fn read_your_writes_with(f: &facts::Facts<'_>) -> Verdict {
             committed.entry(q).or_insert((r.t, *item));
         }
     }
+    if trigger_requests.is_empty() {
+        return Verdict::not_applicable("P12", 0);
+    }
+    // What follows a 2xx, indexed once: P's reads by the response they follow up, and each
+    // tenant's acts (the candidates for "P's next act for the tenant"), both by record
+    // index. A scan forward from every 2xx instead crossed all the events in flight, which
+    // grow with the number of tenants: quadratic overall.
+    let mut reads = Vec::new();
+    let mut acts = Vec::new();
+    for (i, n) in h.records.iter().enumerate() {
+        match &n.event {
+            Event::ReadResult { item, cause, .. } => {
+                if let Some(c) = cause.get() {
+                    reads.push((c, (i, *item)));
+                }
+            }
+            Event::StaleRead { tenant: t, .. } => acts.push((*t, (i, None))),
+            Event::Send { env: e } if e.from == Party::APP && e.to == Party::API => {
+                if let Some(q) = e.request()
+                    && let Some(t) = q.tenant
+                    && let Some(Value::Jwt(j)) = q.headers.get("authorization")
+                {
+                    acts.push((t, (i, Some(j.id()))));
+                }
+            }
+            Event::Send { env: e } if e.from == Party::APP => {
+                if let Some(t) = trigger_requests.get(&e.id) {
+                    acts.push((*t, (i, None)));
+                }
+            }
+            Event::Present {
+                who: Party::Partner(_),
+                item,
+                tenant: t,
+                ..
+            } => acts.push((*t, (i, Some(*item)))),
+            _ => {}
+        }
+    }
+    let reads = facts::Grouped::new(reads);
+    let acts = facts::Grouped::new(acts);
+    // The first of a group after record `i` (a group's record indexes increase).
+    fn after<K, V: Copy>(group: &[(K, (usize, V))], i: usize) -> Option<V> {
+        let k = group.partition_point(|(_, (j, _))| *j <= i);
+        group.get(k).map(|(_, (_, v))| *v)
+    }
     let mut reached = 0;
     let mut counterexample = None;
     let mut violations = 0u64;
@@ -152,35 +198,11 @@ pub fn read_your_writes_with(f: &facts::Facts<'_>) -> Verdict {
                 .map(|(_, x)| *x),
         };
         // What P's read after this 2xx returned, where it read (not with an in-band T).
-        let read = h.records[i + 1..].iter().find_map(|n| match &n.event {
-            Event::ReadResult { item, cause, .. } if cause.get() == Some(env.id) => Some(*item),
-            _ => None,
-        });
+        let read = after(reads.of(env.id), i);
         // Else P's next act for the tenant, in the order P acted: its API request when it
         // sends it (the verifier's `Present` comes a hop later, after, say, another demand's
         // trigger call for the same tenant that P sent in between).
-        let next = h.records[i + 1..].iter().find_map(|n| match &n.event {
-            Event::StaleRead { tenant: t, .. } if *t == tenant => Some(None),
-            Event::Send { env: e } if e.from == Party::APP && e.to == Party::API => e
-                .request()
-                .filter(|q| q.tenant == Some(tenant))
-                .and_then(|q| match q.headers.get("authorization") {
-                    Some(Value::Jwt(j)) => Some(Some(j.id())),
-                    _ => None,
-                }),
-            Event::Send { env: e }
-                if e.from == Party::APP && trigger_requests.get(&e.id) == Some(&tenant) =>
-            {
-                Some(None)
-            }
-            Event::Present {
-                who: Party::Partner(_),
-                item,
-                tenant: t,
-                ..
-            } if *t == tenant => Some(Some(*item)),
-            _ => None,
-        });
+        let next = after(acts.of(tenant), i);
         let stale = match (read, next) {
             (Some(found), _) => expected.is_none() || found != expected,
             (None, None) => false,
@@ -193,9 +215,6 @@ pub fn read_your_writes_with(f: &facts::Facts<'_>) -> Verdict {
                 counterexample = Some(describe(r.t, tenant, env.id, h));
             }
         }
-    }
-    if trigger_requests.is_empty() {
-        return Verdict::not_applicable("P12", 0);
     }
     Verdict {
         property: "P12",
