@@ -9,7 +9,9 @@
 # or P1's reach controls (`properties/tests/p1_reached.rs`: what counts as reaching the tenant
 # check; under a second, with no simulation of its own worth the name),
 # or the checker details the matrix does not pin down (`properties/tests/checker_edges.rs`:
-# F's retry bound, P5 across a reinstall, P10's recovery window, P3's reach; under a second).
+# F's retry bounds, P5 across a reinstall, P10's windows, P3's reach, P4's bounds; seconds),
+# or the verifiers' boundaries (`properties/tests/verifier_edges.rs`: credential overlap,
+# assertion exp, lifetime cap, iss/sub, the migration window's end; under a second).
 #
 # Not part of CI: a full run is hours on two cores. Split it:
 #   scripts/mutants.sh --shard 0/8            # one eighth of every file's mutants
