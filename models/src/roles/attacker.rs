@@ -652,21 +652,11 @@ impl Attacker {
         // Client B's RT redeemed as client A (with A's client secret where it holds it): only
         // the AS's binding of an RT to its client stops it (RFC 6749 §6, §10.4).
         if let Some(rt) = grant.get("refresh_token") {
-            let mut body = Fields::new()
+            let body = Fields::new()
                 .with("grant_type", Value::Str("refresh_token".into()))
                 .with("refresh_token", rt.clone())
                 .with("client_id", Value::Str(APP_ID.into()));
-            if let Some(cs) = self.held("client_secret", None) {
-                body.0.push(("client_secret", cs.clone()));
-            }
-            let req = Request {
-                method: crate::message::Method::Post,
-                route: "POST /oauth/token",
-                tenant: Some(tenant),
-                headers: Fields::new(),
-                body,
-            };
-            self.send(out, now, Party::AS, req, Pending::Other);
+            self.token_request_as_client_a(now, tenant, body, out);
         }
         // Client B's code (upm-oauth) redeemed as client A, with app B's own PKCE verifier and
         // redirect URI: only the AS's binding of a code to its client stops it (RFC 6749
@@ -681,21 +671,33 @@ impl Attacker {
                     body.0.push((field, v.clone()));
                 }
             }
-            if let Some(cs) = self.held("client_secret", None) {
-                body.0.push(("client_secret", cs.clone()));
-            }
-            let req = Request {
-                method: crate::message::Method::Post,
-                route: "POST /oauth/token",
-                tenant: Some(tenant),
-                headers: Fields::new(),
-                body,
-            };
-            self.send(out, now, Party::AS, req, Pending::Other);
+            self.token_request_as_client_a(now, tenant, body, out);
         }
         if self.forging {
             self.send_forged(now, tenant, fit, token, out);
         }
+    }
+
+    /// A token request for `tenant` as client A, with A's client secret where the attacker
+    /// holds it.
+    fn token_request_as_client_a(
+        &mut self,
+        now: Micros,
+        tenant: TenantId,
+        mut body: Fields,
+        out: &mut Effects,
+    ) {
+        if let Some(cs) = self.held("client_secret", None) {
+            body.0.push(("client_secret", cs.clone()));
+        }
+        let req = Request {
+            method: crate::message::Method::Post,
+            route: "POST /oauth/token",
+            tenant: Some(tenant),
+            headers: Fields::new(),
+            body,
+        };
+        self.send(out, now, Party::AS, req, Pending::Other);
     }
 
     /// An `installed` event for `tenant` carrying the attacker's own secrets.
