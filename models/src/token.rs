@@ -516,6 +516,33 @@ impl PlatformKeys {
     }
 }
 
+/// A compact JWS with `header` and `claims` and a signature its key's holder did not make.
+/// The platform's header and claim layout are public, so an A10 attacker writes FITs and Ts
+/// that decode like the platform's and that only the signature (or HMAC) check refuses.
+fn forged_jws(header: &str, claims: &impl Serialize, signature: &[u8]) -> Jwt {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let json = serde_json::to_vec(claims).expect("plain claims serialize");
+    let mut token = String::with_capacity(header.len() + 2 + json.len() * 4 / 3 + 88);
+    token.push_str(header);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(&json, &mut token);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+    Jwt::new(token)
+}
+
+/// A FIT with the platform's exact header and `claims`, signed with `signature` (not F's).
+pub fn forge_fit(claims: &FitClaims, signature: &[u8; 64]) -> Jwt {
+    forged_jws(FIT_HEADER, claims, signature)
+}
+
+/// A T with the platform's exact header and `claims`, tagged with `tag` (not the platform's
+/// HMAC).
+pub fn forge_access(claims: &AccessClaims, tag: &[u8; 32]) -> Jwt {
+    forged_jws(HS256_HEADER, claims, tag)
+}
+
 /// The encoded JOSE header `jsonwebtoken` writes for `Header::new(Algorithm::EdDSA)`:
 /// base64url of `{"typ":"JWT","alg":"EdDSA"}` (a test checks it against the library).
 const FIT_HEADER: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJFZERTQSJ9";
@@ -1044,6 +1071,51 @@ mod tests {
         let none = Jwt::new(format!("eyJhbGciOiJub25lIn0.{forged_body}.{sig}"));
         assert!(v.verify_fast(none.expose()).is_none());
         assert!(v.verify(&none, 0).is_err());
+    }
+
+    #[test]
+    fn forgeries_are_laid_out_as_the_platforms_and_fail_only_their_signature() {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let k = keys();
+        let signature = |jwt: &Jwt| {
+            URL_SAFE_NO_PAD
+                .decode(jwt.expose().rsplit('.').next().unwrap())
+                .unwrap()
+        };
+        let c = FitClaims {
+            iss: FIT_ISSUER.into(),
+            aud: APP_ID.into(),
+            installation_id: 3,
+            api_base_url: "https://site-3.example/api".into(),
+            iat: EPOCH_S,
+            exp: EPOCH_S + 60,
+            jti: "f3".into(),
+        };
+        let fit = k.sign_fit(&c);
+        let genuine: [u8; 64] = signature(&fit).try_into().unwrap();
+        assert_eq!(forge_fit(&c, &genuine), fit, "the platform's exact layout");
+        let v = k.fit_public_key();
+        // Past the comb's threshold too: both verification paths refuse it.
+        for _ in 0..2 * COMB_AFTER {
+            assert_eq!(
+                v.verify(&forge_fit(&c, &[7; 64]), 0),
+                Err(JwtError::BadSignature)
+            );
+            assert!(v.verify(&fit, 0).is_ok());
+        }
+        let t = claims(EPOCH_S + 10);
+        let minted = k.mint_access(&t);
+        let tag: [u8; 32] = signature(&minted).try_into().unwrap();
+        assert_eq!(
+            forge_access(&t, &tag),
+            minted,
+            "the platform's exact layout"
+        );
+        assert_eq!(
+            k.verify_access(&forge_access(&t, &[7; 32])),
+            Err(JwtError::BadSignature)
+        );
     }
 
     #[test]

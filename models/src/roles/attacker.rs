@@ -19,7 +19,10 @@ use crate::ids::{
 };
 use crate::message::{Body, Envelope, Fields, Request, Response, Value};
 use crate::secret::{Jwt, Secret};
-use crate::token::{ConnectClaims, client_key, connect_qsh, sign_connect};
+use crate::token::{
+    ACCESS_SCOPE, API_AUDIENCE, AccessClaims, ConnectClaims, FIT_ISSUER, FitClaims,
+    PLATFORM_ISSUER, client_key, connect_qsh, forge_access, forge_fit, sign_connect,
+};
 use crate::{Micros, SEC};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -620,12 +623,40 @@ impl Attacker {
         self.send(out, now, Party::FORGE, req, Pending::Other);
     }
 
-    fn forged_jwt(&mut self, kind: &str) -> Jwt {
-        // Looks like a JWT, is signed by nobody the platform knows.
-        Jwt::new(format!(
-            "eyJhbGciOiJFZERTQSJ9.{kind}.{:016x}",
-            self.rng.random::<u64>()
-        ))
+    /// A FIT for `victim` as F writes one (its header and claims are public), valid for an
+    /// hour, with a signature of random bytes: only P's signature check refuses it.
+    fn forged_fit(&mut self, victim: TenantId, now: Micros) -> Jwt {
+        let claims = FitClaims {
+            iss: FIT_ISSUER.into(),
+            aud: APP_ID.into(),
+            installation_id: victim.0,
+            api_base_url: format!("https://site-{}.example/api", victim.0),
+            iat: self.epoch.numeric_date(now),
+            exp: self.epoch.numeric_date(now + 3600 * SEC),
+            jti: format!("forged-{:016x}", self.rng.random::<u64>()),
+        };
+        let mut signature = [0u8; 64];
+        self.rng.fill(&mut signature);
+        forge_fit(&claims, &signature)
+    }
+
+    /// A T for `victim` as the platform mints one, valid for an hour, with a random tag: only
+    /// the API's HMAC check refuses it.
+    fn forged_access(&mut self, victim: TenantId, now: Micros) -> Jwt {
+        let claims = AccessClaims {
+            iss: PLATFORM_ISSUER.into(),
+            aud: API_AUDIENCE.into(),
+            inst: victim.0,
+            app: APP_ID.into(),
+            scope: ACCESS_SCOPE.into(),
+            iat: self.epoch.numeric_date(now),
+            exp: self.epoch.numeric_date(now + 3600 * SEC),
+            jti: format!("forged-{:016x}", self.rng.random::<u64>()),
+            sub: None,
+        };
+        let mut tag = [0u8; 32];
+        self.rng.fill(&mut tag);
+        forge_access(&claims, &tag)
     }
 
     /// A4 across apps (`apps=2`): app B's FIT and T (and RT, and code) for `tenant`, which F
@@ -735,11 +766,18 @@ impl Attacker {
             }
             let fit = match &own_fit {
                 Some(f) => f.clone(),
-                None => Value::Jwt(self.forged_jwt("fit")),
+                None => Value::Jwt(self.forged_fit(victim, now)),
             };
             let token = match &own_token {
                 Some(t) => t.clone(),
-                None => Value::Jwt(self.forged_jwt("token")),
+                None => {
+                    // Presented at the API as well: only the API's HMAC check stops it there.
+                    let forged = Value::Jwt(self.forged_access(victim, now));
+                    let api =
+                        Self::api_request(victim, "GET /rest/api/resource", forged.clone(), now);
+                    self.send(out, now, Party::API, api, Pending::Other);
+                    forged
+                }
             };
             self.send_forged(now, victim, fit, token, out);
         }
@@ -846,7 +884,9 @@ impl Attacker {
                 .unwrap_or(TenantId(0));
             req.body = Self::forged_install(tenant, &mut self.rng);
         } else {
-            let forged = Value::Jwt(self.forged_jwt("token"));
+            // A T for the tenant the FIT names, which P then checks against the FIT.
+            let tenant = req.tenant.unwrap_or(TenantId(0));
+            let forged = Value::Jwt(self.forged_access(tenant, now));
             req.headers.0.retain(|(k, _)| *k != "x-forge-oauth-system");
             req.headers.0.push(("x-forge-oauth-system", forged));
         }
