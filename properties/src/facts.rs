@@ -78,6 +78,10 @@ pub struct Facts<'h> {
     /// id order), built on first use: `bound_tenant` looks one up per decision, and a scan
     /// of every presentation per lookup made P1 quadratic for Connect's per-request JWTs.
     presented_for: OnceLock<BTreeMap<ItemId, TenantId>>,
+    /// [`Facts::admin_by_tenant`], built on first use (P3, P5 and P10 ask it).
+    admin_by_tenant: OnceLock<Grouped<TenantId, (Micros, AdminKind)>>,
+    /// [`Facts::store_rows`], built on first use (P5 and P10 ask it).
+    store_rows: OnceLock<StoreRows>,
 }
 
 /// Entries grouped by key, each group in the order given (a stable sort): one key's entries
@@ -135,6 +139,8 @@ impl<'h> Facts<'h> {
             admin: Vec::new(),
             faulted: false,
             presented_for: OnceLock::new(),
+            admin_by_tenant: OnceLock::new(),
+            store_rows: OnceLock::new(),
         };
         // Item → the first tenant it was delivered for, and whether it was delivered for
         // another one too (all `app_wide` needs: no set of tenants per item).
@@ -319,6 +325,19 @@ impl<'h> Facts<'h> {
         }
     }
 
+    /// The admin events by tenant, each tenant's in history order: a question about one
+    /// tenant reads its own few events, not every tenant's. Built once per history.
+    pub fn admin_by_tenant(&self) -> &Grouped<TenantId, (Micros, AdminKind)> {
+        self.admin_by_tenant.get_or_init(|| {
+            Grouped::new(self.admin.iter().map(|(t, k, x)| (*x, (*t, *k))).collect())
+        })
+    }
+
+    /// P's store rows per tenant ([`StoreRows`]), built once per history.
+    pub fn store_rows(&self) -> &StoreRows {
+        self.store_rows.get_or_init(|| StoreRows::new(self.h))
+    }
+
     /// `threats.md` §1 entitlement: P always acts for its tenants; an attacker for the tenant
     /// it owns, and for a tenant it held an item for, issued for or bound to exactly that
     /// tenant, before `t`. A stolen item counts ("theft is judged by P4 and B, not by P1"),
@@ -462,6 +481,67 @@ impl<'h> Facts<'h> {
             }
         }
         out
+    }
+}
+
+/// What P's row for each tenant held over time, for many questions about one history: the
+/// `StoreItem` and `StoreDrop` records grouped by tenant, so that each question reads its
+/// tenant's row changes, not the history from its start (which made P5's retention clause
+/// quadratic in uninstalls).
+/// It holds no reference to the history (a `Facts` stays covariant in its history's
+/// lifetime): each question names the history it was built from.
+pub struct StoreRows {
+    /// Tenant → the indexes of the records that changed its row, in history order.
+    changes: Grouped<TenantId, usize>,
+    /// The records are in time order (as the drivers leave them): the cut-off at `t` is
+    /// then found by binary search. A hand-built history need not be.
+    sorted: bool,
+}
+
+impl StoreRows {
+    pub fn new(h: &History) -> StoreRows {
+        let changes = h
+            .records
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match &r.event {
+                Event::StoreItem(s) => Some((s.tenant, i)),
+                Event::StoreDrop(s) => Some((s.tenant, i)),
+                _ => None,
+            })
+            .collect();
+        StoreRows {
+            changes: Grouped::new(changes),
+            sorted: h.records.windows(2).all(|w| w[0].t <= w[1].t),
+        }
+    }
+
+    /// The long-lived items P's row for `tenant` held at `t`, field → item: exactly
+    /// `checkers::held_items(h, tenant, t)`, which reads the records before the first one
+    /// later than `t` (`h`: the history this index was built from).
+    pub fn held(&self, h: &History, tenant: TenantId, t: Micros) -> BTreeMap<&'static str, ItemId> {
+        let records = &h.records;
+        let cut = if self.sorted {
+            records.partition_point(|r| r.t <= t)
+        } else {
+            records.iter().take_while(|r| r.t <= t).count()
+        };
+        let mut held = BTreeMap::new();
+        for (_, i) in self.changes.of(tenant) {
+            if *i >= cut {
+                break;
+            }
+            match &records[*i].event {
+                Event::StoreItem(s) => {
+                    held.insert(s.field, s.item);
+                }
+                Event::StoreDrop(s) => {
+                    held.remove(s.field);
+                }
+                _ => {}
+            }
+        }
+        held
     }
 }
 
