@@ -3,7 +3,7 @@
 //! P10 and P12, fault-exposed) presentations that got a decision from the verifier the
 //! property names, and whose counterexample is a numbered trace.
 
-use crate::facts::{Decision, Facts, Grouped, numbered, short};
+use crate::facts::{Decision, Facts, Grouped, ItemMap, numbered, short};
 use crate::{Verdict, VerdictKind};
 use std::collections::{BTreeMap, BTreeSet};
 use tokenlab_models::Micros;
@@ -815,9 +815,8 @@ pub fn replay_with(f: &Facts<'_>) -> Verdict {
     let mut one_time_seen = false;
     let mut bearer_replayed = false;
     // Accepted uses per one-time item: (route, request).
-    let mut uses: BTreeMap<ItemId, Vec<(&'static str, tokenlab_models::ids::MsgId)>> =
-        BTreeMap::new();
-    let mut first_presenter: BTreeMap<ItemId, Party> = BTreeMap::new();
+    let mut uses: ItemMap<Vec<(&'static str, tokenlab_models::ids::MsgId)>> = ItemMap::default();
+    let mut first_presenter: ItemMap<Party> = ItemMap::default();
     for (p, d, decided_at) in f.decided() {
         let Some((_, env)) = f.msgs.get(&p.req) else {
             continue;
@@ -1060,7 +1059,7 @@ pub fn credential_binding_with(f: &Facts<'_>, grace: Micros) -> Verdict {
     let mut reached = 0;
     // When each RT was superseded: the earliest answer (by time, not by message id) that
     // handed back a different RT for it.
-    let mut superseded: BTreeMap<ItemId, Micros> = BTreeMap::new();
+    let mut superseded: ItemMap<Micros> = ItemMap::default();
     for (req, p) in &f.presents {
         let Some((t, ans)) = f.answers.get(req) else {
             continue;
