@@ -3,7 +3,7 @@
 //! P10 and P12, fault-exposed) presentations that got a decision from the verifier the
 //! property names, and whose counterexample is a numbered trace.
 
-use crate::facts::{Decision, Facts, Grouped, numbered, short};
+use crate::facts::{Decision, Facts, Grouped, ItemMap, numbered, short};
 use crate::{Verdict, VerdictKind};
 use std::collections::{BTreeMap, BTreeSet};
 use tokenlab_models::Micros;
@@ -236,17 +236,17 @@ pub fn confinement_with(f: &Facts<'_>) -> Verdict {
 }
 
 /// Installation state per tenant over time, from the admin events.
-struct Installs {
+struct Installs<'f> {
     /// The admin events by tenant, each tenant's in history order: a question about one
     /// tenant reads its own few events, not every tenant's (which made P3 and P5 quadratic).
-    events: Grouped<TenantId, (Micros, AdminKind)>,
+    events: &'f Grouped<TenantId, (Micros, AdminKind)>,
     consent_tracked: BTreeSet<TenantId>,
 }
 
-impl Installs {
+impl<'f> Installs<'f> {
     /// `consent_by_design`: the mechanism asks an admin's consent before it issues (upm-oauth),
     /// so every tenant needs one, whether or not a consent was ever seen.
-    fn new(f: &Facts<'_>, consent_by_design: bool) -> Installs {
+    fn new(f: &'f Facts<'_>, consent_by_design: bool) -> Installs<'f> {
         let consent_tracked = f
             .admin
             .iter()
@@ -254,7 +254,7 @@ impl Installs {
             .map(|(_, _, t)| *t)
             .collect();
         Installs {
-            events: admin_by_tenant(f),
+            events: f.admin_by_tenant(),
             consent_tracked,
         }
     }
@@ -654,7 +654,7 @@ pub fn revocation(h: &History, outstanding_r: Micros) -> Verdict {
 /// [`revocation`] over a shared index of the history.
 pub fn revocation_with(f: &Facts<'_>, outstanding_r: Micros) -> Verdict {
     // Per tenant, so that a decision reads its tenant's events only (linear overall).
-    let admin = admin_by_tenant(f);
+    let admin = f.admin_by_tenant();
     let mut violations = Vec::new();
     let mut reached = 0;
     for (p, d, t) in f.decided() {
@@ -737,11 +737,6 @@ fn acknowledged_uninstalls(f: &Facts<'_>) -> Vec<(MsgId, TenantId, Micros, Micro
     out
 }
 
-/// The admin events by tenant, each tenant's in history order.
-fn admin_by_tenant(f: &Facts<'_>) -> Grouped<TenantId, (Micros, AdminKind)> {
-    Grouped::new(f.admin.iter().map(|(t, k, x)| (*x, (*t, *k))).collect())
-}
-
 /// The long-lived items P's row for `tenant` held at `t` (records up to and including `t`),
 /// from the history's `StoreItem` and `StoreDrop`: field → item. (A drop names the item its
 /// field held, so the field alone says what went.)
@@ -761,65 +756,6 @@ pub fn held_items(h: &History, tenant: TenantId, t: Micros) -> BTreeMap<&'static
     held
 }
 
-/// [`held_items`] for many questions about one history: the `StoreItem` and `StoreDrop`
-/// records grouped by tenant, so that each acknowledged uninstall reads its tenant's row
-/// changes, not the history from its start (which made the clause quadratic in uninstalls).
-struct StoreRows<'h> {
-    h: &'h History,
-    /// Tenant → the indexes of the records that changed its row, in history order.
-    changes: Grouped<TenantId, usize>,
-    /// The records are in time order (as the drivers leave them): the cut-off at `t` is
-    /// then found by binary search.
-    sorted: bool,
-}
-
-impl<'h> StoreRows<'h> {
-    fn new(h: &'h History) -> StoreRows<'h> {
-        let changes = h
-            .records
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| match &r.event {
-                Event::StoreItem(s) => Some((s.tenant, i)),
-                Event::StoreDrop(s) => Some((s.tenant, i)),
-                _ => None,
-            })
-            .collect();
-        StoreRows {
-            h,
-            changes: Grouped::new(changes),
-            sorted: h.records.windows(2).all(|w| w[0].t <= w[1].t),
-        }
-    }
-
-    /// Exactly [`held_items`]`(h, tenant, t)`.
-    fn held(&self, tenant: TenantId, t: Micros) -> BTreeMap<&'static str, ItemId> {
-        let records = &self.h.records;
-        // `held_items` reads the records before the first one later than `t`.
-        let cut = if self.sorted {
-            records.partition_point(|r| r.t <= t)
-        } else {
-            records.iter().take_while(|r| r.t <= t).count()
-        };
-        let mut held = BTreeMap::new();
-        for (_, i) in self.changes.of(tenant) {
-            if *i >= cut {
-                break;
-            }
-            match &records[*i].event {
-                Event::StoreItem(s) => {
-                    held.insert(s.field, s.item);
-                }
-                Event::StoreDrop(s) => {
-                    held.remove(s.field);
-                }
-                _ => {}
-            }
-        }
-        held
-    }
-}
-
 /// P5's retention clause (P forgets at uninstall): once P has acknowledged an `uninstalled`
 /// hook for tenant i (its 2xx), its store holds no long-lived credential item of i (RT,
 /// client or shared secret, trigger URL or key): the platform refuses them from then on, and
@@ -833,14 +769,14 @@ pub fn with_retention_clause(mut v: Verdict, f: &Facts<'_>) -> Verdict {
     if acks.is_empty() {
         return v;
     }
-    let rows = StoreRows::new(f.h);
+    let rows = f.store_rows();
     let mut first = None;
     for (req, tenant, sent, acked) in acks {
-        if rows.held(tenant, sent).is_empty() {
+        if rows.held(f.h, tenant, sent).is_empty() {
             continue;
         }
         v.reached += 1;
-        let kept = rows.held(tenant, acked);
+        let kept = rows.held(f.h, tenant, acked);
         if first.is_some() || kept.is_empty() {
             continue;
         }
@@ -879,9 +815,8 @@ pub fn replay_with(f: &Facts<'_>) -> Verdict {
     let mut one_time_seen = false;
     let mut bearer_replayed = false;
     // Accepted uses per one-time item: (route, request).
-    let mut uses: BTreeMap<ItemId, Vec<(&'static str, tokenlab_models::ids::MsgId)>> =
-        BTreeMap::new();
-    let mut first_presenter: BTreeMap<ItemId, Party> = BTreeMap::new();
+    let mut uses: ItemMap<Vec<(&'static str, tokenlab_models::ids::MsgId)>> = ItemMap::default();
+    let mut first_presenter: ItemMap<Party> = ItemMap::default();
     for (p, d, decided_at) in f.decided() {
         let Some((_, env)) = f.msgs.get(&p.req) else {
             continue;
@@ -1124,7 +1059,7 @@ pub fn credential_binding_with(f: &Facts<'_>, grace: Micros) -> Verdict {
     let mut reached = 0;
     // When each RT was superseded: the earliest answer (by time, not by message id) that
     // handed back a different RT for it.
-    let mut superseded: BTreeMap<ItemId, Micros> = BTreeMap::new();
+    let mut superseded: ItemMap<Micros> = ItemMap::default();
     for (req, p) in &f.presents {
         let Some((t, ans)) = f.answers.get(req) else {
             continue;
@@ -1240,6 +1175,7 @@ pub fn credential_binding_with(f: &Facts<'_>, grace: Micros) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::facts::StoreRows;
 
     fn row_change(
         h: &mut History,
@@ -1288,7 +1224,7 @@ mod tests {
                 for t in [0, 5, 10, 15, 20, 30, 35, 40, 50] {
                     let tenant = TenantId(tenant);
                     assert_eq!(
-                        rows.held(tenant, t),
+                        rows.held(h, tenant, t),
                         held_items(h, tenant, t),
                         "{tenant} at {t}"
                     );
@@ -1297,9 +1233,16 @@ mod tests {
         }
         // Not vacuous: the index sees the rotation and the drop.
         let rows = StoreRows::new(&sorted);
-        assert_eq!(rows.held(TenantId(1), 30).get("rt"), Some(&ItemId(102)));
-        assert!(rows.held(TenantId(2), 40).is_empty());
+        assert_eq!(
+            rows.held(&sorted, TenantId(1), 30).get("rt"),
+            Some(&ItemId(102))
+        );
+        assert!(rows.held(&sorted, TenantId(2), 40).is_empty());
         // The unsorted history's rescan stops at its first record (t = 30) before 30.
-        assert!(StoreRows::new(&unsorted).held(TenantId(2), 20).is_empty());
+        assert!(
+            StoreRows::new(&unsorted)
+                .held(&unsorted, TenantId(2), 20)
+                .is_empty()
+        );
     }
 }

@@ -2,7 +2,8 @@
 //! issued items and their roots, attacker exposures. Everything here is derived from the
 //! recorded events alone, so the checkers built on it judge any driver's history.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, OnceLock};
 use tokenlab_models::Micros;
 use tokenlab_models::history::{
@@ -12,6 +13,41 @@ use tokenlab_models::ids::{MsgId, Party, TenantId};
 use tokenlab_models::message::{Envelope, Value};
 use tokenlab_models::secret::ItemId;
 pub use tokenlab_models::sorted_map::SortedMap;
+
+/// Hashes an [`ItemId`] (or any key that writes one integer) with a fixed 64-bit mix
+/// (MurmurHash3's finaliser): no per-process seed, so iteration is the same in every run,
+/// and every input bit reaches the bits the table uses (a JWT's id packs its first
+/// characters into the low bits; small hand-picked ids in tests).
+#[derive(Default, Clone, Copy)]
+pub struct ItemHasher(u64);
+
+impl Hasher for ItemHasher {
+    fn finish(&self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^ (x >> 33)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = self.0.rotate_left(29) ^ x;
+    }
+}
+
+/// A map keyed by item. Items are fingerprints of secret values, so the checkers, which ask
+/// about them in history order, ask in random key order: an ordered index (a `BTreeMap`, a
+/// sorted vector) then costs a cache miss per level once it outgrows the cache (most of the
+/// checkers' fall with the run's size), a hash table one or two per lookup. Nothing iterates
+/// these maps where the order could reach an output.
+pub type ItemMap<V> = HashMap<ItemId, V, BuildHasherDefault<ItemHasher>>;
+/// A set of items ([`ItemMap`]).
+pub type ItemSet = HashSet<ItemId, BuildHasherDefault<ItemHasher>>;
 
 /// `Present(q, x, i′, req)`.
 #[derive(Clone, Debug)]
@@ -57,16 +93,16 @@ pub struct Facts<'h> {
     pub answers: SortedMap<MsgId, (Micros, Arc<Envelope>)>,
     pub presents: BTreeMap<MsgId, Presentation>,
     pub decisions: SortedMap<MsgId, (Micros, Decision)>,
-    pub issued: BTreeMap<ItemId, Issued>,
+    pub issued: ItemMap<Issued>,
     /// Items delivered to P for more than one tenant: bound to the app, not to a tenant.
-    pub app_wide: BTreeSet<ItemId>,
+    pub app_wide: ItemSet,
     /// Item → the item presented to obtain it (a rotated RT, a T minted for a URL call).
-    pub root: BTreeMap<ItemId, ItemId>,
+    pub root: ItemMap<ItemId>,
     /// Who presented the item another one was obtained with.
-    pub obtained_by: BTreeMap<ItemId, Party>,
+    pub obtained_by: ItemMap<Party>,
     pub exposures: Vec<Exposure>,
     /// Items carried by messages the attacker sent (what it supplied: forged or stolen).
-    pub attacker_supplied: BTreeSet<ItemId>,
+    pub attacker_supplied: ItemSet,
     /// Items the attacker learned (receipts and exposures), with when it first held them and
     /// whether only as its own tenant's material (A4), which entitles it to that tenant alone.
     pub attacker_knows: BTreeMap<ItemId, (Micros, bool)>,
@@ -77,24 +113,86 @@ pub struct Facts<'h> {
     /// Items the platform never issued → the tenant P first presented each for (in request
     /// id order), built on first use: `bound_tenant` looks one up per decision, and a scan
     /// of every presentation per lookup made P1 quadratic for Connect's per-request JWTs.
-    presented_for: OnceLock<BTreeMap<ItemId, TenantId>>,
+    presented_for: OnceLock<ItemMap<TenantId>>,
+    /// [`Facts::admin_by_tenant`], built on first use (P3, P5 and P10 ask it).
+    admin_by_tenant: OnceLock<Grouped<TenantId, (Micros, AdminKind)>>,
+    /// [`Facts::store_rows`], built on first use (P5 and P10 ask it).
+    store_rows: OnceLock<StoreRows>,
 }
 
-/// Entries grouped by key, each group in the order given (a stable sort): one key's entries
-/// as a slice found by binary search, where a checker would otherwise scan every tenant's
-/// (or every family's) entries per question and grow quadratic in the run's size.
-pub struct Grouped<K, V>(Vec<(K, V)>);
+/// A key of a [`Grouped`]: a small integer (a tenant) can index a directory directly.
+pub trait GroupKey: Ord + Copy {
+    /// The key's slot in a directory indexed by key, increasing with the key's order; `None`
+    /// for keys that are not small integers (items, messages): found by binary search.
+    fn slot(self) -> Option<usize> {
+        None
+    }
+}
 
-impl<K: Ord + Copy, V> Grouped<K, V> {
+impl GroupKey for TenantId {
+    fn slot(self) -> Option<usize> {
+        Some(self.0 as usize)
+    }
+}
+impl GroupKey for ItemId {}
+impl GroupKey for MsgId {}
+impl GroupKey for u8 {
+    fn slot(self) -> Option<usize> {
+        Some(usize::from(self))
+    }
+}
+impl GroupKey for u64 {}
+
+/// Entries grouped by key, each group in the order given (a stable sort): one key's entries
+/// as a slice, where a checker would otherwise scan every tenant's (or every family's)
+/// entries per question and grow quadratic in the run's size. Tenants (dense small
+/// integers) find their group through a directory of group starts, one memory access: the
+/// checkers ask in history order, which is random in tenants, and a binary search there cost
+/// a cache miss per level once the index outgrew the cache. Other keys: binary search.
+pub struct Grouped<K, V> {
+    pairs: Vec<(K, V)>,
+    /// `starts[s]..starts[s + 1]`: the entries of the key in slot `s`; empty where the keys
+    /// have no slots or are too sparse for a directory.
+    starts: Vec<u32>,
+}
+
+impl<K: GroupKey, V> Grouped<K, V> {
     pub fn new(mut pairs: Vec<(K, V)>) -> Self {
         pairs.sort_by_key(|(k, _)| *k);
-        Grouped(pairs)
+        let slots = pairs
+            .last()
+            .and_then(|(k, _)| k.slot())
+            .map_or(0, |s| s + 1);
+        // A directory at most about twice the entries (and u32 offsets).
+        let dense = pairs.first().is_some_and(|(k, _)| k.slot().is_some())
+            && slots <= 2 * pairs.len() + 1024
+            && pairs.len() < u32::MAX as usize;
+        let mut starts = Vec::new();
+        if dense {
+            starts.reserve_exact(slots + 1);
+            let mut i = 0;
+            for s in 0..=slots {
+                while i < pairs.len() && pairs[i].0.slot().is_some_and(|x| x < s) {
+                    i += 1;
+                }
+                starts.push(i as u32);
+            }
+        }
+        Grouped { pairs, starts }
     }
     /// `k`'s entries, in the order given.
     pub fn of(&self, k: K) -> &[(K, V)] {
-        let lo = self.0.partition_point(|(x, _)| *x < k);
-        let n = self.0[lo..].partition_point(|(x, _)| *x <= k);
-        &self.0[lo..lo + n]
+        if !self.starts.is_empty() {
+            return match k.slot() {
+                Some(s) if s + 1 < self.starts.len() => {
+                    &self.pairs[self.starts[s] as usize..self.starts[s + 1] as usize]
+                }
+                _ => &[],
+            };
+        }
+        let lo = self.pairs.partition_point(|(x, _)| *x < k);
+        let n = self.pairs[lo..].partition_point(|(x, _)| *x <= k);
+        &self.pairs[lo..lo + n]
     }
 }
 
@@ -124,21 +222,23 @@ impl<'h> Facts<'h> {
             answers: SortedMap::from_pairs(answers, true),
             presents: BTreeMap::new(),
             decisions: SortedMap::from_pairs(Vec::new(), true),
-            issued: BTreeMap::new(),
-            app_wide: BTreeSet::new(),
-            root: BTreeMap::new(),
-            obtained_by: BTreeMap::new(),
+            issued: ItemMap::default(),
+            app_wide: ItemSet::default(),
+            root: ItemMap::default(),
+            obtained_by: ItemMap::default(),
             exposures: Vec::new(),
-            attacker_supplied: BTreeSet::new(),
+            attacker_supplied: ItemSet::default(),
             attacker_knows: BTreeMap::new(),
             owned: None,
             admin: Vec::new(),
             faulted: false,
             presented_for: OnceLock::new(),
+            admin_by_tenant: OnceLock::new(),
+            store_rows: OnceLock::new(),
         };
         // Item → the first tenant it was delivered for, and whether it was delivered for
         // another one too (all `app_wide` needs: no set of tenants per item).
-        let mut delivered_for: BTreeMap<ItemId, (TenantId, bool)> = BTreeMap::new();
+        let mut delivered_for: ItemMap<(TenantId, bool)> = ItemMap::default();
         let mut decisions = Vec::new();
         for r in &h.records {
             match &r.event {
@@ -305,7 +405,7 @@ impl<'h> Facts<'h> {
             None => self
                 .presented_for
                 .get_or_init(|| {
-                    let mut first = BTreeMap::new();
+                    let mut first = ItemMap::default();
                     for p in self.presents.values() {
                         if matches!(p.who, Party::Partner(_)) && !self.issued.contains_key(&p.item)
                         {
@@ -317,6 +417,19 @@ impl<'h> Facts<'h> {
                 .get(&x)
                 .copied(),
         }
+    }
+
+    /// The admin events by tenant, each tenant's in history order: a question about one
+    /// tenant reads its own few events, not every tenant's. Built once per history.
+    pub fn admin_by_tenant(&self) -> &Grouped<TenantId, (Micros, AdminKind)> {
+        self.admin_by_tenant.get_or_init(|| {
+            Grouped::new(self.admin.iter().map(|(t, k, x)| (*x, (*t, *k))).collect())
+        })
+    }
+
+    /// P's store rows per tenant ([`StoreRows`]), built once per history.
+    pub fn store_rows(&self) -> &StoreRows {
+        self.store_rows.get_or_init(|| StoreRows::new(self.h))
     }
 
     /// `threats.md` §1 entitlement: P always acts for its tenants; an attacker for the tenant
@@ -465,6 +578,67 @@ impl<'h> Facts<'h> {
     }
 }
 
+/// What P's row for each tenant held over time, for many questions about one history: the
+/// `StoreItem` and `StoreDrop` records grouped by tenant, so that each question reads its
+/// tenant's row changes, not the history from its start (which made P5's retention clause
+/// quadratic in uninstalls).
+/// It holds no reference to the history (a `Facts` stays covariant in its history's
+/// lifetime): each question names the history it was built from.
+pub struct StoreRows {
+    /// Tenant → the indexes of the records that changed its row, in history order.
+    changes: Grouped<TenantId, usize>,
+    /// The records are in time order (as the drivers leave them): the cut-off at `t` is
+    /// then found by binary search. A hand-built history need not be.
+    sorted: bool,
+}
+
+impl StoreRows {
+    pub fn new(h: &History) -> StoreRows {
+        let changes = h
+            .records
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match &r.event {
+                Event::StoreItem(s) => Some((s.tenant, i)),
+                Event::StoreDrop(s) => Some((s.tenant, i)),
+                _ => None,
+            })
+            .collect();
+        StoreRows {
+            changes: Grouped::new(changes),
+            sorted: h.records.windows(2).all(|w| w[0].t <= w[1].t),
+        }
+    }
+
+    /// The long-lived items P's row for `tenant` held at `t`, field → item: exactly
+    /// `checkers::held_items(h, tenant, t)`, which reads the records before the first one
+    /// later than `t` (`h`: the history this index was built from).
+    pub fn held(&self, h: &History, tenant: TenantId, t: Micros) -> BTreeMap<&'static str, ItemId> {
+        let records = &h.records;
+        let cut = if self.sorted {
+            records.partition_point(|r| r.t <= t)
+        } else {
+            records.iter().take_while(|r| r.t <= t).count()
+        };
+        let mut held = BTreeMap::new();
+        for (_, i) in self.changes.of(tenant) {
+            if *i >= cut {
+                break;
+            }
+            match &records[*i].event {
+                Event::StoreItem(s) => {
+                    held.insert(s.field, s.item);
+                }
+                Event::StoreDrop(s) => {
+                    held.remove(s.field);
+                }
+                _ => {}
+            }
+        }
+        held
+    }
+}
+
 /// An item's fingerprint.
 pub fn short(x: ItemId) -> String {
     format!("{x}")
@@ -484,13 +658,23 @@ pub fn numbered(lines: Vec<String>) -> String {
 mod tests {
     use super::Grouped;
 
+    /// Both lookups (the directory of small keys, binary search of others) give each key's
+    /// entries in the order given.
     #[test]
     fn grouped_keeps_each_key_in_the_order_given() {
-        let g = Grouped::new(vec![(3, 'a'), (1, 'b'), (3, 'c'), (2, 'd'), (1, 'e')]);
-        assert_eq!(g.of(1), &[(1, 'b'), (1, 'e')]);
-        assert_eq!(g.of(3), &[(3, 'a'), (3, 'c')]);
-        assert_eq!(g.of(2), &[(2, 'd')]);
-        assert!(g.of(0).is_empty() && g.of(4).is_empty());
+        let pairs = [(3u8, 'a'), (1, 'b'), (3, 'c'), (2, 'd'), (1, 'e'), (6, 'f')];
+        let by_slot = Grouped::new(pairs.to_vec());
+        assert!(!by_slot.starts.is_empty(), "u8 keys are indexed directly");
+        let searched = Grouped::new(pairs.iter().map(|(k, v)| (u64::from(*k), *v)).collect());
+        assert!(searched.starts.is_empty());
+        for k in 0..10u8 {
+            let want: Vec<char> = pairs.iter().filter(|p| p.0 == k).map(|p| p.1).collect();
+            let got: Vec<char> = by_slot.of(k).iter().map(|p| p.1).collect();
+            assert_eq!(got, want, "slot {k}");
+            let got: Vec<char> = searched.of(u64::from(k)).iter().map(|p| p.1).collect();
+            assert_eq!(got, want, "searched {k}");
+        }
+        assert_eq!(by_slot.of(1), &[(1, 'b'), (1, 'e')]);
         assert!(Grouped::<u8, u8>::new(Vec::new()).of(1).is_empty());
     }
 }

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use tokenlab_models::SEC;
 use tokenlab_models::faults::{CrashRole, Nemesis};
-use tokenlab_models::history::{AdminKind, Event, FaultKind};
+use tokenlab_models::history::{AdminKind, Event, FaultKind, History};
 use tokenlab_models::ids::{MsgId, Party, TenantId};
 use tokenlab_models::mechanisms::resolve;
 use tokenlab_models::roles::AdminAction;
@@ -33,6 +33,37 @@ const SEED: u64 = 0x5eed;
 /// documented value: 300 s, inference).
 const RECOVERY: i64 = 300 * SEC;
 
+/// A trigger world on the same-region preset (4 tenants, 1800 s, the seed above) with one
+/// nemesis: the fault-window and retry tests below differ only in the fault and a setting.
+fn world_with(nemesis: Nemesis) -> Scenario {
+    let mut s = Scenario::new("trigger", "same-region").unwrap();
+    s.tenants = 4;
+    s.duration_s = 1800.0;
+    s.seed = SEED;
+    s.nemesis.push(nemesis);
+    s
+}
+
+/// The partner down from 300 s to 600 s, its volatile state lost or kept.
+fn partner_crash(lose_volatile: bool) -> Nemesis {
+    Nemesis::Crash {
+        role: CrashRole::Partner,
+        from_s: 300.0,
+        until_s: 600.0,
+        lose_volatile,
+    }
+}
+
+/// The history of one run of `s`.
+fn history(s: Scenario) -> History {
+    execute(&RunSpec {
+        scenario: s,
+        plan: None,
+    })
+    .unwrap()
+    .0
+}
+
 /// F's nested `POST /auth` attempts per inbound trigger call, and how many calls F answered
 /// with a 5xx of its own (the nested call failed for good).
 fn nested_attempts(sets: &[&str]) -> (BTreeMap<MsgId, u32>, usize) {
@@ -46,11 +77,7 @@ fn nested_attempts(sets: &[&str]) -> (BTreeMap<MsgId, u32>, usize) {
     s.duration_s = 1800.0;
     s.demands_per_tenant_hour = 60.0;
     s.seed = SEED;
-    let (h, _) = execute(&RunSpec {
-        scenario: s,
-        plan: None,
-    })
-    .unwrap();
+    let h = history(s);
     let f = Facts::new(&h);
     let mut per_call: BTreeMap<MsgId, u32> = BTreeMap::new();
     let mut failed = 0;
@@ -143,22 +170,9 @@ fn p5_a_reinstall_starts_afresh() {
 /// are fault-exposed. The run has some.
 #[test]
 fn a_crash_window_covers_the_recovery_after_the_restart() {
-    let mut s = Scenario::new("trigger", "same-region").unwrap();
-    s.tenants = 4;
-    s.duration_s = 1800.0;
+    let mut s = world_with(partner_crash(true));
     s.demands_per_tenant_hour = 120.0;
-    s.seed = SEED;
-    s.nemesis.push(Nemesis::Crash {
-        role: CrashRole::Partner,
-        from_s: 300.0,
-        until_s: 600.0,
-        lose_volatile: true,
-    });
-    let (h, _) = execute(&RunSpec {
-        scenario: s,
-        plan: None,
-    })
-    .unwrap();
+    let h = history(s);
     let restart = h
         .records
         .iter()
@@ -325,23 +339,10 @@ fn p4_an_idle_victims_rt_is_bounded_by_its_lifetime_alone() {
 #[test]
 fn f_retries_a_lifecycle_event_event_retries_times() {
     let attempts = |sets: &[&str]| {
-        let mut s = Scenario::new("trigger", "same-region").unwrap();
+        let mut s = world_with(partner_crash(false));
         s.sets = sets.iter().map(|x| x.to_string()).collect();
-        s.tenants = 4;
-        s.duration_s = 1800.0;
-        s.seed = SEED;
-        s.nemesis.push(Nemesis::Crash {
-            role: CrashRole::Partner,
-            from_s: 300.0,
-            until_s: 600.0,
-            lose_volatile: false,
-        });
         s.admin.push((400.0, AdminAction::Uninstall(1)));
-        let (h, _) = execute(&RunSpec {
-            scenario: s,
-            plan: None,
-        })
-        .unwrap();
+        let h = history(s);
         Facts::new(&h)
             .msgs
             .values()
@@ -463,21 +464,14 @@ fn p4_a_per_use_urls_bound_runs_from_its_next_use() {
 #[test]
 fn a_partition_window_ends_a_recovery_time_after_the_partition() {
     use tokenlab_models::ids::Group;
-    let mut s = Scenario::new("trigger", "same-region").unwrap();
-    s.tenants = 2;
-    s.duration_s = 1800.0;
-    s.seed = SEED;
-    s.nemesis.push(Nemesis::Partition {
+    let mut s = world_with(Nemesis::Partition {
         a: Group::Partner,
         b: Group::Forge,
         from_s: 300.0,
         until_s: 600.0,
     });
-    let (h, _) = execute(&RunSpec {
-        scenario: s,
-        plan: None,
-    })
-    .unwrap();
+    s.tenants = 2;
+    let h = history(s);
     let w = fault_windows(&h);
     assert!(
         w.contains(&(300 * SEC, 600 * SEC + RECOVERY)),
