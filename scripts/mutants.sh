@@ -11,7 +11,9 @@
 # or the checker details the matrix does not pin down (`properties/tests/checker_edges.rs`:
 # F's retry bounds, P5 across a reinstall, P10's windows, P3's reach, P4's bounds; seconds),
 # or the verifiers' boundaries (`properties/tests/verifier_edges.rs`: credential overlap,
-# assertion exp, lifetime cap, iss/sub, the migration window's end; under a second).
+# assertion exp, lifetime cap, iss/sub, the migration window's end; under a second),
+# or the authorization code's expiry (`properties/tests/code_expiry.rs`: a code redeemed
+# after its lifetime, the one check no row's world isolates; seconds).
 #
 # Not part of CI: a full run is hours on two cores. Split it:
 #   scripts/mutants.sh --shard 0/8            # one eighth of every file's mutants
@@ -84,4 +86,4 @@ exec cargo mutants --workspace \
     --baseline=skip \
     --timeout 600 \
     "${args[@]}" \
-    -- --test audit_controls --test migration_controls --test p1_reached --test checker_edges --test verifier_edges
+    -- --test audit_controls --test migration_controls --test p1_reached --test checker_edges --test verifier_edges --test code_expiry
