@@ -863,9 +863,21 @@ impl FitKey {
         let minus_a = self
             .minus_a
             .get_or_init(|| Comb::new(&-self.key.to_edwards()));
+        // Both scalars' table entries are copied out first, then summed: the copies are
+        // independent loads the processor overlaps, where loading each entry just before its
+        // addition waited on a cache miss per entry (a FIT arrives every few dozen demands,
+        // when the tables have left the cache).
+        let mut terms = Vec::with_capacity(2 * COMB_ROWS);
+        basepoint_comb().pick(&s, &mut terms);
+        minus_a.pick(&k, &mut terms);
         let mut expected = curve25519_dalek::edwards::EdwardsPoint::default();
-        basepoint_comb().add_multiple(&s, &mut expected);
-        minus_a.add_multiple(&k, &mut expected);
+        for (negative, entry) in &terms {
+            if *negative {
+                expected -= entry;
+            } else {
+                expected += entry;
+            }
+        }
         expected.compress().as_bytes() == r
     }
 }
@@ -899,11 +911,12 @@ impl Comb {
         Comb { rows }
     }
 
-    /// `acc += x · P`, from x's signed digits Σ dᵢ 2^(W·i), dᵢ in [−2^(W−1), 2^(W−1)).
-    fn add_multiple(
+    /// The terms of x · P, from x's signed digits Σ dᵢ 2^(W·i), dᵢ in [−2^(W−1), 2^(W−1)):
+    /// (negate, |dᵢ| · 2^(W·i) · P) for each nonzero digit, pushed onto `terms`.
+    fn pick(
         &self,
         x: &curve25519_dalek::scalar::Scalar,
-        acc: &mut curve25519_dalek::edwards::EdwardsPoint,
+        terms: &mut Vec<(bool, curve25519_dalek::edwards::EdwardsPoint)>,
     ) {
         let bytes = x.as_bytes();
         let mut limbs = [0u64; 6];
@@ -920,10 +933,8 @@ impl Comb {
             let v = (bits & ((1 << COMB_W) - 1)) as i64 + carry;
             carry = i64::from(v >= COMB_HALF as i64); // v ≤ 2^W: 2^W itself is digit 0, carry 1
             let digit = v - (carry << COMB_W);
-            match digit.cmp(&0) {
-                std::cmp::Ordering::Greater => *acc += &table[digit as usize - 1],
-                std::cmp::Ordering::Less => *acc -= &table[(-digit) as usize - 1],
-                std::cmp::Ordering::Equal => {}
+            if digit != 0 {
+                terms.push((digit < 0, table[digit.unsigned_abs() as usize - 1]));
             }
         }
         debug_assert_eq!(carry, 0, "the last row takes the last carry");
