@@ -17,10 +17,12 @@ use std::collections::BTreeMap;
 
 use tokenlab_models::SEC;
 use tokenlab_models::faults::{CrashRole, Nemesis};
+use tokenlab_models::history::ExposureMode;
 use tokenlab_models::history::{AdminKind, Event, FaultKind, History};
 use tokenlab_models::ids::{MsgId, Party, TenantId};
 use tokenlab_models::mechanisms::resolve;
 use tokenlab_models::roles::AdminAction;
+use tokenlab_models::roles::attacker::{AttackPlan, AttackStep, Capability};
 use tokenlab_models::sim::Scenario;
 use tokenlab_properties::Property;
 use tokenlab_properties::facts::{Decision, Facts};
@@ -230,6 +232,40 @@ fn p3_routine_issuance_is_not_reached() {
     let quiet = judge(Property::P3, &h, &params, 4);
     assert!(quiet.holds, "{quiet:?}");
     assert_eq!(quiet.reached, 0, "{quiet:?}");
+}
+
+/// P3's `reached` counts the attacker's presentations that meet an ended installation, not
+/// every one decided: a thief using tenant 1's stolen RT while every installation stands
+/// reaches nothing (mutation shard 4: `ended_before` → `true` counted them all).
+#[test]
+fn p3_a_thief_on_standing_installations_is_not_reached() {
+    let mut s = Scenario::new("refresh", "same-region").unwrap();
+    s.tenants = 4;
+    s.duration_s = 1800.0;
+    s.demands_per_tenant_hour = 30.0;
+    s.seed = SEED;
+    let steal = AttackStep {
+        at: 600 * SEC,
+        capability: Capability::Steal {
+            field: "refresh_token",
+            tenant: TenantId(1),
+            from: ExposureMode::Store,
+        },
+    };
+    let spec = RunSpec {
+        scenario: s,
+        plan: Some(AttackPlan::new(vec![steal], 1800 * SEC)),
+    };
+    let (h, params) = execute(&spec).unwrap();
+    let f = Facts::new(&h);
+    let decided = f
+        .decided()
+        .filter(|(p, _, _)| f.attacker_originated(p))
+        .count();
+    assert!(decided > 0, "the thief's presentations were decided");
+    let v = judge(Property::P3, &h, &params, 4);
+    assert!(v.holds, "{v:?}");
+    assert_eq!(v.reached, 0, "{v:?}");
 }
 
 /// P3 reaches an issuance for an ended installation whichever way it ended: after an
