@@ -234,6 +234,41 @@ fn p3_routine_issuance_is_not_reached() {
     assert_eq!(quiet.reached, 0, "{quiet:?}");
 }
 
+/// P2's `reached` counts every issued item the attacker receives, not only those a theft
+/// exposed: with `apps=2` F hands app B's grant to app B's backend (the attacker's), and with
+/// no theft at all those receipts are what P2 reached (mutation shard 4: `who == Attacker ||
+/// logged` → `&&` counted none).
+#[test]
+fn p2_reaches_what_the_attacker_receives_without_a_theft() {
+    let mut s = Scenario::new("refresh", "same-region").unwrap();
+    s.sets = vec!["apps=2".into()];
+    s.tenants = 4;
+    s.duration_s = 1800.0;
+    s.demands_per_tenant_hour = 30.0;
+    s.seed = SEED;
+    let spec = RunSpec {
+        scenario: s,
+        plan: Some(AttackPlan::new(Vec::new(), 1800 * SEC)),
+    };
+    let (h, params) = execute(&spec).unwrap();
+    let f = Facts::new(&h);
+    assert!(f.exposures.is_empty(), "no theft in this world");
+    let received = h
+        .records
+        .iter()
+        .filter(|r| match &r.event {
+            Event::Receive { who, env } => {
+                *who == Party::Attacker && env.items().any(|(x, _)| f.issued.contains_key(&x))
+            }
+            _ => false,
+        })
+        .count();
+    assert!(received > 0, "app B's backend received nothing");
+    let v = judge(Property::P2, &h, &params, 4);
+    assert!(v.holds, "{v:?}");
+    assert!(v.reached > 0, "{v:?}");
+}
+
 /// P3's `reached` counts the attacker's presentations that meet an ended installation, not
 /// every one decided: a thief using tenant 1's stolen RT while every installation stands
 /// reaches nothing (mutation shard 4: `ended_before` → `true` counted them all).
