@@ -330,6 +330,10 @@ fn p3_reaches_an_issuance_after_an_uninstall() {
     let v = authorized_issuance(&h, false);
     assert!(!v.holds, "{v:?}");
     assert_eq!(v.reached, 1, "{v:?}");
+    // The counterexample names the admin events up to the issuance (mutation shard 4: the
+    // filter `<=` → `>` named only later ones).
+    let c = v.counterexample.unwrap_or_default();
+    assert!(c.contains("t=10.000s admin Uninstall t1"), "{c}");
 }
 
 /// P4's bound for a stolen RT starts at the victim's next refresh after the theft; an idle
