@@ -269,6 +269,30 @@ fn p2_reaches_what_the_attacker_receives_without_a_theft() {
     assert!(v.reached > 0, "{v:?}");
 }
 
+/// P7's counterexample names the request whose answer delivered T to the attacker (the URL
+/// thief's trigger call), not only the answer (mutation shard 4: with the cause filter's `!`
+/// deleted, the request line was dropped).
+#[test]
+fn p7_names_the_request_whose_answer_delivered_t() {
+    let sets = vec!["token_return=in_band".to_string()];
+    let (_, _, params) = resolve("trigger", &sets).unwrap();
+    let mut violated = 0;
+    for mut spec in runs_for("trigger", &sets, Property::P7) {
+        spec.scenario.seed = SEED;
+        let (h, _) = execute(&spec).unwrap();
+        let v = judge(Property::P7, &h, &params, 4);
+        if let Some(c) = v.counterexample.filter(|_| !v.holds) {
+            violated += 1;
+            assert!(c.contains("attacker → F GET /trigger presenting"), "{c}");
+            assert!(c.contains("F → attacker 200 (field access_token)"), "{c}");
+        }
+    }
+    assert!(
+        violated > 0,
+        "no world of the row delivered T to the attacker"
+    );
+}
+
 /// P3's `reached` counts the attacker's presentations that meet an ended installation, not
 /// every one decided: a thief using tenant 1's stolen RT while every installation stands
 /// reaches nothing (mutation shard 4: `ended_before` → `true` counted them all).
