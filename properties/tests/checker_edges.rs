@@ -203,23 +203,29 @@ fn a_crash_window_covers_the_recovery_after_the_restart() {
     );
 }
 
+/// A seeded refresh run of 4 tenants for 30 minutes, with `sets`, `demands` per tenant-hour
+/// and the attacker's `plan`.
+fn refresh_run(
+    sets: &[&str],
+    demands: f64,
+    plan: Option<AttackPlan>,
+) -> (History, tokenlab_models::params::Params) {
+    let mut s = Scenario::new("refresh", "same-region").unwrap();
+    s.sets = sets.iter().map(|x| x.to_string()).collect();
+    s.tenants = 4;
+    s.duration_s = 1800.0;
+    s.demands_per_tenant_hour = demands;
+    s.seed = SEED;
+    execute(&RunSpec { scenario: s, plan }).unwrap()
+}
+
 /// P3's `reached` counts what put its checks to the test (an issuance refused or made for an
 /// ended installation, an attacker's request for one, a consent or lifecycle post by someone
 /// else), not the routine issuances of installed tenants: a run with no attacker and no
 /// uninstall, refreshing every five minutes, reaches nothing.
 #[test]
 fn p3_routine_issuance_is_not_reached() {
-    let mut s = Scenario::new("refresh", "same-region").unwrap();
-    s.sets = vec!["ttl=5m".into()];
-    s.tenants = 4;
-    s.duration_s = 1800.0;
-    s.demands_per_tenant_hour = 60.0;
-    s.seed = SEED;
-    let spec = RunSpec {
-        scenario: s,
-        plan: None,
-    };
-    let (h, params) = execute(&spec).unwrap();
+    let (h, params) = refresh_run(&["ttl=5m"], 60.0, None);
     let issued = h
         .records
         .iter()
@@ -240,17 +246,11 @@ fn p3_routine_issuance_is_not_reached() {
 /// logged` → `&&` counted none).
 #[test]
 fn p2_reaches_what_the_attacker_receives_without_a_theft() {
-    let mut s = Scenario::new("refresh", "same-region").unwrap();
-    s.sets = vec!["apps=2".into()];
-    s.tenants = 4;
-    s.duration_s = 1800.0;
-    s.demands_per_tenant_hour = 30.0;
-    s.seed = SEED;
-    let spec = RunSpec {
-        scenario: s,
-        plan: Some(AttackPlan::new(Vec::new(), 1800 * SEC)),
-    };
-    let (h, params) = execute(&spec).unwrap();
+    let (h, params) = refresh_run(
+        &["apps=2"],
+        30.0,
+        Some(AttackPlan::new(Vec::new(), 1800 * SEC)),
+    );
     let f = Facts::new(&h);
     assert!(f.exposures.is_empty(), "no theft in this world");
     let received = h
@@ -298,11 +298,6 @@ fn p7_names_the_request_whose_answer_delivered_t() {
 /// reaches nothing (mutation shard 4: `ended_before` → `true` counted them all).
 #[test]
 fn p3_a_thief_on_standing_installations_is_not_reached() {
-    let mut s = Scenario::new("refresh", "same-region").unwrap();
-    s.tenants = 4;
-    s.duration_s = 1800.0;
-    s.demands_per_tenant_hour = 30.0;
-    s.seed = SEED;
     let steal = AttackStep {
         at: 600 * SEC,
         capability: Capability::Steal {
@@ -311,11 +306,7 @@ fn p3_a_thief_on_standing_installations_is_not_reached() {
             from: ExposureMode::Store,
         },
     };
-    let spec = RunSpec {
-        scenario: s,
-        plan: Some(AttackPlan::new(vec![steal], 1800 * SEC)),
-    };
-    let (h, params) = execute(&spec).unwrap();
+    let (h, params) = refresh_run(&[], 30.0, Some(AttackPlan::new(vec![steal], 1800 * SEC)));
     let f = Facts::new(&h);
     let decided = f
         .decided()
