@@ -12,6 +12,8 @@
 //! - P4 bounds a per-use trigger URL from its next use after the theft.
 //! - F retries a lifecycle event exactly `event_retries` times.
 //! - P3 takes the admin's own consent (the browser's) as the admin's.
+//! - P9's grace window includes its last instant: a superseded RT presented exactly `grace`
+//!   after its rotation is still a legitimate retry.
 
 use std::collections::BTreeMap;
 
@@ -567,4 +569,88 @@ fn a_partition_window_ends_a_recovery_time_after_the_partition() {
         w.contains(&(300 * SEC, 600 * SEC + RECOVERY)),
         "no window [300 s, 600 s + recovery): {w:?}"
     );
+}
+
+/// P9's reuse window opens strictly after `grace`: an RT presented again exactly `grace` after
+/// the answer that rotated it is a retry inside the window (accepted, nothing to detect), one
+/// presented a microsecond later is reuse that nothing detected. A hand-built history, since no
+/// seeded run lands a retry on the boundary (mutation shard 4: `>` → `>=` survived).
+#[test]
+fn p9_the_grace_window_includes_its_last_instant() {
+    use std::sync::Arc;
+    use tokenlab_models::history::ItemKind;
+    use tokenlab_models::message::{Body, Envelope, Fields, Response, Value};
+    use tokenlab_models::secret::Secret;
+    use tokenlab_properties::checkers::credential_binding;
+    let t1 = TenantId(1);
+    let grace = 30 * SEC;
+    let old = Secret::from_foreign("tl_rt_old");
+    let new = Secret::from_foreign("tl_rt_new");
+    let issue = |item| Event::Issue {
+        item,
+        kind: ItemKind::RefreshToken,
+        tenant: t1,
+        to: Party::APP,
+        exp: None,
+    };
+    let present = |h: &mut History, t, req| {
+        h.push(
+            t,
+            Event::Present {
+                who: Party::APP,
+                item: old.id(),
+                tenant: t1,
+                req: MsgId(req),
+            },
+        );
+        h.push(
+            t,
+            Event::Accept {
+                req: MsgId(req),
+                tenant: t1,
+                acting_as: "P.app",
+            },
+        );
+    };
+    let mut h = History::default();
+    h.push(
+        0,
+        Event::Admin {
+            kind: AdminKind::Install,
+            tenant: t1,
+        },
+    );
+    h.push(0, issue(old.id()));
+    // The refresh at 100 s presents the old RT; its answer hands back the new one.
+    present(&mut h, 100 * SEC, 1);
+    h.push(100 * SEC, issue(new.id()));
+    h.push(
+        100 * SEC,
+        Event::Send {
+            env: Arc::new(Envelope {
+                id: MsgId(2),
+                from: Party::AS,
+                to: Party::APP,
+                cause: Some(MsgId(1)),
+                body: Body::Response(Response::ok(
+                    Fields::new().with("refresh_token", Value::Secret(new.clone())),
+                )),
+            }),
+        },
+    );
+    let mut at_edge = h.clone();
+    present(&mut at_edge, 100 * SEC + grace, 3);
+    let v = credential_binding(&at_edge, grace);
+    assert!(
+        v.holds,
+        "a retry at the window's last instant is legitimate: {v:?}"
+    );
+    assert_eq!(v.reached, 0, "{v:?}");
+
+    present(&mut h, 100 * SEC + grace + 1, 3);
+    let v = credential_binding(&h, grace);
+    assert!(!v.holds, "{v:?}");
+    assert_eq!(v.reached, 1, "{v:?}");
+    let c = v.counterexample.unwrap_or_default();
+    assert!(c.contains("nothing detected it"), "{c}");
 }
