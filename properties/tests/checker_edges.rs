@@ -14,6 +14,8 @@
 //! - P3 takes the admin's own consent (the browser's) as the admin's.
 //! - P9's grace window includes its last instant: a superseded RT presented exactly `grace`
 //!   after its rotation is still a legitimate retry.
+//! - P6 reports bearer replay as by design only where the design has no one-time item: a
+//!   per-request Connect JWT alone makes it one that has.
 
 use std::collections::BTreeMap;
 
@@ -653,4 +655,87 @@ fn p9_the_grace_window_includes_its_last_instant() {
     assert_eq!(v.reached, 1, "{v:?}");
     let c = v.counterexample.unwrap_or_default();
     assert!(c.contains("nothing detected it"), "{c}");
+}
+
+/// P6's "by design" is for a design whose only credential is a bearer: a world in which P also
+/// signs per-request Connect JWTs (migration's Connect phase) has a one-time item, so an
+/// accepted replay of the Forge T there is judged, not waved through. Hand-built, since the
+/// seeded migration worlds never accept a replayed T (mutation shard 4: `||` → `&&` in
+/// `one_time_seen` survived).
+#[test]
+fn p6_a_per_request_jwt_alone_makes_bearer_replay_judged() {
+    use std::sync::Arc;
+    use tokenlab_models::history::ItemKind;
+    use tokenlab_models::message::{Body, Envelope, Fields, Method, Request, Value};
+    use tokenlab_models::secret::Jwt;
+    use tokenlab_properties::VerdictKind;
+    use tokenlab_properties::checkers::replay;
+    let t1 = TenantId(1);
+    let bearer = Jwt::new("forge.t.sig".into());
+    let connect = Jwt::new("connect.jwt.sig".into());
+    let call = |h: &mut History, t, req, who, jwt: &Jwt| {
+        h.push(
+            t,
+            Event::Send {
+                env: Arc::new(Envelope {
+                    id: MsgId(req),
+                    from: who,
+                    to: Party::API,
+                    cause: None,
+                    body: Body::Request(Request {
+                        method: Method::Get,
+                        route: "GET /rest/api/resource",
+                        tenant: Some(t1),
+                        headers: Fields::new().with("authorization", Value::Jwt(jwt.clone())),
+                        body: Fields::new(),
+                    }),
+                }),
+            },
+        );
+        h.push(
+            t,
+            Event::Present {
+                who,
+                item: jwt.id(),
+                tenant: t1,
+                req: MsgId(req),
+            },
+        );
+        h.push(
+            t,
+            Event::Accept {
+                req: MsgId(req),
+                tenant: t1,
+                acting_as: "P.app",
+            },
+        );
+    };
+    let mut h = History::default();
+    h.push(
+        0,
+        Event::Admin {
+            kind: AdminKind::Install,
+            tenant: t1,
+        },
+    );
+    h.push(
+        0,
+        Event::Issue {
+            item: bearer.id(),
+            kind: ItemKind::AccessToken,
+            tenant: t1,
+            to: Party::APP,
+            exp: None,
+        },
+    );
+    call(&mut h, 10 * SEC, 1, Party::APP, &bearer);
+    call(&mut h, 20 * SEC, 2, Party::Attacker, &bearer);
+    let bearer_only = replay(&h);
+    assert_eq!(bearer_only.kind, VerdictKind::ByDesign, "{bearer_only:?}");
+    assert_eq!(bearer_only.reached, 1, "{bearer_only:?}");
+
+    call(&mut h, 30 * SEC, 3, Party::APP, &connect);
+    let with_connect = replay(&h);
+    assert_eq!(with_connect.kind, VerdictKind::Holds, "{with_connect:?}");
+    assert_eq!(with_connect.reached, 1, "{with_connect:?}");
 }
