@@ -25,8 +25,8 @@ use crate::params::{Choice, ParamValue, Params};
 use crate::roles::resource::{ACT_AS_HEADER, InstallView, check_principal, verify_bearer};
 use crate::secret::{Jwt, Secret};
 use crate::token::{
-    ACCESS_SCOPE, API_AUDIENCE, AccessClaims, ConnectClaims, EPOCH_S, PLATFORM_ISSUER,
-    PlatformKeys, client_key, sign_connect, verify_connect,
+    API_AUDIENCE, AccessClaims, ConnectClaims, EPOCH_S, PlatformKeys, client_key, sign_connect,
+    verify_connect,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -306,15 +306,15 @@ impl Authority {
         }
         self.jti += 1;
         let token = self.keys.mint_access(&AccessClaims {
-            iss: PLATFORM_ISSUER.into(),
-            aud: API_AUDIENCE.into(),
-            inst: bound_tenant.0,
-            app: APP_ID.into(),
-            scope: ACCESS_SCOPE.into(),
-            iat: EPOCH_S,
-            exp: EPOCH_S + 900,
-            jti: format!("p{}", self.jti),
             sub: claim.sub(),
+            ..AccessClaims::app_token(
+                APP_ID,
+                API_AUDIENCE,
+                bound_tenant,
+                EPOCH_S,
+                EPOCH_S + 900,
+                format!("p{}", self.jti),
+            )
         });
         Exchange {
             token: Ok(token),

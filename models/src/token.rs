@@ -84,6 +84,31 @@ pub struct AccessClaims {
     pub sub: Option<String>,
 }
 
+impl AccessClaims {
+    /// The claims of an app token T the platform mints for `app` and `tenant` (no user): the
+    /// platform signs these, a principal's exchange and a forger copy them.
+    pub fn app_token(
+        app: &str,
+        aud: &str,
+        tenant: TenantId,
+        iat: i64,
+        exp: i64,
+        jti: String,
+    ) -> AccessClaims {
+        AccessClaims {
+            iss: PLATFORM_ISSUER.into(),
+            aud: aud.into(),
+            inst: tenant.0,
+            app: app.into(),
+            scope: ACCESS_SCOPE.into(),
+            iat,
+            exp,
+            jti,
+            sub: None,
+        }
+    }
+}
+
 /// [`AccessClaims`] as the verifier reads them, strings borrowed from the decoded payload
 /// where they need no unescaping. The same fields and types: a payload decodes as one exactly
 /// when it decodes as the other.
@@ -225,6 +250,22 @@ pub struct FitClaims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+}
+
+impl FitClaims {
+    /// The claims F writes into a FIT for a call to `app`'s backend about `tenant`: the
+    /// platform signs these, and a forger copies them (the layout is public).
+    pub fn for_tenant(app: &str, tenant: TenantId, iat: i64, exp: i64, jti: String) -> FitClaims {
+        FitClaims {
+            iss: FIT_ISSUER.into(),
+            aud: app.into(),
+            installation_id: tenant.0,
+            api_base_url: format!("https://site-{}.example/api", tenant.0),
+            iat,
+            exp,
+            jti,
+        }
+    }
 }
 
 /// Claims of a Connect JWT.
@@ -411,11 +452,7 @@ impl PlatformKeys {
     pub fn mint_access(&self, claims: &AccessClaims) -> Jwt {
         use base64::Engine;
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let json = serde_json::to_vec(claims).expect("plain claims serialize");
-        let mut token = String::with_capacity(HS256_HEADER.len() + 2 + json.len() * 4 / 3 + 47);
-        token.push_str(HS256_HEADER);
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(&json, &mut token);
+        let mut token = signing_input(HS256_HEADER, claims, 32);
         let tag = self.access_mac.tag(token.as_bytes());
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(tag, &mut token);
@@ -496,11 +533,7 @@ impl PlatformKeys {
         use base64::Engine;
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
         use ed25519_dalek::Signer;
-        let json = serde_json::to_vec(claims).expect("plain claims serialize");
-        let mut token = String::with_capacity(self.fit_header.len() + 2 + json.len() * 4 / 3 + 88);
-        token.push_str(&self.fit_header);
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(&json, &mut token);
+        let mut token = signing_input(&self.fit_header, claims, 64);
         let signature = self.fit_signing.sign(token.as_bytes());
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
@@ -522,14 +555,26 @@ impl PlatformKeys {
 fn forged_jws(header: &str, claims: &impl Serialize, signature: &[u8]) -> Jwt {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let json = serde_json::to_vec(claims).expect("plain claims serialize");
-    let mut token = String::with_capacity(header.len() + 2 + json.len() * 4 / 3 + 88);
-    token.push_str(header);
-    token.push('.');
-    URL_SAFE_NO_PAD.encode_string(&json, &mut token);
+    let mut token = signing_input(header, claims, signature.len());
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(signature, &mut token);
     Jwt::new(token)
+}
+
+/// A compact JWS's signing input, `header.base64url(claims)` (RFC 7515 §5.1), with room for the
+/// `.signature` of `signature_len` bytes that follows: what the platform's HMAC and Ed25519
+/// keys sign and what a forger writes, in the one layout `jsonwebtoken::encode` uses.
+fn signing_input(header: &str, claims: &impl Serialize, signature_len: usize) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let json = serde_json::to_vec(claims).expect("plain claims serialize");
+    let encoded = |n: usize| n.div_ceil(3) * 4;
+    let mut token =
+        String::with_capacity(header.len() + 2 + encoded(json.len()) + encoded(signature_len));
+    token.push_str(header);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(&json, &mut token);
+    token
 }
 
 /// A FIT with the platform's exact header and `claims`, signed with `signature` (not F's).

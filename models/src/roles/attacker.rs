@@ -20,14 +20,19 @@ use crate::ids::{
 use crate::message::{Body, Envelope, Fields, Request, Response, Value};
 use crate::secret::{Jwt, Secret};
 use crate::token::{
-    ACCESS_SCOPE, API_AUDIENCE, AccessClaims, ConnectClaims, FIT_ISSUER, FitClaims,
-    PLATFORM_ISSUER, client_key, connect_qsh, forge_access, forge_fit, sign_connect,
+    API_AUDIENCE, AccessClaims, ConnectClaims, FitClaims, client_key, connect_qsh, forge_access,
+    forge_fit, sign_connect,
 };
 use crate::{Micros, SEC};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// How long the attacker's forged FITs and Ts claim to live (its choice: the layout is public,
+/// the lifetime is whatever passes the verifiers' `exp` checks, so only the signature or HMAC
+/// check refuses the forgery).
+const FORGED_LIFETIME: Micros = 3600 * SEC;
 
 /// One capability of `threats.md` §2, switched on at a time.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -623,37 +628,33 @@ impl Attacker {
         self.send(out, now, Party::FORGE, req, Pending::Other);
     }
 
-    /// A FIT for `victim` as F writes one (its header and claims are public), valid for an
-    /// hour, with a signature of random bytes: only P's signature check refuses it.
+    /// A FIT for `victim` as F writes one (its header and claims are public), valid for
+    /// [`FORGED_LIFETIME`], with a signature of random bytes: only P's signature check
+    /// refuses it.
     fn forged_fit(&mut self, victim: TenantId, now: Micros) -> Jwt {
-        let claims = FitClaims {
-            iss: FIT_ISSUER.into(),
-            aud: APP_ID.into(),
-            installation_id: victim.0,
-            api_base_url: format!("https://site-{}.example/api", victim.0),
-            iat: self.epoch.numeric_date(now),
-            exp: self.epoch.numeric_date(now + 3600 * SEC),
-            jti: format!("forged-{:016x}", self.rng.random::<u64>()),
-        };
+        let claims = FitClaims::for_tenant(
+            APP_ID,
+            victim,
+            self.epoch.numeric_date(now),
+            self.epoch.numeric_date(now + FORGED_LIFETIME),
+            format!("forged-{:016x}", self.rng.random::<u64>()),
+        );
         let mut signature = [0u8; 64];
         self.rng.fill(&mut signature);
         forge_fit(&claims, &signature)
     }
 
-    /// A T for `victim` as the platform mints one, valid for an hour, with a random tag: only
-    /// the API's HMAC check refuses it.
+    /// A T for `victim` as the platform mints one, valid for [`FORGED_LIFETIME`], with a
+    /// random tag: only the API's HMAC check refuses it.
     fn forged_access(&mut self, victim: TenantId, now: Micros) -> Jwt {
-        let claims = AccessClaims {
-            iss: PLATFORM_ISSUER.into(),
-            aud: API_AUDIENCE.into(),
-            inst: victim.0,
-            app: APP_ID.into(),
-            scope: ACCESS_SCOPE.into(),
-            iat: self.epoch.numeric_date(now),
-            exp: self.epoch.numeric_date(now + 3600 * SEC),
-            jti: format!("forged-{:016x}", self.rng.random::<u64>()),
-            sub: None,
-        };
+        let claims = AccessClaims::app_token(
+            APP_ID,
+            API_AUDIENCE,
+            victim,
+            self.epoch.numeric_date(now),
+            self.epoch.numeric_date(now + FORGED_LIFETIME),
+            format!("forged-{:016x}", self.rng.random::<u64>()),
+        );
         let mut tag = [0u8; 32];
         self.rng.fill(&mut tag);
         forge_access(&claims, &tag)

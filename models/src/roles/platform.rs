@@ -14,9 +14,7 @@ use crate::ids::{
 use crate::message::{Body, Envelope, Fields, Request, Response, Value};
 use crate::params::{Apps, ExpLeeway, Revocation, SenderConstraint, TokenAud};
 use crate::secret::{ItemId, Jwt, Secret};
-use crate::token::{
-    API_AUDIENCE, AccessClaims, FIT_ISSUER, FitClaims, PLATFORM_ISSUER, PlatformKeys,
-};
+use crate::token::{API_AUDIENCE, AccessClaims, FitClaims, PlatformKeys};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
@@ -273,17 +271,15 @@ impl PlatformCx<'_> {
         } else {
             API_AUDIENCE
         };
-        let claims = AccessClaims {
-            iss: PLATFORM_ISSUER.into(),
-            aud: aud.into(),
-            inst: tenant.0,
-            app: app.into(),
-            scope: crate::token::ACCESS_SCOPE.into(),
-            iat: self.keys.epoch().numeric_date(at),
-            exp: self.keys.epoch().numeric_date(at + ttl),
-            jti: self.jti(),
-            sub: None,
-        };
+        let epoch = self.keys.epoch();
+        let claims = AccessClaims::app_token(
+            app,
+            aud,
+            tenant,
+            epoch.numeric_date(at),
+            epoch.numeric_date(at + ttl),
+            self.jti(),
+        );
         let jwt = self.keys.mint_access(&claims);
         // The exact expiry the API will enforce (NumericDates are whole seconds).
         let exp = self.keys.epoch().model_time(claims.exp);
@@ -303,15 +299,14 @@ impl PlatformCx<'_> {
     /// [`PlatformCx::sign_fit`] for a call to `app`'s backend `to`.
     fn sign_fit_for(&mut self, app: &str, tenant: TenantId, to: Party) -> Jwt {
         let now = self.now;
-        let claims = FitClaims {
-            iss: FIT_ISSUER.into(),
-            aud: app.into(),
-            installation_id: tenant.0,
-            api_base_url: format!("https://site-{}.example/api", tenant.0),
-            iat: self.keys.epoch().numeric_date(now),
-            exp: self.keys.epoch().numeric_date(now + self.cfg.fit_ttl),
-            jti: self.jti(),
-        };
+        let epoch = self.keys.epoch();
+        let claims = FitClaims::for_tenant(
+            app,
+            tenant,
+            epoch.numeric_date(now),
+            epoch.numeric_date(now + self.cfg.fit_ttl),
+            self.jti(),
+        );
         let fit = self.keys.sign_fit(&claims);
         // Recorded so a checker can tell a genuine FIT for tenant i from a replayed or forged one.
         self.record(Event::Issue {
