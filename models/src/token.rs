@@ -329,9 +329,9 @@ pub struct PlatformKeys {
     /// The library's key, kept for the test that checks [`PlatformKeys::sign_fit`] against it.
     #[cfg(test)]
     fit_enc: EncodingKey,
-    /// The FIT key parsed once (what `jsonwebtoken` would parse from `fit_enc` per signature):
-    /// Ed25519 signing is deterministic, so signing with it gives the same bytes.
-    fit_signing: ed25519_dalek::SigningKey,
+    /// The FIT key expanded once (what `jsonwebtoken` would parse from `fit_enc` per
+    /// signature): Ed25519 signing is deterministic, so signing with it gives the same bytes.
+    fit_signing: FitSigner,
     fit_public: [u8; 32],
     /// The seed of key generation 0, from which later generations are derived (no RNG draw:
     /// a run without a rollover draws exactly what it always drew).
@@ -384,8 +384,8 @@ impl PlatformKeys {
         rng.fill_bytes(&mut hmac);
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
-        let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
-        let fit_public = signing.verifying_key().to_bytes();
+        let signing = FitSigner::from_seed(&seed);
+        let fit_public = signing.public;
         PlatformKeys {
             #[cfg(test)]
             access_enc: EncodingKey::from_secret(&hmac).expect("32-byte HMAC key"),
@@ -412,9 +412,8 @@ impl PlatformKeys {
     /// The rollover to key `generation`: F signs every later FIT with it (`kid` included).
     pub fn roll_to(&mut self, generation: u32) {
         self.fit_generation = generation;
-        self.fit_signing =
-            ed25519_dalek::SigningKey::from_bytes(&generation_seed(&self.fit_seed, generation));
-        self.fit_public = self.fit_signing.verifying_key().to_bytes();
+        self.fit_signing = FitSigner::from_seed(&generation_seed(&self.fit_seed, generation));
+        self.fit_public = self.fit_signing.public;
         self.fit_header = kid_header(&fit_kid(generation));
     }
 
@@ -532,11 +531,10 @@ impl PlatformKeys {
     pub fn sign_fit(&self, claims: &FitClaims) -> Jwt {
         use base64::Engine;
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        use ed25519_dalek::Signer;
         let mut token = signing_input(&self.fit_header, claims, 64);
         let signature = self.fit_signing.sign(token.as_bytes());
         token.push('.');
-        URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
+        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
         Jwt::new(token)
     }
 
@@ -915,15 +913,78 @@ impl FitKey {
         let mut terms = Vec::with_capacity(2 * COMB_ROWS);
         basepoint_comb().pick(&s, &mut terms);
         minus_a.pick(&k, &mut terms);
-        let mut expected = curve25519_dalek::edwards::EdwardsPoint::default();
-        for (negative, entry) in &terms {
-            if *negative {
-                expected -= entry;
-            } else {
-                expected += entry;
-            }
+        sum_terms(&terms).compress().as_bytes() == r
+    }
+}
+
+/// Σ ±entry over the terms a [`Comb`] picked.
+fn sum_terms(
+    terms: &[(bool, curve25519_dalek::edwards::EdwardsPoint)],
+) -> curve25519_dalek::edwards::EdwardsPoint {
+    let mut sum = curve25519_dalek::edwards::EdwardsPoint::default();
+    for (negative, entry) in terms {
+        if *negative {
+            sum -= entry;
+        } else {
+            sum += entry;
         }
-        expected.compress().as_bytes() == r
+    }
+    sum
+}
+
+/// F's Ed25519 FIT key, expanded once (RFC 8032 §5.1.5): the secret scalar a, the nonce
+/// prefix and the public key A. Signing (§5.1.6) computes R = [r]B from the base point's comb
+/// (variable time, where the library's `mul_base` is constant time: a model key on a
+/// simulated or loopback-only platform has no timing channel to protect); the signature is
+/// the same bytes, since R, k and S are the same numbers (a test checks it against the
+/// library).
+struct FitSigner {
+    a: curve25519_dalek::scalar::Scalar,
+    prefix: [u8; 32],
+    public: [u8; 32],
+}
+
+impl FitSigner {
+    fn from_seed(seed: &[u8; 32]) -> FitSigner {
+        use curve25519_dalek::scalar::{Scalar, clamp_integer};
+        use sha2_011::{Digest, Sha512};
+        let h: [u8; 64] = Sha512::digest(seed).into();
+        let (lower, upper) = h.split_at(32);
+        let a = Scalar::from_bytes_mod_order(clamp_integer(lower.try_into().expect("32 bytes")));
+        FitSigner {
+            a,
+            prefix: upper.try_into().expect("32 bytes"),
+            public: curve25519_dalek::edwards::EdwardsPoint::mul_base(&a)
+                .compress()
+                .to_bytes(),
+        }
+    }
+
+    /// R ‖ S, the Ed25519 signature of `message`.
+    fn sign(&self, message: &[u8]) -> [u8; 64] {
+        use curve25519_dalek::scalar::Scalar;
+        use sha2_011::{Digest, Sha512};
+        let r = Scalar::from_bytes_mod_order_wide(
+            &Sha512::new()
+                .chain_update(self.prefix)
+                .chain_update(message)
+                .finalize()
+                .into(),
+        );
+        let big_r = basepoint_comb().mul(&r).compress();
+        let k = Scalar::from_bytes_mod_order_wide(
+            &Sha512::new()
+                .chain_update(big_r.as_bytes())
+                .chain_update(self.public)
+                .chain_update(message)
+                .finalize()
+                .into(),
+        );
+        let s = k * self.a + r;
+        let mut signature = [0u8; 64];
+        signature[..32].copy_from_slice(big_r.as_bytes());
+        signature[32..].copy_from_slice(s.as_bytes());
+        signature
     }
 }
 
@@ -954,6 +1015,13 @@ impl Comb {
             }
         }
         Comb { rows }
+    }
+
+    /// x · P.
+    fn mul(&self, x: &curve25519_dalek::scalar::Scalar) -> curve25519_dalek::edwards::EdwardsPoint {
+        let mut terms = Vec::with_capacity(COMB_ROWS);
+        self.pick(x, &mut terms);
+        sum_terms(&terms)
     }
 
     /// The terms of x · P, from x's signed digits Σ dᵢ 2^(W·i), dᵢ in [−2^(W−1), 2^(W−1)):
@@ -1087,6 +1155,32 @@ mod tests {
             k.fit_public_key().verify(&fit, 61 * SEC),
             Err(JwtError::Expired)
         );
+    }
+
+    /// F's signer gives ed25519-dalek's signature byte for byte (the nonce, R through the
+    /// comb and S), and the same public key, under 24 keys and messages of every length to
+    /// 300 bytes; a FIT's own signing input is one of them.
+    #[test]
+    fn fit_signer_equals_the_library() {
+        use ed25519_dalek::Signer;
+        use rand::Rng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(25519);
+        for _ in 0..24 {
+            let mut seed = [0u8; 32];
+            rng.fill_bytes(&mut seed);
+            let ours = FitSigner::from_seed(&seed);
+            let library = ed25519_dalek::SigningKey::from_bytes(&seed);
+            assert_eq!(ours.public, library.verifying_key().to_bytes());
+            for len in (0..300).step_by(23) {
+                let mut message = vec![0u8; len];
+                rng.fill_bytes(&mut message);
+                assert_eq!(
+                    ours.sign(&message),
+                    library.sign(&message).to_bytes(),
+                    "seed {seed:?}, {len} bytes"
+                );
+            }
+        }
     }
 
     #[test]
