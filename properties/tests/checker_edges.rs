@@ -15,7 +15,10 @@
 //! - P9's grace window includes its last instant: a superseded RT presented exactly `grace`
 //!   after its rotation is still a legitimate retry.
 //! - P6 reports bearer replay as by design only where the design has no one-time item: a
-//!   per-request Connect JWT alone makes it one that has.
+//!   per-request Connect JWT alone makes it one that has; the attacker's own first
+//!   presentation is not reached.
+//! - P9 takes only a detection between the rotation and the reuse's decision.
+//! - P10's bounds slip one refresh cycle (F-grace) where the grace window is open.
 
 use std::collections::BTreeMap;
 
@@ -425,6 +428,28 @@ fn p4_an_idle_victims_rt_is_bounded_by_its_lifetime_alone() {
     let active = exposure_windows(&h, &bounds);
     assert_eq!(active[0].next_refresh, Some(100 * SEC), "{active:?}");
     assert_eq!(active[0].deadline, Some(430 * SEC), "{active:?}");
+
+    // With F-grace's one-cycle slip (P10's bounds) the bound runs from the refresh after
+    // next: a refresh inside the grace window may hand the thief the next RT (mutation shard
+    // 5: the slip's `grace > 0` → `< 0` never slipped).
+    h.push(
+        400 * SEC,
+        Event::Present {
+            who: p_app,
+            item: rt,
+            tenant: t1,
+            req: MsgId(2),
+        },
+    );
+    let slipped = exposure_windows(
+        &h,
+        &ExposureBounds {
+            grace_slip: true,
+            ..bounds
+        },
+    );
+    assert_eq!(slipped[0].next_refresh, Some(400 * SEC), "{slipped:?}");
+    assert_eq!(slipped[0].deadline, Some(730 * SEC), "{slipped:?}");
 }
 
 /// F delivers a lifecycle event once and retries it `event_retries` times on timeout or 5xx
@@ -649,6 +674,15 @@ fn p9_the_grace_window_includes_its_last_instant() {
     );
     assert_eq!(v.reached, 0, "{v:?}");
 
+    // A detection for the tenant before the rotation is not this reuse's (mutation shard 5:
+    // the window's `&&` → `||` took any detection).
+    h.push(
+        50 * SEC,
+        Event::Detect {
+            kind: "rt_reuse",
+            tenant: t1,
+        },
+    );
     present(&mut h, 100 * SEC + grace + 1, 3);
     let v = credential_binding(&h, grace);
     assert!(!v.holds, "{v:?}");
@@ -738,4 +772,14 @@ fn p6_a_per_request_jwt_alone_makes_bearer_replay_judged() {
     let with_connect = replay(&h);
     assert_eq!(with_connect.kind, VerdictKind::Holds, "{with_connect:?}");
     assert_eq!(with_connect.reached, 1, "{with_connect:?}");
+    // The attacker's first presentation of a JWT of its own is neither a replay nor a late
+    // redemption: not reached (mutation shard 5: `expired && attacker` → `||` counted it).
+    call(
+        &mut h,
+        40 * SEC,
+        4,
+        Party::Attacker,
+        &Jwt::new("attacker.own.jwt".into()),
+    );
+    assert_eq!(replay(&h).reached, 1, "{:?}", replay(&h));
 }
