@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use tokenlab_models::SEC;
 use tokenlab_models::faults::{CrashRole, Nemesis};
 use tokenlab_models::history::ExposureMode;
-use tokenlab_models::history::{AdminKind, Event, FaultKind, History};
+use tokenlab_models::history::{AdminKind, Event, FaultKind, History, ItemKind};
 use tokenlab_models::ids::{MsgId, Party, TenantId};
 use tokenlab_models::mechanisms::resolve;
 use tokenlab_models::roles::AdminAction;
@@ -41,6 +41,60 @@ const SEED: u64 = 0x5eed;
 /// How long a timed fault's effects count after it ends (`property::FAULT_RECOVERY`'s
 /// documented value: 300 s, inference).
 const RECOVERY: i64 = 300 * SEC;
+
+/// The hand-built histories' issuance: `item` of `kind` for tenant 1, delivered to P.app,
+/// with no declared expiry.
+fn issued_to_p(item: tokenlab_models::secret::ItemId, kind: ItemKind) -> Event {
+    Event::Issue {
+        item,
+        kind,
+        tenant: TenantId(1),
+        to: Party::APP,
+        exp: None,
+    }
+}
+
+/// A hand-built history's verdict: violated, reached once, its counterexample naming `names`.
+fn assert_violated_once(v: &tokenlab_properties::Verdict, names: &str) {
+    assert!(!v.holds, "{v:?}");
+    assert_eq!(v.reached, 1, "{v:?}");
+    let c = v.counterexample.as_deref().unwrap_or_default();
+    assert!(c.contains(names), "{c}");
+}
+
+/// `who` presents `item` for tenant 1 in request `req` at `t`, and it is accepted there.
+fn accepted(h: &mut History, t: i64, who: Party, item: tokenlab_models::secret::ItemId, req: u64) {
+    h.push(
+        t,
+        Event::Present {
+            who,
+            item,
+            tenant: TenantId(1),
+            req: MsgId(req),
+        },
+    );
+    h.push(
+        t,
+        Event::Accept {
+            req: MsgId(req),
+            tenant: TenantId(1),
+            acting_as: "P.app",
+        },
+    );
+}
+
+/// Tenant 1's installation at time 0, the first record of a hand-built history.
+fn installed_history() -> History {
+    let mut h = History::default();
+    h.push(
+        0,
+        Event::Admin {
+            kind: AdminKind::Install,
+            tenant: TenantId(1),
+        },
+    );
+    h
+}
 
 /// A trigger world on the same-region preset (4 tenants, 1800 s, the seed above) with one
 /// nemesis: the fault-window and retry tests below differ only in the fault and a setting.
@@ -330,8 +384,6 @@ fn p3_a_thief_on_standing_installations_is_not_reached() {
 /// A hand-built history, since the platform's own recheck refuses both in every world.
 #[test]
 fn p3_reaches_an_issuance_after_an_uninstall() {
-    use tokenlab_models::history::{History, ItemKind};
-    use tokenlab_models::ids::PartnerEndpoint;
     use tokenlab_models::secret::ItemId;
     use tokenlab_properties::checkers::authorized_issuance;
     let t1 = TenantId(1);
@@ -339,23 +391,13 @@ fn p3_reaches_an_issuance_after_an_uninstall() {
     let mut h = History::default();
     h.push(0, admin(AdminKind::Install));
     h.push(10 * SEC, admin(AdminKind::Uninstall));
-    h.push(
-        20 * SEC,
-        Event::Issue {
-            item: ItemId(7),
-            kind: ItemKind::AccessToken,
-            tenant: t1,
-            to: Party::Partner(PartnerEndpoint::App),
-            exp: None,
-        },
-    );
-    let v = authorized_issuance(&h, false);
-    assert!(!v.holds, "{v:?}");
-    assert_eq!(v.reached, 1, "{v:?}");
+    h.push(20 * SEC, issued_to_p(ItemId(7), ItemKind::AccessToken));
     // The counterexample names the admin events up to the issuance (mutation shard 4: the
     // filter `<=` → `>` named only later ones).
-    let c = v.counterexample.unwrap_or_default();
-    assert!(c.contains("t=10.000s admin Uninstall t1"), "{c}");
+    assert_violated_once(
+        &authorized_issuance(&h, false),
+        "t=10.000s admin Uninstall t1",
+    );
 }
 
 /// P4's bound for a stolen RT starts at the victim's next refresh after the theft; an idle
@@ -364,7 +406,7 @@ fn p3_reaches_an_issuance_after_an_uninstall() {
 /// refresh that never happened). No declared lifetime: unbounded.
 #[test]
 fn p4_an_idle_victims_rt_is_bounded_by_its_lifetime_alone() {
-    use tokenlab_models::history::{AttackerCapability, ExposureMode, History, ItemKind};
+    use tokenlab_models::history::{AttackerCapability, ExposureMode};
     use tokenlab_models::ids::PartnerEndpoint;
     use tokenlab_models::secret::ItemId;
     use tokenlab_properties::checkers::{ExposureBounds, exposure_windows};
@@ -372,16 +414,7 @@ fn p4_an_idle_victims_rt_is_bounded_by_its_lifetime_alone() {
     let rt = ItemId(5);
     let p_app = Party::Partner(PartnerEndpoint::App);
     let mut h = History::default();
-    h.push(
-        0,
-        Event::Issue {
-            item: rt,
-            kind: ItemKind::RefreshToken,
-            tenant: t1,
-            to: p_app,
-            exp: None,
-        },
-    );
+    h.push(0, issued_to_p(rt, ItemKind::RefreshToken));
     h.push(
         10 * SEC,
         Event::Attack {
@@ -517,23 +550,13 @@ fn p3_the_admins_own_consent_authorizes_the_site() {
 /// and used at 100 s is bounded at 100 s + TTL; one never used again at the theft + TTL.
 #[test]
 fn p4_a_per_use_urls_bound_runs_from_its_next_use() {
-    use tokenlab_models::history::{AttackerCapability, ExposureMode, History, ItemKind};
-    use tokenlab_models::ids::PartnerEndpoint;
+    use tokenlab_models::history::{AttackerCapability, ExposureMode};
     use tokenlab_models::secret::ItemId;
     use tokenlab_properties::checkers::{ExposureBounds, exposure_windows};
     let t1 = TenantId(1);
     let url = ItemId(9);
     let mut h = History::default();
-    h.push(
-        0,
-        Event::Issue {
-            item: url,
-            kind: ItemKind::TriggerUrl,
-            tenant: t1,
-            to: Party::Partner(PartnerEndpoint::App),
-            exp: None,
-        },
-    );
+    h.push(0, issued_to_p(url, ItemKind::TriggerUrl));
     h.push(
         10 * SEC,
         Event::Attack {
@@ -605,7 +628,6 @@ fn a_partition_window_ends_a_recovery_time_after_the_partition() {
 #[test]
 fn p9_the_grace_window_includes_its_last_instant() {
     use std::sync::Arc;
-    use tokenlab_models::history::ItemKind;
     use tokenlab_models::message::{Body, Envelope, Fields, Response, Value};
     use tokenlab_models::secret::Secret;
     use tokenlab_properties::checkers::credential_binding;
@@ -613,40 +635,9 @@ fn p9_the_grace_window_includes_its_last_instant() {
     let grace = 30 * SEC;
     let old = Secret::from_foreign("tl_rt_old");
     let new = Secret::from_foreign("tl_rt_new");
-    let issue = |item| Event::Issue {
-        item,
-        kind: ItemKind::RefreshToken,
-        tenant: t1,
-        to: Party::APP,
-        exp: None,
-    };
-    let present = |h: &mut History, t, req| {
-        h.push(
-            t,
-            Event::Present {
-                who: Party::APP,
-                item: old.id(),
-                tenant: t1,
-                req: MsgId(req),
-            },
-        );
-        h.push(
-            t,
-            Event::Accept {
-                req: MsgId(req),
-                tenant: t1,
-                acting_as: "P.app",
-            },
-        );
-    };
-    let mut h = History::default();
-    h.push(
-        0,
-        Event::Admin {
-            kind: AdminKind::Install,
-            tenant: t1,
-        },
-    );
+    let issue = |item| issued_to_p(item, ItemKind::RefreshToken);
+    let present = |h: &mut History, t, req| accepted(h, t, Party::APP, old.id(), req);
+    let mut h = installed_history();
     h.push(0, issue(old.id()));
     // The refresh at 100 s presents the old RT; its answer hands back the new one.
     present(&mut h, 100 * SEC, 1);
@@ -684,11 +675,7 @@ fn p9_the_grace_window_includes_its_last_instant() {
         },
     );
     present(&mut h, 100 * SEC + grace + 1, 3);
-    let v = credential_binding(&h, grace);
-    assert!(!v.holds, "{v:?}");
-    assert_eq!(v.reached, 1, "{v:?}");
-    let c = v.counterexample.unwrap_or_default();
-    assert!(c.contains("nothing detected it"), "{c}");
+    assert_violated_once(&credential_binding(&h, grace), "nothing detected it");
 }
 
 /// P6's "by design" is for a design whose only credential is a bearer: a world in which P also
@@ -699,7 +686,6 @@ fn p9_the_grace_window_includes_its_last_instant() {
 #[test]
 fn p6_a_per_request_jwt_alone_makes_bearer_replay_judged() {
     use std::sync::Arc;
-    use tokenlab_models::history::ItemKind;
     use tokenlab_models::message::{Body, Envelope, Fields, Method, Request, Value};
     use tokenlab_models::secret::Jwt;
     use tokenlab_properties::VerdictKind;
@@ -726,42 +712,10 @@ fn p6_a_per_request_jwt_alone_makes_bearer_replay_judged() {
                 }),
             },
         );
-        h.push(
-            t,
-            Event::Present {
-                who,
-                item: jwt.id(),
-                tenant: t1,
-                req: MsgId(req),
-            },
-        );
-        h.push(
-            t,
-            Event::Accept {
-                req: MsgId(req),
-                tenant: t1,
-                acting_as: "P.app",
-            },
-        );
+        accepted(h, t, who, jwt.id(), req);
     };
-    let mut h = History::default();
-    h.push(
-        0,
-        Event::Admin {
-            kind: AdminKind::Install,
-            tenant: t1,
-        },
-    );
-    h.push(
-        0,
-        Event::Issue {
-            item: bearer.id(),
-            kind: ItemKind::AccessToken,
-            tenant: t1,
-            to: Party::APP,
-            exp: None,
-        },
-    );
+    let mut h = installed_history();
+    h.push(0, issued_to_p(bearer.id(), ItemKind::AccessToken));
     call(&mut h, 10 * SEC, 1, Party::APP, &bearer);
     call(&mut h, 20 * SEC, 2, Party::Attacker, &bearer);
     let bearer_only = replay(&h);
