@@ -454,6 +454,10 @@ pub struct ExposureBounds {
     /// The RT's absolute lifetime, where the mechanism declares one (refresh, upm-oauth:
     /// every mechanism that issues RTs); `None` = unbounded.
     pub rt_max_life: Option<Micros>,
+    /// An RT family unused this long (no accepted redemption by anyone) is refused
+    /// (`rt_idle_expiry`); `None`: never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rt_idle_expiry: Option<Micros>,
     /// Measure an RT's bound from the victim's second refresh after the theft: the declared
     /// bound with finding F-grace's one-cycle slip (`threats.md` §5), which P10 uses so that
     /// it judges what faults add to the fault-free verdict, not F-grace itself.
@@ -557,7 +561,11 @@ pub fn exposure_windows_with(f: &Facts<'_>, b: &ExposureBounds) -> Vec<ExposureW
                     next_refresh = refreshes.get(slip).copied();
                     match next_refresh {
                         Some(tr) => Some(tr + b.grace + b.ttl),
-                        None => b.rt_max_life.map(|life| e.t + life),
+                        // Its recorded `exp` (the family's absolute lifetime) can end sooner.
+                        None => b.rt_max_life.map(|life| {
+                            let exp = f.issued.get(x).and_then(|i| i.exp);
+                            exp.map_or(e.t + life, |exp| exp.min(e.t + life))
+                        }),
                     }
                 }
                 Some(_) => Some(e.t + b.ttl),
@@ -636,12 +644,87 @@ pub fn bounded_exposure_with(f: &Facts<'_>, b: &ExposureBounds) -> Verdict {
             _ => {}
         }
     }
+    // An RT accepted when it was no longer valid at all is the more specific account.
+    violations.splice(0..0, rt_validity(f, b));
     let otherwise = if unbounded {
         VerdictKind::ByDesign
     } else {
         VerdictKind::Holds
     };
     verdict("P4", violations, reached, otherwise)
+}
+
+/// P4's clauses on a refresh token itself, whatever the window of its theft: the AS never
+/// accepts from the attacker an RT past its recorded `exp` (the family's absolute lifetime),
+/// nor one of a family that went unused (no accepted redemption by anyone) for
+/// `rt_idle_expiry`; and where the client was issued credentials it never accepts a refresh
+/// grant that carries none (RFC 6749 §6: such a client MUST authenticate), so an RT stolen
+/// without the client's credential buys nothing (B = 0). The attacker's presentations that
+/// reach these checks are among P4's `reached` already (every attacker decision).
+fn rt_validity(f: &Facts<'_>, b: &ExposureBounds) -> Vec<String> {
+    let is_rt = |x: &ItemId| f.issued.get(x).map(|i| i.kind) == Some(ItemKind::RefreshToken);
+    // When each family began: the issue of its first RT.
+    let mut last_use: ItemMap<Micros> = ItemMap::default();
+    for (x, i) in f.issued.iter().filter(|(x, _)| is_rt(x)) {
+        let e = last_use.entry(f.root_of(*x)).or_insert(i.t);
+        *e = (*e).min(i.t);
+    }
+    if last_use.is_empty() {
+        return Vec::new();
+    }
+    // The first client credential the platform issued to P.
+    let credentialed_from = f
+        .issued
+        .values()
+        .filter(|i| i.kind == ItemKind::ClientSecret && matches!(i.to, Party::Partner(_)))
+        .map(|i| i.t)
+        .min();
+    let mut presented: Vec<_> = f.decided().filter(|(p, _, _)| is_rt(&p.item)).collect();
+    presented.sort_by_key(|(p, _, _)| (p.t, p.req));
+    let mut violations = Vec::new();
+    for (p, d, _) in presented {
+        let root = f.root_of(p.item);
+        let accepted = matches!(d, Decision::Accept { .. });
+        if p.who == Party::Attacker && accepted {
+            let since = last_use.get(&root).copied().unwrap_or(p.t);
+            let exp = f.issued.get(&p.item).and_then(|i| i.exp);
+            let body = f.msgs.get(&p.req).and_then(|(_, env)| env.request());
+            let unauthenticated = credentialed_from.is_some_and(|c| c <= p.t)
+                && body.is_some_and(|r| {
+                    r.body.secret("client_secret").is_none()
+                        && r.body.jwt("client_assertion").is_none()
+                });
+            let why = if exp.is_some_and(|exp| p.t >= exp) {
+                Some(format!(
+                    "past its lifetime (exp t={:.3}s)",
+                    exp.unwrap_or_default() as f64 / 1e6
+                ))
+            } else if b.rt_idle_expiry.is_some_and(|idle| p.t >= since + idle) {
+                Some(format!(
+                    "of a family unused since t={:.3}s, past rt_idle_expiry",
+                    since as f64 / 1e6
+                ))
+            } else if unauthenticated {
+                Some("without client authentication, though the client was issued credentials (RFC 6749 §6)".into())
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                let mut lines = f.provenance(p.item);
+                lines.push(f.line(p.req));
+                lines.push(format!(
+                    "violation: the AS accepted the attacker's RT {} at t={:.3}s {why}",
+                    short(p.item),
+                    p.t as f64 / 1e6
+                ));
+                violations.push(numbered(lines));
+            }
+        }
+        if accepted {
+            last_use.insert(root, p.t);
+        }
+    }
+    violations
 }
 
 /// P5 Revocation: after `Uninstall(i)` or `Revoke(i)` at t, no new issuance for i, and no
@@ -711,7 +794,52 @@ pub fn revocation_with(f: &Facts<'_>, outstanding_r: Micros) -> Verdict {
             violations.push(numbered(lines));
         }
     }
+    violations.extend(issued_after_uninstall(f, admin));
     with_retention_clause(verdict("P5", violations, reached, VerdictKind::Holds), f)
+}
+
+/// P5's issuance clause on what the platform issues of its own accord (a rotated trigger URL
+/// or secret, a pushed T: no presentation asks for them, so the clause above never sees
+/// them): nothing is issued for i after `Uninstall(i)` unless i was installed again.
+fn issued_after_uninstall(
+    f: &Facts<'_>,
+    admin: &Grouped<TenantId, (Micros, AdminKind)>,
+) -> Vec<String> {
+    let mut issued: Vec<_> = f.issued.iter().collect();
+    issued.sort_by_key(|(x, i)| (i.t, **x));
+    let mut violations = Vec::new();
+    for (x, i) in issued {
+        let events = admin.of(i.tenant);
+        // An install issues in the same instant it is recorded; an uninstall ends only what
+        // comes after it.
+        let last = events
+            .iter()
+            .filter(|(_, (at, k))| match k {
+                AdminKind::Install => *at <= i.t,
+                AdminKind::Uninstall => *at >= 0 && *at < i.t,
+                _ => false,
+            })
+            .max_by_key(|(_, (at, k))| (*at, *k == AdminKind::Install));
+        let Some((_, (end, AdminKind::Uninstall))) = last else {
+            continue;
+        };
+        let mut lines = vec![format!(
+            "t={:.3}s admin Uninstall {}",
+            *end as f64 / 1e6,
+            i.tenant
+        )];
+        lines.extend(f.provenance(*x));
+        lines.push(format!(
+            "violation: the platform issued a {:?} {} for {} at t={:.3}s, {:.3}s after its uninstall",
+            i.kind,
+            short(*x),
+            i.tenant,
+            i.t as f64 / 1e6,
+            (i.t - end) as f64 / 1e6
+        ));
+        violations.push(numbered(lines));
+    }
+    violations
 }
 
 /// The uninstall hooks P acknowledged (a 2xx to a `POST /lifecycle` carrying `uninstalled`):

@@ -794,6 +794,7 @@ pub fn bounds(params: &Params) -> ExposureBounds {
         shared_until: tokenlab_models::mechanisms::migration::connect_bound(params),
         grace: declared(params, "grace_window").unwrap_or(0),
         rt_max_life: declared(params, "rt_max_life"),
+        rt_idle_expiry: declared(params, "rt_idle_expiry"),
         grace_slip: false,
     }
 }

@@ -19,6 +19,9 @@
 //!   presentation is not reached.
 //! - P9 takes only a detection between the rotation and the reuse's decision.
 //! - P10's bounds slip one refresh cycle (F-grace) where the grace window is open.
+//! - P5 judges what the platform issues of its own accord after an uninstall; trigger's URL
+//!   rotation stops at the uninstall.
+//! - P4's daily-rotation worlds outlast the rotation period.
 
 use std::collections::BTreeMap;
 
@@ -433,6 +436,7 @@ fn p4_an_idle_victims_rt_is_bounded_by_its_lifetime_alone() {
         shared_until: None,
         grace: 30 * SEC,
         rt_max_life: Some(3600 * SEC),
+        rt_idle_expiry: None,
         grace_slip: false,
     };
     let idle = exposure_windows(&h, &bounds);
@@ -443,6 +447,7 @@ fn p4_an_idle_victims_rt_is_bounded_by_its_lifetime_alone() {
         &h,
         &ExposureBounds {
             rt_max_life: None,
+            rt_idle_expiry: None,
             ..bounds
         },
     );
@@ -576,6 +581,7 @@ fn p4_a_per_use_urls_bound_runs_from_its_next_use() {
         shared_until: None,
         grace: 0,
         rt_max_life: None,
+        rt_idle_expiry: None,
         grace_slip: false,
     };
     let unused = exposure_windows(&h, &bounds);
@@ -736,4 +742,100 @@ fn p6_a_per_request_jwt_alone_makes_bearer_replay_judged() {
         &Jwt::new("attacker.own.jwt".into()),
     );
     assert_eq!(replay(&h).reached, 1, "{:?}", replay(&h));
+}
+
+/// P5's issuance clause reads what the platform issues of its own accord: an issue for a
+/// tenant after its uninstall is a violation, one after a reinstall is not (mutation shard 5:
+/// the platform's `installed` check → `true` let trigger's rotation timer issue a URL for
+/// an uninstalled tenant, and P5 looked at presentations only).
+#[test]
+fn p5_judges_an_issuance_after_the_uninstall_without_a_presentation() {
+    use tokenlab_properties::checkers::revocation;
+    let item = |n: u64| tokenlab_models::secret::ItemId(n);
+    let admin = |h: &mut History, t: i64, kind: AdminKind| {
+        h.push(
+            t,
+            Event::Admin {
+                kind,
+                tenant: TenantId(1),
+            },
+        );
+    };
+    let mut h = installed_history();
+    h.push(10 * SEC, issued_to_p(item(1), ItemKind::TriggerUrl));
+    admin(&mut h, 100 * SEC, AdminKind::Uninstall);
+    assert!(revocation(&h, 0).holds, "{:?}", revocation(&h, 0));
+    h.push(200 * SEC, issued_to_p(item(2), ItemKind::TriggerUrl));
+    let after = revocation(&h, 0);
+    assert!(!after.holds, "{after:?}");
+    let c = after.counterexample.unwrap_or_default();
+    assert!(c.contains("100.000s after its uninstall"), "{c}");
+
+    let mut h = installed_history();
+    admin(&mut h, 100 * SEC, AdminKind::Uninstall);
+    admin(&mut h, 150 * SEC, AdminKind::Install);
+    h.push(200 * SEC, issued_to_p(item(2), ItemKind::TriggerUrl));
+    assert!(revocation(&h, 0).holds, "{:?}", revocation(&h, 0));
+}
+
+/// Trigger's periodic URL rotation stops at the uninstall: in P5's world with a 10 min
+/// rotation, the other tenants' URLs go on rotating after tenant 2's uninstall, tenant 2's
+/// do not, and P5 holds. Only the platform's `installed` check at the rotation timer stops
+/// it (no presentation asks for a rotated URL, so no recheck at mint sees it).
+#[test]
+fn trigger_rotation_stops_at_the_uninstall() {
+    let sets = vec!["url_rotation=periodic(10m)".to_string()];
+    let mut spec = runs_for("trigger", &sets, Property::P5).remove(0);
+    spec.scenario.seed = SEED;
+    let (uninstall_s, _) = spec.scenario.admin[0];
+    let uninstall = (uninstall_s * SEC as f64) as i64;
+    let (h, params) = execute(&spec).unwrap();
+    let v = judge(Property::P5, &h, &params, spec.scenario.tenants);
+    assert!(v.holds, "{v:?}");
+    let f = Facts::new(&h);
+    let urls_after = |tenant: u32| {
+        f.issued
+            .values()
+            .filter(|i| {
+                i.kind == ItemKind::TriggerUrl && i.tenant == TenantId(tenant) && i.t > uninstall
+            })
+            .count()
+    };
+    assert_eq!(urls_after(2), 0);
+    assert!(
+        urls_after(1) >= 2,
+        "the rotation timer never ran past the uninstall"
+    );
+}
+
+/// P4's worlds for a daily rotation (`periodic(1d)`) outlast the period, so that the
+/// rotation is exercised: the stolen trigger URL is replaced during the run and the
+/// attacker's later calls with it are refused (mutation shard 5: a 1 h world, `30 · 3600`
+/// → `30 + 3600`, held without ever reaching the rotation).
+#[test]
+fn p4_daily_rotation_worlds_reach_the_rotation() {
+    let sets = vec!["url_rotation=periodic(1d)".to_string()];
+    let day = 86_400 * SEC;
+    let mut refused_after_rotation = 0;
+    for mut spec in runs_for("trigger", &sets, Property::P4) {
+        spec.scenario.seed = SEED;
+        let (h, _) = execute(&spec).unwrap();
+        let f = Facts::new(&h);
+        let stolen: Vec<_> = f
+            .issued
+            .iter()
+            .filter(|(_, i)| i.kind == ItemKind::TriggerUrl && i.t < day)
+            .map(|(x, _)| *x)
+            .collect();
+        refused_after_rotation += f
+            .decided()
+            .filter(|(p, d, t)| {
+                p.who == Party::Attacker
+                    && *t > day
+                    && stolen.contains(&p.item)
+                    && matches!(d, Decision::Reject { .. })
+            })
+            .count();
+    }
+    assert!(refused_after_rotation > 0, "no world ran past the rotation");
 }

@@ -95,6 +95,13 @@ pub fn rotation_specs(grace_default: &'static str) -> Vec<ParamSpec> {
             "an RT family unused this long is refused (3LO value): a thief who waits past it gains nothing, and so does an idle partner",
         ),
         spec(
+            "rt_expiry_check",
+            Kind::Switch,
+            "on",
+            Mutant,
+            "the AS refuses an RT past `rt_max_life` or of a family unused for `rt_idle_expiry` (off: mutant, an RT never expires)",
+        ),
+        spec(
             "persist_rt_before_use",
             Kind::Switch,
             "on",
@@ -277,6 +284,8 @@ pub struct RtPolicy {
     pub max_life: Micros,
     /// A family unused this long is refused (`rt_idle_expiry`).
     pub idle_expiry: Micros,
+    /// The AS refuses an expired or idle RT (`rt_expiry_check`; off: mutant).
+    pub expiry_check: bool,
     /// The AS refuses an RT presented for another installation (off: mutant).
     pub as_binding: bool,
     /// The AS refuses an RT presented by another client than its own (off: mutant).
@@ -297,6 +306,7 @@ impl RtPolicy {
             grace: params.dur_req("grace_window"),
             max_life: params.dur_req("rt_max_life"),
             idle_expiry: params.dur_req("rt_idle_expiry"),
+            expiry_check: params.bool("rt_expiry_check"),
             as_binding: params.bool("as_binding"),
             client_binding: params.bool("client_binding"),
             grace_reply: params.pick::<GraceReply>("grace_reply"),
@@ -417,10 +427,11 @@ impl RtAuthority {
             return reject("invalid_grant");
         }
         let fam = &self.families[&family];
-        if fam.revoked
-            || cx.now >= state.issued_at + self.policy.max_life
-            || cx.now >= fam.last_used + self.policy.idle_expiry
-        {
+        // The family's absolute lifetime counts from its first RT (a rotated RT inherits
+        // `issued_at`); its idle expiry from its last redemption.
+        let expired = cx.now >= state.issued_at + self.policy.max_life
+            || cx.now >= fam.last_used + self.policy.idle_expiry;
+        if fam.revoked || (expired && self.policy.expiry_check) {
             return reject("invalid_grant");
         }
         let last = self
@@ -468,19 +479,20 @@ impl RtAuthority {
             // A fresh rotation, or (`grace_reply=rotate`) a grace retry that supersedes the
             // family's current RT, so that the last-issued RT is the only valid one.
             let superseded = self.families[&family].current.clone();
+            // It expires with its family, as the check above enforces.
+            let issued_at = self.rts[rt].issued_at;
             let new_rt = cx.issue_secret(
                 ItemKind::RefreshToken,
                 "rt",
                 tenant,
                 env.from,
-                Some(end + self.policy.max_life),
+                Some(issued_at + self.policy.max_life),
             );
             if let Some(s) = self.rts.get_mut(&superseded)
                 && s.status == RtStatus::Current
             {
                 s.status = RtStatus::Superseded { at: cx.now };
             }
-            let issued_at = self.rts[rt].issued_at;
             self.rts.insert(
                 new_rt.clone(),
                 RtState {

@@ -123,6 +123,13 @@ impl Mechanism for UpmOAuth {
                 Mutant,
                 "the AS refuses a code redeemed by a client other than the one it was issued to (RFC 6749 §4.1.3; with `apps=2`; off: mutant, it mints for the client that asks)",
             ),
+            spec(
+                "client_auth",
+                Kind::Switch,
+                "on",
+                Mutant,
+                "the token endpoint authenticates the client by its secret (RFC 6749 §6: a client issued credentials MUST authenticate; off: mutant, the `client_id` alone is taken)",
+            ),
         ];
         v.extend(rotation_specs("30s"));
         v.push(super::refresh::user_grant_spec());
@@ -154,6 +161,7 @@ impl Mechanism for UpmOAuth {
                 code_reuse_ok: params.pick::<CodeReuse>("code_reuse") == CodeReuse::Allowed,
                 code_expiry_check: params.bool("code_expiry_check"),
                 code_binding: params.bool("code_binding"),
+                client_auth: params.bool("client_auth"),
                 consent_actor_check: params.bool("consent_actor_check"),
                 consent_required: params.bool("consent_required"),
                 pkce,
@@ -353,6 +361,8 @@ struct UpmPlatform {
     code_expiry_check: bool,
     /// The AS refuses a code redeemed by another client (`code_binding`; off: mutant).
     code_binding: bool,
+    /// The token endpoint checks the client secret (`client_auth`; off: mutant).
+    client_auth: bool,
     pkce: bool,
     /// The AS takes a consent only from the site's admin (`consent_actor_check`; off: mutant).
     consent_actor_check: bool,
@@ -369,8 +379,9 @@ impl UpmPlatform {
     }
     fn client_ok(&self, req: &Request) -> bool {
         req.body.str("client_id") == Some(APP_ID)
-            && req.body.secret("client_secret").is_some()
-            && req.body.secret("client_secret") == self.client_secret.as_ref()
+            && (!self.client_auth
+                || (req.body.secret("client_secret").is_some()
+                    && req.body.secret("client_secret") == self.client_secret.as_ref()))
     }
 
     /// Issues a code for `tenant` on an authorization request's `body` (its `redirect_uri`,
