@@ -42,6 +42,21 @@ const CONTROLLED_ELSEWHERE: &[(&str, &str, &str)] = &[
         "planted_race",
         "the same planted bug in the refresh-token policy upm-oauth shares with refresh (refresh.rs); refresh's control covers it",
     ),
+    (
+        "refresh",
+        "rt_expiry_check",
+        "properties/tests/rt_validity.rs: an idle victim's RT stolen past `rt_idle_expiry`, and one past `rt_max_life`, are refused with it on and redeemed with it off (P4 violated); no row's victim is idle, so no row's world isolates it",
+    ),
+    (
+        "upm-oauth",
+        "rt_expiry_check",
+        "the same expiry check in the refresh-token policy upm-oauth shares with refresh (refresh.rs); refresh's control in rt_validity.rs covers it",
+    ),
+    (
+        "upm-oauth",
+        "client_auth",
+        "properties/tests/rt_validity.rs: an RT stolen without the client secret is refused with it on and redeemed with it off (P4 violated, RFC 6749 §6); upm-oauth's P4 row violates through F-grace either way",
+    ),
 ];
 
 /// Doors that no row's worlds reach, because no property P1–P12 judges the move that reaches
