@@ -22,6 +22,9 @@
 //! - P5 judges what the platform issues of its own accord after an uninstall; trigger's URL
 //!   rotation stops at the uninstall.
 //! - P4's daily-rotation worlds outlast the rotation period.
+//! - P3 reaches the attacker's presentations after an uninstall; P8's `reached` counts the
+//!   attacker's requests only; P9 takes a family accept in the reuse's own instant as
+//!   concurrent; the AS answers a refresh when its mint ends.
 
 use std::collections::BTreeMap;
 
@@ -838,4 +841,180 @@ fn p4_daily_rotation_worlds_reach_the_rotation() {
             .count();
     }
     assert!(refused_after_rotation > 0, "no world ran past the rotation");
+}
+
+/// P3 reaches the attacker's presentations for an installation that has ended by uninstall
+/// alone (the grant of a site that never consented stands): the platform's answer to them is
+/// the check P3 judges (mutation shard 6: `!installed || !grant` → `&&` in `ended_before`
+/// counted only an installation both uninstalled and revoked).
+#[test]
+fn p3_reaches_a_presentation_after_an_uninstall() {
+    use tokenlab_models::secret::ItemId;
+    use tokenlab_properties::checkers::authorized_issuance;
+    let t1 = TenantId(1);
+    let mut h = installed_history();
+    h.push(0, issued_to_p(ItemId(7), ItemKind::AccessToken));
+    let present = |h: &mut History, t: i64, req: u64| {
+        h.push(
+            t,
+            Event::Present {
+                who: Party::Attacker,
+                item: ItemId(7),
+                tenant: t1,
+                req: MsgId(req),
+            },
+        );
+        h.push(
+            t,
+            Event::Reject {
+                req: MsgId(req),
+                reason: "not_installed",
+            },
+        );
+    };
+    present(&mut h, 5 * SEC, 1);
+    assert_eq!(authorized_issuance(&h, false).reached, 0);
+    h.push(
+        10 * SEC,
+        Event::Admin {
+            kind: AdminKind::Uninstall,
+            tenant: t1,
+        },
+    );
+    present(&mut h, 20 * SEC, 2);
+    let v = authorized_issuance(&h, false);
+    assert!(v.holds, "{v:?}");
+    assert_eq!(v.reached, 1, "{v:?}");
+}
+
+/// P8's `reached` counts the attacker's requests to P only: in a world without an attacker,
+/// the platform's own deliveries and P's answers reach nothing (mutation shard 6: `&&` → `||`
+/// counted every answered message to P).
+#[test]
+fn p8_reached_counts_only_the_attackers_requests() {
+    let h = history(world_with_no_fault());
+    let f = Facts::new(&h);
+    let to_p = f
+        .msgs
+        .iter()
+        .filter(|(id, (_, env))| matches!(env.to, Party::Partner(_)) && f.answers.contains_key(id))
+        .count();
+    assert!(to_p > 0, "nothing was sent to P");
+    let v = tokenlab_properties::checkers::injection_resistance(&h);
+    assert_eq!(v.reached, 0, "{v:?}");
+}
+
+fn world_with_no_fault() -> Scenario {
+    let mut s = Scenario::new("trigger", "same-region").unwrap();
+    s.tenants = 4;
+    s.duration_s = 1800.0;
+    s.seed = SEED;
+    s
+}
+
+/// P9: a family RT accepted in the very microsecond the reuse was decided is concurrent with
+/// it, not an accept after the revocation (the checker cannot order two decisions of one
+/// instant, and does not call that a live family); one a microsecond later is (mutation shard
+/// 6: `*at > t` → `>=`).
+#[test]
+fn p9_a_family_accept_in_the_same_instant_as_the_reuse_is_not_after_it() {
+    use std::sync::Arc;
+    use tokenlab_models::message::{Body, Envelope, Fields, Response, Value};
+    use tokenlab_models::secret::Secret;
+    use tokenlab_properties::checkers::credential_binding;
+    let t1 = TenantId(1);
+    let grace = 30 * SEC;
+    let old = Secret::from_foreign("tl_rt_old");
+    let new = Secret::from_foreign("tl_rt_new");
+    let mut h = installed_history();
+    h.push(0, issued_to_p(old.id(), ItemKind::RefreshToken));
+    accepted(&mut h, 100 * SEC, Party::APP, old.id(), 1);
+    h.push(100 * SEC, issued_to_p(new.id(), ItemKind::RefreshToken));
+    h.push(
+        100 * SEC,
+        Event::Send {
+            env: Arc::new(Envelope {
+                id: MsgId(2),
+                from: Party::AS,
+                to: Party::APP,
+                cause: Some(MsgId(1)),
+                body: Body::Response(Response::ok(
+                    Fields::new().with("refresh_token", Value::Secret(new.clone())),
+                )),
+            }),
+        },
+    );
+    // The thief presents the old RT at 200 s: detected and refused.
+    let reuse = 200 * SEC;
+    h.push(
+        reuse,
+        Event::Present {
+            who: Party::Attacker,
+            item: old.id(),
+            tenant: t1,
+            req: MsgId(3),
+        },
+    );
+    h.push(
+        reuse,
+        Event::Detect {
+            kind: "refresh_token_reuse",
+            tenant: t1,
+        },
+    );
+    h.push(
+        reuse,
+        Event::Reject {
+            req: MsgId(3),
+            reason: "invalid_grant",
+        },
+    );
+    let mut same_instant = h.clone();
+    accepted(&mut same_instant, reuse, Party::APP, new.id(), 4);
+    // Reached twice: the thief's presentation at the binding check and as a reuse.
+    let v = credential_binding(&same_instant, grace);
+    assert!(v.holds, "{v:?}");
+    assert_eq!(v.reached, 2, "{v:?}");
+    accepted(&mut h, reuse + 1, Party::APP, new.id(), 4);
+    let v = credential_binding(&h, grace);
+    assert!(!v.holds, "{v:?}");
+    let c = v.counterexample.unwrap_or_default();
+    assert!(c.contains("its family was not revoked"), "{c}");
+}
+
+/// The AS answers a refresh grant when its mint step ends, not before: every token response
+/// departs no earlier than the end of the mint it carries (mutation shard 6: `end - now` →
+/// `end / now` answered at once, and the latency figures would have lost the AS's cost).
+#[test]
+fn the_as_answers_a_refresh_after_its_mint() {
+    use tokenlab_models::history::LocalStep;
+    let mut s = Scenario::new("refresh", "same-region").unwrap();
+    s.tenants = 4;
+    s.duration_s = 7200.0;
+    s.seed = SEED;
+    let h = history(s);
+    let f = Facts::new(&h);
+    let mut answered = 0;
+    for r in &h.records {
+        let Event::Local {
+            who: Party::AS,
+            step: LocalStep::Mint,
+            start,
+            end,
+            cause,
+        } = &r.event
+        else {
+            continue;
+        };
+        assert!(end > start, "a mint takes time");
+        let Some((sent, _)) = cause.get().and_then(|c| f.answers.get(&c)) else {
+            continue;
+        };
+        assert!(
+            sent >= end,
+            "answered at {sent} before the mint's end {end}"
+        );
+        answered += 1;
+    }
+    assert!(answered > 0, "no refresh was answered");
 }
