@@ -24,7 +24,7 @@
 //! - P4's daily-rotation worlds outlast the rotation period.
 //! - P3 reaches the attacker's presentations after an uninstall; P8's `reached` counts the
 //!   attacker's requests only; P9 takes a family accept in the reuse's own instant as
-//!   concurrent; the AS answers a refresh when its mint ends.
+//!   concurrent; the AS answers a refresh when its mint ends; every property has its own name.
 
 use std::collections::BTreeMap;
 
@@ -1017,4 +1017,14 @@ fn the_as_answers_a_refresh_after_its_mint() {
         answered += 1;
     }
     assert!(answered > 0, "no refresh was answered");
+}
+
+/// Every property carries its own name (the report's and `check`'s tables label rows by it):
+/// twelve distinct, non-empty names (mutation shard 7: `Property::name` → "").
+#[test]
+fn every_property_has_its_own_name() {
+    let names: std::collections::BTreeSet<&str> = Property::ALL.iter().map(|p| p.name()).collect();
+    assert_eq!(names.len(), Property::ALL.len(), "{names:?}");
+    assert!(names.iter().all(|n| !n.is_empty()), "{names:?}");
+    assert_eq!(Property::P4.name(), "bounded exposure");
 }
