@@ -105,11 +105,16 @@ fn installed_history() -> History {
 /// A trigger world on the same-region preset (4 tenants, 1800 s, the seed above) with one
 /// nemesis: the fault-window and retry tests below differ only in the fault and a setting.
 fn world_with(nemesis: Nemesis) -> Scenario {
+    let mut s = world_with_no_fault();
+    s.nemesis.push(nemesis);
+    s
+}
+
+fn world_with_no_fault() -> Scenario {
     let mut s = Scenario::new("trigger", "same-region").unwrap();
     s.tenants = 4;
     s.duration_s = 1800.0;
     s.seed = SEED;
-    s.nemesis.push(nemesis);
     s
 }
 
@@ -630,27 +635,22 @@ fn a_partition_window_ends_a_recovery_time_after_the_partition() {
     );
 }
 
-/// P9's reuse window opens strictly after `grace`: an RT presented again exactly `grace` after
-/// the answer that rotated it is a retry inside the window (accepted, nothing to detect), one
-/// presented a microsecond later is reuse that nothing detected. A hand-built history, since no
-/// seeded run lands a retry on the boundary (mutation shard 4: `>` → `>=` survived).
-#[test]
-fn p9_the_grace_window_includes_its_last_instant() {
+/// P9's hand-built histories: tenant 1's RT `old`, issued at 0, presented by P at 100 s
+/// (request 1) and rotated there: the AS's answer (message 2) hands back `new`.
+fn rotated_at_100s() -> (
+    tokenlab_models::secret::Secret,
+    tokenlab_models::secret::Secret,
+    History,
+) {
     use std::sync::Arc;
     use tokenlab_models::message::{Body, Envelope, Fields, Response, Value};
     use tokenlab_models::secret::Secret;
-    use tokenlab_properties::checkers::credential_binding;
-    let t1 = TenantId(1);
-    let grace = 30 * SEC;
     let old = Secret::from_foreign("tl_rt_old");
     let new = Secret::from_foreign("tl_rt_new");
-    let issue = |item| issued_to_p(item, ItemKind::RefreshToken);
-    let present = |h: &mut History, t, req| accepted(h, t, Party::APP, old.id(), req);
     let mut h = installed_history();
-    h.push(0, issue(old.id()));
-    // The refresh at 100 s presents the old RT; its answer hands back the new one.
-    present(&mut h, 100 * SEC, 1);
-    h.push(100 * SEC, issue(new.id()));
+    h.push(0, issued_to_p(old.id(), ItemKind::RefreshToken));
+    accepted(&mut h, 100 * SEC, Party::APP, old.id(), 1);
+    h.push(100 * SEC, issued_to_p(new.id(), ItemKind::RefreshToken));
     h.push(
         100 * SEC,
         Event::Send {
@@ -665,6 +665,20 @@ fn p9_the_grace_window_includes_its_last_instant() {
             }),
         },
     );
+    (old, new, h)
+}
+
+/// P9's reuse window opens strictly after `grace`: an RT presented again exactly `grace` after
+/// the answer that rotated it is a retry inside the window (accepted, nothing to detect), one
+/// presented a microsecond later is reuse that nothing detected. A hand-built history, since no
+/// seeded run lands a retry on the boundary (mutation shard 4: `>` → `>=` survived).
+#[test]
+fn p9_the_grace_window_includes_its_last_instant() {
+    use tokenlab_properties::checkers::credential_binding;
+    let t1 = TenantId(1);
+    let grace = 30 * SEC;
+    let (old, _, mut h) = rotated_at_100s();
+    let present = |h: &mut History, t, req| accepted(h, t, Party::APP, old.id(), req);
     let mut at_edge = h.clone();
     present(&mut at_edge, 100 * SEC + grace, 3);
     let v = credential_binding(&at_edge, grace);
@@ -904,46 +918,16 @@ fn p8_reached_counts_only_the_attackers_requests() {
     assert_eq!(v.reached, 0, "{v:?}");
 }
 
-fn world_with_no_fault() -> Scenario {
-    let mut s = Scenario::new("trigger", "same-region").unwrap();
-    s.tenants = 4;
-    s.duration_s = 1800.0;
-    s.seed = SEED;
-    s
-}
-
 /// P9: a family RT accepted in the very microsecond the reuse was decided is concurrent with
 /// it, not an accept after the revocation (the checker cannot order two decisions of one
 /// instant, and does not call that a live family); one a microsecond later is (mutation shard
 /// 6: `*at > t` → `>=`).
 #[test]
 fn p9_a_family_accept_in_the_same_instant_as_the_reuse_is_not_after_it() {
-    use std::sync::Arc;
-    use tokenlab_models::message::{Body, Envelope, Fields, Response, Value};
-    use tokenlab_models::secret::Secret;
     use tokenlab_properties::checkers::credential_binding;
     let t1 = TenantId(1);
     let grace = 30 * SEC;
-    let old = Secret::from_foreign("tl_rt_old");
-    let new = Secret::from_foreign("tl_rt_new");
-    let mut h = installed_history();
-    h.push(0, issued_to_p(old.id(), ItemKind::RefreshToken));
-    accepted(&mut h, 100 * SEC, Party::APP, old.id(), 1);
-    h.push(100 * SEC, issued_to_p(new.id(), ItemKind::RefreshToken));
-    h.push(
-        100 * SEC,
-        Event::Send {
-            env: Arc::new(Envelope {
-                id: MsgId(2),
-                from: Party::AS,
-                to: Party::APP,
-                cause: Some(MsgId(1)),
-                body: Body::Response(Response::ok(
-                    Fields::new().with("refresh_token", Value::Secret(new.clone())),
-                )),
-            }),
-        },
-    );
+    let (old, new, mut h) = rotated_at_100s();
     // The thief presents the old RT at 200 s: detected and refused.
     let reuse = 200 * SEC;
     h.push(
