@@ -21,10 +21,12 @@
 //! - P10's bounds slip one refresh cycle (F-grace) where the grace window is open.
 //! - P5 judges what the platform issues of its own accord after an uninstall; trigger's URL
 //!   rotation stops at the uninstall.
-//! - P4's daily-rotation worlds outlast the rotation period.
+//! - P4's daily-rotation worlds outlast the rotation period; P4 bounds a stolen code or FIT
+//!   by the TTL and an idle victim's RT by its recorded `exp`.
 //! - P3 reaches the attacker's presentations after an uninstall; P8's `reached` counts the
 //!   attacker's requests only; P9 takes a family accept in the reuse's own instant as
-//!   concurrent; the platform answers a minting request when its mint ends; every property has its own name.
+//!   concurrent; the platform answers a minting request when its mint ends; every property
+//!   has its own name.
 
 use std::collections::BTreeMap;
 
@@ -1024,4 +1026,62 @@ fn every_property_has_its_own_name() {
     assert_eq!(names.len(), Property::ALL.len(), "{names:?}");
     assert!(names.iter().all(|n| !n.is_empty()), "{names:?}");
     assert_eq!(Property::P4.name(), "bounded exposure");
+}
+
+/// P4's bound for a stolen code or FIT is the theft plus TTL (what it buys is one T), and an
+/// idle victim's stolen RT with a recorded `exp` is bounded by that `exp` where it comes
+/// before theft + `rt_max_life` (mutation shard 9: the code/FIT arm's `+` → `-` survived;
+/// no seeded world has an accepted use of a stolen code or FIT).
+#[test]
+fn p4_bounds_a_stolen_code_or_fit_by_the_ttl_and_an_rt_by_its_exp() {
+    use tokenlab_models::history::AttackerCapability;
+    use tokenlab_models::secret::ItemId;
+    use tokenlab_properties::checkers::{ExposureBounds, exposure_windows};
+    let (code, fit, rt) = (ItemId(1), ItemId(2), ItemId(3));
+    let mut h = History::default();
+    h.push(0, issued_to_p(code, ItemKind::AuthCode));
+    h.push(0, issued_to_p(fit, ItemKind::Fit));
+    h.push(
+        0,
+        Event::Issue {
+            item: rt,
+            kind: ItemKind::RefreshToken,
+            tenant: TenantId(1),
+            to: Party::APP,
+            exp: Some(1000 * SEC),
+        },
+    );
+    h.push(
+        10 * SEC,
+        Event::Attack {
+            capability: AttackerCapability::A5,
+            mode: ExposureMode::Snapshot,
+            target: Some(TenantId(1)),
+            items: Box::new([code, fit, rt]),
+        },
+    );
+    let bounds = ExposureBounds {
+        ttl: 300 * SEC,
+        url: None,
+        url_per_use: false,
+        secret: None,
+        shared: None,
+        shared_until: None,
+        grace: 30 * SEC,
+        rt_max_life: Some(3600 * SEC),
+        rt_idle_expiry: None,
+        grace_slip: false,
+    };
+    let deadlines: Vec<_> = exposure_windows(&h, &bounds)
+        .iter()
+        .map(|w| (w.kind, w.deadline))
+        .collect();
+    assert_eq!(
+        deadlines,
+        vec![
+            (Some(ItemKind::AuthCode), Some(310 * SEC)),
+            (Some(ItemKind::Fit), Some(310 * SEC)),
+            (Some(ItemKind::RefreshToken), Some(1000 * SEC)),
+        ]
+    );
 }
