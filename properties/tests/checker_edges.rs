@@ -413,6 +413,23 @@ fn p3_reaches_an_issuance_after_an_uninstall() {
     );
 }
 
+/// P4's bounds for the hand-built RT histories: TTL 300 s, grace 30 s, `rt_max_life` 1 h,
+/// nothing else bounded.
+fn rt_bounds() -> tokenlab_properties::checkers::ExposureBounds {
+    tokenlab_properties::checkers::ExposureBounds {
+        ttl: 300 * SEC,
+        url: None,
+        url_per_use: false,
+        secret: None,
+        shared: None,
+        shared_until: None,
+        grace: 30 * SEC,
+        rt_max_life: Some(3600 * SEC),
+        rt_idle_expiry: None,
+        grace_slip: false,
+    }
+}
+
 /// P4's bound for a stolen RT starts at the victim's next refresh after the theft; an idle
 /// victim never refreshes, so its bound is the RT's absolute lifetime and the counterexample
 /// names no refresh (before the fix it named one at `theft + rt_max_life - grace - TTL`, a
@@ -437,18 +454,7 @@ fn p4_an_idle_victims_rt_is_bounded_by_its_lifetime_alone() {
             items: Box::new([rt]),
         },
     );
-    let bounds = ExposureBounds {
-        ttl: 300 * SEC,
-        url: None,
-        url_per_use: false,
-        secret: None,
-        shared: None,
-        shared_until: None,
-        grace: 30 * SEC,
-        rt_max_life: Some(3600 * SEC),
-        rt_idle_expiry: None,
-        grace_slip: false,
-    };
+    let bounds = rt_bounds();
     let idle = exposure_windows(&h, &bounds);
     assert_eq!(idle.len(), 1, "{idle:?}");
     assert_eq!(idle[0].next_refresh, None, "{idle:?}");
@@ -975,15 +981,7 @@ fn p9_a_family_accept_in_the_same_instant_as_the_reuse_is_not_after_it() {
 #[test]
 fn the_platform_answers_after_its_mint() {
     use tokenlab_models::history::LocalStep;
-    for mechanism in [
-        "trigger",
-        "push",
-        "refresh",
-        "upm-oauth",
-        "global-secret",
-        "tenant-secret",
-        "connect-jwt",
-    ] {
+    for mechanism in tokenlab_models::mechanisms::registry().map(|m| m.id()) {
         let mut s = Scenario::new(mechanism, "same-region").unwrap();
         s.tenants = 4;
         s.duration_s = 7200.0;
@@ -1036,7 +1034,7 @@ fn every_property_has_its_own_name() {
 fn p4_bounds_a_stolen_code_or_fit_by_the_ttl_and_an_rt_by_its_exp() {
     use tokenlab_models::history::AttackerCapability;
     use tokenlab_models::secret::ItemId;
-    use tokenlab_properties::checkers::{ExposureBounds, exposure_windows};
+    use tokenlab_properties::checkers::exposure_windows;
     let (code, fit, rt) = (ItemId(1), ItemId(2), ItemId(3));
     let mut h = History::default();
     h.push(0, issued_to_p(code, ItemKind::AuthCode));
@@ -1060,18 +1058,7 @@ fn p4_bounds_a_stolen_code_or_fit_by_the_ttl_and_an_rt_by_its_exp() {
             items: Box::new([code, fit, rt]),
         },
     );
-    let bounds = ExposureBounds {
-        ttl: 300 * SEC,
-        url: None,
-        url_per_use: false,
-        secret: None,
-        shared: None,
-        shared_until: None,
-        grace: 30 * SEC,
-        rt_max_life: Some(3600 * SEC),
-        rt_idle_expiry: None,
-        grace_slip: false,
-    };
+    let bounds = rt_bounds();
     let deadlines: Vec<_> = exposure_windows(&h, &bounds)
         .iter()
         .map(|w| (w.kind, w.deadline))
