@@ -413,7 +413,8 @@ impl RtAuthority {
         let Some(state) = self.rts.get(rt) else {
             return reject("invalid_grant");
         };
-        let (bound, family) = (state.tenant, state.family);
+        // A rotated RT inherits `issued_at`: the family's first issue.
+        let (bound, family, family_issued) = (state.tenant, state.family, state.issued_at);
         // The RT is bound to its installation: presented for another tenant, it is refused.
         // The mutant `as_binding=off` trusts the tenant the request names instead.
         let tenant = match req.tenant {
@@ -427,9 +428,9 @@ impl RtAuthority {
             return reject("invalid_grant");
         }
         let fam = &self.families[&family];
-        // The family's absolute lifetime counts from its first RT (a rotated RT inherits
-        // `issued_at`); its idle expiry from its last redemption.
-        let expired = cx.now >= state.issued_at + self.policy.max_life
+        // The family's absolute lifetime counts from its first RT; its idle expiry from its
+        // last redemption.
+        let expired = cx.now >= family_issued + self.policy.max_life
             || cx.now >= fam.last_used + self.policy.idle_expiry;
         if fam.revoked || (expired && self.policy.expiry_check) {
             return reject("invalid_grant");
@@ -480,13 +481,12 @@ impl RtAuthority {
             // family's current RT, so that the last-issued RT is the only valid one.
             let superseded = self.families[&family].current.clone();
             // It expires with its family, as the check above enforces.
-            let issued_at = self.rts[rt].issued_at;
             let new_rt = cx.issue_secret(
                 ItemKind::RefreshToken,
                 "rt",
                 tenant,
                 env.from,
-                Some(issued_at + self.policy.max_life),
+                Some(family_issued + self.policy.max_life),
             );
             if let Some(s) = self.rts.get_mut(&superseded)
                 && s.status == RtStatus::Current
@@ -499,7 +499,7 @@ impl RtAuthority {
                     tenant,
                     family,
                     status: RtStatus::Current,
-                    issued_at,
+                    issued_at: family_issued,
                 },
             );
             self.families.get_mut(&family).expect("family").current = new_rt.clone();
