@@ -27,6 +27,9 @@
 //!   attacker's requests only; P9 takes a family accept in the reuse's own instant as
 //!   concurrent; the platform answers a minting request when its mint ends; every property
 //!   has its own name.
+//! - P4's RT clauses end validity at the `exp` and idle-expiry instants themselves, and judge
+//!   client authentication from the credential's own instant; P5's issuance clause orders an
+//!   issue and an install or uninstall of the same instant.
 
 use std::collections::BTreeMap;
 
@@ -1071,4 +1074,171 @@ fn p4_bounds_a_stolen_code_or_fit_by_the_ttl_and_an_rt_by_its_exp() {
             (Some(ItemKind::RefreshToken), Some(1000 * SEC)),
         ]
     );
+}
+
+/// P4's RT clauses end validity at their instants, not after them: an attacker's RT accepted
+/// exactly at its recorded `exp`, or exactly `rt_idle_expiry` after its family's last accepted
+/// use, is a violation, one a microsecond earlier is not; the victim's accepted redemption
+/// restarts the idle clock; and a refresh grant without client authentication is judged from
+/// the instant the client was issued a credential (the new clauses' boundaries, which the
+/// seeded worlds of `rt_validity.rs` do not land on).
+#[test]
+fn p4_an_rts_validity_ends_at_its_expiry_instants() {
+    use std::sync::Arc;
+    use tokenlab_models::message::{Body, Envelope, Fields, Method, Request, Value};
+    use tokenlab_models::secret::Secret;
+    use tokenlab_properties::checkers::bounded_exposure;
+    let rt = Secret::from_foreign("tl_rt_family");
+    let with_rt = |exp: Option<i64>| {
+        let mut h = installed_history();
+        h.push(
+            0,
+            Event::Issue {
+                item: rt.id(),
+                kind: ItemKind::RefreshToken,
+                tenant: TenantId(1),
+                to: Party::APP,
+                exp,
+            },
+        );
+        h
+    };
+    // The attacker's refresh grant at `t` (request `req`), with or without the client secret.
+    let grant = |h: &mut History, t: i64, req: u64, secret: Option<&Secret>| {
+        let mut body = Fields::new().with("refresh_token", Value::Secret(rt.clone()));
+        if let Some(s) = secret {
+            body = body.with("client_secret", Value::Secret(s.clone()));
+        }
+        h.push(
+            t,
+            Event::Send {
+                env: Arc::new(Envelope {
+                    id: MsgId(req),
+                    from: Party::Attacker,
+                    to: Party::AS,
+                    cause: None,
+                    body: Body::Request(Request {
+                        method: Method::Post,
+                        route: "POST /oauth/token",
+                        tenant: Some(TenantId(1)),
+                        headers: Fields::new(),
+                        body,
+                    }),
+                }),
+            },
+        );
+        accepted(h, t, Party::Attacker, rt.id(), req);
+    };
+    let judged = |h: &History, idle: Option<i64>| {
+        let mut b = rt_bounds();
+        b.rt_max_life = None;
+        b.rt_idle_expiry = idle;
+        bounded_exposure(h, &b)
+    };
+
+    // The absolute lifetime: `exp` at 1000 s.
+    for (t, holds) in [(1000 * SEC - 1, true), (1000 * SEC, false)] {
+        let mut h = with_rt(Some(1000 * SEC));
+        grant(&mut h, t, 1, None);
+        let v = judged(&h, None);
+        assert_eq!(v.holds, holds, "accepted at {t}: {v:?}");
+        if !holds {
+            let c = v.counterexample.unwrap_or_default();
+            assert!(c.contains("past its lifetime (exp t=1000.000s)"), "{c}");
+        }
+    }
+
+    // The idle expiry, 600 s, from the family's issue at 0 or from the victim's use at 500 s.
+    let idle = Some(600 * SEC);
+    for (victim_use, t, holds) in [
+        (None, 600 * SEC - 1, true),
+        (None, 600 * SEC, false),
+        (Some(500 * SEC), 1100 * SEC - 1, true),
+        (Some(500 * SEC), 1100 * SEC, false),
+    ] {
+        let mut h = with_rt(None);
+        if let Some(u) = victim_use {
+            accepted(&mut h, u, Party::APP, rt.id(), 9);
+        }
+        grant(&mut h, t, 1, None);
+        let v = judged(&h, idle);
+        assert_eq!(
+            v.holds, holds,
+            "victim's use {victim_use:?}, accepted at {t}: {v:?}"
+        );
+        if !holds {
+            let c = v.counterexample.unwrap_or_default();
+            assert!(c.contains("past rt_idle_expiry"), "{c}");
+        }
+    }
+
+    // Client authentication: the client's secret issued to P at 100 s.
+    let client_secret = Secret::from_foreign("tl_cs_client");
+    for (t, secret, holds) in [
+        (100 * SEC - 1, None, true),
+        (100 * SEC, None, false),
+        (100 * SEC, Some(&client_secret), true),
+    ] {
+        let mut h = with_rt(None);
+        h.push(
+            100 * SEC,
+            Event::Issue {
+                item: client_secret.id(),
+                kind: ItemKind::ClientSecret,
+                tenant: TenantId(1),
+                to: Party::APP,
+                exp: None,
+            },
+        );
+        grant(&mut h, t, 1, secret);
+        let v = judged(&h, None);
+        assert_eq!(v.holds, holds, "at {t}, secret {}: {v:?}", secret.is_some());
+        if !holds {
+            let c = v.counterexample.unwrap_or_default();
+            assert!(c.contains("RFC 6749 §6"), "{c}");
+        }
+    }
+}
+
+/// P5's issuance clause at a shared instant: an install issues in the instant it is recorded
+/// (an issue then is the new installation's), an uninstall ends only what comes after it (an
+/// issue in its own instant is not after it), and an install in the uninstall's instant is the
+/// later of the two (the tenant is installed again).
+#[test]
+fn p5_an_issuance_in_the_instant_of_an_admin_event() {
+    use tokenlab_properties::checkers::revocation;
+    let admin = |h: &mut History, t: i64, kind: AdminKind| {
+        h.push(
+            t,
+            Event::Admin {
+                kind,
+                tenant: TenantId(1),
+            },
+        );
+    };
+    let url = tokenlab_models::secret::ItemId(1);
+    let issue_at = |h: &mut History, t: i64| h.push(t, issued_to_p(url, ItemKind::TriggerUrl));
+
+    // Uninstalled at 100 s, installed again at 200 s.
+    let mut reinstall = installed_history();
+    admin(&mut reinstall, 100 * SEC, AdminKind::Uninstall);
+    admin(&mut reinstall, 200 * SEC, AdminKind::Install);
+    for (t, holds) in [
+        (100 * SEC, true),
+        (100 * SEC + 1, false),
+        (200 * SEC - 1, false),
+        (200 * SEC, true),
+    ] {
+        let mut h = reinstall.clone();
+        issue_at(&mut h, t);
+        let v = revocation(&h, 0);
+        assert_eq!(v.holds, holds, "issued at {t}: {v:?}");
+    }
+
+    // Uninstalled and installed again in one instant: an issue after it is the new one's.
+    let mut h = installed_history();
+    admin(&mut h, 100 * SEC, AdminKind::Uninstall);
+    admin(&mut h, 100 * SEC, AdminKind::Install);
+    issue_at(&mut h, 150 * SEC);
+    assert!(revocation(&h, 0).holds, "{:?}", revocation(&h, 0));
 }
