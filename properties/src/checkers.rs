@@ -672,7 +672,9 @@ fn rt_validity(f: &Facts<'_>, b: &ExposureBounds) -> Vec<String> {
     if last_use.is_empty() {
         return Vec::new();
     }
-    // The first client credential the platform issued to P.
+    // The first client credential the platform issued to P. It binds P's RTs only: a family
+    // first issued to someone else (app B's, which the attacker runs under `apps=2`) is
+    // another client's, and that client was issued none.
     let credentialed_from = f
         .issued
         .values()
@@ -689,7 +691,12 @@ fn rt_validity(f: &Facts<'_>, b: &ExposureBounds) -> Vec<String> {
             let since = last_use.get(&root).copied().unwrap_or(p.t);
             let exp = f.issued.get(&p.item).and_then(|i| i.exp);
             let body = f.msgs.get(&p.req).and_then(|(_, env)| env.request());
-            let unauthenticated = credentialed_from.is_some_and(|c| c <= p.t)
+            let ps_family = f
+                .issued
+                .get(&root)
+                .is_some_and(|i| matches!(i.to, Party::Partner(_)));
+            let unauthenticated = ps_family
+                && credentialed_from.is_some_and(|c| c <= p.t)
                 && body.is_some_and(|r| {
                     r.body.secret("client_secret").is_none()
                         && r.body.jwt("client_assertion").is_none()

@@ -991,7 +991,7 @@ fn the_platform_answers_after_its_mint() {
         s.seed = SEED;
         let h = history(s);
         let f = Facts::new(&h);
-        let mut answered = 0;
+        let (mut mints, mut answered) = (0, 0);
         for r in &h.records {
             let Event::Local {
                 step: LocalStep::Mint,
@@ -1004,6 +1004,7 @@ fn the_platform_answers_after_its_mint() {
                 continue;
             };
             assert!(end > start, "{mechanism}: a mint takes time");
+            mints += 1;
             let Some((sent, _)) = cause.get().and_then(|c| f.answers.get(&c)) else {
                 continue;
             };
@@ -1013,7 +1014,12 @@ fn the_platform_answers_after_its_mint() {
             );
             answered += 1;
         }
-        if !matches!(mechanism, "push" | "connect-jwt") {
+        // Push's platform mints on its own schedule and connect-jwt's P signs its own JWTs:
+        // no request waits on a mint there (no mint step is recorded). Every other mechanism
+        // answers minting requests.
+        if matches!(mechanism, "push" | "connect-jwt") {
+            assert_eq!(mints, 0, "{mechanism}: a request waited on a mint");
+        } else {
             assert!(answered > 0, "{mechanism}: no minting request was answered");
         }
     }
@@ -1196,6 +1202,16 @@ fn p4_an_rts_validity_ends_at_its_expiry_instants() {
         if !holds {
             let c = v.counterexample.unwrap_or_default();
             assert!(c.contains("RFC 6749 §6"), "{c}");
+        }
+        // A family first issued to another client (app B's, which the attacker runs under
+        // `apps=2`) is not bound by P's credential: that client was issued none.
+        if t == 100 * SEC && secret.is_none() {
+            let Event::Issue { to, .. } = &mut h.records[1].event else {
+                panic!("the RT's issue is the second record");
+            };
+            *to = Party::Attacker;
+            let v = judged(&h, None);
+            assert!(v.holds, "app B's own RT: {v:?}");
         }
     }
 }
