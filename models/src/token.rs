@@ -449,13 +449,9 @@ impl PlatformKeys {
     /// The compact JWS `jsonwebtoken::encode` makes (header, claims and HMAC byte for byte),
     /// with the HMAC keyed once instead of per token.
     pub fn mint_access(&self, claims: &AccessClaims) -> Jwt {
-        use base64::Engine;
-        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let mut token = signing_input(HS256_HEADER, claims, 32);
+        let token = signing_input(HS256_HEADER, claims, 32);
         let tag = self.access_mac.tag(token.as_bytes());
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(tag, &mut token);
-        Jwt::new(token)
+        with_signature(token, &tag)
     }
 
     /// [`PlatformKeys::mint_access`] through `jsonwebtoken` (the reference it must equal).
@@ -529,13 +525,9 @@ impl PlatformKeys {
     /// signature byte for byte), without re-parsing the PKCS#8 key and re-deriving the public
     /// key on every signature.
     pub fn sign_fit(&self, claims: &FitClaims) -> Jwt {
-        use base64::Engine;
-        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let mut token = signing_input(&self.fit_header, claims, 64);
+        let token = signing_input(&self.fit_header, claims, 64);
         let signature = self.fit_signing.sign(token.as_bytes());
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
-        Jwt::new(token)
+        with_signature(token, &signature)
     }
 
     /// [`PlatformKeys::sign_fit`] through `jsonwebtoken` (the reference it must equal).
@@ -551,12 +543,16 @@ impl PlatformKeys {
 /// The platform's header and claim layout are public, so an A10 attacker writes FITs and Ts
 /// that decode like the platform's and that only the signature (or HMAC) check refuses.
 fn forged_jws(header: &str, claims: &impl Serialize, signature: &[u8]) -> Jwt {
+    with_signature(signing_input(header, claims, signature.len()), signature)
+}
+
+/// The compact JWS of a signing input and its signature: `input.base64url(signature)`.
+fn with_signature(mut input: String, signature: &[u8]) -> Jwt {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let mut token = signing_input(header, claims, signature.len());
-    token.push('.');
-    URL_SAFE_NO_PAD.encode_string(signature, &mut token);
-    Jwt::new(token)
+    input.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut input);
+    Jwt::new(input)
 }
 
 /// A compact JWS's signing input, `header.base64url(claims)` (RFC 7515 §5.1), with room for the
@@ -891,18 +887,13 @@ impl FitKey {
 
     fn verify_comb(&self, message: &[u8], signature: &[u8; 64]) -> bool {
         use curve25519_dalek::scalar::Scalar;
-        use sha2_011::{Digest, Sha512};
         let (r, s) = signature.split_at(32);
         let s: [u8; 32] = s.try_into().expect("32 bytes");
         // The library refuses a non-canonical s (s ≥ ℓ) before any arithmetic.
         let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s)) else {
             return false;
         };
-        let mut h = Sha512::new();
-        h.update(r);
-        h.update(self.key.as_bytes());
-        h.update(message);
-        let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+        let k = challenge(r, self.key.as_bytes(), message);
         let minus_a = self
             .minus_a
             .get_or_init(|| Comb::new(&-self.key.to_edwards()));
@@ -972,20 +963,27 @@ impl FitSigner {
                 .into(),
         );
         let big_r = basepoint_comb().mul(&r).compress();
-        let k = Scalar::from_bytes_mod_order_wide(
-            &Sha512::new()
-                .chain_update(big_r.as_bytes())
-                .chain_update(self.public)
-                .chain_update(message)
-                .finalize()
-                .into(),
-        );
+        let k = challenge(big_r.as_bytes(), &self.public, message);
         let s = k * self.a + r;
         let mut signature = [0u8; 64];
         signature[..32].copy_from_slice(big_r.as_bytes());
         signature[32..].copy_from_slice(s.as_bytes());
         signature
     }
+}
+
+/// Ed25519's challenge k = SHA-512(R ‖ A ‖ message) mod ℓ (RFC 8032 §5.1.6 step 4, §5.1.7
+/// step 2), the same number for the signer and the verifier.
+fn challenge(r: &[u8], public: &[u8; 32], message: &[u8]) -> curve25519_dalek::scalar::Scalar {
+    use sha2_011::{Digest, Sha512};
+    curve25519_dalek::scalar::Scalar::from_bytes_mod_order_wide(
+        &Sha512::new()
+            .chain_update(r)
+            .chain_update(public)
+            .chain_update(message)
+            .finalize()
+            .into(),
+    )
 }
 
 /// The Ed25519 base point's comb, built once per process.
