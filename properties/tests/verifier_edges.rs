@@ -9,6 +9,10 @@
 //! - The AS refuses an assertion whose `iss` or `sub` is not the client (RFC 7523 §3 items 1
 //!   and 2: both must be the `client_id`), even signed with the client's own key.
 //! - The product API refuses a Connect JWT from the migration window's end on.
+//! - The AS answers a token request that lacks `grant_type`, and a refresh grant that lacks
+//!   `refresh_token`, with 400 `invalid_request` (RFC 6749 §5.2), or where it authenticates
+//!   the client first (upm-oauth) and none is given, 401 `invalid_client`; global-secret's
+//!   AS, which has no refresh grant, answers that one `unsupported_grant_type`.
 
 use rand::SeedableRng;
 use tokenlab_models::SEC;
@@ -119,4 +123,78 @@ fn connect_jwts_are_refused_from_the_window_end_on() {
     // The mutant never retires the sharedSecret.
     let never = window(&["connect_revoke=never"]);
     assert!(never.connect_accepted(never.end));
+}
+
+/// RFC 6749 §5.2: a request missing a required parameter is `invalid_request`, not an
+/// unsupported grant type (mutation shard 12: deleting refresh's `None` arm answered
+/// `unsupported_grant_type`; refused either way, so no property saw it). The A10
+/// malformed-request attacker sends both requests in each world, without client
+/// authentication: upm-oauth's token endpoint, which authenticates its confidential client
+/// before it reads the grant, answers 401 `invalid_client` (§5.2) to both.
+#[test]
+fn a_token_request_missing_a_parameter_is_invalid_request() {
+    use tokenlab_models::history::Event;
+    use tokenlab_models::ids::Party;
+    use tokenlab_models::roles::attacker::{AttackPlan, AttackStep, Capability};
+    use tokenlab_models::sim::Scenario;
+    use tokenlab_properties::facts::Facts;
+    use tokenlab_properties::suite::{RunSpec, execute};
+    // Per mechanism, the answers to (no grant_type, a refresh grant without refresh_token).
+    let invalid_request = (400, "invalid_request");
+    for (mechanism, expected) in [
+        ("refresh", [invalid_request, invalid_request]),
+        (
+            "upm-oauth",
+            [(401, "invalid_client"), (401, "invalid_client")],
+        ),
+        // Client credentials only: the refresh grant is one it does not support.
+        (
+            "global-secret",
+            [invalid_request, (400, "unsupported_grant_type")],
+        ),
+    ] {
+        let mut scenario = Scenario::new(mechanism, "same-region").unwrap();
+        scenario.tenants = 3;
+        scenario.duration_s = 600.0;
+        scenario.seed = 0x5eed;
+        let plan = AttackPlan::new(
+            vec![AttackStep {
+                at: 300 * SEC,
+                capability: Capability::Malformed,
+            }],
+            600 * SEC,
+        );
+        let (h, _) = execute(&RunSpec {
+            scenario,
+            plan: Some(plan),
+        })
+        .expect("the world runs");
+        let f = Facts::new(&h);
+        let mut answered = Vec::new();
+        for r in &h.records {
+            let Event::Send { env } = &r.event else {
+                continue;
+            };
+            let Some(req) = env.request() else { continue };
+            if env.from != Party::Attacker || req.route != "POST /oauth/token" {
+                continue;
+            }
+            let (_, answer) = f.answers.get(&env.id).expect("the AS answers");
+            let response = answer.response().expect("a response");
+            answered.push((
+                req.body.str("grant_type").map(str::to_string),
+                response.status,
+                response.error_code().map(str::to_string),
+            ));
+        }
+        let [(s0, e0), (s1, e1)] = expected;
+        assert_eq!(
+            answered,
+            vec![
+                (None, s0, Some(e0.to_string())),
+                (Some("refresh_token".to_string()), s1, Some(e1.to_string())),
+            ],
+            "{mechanism}"
+        );
+    }
 }
