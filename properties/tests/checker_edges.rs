@@ -30,6 +30,8 @@
 //! - P4's RT clauses end validity at the `exp` and idle-expiry instants themselves, and judge
 //!   client authentication from the credential's own instant; P5's issuance clause orders an
 //!   issue and an install or uninstall of the same instant.
+//! - P5 judges an outstanding T strictly after its bound; P9 reaches credential
+//!   presentations only.
 
 use std::collections::BTreeMap;
 
@@ -92,6 +94,32 @@ fn accepted(h: &mut History, t: i64, who: Party, item: tokenlab_models::secret::
             acting_as: "P.app",
         },
     );
+}
+
+/// `who` calls the product API for tenant 1 with `jwt` in request `req` at `t`, and the API
+/// accepts it.
+fn api_call(h: &mut History, t: i64, req: u64, who: Party, jwt: &tokenlab_models::secret::Jwt) {
+    use std::sync::Arc;
+    use tokenlab_models::message::{Body, Envelope, Fields, Method, Request, Value};
+    h.push(
+        t,
+        Event::Send {
+            env: Arc::new(Envelope {
+                id: MsgId(req),
+                from: who,
+                to: Party::API,
+                cause: None,
+                body: Body::Request(Request {
+                    method: Method::Get,
+                    route: "GET /rest/api/resource",
+                    tenant: Some(TenantId(1)),
+                    headers: Fields::new().with("authorization", Value::Jwt(jwt.clone())),
+                    body: Fields::new(),
+                }),
+            }),
+        },
+    );
+    accepted(h, t, who, jwt.id(), req);
 }
 
 /// Tenant 1's installation at time 0, the first record of a hand-built history.
@@ -719,50 +747,26 @@ fn p9_the_grace_window_includes_its_last_instant() {
 /// `one_time_seen` survived).
 #[test]
 fn p6_a_per_request_jwt_alone_makes_bearer_replay_judged() {
-    use std::sync::Arc;
-    use tokenlab_models::message::{Body, Envelope, Fields, Method, Request, Value};
     use tokenlab_models::secret::Jwt;
     use tokenlab_properties::VerdictKind;
     use tokenlab_properties::checkers::replay;
-    let t1 = TenantId(1);
     let bearer = Jwt::new("forge.t.sig".into());
     let connect = Jwt::new("connect.jwt.sig".into());
-    let call = |h: &mut History, t, req, who, jwt: &Jwt| {
-        h.push(
-            t,
-            Event::Send {
-                env: Arc::new(Envelope {
-                    id: MsgId(req),
-                    from: who,
-                    to: Party::API,
-                    cause: None,
-                    body: Body::Request(Request {
-                        method: Method::Get,
-                        route: "GET /rest/api/resource",
-                        tenant: Some(t1),
-                        headers: Fields::new().with("authorization", Value::Jwt(jwt.clone())),
-                        body: Fields::new(),
-                    }),
-                }),
-            },
-        );
-        accepted(h, t, who, jwt.id(), req);
-    };
     let mut h = installed_history();
     h.push(0, issued_to_p(bearer.id(), ItemKind::AccessToken));
-    call(&mut h, 10 * SEC, 1, Party::APP, &bearer);
-    call(&mut h, 20 * SEC, 2, Party::Attacker, &bearer);
+    api_call(&mut h, 10 * SEC, 1, Party::APP, &bearer);
+    api_call(&mut h, 20 * SEC, 2, Party::Attacker, &bearer);
     let bearer_only = replay(&h);
     assert_eq!(bearer_only.kind, VerdictKind::ByDesign, "{bearer_only:?}");
     assert_eq!(bearer_only.reached, 1, "{bearer_only:?}");
 
-    call(&mut h, 30 * SEC, 3, Party::APP, &connect);
+    api_call(&mut h, 30 * SEC, 3, Party::APP, &connect);
     let with_connect = replay(&h);
     assert_eq!(with_connect.kind, VerdictKind::Holds, "{with_connect:?}");
     assert_eq!(with_connect.reached, 1, "{with_connect:?}");
     // The attacker's first presentation of a JWT of its own is neither a replay nor a late
     // redemption: not reached (mutation shard 5: `expired && attacker` → `||` counted it).
-    call(
+    api_call(
         &mut h,
         40 * SEC,
         4,
@@ -1257,4 +1261,52 @@ fn p5_an_issuance_in_the_instant_of_an_admin_event() {
     admin(&mut h, 100 * SEC, AdminKind::Install);
     issue_at(&mut h, 150 * SEC);
     assert!(revocation(&h, 0).holds, "{:?}", revocation(&h, 0));
+}
+
+/// P5's outstanding-T clause: an outstanding T accepted at the API in the uninstall's own
+/// instant plus `outstanding_r` is not after it; a microsecond later it is (mutation shard
+/// 11: `>` → `>=` survived; no seeded world lands an API accept on that instant).
+#[test]
+fn p5_an_outstanding_t_is_judged_strictly_after_its_bound() {
+    use tokenlab_models::secret::Jwt;
+    use tokenlab_properties::checkers::revocation;
+    let t = Jwt::new("outstanding.t.sig".into());
+    let mut h = installed_history();
+    h.push(0, issued_to_p(t.id(), ItemKind::AccessToken));
+    h.push(
+        100 * SEC,
+        Event::Admin {
+            kind: AdminKind::Uninstall,
+            tenant: TenantId(1),
+        },
+    );
+    for r in [0, 60 * SEC] {
+        let mut at_bound = h.clone();
+        api_call(&mut at_bound, 100 * SEC + r, 1, Party::APP, &t);
+        let v = revocation(&at_bound, r);
+        assert!(v.holds, "accepted at the uninstall + {r}: {v:?}");
+        let mut after = h.clone();
+        api_call(&mut after, 100 * SEC + r + 1, 1, Party::APP, &t);
+        let v = revocation(&after, r);
+        assert!(!v.holds, "accepted after the uninstall + {r}: {v:?}");
+        let c = v.counterexample.unwrap_or_default();
+        assert!(c.contains("an outstanding T accepted"), "{c}");
+    }
+}
+
+/// P9 judges credentials (RTs, client secrets, and what the attacker presents that the
+/// platform never issued): the thief's presentation of an access token is not P9's, so it
+/// is not reached (mutation shard 12: `kind.is_none() && attacker` → `||` counted every
+/// attacker presentation).
+#[test]
+fn p9_reaches_only_credential_presentations() {
+    use tokenlab_models::secret::Jwt;
+    use tokenlab_properties::checkers::credential_binding;
+    let (_, _, mut h) = rotated_at_100s();
+    let t = Jwt::new("stolen.t.sig".into());
+    h.push(0, issued_to_p(t.id(), ItemKind::AccessToken));
+    api_call(&mut h, 150 * SEC, 3, Party::Attacker, &t);
+    let v = credential_binding(&h, 30 * SEC);
+    assert!(v.holds, "{v:?}");
+    assert_eq!(v.reached, 0, "a T is not a credential of P9's: {v:?}");
 }
