@@ -101,7 +101,7 @@ const REACHED_OUTSIDE_THE_ROWS: &[(&str, &str, u16, &str, &str)] = &[
 ];
 
 /// The world of [`MALFORMED_MECHANISMS`] with [`Capability::Malformed`].
-const MALFORMED: &str = "A10 malformed requests (`Capability::Malformed` at 300 s in refresh, upm-oauth and global-secret worlds, `doors_outside_the_rows_are_reached`): a token request without `grant_type`, a refresh grant without `refresh_token`, an API request with neither token nor site, P's OAuth start and the consent form without a tenant; only the missing-parameter check stops each (a `let … else`, so no mutant removes it)";
+const MALFORMED: &str = "A10 malformed requests (`Capability::Malformed` at 300 s in refresh, upm-oauth and global-secret worlds, `doors_outside_the_rows_are_reached`): a token request without `grant_type`, a refresh grant without `refresh_token`, the password grant (answered `unsupported_grant_type`), an API request with neither token nor site, P's OAuth start and the consent form without a tenant; only the missing-parameter check stops each (a `let … else`, so no mutant removes it)";
 
 const MALFORMED_MECHANISMS: &[&str] = &["refresh", "upm-oauth", "global-secret"];
 

@@ -10,9 +10,10 @@
 //!   and 2: both must be the `client_id`), even signed with the client's own key.
 //! - The product API refuses a Connect JWT from the migration window's end on.
 //! - The AS answers a token request that lacks `grant_type`, and a refresh grant that lacks
-//!   `refresh_token`, with 400 `invalid_request` (RFC 6749 §5.2), or where it authenticates
-//!   the client first (upm-oauth) and none is given, 401 `invalid_client`; global-secret's
-//!   AS, which has no refresh grant, answers that one `unsupported_grant_type`.
+//!   `refresh_token`, with 400 `invalid_request`, and the password grant with 400
+//!   `unsupported_grant_type` (RFC 6749 §5.2), or where it authenticates the client first
+//!   (upm-oauth) and none is given, 401 `invalid_client`; global-secret's AS, which has no
+//!   refresh grant, answers that one `unsupported_grant_type` too.
 
 use rand::SeedableRng;
 use tokenlab_models::SEC;
@@ -125,33 +126,30 @@ fn connect_jwts_are_refused_from_the_window_end_on() {
     assert!(never.connect_accepted(never.end));
 }
 
-/// RFC 6749 §5.2: a request missing a required parameter is `invalid_request`, not an
-/// unsupported grant type (mutation shard 12: deleting refresh's `None` arm answered
-/// `unsupported_grant_type`; refused either way, so no property saw it). The A10
-/// malformed-request attacker sends both requests in each world, without client
-/// authentication: upm-oauth's token endpoint, which authenticates its confidential client
-/// before it reads the grant, answers 401 `invalid_client` (§5.2) to both.
+/// RFC 6749 §5.2's error codes at the token endpoint: a request missing a required parameter
+/// is `invalid_request`, a grant type the AS does not support `unsupported_grant_type`
+/// (mutation shard 12: deleting refresh's arm for either answered the other code, or 404;
+/// refused either way, so no property saw it). The A10 malformed-request attacker sends all
+/// three requests in each world, without client authentication: upm-oauth's token endpoint,
+/// which authenticates its confidential client before it reads the grant, answers 401
+/// `invalid_client` (§5.2) to each.
 #[test]
-fn a_token_request_missing_a_parameter_is_invalid_request() {
+fn the_token_endpoint_answers_malformed_requests_with_rfc_6749_codes() {
     use tokenlab_models::history::Event;
     use tokenlab_models::ids::Party;
     use tokenlab_models::roles::attacker::{AttackPlan, AttackStep, Capability};
     use tokenlab_models::sim::Scenario;
     use tokenlab_properties::facts::Facts;
     use tokenlab_properties::suite::{RunSpec, execute};
-    // Per mechanism, the answers to (no grant_type, a refresh grant without refresh_token).
+    // Per mechanism, the answers to no grant_type, a refresh grant without refresh_token, and
+    // the password grant.
     let invalid_request = (400, "invalid_request");
+    let unsupported = (400, "unsupported_grant_type");
     for (mechanism, expected) in [
-        ("refresh", [invalid_request, invalid_request]),
-        (
-            "upm-oauth",
-            [(401, "invalid_client"), (401, "invalid_client")],
-        ),
-        // Client credentials only: the refresh grant is one it does not support.
-        (
-            "global-secret",
-            [invalid_request, (400, "unsupported_grant_type")],
-        ),
+        ("refresh", [invalid_request, invalid_request, unsupported]),
+        ("upm-oauth", [(401, "invalid_client"); 3]),
+        // Client credentials only: the refresh grant is one it does not support either.
+        ("global-secret", [invalid_request, unsupported, unsupported]),
     ] {
         let mut scenario = Scenario::new(mechanism, "same-region").unwrap();
         scenario.tenants = 3;
@@ -187,14 +185,12 @@ fn a_token_request_missing_a_parameter_is_invalid_request() {
                 response.error_code().map(str::to_string),
             ));
         }
-        let [(s0, e0), (s1, e1)] = expected;
-        assert_eq!(
-            answered,
-            vec![
-                (None, s0, Some(e0.to_string())),
-                (Some("refresh_token".to_string()), s1, Some(e1.to_string())),
-            ],
-            "{mechanism}"
-        );
+        let grants = [None, Some("refresh_token"), Some("password")];
+        let expected: Vec<_> = grants
+            .iter()
+            .zip(expected)
+            .map(|(g, (status, error))| (g.map(str::to_string), status, Some(error.to_string())))
+            .collect();
+        assert_eq!(answered, expected, "{mechanism}");
     }
 }

@@ -952,11 +952,11 @@ impl Attacker {
             body,
         };
         let client = || Fields::new().with("client_id", Value::Str(APP_ID.into()));
-        let mut refresh = client();
-        refresh
-            .0
-            .push(("grant_type", Value::Str("refresh_token".into())));
-        for req in [token_request(client()), token_request(refresh)] {
+        let grant = |g: &str| client().with("grant_type", Value::Str(g.into()));
+        // No grant type, a refresh grant without its token, and the password grant (RFC 6749
+        // §4.3), which no modelled AS supports.
+        for body in [client(), grant("refresh_token"), grant("password")] {
+            let req = token_request(body);
             self.send(out, now, Party::AS, req, Pending::Other);
         }
         let no_site = Request {
