@@ -250,5 +250,31 @@ fn a_stock_client_completes_upm_oauth_code_with_pkce_and_state_then_refreshes() 
                 .await,
             BasicErrorResponseType::InvalidGrant,
         );
+        // RFC 7636 §4.6: a code issued with a challenge is refused without a verifier, even
+        // with the client's secret (a thief holding both); the refusal leaves it unredeemed,
+        // so the same code with its verifier then succeeds (mutation shard 13: the
+        // missing-verifier arm → accept survived, masked by client authentication).
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, _) = oauth
+            .authorize_url(CsrfToken::new_random)
+            .set_pkce_challenge(challenge)
+            .add_extra_param("tenant", "1")
+            .url();
+        let redirect = consent(&client, url.as_str()).await;
+        let code = redirect["code"].as_str().unwrap().to_owned();
+        assert_oauth_error(
+            oauth
+                .exchange_code(AuthorizationCode::new(code.clone()))
+                .request_async(&http)
+                .await,
+            BasicErrorResponseType::InvalidGrant,
+        );
+        let t = oauth
+            .exchange_code(AuthorizationCode::new(code))
+            .set_pkce_verifier(verifier)
+            .request_async(&http)
+            .await
+            .unwrap();
+        assert!(t.access_token().secret().starts_with("eyJ"));
     });
 }
