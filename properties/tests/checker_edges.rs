@@ -31,7 +31,8 @@
 //!   client authentication from the credential's own instant; P5's issuance clause orders an
 //!   issue and an install or uninstall of the same instant.
 //! - P5 judges an outstanding T strictly after its bound; P9 reaches credential
-//!   presentations only.
+//!   presentations only; P3 takes the attacker's consent for its own site as that site's
+//!   admin's; P4 bounds an A2 snapshot, not a continuing read.
 
 use std::collections::BTreeMap;
 
@@ -1309,4 +1310,104 @@ fn p9_reaches_only_credential_presentations() {
     let v = credential_binding(&h, 30 * SEC);
     assert!(v.holds, "{v:?}");
     assert_eq!(v.reached, 0, "a T is not a credential of P9's: {v:?}");
+}
+
+/// P3's consent clause: the attacker consenting for the site it administers (A4) is that
+/// site's admin, so a code for it is neither reached nor a violation; the same form posted
+/// for a site it does not own is (mutation shard 13: `env.from == Attacker` → `!=` took the
+/// attacker's own consent for someone else's; no P3 world has the attacker consent at all).
+#[test]
+fn p3_the_attackers_consent_for_its_own_site_is_its_admins() {
+    use std::sync::Arc;
+    use tokenlab_models::history::{AttackerCapability, ExposureMode};
+    use tokenlab_models::message::{Body, Envelope, Fields, Method, Request, Response, Value};
+    use tokenlab_models::secret::Secret;
+    use tokenlab_properties::checkers::authorized_issuance;
+    let own = TenantId(2);
+    let consent = |h: &mut History, req: u64, site: TenantId| {
+        let send = |h: &mut History, id: u64, from, to, cause, body| {
+            h.push(
+                10 * SEC,
+                Event::Send {
+                    env: Arc::new(Envelope {
+                        id: MsgId(id),
+                        from,
+                        to,
+                        cause,
+                        body,
+                    }),
+                },
+            );
+        };
+        let form = Body::Request(Request {
+            method: Method::Post,
+            route: "POST /authorize/consent",
+            tenant: Some(site),
+            headers: Fields::new(),
+            body: Fields::new().with("approve", Value::Str("yes".into())),
+        });
+        send(h, req, Party::Attacker, Party::AS, None, form);
+        let code = Secret::from_foreign(&format!("tl_code_{req}"));
+        let answer = Body::Response(Response::ok(
+            Fields::new().with("code", Value::Secret(code)),
+        ));
+        send(
+            h,
+            req + 1,
+            Party::AS,
+            Party::Attacker,
+            Some(MsgId(req)),
+            answer,
+        );
+    };
+    let mut h = installed_history();
+    h.push(
+        0,
+        Event::Attack {
+            capability: AttackerCapability::A4,
+            mode: ExposureMode::Own,
+            target: Some(own),
+            items: Box::new([]),
+        },
+    );
+    let mut for_its_own = h.clone();
+    consent(&mut for_its_own, 1, own);
+    let v = authorized_issuance(&for_its_own, false);
+    assert!(v.holds, "{v:?}");
+    assert_eq!(v.reached, 0, "{v:?}");
+    consent(&mut h, 1, TenantId(1));
+    let v = authorized_issuance(&h, false);
+    assert!(
+        !v.holds,
+        "the victim's site consented by the attacker: {v:?}"
+    );
+    assert_eq!(v.reached, 1, "{v:?}");
+}
+
+/// P4 bounds thefts only: an A2 snapshot of P's store is one (a window per item), an A2
+/// continuing read is not (the attacker reads every later write: a foothold, not one theft
+/// with a bound) (mutation shard 13: `A2 && Snapshot` → `||` made every continuing read a
+/// theft).
+#[test]
+fn p4_an_a2_snapshot_is_a_theft_and_a_continuing_read_is_not() {
+    use tokenlab_models::history::{AttackerCapability, ExposureMode};
+    use tokenlab_models::secret::ItemId;
+    use tokenlab_properties::checkers::exposure_windows;
+    let t = ItemId(1);
+    let windows = |mode: ExposureMode| {
+        let mut h = installed_history();
+        h.push(0, issued_to_p(t, ItemKind::AccessToken));
+        h.push(
+            10 * SEC,
+            Event::Attack {
+                capability: AttackerCapability::A2,
+                mode,
+                target: Some(TenantId(1)),
+                items: Box::new([t]),
+            },
+        );
+        exposure_windows(&h, &rt_bounds()).len()
+    };
+    assert_eq!(windows(ExposureMode::Snapshot), 1);
+    assert_eq!(windows(ExposureMode::Continuing), 0);
 }
