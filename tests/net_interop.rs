@@ -250,10 +250,12 @@ fn a_stock_client_completes_upm_oauth_code_with_pkce_and_state_then_refreshes() 
                 .await,
             BasicErrorResponseType::InvalidGrant,
         );
-        // RFC 7636 §4.6: a code issued with a challenge is refused without a verifier, even
-        // with the client's secret (a thief holding both); the refusal leaves it unredeemed,
-        // so the same code with its verifier then succeeds (mutation shard 13: the
-        // missing-verifier arm → accept survived, masked by client authentication).
+        // RFC 7636 §4.6: a code issued with a challenge is refused with a wrong verifier and
+        // without one, even with the client's secret and the registered redirect URI (a
+        // thief holding both); a refusal leaves it unredeemed, so the same code with its
+        // verifier then succeeds (mutation shards 13 and 14: the missing-verifier arm →
+        // accept, and the verifier check joined to the redirect check by `&&`, survived:
+        // client authentication and `state` stop every matrix world's thief first).
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, _) = oauth
             .authorize_url(CsrfToken::new_random)
@@ -262,6 +264,15 @@ fn a_stock_client_completes_upm_oauth_code_with_pkce_and_state_then_refreshes() 
             .url();
         let redirect = consent(&client, url.as_str()).await;
         let code = redirect["code"].as_str().unwrap().to_owned();
+        let (_, wrong_verifier) = PkceCodeChallenge::new_random_sha256();
+        assert_oauth_error(
+            oauth
+                .exchange_code(AuthorizationCode::new(code.clone()))
+                .set_pkce_verifier(wrong_verifier)
+                .request_async(&http)
+                .await,
+            BasicErrorResponseType::InvalidGrant,
+        );
         assert_oauth_error(
             oauth
                 .exchange_code(AuthorizationCode::new(code.clone()))
