@@ -32,7 +32,8 @@
 //!   issue and an install or uninstall of the same instant.
 //! - P5 judges an outstanding T strictly after its bound; P9 reaches credential
 //!   presentations only; P3 takes the attacker's consent for its own site as that site's
-//!   admin's; P4 bounds an A2 snapshot, not a continuing read.
+//!   admin's; P4 bounds an A2 snapshot, not a continuing read; P3 reaches the platform's
+//!   refusal to issue for an ended installation.
 
 use std::collections::BTreeMap;
 
@@ -1410,4 +1411,30 @@ fn p4_an_a2_snapshot_is_a_theft_and_a_continuing_read_is_not() {
     };
     assert_eq!(windows(ExposureMode::Snapshot), 1);
     assert_eq!(windows(ExposureMode::Continuing), 0);
+}
+
+/// P3 counts the platform's refusal to issue for an ended installation (its install recheck
+/// at mint, `IssueDenied`) as reached: the check P3 is about met the request (mutation shard
+/// 14: deleting that arm left a world whose every late request was refused unreached).
+#[test]
+fn p3_reaches_the_platforms_refusal_to_issue() {
+    use tokenlab_properties::checkers::authorized_issuance;
+    let mut h = installed_history();
+    h.push(
+        10 * SEC,
+        Event::Admin {
+            kind: AdminKind::Uninstall,
+            tenant: TenantId(1),
+        },
+    );
+    let v = authorized_issuance(&h, false);
+    assert_eq!((v.holds, v.reached), (true, 0), "{v:?}");
+    h.push(
+        20 * SEC,
+        Event::IssueDenied {
+            tenant: TenantId(1),
+        },
+    );
+    let v = authorized_issuance(&h, false);
+    assert_eq!((v.holds, v.reached), (true, 1), "{v:?}");
 }
