@@ -15,7 +15,9 @@
 # or the authorization code's expiry (`properties/tests/code_expiry.rs`: a code redeemed
 # after its lifetime, the one check no row's world isolates; seconds),
 # or a refresh token's own validity (`properties/tests/rt_validity.rs`: an RT past its
-# lifetime or idle expiry, and one redeemed without the client secret; under a second).
+# lifetime or idle expiry, and one redeemed without the client secret; under a second),
+# or the exploration's planted race (`properties/tests/planted_race.rs`: the search finds a
+# 1 ms window random runs miss, and nothing without it; under a second).
 #
 # Not part of CI: a full run is hours on two cores. Split it:
 #   scripts/mutants.sh --shard 0/8            # one eighth of every file's mutants
@@ -88,4 +90,4 @@ exec cargo mutants --workspace \
     --baseline=skip \
     --timeout 600 \
     "${args[@]}" \
-    -- --test audit_controls --test migration_controls --test p1_reached --test checker_edges --test verifier_edges --test code_expiry --test rt_validity
+    -- --test audit_controls --test migration_controls --test p1_reached --test checker_edges --test verifier_edges --test code_expiry --test rt_validity --test planted_race
