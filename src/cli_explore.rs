@@ -52,17 +52,7 @@ pub(crate) fn row_of(
         let expected = e.expected;
         return Ok((e, Some(expected)));
     }
-    let e = Expectation {
-        row: mechanism.to_string(),
-        mechanism: reference.id,
-        variant: None,
-        sets: reference.sets,
-        property,
-        expected: VerdictKind::Holds,
-        must_reach: String::new(),
-        note: String::new(),
-    };
-    Ok((e, None))
+    Ok((Expectation::unlisted(mechanism, reference, property), None))
 }
 
 /// Exit: `Ok(true)` when the verdict matches the expectation (or no row exists).

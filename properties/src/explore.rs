@@ -624,16 +624,7 @@ pub fn replay(cs: &ChoiceString) -> Result<Replayed, String> {
     let property: Property = cs.property.parse().map_err(|e| format!("{e}"))?;
     let reference =
         tokenlab_models::mechanisms::Reference::parse(&cs.mechanism).map_err(|e| e.to_string())?;
-    let e = Expectation {
-        row: cs.mechanism.clone(),
-        mechanism: reference.id,
-        variant: None,
-        sets: reference.sets,
-        property,
-        expected: VerdictKind::Holds,
-        must_reach: String::new(),
-        note: String::new(),
-    };
+    let e = Expectation::unlisted(&cs.mechanism, reference, property);
     let specs = row_runs(&e, cs.world, cs.seed)?;
     let spec = specs.get(cs.run as usize).ok_or_else(|| {
         format!(

@@ -48,6 +48,21 @@ pub struct TableError {
 }
 
 impl Expectation {
+    /// A row that is not in the table, for a parsed reference written as `row` (its
+    /// mechanism and switches; no variant name), judged for `property`, expected to hold.
+    pub fn unlisted(row: &str, reference: Reference, property: Property) -> Expectation {
+        Expectation {
+            row: row.to_string(),
+            mechanism: reference.id,
+            variant: None,
+            sets: reference.sets,
+            property,
+            expected: VerdictKind::Holds,
+            must_reach: String::new(),
+            note: String::new(),
+        }
+    }
+
     /// A row that is not in the table (for tests and controls): `mechanism` with `sets`,
     /// judged for `property`, expected to hold.
     pub fn adhoc(mechanism: &str, sets: &[&str], property: Property) -> Expectation {

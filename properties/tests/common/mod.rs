@@ -1,6 +1,5 @@
 //! Helpers shared by the exploration tests (`explore.rs`, `planted_race.rs`).
 
-use tokenlab_properties::VerdictKind;
 use tokenlab_properties::explore::{Search, Strategy};
 use tokenlab_properties::suite::{Expectation, expectations};
 
@@ -12,16 +11,7 @@ pub fn row(mechanism: &str, property: &str) -> Expectation {
     expectations()
         .into_iter()
         .find(|e| e.property == property && e.mechanism == reference.id && e.sets == reference.sets)
-        .unwrap_or(Expectation {
-            row: mechanism.to_string(),
-            mechanism: reference.id,
-            variant: None,
-            sets: reference.sets,
-            property,
-            expected: VerdictKind::Holds,
-            must_reach: String::new(),
-            note: String::new(),
-        })
+        .unwrap_or_else(|| Expectation::unlisted(mechanism, reference, property))
 }
 
 /// The exhaustive search at `seed`: at most one non-default choice, 5,000 runs.
