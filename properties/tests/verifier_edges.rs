@@ -14,6 +14,7 @@
 //!   `unsupported_grant_type` (RFC 6749 §5.2), or where it authenticates the client first
 //!   (upm-oauth) and none is given, 401 `invalid_client`; global-secret's AS, which has no
 //!   refresh grant, answers that one `unsupported_grant_type` too.
+//! - F answers P's trigger calls that carry the installation's key (`url_auth=required`).
 
 use rand::SeedableRng;
 use tokenlab_models::SEC;
@@ -192,5 +193,51 @@ fn the_token_endpoint_answers_malformed_requests_with_rfc_6749_codes() {
             .map(|(g, (status, error))| (g.map(str::to_string), status, Some(error.to_string())))
             .collect();
         assert_eq!(answered, expected, "{mechanism}");
+    }
+}
+
+/// With `url_auth=required`, F answers P's trigger calls that carry the installation's key:
+/// the check refuses a missing or wrong key, not the right one (mutation shard 15: `presented
+/// != key` → `==` refused every genuine call, and no row's world with the key required judged
+/// P's own calls). Without the key switched on the same world's calls are answered too.
+#[test]
+fn a_trigger_call_with_its_installations_key_is_answered() {
+    use tokenlab_models::history::Event;
+    use tokenlab_models::ids::Party;
+    use tokenlab_models::sim::Scenario;
+    use tokenlab_properties::facts::Facts;
+    use tokenlab_properties::suite::{RunSpec, execute};
+    for sets in [vec![], vec!["url_auth=required".to_string()]] {
+        let mut scenario = Scenario::new("trigger", "same-region").unwrap();
+        scenario.sets = sets.clone();
+        scenario.tenants = 3;
+        scenario.duration_s = 1800.0;
+        scenario.seed = 0x5eed;
+        let (h, _) = execute(&RunSpec {
+            scenario,
+            plan: None,
+        })
+        .expect("the world runs");
+        let f = Facts::new(&h);
+        let mut statuses = Vec::new();
+        for r in &h.records {
+            let Event::Send { env } = &r.event else {
+                continue;
+            };
+            if env.to == Party::FORGE
+                && env.request().is_some_and(|q| q.route == "GET /trigger")
+                && let Some((_, answer)) = f.answers.get(&env.id)
+            {
+                statuses.push(answer.response().map_or(0, |r| r.status));
+            }
+        }
+        assert!(
+            !statuses.is_empty(),
+            "{sets:?}: P never called its trigger URL"
+        );
+        assert!(
+            statuses.iter().all(|s| (200..300).contains(s)),
+            "{sets:?}: {statuses:?}"
+        );
     }
 }
