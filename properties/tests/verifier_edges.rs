@@ -14,7 +14,8 @@
 //!   `unsupported_grant_type` (RFC 6749 §5.2), or where it authenticates the client first
 //!   (upm-oauth) and none is given, 401 `invalid_client`; global-secret's AS, which has no
 //!   refresh grant, answers that one `unsupported_grant_type` too.
-//! - F answers P's trigger calls that carry the installation's key (`url_auth=required`).
+//! - F answers P's trigger calls that carry the installation's key (`url_auth=required`), and
+//!   refuses the victim's stolen URL with the key of the attacker's own installation.
 
 use rand::SeedableRng;
 use tokenlab_models::SEC;
@@ -240,4 +241,59 @@ fn a_trigger_call_with_its_installations_key_is_answered() {
             "{sets:?}: {statuses:?}"
         );
     }
+}
+
+/// With `url_auth=required`, F refuses the victim's stolen trigger URL presented with a key
+/// that is not that URL's: the key of the installation the attacker administers (A4), which it
+/// presents when it holds none of the victim's (mutation shard 14: the check's `||` → `&&`
+/// refused only a missing key, and no attacker presented a wrong one). With token_return
+/// `in_band` an accepted call would hand the attacker the victim's T (P1).
+#[test]
+fn a_stolen_trigger_url_with_another_installations_key_is_refused() {
+    use tokenlab_models::history::Event;
+    use tokenlab_models::ids::Party;
+    use tokenlab_properties::facts::Facts;
+    use tokenlab_properties::suite::{execute, judge, runs_for};
+    use tokenlab_properties::{Property, VerdictKind};
+    let sets = vec![
+        "token_return=in_band".to_string(),
+        "url_auth=required".to_string(),
+    ];
+    let mut spec = runs_for("trigger", &sets, Property::P1).remove(0);
+    spec.scenario.seed = 0x5eed;
+    let tenants = spec.scenario.tenants;
+    let (h, params) = execute(&spec).expect("the world runs");
+    let f = Facts::new(&h);
+    let mut answers = Vec::new();
+    for r in &h.records {
+        let Event::Send { env } = &r.event else {
+            continue;
+        };
+        let Some(q) = env.request() else { continue };
+        // The victim's URL, not the one of the installation the attacker administers.
+        let victims = q
+            .body
+            .secret("url")
+            .and_then(|u| f.issued.get(&u.id()))
+            .is_some_and(|i| Some(i.tenant) != f.owned);
+        if env.from == Party::Attacker && q.route == "GET /trigger" && victims {
+            assert!(
+                q.headers.secret("authorization").is_some(),
+                "the attacker presented no key"
+            );
+            let (_, answer) = f.answers.get(&env.id).expect("F answers");
+            let response = answer.response().expect("a response");
+            answers.push((response.status, response.error_code().map(str::to_string)));
+        }
+    }
+    assert!(!answers.is_empty(), "the attacker never called the URL");
+    assert!(
+        answers
+            .iter()
+            .all(|a| *a == (401, Some("trigger_auth_required".to_string()))),
+        "{answers:?}"
+    );
+    // Tenant isolation holds: the attacker's in-band T are its own installation's.
+    let v = judge(Property::P1, &h, &params, tenants);
+    assert_eq!(v.kind, VerdictKind::Holds, "{v:?}");
 }

@@ -459,6 +459,14 @@ impl Attacker {
             .map(|l| &l.value)
     }
 
+    /// The key to present with a trigger URL of `tenant` (`url_auth=required`): the
+    /// installation's own if stolen, else the one of the installation the attacker
+    /// administers (A4), which only F's check that the key is that URL's refuses.
+    fn trigger_key_for(&self, tenant: Option<TenantId>) -> Option<&Value> {
+        self.held("trigger_key", tenant)
+            .or_else(|| self.owned.and_then(|o| self.held("trigger_key", Some(o))))
+    }
+
     fn api_request(tenant: TenantId, route: &'static str, auth: Value, now: Micros) -> Request {
         Request {
             method: crate::message::Method::Get,
@@ -554,7 +562,7 @@ impl Attacker {
             }
             ("trigger_url", Value::Secret(_)) => {
                 let mut headers = acting;
-                if let Some(key) = self.held("trigger_key", l.tenant) {
+                if let Some(key) = self.trigger_key_for(l.tenant) {
                     headers.0.push(("authorization", key.clone()));
                 }
                 (
@@ -615,7 +623,7 @@ impl Attacker {
         let l = &self.loot[loot];
         let tenant = l.tenant.unwrap_or(TenantId(0));
         let mut headers = Fields::new().with("x-acting-for", Value::Tenant(tenant));
-        if let Some(key) = self.held("trigger_key", l.tenant) {
+        if let Some(key) = self.trigger_key_for(l.tenant) {
             headers.0.push(("authorization", key.clone()));
         }
         let req = Request {
