@@ -33,7 +33,8 @@
 //! - P5 judges an outstanding T strictly after its bound; P9 reaches credential
 //!   presentations only; P3 takes the attacker's consent for its own site as that site's
 //!   admin's; P4 bounds an A2 snapshot, not a continuing read; P3 reaches the platform's
-//!   refusal to issue for an ended installation.
+//!   refusal to issue for an ended installation; F answers a trigger call whose retry meets
+//!   an uninstall.
 
 use std::collections::BTreeMap;
 
@@ -1437,4 +1438,52 @@ fn p3_reaches_the_platforms_refusal_to_issue() {
     );
     let v = authorized_issuance(&h, false);
     assert_eq!((v.holds, v.reached), (true, 1), "{v:?}");
+}
+
+/// F answers every trigger call, including one whose nested call F was retrying when the
+/// tenant was uninstalled: the retry rechecks the installation, mints nothing and answers
+/// 403 `not_installed` (mutation shard 14: the answer sent only in asynchronous mode left
+/// the synchronous caller without one). A flaky partner with retries, and every tenant
+/// uninstalled in turn, with a 2 min backoff, so that some retry meets an uninstall.
+#[test]
+fn f_answers_a_trigger_call_whose_retry_meets_an_uninstall() {
+    let mut s = Scenario::new("trigger", "flaky-partner").unwrap();
+    s.sets = vec![
+        "ttl=1m".into(),
+        "platform_retries=2".into(),
+        "platform_backoff=2m".into(),
+    ];
+    s.tenants = 8;
+    s.duration_s = 1800.0;
+    s.demands_per_tenant_hour = 240.0;
+    s.seed = SEED;
+    s.admin = (1..=8u32)
+        .map(|t| (150.0 * f64::from(t), AdminAction::Uninstall(t - 1)))
+        .collect();
+    let h = history(s);
+    let denied = h
+        .records
+        .iter()
+        .filter(|r| matches!(r.event, Event::IssueDenied { .. }))
+        .count();
+    assert!(denied > 0, "no retry met an uninstall");
+    let f = Facts::new(&h);
+    let mut unanswered = Vec::new();
+    let mut not_installed = 0;
+    for (id, (_, env)) in f.msgs.iter() {
+        let Some(q) = env.request() else { continue };
+        if env.to != Party::FORGE || q.route != "GET /trigger" {
+            continue;
+        }
+        match f.answers.get(id).and_then(|(_, a)| a.response()) {
+            Some(r) if r.error_code() == Some("not_installed") => not_installed += 1,
+            Some(_) => {}
+            None => unanswered.push(*id),
+        }
+    }
+    assert!(not_installed > 0, "no call was answered not_installed");
+    assert!(
+        unanswered.is_empty(),
+        "unanswered trigger calls: {unanswered:?}"
+    );
 }
