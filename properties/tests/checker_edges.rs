@@ -34,7 +34,8 @@
 //!   presentations only; P3 takes the attacker's consent for its own site as that site's
 //!   admin's; P4 bounds an A2 snapshot, not a continuing read; P3 reaches the platform's
 //!   refusal to issue for an ended installation; F answers a trigger call whose retry meets
-//!   an uninstall.
+//!   an uninstall; P10's P4 part allows F-grace's slip; P5's worlds steal the root credential
+//!   after P holds it.
 
 use std::collections::BTreeMap;
 
@@ -1486,4 +1487,87 @@ fn f_answers_a_trigger_call_whose_retry_meets_an_uninstall() {
         unanswered.is_empty(),
         "unanswered trigger calls: {unanswered:?}"
     );
+}
+
+/// P10's P4 part allows F-grace's one-cycle slip, which the fault-free P4 verdict already
+/// reports as a finding: an attacker's Accept after the next refresh's bound but before the
+/// slipped one is not a fault's doing (mutation shard 15: deleting `grace_slip: true` from
+/// `fail_closed_parts` judged it by the unslipped bound, and no seeded P10 world lands there).
+#[test]
+fn p10_s_p4_part_allows_f_grace_s_slip() {
+    use tokenlab_models::history::{AttackerCapability, ExposureMode};
+    use tokenlab_models::secret::ItemId;
+    use tokenlab_properties::property::fail_closed_parts;
+    use tokenlab_properties::suite::check_input;
+    let rt = ItemId(5);
+    let mut h = installed_history();
+    h.push(0, issued_to_p(rt, ItemKind::RefreshToken));
+    h.push(
+        10 * SEC,
+        Event::Attack {
+            capability: AttackerCapability::A5,
+            mode: ExposureMode::Snapshot,
+            target: Some(TenantId(1)),
+            items: Box::new([rt]),
+        },
+    );
+    // The victim refreshes at 100 s and 400 s: bounds 430 s, and 730 s slipped one cycle.
+    accepted(&mut h, 100 * SEC, Party::APP, rt, 1);
+    accepted(&mut h, 400 * SEC, Party::APP, rt, 2);
+    accepted(&mut h, 600 * SEC, Party::Attacker, rt, 3);
+    let (_, _, params) = resolve("refresh", &[]).unwrap();
+    let mut input = check_input(&h, &params, 1, None);
+    input.bounds = rt_bounds();
+    let unslipped = tokenlab_properties::checkers::bounded_exposure(&h, &input.bounds);
+    assert!(!unslipped.holds, "{unslipped:?}");
+    let parts = fail_closed_parts(&Facts::new(&h), &input);
+    let p4 = &parts[2];
+    assert_eq!(p4.property, "P4", "{parts:?}");
+    assert!(p4.holds, "{p4:?}");
+}
+
+/// P5's worlds steal each root credential after P holds it, so that the revocation has
+/// something stolen to outlive: in every mechanism's world each theft of the root credential
+/// exposes it (push's partner holds its first T only after the warm-up; mutation shard 15:
+/// `300 + warm` → `300 - warm` stole before the install and took nothing, and P5 held
+/// unreached by it).
+#[test]
+fn p5_worlds_steal_the_root_credential_after_p_holds_it() {
+    use tokenlab_models::history::AttackerCapability;
+    for m in tokenlab_models::mechanisms::registry() {
+        let mut spec = runs_for(m.id(), &[], Property::P5).remove(0);
+        spec.scenario.seed = SEED;
+        let plan = spec.plan.clone().expect("P5's worlds have an attacker");
+        let (h, _) = execute(&spec).unwrap();
+        let mut root_thefts = 0;
+        for step in &plan.steps {
+            let Capability::Steal { field, tenant, .. } = step.capability else {
+                continue;
+            };
+            if field != m.root_credential() {
+                continue;
+            }
+            root_thefts += 1;
+            let exposed = h.records.iter().any(|r| {
+                r.t == step.at
+                    && matches!(
+                        &r.event,
+                        Event::Attack {
+                            capability: AttackerCapability::A5,
+                            target: Some(t),
+                            items,
+                            ..
+                        } if *t == tenant && !items.is_empty()
+                    )
+            });
+            assert!(
+                exposed,
+                "{}: the theft of {field} of {tenant} at {} took nothing",
+                m.id(),
+                step.at
+            );
+        }
+        // The victim's and the revoked tenant's (push's root credential is T itself: four).
+        assert!(root_thefts >= 2, "{}: {root_thefts} thefts", m.id());
+    }
 }
