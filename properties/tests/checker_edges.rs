@@ -35,7 +35,7 @@
 //!   admin's; P4 bounds an A2 snapshot, not a continuing read; P3 reaches the platform's
 //!   refusal to issue for an ended installation; F answers a trigger call whose retry meets
 //!   an uninstall; P10's P4 part allows F-grace's slip; P5's worlds steal the root credential
-//!   after P holds it.
+//!   after P holds it; `judge_all` equals `judge` property by property.
 
 use std::collections::BTreeMap;
 
@@ -1569,5 +1569,25 @@ fn p5_worlds_steal_the_root_credential_after_p_holds_it() {
         }
         // The victim's and the revoked tenant's (push's root credential is T itself: four).
         assert!(root_thefts >= 2, "{}: {root_thefts} thefts", m.id());
+    }
+}
+
+/// `judge_all` (one shared index for several properties, what `simulate` and scenario runs
+/// use) gives each property the verdict `judge` gives it alone (mutation shard 15:
+/// `judge_all` → `vec![]` survived; only the CLI's tests read it).
+#[test]
+fn judging_all_properties_at_once_equals_judging_each() {
+    use tokenlab_properties::suite::judge_all;
+    for mechanism in ["trigger", "refresh", "upm-oauth"] {
+        let mut spec = runs_for(mechanism, &[], Property::P1).remove(0);
+        spec.scenario.seed = SEED;
+        let tenants = spec.scenario.tenants;
+        let (h, params) = execute(&spec).unwrap();
+        let all = judge_all(&Property::ALL, &h, &params, tenants);
+        let each: Vec<_> = Property::ALL
+            .iter()
+            .map(|p| judge(*p, &h, &params, tenants))
+            .collect();
+        assert_eq!(all, each, "{mechanism}");
     }
 }
