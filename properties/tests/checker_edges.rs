@@ -73,10 +73,18 @@ fn issued_to_p(item: tokenlab_models::secret::ItemId, kind: ItemKind) -> Event {
 
 /// A hand-built history's verdict: violated, reached once, its counterexample naming `names`.
 fn assert_violated_once(v: &tokenlab_properties::Verdict, names: &str) {
-    assert!(!v.holds, "{v:?}");
     assert_eq!(v.reached, 1, "{v:?}");
-    let c = v.counterexample.as_deref().unwrap_or_default();
-    assert!(c.contains(names), "{c}");
+    assert_verdict(v, false, names, "");
+}
+
+/// A verdict that holds exactly when `holds`, and otherwise has a counterexample naming
+/// `names`; `case` says which case of a table failed.
+fn assert_verdict(v: &tokenlab_properties::Verdict, holds: bool, names: &str, case: &str) {
+    assert_eq!(v.holds, holds, "{case}: {v:?}");
+    if !holds {
+        let c = v.counterexample.as_deref().unwrap_or_default();
+        assert!(c.contains(names), "{case}: {c}");
+    }
 }
 
 /// `who` presents `item` for tenant 1 in request `req` at `t`, and it is accepted there.
@@ -100,30 +108,63 @@ fn accepted(h: &mut History, t: i64, who: Party, item: tokenlab_models::secret::
     );
 }
 
-/// `who` calls the product API for tenant 1 with `jwt` in request `req` at `t`, and the API
-/// accepts it.
-fn api_call(h: &mut History, t: i64, req: u64, who: Party, jwt: &tokenlab_models::secret::Jwt) {
-    use std::sync::Arc;
-    use tokenlab_models::message::{Body, Envelope, Fields, Method, Request, Value};
+/// Message `id` from `from` to `to` at `t` (an answer names its request as `cause`).
+fn send(
+    h: &mut History,
+    t: i64,
+    (id, cause): (u64, Option<u64>),
+    (from, to): (Party, Party),
+    body: tokenlab_models::message::Body,
+) {
     h.push(
         t,
         Event::Send {
-            env: Arc::new(Envelope {
-                id: MsgId(req),
-                from: who,
-                to: Party::API,
-                cause: None,
-                body: Body::Request(Request {
-                    method: Method::Get,
-                    route: "GET /rest/api/resource",
-                    tenant: Some(TenantId(1)),
-                    headers: Fields::new().with("authorization", Value::Jwt(jwt.clone())),
-                    body: Fields::new(),
-                }),
+            env: std::sync::Arc::new(tokenlab_models::message::Envelope {
+                id: MsgId(id),
+                from,
+                to,
+                cause: cause.map(MsgId),
+                body,
             }),
         },
     );
+}
+
+/// `who` calls the product API for tenant 1 with `jwt` in request `req` at `t`, and the API
+/// accepts it.
+fn api_call(h: &mut History, t: i64, req: u64, who: Party, jwt: &tokenlab_models::secret::Jwt) {
+    use tokenlab_models::message::{Body, Fields, Method, Request, Value};
+    let call = Body::Request(Request {
+        method: Method::Get,
+        route: "GET /rest/api/resource",
+        tenant: Some(TenantId(1)),
+        headers: Fields::new().with("authorization", Value::Jwt(jwt.clone())),
+        body: Fields::new(),
+    });
+    send(h, t, (req, None), (who, Party::API), call);
     accepted(h, t, who, jwt.id(), req);
+}
+
+/// The attacker's `capability` (in `mode`) exposes `items` of `target` at `t`.
+fn exposed(
+    h: &mut History,
+    t: i64,
+    (capability, mode): (
+        tokenlab_models::history::AttackerCapability,
+        tokenlab_models::history::ExposureMode,
+    ),
+    target: TenantId,
+    items: &[tokenlab_models::secret::ItemId],
+) {
+    h.push(
+        t,
+        Event::Attack {
+            capability,
+            mode,
+            target: Some(target),
+            items: items.into(),
+        },
+    );
 }
 
 /// Tenant 1's installation at time 0, the first record of a hand-built history.
@@ -480,14 +521,12 @@ fn p4_an_idle_victims_rt_is_bounded_by_its_lifetime_alone() {
     let p_app = Party::Partner(PartnerEndpoint::App);
     let mut h = History::default();
     h.push(0, issued_to_p(rt, ItemKind::RefreshToken));
-    h.push(
+    exposed(
+        &mut h,
         10 * SEC,
-        Event::Attack {
-            capability: AttackerCapability::A5,
-            mode: ExposureMode::Snapshot,
-            target: Some(t1),
-            items: Box::new([rt]),
-        },
+        (AttackerCapability::A5, ExposureMode::Snapshot),
+        t1,
+        &[rt],
     );
     let bounds = rt_bounds();
     let idle = exposure_windows(&h, &bounds);
@@ -613,14 +652,12 @@ fn p4_a_per_use_urls_bound_runs_from_its_next_use() {
     let url = ItemId(9);
     let mut h = History::default();
     h.push(0, issued_to_p(url, ItemKind::TriggerUrl));
-    h.push(
+    exposed(
+        &mut h,
         10 * SEC,
-        Event::Attack {
-            capability: AttackerCapability::A2,
-            mode: ExposureMode::Snapshot,
-            target: Some(t1),
-            items: Box::new([url]),
-        },
+        (AttackerCapability::A2, ExposureMode::Snapshot),
+        t1,
+        &[url],
     );
     let ttl = 300 * SEC;
     let bounds = ExposureBounds {
@@ -685,8 +722,7 @@ fn rotated_at_100s() -> (
     tokenlab_models::secret::Secret,
     History,
 ) {
-    use std::sync::Arc;
-    use tokenlab_models::message::{Body, Envelope, Fields, Response, Value};
+    use tokenlab_models::message::{Body, Fields, Response, Value};
     use tokenlab_models::secret::Secret;
     let old = Secret::from_foreign("tl_rt_old");
     let new = Secret::from_foreign("tl_rt_new");
@@ -694,19 +730,15 @@ fn rotated_at_100s() -> (
     h.push(0, issued_to_p(old.id(), ItemKind::RefreshToken));
     accepted(&mut h, 100 * SEC, Party::APP, old.id(), 1);
     h.push(100 * SEC, issued_to_p(new.id(), ItemKind::RefreshToken));
-    h.push(
+    let rotated = Body::Response(Response::ok(
+        Fields::new().with("refresh_token", Value::Secret(new.clone())),
+    ));
+    send(
+        &mut h,
         100 * SEC,
-        Event::Send {
-            env: Arc::new(Envelope {
-                id: MsgId(2),
-                from: Party::AS,
-                to: Party::APP,
-                cause: Some(MsgId(1)),
-                body: Body::Response(Response::ok(
-                    Fields::new().with("refresh_token", Value::Secret(new.clone())),
-                )),
-            }),
-        },
+        (2, Some(1)),
+        (Party::AS, Party::APP),
+        rotated,
     );
     (old, new, h)
 }
@@ -802,10 +834,12 @@ fn p5_judges_an_issuance_after_the_uninstall_without_a_presentation() {
     admin(&mut h, 100 * SEC, AdminKind::Uninstall);
     assert!(revocation(&h, 0).holds, "{:?}", revocation(&h, 0));
     h.push(200 * SEC, issued_to_p(item(2), ItemKind::TriggerUrl));
-    let after = revocation(&h, 0);
-    assert!(!after.holds, "{after:?}");
-    let c = after.counterexample.unwrap_or_default();
-    assert!(c.contains("100.000s after its uninstall"), "{c}");
+    assert_verdict(
+        &revocation(&h, 0),
+        false,
+        "100.000s after its uninstall",
+        "",
+    );
 
     let mut h = installed_history();
     admin(&mut h, 100 * SEC, AdminKind::Uninstall);
@@ -980,9 +1014,7 @@ fn p9_a_family_accept_in_the_same_instant_as_the_reuse_is_not_after_it() {
     assert_eq!(v.reached, 2, "{v:?}");
     accepted(&mut h, reuse + 1, Party::APP, new.id(), 4);
     let v = credential_binding(&h, grace);
-    assert!(!v.holds, "{v:?}");
-    let c = v.counterexample.unwrap_or_default();
-    assert!(c.contains("its family was not revoked"), "{c}");
+    assert_verdict(&v, false, "its family was not revoked", "");
 }
 
 /// The platform answers a request that mints when its mint step ends, not before: in every
@@ -1066,14 +1098,12 @@ fn p4_bounds_a_stolen_code_or_fit_by_the_ttl_and_an_rt_by_its_exp() {
             exp: Some(1000 * SEC),
         },
     );
-    h.push(
+    exposed(
+        &mut h,
         10 * SEC,
-        Event::Attack {
-            capability: AttackerCapability::A5,
-            mode: ExposureMode::Snapshot,
-            target: Some(TenantId(1)),
-            items: Box::new([code, fit, rt]),
-        },
+        (AttackerCapability::A5, ExposureMode::Snapshot),
+        TenantId(1),
+        &[code, fit, rt],
     );
     let bounds = rt_bounds();
     let deadlines: Vec<_> = exposure_windows(&h, &bounds)
@@ -1098,8 +1128,7 @@ fn p4_bounds_a_stolen_code_or_fit_by_the_ttl_and_an_rt_by_its_exp() {
 /// seeded worlds of `rt_validity.rs` do not land on).
 #[test]
 fn p4_an_rts_validity_ends_at_its_expiry_instants() {
-    use std::sync::Arc;
-    use tokenlab_models::message::{Body, Envelope, Fields, Method, Request, Value};
+    use tokenlab_models::message::{Body, Fields, Method, Request, Value};
     use tokenlab_models::secret::Secret;
     use tokenlab_properties::checkers::bounded_exposure;
     let rt = Secret::from_foreign("tl_rt_family");
@@ -1123,24 +1152,14 @@ fn p4_an_rts_validity_ends_at_its_expiry_instants() {
         if let Some(s) = secret {
             body = body.with("client_secret", Value::Secret(s.clone()));
         }
-        h.push(
-            t,
-            Event::Send {
-                env: Arc::new(Envelope {
-                    id: MsgId(req),
-                    from: Party::Attacker,
-                    to: Party::AS,
-                    cause: None,
-                    body: Body::Request(Request {
-                        method: Method::Post,
-                        route: "POST /oauth/token",
-                        tenant: Some(TenantId(1)),
-                        headers: Fields::new(),
-                        body,
-                    }),
-                }),
-            },
-        );
+        let request = Body::Request(Request {
+            method: Method::Post,
+            route: "POST /oauth/token",
+            tenant: Some(TenantId(1)),
+            headers: Fields::new(),
+            body,
+        });
+        send(h, t, (req, None), (Party::Attacker, Party::AS), request);
         accepted(h, t, Party::Attacker, rt.id(), req);
     };
     let judged = |h: &History, idle: Option<i64>| {
@@ -1155,11 +1174,8 @@ fn p4_an_rts_validity_ends_at_its_expiry_instants() {
         let mut h = with_rt(Some(1000 * SEC));
         grant(&mut h, t, 1, None);
         let v = judged(&h, None);
-        assert_eq!(v.holds, holds, "accepted at {t}: {v:?}");
-        if !holds {
-            let c = v.counterexample.unwrap_or_default();
-            assert!(c.contains("past its lifetime (exp t=1000.000s)"), "{c}");
-        }
+        let names = "past its lifetime (exp t=1000.000s)";
+        assert_verdict(&v, holds, names, &format!("accepted at {t}"));
     }
 
     // The idle expiry, 600 s, from the family's issue at 0 or from the victim's use at 500 s.
@@ -1176,14 +1192,8 @@ fn p4_an_rts_validity_ends_at_its_expiry_instants() {
         }
         grant(&mut h, t, 1, None);
         let v = judged(&h, idle);
-        assert_eq!(
-            v.holds, holds,
-            "victim's use {victim_use:?}, accepted at {t}: {v:?}"
-        );
-        if !holds {
-            let c = v.counterexample.unwrap_or_default();
-            assert!(c.contains("past rt_idle_expiry"), "{c}");
-        }
+        let case = format!("victim's use {victim_use:?}, accepted at {t}");
+        assert_verdict(&v, holds, "past rt_idle_expiry", &case);
     }
 
     // Client authentication: the client's secret issued to P at 100 s.
@@ -1206,11 +1216,8 @@ fn p4_an_rts_validity_ends_at_its_expiry_instants() {
         );
         grant(&mut h, t, 1, secret);
         let v = judged(&h, None);
-        assert_eq!(v.holds, holds, "at {t}, secret {}: {v:?}", secret.is_some());
-        if !holds {
-            let c = v.counterexample.unwrap_or_default();
-            assert!(c.contains("RFC 6749 §6"), "{c}");
-        }
+        let case = format!("at {t}, secret {}", secret.is_some());
+        assert_verdict(&v, holds, "RFC 6749 §6", &case);
         // A family first issued to another client (app B's, which the attacker runs under
         // `apps=2`) is not bound by P's credential: that client was issued none.
         if t == 100 * SEC && secret.is_none() {
@@ -1292,9 +1299,8 @@ fn p5_an_outstanding_t_is_judged_strictly_after_its_bound() {
         let mut after = h.clone();
         api_call(&mut after, 100 * SEC + r + 1, 1, Party::APP, &t);
         let v = revocation(&after, r);
-        assert!(!v.holds, "accepted after the uninstall + {r}: {v:?}");
-        let c = v.counterexample.unwrap_or_default();
-        assert!(c.contains("an outstanding T accepted"), "{c}");
+        let case = format!("accepted after the uninstall + {r}");
+        assert_verdict(&v, false, "an outstanding T accepted", &case);
     }
 }
 
@@ -1321,27 +1327,12 @@ fn p9_reaches_only_credential_presentations() {
 /// attacker's own consent for someone else's; no P3 world has the attacker consent at all).
 #[test]
 fn p3_the_attackers_consent_for_its_own_site_is_its_admins() {
-    use std::sync::Arc;
     use tokenlab_models::history::{AttackerCapability, ExposureMode};
-    use tokenlab_models::message::{Body, Envelope, Fields, Method, Request, Response, Value};
+    use tokenlab_models::message::{Body, Fields, Method, Request, Response, Value};
     use tokenlab_models::secret::Secret;
     use tokenlab_properties::checkers::authorized_issuance;
     let own = TenantId(2);
     let consent = |h: &mut History, req: u64, site: TenantId| {
-        let send = |h: &mut History, id: u64, from, to, cause, body| {
-            h.push(
-                10 * SEC,
-                Event::Send {
-                    env: Arc::new(Envelope {
-                        id: MsgId(id),
-                        from,
-                        to,
-                        cause,
-                        body,
-                    }),
-                },
-            );
-        };
         let form = Body::Request(Request {
             method: Method::Post,
             route: "POST /authorize/consent",
@@ -1349,29 +1340,21 @@ fn p3_the_attackers_consent_for_its_own_site_is_its_admins() {
             headers: Fields::new(),
             body: Fields::new().with("approve", Value::Str("yes".into())),
         });
-        send(h, req, Party::Attacker, Party::AS, None, form);
+        send(h, 10 * SEC, (req, None), (Party::Attacker, Party::AS), form);
         let code = Secret::from_foreign(&format!("tl_code_{req}"));
         let answer = Body::Response(Response::ok(
             Fields::new().with("code", Value::Secret(code)),
         ));
-        send(
-            h,
-            req + 1,
-            Party::AS,
-            Party::Attacker,
-            Some(MsgId(req)),
-            answer,
-        );
+        let reply = (req + 1, Some(req));
+        send(h, 10 * SEC, reply, (Party::AS, Party::Attacker), answer);
     };
     let mut h = installed_history();
-    h.push(
+    exposed(
+        &mut h,
         0,
-        Event::Attack {
-            capability: AttackerCapability::A4,
-            mode: ExposureMode::Own,
-            target: Some(own),
-            items: Box::new([]),
-        },
+        (AttackerCapability::A4, ExposureMode::Own),
+        own,
+        &[],
     );
     let mut for_its_own = h.clone();
     consent(&mut for_its_own, 1, own);
@@ -1400,14 +1383,12 @@ fn p4_an_a2_snapshot_is_a_theft_and_a_continuing_read_is_not() {
     let windows = |mode: ExposureMode| {
         let mut h = installed_history();
         h.push(0, issued_to_p(t, ItemKind::AccessToken));
-        h.push(
+        exposed(
+            &mut h,
             10 * SEC,
-            Event::Attack {
-                capability: AttackerCapability::A2,
-                mode,
-                target: Some(TenantId(1)),
-                items: Box::new([t]),
-            },
+            (AttackerCapability::A2, mode),
+            TenantId(1),
+            &[t],
         );
         exposure_windows(&h, &rt_bounds()).len()
     };
@@ -1502,14 +1483,12 @@ fn p10_s_p4_part_allows_f_grace_s_slip() {
     let rt = ItemId(5);
     let mut h = installed_history();
     h.push(0, issued_to_p(rt, ItemKind::RefreshToken));
-    h.push(
+    exposed(
+        &mut h,
         10 * SEC,
-        Event::Attack {
-            capability: AttackerCapability::A5,
-            mode: ExposureMode::Snapshot,
-            target: Some(TenantId(1)),
-            items: Box::new([rt]),
-        },
+        (AttackerCapability::A5, ExposureMode::Snapshot),
+        TenantId(1),
+        &[rt],
     );
     // The victim refreshes at 100 s and 400 s: bounds 430 s, and 730 s slipped one cycle.
     accepted(&mut h, 100 * SEC, Party::APP, rt, 1);
