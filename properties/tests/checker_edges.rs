@@ -35,7 +35,8 @@
 //!   admin's; P4 bounds an A2 snapshot, not a continuing read; P3 reaches the platform's
 //!   refusal to issue for an ended installation; F answers a trigger call whose retry meets
 //!   an uninstall; P10's P4 part allows F-grace's slip; P5's worlds steal the root credential
-//!   after P holds it; `judge_all` equals `judge` property by property.
+//!   after P holds it; `judge_all` equals `judge` property by property; tenant-secret's
+//!   rotation stops at the revocation and the uninstall.
 
 use std::collections::BTreeMap;
 
@@ -1569,4 +1570,39 @@ fn judging_all_properties_at_once_equals_judging_each() {
             .collect();
         assert_eq!(all, each, "{mechanism}");
     }
+}
+
+/// Tenant-secret's periodic rotation stops at the uninstall and at the revocation: in P5's
+/// world with a 10 min rotation, tenant 1 (revoked) and tenant 2 (uninstalled) get no secret
+/// after 900 s, tenant 3's goes on rotating, and P5 holds (mutation shard 16: the timer's
+/// `installed && !revoked` → `||` rotated a revoked installation's secret).
+#[test]
+fn tenant_secret_rotation_stops_at_the_revocation_and_the_uninstall() {
+    let sets = vec!["rotation=periodic(10m)".to_string()];
+    let mut spec = runs_for("tenant-secret", &sets, Property::P5).remove(0);
+    spec.scenario.seed = SEED;
+    let ended = spec
+        .scenario
+        .admin
+        .iter()
+        .map(|(at, _)| (*at * SEC as f64) as i64)
+        .max()
+        .expect("P5's world uninstalls and revokes");
+    let (h, params) = execute(&spec).unwrap();
+    let v = judge(Property::P5, &h, &params, spec.scenario.tenants);
+    assert!(v.holds, "{v:?}");
+    let f = Facts::new(&h);
+    let secrets_after = |tenant: u32| {
+        f.issued
+            .values()
+            .filter(|i| {
+                i.kind == ItemKind::ClientSecret && i.tenant == TenantId(tenant) && i.t > ended
+            })
+            .count()
+    };
+    assert_eq!((secrets_after(1), secrets_after(2)), (0, 0));
+    assert!(
+        secrets_after(3) >= 2,
+        "the rotation timer never ran past the revocation"
+    );
 }
