@@ -691,12 +691,12 @@ fn rt_validity(f: &Facts<'_>, b: &ExposureBounds) -> Vec<String> {
             let since = last_use.get(&root).copied().unwrap_or(p.t);
             let exp = f.issued.get(&p.item).and_then(|i| i.exp);
             let body = f.msgs.get(&p.req).and_then(|(_, env)| env.request());
-            let ps_family = f
-                .issued
-                .get(&root)
-                .is_some_and(|i| matches!(i.to, Party::Partner(_)));
-            let unauthenticated = ps_family
-                && credentialed_from.is_some_and(|c| c <= p.t)
+            // P's own family (see `credentialed_from`), looked up only where a credential
+            // was issued by then.
+            let unauthenticated = credentialed_from.is_some_and(|c| c <= p.t)
+                && f.issued
+                    .get(&root)
+                    .is_some_and(|i| matches!(i.to, Party::Partner(_)))
                 && body.is_some_and(|r| {
                     r.body.secret("client_secret").is_none()
                         && r.body.jwt("client_assertion").is_none()
@@ -812,7 +812,7 @@ fn issued_after_uninstall(
     f: &Facts<'_>,
     admin: &Grouped<TenantId, (Micros, AdminKind)>,
 ) -> Vec<String> {
-    // In time order; only the (rare) offending issues are sorted, not every issue.
+    // Issues in item order; only the (rare) offending ones are sorted into time order.
     let mut violations = Vec::new();
     for (x, i) in f.issued.iter() {
         let events = admin.of(i.tenant);
