@@ -36,7 +36,8 @@
 //!   refusal to issue for an ended installation; F answers a trigger call whose retry meets
 //!   an uninstall; P10's P4 part allows F-grace's slip; P5's worlds steal the root credential
 //!   after P holds it; `judge_all` equals `judge` property by property; tenant-secret's
-//!   rotation stops at the revocation and the uninstall.
+//!   rotation stops at the revocation and the uninstall; P2 lets the browser carry a code and
+//!   nothing else.
 
 use std::collections::BTreeMap;
 
@@ -1605,4 +1606,43 @@ fn tenant_secret_rotation_stops_at_the_revocation_and_the_uninstall() {
         secrets_after(3) >= 2,
         "the rotation timer never ran past the revocation"
     );
+}
+
+/// P2's browser clause: the browser may carry an authorization code (it passes through the
+/// redirect) and nothing else, and nobody else may learn a code without a theft behind it
+/// (mutation shard 16: `who == Browser && kind == AuthCode` → `||` allowed the browser every
+/// item and everyone a code; no world's browser ever sees anything but a code).
+#[test]
+fn p2_the_browser_may_carry_a_code_and_nothing_else() {
+    use tokenlab_models::message::{Body, Fields, Response, Value};
+    use tokenlab_models::secret::Secret;
+    use tokenlab_properties::checkers::confinement;
+    let code = Secret::from_foreign("tl_code_redirect");
+    let token = Secret::from_foreign("tl_at_opaque");
+    let cases = [
+        ("the browser carries the code", Party::Browser, &code, true),
+        ("the browser learns a token", Party::Browser, &token, false),
+        (
+            "the attacker learns the code",
+            Party::Attacker,
+            &code,
+            false,
+        ),
+    ];
+    for (case, who, item, holds) in cases {
+        let mut h = installed_history();
+        h.push(0, issued_to_p(code.id(), ItemKind::AuthCode));
+        h.push(0, issued_to_p(token.id(), ItemKind::AccessToken));
+        let answer = Response::ok(Fields::new().with("value", Value::Secret(item.clone())));
+        let env = std::sync::Arc::new(tokenlab_models::message::Envelope {
+            id: MsgId(1),
+            from: Party::AS,
+            to: who,
+            cause: None,
+            body: Body::Response(answer),
+        });
+        h.push(10 * SEC, Event::Receive { who, env });
+        let v = confinement(&h);
+        assert_verdict(&v, holds, "with no exposure behind it", case);
+    }
 }
