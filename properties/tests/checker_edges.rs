@@ -856,28 +856,45 @@ fn p5_judges_an_issuance_after_the_uninstall_without_a_presentation() {
 /// it (no presentation asks for a rotated URL, so no recheck at mint sees it).
 #[test]
 fn trigger_rotation_stops_at_the_uninstall() {
-    let sets = vec!["url_rotation=periodic(10m)".to_string()];
-    let mut spec = runs_for("trigger", &sets, Property::P5).remove(0);
-    spec.scenario.seed = SEED;
-    let (uninstall_s, _) = spec.scenario.admin[0];
-    let uninstall = (uninstall_s * SEC as f64) as i64;
-    let (h, params) = execute(&spec).unwrap();
-    let v = judge(Property::P5, &h, &params, spec.scenario.tenants);
-    assert!(v.holds, "{v:?}");
-    let f = Facts::new(&h);
-    let urls_after = |tenant: u32| {
-        f.issued
-            .values()
-            .filter(|i| {
-                i.kind == ItemKind::TriggerUrl && i.tenant == TenantId(tenant) && i.t > uninstall
-            })
-            .count()
-    };
-    assert_eq!(urls_after(2), 0);
+    let issued = p5_issues_after_its_admin_events("trigger", "url_rotation", ItemKind::TriggerUrl);
+    assert_eq!(issued[&2], 0);
     assert!(
-        urls_after(1) >= 2,
+        issued[&1] >= 2,
         "the rotation timer never ran past the uninstall"
     );
+}
+
+/// P5's world of `mechanism` with a 10 min periodic rotation (`switch=periodic(10m)`), where P5
+/// must hold: how many items of `kind` each tenant (1 to 3) was issued after the world's last
+/// admin event (tenant 2's uninstall, and tenant 1's revocation where the design revokes).
+fn p5_issues_after_its_admin_events(
+    mechanism: &str,
+    switch: &str,
+    kind: ItemKind,
+) -> BTreeMap<u32, usize> {
+    let sets = vec![format!("{switch}=periodic(10m)")];
+    let mut spec = runs_for(mechanism, &sets, Property::P5).remove(0);
+    spec.scenario.seed = SEED;
+    let ended = spec
+        .scenario
+        .admin
+        .iter()
+        .map(|(at, _)| (*at * SEC as f64) as i64)
+        .max()
+        .expect("P5's world uninstalls");
+    let (h, params) = execute(&spec).unwrap();
+    let v = judge(Property::P5, &h, &params, spec.scenario.tenants);
+    assert!(v.holds, "{mechanism}: {v:?}");
+    let f = Facts::new(&h);
+    (1..=3)
+        .map(|tenant| {
+            let after = f
+                .issued
+                .values()
+                .filter(|i| i.kind == kind && i.tenant == TenantId(tenant) && i.t > ended);
+            (tenant, after.count())
+        })
+        .collect()
 }
 
 /// P4's worlds for a daily rotation (`periodic(1d)`) outlast the period, so that the
@@ -1579,31 +1596,11 @@ fn judging_all_properties_at_once_equals_judging_each() {
 /// `installed && !revoked` → `||` rotated a revoked installation's secret).
 #[test]
 fn tenant_secret_rotation_stops_at_the_revocation_and_the_uninstall() {
-    let sets = vec!["rotation=periodic(10m)".to_string()];
-    let mut spec = runs_for("tenant-secret", &sets, Property::P5).remove(0);
-    spec.scenario.seed = SEED;
-    let ended = spec
-        .scenario
-        .admin
-        .iter()
-        .map(|(at, _)| (*at * SEC as f64) as i64)
-        .max()
-        .expect("P5's world uninstalls and revokes");
-    let (h, params) = execute(&spec).unwrap();
-    let v = judge(Property::P5, &h, &params, spec.scenario.tenants);
-    assert!(v.holds, "{v:?}");
-    let f = Facts::new(&h);
-    let secrets_after = |tenant: u32| {
-        f.issued
-            .values()
-            .filter(|i| {
-                i.kind == ItemKind::ClientSecret && i.tenant == TenantId(tenant) && i.t > ended
-            })
-            .count()
-    };
-    assert_eq!((secrets_after(1), secrets_after(2)), (0, 0));
+    let issued =
+        p5_issues_after_its_admin_events("tenant-secret", "rotation", ItemKind::ClientSecret);
+    assert_eq!((issued[&1], issued[&2]), (0, 0));
     assert!(
-        secrets_after(3) >= 2,
+        issued[&3] >= 2,
         "the rotation timer never ran past the revocation"
     );
 }
