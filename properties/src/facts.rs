@@ -10,7 +10,7 @@ use tokenlab_models::history::{
     AdminKind, AttackerCapability, Event, ExposureMode, History, ItemKind,
 };
 use tokenlab_models::ids::{MsgId, Party, TenantId};
-use tokenlab_models::message::{Envelope, Value};
+use tokenlab_models::message::{Envelope, Request, Response, Value};
 use tokenlab_models::secret::ItemId;
 pub use tokenlab_models::sorted_map::SortedMap;
 
@@ -487,6 +487,22 @@ impl<'h> Facts<'h> {
             decisions
                 .next_if(|(req, _)| **req == p.req)
                 .map(|(_, (t, d))| (p, d, *t))
+        })
+    }
+
+    /// Every request `from` sent, in history order, with the instant it was sent and the first
+    /// answer to it, if one came: what the verifiers said to each of one party's tries.
+    pub fn requests_from(
+        &self,
+        from: Party,
+    ) -> impl Iterator<Item = (Micros, &Request, Option<&Response>)> {
+        self.h.records.iter().filter_map(move |r| {
+            let Event::Send { env } = &r.event else {
+                return None;
+            };
+            let req = env.request().filter(|_| env.from == from)?;
+            let answer = self.answers.get(&env.id).and_then(|(_, a)| a.response());
+            Some((r.t, req, answer))
         })
     }
 

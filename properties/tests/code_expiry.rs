@@ -3,7 +3,7 @@
 //! code's lifetime (A7 late), in a world where P's own exchange was lost (a partition during a
 //! re-install), so the code was never redeemed and only the expiry check stops the replay.
 
-use tokenlab_models::message::Body;
+use tokenlab_properties::facts::Facts;
 use tokenlab_properties::suite::{Expectation, execute, run_row, runs_for};
 use tokenlab_properties::{Property, VerdictKind};
 
@@ -17,25 +17,17 @@ fn late_answers(sets: &[&str]) -> Vec<String> {
     for mut spec in runs_for("upm-oauth", &sets, Property::P6) {
         spec.scenario.seed = SEED;
         let (h, _) = execute(&spec).unwrap();
-        let mut late = std::collections::BTreeSet::new();
-        for r in &h.records {
-            let tokenlab_models::history::Event::Send { env } = &r.event else {
-                continue;
-            };
-            if env.from == tokenlab_models::ids::Party::Attacker
-                && env
-                    .request()
-                    .is_some_and(|q| q.body.str("grant_type") == Some("authorization_code"))
-                && r.t >= 400 * tokenlab_models::SEC
-            {
-                late.insert(env.id);
-            }
-            if let (Body::Response(resp), Some(c)) = (&env.body, env.cause)
-                && late.contains(&c)
-            {
-                out.push(format!("{} {:?}", resp.status, resp.body));
-            }
-        }
+        let f = Facts::new(&h);
+        let late = f
+            .requests_from(tokenlab_models::ids::Party::Attacker)
+            .filter(|(t, q, _)| {
+                q.body.str("grant_type") == Some("authorization_code")
+                    && *t >= 400 * tokenlab_models::SEC
+            });
+        out.extend(
+            late.filter_map(|(_, _, answer)| answer)
+                .map(|resp| format!("{} {:?}", resp.status, resp.body)),
+        );
     }
     out
 }

@@ -137,7 +137,6 @@ fn connect_jwts_are_refused_from_the_window_end_on() {
 /// `invalid_client` (§5.2) to each.
 #[test]
 fn the_token_endpoint_answers_malformed_requests_with_rfc_6749_codes() {
-    use tokenlab_models::history::Event;
     use tokenlab_models::ids::Party;
     use tokenlab_models::roles::attacker::{AttackPlan, AttackStep, Capability};
     use tokenlab_models::sim::Scenario;
@@ -170,23 +169,18 @@ fn the_token_endpoint_answers_malformed_requests_with_rfc_6749_codes() {
         })
         .expect("the world runs");
         let f = Facts::new(&h);
-        let mut answered = Vec::new();
-        for r in &h.records {
-            let Event::Send { env } = &r.event else {
-                continue;
-            };
-            let Some(req) = env.request() else { continue };
-            if env.from != Party::Attacker || req.route != "POST /oauth/token" {
-                continue;
-            }
-            let (_, answer) = f.answers.get(&env.id).expect("the AS answers");
-            let response = answer.response().expect("a response");
-            answered.push((
-                req.body.str("grant_type").map(str::to_string),
-                response.status,
-                response.error_code().map(str::to_string),
-            ));
-        }
+        let answered: Vec<_> = f
+            .requests_from(Party::Attacker)
+            .filter(|(_, req, _)| req.route == "POST /oauth/token")
+            .map(|(_, req, answer)| {
+                let response = answer.expect("the AS answers");
+                (
+                    req.body.str("grant_type").map(str::to_string),
+                    response.status,
+                    response.error_code().map(str::to_string),
+                )
+            })
+            .collect();
         let grants = [None, Some("refresh_token"), Some("password")];
         let expected: Vec<_> = grants
             .iter()
@@ -203,7 +197,6 @@ fn the_token_endpoint_answers_malformed_requests_with_rfc_6749_codes() {
 /// P's own calls). Without the key switched on the same world's calls are answered too.
 #[test]
 fn a_trigger_call_with_its_installations_key_is_answered() {
-    use tokenlab_models::history::Event;
     use tokenlab_models::ids::Party;
     use tokenlab_models::sim::Scenario;
     use tokenlab_properties::facts::Facts;
@@ -220,18 +213,11 @@ fn a_trigger_call_with_its_installations_key_is_answered() {
         })
         .expect("the world runs");
         let f = Facts::new(&h);
-        let mut statuses = Vec::new();
-        for r in &h.records {
-            let Event::Send { env } = &r.event else {
-                continue;
-            };
-            if env.to == Party::FORGE
-                && env.request().is_some_and(|q| q.route == "GET /trigger")
-                && let Some((_, answer)) = f.answers.get(&env.id)
-            {
-                statuses.push(answer.response().map_or(0, |r| r.status));
-            }
-        }
+        let statuses: Vec<u16> = f
+            .requests_from(Party::APP)
+            .filter(|(_, q, _)| q.route == "GET /trigger")
+            .filter_map(|(_, _, answer)| answer.map(|r| r.status))
+            .collect();
         assert!(
             !statuses.is_empty(),
             "{sets:?}: P never called its trigger URL"
@@ -250,7 +236,6 @@ fn a_trigger_call_with_its_installations_key_is_answered() {
 /// `in_band` an accepted call would hand the attacker the victim's T (P1).
 #[test]
 fn a_stolen_trigger_url_with_another_installations_key_is_refused() {
-    use tokenlab_models::history::Event;
     use tokenlab_models::ids::Party;
     use tokenlab_properties::facts::Facts;
     use tokenlab_properties::suite::{execute, judge, runs_for};
@@ -265,24 +250,19 @@ fn a_stolen_trigger_url_with_another_installations_key_is_refused() {
     let (h, params) = execute(&spec).expect("the world runs");
     let f = Facts::new(&h);
     let mut answers = Vec::new();
-    for r in &h.records {
-        let Event::Send { env } = &r.event else {
-            continue;
-        };
-        let Some(q) = env.request() else { continue };
+    for (_, q, answer) in f.requests_from(Party::Attacker) {
         // The victim's URL, not the one of the installation the attacker administers.
         let victims = q
             .body
             .secret("url")
             .and_then(|u| f.issued.get(&u.id()))
             .is_some_and(|i| Some(i.tenant) != f.owned);
-        if env.from == Party::Attacker && q.route == "GET /trigger" && victims {
+        if q.route == "GET /trigger" && victims {
             assert!(
                 q.headers.secret("authorization").is_some(),
                 "the attacker presented no key"
             );
-            let (_, answer) = f.answers.get(&env.id).expect("F answers");
-            let response = answer.response().expect("a response");
+            let response = answer.expect("F answers");
             answers.push((response.status, response.error_code().map(str::to_string)));
         }
     }
