@@ -37,7 +37,8 @@
 //!   an uninstall; P10's P4 part allows F-grace's slip; P5's worlds steal the root credential
 //!   after P holds it; `judge_all` equals `judge` property by property; tenant-secret's
 //!   rotation stops at the revocation and the uninstall; P2 lets the browser carry a code and
-//!   nothing else.
+//!   nothing else; P4 counts against a theft only what it yields; P5's retention
+//!   counterexample names the uninstall P acknowledged.
 
 use std::collections::BTreeMap;
 
@@ -1642,4 +1643,114 @@ fn p2_the_browser_may_carry_a_code_and_nothing_else() {
         let v = confinement(&h);
         assert_verdict(&v, holds, "with no exposure behind it", case);
     }
+}
+
+/// P4 counts against a theft only what it yields: the attacker's accepted requests with the
+/// stolen item or one it derived from it, and, for a stolen shared secret, the requests the
+/// attacker signed itself (items nobody issued). A forged item does not count against a
+/// stolen T, nor a separately stolen T against the secret (mutation shard 17: the clause's
+/// `SharedSecret && unissued` → `||` did both).
+#[test]
+fn p4_counts_against_a_theft_only_what_it_yields() {
+    use tokenlab_models::history::{AttackerCapability, ExposureMode};
+    use tokenlab_models::secret::{Jwt, Secret};
+    use tokenlab_properties::checkers::{ExposureBounds, exposure_windows};
+    let shared = Secret::from_foreign("tl_shared_secret");
+    let t = Jwt::new("stolen.t.sig".into());
+    let forged = Jwt::new("self.signed.sig".into());
+    let bounds = ExposureBounds {
+        shared: Some(3600 * SEC),
+        ..rt_bounds()
+    };
+    let mut h = installed_history();
+    h.push(0, issued_to_p(t.id(), ItemKind::AccessToken));
+    h.push(0, issued_to_p(shared.id(), ItemKind::SharedSecret));
+    exposed(
+        &mut h,
+        10 * SEC,
+        (AttackerCapability::A5, ExposureMode::Snapshot),
+        TenantId(1),
+        &[t.id(), shared.id()],
+    );
+    api_call(&mut h, 100 * SEC, 1, Party::Attacker, &t);
+    api_call(&mut h, 400 * SEC, 2, Party::Attacker, &forged);
+    api_call(&mut h, 500 * SEC, 3, Party::Attacker, &forged);
+    let accepted: Vec<_> = exposure_windows(&h, &bounds)
+        .iter()
+        .map(|w| (w.kind, w.accepted))
+        .collect();
+    assert_eq!(
+        accepted,
+        [
+            (Some(ItemKind::AccessToken), 1),
+            (Some(ItemKind::SharedSecret), 2)
+        ]
+    );
+}
+
+/// P5's retention counterexample names the uninstall P acknowledged: the tenant's own last
+/// one before the hook, not another admin event of the tenant, a later uninstall of it, nor
+/// another tenant's uninstall (mutation shard 17: the lookup's `tenant && Uninstall` → `||`
+/// named tenant 2's uninstall; every world has one uninstall and nothing after it).
+#[test]
+fn p5_retention_names_the_uninstall_p_acknowledged() {
+    use tokenlab_models::history::StoredItem;
+    use tokenlab_models::message::{Body, Fields, Request, Response, Value};
+    use tokenlab_models::secret::ItemId;
+    use tokenlab_properties::checkers::with_retention_clause;
+    let admin = |kind, t| Event::Admin {
+        kind,
+        tenant: TenantId(t),
+    };
+    let mut h = installed_history();
+    h.push(0, admin(AdminKind::Install, 2));
+    h.push(0, issued_to_p(ItemId(7), ItemKind::RefreshToken));
+    h.push(
+        0,
+        Event::StoreItem(Box::new(StoredItem {
+            tenant: TenantId(1),
+            field: "refresh_token",
+            item: ItemId(7),
+            cause: None,
+        })),
+    );
+    h.push(100 * SEC, admin(AdminKind::Uninstall, 1));
+    h.push(150 * SEC, admin(AdminKind::Uninstall, 2));
+    h.push(160 * SEC, admin(AdminKind::Revoke, 1));
+    let hook = Body::Request(Request {
+        method: tokenlab_models::message::Method::Post,
+        route: "POST /lifecycle",
+        tenant: Some(TenantId(1)),
+        headers: Fields::new(),
+        body: Fields::new().with("event", Value::Str("uninstalled".into())),
+    });
+    send(
+        &mut h,
+        200 * SEC,
+        (1, None),
+        (Party::FORGE, Party::APP),
+        hook,
+    );
+    let ack = Body::Response(Response {
+        status: 204,
+        body: Fields::new(),
+    });
+    send(
+        &mut h,
+        201 * SEC,
+        (2, Some(1)),
+        (Party::APP, Party::FORGE),
+        ack,
+    );
+    h.push(300 * SEC, admin(AdminKind::Install, 1));
+    h.push(400 * SEC, admin(AdminKind::Uninstall, 1));
+    let neutral = tokenlab_properties::Verdict {
+        property: "P5",
+        holds: true,
+        kind: tokenlab_properties::VerdictKind::Holds,
+        reached: 0,
+        counterexample: None,
+    };
+    let v = with_retention_clause(neutral, &Facts::new(&h));
+    assert_violated_once(&v, "1. t=100.000s admin Uninstall t1\n");
 }
