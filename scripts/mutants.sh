@@ -57,7 +57,7 @@ FILES=(
     properties/src/property.rs
 )
 # Functions of those files that are checks; checkers.rs and property.rs are wholly checks.
-CHECKS='verify|check|authenticate|connect_accepted|may_issue|installed|live|sender|redeem|client_ok|redirect_ok|bind_fit_body|accept_token_delivery|lifecycle|on_api|on_presentation|on_request|on_timer|on_call_response|revoke|judge|bounds|declared|aggregate|runs_of|properties/src/(checkers|property)\.rs'
+CHECKS='verify|check|authenticate|connect_accepted|may_issue|installed|live|grace|sender|redeem|client_ok|redirect_ok|bind_fit_body|accept_token_delivery|lifecycle|on_api|on_presentation|on_request|on_timer|on_call_response|revoke|judge|bounds|declared|aggregate|runs_of|properties/src/(checkers|property)\.rs'
 
 files=()
 args=()

@@ -3,7 +3,8 @@
 //! credential stops being valid, and cannot sign an assertion without the client's key): each
 //! test below fails on a mutant that survived the matrix's fast mode (issue 11, item 4).
 //!
-//! - A replaced client credential is valid until, not at, the end of its overlap.
+//! - A replaced client credential is valid until, not at, the end of its overlap; a superseded
+//!   RT is a grace-window retry through the window's last instant.
 //! - The AS refuses a client assertion at its `exp`, and one that lives longer than
 //!   `assertion_lifetime` plus a second of NumericDate rounding (RFC 7523 §3 item 4).
 //! - The AS refuses an assertion whose `iss` or `sub` is not the client (RFC 7523 §3 items 1
@@ -32,6 +33,19 @@ const NOW: i64 = 100 * SEC;
 
 fn secret(seed: u64, kind: &str) -> Secret {
     Secret::generate(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed), kind)
+}
+
+/// A superseded RT is a grace-window retry up to and including the window's last instant, as
+/// P9 judges it, and with no window only in the rotation's own instant (mutation shard 20:
+/// the AS's `now - at > grace` → `>=` detected reuse in the window's last instant).
+#[test]
+fn a_grace_retry_is_in_the_window_through_its_last_instant() {
+    use tokenlab_models::mechanisms::refresh::within_grace;
+    let grace = 30 * SEC;
+    assert!(within_grace(grace, grace));
+    assert!(!within_grace(grace + 1, grace));
+    assert!(within_grace(0, 0));
+    assert!(!within_grace(1, 0));
 }
 
 #[test]

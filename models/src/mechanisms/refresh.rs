@@ -316,6 +316,13 @@ impl RtPolicy {
     }
 }
 
+/// Whether a superseded RT presented `since` after its rotation is still a grace-window retry
+/// (`grace` long): the window includes its last instant, as P9 judges it, so with no window
+/// only a retry in the rotation's own instant is one.
+pub fn within_grace(since: Micros, grace: Micros) -> bool {
+    since <= grace
+}
+
 /// The AS's refresh-token bookkeeping: families, rotation, grace and reuse detection.
 pub struct RtAuthority {
     rts: BTreeMap<Secret, RtState>,
@@ -443,7 +450,7 @@ impl RtAuthority {
             .replace(cx.now);
         let planted = self.policy.planted_race && last.is_some_and(|l| cx.now - l < crate::MS);
         if let RtStatus::Superseded { at } = state.status
-            && cx.now - at > self.policy.grace
+            && !within_grace(cx.now - at, self.policy.grace)
             && !planted
         {
             let action = self.policy.reuse_action;
