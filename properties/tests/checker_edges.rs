@@ -38,7 +38,8 @@
 //!   after P holds it; `judge_all` equals `judge` property by property; tenant-secret's
 //!   rotation stops at the revocation and the uninstall; P2 lets the browser carry a code and
 //!   nothing else; P4 counts against a theft only what it yields; P5's retention
-//!   counterexample names the uninstall P acknowledged.
+//!   counterexample names the uninstall P acknowledged; P10's JWKS outage window runs to the
+//!   restoration plus the recovery.
 
 use std::collections::BTreeMap;
 
@@ -716,6 +717,21 @@ fn a_partition_window_ends_a_recovery_time_after_the_partition() {
         w.contains(&(300 * SEC, 600 * SEC + RECOVERY)),
         "no window [300 s, 600 s + recovery): {w:?}"
     );
+}
+
+/// P10's window of a JWKS outage runs from the keys becoming unreachable to their
+/// restoration plus the recovery time (mutation shard 19: with the `JwksUnreachable` arm
+/// deleted no window opened, and no row's verdict changed).
+#[test]
+fn a_jwks_outage_window_runs_to_the_restoration_plus_the_recovery() {
+    let fault = |kind| Event::Fault {
+        kind,
+        detail: String::new(),
+    };
+    let mut h = installed_history();
+    h.push(300 * SEC, fault(FaultKind::JwksUnreachable));
+    h.push(900 * SEC, fault(FaultKind::JwksRestored));
+    assert_eq!(fault_windows(&h), [(300 * SEC, 900 * SEC + RECOVERY)]);
 }
 
 /// P9's hand-built histories: tenant 1's RT `old`, issued at 0, presented by P at 100 s
