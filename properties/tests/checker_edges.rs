@@ -594,7 +594,7 @@ fn f_retries_a_lifecycle_event_event_retries_times() {
         s.sets = sets.iter().map(|x| x.to_string()).collect();
         s.admin.push((400.0, AdminAction::Uninstall(1)));
         let h = history(s);
-        Facts::new(&h)
+        let mut sent: Vec<i64> = Facts::new(&h)
             .msgs
             .values()
             .filter(|(_, env)| {
@@ -605,10 +605,18 @@ fn f_retries_a_lifecycle_event_event_retries_times() {
                             && q.body.str("event") == Some("uninstalled")
                     })
             })
-            .count()
+            .map(|(t, _)| *t)
+            .collect();
+        sent.sort_unstable();
+        sent
     };
-    assert_eq!(attempts(&[]), 5, "event_retries=4");
-    assert_eq!(attempts(&["event_retries=1"]), 2, "event_retries=1");
+    let sent = attempts(&[]);
+    assert_eq!(sent.len(), 5, "event_retries=4");
+    assert_eq!(attempts(&["event_retries=1"]).len(), 2, "event_retries=1");
+    // The backoff doubles: each wait between attempts is longer than the one before
+    // (mutation shard 20: `1 << attempt` → `>>` retried at once after the first wait).
+    let gaps: Vec<i64> = sent.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.windows(2).all(|g| g[1] > g[0]), "{gaps:?}");
 }
 
 /// P3 takes a consent posted by the site's admin (the browser) as the admin's: upm-oauth's P3
