@@ -220,9 +220,9 @@ fn history(s: Scenario) -> History {
     .0
 }
 
-/// F's nested `POST /auth` attempts per inbound trigger call, and how many calls F answered
-/// with a 5xx of its own (the nested call failed for good).
-fn nested_attempts(sets: &[&str]) -> (BTreeMap<MsgId, u32>, usize) {
+/// F's nested `POST /auth` attempts per inbound trigger call (the instants they were sent),
+/// and how many calls F answered with a 5xx of its own (the nested call failed for good).
+fn nested_attempts(sets: &[&str]) -> (BTreeMap<MsgId, Vec<i64>>, usize) {
     let mut s = Scenario::new("trigger", "flaky-partner").unwrap();
     // A short-lived T: P.app calls the trigger about once a minute per tenant.
     s.sets = std::iter::once("ttl=1m")
@@ -235,15 +235,15 @@ fn nested_attempts(sets: &[&str]) -> (BTreeMap<MsgId, u32>, usize) {
     s.seed = SEED;
     let h = history(s);
     let f = Facts::new(&h);
-    let mut per_call: BTreeMap<MsgId, u32> = BTreeMap::new();
+    let mut per_call: BTreeMap<MsgId, Vec<i64>> = BTreeMap::new();
     let mut failed = 0;
-    for (_, (_, env)) in f.msgs.iter() {
+    for (_, (t, env)) in f.msgs.iter() {
         let Some(q) = env.request() else { continue };
         if env.from == Party::FORGE
             && q.route == "POST /auth"
             && let Some(call) = env.cause
         {
-            *per_call.entry(call).or_default() += 1;
+            per_call.entry(call).or_default().push(*t);
         }
         if env.to == Party::FORGE && q.route == "GET /trigger" {
             let answered_5xx = f
@@ -261,7 +261,9 @@ fn nested_attempts(sets: &[&str]) -> (BTreeMap<MsgId, u32>, usize) {
 
 /// With the default `platform_retries=0` F answers a failed nested call at once: one attempt
 /// per trigger call, and the failures reach P.app as 5xx. With `platform_retries=2` some call
-/// is retried, and none more than twice.
+/// is retried, none more than twice, and the second retry waits at least twice the backoff
+/// base after the first (mutation shard 20's neighbour: `1 << (attempt - 1)` → `>>` retried
+/// at once).
 #[test]
 fn f_retries_the_nested_call_at_most_platform_retries_times() {
     let (per_call, failed) = nested_attempts(&[]);
@@ -270,14 +272,14 @@ fn f_retries_the_nested_call_at_most_platform_retries_times() {
         failed > 0,
         "no nested call failed: the retry path was not reached"
     );
-    let most = per_call.values().max().copied().unwrap_or(0);
+    let most = per_call.values().map(Vec::len).max().unwrap_or(0);
     assert_eq!(
         most, 1,
         "a trigger call was retried with platform_retries=0"
     );
 
     let (per_call, _) = nested_attempts(&["platform_retries=2"]);
-    let most = per_call.values().max().copied().unwrap_or(0);
+    let most = per_call.values().map(Vec::len).max().unwrap_or(0);
     assert!(
         most > 1,
         "no nested call was retried with platform_retries=2"
@@ -286,6 +288,12 @@ fn f_retries_the_nested_call_at_most_platform_retries_times() {
         most <= 3,
         "a call was tried {most} times with platform_retries=2"
     );
+    let backoff = SEC; // `platform_backoff`'s default
+    let thrice: Vec<&Vec<i64>> = per_call.values().filter(|a| a.len() == 3).collect();
+    assert!(!thrice.is_empty(), "no call was retried twice");
+    for sent in thrice {
+        assert!(sent[2] - sent[1] >= 2 * backoff, "{sent:?}");
+    }
 }
 
 /// upm-oauth's P5 world with tenant 3 uninstalled at 600 s and reinstalled (and re-consented)
