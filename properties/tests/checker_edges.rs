@@ -39,7 +39,8 @@
 //!   rotation stops at the revocation and the uninstall; P2 lets the browser carry a code and
 //!   nothing else; P4 counts against a theft only what it yields; P5's retention
 //!   counterexample names the uninstall P acknowledged; P10's JWKS outage window runs to the
-//!   restoration plus the recovery.
+//!   restoration plus the recovery; F's retries back off exponentially; P8 takes a delivery as
+//!   authenticated only by a FIT of the tenant it stores into.
 
 use std::collections::BTreeMap;
 
@@ -1785,4 +1786,56 @@ fn p5_retention_names_the_uninstall_p_acknowledged() {
     };
     let v = with_retention_clause(neutral, &Facts::new(&h));
     assert_violated_once(&v, "1. t=100.000s admin Uninstall t1\n");
+}
+
+/// P8 takes a delivery as authenticated only by a FIT the platform issued for the tenant the
+/// delivery stores into: not another tenant's genuine FIT, nor the tenant's own T presented in
+/// its place (mutation shard 20: the clause's `Fit && tenant` → `||` took either; no attacker
+/// delivers with a genuine FIT of another tenant or with a T as the FIT).
+#[test]
+fn p8_a_delivery_is_authenticated_by_a_fit_of_its_own_tenant() {
+    use tokenlab_models::ids::PartnerEndpoint;
+    use tokenlab_models::message::{Body, Fields, Method, Request, Value};
+    use tokenlab_models::secret::Jwt;
+    use tokenlab_properties::checkers::injection_resistance;
+    let issue = |item: &Jwt, kind, tenant| Event::Issue {
+        item: item.id(),
+        kind,
+        tenant: TenantId(tenant),
+        to: Party::APP,
+        exp: None,
+    };
+    let fit_1 = Jwt::new("fit.tenant1.sig".into());
+    let fit_2 = Jwt::new("fit.tenant2.sig".into());
+    let t_2 = Jwt::new("t.tenant2.sig".into());
+    let cases = [
+        ("tenant 2's own FIT", &fit_2, true),
+        ("tenant 1's FIT", &fit_1, false),
+        ("tenant 2's T as the FIT", &t_2, false),
+    ];
+    for (case, authorization, holds) in cases {
+        let mut h = installed_history();
+        h.push(0, issue(&fit_1, ItemKind::Fit, 1));
+        h.push(0, issue(&fit_2, ItemKind::Fit, 2));
+        h.push(0, issue(&t_2, ItemKind::AccessToken, 2));
+        let delivery = Body::Request(Request {
+            method: Method::Post,
+            route: "POST /auth",
+            tenant: Some(TenantId(2)),
+            headers: Fields::new().with("authorization", Value::Jwt(authorization.clone())),
+            body: Fields::new().with("token", Value::Jwt(t_2.clone())),
+        });
+        let to = Party::Partner(PartnerEndpoint::Auth);
+        send(&mut h, 10 * SEC, (1, None), (Party::Attacker, to), delivery);
+        h.push(
+            10 * SEC,
+            Event::StoreCommit {
+                tenant: TenantId(2),
+                item: t_2.id(),
+                cause: Some(MsgId(1)),
+            },
+        );
+        let v = injection_resistance(&h);
+        assert_verdict(&v, holds, "", case);
+    }
 }
