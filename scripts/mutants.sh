@@ -17,7 +17,9 @@
 # or a refresh token's own validity (`properties/tests/rt_validity.rs`: an RT past its
 # lifetime or idle expiry, and one redeemed without the client secret; under a second),
 # or the exploration's planted race (`properties/tests/planted_race.rs`: the search finds a
-# 1 ms window random runs miss, and nothing without it; under a second).
+# 1 ms window random runs miss, and nothing without it; under a second),
+# or the doors (`properties/tests/doors.rs`: every refusal a verifier gives an attacker in
+# the rows' worlds is still reached, so a world that stops making a move fails; 6 s).
 #
 # Not part of CI: a full run is hours on two cores. Split it:
 #   scripts/mutants.sh --shard 0/8            # one eighth of every file's mutants
@@ -92,4 +94,4 @@ exec cargo mutants --workspace \
     --baseline=skip \
     --timeout 300 \
     "${args[@]}" \
-    -- --test audit_controls --test migration_controls --test p1_reached --test checker_edges --test verifier_edges --test code_expiry --test rt_validity --test planted_race
+    -- --test audit_controls --test migration_controls --test p1_reached --test checker_edges --test verifier_edges --test code_expiry --test rt_validity --test planted_race --test doors

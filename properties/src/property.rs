@@ -293,14 +293,13 @@ pub fn judge_fail_closed(
     };
     match first {
         Some((i, v)) => {
-            let twin_says = match twin.and_then(|t| t.get(*i)) {
-                Some(k) => format!("; the fault-free twin: {}: the faults opened it", k.name()),
+            let twin_says = match twin {
+                Some(t) => t.get(*i).map_or(String::new(), |k| {
+                    format!("; the fault-free twin: {}: the faults opened it", k.name())
+                }),
                 // Said, so a reader does not take a fault-free bug for the faults' doing.
-                None if twin.is_none() => {
-                    "; no fault-free twin was run, so this part may fail without faults too"
-                        .to_string()
-                }
-                None => String::new(),
+                None => "; no fault-free twin was run, so this part may fail without faults too"
+                    .to_string(),
             };
             Verdict {
                 property: "P10",

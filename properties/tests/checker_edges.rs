@@ -40,7 +40,8 @@
 //!   nothing else; P4 counts against a theft only what it yields; P5's retention
 //!   counterexample names the uninstall P acknowledged; P10's JWKS outage window runs to the
 //!   restoration plus the recovery; F's retries back off exponentially; P8 takes a delivery as
-//!   authenticated only by a FIT of the tenant it stores into.
+//!   authenticated only by a FIT of the tenant it stores into; P10's deploy-reset window runs
+//!   twice the recovery, and a crash's schedule entry opens none.
 
 use std::collections::BTreeMap;
 
@@ -734,6 +735,32 @@ fn a_partition_window_ends_a_recovery_time_after_the_partition() {
         w.contains(&(300 * SEC, 600 * SEC + RECOVERY)),
         "no window [300 s, 600 s + recovery): {w:?}"
     );
+}
+
+/// P10's window of a deploy reset runs from the reset for twice the recovery time (the first
+/// push comes about 5 min after it), and the schedule opens no window for a crash (its
+/// window comes from the crash and restart events): only a partition's entry is read as one
+/// (mutation shard 21: the partition arm's guard → `true` took every schedule entry for a
+/// partition, and the deploy reset's, which names no `from_s`, opened none).
+#[test]
+fn a_deploy_reset_window_runs_twice_the_recovery() {
+    let h = history(world_with(Nemesis::DeployReset { at_s: 600.0 }));
+    assert_eq!(fault_windows(&h), [(600 * SEC, 600 * SEC + 2 * RECOVERY)]);
+    let mut h = installed_history();
+    let crash = Nemesis::Crash {
+        role: CrashRole::Partner,
+        from_s: 300.0,
+        until_s: 400.0,
+        lose_volatile: false,
+    };
+    h.push(
+        0,
+        Event::Fault {
+            kind: FaultKind::Nemesis,
+            detail: format!("{crash:?}"),
+        },
+    );
+    assert_eq!(fault_windows(&h), []);
 }
 
 /// P10's window of a JWKS outage runs from the keys becoming unreachable to their
