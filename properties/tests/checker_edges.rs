@@ -41,7 +41,9 @@
 //!   counterexample names the uninstall P acknowledged; P10's JWKS outage window runs to the
 //!   restoration plus the recovery; F's retries back off exponentially; P8 takes a delivery as
 //!   authenticated only by a FIT of the tenant it stores into; P10's deploy-reset window runs
-//!   twice the recovery, and a crash's schedule entry opens none.
+//!   twice the recovery, and a crash's schedule entry opens none; P9 takes a superseded RT
+//!   refused for another installation as no reuse; P3 does not reach an issuance before the
+//!   first install; every world's attacker steps fall inside it.
 
 use std::collections::BTreeMap;
 
@@ -1864,5 +1866,92 @@ fn p8_a_delivery_is_authenticated_by_a_fit_of_its_own_tenant() {
         );
         let v = injection_resistance(&h);
         assert_verdict(&v, holds, "", case);
+    }
+}
+
+/// P9's reuse is a second presentation of an RT for its own installation: a superseded RT
+/// presented for another installation and refused there met the binding check, so nothing
+/// had to detect it; for its own installation past the grace window it is reuse (mutation
+/// shard 22: `refused_elsewhere`'s `!` deleted took the refused cross-tenant presentation for
+/// reuse that nothing detected).
+#[test]
+fn p9_a_superseded_rt_refused_for_another_installation_is_not_reuse() {
+    use tokenlab_properties::checkers::credential_binding;
+    let grace = 30 * SEC;
+    let (old, _, h) = rotated_at_100s();
+    let presented_for = |tenant: u32| {
+        let mut h = h.clone();
+        let at = 100 * SEC + grace + 1;
+        h.push(
+            at,
+            Event::Present {
+                who: Party::Attacker,
+                item: old.id(),
+                tenant: TenantId(tenant),
+                req: MsgId(3),
+            },
+        );
+        h.push(
+            at,
+            Event::Reject {
+                req: MsgId(3),
+                reason: "invalid_grant",
+            },
+        );
+        credential_binding(&h, grace)
+    };
+    let elsewhere = presented_for(2);
+    assert!(elsewhere.holds, "{elsewhere:?}");
+    assert_verdict(
+        &presented_for(1),
+        false,
+        "nothing detected it",
+        "own installation",
+    );
+}
+
+/// P3 reaches an issuance for an ended installation or grant only: one before the tenant's
+/// first install (here after its admin's consent) is a violation but not the check P3 is
+/// about meeting a request (mutation shard 22: `ever_installed`'s `Install && t <= now` →
+/// `||` took any earlier admin event, or a later install, for an installation).
+#[test]
+fn p3_an_issuance_before_the_first_install_is_not_reached() {
+    use tokenlab_properties::checkers::authorized_issuance;
+    let admin = |kind| Event::Admin {
+        kind,
+        tenant: TenantId(1),
+    };
+    let mut h = History::default();
+    h.push(10 * SEC, admin(AdminKind::Consent));
+    h.push(
+        50 * SEC,
+        issued_to_p(tokenlab_models::secret::ItemId(3), ItemKind::AccessToken),
+    );
+    h.push(100 * SEC, admin(AdminKind::Install));
+    let v = authorized_issuance(&h, false);
+    assert!(!v.holds, "{v:?}");
+    assert_eq!(v.reached, 0, "{v:?}");
+}
+
+/// Every property's worlds place their attacker's steps inside the run, for every mechanism
+/// (push's warm-up included): a world that ends before its thefts judges nothing (mutation
+/// shard 22: P7's `1200 + warm` → `-` gave push a world of negative length, and push's P7
+/// row is `n/a` anyway).
+#[test]
+fn every_attack_step_falls_inside_its_world() {
+    for m in tokenlab_models::mechanisms::registry() {
+        for property in Property::ALL {
+            for spec in runs_for(m.id(), &[], property) {
+                let end = (spec.scenario.duration_s * SEC as f64) as i64;
+                for step in spec.plan.iter().flat_map(|p| &p.steps) {
+                    assert!(
+                        step.at < end,
+                        "{} {property:?}: a step at {} in a world of {end}",
+                        m.id(),
+                        step.at
+                    );
+                }
+            }
+        }
     }
 }
