@@ -1671,10 +1671,12 @@ fn tenant_secret_rotation_stops_at_the_revocation_and_the_uninstall() {
 /// P2's browser clause: the browser may carry an authorization code (it passes through the
 /// redirect) and nothing else, and nobody else may learn a code without a theft behind it
 /// (mutation shard 16: `who == Browser && kind == AuthCode` → `||` allowed the browser every
-/// item and everyone a code; no world's browser ever sees anything but a code).
+/// item and everyone a code; no world's browser ever sees anything but a code). The
+/// counterexample names the request the answer came to (shard 23: the cause filter's `!`
+/// deleted dropped it).
 #[test]
 fn p2_the_browser_may_carry_a_code_and_nothing_else() {
-    use tokenlab_models::message::{Body, Fields, Response, Value};
+    use tokenlab_models::message::{Body, Fields, Method, Request, Response, Value};
     use tokenlab_models::secret::Secret;
     use tokenlab_properties::checkers::confinement;
     let code = Secret::from_foreign("tl_code_redirect");
@@ -1693,17 +1695,34 @@ fn p2_the_browser_may_carry_a_code_and_nothing_else() {
         let mut h = installed_history();
         h.push(0, issued_to_p(code.id(), ItemKind::AuthCode));
         h.push(0, issued_to_p(token.id(), ItemKind::AccessToken));
+        // The learner's request, and the answer that carried the item: the counterexample
+        // names both (the request first).
+        let ask = Body::Request(Request {
+            method: Method::Get,
+            route: "GET /item",
+            tenant: Some(TenantId(1)),
+            headers: Fields::new(),
+            body: Fields::new(),
+        });
+        send(&mut h, 5 * SEC, (1, None), (who, Party::AS), ask);
         let answer = Response::ok(Fields::new().with("value", Value::Secret(item.clone())));
         let env = std::sync::Arc::new(tokenlab_models::message::Envelope {
-            id: MsgId(1),
+            id: MsgId(2),
             from: Party::AS,
             to: who,
-            cause: None,
+            cause: Some(MsgId(1)),
             body: Body::Response(answer),
         });
         h.push(10 * SEC, Event::Receive { who, env });
         let v = confinement(&h);
         assert_verdict(&v, holds, "with no exposure behind it", case);
+        if !holds {
+            let c = v.counterexample.unwrap_or_default();
+            assert!(
+                c.contains("t=5.000s") && c.contains("GET /item"),
+                "{case}: {c}"
+            );
+        }
     }
 }
 
