@@ -614,7 +614,6 @@ pub fn bounded_exposure_with(f: &Facts<'_>, b: &ExposureBounds) -> Verdict {
             // Unbounded by declaration: reported (by-design) once it bought the attacker
             // anything; a stolen item that buys nothing on its own (upm's client secret) is not.
             (None, _) if w.accepted > 0 => unbounded = true,
-            (None, _) => {}
             (Some(d), Some(last)) if last > d => {
                 let mut lines = vec![format!(
                     "t={:.3}s {} stole {}",
