@@ -27,9 +27,10 @@
 #   scripts/mutants.sh --list                 # the mutants, without running them
 # The unmutated baseline is skipped: cargo-mutants 27 runs it with the mutated package's
 # tests only (not `--test-package`), where `audit_controls` does not exist; the tree is
-# known to pass (CI), and a mutant's test is cut off after 300 s: the fast set takes under
-# 30 s on an idle machine and about a minute at load 10, and a mutant that makes a world
-# loop (a timer re-armed in the past) otherwise holds a shard for ten minutes.
+# known to pass (CI), and a mutant's test is cut off after 300 s: a whole mutant, build
+# included, took 18 to 40 s on an idle machine (2026-12-03, shards 19-23: 9-13 min for 30),
+# and a mutant that makes a world loop (a timer re-armed in the past) otherwise holds a shard
+# for ten minutes.
 # Results: mutants.out/ (caught.txt, missed.txt, timeout.txt, unviable.txt, outcomes.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
